@@ -1,0 +1,66 @@
+// The parsed configuration model shared by every subsystem. Parsers in this
+// folder produce it; nothing else reads the files.
+
+export type AuthMethod = 'crc' | 'md5' | 'sha1' | 'sha256';
+
+export interface AuthKey {
+  index: number;            // 0..15
+  method: AuthMethod;
+  key: Buffer;              // empty for crc
+}
+
+export interface AuthKeys {
+  sendIndex: number;        // from `auth N`
+  keys: Map<number, AuthKey>;
+}
+
+export type Medium =
+  | { kind: 'ucast'; iface: string; peer: string; port: number; line: number }
+  | { kind: 'bcast'; iface: string; port: number; line: number }
+  | { kind: 'mcast'; iface: string; group: string; port: number; ttl: number; loop: boolean; line: number };
+
+export type AutoFailback = 'on' | 'off' | 'legacy';
+
+export interface HaCf {
+  file: string;
+  cluster: string;
+  nodes: string[];          // lower-cased, in file order
+  media: Medium[];
+  udpport: number;
+  keepaliveMs: number;
+  deadtimeMs: number;
+  warntimeMs: number;
+  initdeadMs: number;
+  autoFailback: AutoFailback;
+  logfile?: string;
+  debugfile?: string;
+  logfacility?: string;     // syslog facility name, or undefined/'none'
+  debug: number;
+}
+
+export interface Resource {
+  spec: string;             // as written, e.g. "IPaddr2::10.0.0.5/24/eth0"
+  agent: string;            // "IPaddr2", "httpd", ...
+  args: string[];           // the '::'-separated arguments
+}
+
+export interface ResourceGroup {
+  name: string;             // the first resource's spec, as Heartbeat names groups
+  preferredNode: string;    // lower-cased
+  resources: Resource[];    // start order (left to right)
+  line: number;
+}
+
+export interface Config {
+  dir: string;
+  hacf: HaCf;
+  authkeys: AuthKeys;
+  groups: ResourceGroup[];
+}
+
+/** One problem at a file position; `check-config` prints these as FILE:LINE: message. */
+export interface ConfigIssue {
+  file: string;
+  line: number;             // 1-based; 0 when the problem is the whole file (missing, mode)
+  message: string;
+}
