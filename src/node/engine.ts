@@ -1,0 +1,113 @@
+// One node's whole decision logic: membership and resource groups composed
+// into a single pure step function. The daemon and the simulator drive the
+// same code; only the adapters around it differ.
+
+import {
+  initMembership, membershipDeadline, membershipStep,
+  type MembershipAction, type MembershipConfig, type MembershipEvent, type MembershipState, type PeerReport,
+} from '../membership/machine.js';
+import {
+  allReleased, failedGroups, heldGroups, initResources, recoveringGroups, resourcesDeadline, resourcesStep,
+  type ResourcesAction, type ResourcesConfig, type ResourcesEvent, type ResourcesState,
+} from '../resources/machine.js';
+
+export interface EngineState {
+  m: MembershipState;
+  r: ResourcesState;
+  releasedAnnounced: boolean;
+}
+
+export type NodeStatus = 'init' | 'active' | 'dead';
+
+export interface OutgoingStatus {
+  seq: number;
+  status: NodeStatus;
+  hold: string[];
+  recovering: string[];
+  failed: string[];
+}
+
+export type EngineEvent =
+  | Exclude<MembershipEvent, { kind: 'announce' }>
+  | Extract<ResourcesEvent, { kind: 'op-done' }>
+  | { kind: 'shutdown' };
+
+export type EngineAction =
+  | { kind: 'send'; status: OutgoingStatus }
+  | Exclude<MembershipAction, { kind: 'send' }>
+  | ResourcesAction
+  | { kind: 'released' };   // shutdown finished: every group is stopped and the peer was told
+
+export function initEngine(
+  mcfg: MembershipConfig, rcfg: ResourcesConfig, now: number,
+  persisted: { peerGeneration?: number; held: ReadonlySet<string> },
+): EngineState {
+  return {
+    m: initMembership(mcfg, now, persisted.peerGeneration),
+    r: initResources(rcfg, persisted.held, now),
+    releasedAnnounced: false,
+  };
+}
+
+export function engineStep(s: EngineState, ev: EngineEvent, now: number): EngineAction[] {
+  const out: EngineAction[] = [];
+  let rEvents: ResourcesEvent[] = [];
+  let mEvent: MembershipEvent | undefined;
+  switch (ev.kind) {
+    case 'tick':
+    case 'heard':
+      mEvent = ev;
+      rEvents.push({ kind: 'tick' });
+      break;
+    case 'op-done':
+      rEvents.push(ev);
+      mEvent = { kind: 'tick' };
+      break;
+    case 'shutdown':
+      rEvents.push({ kind: 'shutdown' });
+      mEvent = { kind: 'tick' };
+      break;
+  }
+  // Membership first: resource decisions must see the newest peer report.
+  const mActs = membershipStep(s.m, mEvent, now);
+  let peerChanged = false;
+  for (const a of mActs) {
+    if (a.kind === 'peer-up' || a.kind === 'peer-dead' || a.kind === 'peer-report') peerChanged = true;
+  }
+  if (peerChanged) {
+    const peer = s.m.peer;
+    const report: PeerReport | undefined = peer.report;
+    rEvents = [{ kind: 'peer', liveness: peer.liveness, ...(report ? { report } : {}) }, ...rEvents];
+  }
+  const rActs: ResourcesAction[] = [];
+  for (const e of rEvents) rActs.push(...resourcesStep(s.r, e, now));
+
+  let announce = rActs.some((a) => a.kind === 'announce') || mActs.some((a) => a.kind === 'peer-dead' || a.kind === 'peer-up');
+  const released = s.r.stopping && allReleased(s.r);
+  if (released && !s.releasedAnnounced) announce = true;
+  const sends = mActs.filter((a): a is Extract<MembershipAction, { kind: 'send' }> => a.kind === 'send');
+  if (announce && sends.length === 0) {
+    for (const a of membershipStep(s.m, { kind: 'announce' }, now)) {
+      if (a.kind === 'send') sends.push(a);
+      else mActs.push(a);
+    }
+  }
+  for (const a of mActs) if (a.kind !== 'send') out.push(a);
+  out.push(...rActs.filter((a) => a.kind !== 'announce'));
+  for (const a of sends) out.push({ kind: 'send', status: outgoing(s, a.seq, released) });
+  if (released && !s.releasedAnnounced) {
+    s.releasedAnnounced = true;
+    out.push({ kind: 'released' });
+  }
+  return out;
+}
+
+export function engineDeadline(s: EngineState): number {
+  return Math.min(membershipDeadline(s.m), resourcesDeadline(s.r));
+}
+
+function outgoing(s: EngineState, seq: number, released: boolean): OutgoingStatus {
+  let status: NodeStatus = s.m.peer.liveness === 'unknown' ? 'init' : 'active';
+  if (released) status = 'dead';
+  return { seq, status, hold: heldGroups(s.r), recovering: recoveringGroups(s.r), failed: failedGroups(s.r) };
+}

@@ -1,0 +1,273 @@
+// Resource groups of a two-node pair as a pure state machine. It decides
+// which groups this node should hold from what membership knows, and walks
+// each group through its resources one operation at a time: start left to
+// right, stop right to left. The adapter runs the operations and feeds the
+// results back as events.
+//
+// Safety rule while the nodes hear each other: a node starts a group only
+// when the peer's newest report does not list it, and only the designated
+// node starts an unheld group, so both sides never start the same group.
+
+import type { AutoFailback } from '../config/types.js';
+import type { PeerLiveness, PeerReport } from '../membership/machine.js';
+
+export interface GroupSpec {
+  name: string;
+  preferredNode: string;
+  resourceCount: number;
+}
+
+export interface ResourcesConfig {
+  self: string;
+  autoFailback: AutoFailback;
+  groups: GroupSpec[];
+  stopRetries: number;      // failed stops are retried this many times before giving up
+  stopRetryDelayMs: number;
+}
+
+export type GroupPhase =
+  | 'stopped'
+  | 'starting'
+  | 'running'
+  | 'stopping'
+  | 'failed'        // a start failed and the group was stopped again; not retried while the peer can take it
+  | 'stop-failed'   // a stop kept failing: it may still run here, so it stays held
+  | 'recovering';   // held before our last crash: state unknown until the peer is heard
+
+export interface GroupState {
+  phase: GroupPhase;
+  next: number;             // resource index of the next operation
+  busy: boolean;            // an operation is in flight
+  stopAttempts: number;
+  retryAt?: number;
+  failAfterStop: boolean;   // this stop unwinds a failed start
+  lastError?: string;
+  since: number;
+}
+
+export interface ResourcesState {
+  readonly cfg: ResourcesConfig;
+  groups: Record<string, GroupState>;
+  peer: { liveness: PeerLiveness; report?: PeerReport };
+  stopping: boolean;        // the daemon is shutting down: release everything
+}
+
+export type ResourcesEvent =
+  | { kind: 'peer'; liveness: PeerLiveness; report?: PeerReport }
+  | { kind: 'op-done'; group: string; op: 'start' | 'stop'; index: number; ok: boolean; error?: string }
+  | { kind: 'shutdown' }
+  | { kind: 'tick' };
+
+export type ResourcesAction =
+  | { kind: 'op'; group: string; op: 'start' | 'stop'; index: number }
+  | { kind: 'persist-hold'; group: string; held: boolean }   // must be durable before the next op runs
+  | { kind: 'announce' }                                       // our hold set changed
+  | { kind: 'group-phase'; group: string; phase: GroupPhase; reason: string }
+  | { kind: 'alert'; group: string; message: string };
+
+const HELD: ReadonlySet<GroupPhase> = new Set(['starting', 'running', 'stopping', 'stop-failed', 'recovering']);
+
+export function initResources(cfg: ResourcesConfig, persistedHeld: ReadonlySet<string>, now: number): ResourcesState {
+  const groups: Record<string, GroupState> = {};
+  for (const g of cfg.groups) {
+    groups[g.name] = {
+      phase: persistedHeld.has(g.name) ? 'recovering' : 'stopped',
+      next: 0, busy: false, stopAttempts: 0, failAfterStop: false, since: now,
+    };
+  }
+  return { cfg, groups, peer: { liveness: 'unknown' }, stopping: false };
+}
+
+export function heldGroups(s: ResourcesState): string[] {
+  return s.cfg.groups.filter((g) => HELD.has(s.groups[g.name]!.phase)).map((g) => g.name);
+}
+export function recoveringGroups(s: ResourcesState): string[] {
+  return s.cfg.groups.filter((g) => s.groups[g.name]!.phase === 'recovering').map((g) => g.name);
+}
+export function failedGroups(s: ResourcesState): string[] {
+  return s.cfg.groups.filter((g) => s.groups[g.name]!.phase === 'failed').map((g) => g.name);
+}
+/** True once every group is stopped (or failed) and nothing is in flight. */
+export function allReleased(s: ResourcesState): boolean {
+  return Object.values(s.groups).every((g) => !g.busy && !HELD.has(g.phase));
+}
+
+export function resourcesStep(s: ResourcesState, ev: ResourcesEvent, now: number): ResourcesAction[] {
+  const out: ResourcesAction[] = [];
+  const before = heldGroups(s).join(' ') + '|' + failedGroups(s).join(' ');
+  switch (ev.kind) {
+    case 'peer': {
+      const wasDead = s.peer.liveness === 'dead';
+      s.peer = ev.report ? { liveness: ev.liveness, report: ev.report } : { liveness: ev.liveness };
+      // A peer that just died can no longer take our failed groups: try again.
+      if (ev.liveness === 'dead' && !wasDead) {
+        for (const g of Object.values(s.groups)) if (g.phase === 'failed') g.phase = 'stopped';
+      }
+      break;
+    }
+    case 'op-done':
+      onOpDone(s, ev, now, out);
+      break;
+    case 'shutdown':
+      s.stopping = true;
+      break;
+    case 'tick':
+      break;
+  }
+  for (const spec of s.cfg.groups) drive(s, spec, now, out);
+  const after = heldGroups(s).join(' ') + '|' + failedGroups(s).join(' ');
+  if (before !== after) out.push({ kind: 'announce' });
+  return out;
+}
+
+export function resourcesDeadline(s: ResourcesState): number {
+  let t = Infinity;
+  for (const g of Object.values(s.groups)) if (g.retryAt !== undefined && !g.busy) t = Math.min(t, g.retryAt);
+  return t;
+}
+
+/** Should this node hold the group, given what it knows now? undefined = not yet decidable. */
+export function wantsGroup(s: ResourcesState, spec: GroupSpec): boolean | undefined {
+  if (s.stopping) return false;
+  const me = s.groups[spec.name]!;
+  const { liveness, report } = s.peer;
+  if (liveness === 'unknown') return undefined;
+  if (liveness === 'dead') return me.phase !== 'failed';
+  const preferred = spec.preferredNode === s.cfg.self;
+  const peerHolds = report?.hold.includes(spec.name) ?? false;
+  const peerRecovering = report?.recovering.includes(spec.name) ?? false;
+  const peerFailed = report?.failed.includes(spec.name) ?? false;
+  const iHold = HELD.has(me.phase);
+  const failback = s.cfg.autoFailback !== 'off';
+
+  if (peerHolds && iHold) {
+    // Both may run it: only after a crash or a partition. The side that
+    // merely remembers holding it yields to the side that knows it does;
+    // otherwise the preferred node keeps it.
+    const iRecover = me.phase === 'recovering';
+    if (iRecover !== peerRecovering) return !iRecover;
+    return preferred;
+  }
+  if (peerHolds) {
+    return false;   // with failback, the peer releases first; we start once its report drops the group
+  }
+  if (iHold) {
+    if (failback && !preferred && !peerFailed && report?.status !== 'dead') return false;
+    return true;
+  }
+  if (me.phase === 'failed') return false;
+  return preferred ? true : peerFailed;
+}
+
+function drive(s: ResourcesState, spec: GroupSpec, now: number, out: ResourcesAction[]): void {
+  const g = s.groups[spec.name]!;
+  if (g.busy) return;
+  if (g.retryAt !== undefined && now < g.retryAt) return;
+  g.retryAt = undefined;
+  const want = wantsGroup(s, spec);
+  if (want === undefined) return;
+  const n = spec.resourceCount;
+  switch (g.phase) {
+    case 'stopped':
+    case 'failed':
+      if (want) {
+        setPhase(g, 'starting', now, out, spec.name, 'this node should hold it');
+        g.next = 0;
+        out.push({ kind: 'persist-hold', group: spec.name, held: true });
+        issue(g, spec.name, 'start', out);
+      }
+      return;
+    case 'recovering':
+      // Starting is idempotent per resource, so re-running the whole start
+      // sequence confirms what survived the crash and repairs the rest.
+      if (want) {
+        setPhase(g, 'starting', now, out, spec.name, 'resuming after restart');
+        g.next = 0;
+        issue(g, spec.name, 'start', out);
+      } else {
+        setPhase(g, 'stopping', now, out, spec.name, 'peer holds it: clearing what our last run left');
+        g.next = n - 1;
+        issue(g, spec.name, 'stop', out);
+      }
+      return;
+    case 'starting':
+      if (!want) {
+        setPhase(g, 'stopping', now, out, spec.name, 'no longer ours');
+        g.next -= 1;
+        if (g.next < 0) return finishStop(g, spec.name, now, out);
+        issue(g, spec.name, 'stop', out);
+        return;
+      }
+      if (g.next >= n) {
+        setPhase(g, 'running', now, out, spec.name, 'all resources started');
+        return;
+      }
+      issue(g, spec.name, 'start', out);
+      return;
+    case 'running':
+      if (!want) {
+        setPhase(g, 'stopping', now, out, spec.name, 'releasing');
+        g.next = n - 1;
+        issue(g, spec.name, 'stop', out);
+      }
+      return;
+    case 'stopping':
+      if (g.next < 0) return finishStop(g, spec.name, now, out);
+      issue(g, spec.name, 'stop', out);
+      return;
+    case 'stop-failed':
+      return;   // needs an operator: running it here and there at once is worse than not at all
+  }
+}
+
+function onOpDone(s: ResourcesState, ev: Extract<ResourcesEvent, { kind: 'op-done' }>, now: number, out: ResourcesAction[]): void {
+  const g = s.groups[ev.group];
+  if (!g || !g.busy) return;
+  g.busy = false;
+  if (ev.op === 'start') {
+    if (ev.ok) {
+      g.next = ev.index + 1;
+      return;
+    }
+    g.lastError = ev.error ?? 'start failed';
+    out.push({ kind: 'alert', group: ev.group, message: `resource ${ev.index + 1} failed to start: ${g.lastError}` });
+    // Unwind, including the resource that failed: it may be half up.
+    setPhase(g, 'stopping', now, out, ev.group, 'start failed');
+    g.failAfterStop = true;
+    g.next = ev.index;
+    return;
+  }
+  if (ev.ok) {
+    g.stopAttempts = 0;
+    g.next = ev.index - 1;
+    return;
+  }
+  g.stopAttempts += 1;
+  g.lastError = ev.error ?? 'stop failed';
+  if (g.stopAttempts > s.cfg.stopRetries) {
+    setPhase(g, 'stop-failed', now, out, ev.group, g.lastError);
+    out.push({ kind: 'alert', group: ev.group, message: `resource ${ev.index + 1} could not be stopped after ${g.stopAttempts} attempts: ${g.lastError}; the group stays held here until an operator intervenes` });
+    return;
+  }
+  g.retryAt = now + s.cfg.stopRetryDelayMs;
+}
+
+function finishStop(g: GroupState, name: string, now: number, out: ResourcesAction[]): void {
+  const failed = g.failAfterStop;
+  g.failAfterStop = false;
+  g.next = 0;
+  setPhase(g, failed ? 'failed' : 'stopped', now, out, name, failed ? 'stopped after a failed start' : 'all resources stopped');
+  out.push({ kind: 'persist-hold', group: name, held: false });
+}
+
+function issue(g: GroupState, group: string, op: 'start' | 'stop', out: ResourcesAction[]): void {
+  g.busy = true;
+  out.push({ kind: 'op', group, op, index: g.next });
+}
+
+function setPhase(g: GroupState, phase: GroupPhase, now: number, out: ResourcesAction[], group: string, reason: string): void {
+  if (g.phase === phase) return;
+  g.phase = phase;
+  g.since = now;
+  out.push({ kind: 'group-phase', group, phase, reason });
+}

@@ -1,0 +1,120 @@
+import { describe, expect, it } from 'vitest';
+import {
+  heldGroups, initResources, resourcesStep, wantsGroup, type ResourcesAction, type ResourcesConfig, type ResourcesState,
+} from '../../src/resources/machine.js';
+import type { PeerReport } from '../../src/membership/machine.js';
+
+const base = (self: string, autoFailback: 'on' | 'off' = 'off'): ResourcesConfig => ({
+  self, autoFailback, stopRetries: 2, stopRetryDelayMs: 1000,
+  groups: [{ name: 'g1', preferredNode: 'alpha', resourceCount: 3 }],
+});
+const rep = (hold: string[] = [], extra: Partial<PeerReport> = {}): PeerReport =>
+  ({ status: 'active', hold, recovering: [], failed: [], ...extra });
+const ops = (a: ResourcesAction[]) => a.filter((x) => x.kind === 'op').map((x) => x.kind === 'op' && `${x.op}${x.index}`);
+
+/** Runs ops to completion, succeeding unless `fail(op, index)` says otherwise. */
+function settle(s: ResourcesState, acts: ResourcesAction[], fail = (_op: string, _i: number) => false, now = 0): string[] {
+  const log: string[] = [];
+  const queue = [...acts];
+  while (queue.length) {
+    const a = queue.shift()!;
+    if (a.kind !== 'op') continue;
+    log.push(`${a.op}${a.index}`);
+    queue.push(...resourcesStep(s, { kind: 'op-done', group: a.group, op: a.op, index: a.index, ok: !fail(a.op, a.index) }, now));
+  }
+  return log;
+}
+
+describe('resource groups', () => {
+  it('waits while the peer is unknown, then the preferred node starts left to right and persists first', () => {
+    const s = initResources(base('alpha'), new Set(), 0);
+    expect(resourcesStep(s, { kind: 'tick' }, 0)).toEqual([]);
+    const acts = resourcesStep(s, { kind: 'peer', liveness: 'up', report: rep() }, 0);
+    const persistAt = acts.findIndex((a) => a.kind === 'persist-hold');
+    const opAt = acts.findIndex((a) => a.kind === 'op');
+    expect(persistAt).toBeGreaterThanOrEqual(0);
+    expect(persistAt).toBeLessThan(opAt);
+    expect(settle(s, acts)).toEqual(['start0', 'start1', 'start2']);
+    expect(s.groups.g1!.phase).toBe('running');
+  });
+
+  it('the non-preferred node never starts an unheld group while the preferred peer is up', () => {
+    const s = initResources(base('beta'), new Set(), 0);
+    expect(ops(resourcesStep(s, { kind: 'peer', liveness: 'up', report: rep() }, 0))).toEqual([]);
+    expect(ops(resourcesStep(s, { kind: 'peer', liveness: 'dead' }, 10))).toEqual(['start0']);
+  });
+
+  it('never starts a group the peer still reports, even when it should fail back to us', () => {
+    const s = initResources(base('alpha', 'on'), new Set(), 0);
+    expect(ops(resourcesStep(s, { kind: 'peer', liveness: 'up', report: rep(['g1']) }, 0))).toEqual([]);
+    expect(ops(resourcesStep(s, { kind: 'peer', liveness: 'up', report: rep([]) }, 5))).toEqual(['start0']);
+  });
+
+  it('auto_failback on: the non-preferred holder releases right to left when the preferred node is back', () => {
+    const s = initResources(base('beta', 'on'), new Set(), 0);
+    settle(s, resourcesStep(s, { kind: 'peer', liveness: 'dead' }, 0));
+    expect(s.groups.g1!.phase).toBe('running');
+    const acts = resourcesStep(s, { kind: 'peer', liveness: 'up', report: rep() }, 10);
+    expect(settle(s, acts)).toEqual(['stop2', 'stop1', 'stop0']);
+    expect(heldGroups(s)).toEqual([]);
+  });
+
+  it('auto_failback off: the holder keeps the group when the preferred node returns', () => {
+    const s = initResources(base('beta', 'off'), new Set(), 0);
+    settle(s, resourcesStep(s, { kind: 'peer', liveness: 'dead' }, 0));
+    expect(ops(resourcesStep(s, { kind: 'peer', liveness: 'up', report: rep() }, 10))).toEqual([]);
+    expect(s.groups.g1!.phase).toBe('running');
+  });
+
+  it('a failed start unwinds from the failed resource down and lets the peer take the group', () => {
+    const s = initResources(base('alpha'), new Set(), 0);
+    const log = settle(s, resourcesStep(s, { kind: 'peer', liveness: 'up', report: rep() }, 0), (op, i) => op === 'start' && i === 1);
+    expect(log).toEqual(['start0', 'start1', 'stop1', 'stop0']);
+    expect(s.groups.g1!.phase).toBe('failed');
+    const peer = initResources(base('beta'), new Set(), 0);
+    expect(ops(resourcesStep(peer, { kind: 'peer', liveness: 'up', report: rep([], { failed: ['g1'] }) }, 0))).toEqual(['start0']);
+  });
+
+  it('a restarted node that remembers holding a group yields to a peer that holds it', () => {
+    const s = initResources(base('alpha', 'off'), new Set(['g1']), 0);
+    expect(s.groups.g1!.phase).toBe('recovering');
+    expect(heldGroups(s)).toEqual(['g1']);
+    const log = settle(s, resourcesStep(s, { kind: 'peer', liveness: 'up', report: rep(['g1']) }, 0));
+    expect(log).toEqual(['stop2', 'stop1', 'stop0']);
+    expect(heldGroups(s)).toEqual([]);
+  });
+
+  it('a restarted node whose peer is dead resumes its group', () => {
+    const s = initResources(base('beta'), new Set(['g1']), 0);
+    expect(settle(s, resourcesStep(s, { kind: 'peer', liveness: 'dead' }, 0))).toEqual(['start0', 'start1', 'start2']);
+  });
+
+  it('both holding after a partition: the recovering side yields, else the preferred node keeps it', () => {
+    const a = initResources(base('alpha'), new Set(), 0);
+    settle(a, resourcesStep(a, { kind: 'peer', liveness: 'dead' }, 0));
+    const b = initResources(base('beta'), new Set(), 0);
+    settle(b, resourcesStep(b, { kind: 'peer', liveness: 'dead' }, 0));
+    expect(wantsGroup(a, base('alpha').groups[0]!)).toBe(true);
+    resourcesStep(a, { kind: 'peer', liveness: 'up', report: rep(['g1']) }, 1);
+    expect(a.groups.g1!.phase).toBe('running');
+    expect(ops(resourcesStep(b, { kind: 'peer', liveness: 'up', report: rep(['g1']) }, 1))).toEqual(['stop2']);
+  });
+
+  it('a stop that keeps failing is retried with a delay, then held with an alert', () => {
+    const s = initResources(base('alpha'), new Set(), 0);
+    settle(s, resourcesStep(s, { kind: 'peer', liveness: 'up', report: rep() }, 0));
+    let acts = resourcesStep(s, { kind: 'shutdown' }, 0);
+    expect(ops(acts)).toEqual(['stop2']);
+    for (let attempt = 0; attempt < 3; attempt++) {
+      acts = resourcesStep(s, { kind: 'op-done', group: 'g1', op: 'stop', index: 2, ok: false, error: 'boom' }, attempt * 1000);
+      if (attempt < 2) {
+        expect(ops(acts)).toEqual([]);
+        expect(ops(resourcesStep(s, { kind: 'tick' }, attempt * 1000 + 999))).toEqual([]);
+        expect(ops(resourcesStep(s, { kind: 'tick' }, attempt * 1000 + 1000))).toEqual(['stop2']);
+      }
+    }
+    expect(s.groups.g1!.phase).toBe('stop-failed');
+    expect(acts).toContainEqual(expect.objectContaining({ kind: 'alert' }));
+    expect(heldGroups(s)).toEqual(['g1']);
+  });
+});
