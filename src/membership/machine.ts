@@ -30,7 +30,7 @@ export interface PathState {
 export interface PeerReport {
   status: string;           // init | up | active | dead (dead = leaving gracefully)
   hold: string[];
-  recovering: string[];
+  yielding: string[];       // held but not claimed: recovering after a crash, or being stopped
   failed: string[];
   deadtimeMs?: number;
 }

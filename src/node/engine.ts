@@ -7,7 +7,7 @@ import {
   type MembershipAction, type MembershipConfig, type MembershipEvent, type MembershipState, type PeerReport,
 } from '../membership/machine.js';
 import {
-  allReleased, failedGroups, heldGroups, initResources, recoveringGroups, resourcesDeadline, resourcesStep,
+  allReleased, failedGroups, heldGroups, initResources, yieldingGroups, resourcesDeadline, resourcesStep,
   type ResourcesAction, type ResourcesConfig, type ResourcesEvent, type ResourcesState,
 } from '../resources/machine.js';
 
@@ -23,7 +23,7 @@ export interface OutgoingStatus {
   seq: number;
   status: NodeStatus;
   hold: string[];
-  recovering: string[];
+  yielding: string[];
   failed: string[];
 }
 
@@ -109,5 +109,5 @@ export function engineDeadline(s: EngineState): number {
 function outgoing(s: EngineState, seq: number, released: boolean): OutgoingStatus {
   let status: NodeStatus = s.m.peer.liveness === 'unknown' ? 'init' : 'active';
   if (released) status = 'dead';
-  return { seq, status, hold: heldGroups(s.r), recovering: recoveringGroups(s.r), failed: failedGroups(s.r) };
+  return { seq, status, hold: heldGroups(s.r), yielding: yieldingGroups(s.r), failed: failedGroups(s.r) };
 }

@@ -66,6 +66,7 @@ export type ResourcesAction =
   | { kind: 'alert'; group: string; message: string };
 
 const HELD: ReadonlySet<GroupPhase> = new Set(['starting', 'running', 'stopping', 'stop-failed', 'recovering']);
+const YIELDING: ReadonlySet<GroupPhase> = new Set(['recovering', 'stopping']);
 
 export function initResources(cfg: ResourcesConfig, persistedHeld: ReadonlySet<string>, now: number): ResourcesState {
   const groups: Record<string, GroupState> = {};
@@ -81,8 +82,12 @@ export function initResources(cfg: ResourcesConfig, persistedHeld: ReadonlySet<s
 export function heldGroups(s: ResourcesState): string[] {
   return s.cfg.groups.filter((g) => HELD.has(s.groups[g.name]!.phase)).map((g) => g.name);
 }
-export function recoveringGroups(s: ResourcesState): string[] {
-  return s.cfg.groups.filter((g) => s.groups[g.name]!.phase === 'recovering').map((g) => g.name);
+/**
+ * Held but not claimed: remembered from before a crash, or being released.
+ * When both nodes hold a group, the side that does not claim it yields.
+ */
+export function yieldingGroups(s: ResourcesState): string[] {
+  return s.cfg.groups.filter((g) => YIELDING.has(s.groups[g.name]!.phase)).map((g) => g.name);
 }
 export function failedGroups(s: ResourcesState): string[] {
   return s.cfg.groups.filter((g) => s.groups[g.name]!.phase === 'failed').map((g) => g.name);
@@ -135,17 +140,17 @@ export function wantsGroup(s: ResourcesState, spec: GroupSpec): boolean | undefi
   if (liveness === 'dead') return me.phase !== 'failed';
   const preferred = spec.preferredNode === s.cfg.self;
   const peerHolds = report?.hold.includes(spec.name) ?? false;
-  const peerRecovering = report?.recovering.includes(spec.name) ?? false;
+  const peerYields = report?.yielding.includes(spec.name) ?? false;
   const peerFailed = report?.failed.includes(spec.name) ?? false;
   const iHold = HELD.has(me.phase);
   const failback = s.cfg.autoFailback !== 'off';
 
   if (peerHolds && iHold) {
-    // Both may run it: only after a crash or a partition. The side that
-    // merely remembers holding it yields to the side that knows it does;
-    // otherwise the preferred node keeps it.
-    const iRecover = me.phase === 'recovering';
-    if (iRecover !== peerRecovering) return !iRecover;
+    // Both may run it: after a crash, a partition, or while one side
+    // releases it. The side that does not claim it (it only remembers holding
+    // it, or is already stopping it) yields; otherwise the preferred node keeps it.
+    const iYield = YIELDING.has(me.phase);
+    if (iYield !== peerYields) return !iYield;
     return preferred;
   }
   if (peerHolds) {

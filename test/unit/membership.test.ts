@@ -7,7 +7,7 @@ const cfg: MembershipConfig = {
   self: 'alpha', peer: 'beta', paths: ['p1', 'p2'],
   keepaliveMs: 100, warntimeMs: 200, deadtimeMs: 300, initdeadMs: 1000,
 };
-const report: PeerReport = { status: 'active', hold: [], recovering: [], failed: [] };
+const report: PeerReport = { status: 'active', hold: [], yielding: [], failed: [] };
 const kinds = (a: MembershipAction[]) => a.map((x) => x.kind);
 const heard = (seq: number, path = 'p1', generation = 7, r = report) =>
   ({ kind: 'heard', path, src: 'beta', generation, seq, report: r }) as const;

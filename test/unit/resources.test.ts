@@ -9,7 +9,7 @@ const base = (self: string, autoFailback: 'on' | 'off' = 'off'): ResourcesConfig
   groups: [{ name: 'g1', preferredNode: 'alpha', resourceCount: 3 }],
 });
 const rep = (hold: string[] = [], extra: Partial<PeerReport> = {}): PeerReport =>
-  ({ status: 'active', hold, recovering: [], failed: [], ...extra });
+  ({ status: 'active', hold, yielding: [], failed: [], ...extra });
 const ops = (a: ResourcesAction[]) => a.filter((x) => x.kind === 'op').map((x) => x.kind === 'op' && `${x.op}${x.index}`);
 
 /** Runs ops to completion, succeeding unless `fail(op, index)` says otherwise. */
@@ -82,6 +82,16 @@ describe('resource groups', () => {
     const log = settle(s, resourcesStep(s, { kind: 'peer', liveness: 'up', report: rep(['g1']) }, 0));
     expect(log).toEqual(['stop2', 'stop1', 'stop0']);
     expect(heldGroups(s)).toEqual([]);
+  });
+
+  it('auto_failback off: the running holder keeps the group while the restarted node clears its leftovers', () => {
+    const b = initResources(base('beta', 'off'), new Set(), 0);
+    settle(b, resourcesStep(b, { kind: 'peer', liveness: 'dead' }, 0));
+    // alpha's reports while it recovers, then while it stops its leftovers, then done.
+    for (const report of [rep(['g1'], { yielding: ['g1'] }), rep(['g1'], { yielding: ['g1'] }), rep([])]) {
+      expect(ops(resourcesStep(b, { kind: 'peer', liveness: 'up', report }, 1))).toEqual([]);
+      expect(b.groups.g1!.phase).toBe('running');
+    }
   });
 
   it('a restarted node whose peer is dead resumes its group', () => {

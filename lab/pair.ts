@@ -1,0 +1,254 @@
+// A two-node pair plus a client, each in its own network namespace, joined
+// by a bridge that lives in the client's namespace:
+//
+//   [alpha: eth0 .1] --veth-- [client: br0 .10] --veth-- [beta: eth0 .2]
+//
+// Used by the integration tests, `npm run demo` and the failover benchmark.
+// Every name carries the caller's prefix so parallel users never collide.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, mkdirSync, openSync, rmSync, writeFileSync, closeSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { sh, sleep, waitFor } from './sh.js';
+
+export type NodeName = 'alpha' | 'beta';
+
+export interface PairOptions {
+  prefix: string;             // namespace prefix, <= 8 chars
+  net: string;                // first three octets, e.g. "10.211.7"
+  workDir: string;
+  keepalive?: string;         // ha.cf syntax
+  warntime?: string;
+  deadtime?: string;
+  initdead?: string;
+  autoFailback?: 'on' | 'off' | 'legacy';
+  media?: 'bcast' | 'ucast';
+  servicePort?: number;
+}
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+// Runs both from source (vitest) and compiled (dist/lab, for demo and bench).
+export const REPO_ROOT = resolve(HERE, HERE.split('/').includes('dist') ? '../..' : '..');
+const TANDEM_BIN = join(REPO_ROOT, 'bin', 'tandem');
+
+export class Pair {
+  readonly vip: string;
+  readonly clientIp: string;
+  readonly ns: Record<NodeName | 'client', string>;
+  readonly ip: Record<NodeName, string>;
+  readonly mac: Record<NodeName, string> = { alpha: '', beta: '' };
+  readonly procs: Partial<Record<NodeName, ChildProcess>> = {};
+  private readonly o: Required<PairOptions>;
+
+  constructor(opts: PairOptions) {
+    this.o = {
+      keepalive: '100ms', warntime: '200ms', deadtime: '300ms', initdead: '1', autoFailback: 'off',
+      media: 'bcast', servicePort: 7000, ...opts,
+    };
+    const p = opts.prefix;
+    this.ns = { alpha: `${p}-a`, beta: `${p}-b`, client: `${p}-c` };
+    this.ip = { alpha: `${opts.net}.1`, beta: `${opts.net}.2` };
+    this.clientIp = `${opts.net}.10`;
+    this.vip = `${opts.net}.100`;
+  }
+
+  dir(node: NodeName): string { return join(this.o.workDir, node); }
+  configDir(node: NodeName): string { return join(this.dir(node), 'ha.d'); }
+  runDir(node: NodeName): string { return join(this.dir(node), 'run'); }
+  stateDir(node: NodeName): string { return join(this.dir(node), 'state'); }
+  logFile(node: NodeName): string { return join(this.dir(node), 'tandem.log'); }
+
+  /** Removes namespaces left by an earlier run that died before cleaning up. */
+  static async removeStale(prefix: string): Promise<void> {
+    const out = await sh('ip', ['netns', 'list'], { allowFail: true });
+    for (const line of out.split('\n')) {
+      const name = line.split(' ')[0];
+      if (name && name.startsWith(`${prefix}-`)) await killNetns(name);
+    }
+  }
+
+  async setup(): Promise<void> {
+    await Pair.removeStale(this.o.prefix);
+    rmSync(this.o.workDir, { recursive: true, force: true });
+    for (const ns of Object.values(this.ns)) {
+      await sh('ip', ['netns', 'add', ns]);
+      await sh('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
+    }
+    const c = this.ns.client;
+    await sh('ip', ['-n', c, 'link', 'add', 'br0', 'type', 'bridge']);
+    await sh('ip', ['-n', c, 'addr', 'add', `${this.clientIp}/24`, 'brd', '+', 'dev', 'br0']);
+    await sh('ip', ['-n', c, 'link', 'set', 'br0', 'up']);
+    for (const node of ['alpha', 'beta'] as const) {
+      const port = node === 'alpha' ? 'va' : 'vb';
+      await sh('ip', ['link', 'add', 'eth0', 'netns', this.ns[node], 'type', 'veth', 'peer', 'name', port, 'netns', c]);
+      await sh('ip', ['-n', c, 'link', 'set', port, 'master', 'br0', 'up']);
+      await this.bringUp(node);
+      this.mac[node] = (await sh('ip', ['-n', this.ns[node], '-br', 'link', 'show', 'eth0'])).trim().split(/\s+/)[2] ?? '';
+      this.writeConfig(node);
+    }
+  }
+
+  private async bringUp(node: NodeName): Promise<void> {
+    const ns = this.ns[node];
+    await sh('ip', ['-n', ns, 'addr', 'flush', 'dev', 'eth0']);
+    await sh('ip', ['-n', ns, 'addr', 'add', `${this.ip[node]}/24`, 'brd', '+', 'dev', 'eth0']);
+    await sh('ip', ['-n', ns, 'link', 'set', 'eth0', 'up']);
+  }
+
+  writeConfig(node: NodeName): void {
+    const cfg = this.configDir(node);
+    mkdirSync(join(cfg, 'resource.d'), { recursive: true });
+    mkdirSync(this.runDir(node), { recursive: true });
+    const o = this.o;
+    const media = o.media === 'bcast'
+      ? 'bcast eth0'
+      : `ucast eth0 ${this.ip.alpha}\nucast eth0 ${this.ip.beta}`;
+    writeFileSync(join(cfg, 'ha.cf'), [
+      '# written by the tandem lab',
+      'udpport 694',
+      `keepalive ${o.keepalive}`,
+      `warntime ${o.warntime}`,
+      `deadtime ${o.deadtime}`,
+      `initdead ${o.initdead}`,
+      media,
+      `auto_failback ${o.autoFailback}`,
+      'node alpha beta',
+      '',
+    ].join('\n'));
+    writeFileSync(join(cfg, 'authkeys'), 'auth 1\n1 sha1 lab-secret\n', { mode: 0o600 });
+    chmodSync(join(cfg, 'authkeys'), 0o600);
+    writeFileSync(join(cfg, 'haresources'), `alpha IPaddr2::${this.vip}/24/eth0::arp_count=3::arp_interval=100 labsvc::${o.servicePort}\n`);
+    // The service answers with the node's name, so a client can tell who serves it.
+    const pidFile = join(this.dir(node), 'labsvc.pid');
+    writeFileSync(join(cfg, 'resource.d', 'labsvc'), `#!/bin/sh
+# labsvc PORT start|stop|status: a TCP service on the VIP that says which node serves it
+PORT=$1; PIDF=${pidFile}
+case "$2" in
+  start)
+    if [ -f $PIDF ] && kill -0 $(cat $PIDF) 2>/dev/null; then exit 0; fi
+    setsid socat TCP-LISTEN:$PORT,bind=${this.vip},reuseaddr,fork SYSTEM:'echo ${node}' </dev/null >/dev/null 2>&1 &
+    echo $! > $PIDF; exit 0 ;;
+  stop)
+    if [ -f $PIDF ]; then kill $(cat $PIDF) 2>/dev/null; rm -f $PIDF; fi; exit 0 ;;
+  status)
+    if [ -f $PIDF ] && kill -0 $(cat $PIDF) 2>/dev/null; then echo running; exit 0; fi
+    echo "not running"; exit 3 ;;
+  *) echo "usage: labsvc PORT start|stop|status" >&2; exit 2 ;;
+esac
+`, { mode: 0o755 });
+  }
+
+  /** Starts tandem on `node`; its output goes to logFile(node). */
+  startTandem(node: NodeName, extraArgs: string[] = []): ChildProcess {
+    const fd = openSync(this.logFile(node), 'a');
+    const child = spawn('ip', ['netns', 'exec', this.ns[node], process.execPath, TANDEM_BIN, 'run',
+      '-c', this.configDir(node), '--node', node, '--state-dir', this.stateDir(node), '--run-dir', this.runDir(node), ...extraArgs],
+    { stdio: ['ignore', fd, fd] });
+    closeSync(fd);
+    this.procs[node] = child;
+    return child;
+  }
+
+  async status(node: NodeName): Promise<StatusJson> {
+    const out = await sh(process.execPath, [TANDEM_BIN, 'status', '--json', '--run-dir', this.runDir(node)]);
+    return JSON.parse(out) as StatusJson;
+  }
+
+  async waitForStatus(node: NodeName, what: string, pred: (s: StatusJson) => boolean, timeoutMs = 15_000): Promise<StatusJson> {
+    return waitFor(`${node}: ${what}`, async () => {
+      const s = await this.status(node);
+      return pred(s) ? s : undefined;
+    }, timeoutMs, 50);
+  }
+
+  async holdsVip(node: NodeName): Promise<boolean> {
+    const out = await sh('ip', ['-n', this.ns[node], '-4', '-o', 'addr', 'show', 'dev', 'eth0'], { allowFail: true });
+    return out.includes(` ${this.vip}/`);
+  }
+
+  async serviceRunning(node: NodeName): Promise<boolean> {
+    const out = await sh('ip', ['netns', 'exec', this.ns[node], 'ss', '-Hltn', `sport = :${this.o.servicePort}`], { allowFail: true });
+    return out.includes(this.vip);
+  }
+
+  /** Who answers on VIP:port, as the client sees it. */
+  async askService(): Promise<string> {
+    const out = await sh('ip', ['netns', 'exec', this.ns.client, 'socat', '-T2', 'STDIO', `TCP:${this.vip}:${this.o.servicePort},connect-timeout=2`], { allowFail: true, timeoutMs: 5000 });
+    return out.trim();
+  }
+
+  async clientPing(): Promise<boolean> {
+    const out = await sh('ip', ['netns', 'exec', this.ns.client, 'ping', '-c1', '-W1', this.vip], { allowFail: true });
+    return /1 received/.test(out);
+  }
+
+  /** The MAC the client's neighbour table holds for the VIP. */
+  async clientNeighbourMac(): Promise<string | undefined> {
+    const out = await sh('ip', ['-n', this.ns.client, 'neigh', 'show', this.vip], { allowFail: true });
+    return out.match(/lladdr ([0-9a-f:]{17})/)?.[1];
+  }
+
+  /** Power loss: the link drops and every process of the node dies at once. */
+  async powerOff(node: NodeName): Promise<void> {
+    await sh('ip', ['-n', this.ns[node], 'link', 'set', 'eth0', 'down']);
+    await killAllIn(this.ns[node]);
+    this.procs[node] = undefined;
+  }
+
+  /** Power back on: a rebooted host has only its own address; then tandem starts again. */
+  async powerOn(node: NodeName): Promise<ChildProcess> {
+    await this.bringUp(node);
+    return this.startTandem(node);
+  }
+
+  /** kill -9 of the daemon alone: the host stays up, and so does whatever the daemon configured. */
+  async crashTandem(node: NodeName): Promise<void> {
+    const child = this.procs[node];
+    if (!child || child.exitCode !== null || child.signalCode !== null) throw new Error(`${node}: tandem is not running`);
+    const exited = new Promise<void>((r) => child.once('exit', () => r()));
+    child.kill('SIGKILL');   // `ip netns exec` execs, so this is the daemon itself
+    await exited;
+  }
+
+  async stopTandem(node: NodeName, timeoutMs = 10_000): Promise<number | null> {
+    const child = this.procs[node];
+    if (!child || child.exitCode !== null) return child?.exitCode ?? null;
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    child.kill('SIGTERM');
+    const code = await Promise.race([exited, sleep(timeoutMs).then(() => 'timeout' as const)]);
+    if (code === 'timeout') {
+      child.kill('SIGKILL');
+      throw new Error(`${node}: tandem did not exit within ${timeoutMs} ms of SIGTERM`);
+    }
+    return code;
+  }
+
+  async cleanup(): Promise<void> {
+    for (const ns of Object.values(this.ns)) await killNetns(ns);
+  }
+}
+
+async function killAllIn(ns: string): Promise<void> {
+  for (let i = 0; i < 5; i++) {
+    const pids = (await sh('ip', ['netns', 'pids', ns], { allowFail: true })).split('\n').filter(Boolean);
+    if (pids.length === 0) return;
+    await sh('kill', ['-9', ...pids], { allowFail: true });
+    await sleep(20);
+  }
+}
+
+async function killNetns(ns: string): Promise<void> {
+  await killAllIn(ns);
+  await sh('ip', ['netns', 'del', ns], { allowFail: true });
+}
+
+/** The subset of `tandem status --json` the lab reads (docs/status.md has all of it). */
+export interface StatusJson {
+  node: string;
+  generation: number;
+  nodes: Array<{ name: string; self: boolean; state: string; holds: string[]; generation: number | null }>;
+  paths: Array<{ name: string; state: string; accepted: number; stale: number }>;
+  groups: Array<{ name: string; holder: string | null; local: { phase: string; lastError: string | null } }>;
+  counters: { sent: number; received: number; dropped: Record<string, number> };
+}

@@ -1,0 +1,105 @@
+// tandem's command line. Every failure an operator can cause ends in one
+// clear line on stderr and a non-zero exit, never a stack trace.
+
+import { hostname } from 'node:os';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { loadConfig, formatIssue } from '../config/load.js';
+import { generateAuthKeys } from '../config/authkeys.js';
+import { Daemon } from '../daemon/daemon.js';
+import { request } from '../control/socket.js';
+import { formatStatus } from './format.js';
+import { UserError } from '../util/errors.js';
+
+const DEFAULT_STATE_DIR = '/var/lib/tandem';
+const DEFAULT_RUN_DIR = '/run/tandem';
+
+function nodeName(value: string): string {
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(value)) throw new InvalidArgumentError('a node name is letters, digits, ".", "_" or "-"');
+  return value.toLowerCase();
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = new Command();
+  program.name('tandem').description('High-availability pair manager (Heartbeat-compatible)').exitOverride();
+  program.configureOutput({ writeErr: (s) => process.stderr.write(s) });
+
+  let exitCode = 0;
+
+  program.command('run')
+    .description('run the daemon in the foreground')
+    .requiredOption('-c, --config <dir>', 'directory holding ha.cf, authkeys and haresources')
+    .option('--node <name>', 'this node\'s name (default: uname -n)', nodeName)
+    .option('--state-dir <dir>', 'LevelDB state directory', DEFAULT_STATE_DIR)
+    .option('--run-dir <dir>', 'control socket and pid file directory', DEFAULT_RUN_DIR)
+    .option('--init-dir <dir>', 'where LSB init scripts are looked up', '/etc/init.d')
+    .option('-d, --debug', 'log debug messages to stderr')
+    .action(async (o: { config: string; node?: string; stateDir: string; runDir: string; initDir: string; debug?: boolean }) => {
+      const { config, issues } = loadConfig(o.config, { initDir: o.initDir, checkMode: true });
+      if (!config || issues.length) {
+        for (const i of issues) process.stderr.write(formatIssue(i) + '\n');
+        throw new UserError(`configuration in ${o.config} is not valid; nothing started`);
+      }
+      const node = o.node ?? hostname().toLowerCase();
+      const daemon = new Daemon({ config, node, stateDir: o.stateDir, runDir: o.runDir, initDir: o.initDir, ...(o.debug ? { debug: true } : {}) });
+      let signals = 0;
+      const onSignal = (sig: string) => {
+        signals += 1;
+        if (signals > 1) {
+          daemon.log.warn(`${sig} again: exiting without releasing resources`);
+          process.exit(2);
+        }
+        daemon.shutdown(sig);
+      };
+      process.on('SIGTERM', () => onSignal('SIGTERM'));
+      process.on('SIGINT', () => onSignal('SIGINT'));
+      try {
+        await daemon.start();
+      } catch (e) {
+        await daemon.close().catch(() => undefined);
+        throw e;
+      }
+      await daemon.done;
+    });
+
+  program.command('status')
+    .description('show nodes, heartbeat paths and resource groups of the running daemon')
+    .option('--run-dir <dir>', 'the daemon\'s run directory', DEFAULT_RUN_DIR)
+    .option('--json', 'machine-readable output (docs/status.md)')
+    .action(async (o: { runDir: string; json?: boolean }) => {
+      const report = await request(o.runDir, { cmd: 'status' });
+      process.stdout.write(o.json ? JSON.stringify(report, null, 2) + '\n' : formatStatus(report as never));
+    });
+
+  program.command('check-config')
+    .description('validate ha.cf, authkeys and haresources; print every error as FILE:LINE: message')
+    .requiredOption('-c, --config <dir>', 'configuration directory')
+    .option('--init-dir <dir>', 'where LSB init scripts are looked up', '/etc/init.d')
+    .action((o: { config: string; initDir: string }) => {
+      const { issues } = loadConfig(o.config, { initDir: o.initDir, checkMode: true });
+      for (const i of issues) process.stderr.write(formatIssue(i) + '\n');
+      if (issues.length) exitCode = 1;
+      else process.stdout.write(`${o.config}: configuration is valid\n`);
+    });
+
+  const authkeys = program.command('authkeys').description('authkeys helpers');
+  authkeys.command('generate')
+    .description('print a fresh authkeys file with a random key')
+    .addOption(new Option('--method <method>', 'digest method').choices(['sha256', 'sha1', 'md5']).default('sha256'))
+    .action((o: { method: 'sha256' | 'sha1' | 'md5' }) => {
+      process.stdout.write(generateAuthKeys(o.method));
+    });
+
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return exitCode;
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
+    if (e instanceof UserError) {
+      process.stderr.write(`tandem: ${e.message}\n`);
+      return 1;
+    }
+    process.stderr.write(`tandem: internal error: ${(e as Error).message}\n`);
+    if (process.env.TANDEM_DEBUG) process.stderr.write(`${(e as Error).stack}\n`);
+    return 70;
+  }
+}

@@ -1,0 +1,173 @@
+// authkeys parser, permission check and generator.
+//
+// Format (Heartbeat-compatible):
+//   auth N              index used when SENDING (exactly one such line)
+//   N method [key]      one line per index 0..15; receivers accept any of them
+// crc is an unkeyed checksum; md5 and sha1 are HMACs as in Heartbeat; sha256
+// is tandem's HMAC-SHA256.
+
+import { randomBytes } from 'node:crypto';
+import { statSync } from 'node:fs';
+
+import { IssueSink, errnoText, parseUInt, physicalLines } from './common.js';
+import type { AuthKey, AuthKeys, AuthMethod, ConfigIssue } from './types.js';
+import { UserError } from '../util/errors.js';
+
+// ASCII blanks only. The text is latin1-decoded bytes, where JS's \s would
+// also match 0xA0 (NBSP): that byte ends UTF-8 characters such as 'à' (C3 A0),
+// so trimming with \s would cut a key in the middle of a character.
+const BLANKS = /^[ \t\f\v\r]+|[ \t\f\v\r]+$/g;
+const SPLIT = /[ \t\f\v\r]+/;
+const KEY_LINE = /^([^ \t\f\v\r]+)(?:[ \t\f\v\r]+([^ \t\f\v\r]+))?(?:[ \t\f\v\r]+(.*))?$/s;
+
+export const AUTH_METHODS: readonly AuthMethod[] = ['crc', 'md5', 'sha1', 'sha256'];
+export const MAX_AUTH_INDEX = 15;
+
+function isMethod(s: string): s is AuthMethod {
+  return (AUTH_METHODS as readonly string[]).includes(s);
+}
+
+export interface AuthKeysResult {
+  keys: AuthKeys | undefined;
+  issues: ConfigIssue[];
+}
+
+/**
+ * Parses authkeys. Pass the raw file as a Buffer to keep key bytes exact:
+ * a key is the rest of the line after the method, used byte for byte as the
+ * HMAC key (internal spaces kept, trailing whitespace dropped), so it must
+ * not go through a lossy UTF-8 decode. A string is taken as UTF-8.
+ */
+export function parseAuthKeys(text: string | Buffer, file: string): AuthKeysResult {
+  const out = new IssueSink(file);
+  // latin1 maps every byte to one char and back, so slicing the string and
+  // re-encoding as latin1 yields the key's original bytes.
+  const raw = typeof text === 'string' ? Buffer.from(text, 'utf8') : text;
+  const keys = new Map<number, AuthKey>();
+  const keyLines = new Map<number, number>();
+  // Indexes that appear on any key line, valid or not: a broken line for the
+  // sending index is reported once, not again as "not defined".
+  const mentioned = new Set<number>();
+  let auth: { index: number; line: number } | undefined;
+  let authLineSeen = false;
+
+  physicalLines(raw.toString('latin1')).forEach((rawLine, idx) => {
+    const line = idx + 1;
+    const body = rawLine.replace(BLANKS, '');
+    if (body === '' || body.startsWith('#')) return;
+
+    if (/^auth([ \t\f\v\r]|$)/.test(body)) {
+      // A trailing comment is fine here: nothing after the index is used.
+      const tokens = body.replace(/#.*$/s, '').replace(BLANKS, '').split(SPLIT);
+      if (authLineSeen) {
+        out.add(line, `more than one 'auth' line (first at line ${auth?.line ?? '?'}); keep exactly one`);
+        return;
+      }
+      authLineSeen = true;
+      const n = tokens.length === 2 ? parseUInt(tokens[1]!) : undefined;
+      if (n === undefined || n > MAX_AUTH_INDEX) {
+        out.add(line, `'auth' needs one key index from 0 to ${MAX_AUTH_INDEX}, e.g. 'auth 1'`);
+        // Remember the line anyway so a second auth line points here.
+        auth = { index: -1, line };
+        return;
+      }
+      auth = { index: n, line };
+      return;
+    }
+
+    const m = KEY_LINE.exec(body);
+    const indexS = m?.[1] ?? '';
+    const method = m?.[2];
+    const key = m?.[3] ?? ''; // body is already trimmed at both ends
+    const index = parseUInt(indexS);
+    if (index === undefined) {
+      out.add(line, `expected 'auth N' or a key line 'N METHOD KEY', got '${printable(indexS)}'`);
+      return;
+    }
+    if (index > MAX_AUTH_INDEX) {
+      out.add(line, `key index ${index} is out of range (0 to ${MAX_AUTH_INDEX})`);
+      return;
+    }
+    mentioned.add(index);
+    if (method === undefined) {
+      out.add(line, `key line for index ${index} has no method; write '${index} sha256 KEY'`);
+      return;
+    }
+    if (!isMethod(method)) {
+      out.add(line, `unknown auth method '${printable(method)}' (use sha256, or sha1/md5 for Heartbeat peers)`);
+      return;
+    }
+    if (method === 'crc' && key !== '') {
+      out.add(line, `auth method crc takes no key (crc is an unkeyed checksum, not authentication)`);
+      return;
+    }
+    if (method !== 'crc' && key === '') {
+      out.add(line, `auth method ${method} needs a key after the method name`);
+      return;
+    }
+    const first = keyLines.get(index);
+    if (first !== undefined) {
+      out.add(line, `key index ${index} is defined twice (first at line ${first})`);
+      return;
+    }
+    keyLines.set(index, line);
+    keys.set(index, { index, method, key: Buffer.from(key, 'latin1') });
+  });
+
+  if (!authLineSeen) {
+    out.add(0, `no 'auth N' line: add one naming the key index used for sending, e.g. 'auth 1'`);
+  } else if (auth && auth.index >= 0 && !mentioned.has(auth.index)) {
+    out.add(auth.line, `'auth ${auth.index}' names key index ${auth.index}, which is not defined in this file`);
+  }
+
+  const issues = out.sorted();
+  if (issues.length > 0 || !auth) return { keys: undefined, issues };
+  return { keys: { sendIndex: auth.index, keys }, issues };
+}
+
+/** Keeps control characters out of messages that echo file content. */
+function printable(s: string): string {
+  return s.replace(/[\x00-\x1f\x7f-\xff]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
+/**
+ * The keys are shared secrets: anyone who can read them can forge
+ * heartbeats, and anyone who can write them can lock a node out. Returns an
+ * issue (line 0) when group or others have read or write permission, or when
+ * the file cannot be examined.
+ */
+export function checkAuthKeysMode(file: string): ConfigIssue | undefined {
+  let mode: number;
+  try {
+    mode = statSync(file).mode & 0o7777;
+  } catch (e) {
+    return { file, line: 0, message: `cannot check permissions: ${errnoText(e)}` };
+  }
+  if ((mode & 0o066) === 0) return undefined;
+  const shown = mode.toString(8).padStart(4, '0');
+  return {
+    file,
+    line: 0,
+    message: `authkeys must not be accessible by group or others (mode ${shown}); run chmod 600 ${file}`,
+  };
+}
+
+/**
+ * A fresh authkeys file: index 1 with a random 256-bit key, hex-encoded so it
+ * survives copy/paste and editors. crc is refused because it authenticates
+ * nothing.
+ */
+export function generateAuthKeys(method: AuthMethod = 'sha256'): string {
+  if (!isMethod(method)) {
+    throw new UserError(`unknown auth method '${String(method)}' (use sha256, sha1 or md5)`);
+  }
+  if (method === 'crc') {
+    throw new UserError('crc cannot be generated: it is an unkeyed checksum, not authentication; use sha256');
+  }
+  const key = randomBytes(32).toString('hex');
+  return (
+    '# tandem authkeys: copy to both nodes unchanged and keep it mode 600 (chmod 600 authkeys)\n' +
+    'auth 1\n' +
+    `1 ${method} ${key}\n`
+  );
+}

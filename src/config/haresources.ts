@@ -1,0 +1,245 @@
+// haresources parser (Heartbeat v1 resource groups):
+//   <preferred-node> <resource> [<resource>...]     one group per logical line
+// A trailing backslash joins the next line. Resources are `agent::arg::arg`
+// or a bare IPv4 address, which Heartbeat treats as IPaddr::<address>.
+// This module is pure: whether script agents exist is checked by load.ts.
+
+import {
+  IssueSink,
+  asciiLower,
+  ifaceNameProblem,
+  isIPv4,
+  looksLikeIPv4,
+  nodeNameProblem,
+  parseUInt,
+  physicalLines,
+  unicastProblem,
+} from './common.js';
+import type { ConfigIssue, Resource, ResourceGroup } from './types.js';
+
+const AGENT_NAME = /^[A-Za-z0-9_.+@-]+$/;
+// What the native address agent accepts as a device name.
+const NIC_NAME = /^[A-Za-z0-9_.@-]+$/;
+
+/** Agents tandem implements itself; every other agent is a script on disk. */
+export const BUILTIN_AGENTS: ReadonlySet<string> = new Set(['IPaddr', 'IPaddr2']);
+
+/**
+ * IPaddr/IPaddr2 options accepted after the address argument, with the upper
+ * bounds the native agent enforces.
+ */
+const IP_OPTIONS = new Map([
+  ['arp_count', { max: 1000, unit: '' }],
+  ['arp_interval', { max: 60000, unit: ' (milliseconds)' }],
+]);
+
+export interface HaResourcesResult {
+  groups: ResourceGroup[] | undefined;
+  issues: ConfigIssue[];
+}
+
+interface LogicalLine {
+  line: number;
+  tokens: string[];
+}
+
+/**
+ * Joins continuation lines and drops comments. A token starting with '#'
+ * begins a comment, so "apache # web server" works while "a#b" stays one
+ * token; a backslash inside such a comment does not continue the line.
+ */
+function logicalLines(text: string): LogicalLine[] {
+  const result: LogicalLine[] = [];
+  let current: LogicalLine | undefined;
+  physicalLines(text).forEach((raw, idx) => {
+    let s = raw.replace(/(^|\s)#.*$/, '').replace(/\s+$/, '');
+    const continues = s.endsWith('\\');
+    if (continues) s = s.slice(0, -1);
+    const tokens = s.split(/\s+/).filter((t) => t !== '');
+    if (tokens.length > 0) {
+      current ??= { line: idx + 1, tokens: [] };
+      current.tokens.push(...tokens);
+    }
+    if (!continues && current) {
+      result.push(current);
+      current = undefined;
+    }
+  });
+  if (current) result.push(current);
+  return result;
+}
+
+/**
+ * Parses haresources text. When `nodes` is given (from ha.cf), every
+ * preferred node must be one of them. Returns the groups when there are no
+ * issues.
+ */
+export function parseHaResources(
+  text: string,
+  file: string,
+  nodes: string[] | undefined,
+): HaResourcesResult {
+  const out = new IssueSink(file);
+  const groups: ResourceGroup[] = [];
+  // Identity of a resource is agent + args, so "10.0.0.5" and
+  // "IPaddr::10.0.0.5" count as the same resource.
+  const seenResources = new Map<string, { group: string; line: number }>();
+  const seenAddresses = new Map<string, { spec: string; line: number }>();
+  const wanted = nodes?.map(asciiLower);
+
+  for (const { line, tokens } of logicalLines(text)) {
+    const [nodeTok = '', ...specs] = tokens;
+    const nodeProblem = nodeNameProblem(nodeTok);
+    const preferredNode = asciiLower(nodeTok);
+    if (nodeProblem) {
+      out.add(line, `preferred node '${nodeTok}' ${nodeProblem}`);
+    } else if (wanted && !wanted.includes(preferredNode)) {
+      out.add(
+        line,
+        `preferred node '${nodeTok}' is not a node in ha.cf (nodes: ${wanted.join(', ') || 'none'})`,
+      );
+    }
+    if (specs.length === 0) {
+      out.add(line, `group for node '${nodeTok}' lists no resources`);
+      continue;
+    }
+
+    const resources: Resource[] = [];
+    const groupName = specs[0]!;
+    for (const spec of specs) {
+      const parsed = parseResourceSpec(spec);
+      if (typeof parsed === 'string') {
+        out.add(line, parsed);
+        continue;
+      }
+      const id = [parsed.agent, ...parsed.args].join('::');
+      const prev = seenResources.get(id);
+      if (prev) {
+        out.add(
+          line,
+          prev.line === line
+            ? `resource '${spec}' appears twice in this group`
+            : `resource '${spec}' is already in group '${prev.group}' (line ${prev.line})`,
+        );
+        continue;
+      }
+      seenResources.set(id, { group: groupName, line });
+      if (BUILTIN_AGENTS.has(parsed.agent)) {
+        // Two resources for one address would fight over it on takeover.
+        const address = (parsed.args[0] ?? '').split('/')[0] ?? '';
+        const other = seenAddresses.get(address);
+        if (other) {
+          out.add(line, `address ${address} is already managed by '${other.spec}' (line ${other.line})`);
+            continue;
+        }
+        seenAddresses.set(address, { spec, line });
+      }
+      resources.push(parsed);
+    }
+    groups.push({ name: groupName, preferredNode, resources, line });
+  }
+
+  const issues = out.sorted();
+  return issues.length > 0 ? { groups: undefined, issues } : { groups, issues };
+}
+
+/** A Resource, or the message explaining why `spec` is not one. */
+export function parseResourceSpec(spec: string): Resource | string {
+  let agent: string;
+  let args: string[];
+  if (spec.includes('::')) {
+    [agent = '', ...args] = spec.split('::');
+  } else if (looksLikeIPv4(spec.split('/')[0] ?? '')) {
+    // Heartbeat's shorthand: a bare address means IPaddr with that argument.
+    agent = 'IPaddr';
+    args = [spec];
+  } else {
+    agent = spec;
+    args = [];
+  }
+
+  if (agent === '') return `resource '${spec}' has no agent name before '::'`;
+  // The agent name becomes a file name under resource.d or the init
+  // directory; same character set as the script runner (src/agents/script.ts).
+  if (!AGENT_NAME.test(agent) || agent === '.' || agent === '..') {
+    return `resource agent '${agent}' must be a plain file name (letters, digits, '_', '.', '+', '@', '-')`;
+  }
+  if (args.some((a) => a === '')) {
+    return `resource '${spec}' has an empty argument (check for ':::' or a trailing '::')`;
+  }
+  if (BUILTIN_AGENTS.has(agent)) {
+    const problem = ipAgentProblem(agent, args);
+    if (problem) return `resource '${spec}': ${problem}`;
+  }
+  return { spec, agent, args };
+}
+
+/** A dotted netmask with contiguous ones, as a prefix length; undefined otherwise. */
+function dottedMaskPrefix(mask: string): number | undefined {
+  if (!isIPv4(mask)) return undefined;
+  const bits = mask.split('.').map((o) => Number(o).toString(2).padStart(8, '0')).join('');
+  const m = /^(1*)0*$/.exec(bits);
+  return m ? (m[1] ?? '').length : undefined;
+}
+
+/**
+ * Validates IPaddr/IPaddr2 arguments: IP[/mask[/nic[/broadcast]]] followed by
+ * arp_count=N / arp_interval=MS. Accepts the same spellings as the native
+ * agent (src/agents/ipaddr.ts), so check-config never passes a resource the
+ * daemon later refuses: mask as 1-32 or a dotted netmask (the OCF agents take
+ * both), an empty mask field, "IP/nic", and an ifconfig-style "eth0:0" label.
+ */
+function ipAgentProblem(agent: string, args: string[]): string | undefined {
+  const [first, ...options] = args;
+  if (first === undefined) {
+    return `${agent} needs an address, e.g. ${agent}::10.0.0.5/24/eth0`;
+  }
+  const parts = first.split('/');
+  if (parts.length > 4) return `'${first}' has too many '/' fields (IP/cidr/nic/broadcast at most)`;
+  const [ip = '', mask = '', nicField = '', broadcast = ''] = parts;
+  if (!isIPv4(ip)) return `'${ip}' is not an IPv4 address`;
+  const bad = unicastProblem(ip);
+  if (bad) return `${ip} ${bad} and cannot be a service address`;
+  let nic = nicField;
+  if (mask !== '') {
+    if (/^[0-9]+$/.test(mask)) {
+      const n = parseUInt(mask);
+      if (n === undefined || n < 1 || n > 32) return `netmask '/${mask}' must be a prefix length from 1 to 32`;
+    } else if (isIPv4(mask)) {
+      const n = dottedMaskPrefix(mask);
+      if (n === undefined || n === 0) return `'${mask}' is not a valid netmask`;
+    } else if (parts.length === 2) {
+      nic = mask;
+    } else {
+      return `netmask '${mask}' must be a prefix length from 1 to 32 or a dotted netmask`;
+    }
+  }
+  if (nic !== '') {
+    const [dev = '', label] = nic.split(/:(.*)/s);
+    const problem = ifaceNameProblem(dev) ?? (NIC_NAME.test(dev) ? undefined : 'may only contain letters, digits, "_", ".", "@" and "-"');
+    if (problem) return `interface name '${dev}' ${problem}`;
+    if (label !== undefined && (label === '' || Buffer.byteLength(nic) > 15)) {
+      return `interface label '${nic}' must be DEVICE:LABEL within 15 characters`;
+    }
+  }
+  if (broadcast !== '' && !isIPv4(broadcast)) {
+    return `broadcast '${broadcast}' is not an IPv4 address`;
+  }
+  const given = new Set<string>();
+  for (const opt of options) {
+    const eq = opt.indexOf('=');
+    const key = eq > 0 ? opt.slice(0, eq) : '';
+    const range = IP_OPTIONS.get(key);
+    if (!range) {
+      return `unknown argument '${opt}' (after the address only arp_count=N and arp_interval=MS are accepted)`;
+    }
+    if (given.has(key)) return `${key} is given twice`;
+    given.add(key);
+    const value = opt.slice(eq + 1);
+    const n = parseUInt(value);
+    if (n === undefined || n < 1 || n > range.max) {
+      return `${key} must be a whole number from 1 to ${range.max}${range.unit} (got '${value}')`;
+    }
+  }
+  return undefined;
+}

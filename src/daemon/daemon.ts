@@ -1,0 +1,320 @@
+// The daemon: the adapters around the pure engine. It turns datagrams,
+// timer expiries and finished resource operations into engine events, and
+// the engine's actions into sends, agent calls and durable writes.
+//
+// The send-and-judge path (timer -> engineStep -> encode -> send) stays
+// synchronous and small; everything slow (agents, LevelDB) runs beside it.
+
+import { performance } from 'node:perf_hooks';
+import { mkdirSync, writeFileSync, unlinkSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Server } from 'node:net';
+import type { Config, ResourceGroup } from '../config/types.js';
+import { decode, encode } from '../heartbeat/codec.js';
+import { buildStatus, parseHeader, parseStatus } from '../heartbeat/messages.js';
+import { DecodeError } from '../heartbeat/types.js';
+import { engineDeadline, engineStep, initEngine, type EngineAction, type EngineEvent, type EngineState } from '../node/engine.js';
+import { heldGroups } from '../resources/machine.js';
+import { StateStore } from '../state/store.js';
+import { localAddresses, openUdpPath, pathName, type Path } from '../transport/udp.js';
+import { createAgent, openNetlink, type NetlinkHandle } from '../agents/index.js';
+import type { ResourceAgent } from '../agents/types.js';
+import { listenControl, PID_NAME } from '../control/socket.js';
+import { Logger } from '../util/log.js';
+import { UserError } from '../util/errors.js';
+import { buildStatusReport, type DropCounts } from './status.js';
+
+export interface DaemonOptions {
+  config: Config;
+  node: string;
+  stateDir: string;
+  runDir: string;
+  initDir?: string;
+  scriptTimeoutMs?: number;
+  debug?: boolean;
+}
+
+export class Daemon {
+  readonly log: Logger;
+  private engine!: EngineState;
+  private store!: StateStore;
+  private paths: Path[] = [];
+  private control?: Server;
+  private netlink?: NetlinkHandle;
+  private agents = new Map<string, ResourceAgent[]>();
+  private groupQueues = new Map<string, Promise<void>>();
+  private timer?: NodeJS.Timeout;
+  private generation = 0;
+  private uuid: Buffer = Buffer.alloc(16);
+  private readonly peer: string;
+  private readonly startedWall = Date.now();
+  private readonly drops: DropCounts = { auth: 0, malformed: 0, ignored: 0, own: 0 };
+  private sent = 0;
+  private received = 0;
+  private stopping = false;
+  private exitResolve?: () => void;
+  readonly done: Promise<void>;
+
+  constructor(private readonly opts: DaemonOptions) {
+    const h = opts.config.hacf;
+    this.log = new Logger({
+      node: opts.node, debug: opts.debug ?? h.debug > 0,
+      logfile: h.logfile, debugfile: h.debugfile, logfacility: h.logfacility,
+    });
+    const peer = h.nodes.find((n) => n !== opts.node);
+    if (!h.nodes.includes(opts.node) || !peer) {
+      throw new UserError(`this node is '${opts.node}', but ha.cf lists nodes ${h.nodes.join(', ')}; use --node NAME or fix the node line`);
+    }
+    this.peer = peer;
+    this.done = new Promise((resolve) => { this.exitResolve = resolve; });
+  }
+
+  private now(): number {
+    return performance.now();
+  }
+
+  async start(): Promise<void> {
+    const { config, node, stateDir, runDir } = this.opts;
+    const h = config.hacf;
+    mkdirSync(runDir, { recursive: true, mode: 0o755 });
+    this.store = await StateStore.open(stateDir);
+    this.generation = await this.store.bumpGeneration(Date.now() / 1000);
+    this.uuid = await this.store.nodeUuid();
+    const peerGeneration = await this.store.peerGeneration(this.peer);
+    const held = await this.store.heldGroups();
+    for (const g of [...held]) if (!config.groups.some((x) => x.name === g)) held.delete(g);
+
+    this.netlink = await openNetlink();
+    const ctx = {
+      configDir: config.dir, initDir: this.opts.initDir ?? '/etc/init.d',
+      scriptTimeoutMs: this.opts.scriptTimeoutMs ?? 60_000,
+      log: (level: 'info' | 'warn' | 'error' | 'debug', msg: string) => this.log.log(level, msg),
+    };
+    for (const g of config.groups) this.agents.set(g.name, g.resources.map((r) => createAgent(r, ctx, this.netlink!)));
+
+    this.control = await listenControl(runDir, async (req) => this.handleControl(req.cmd));
+    writeFileSync(join(runDir, PID_NAME), `${process.pid}\n`);
+
+    const own = localAddresses();
+    for (const m of h.media) {
+      if (m.kind === 'ucast' && own.has(m.peer)) continue;   // the line for our own address, so one ha.cf fits both nodes
+      this.paths.push(await openUdpPath(m, (buf, path, from) => this.onDatagram(buf, path, from), (path, e) => this.log.warn(`${path}: ${e.message}`)));
+    }
+    if (this.paths.length === 0) throw new UserError(`${h.file}: no heartbeat medium reaches the peer (every ucast line names an address of this host)`);
+
+    this.engine = initEngine(
+      {
+        self: node, peer: this.peer, paths: this.paths.map((p) => p.name),
+        keepaliveMs: h.keepaliveMs, warntimeMs: h.warntimeMs, deadtimeMs: h.deadtimeMs, initdeadMs: h.initdeadMs,
+      },
+      {
+        self: node, autoFailback: h.autoFailback, stopRetries: 10, stopRetryDelayMs: 1000,
+        groups: config.groups.map((g) => ({ name: g.name, preferredNode: g.preferredNode, resourceCount: g.resources.length })),
+      },
+      this.now(),
+      { ...(peerGeneration !== undefined ? { peerGeneration } : {}), held },
+    );
+    if (h.autoFailback === 'legacy') this.log.warn(`${h.file}: auto_failback legacy behaves as 'on' (resources return to their preferred node)`);
+    this.log.info(`starting: node ${node}, peer ${this.peer}, generation ${this.generation}, paths: ${this.paths.map((p) => p.name).join('; ')}` +
+      (held.size ? `; held before restart: ${[...held].join(', ')}` : ''));
+    void this.store.journal('start', `generation ${this.generation}`);
+    this.step({ kind: 'tick' });
+  }
+
+  /** Graceful stop: release every group so the peer can take it at once, then exit. */
+  shutdown(reason: string): void {
+    if (this.stopping) return;
+    this.stopping = true;
+    this.log.info(`shutting down (${reason}): releasing resource groups`);
+    this.step({ kind: 'shutdown' });
+  }
+
+  private onDatagram(buf: Buffer, path: string, from: string): void {
+    if (this.stopping && !this.engine) return;
+    let fields;
+    try {
+      fields = decode(buf, this.opts.config.authkeys);
+    } catch (e) {
+      if (e instanceof DecodeError) {
+        const authFail = e.reason === 'auth' || e.reason === 'auth-index';
+        if (authFail) this.drops.auth += 1; else this.drops.malformed += 1;
+        this.rateLimitedWarn(`dropped packet from ${from} on ${path}: ${e.message}`);
+        return;
+      }
+      throw e;
+    }
+    let header;
+    try {
+      header = parseHeader(fields);
+    } catch (e) {
+      this.drops.malformed += 1;
+      this.rateLimitedWarn(`dropped packet from ${from} on ${path}: ${(e as Error).message}`);
+      return;
+    }
+    if (header.src === this.opts.node) { this.drops.own += 1; return; }
+    if (header.type !== 'status' || header.seq === undefined || header.generation === undefined) {
+      this.drops.ignored += 1;
+      return;
+    }
+    this.received += 1;
+    const st = parseStatus(fields);
+    this.step({
+      kind: 'heard', path, src: header.src, generation: header.generation, seq: header.seq,
+      report: { status: st.status, hold: st.hold, yielding: st.yielding, failed: st.failed, ...(st.deadtimeMs !== undefined ? { deadtimeMs: st.deadtimeMs } : {}) },
+    });
+  }
+
+  private lastWarnAt = 0;
+  private suppressed = 0;
+  private rateLimitedWarn(msg: string): void {
+    const t = Date.now();
+    if (t - this.lastWarnAt < 1000) { this.suppressed += 1; return; }
+    this.log.warn(this.suppressed ? `${msg} (${this.suppressed} similar suppressed)` : msg);
+    this.lastWarnAt = t;
+    this.suppressed = 0;
+  }
+
+  private step(ev: EngineEvent): void {
+    const actions = engineStep(this.engine, ev, this.now());
+    for (const a of actions) this.act(a);
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.timer) clearTimeout(this.timer);
+    const deadline = engineDeadline(this.engine);
+    if (!Number.isFinite(deadline)) return;
+    // Timers can fire up to ~1 ms early against the monotonic clock; the
+    // engine re-checks, and we simply come back.
+    const delay = Math.max(1, Math.ceil(deadline - this.now()));
+    this.timer = setTimeout(() => this.step({ kind: 'tick' }), delay);
+  }
+
+  private act(a: EngineAction): void {
+    switch (a.kind) {
+      case 'send': {
+        const h = this.opts.config.hacf;
+        const fields = buildStatus({
+          status: a.status.status, deadtimeMs: h.deadtimeMs, src: this.opts.node, srcUuid: this.uuid,
+          seq: a.status.seq, generation: this.generation, wallSeconds: Math.floor(Date.now() / 1000),
+          hold: a.status.hold, yielding: a.status.yielding, failed: a.status.failed,
+        });
+        const buf = encode(fields, this.opts.config.authkeys);
+        for (const p of this.paths) p.send(buf);
+        this.sent += 1;
+        return;
+      }
+      case 'peer-up':
+        this.event('info', 'peer-up', `node ${this.peer} is up (generation ${a.generation}${a.restarted ? ', restarted' : ''})`);
+        return;
+      case 'peer-dead':
+        this.event('warn', 'peer-dead', a.reason === 'initdead'
+          ? `node ${this.peer} not heard within initdead: declared dead`
+          : a.reason === 'left' ? `node ${this.peer} left the cluster (graceful shutdown)` : `node ${this.peer} is dead: silent on every path for deadtime`);
+        return;
+      case 'peer-report':
+        return;
+      case 'late-heartbeat':
+        this.log.warn(`late heartbeat from ${this.peer}: ${Math.round(a.silentMs)} ms since the last one`);
+        return;
+      case 'path-up':
+        this.event('info', 'path-up', `heartbeat path to ${this.peer} up: ${a.path}`);
+        return;
+      case 'path-down':
+        this.event('warn', 'path-down', `heartbeat path to ${this.peer} down: ${a.path}`);
+        return;
+      case 'persist-peer-generation':
+        this.store.setPeerGeneration(this.peer, a.generation).catch((e: Error) => this.log.error(`state: ${e.message}`));
+        return;
+      case 'dropped':
+        this.rateLimitedWarn(`dropped message from ${this.peer}: ${a.detail}`);
+        return;
+      case 'group-phase':
+        this.event(a.phase === 'failed' || a.phase === 'stop-failed' ? 'error' : 'info', 'group', `group ${a.group}: ${a.phase} (${a.reason})`);
+        return;
+      case 'alert':
+        this.event('error', 'alert', `group ${a.group}: ${a.message}`);
+        return;
+      case 'persist-hold': {
+        const role = () => (heldGroups(this.engine.r).length ? 'active' : 'standby');
+        this.enqueue(a.group, () => this.store.setHeld(a.group, a.held, role()));
+        return;
+      }
+      case 'op':
+        this.enqueue(a.group, () => this.runOp(a.group, a.op, a.index));
+        return;
+      case 'released':
+        void this.finishShutdown();
+        return;
+    }
+  }
+
+  private event(level: 'info' | 'warn' | 'error', kind: string, msg: string): void {
+    this.log.log(level, msg);
+    this.store.journal(kind, msg).catch(() => undefined);
+  }
+
+  /** Per-group serial queue: a group's durable intent is written before its next operation starts. */
+  private enqueue(group: string, job: () => Promise<void>): void {
+    const prev = this.groupQueues.get(group) ?? Promise.resolve();
+    const next = prev.then(job).catch((e: Error) => this.log.error(`group ${group}: ${e.message}`));
+    this.groupQueues.set(group, next);
+  }
+
+  private async runOp(group: string, op: 'start' | 'stop', index: number): Promise<void> {
+    const agent = this.agents.get(group)?.[index];
+    if (!agent) return;
+    const t0 = this.now();
+    let ok = true;
+    let error: string | undefined;
+    try {
+      if (op === 'start') await agent.start(); else await agent.stop();
+    } catch (e) {
+      ok = false;
+      error = (e as Error).message;
+    }
+    this.log.log(ok ? 'info' : 'error', `${op} ${agent.resource.spec}: ${ok ? 'ok' : error} (${Math.round(this.now() - t0)} ms)`);
+    this.step({ kind: 'op-done', group, op, index, ok, ...(error !== undefined ? { error } : {}) });
+  }
+
+  private async finishShutdown(): Promise<void> {
+    // The engine already announced st=dead; repeat it so one lost datagram does not cost the peer a deadtime.
+    for (let i = 0; i < 2; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      this.step({ kind: 'tick' });
+    }
+    if (this.timer) clearTimeout(this.timer);
+    await this.close();
+    this.log.info('stopped');
+    this.log.close();
+    this.exitResolve?.();
+  }
+
+  async close(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    for (const p of this.paths) await p.close().catch(() => undefined);
+    this.paths = [];
+    if (this.control) await new Promise<void>((r) => this.control!.close(() => r()));
+    try { unlinkSync(join(this.opts.runDir, PID_NAME)); } catch { /* already gone */ }
+    await Promise.allSettled([...this.groupQueues.values()]);
+    this.netlink?.close();
+    await this.store?.close().catch(() => undefined);
+  }
+
+  private async handleControl(cmd: string): Promise<unknown> {
+    if (cmd === 'status') {
+      return buildStatusReport({
+        engine: this.engine, config: this.opts.config, node: this.opts.node, peer: this.peer,
+        generation: this.generation, now: this.now(), startedWall: this.startedWall,
+        drops: this.drops, sent: this.sent, received: this.received,
+        journal: await this.store.recentJournal(20),
+      });
+    }
+    throw new Error(`unknown command '${cmd}'`);
+  }
+}
+
+export type { ResourceGroup };
+export function readPid(runDir: string): number | undefined {
+  try { return parseInt(readFileSync(join(runDir, PID_NAME), 'utf8'), 10); } catch { return undefined; }
+}

@@ -1,0 +1,86 @@
+// `tandem status --json`: a stable, documented shape (docs/status.md).
+// Bump STATUS_VERSION on any incompatible change.
+
+import type { Config } from '../config/types.js';
+import type { EngineState } from '../node/engine.js';
+import { heldGroups } from '../resources/machine.js';
+import type { JournalEntry } from '../state/store.js';
+
+export const STATUS_VERSION = 1;
+
+export interface DropCounts {
+  auth: number;       // failed authentication (wrong key, forged, unknown key index)
+  malformed: number;  // not Heartbeat framing, truncated, bad fields
+  ignored: number;    // authentic but of a message type tandem does not act on
+  own: number;        // our own broadcasts/multicasts coming back
+}
+
+export interface StatusInput {
+  engine: EngineState;
+  config: Config;
+  node: string;
+  peer: string;
+  generation: number;
+  now: number;
+  startedWall: number;
+  drops: DropCounts;
+  sent: number;
+  received: number;
+  journal: JournalEntry[];
+}
+
+const ago = (now: number, t: number | undefined) => (t === undefined ? null : Math.max(0, Math.round(now - t)));
+
+export function buildStatusReport(i: StatusInput) {
+  const { engine: e, now } = i;
+  const peer = e.m.peer;
+  const myHold = heldGroups(e.r);
+  const peerHold = peer.liveness === 'up' ? peer.report?.hold ?? [] : [];
+  const localState = peer.liveness === 'unknown' ? 'init' : e.r.stopping ? 'stopping' : 'active';
+  return {
+    version: STATUS_VERSION,
+    node: i.node,
+    cluster: i.config.hacf.cluster,
+    generation: i.generation,
+    startedAt: new Date(i.startedWall).toISOString(),
+    timing: {
+      keepaliveMs: i.config.hacf.keepaliveMs, warntimeMs: i.config.hacf.warntimeMs,
+      deadtimeMs: i.config.hacf.deadtimeMs, initdeadMs: i.config.hacf.initdeadMs,
+      autoFailback: i.config.hacf.autoFailback,
+    },
+    nodes: [
+      { name: i.node, self: true, state: localState, generation: i.generation, lastHeardMsAgo: 0, holds: myHold },
+      {
+        name: i.peer, self: false,
+        state: peer.liveness,                       // unknown | up | dead
+        reportedStatus: peer.report?.status ?? null, // what the peer said of itself
+        generation: peer.generation ?? null,
+        lastHeardMsAgo: ago(now, peer.lastHeard),
+        holds: peerHold,
+      },
+    ],
+    paths: Object.entries(e.m.paths).map(([name, p]) => ({
+      name, peer: i.peer, state: p.up ? 'up' : 'down',
+      lastHeardMsAgo: ago(now, p.lastHeard), accepted: p.accepted, stale: p.stale,
+    })),
+    groups: i.config.groups.map((g) => {
+      const gs = e.r.groups[g.name]!;
+      const mine = myHold.includes(g.name);
+      const theirs = peerHold.includes(g.name);
+      return {
+        name: g.name,
+        preferredNode: g.preferredNode,
+        resources: g.resources.map((r) => r.spec),
+        holder: mine && theirs ? 'both' : mine ? i.node : theirs ? i.peer : null,
+        local: { phase: gs.phase, sinceMsAgo: ago(now, gs.since), lastError: gs.lastError ?? null },
+      };
+    }),
+    counters: {
+      sent: i.sent, received: i.received,
+      dropped: { ...i.drops, replay: e.m.drops.replay, foreign: e.m.drops.foreign },
+    },
+    recentEvents: i.journal,
+  };
+}
+
+export type StatusReport = ReturnType<typeof buildStatusReport>;

@@ -1,0 +1,131 @@
+// Typed views over the Heartbeat messages tandem sends and reads. The field
+// lists follow Heartbeat's own layout so that a stock Heartbeat node sees an
+// ordinary peer; tandem's additions use `tg_` names, which Heartbeat ignores.
+
+import { field, hex, str } from './codec.js';
+import { DecodeError, type Field } from './types.js';
+
+/** Heartbeat's `st` values; a node normally announces only init/up/active about itself. */
+export type StatusValue = 'init' | 'up' | 'active' | 'dead';
+
+export interface StatusParams {
+  status: StatusValue;
+  deadtimeMs: number;
+  src: string;
+  srcUuid: Buffer;
+  seq: number;
+  generation: number;
+  wallSeconds: number;
+  /** Resource groups the sender holds or may still be running. */
+  hold: string[];
+  /**
+   * Subset of `hold` the sender does not claim: remembered from before its
+   * last crash, or being stopped. Sent as `tg_yielding` only when given.
+   */
+  yielding?: string[];
+  /** Resource groups that failed to start on the sender. */
+  failed: string[];
+}
+
+export interface Header {
+  type: string;
+  src: string;
+  seq?: number;
+  generation?: number;
+  ts?: number;
+  dest?: string;
+}
+
+export interface Status {
+  status: string;
+  deadtimeMs?: number;
+  hold: string[];
+  yielding: string[];
+  failed: string[];
+}
+
+// Heartbeat's ttl is hopfudge (default 1) + node count; tandem is always a pair.
+const TTL = '3';
+
+function hexField(name: string, n: number): Field {
+  if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`${name} must be a non-negative integer, got ${n}`);
+  return field(name, n.toString(16));
+}
+
+// The list travels as one space-separated string, so a name with whitespace
+// (or an empty one) would come back as different groups.
+function groupList(name: string, groups: readonly string[]): Field {
+  for (const g of groups) {
+    if (g.length === 0 || /\s/.test(g)) throw new RangeError(`${name}: group name ${JSON.stringify(g)} is empty or contains whitespace`);
+  }
+  return field(name, groups.join(' '));
+}
+
+/** The periodic `t=status` heartbeat, in Heartbeat's field order plus tandem's tg_hold/[tg_yielding]/tg_failed. */
+export function buildStatus(p: StatusParams): Field[] {
+  if (p.srcUuid.length !== 16) throw new RangeError(`srcuuid must be 16 bytes, got ${p.srcUuid.length}`);
+  if (p.src.length === 0) throw new RangeError('src must not be empty');
+  return [
+    field('t', 'status'),
+    field('st', p.status),
+    hexField('dt', p.deadtimeMs),
+    // protocol=1 makes Heartbeat peers use ACK flow control with us.
+    field('protocol', '1'),
+    groupList('tg_hold', p.hold),
+    ...(p.yielding !== undefined ? [groupList('tg_yielding', p.yielding)] : []),
+    groupList('tg_failed', p.failed),
+    field('src', p.src),
+    field('srcuuid', p.srcUuid, 1),
+    hexField('seq', p.seq),
+    hexField('hg', p.generation),
+    hexField('ts', p.wallSeconds),
+    field('ttl', TTL),
+  ];
+}
+
+function requiredString(fields: readonly Field[], name: string): string {
+  const v = str(fields, name);
+  if (v === undefined || v.length === 0) throw new DecodeError('field', `message has no ${name} field`);
+  return v;
+}
+
+function optionalHex(fields: readonly Field[], name: string): number | undefined {
+  if (!fields.some((f) => f.name === name)) return undefined;
+  const n = hex(fields, name);
+  if (n === undefined) throw new DecodeError('field', `${name} is not a hex number`);
+  return n;
+}
+
+/** The fields every message carries; throws DecodeError('field') when `t`/`src` is missing or a number is not hex. */
+export function parseHeader(fields: readonly Field[]): Header {
+  const h: Header = { type: requiredString(fields, 't'), src: requiredString(fields, 'src') };
+  const seq = optionalHex(fields, 'seq');
+  const generation = optionalHex(fields, 'hg');
+  const ts = optionalHex(fields, 'ts');
+  const dest = str(fields, 'dest');
+  if (seq !== undefined) h.seq = seq;
+  if (generation !== undefined) h.generation = generation;
+  if (ts !== undefined) h.ts = ts;
+  if (dest !== undefined) h.dest = dest;
+  return h;
+}
+
+function splitGroups(fields: readonly Field[], name: string): string[] {
+  return (str(fields, name) ?? '').split(' ').filter((g) => g.length > 0);
+}
+
+/**
+ * The status-specific part of a `t=status` message. The group lists are
+ * empty when the sender is a stock Heartbeat node, which does not send them.
+ */
+export function parseStatus(fields: readonly Field[]): Status {
+  const s: Status = {
+    status: requiredString(fields, 'st'),
+    hold: splitGroups(fields, 'tg_hold'),
+    yielding: splitGroups(fields, 'tg_yielding'),
+    failed: splitGroups(fields, 'tg_failed'),
+  };
+  const dt = optionalHex(fields, 'dt');
+  if (dt !== undefined) s.deadtimeMs = dt;
+  return s;
+}

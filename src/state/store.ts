@@ -1,0 +1,113 @@
+// Durable node state in LevelDB. LevelDB appends every write to its log
+// before returning, so a kill -9 loses nothing already written; writes that
+// must also survive power loss (generation, what we hold) are fsynced.
+
+import { mkdirSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { ClassicLevel } from 'classic-level';
+import { UserError } from '../util/errors.js';
+
+export interface JournalEntry {
+  at: string;               // wall-clock ISO time
+  kind: string;
+  detail: string;
+}
+
+const JOURNAL_KEEP = 10_000;
+
+export class StateStore {
+  private journalSeq = 0;
+
+  private constructor(private readonly db: ClassicLevel<string, string>, readonly dir: string) {}
+
+  static async open(dir: string): Promise<StateStore> {
+    try {
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+    } catch (e) {
+      throw new UserError(`state dir ${dir}: ${(e as Error).message}`);
+    }
+    const db = new ClassicLevel<string, string>(dir, { valueEncoding: 'utf8' });
+    try {
+      await db.open();
+    } catch (e) {
+      const cause = (e as { cause?: { code?: string; message?: string } }).cause;
+      if (cause?.code === 'LEVEL_LOCKED') {
+        throw new UserError(`state dir ${dir} is in use by another tandem process (one daemon per state dir)`);
+      }
+      throw new UserError(`state dir ${dir}: cannot open: ${cause?.message ?? (e as Error).message}`);
+    }
+    const store = new StateStore(db, dir);
+    const last = await db.keys({ gte: 'journal/', lt: 'journal0', reverse: true, limit: 1 }).all();
+    if (last[0]) store.journalSeq = parseInt(last[0].slice('journal/'.length), 10) || 0;
+    return store;
+  }
+
+  /** Bumps and returns the generation. A fresh state dir starts from wall-clock seconds, as Heartbeat does, so a wiped dir still moves forward. */
+  async bumpGeneration(wallSeconds: number): Promise<number> {
+    const prev = await this.db.get('generation');
+    const prevNum = prev === undefined ? NaN : Number(prev);
+    const next = Number.isSafeInteger(prevNum) ? Math.max(prevNum + 1, 1) : Math.floor(wallSeconds);
+    await this.db.put('generation', String(next), { sync: true });
+    return next;
+  }
+
+  async nodeUuid(): Promise<Buffer> {
+    const v = await this.db.get('uuid');
+    if (v && /^[0-9a-f]{32}$/.test(v)) return Buffer.from(v, 'hex');
+    const uuid = randomBytes(16);
+    uuid[6] = (uuid[6]! & 0x0f) | 0x40;   // RFC 4122 version 4
+    uuid[8] = (uuid[8]! & 0x3f) | 0x80;
+    await this.db.put('uuid', uuid.toString('hex'), { sync: true });
+    return uuid;
+  }
+
+  async peerGeneration(peer: string): Promise<number | undefined> {
+    const v = await this.db.get(`peer/${peer}/generation`);
+    const n = v === undefined ? NaN : Number(v);
+    return Number.isSafeInteger(n) ? n : undefined;
+  }
+
+  async setPeerGeneration(peer: string, generation: number): Promise<void> {
+    await this.db.put(`peer/${peer}/generation`, String(generation), { sync: true });
+  }
+
+  async heldGroups(): Promise<Set<string>> {
+    const held = new Set<string>();
+    for await (const [k, v] of this.db.iterator({ gte: 'hold/', lt: 'hold0' })) {
+      if (v === '1') held.add(k.slice('hold/'.length));
+    }
+    return held;
+  }
+
+  async setHeld(group: string, held: boolean, role: string): Promise<void> {
+    await this.db.batch([
+      held ? { type: 'put', key: `hold/${group}`, value: '1' } : { type: 'del', key: `hold/${group}` },
+      { type: 'put', key: 'role', value: role },
+    ], { sync: true });
+  }
+
+  async role(): Promise<string | undefined> {
+    return this.db.get('role');
+  }
+
+  async journal(kind: string, detail: string, at = new Date()): Promise<void> {
+    this.journalSeq += 1;
+    const entry: JournalEntry = { at: at.toISOString(), kind, detail };
+    const ops: Array<{ type: 'put'; key: string; value: string } | { type: 'del'; key: string }> = [
+      { type: 'put', key: `journal/${String(this.journalSeq).padStart(12, '0')}`, value: JSON.stringify(entry) },
+    ];
+    if (this.journalSeq > JOURNAL_KEEP) {
+      ops.push({ type: 'del', key: `journal/${String(this.journalSeq - JOURNAL_KEEP).padStart(12, '0')}` });
+    }
+    await this.db.batch(ops);
+  }
+
+  async recentJournal(limit: number): Promise<JournalEntry[]> {
+    const vals = await this.db.values({ gte: 'journal/', lt: 'journal0', reverse: true, limit }).all();
+    return vals.map((v) => JSON.parse(v) as JournalEntry).reverse();
+  }
+
+  async close(): Promise<void> {
+    await this.db.close();
+  }
+}

@@ -1,0 +1,60 @@
+// Runs inside a test namespace (`ip netns exec NS node agents-driver.mjs DIST`)
+// and drives the compiled agents over stdin/stdout, one JSON object per line:
+//   {"id":1,"op":"agent","method":"start","resource":{"spec":..,"agent":..,"args":[..]}}
+//   {"id":2,"op":"nl","method":"addAddress","args":["va","10.210.7.9",24]}
+// answers {"id":1,"ok":true,"value":..} or {"id":1,"ok":false,"error":msg,"name":..,"code":..};
+// agent log lines arrive as {"log":[level,msg]}. EOF on stdin closes the handle and exits.
+import { createInterface } from 'node:readline';
+import { pathToFileURL } from 'node:url';
+import { join } from 'node:path';
+
+const dist = process.argv[2];
+if (!dist) {
+  process.stderr.write('usage: agents-driver.mjs <compiled output dir>\n');
+  process.exit(2);
+}
+const agents = await import(pathToFileURL(join(dist, 'src/agents/index.js')).href);
+const send = (o) => process.stdout.write(`${JSON.stringify(o)}\n`);
+const ctx = {
+  configDir: '/nonexistent-tandem-config',
+  initDir: '/nonexistent-tandem-init',
+  scriptTimeoutMs: 5000,
+  log: (level, msg) => send({ log: [level, msg] }),
+};
+let nl = agents.Netlink.open();
+const byspec = new Map();
+
+async function handle(cmd) {
+  switch (cmd.op) {
+    case 'agent': {
+      let a = byspec.get(cmd.resource.spec);
+      if (!a) {
+        a = agents.createAgent(cmd.resource, ctx, nl);
+        byspec.set(cmd.resource.spec, a);
+      }
+      return a[cmd.method]();
+    }
+    case 'nl':
+      return nl[cmd.method](...(cmd.args ?? []));
+    case 'reopen':
+      nl.close();
+      nl = agents.Netlink.open();
+      byspec.clear();
+      return null;
+    default:
+      throw new Error(`unknown op ${cmd.op}`);
+  }
+}
+
+const rl = createInterface({ input: process.stdin });
+rl.on('line', (line) => {
+  const cmd = JSON.parse(line);
+  handle(cmd).then(
+    (value) => send({ id: cmd.id, ok: true, value: value ?? null }),
+    (e) => send({ id: cmd.id, ok: false, error: e.message, name: e.name, code: e.code }),
+  );
+});
+rl.on('close', () => {
+  nl.close();
+  // Pending GARP timers are unref'd; nothing else keeps the process alive.
+});
