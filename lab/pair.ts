@@ -11,6 +11,7 @@ import { chmodSync, mkdirSync, openSync, rmSync, writeFileSync, closeSync } from
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sh, sleep, waitFor } from './sh.js';
+import { startHeartbeat, writeHeartbeatConfig } from './heartbeat.js';
 
 export type NodeName = 'alpha' | 'beta';
 
@@ -25,6 +26,10 @@ export interface PairOptions {
   autoFailback?: 'on' | 'off' | 'legacy';
   media?: 'bcast' | 'ucast';
   servicePort?: number;
+  /** Which daemon runs on the nodes: tandem, or Debian's Heartbeat 3 as the yardstick. */
+  impl?: 'tandem' | 'heartbeat';
+  arpCount?: number;
+  arpIntervalMs?: number;
 }
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -44,7 +49,7 @@ export class Pair {
   constructor(opts: PairOptions) {
     this.o = {
       keepalive: '100ms', warntime: '200ms', deadtime: '300ms', initdead: '1', autoFailback: 'off',
-      media: 'bcast', servicePort: 7000, ...opts,
+      media: 'bcast', servicePort: 7000, impl: 'tandem', arpCount: 5, arpIntervalMs: 200, ...opts,
     };
     const p = opts.prefix;
     this.ns = { alpha: `${p}-a`, beta: `${p}-b`, client: `${p}-c` };
@@ -98,6 +103,7 @@ export class Pair {
 
   writeConfig(node: NodeName): void {
     const cfg = this.configDir(node);
+    if (this.o.impl === 'heartbeat') return writeHeartbeatConfig(this, node);
     mkdirSync(join(cfg, 'resource.d'), { recursive: true });
     mkdirSync(this.runDir(node), { recursive: true });
     const o = this.o;
@@ -118,7 +124,8 @@ export class Pair {
     ].join('\n'));
     writeFileSync(join(cfg, 'authkeys'), 'auth 1\n1 sha1 lab-secret\n', { mode: 0o600 });
     chmodSync(join(cfg, 'authkeys'), 0o600);
-    writeFileSync(join(cfg, 'haresources'), `alpha IPaddr2::${this.vip}/24/eth0::arp_count=3::arp_interval=100 labsvc::${o.servicePort}\n`);
+    const arp = o.impl === 'tandem' ? `::arp_count=${o.arpCount}::arp_interval=${o.arpIntervalMs}` : '';
+    writeFileSync(join(cfg, 'haresources'), `alpha IPaddr2::${this.vip}/24/eth0${arp} labsvc::${o.servicePort}\n`);
     // The service answers with the node's name, so a client can tell who serves it.
     const pidFile = join(this.dir(node), 'labsvc.pid');
     writeFileSync(join(cfg, 'resource.d', 'labsvc'), `#!/bin/sh
@@ -196,10 +203,18 @@ esac
     this.procs[node] = undefined;
   }
 
-  /** Power back on: a rebooted host has only its own address; then tandem starts again. */
+  get impl(): 'tandem' | 'heartbeat' { return this.o.impl; }
+  get options(): Readonly<Required<PairOptions>> { return this.o; }
+
+  /** Starts the configured daemon on `node`. */
+  startNode(node: NodeName): ChildProcess {
+    return this.o.impl === 'heartbeat' ? startHeartbeat(this, node) : this.startTandem(node);
+  }
+
+  /** Power back on: a rebooted host has only its own address; then the daemon starts again. */
   async powerOn(node: NodeName): Promise<ChildProcess> {
     await this.bringUp(node);
-    return this.startTandem(node);
+    return this.startNode(node);
   }
 
   /** kill -9 of the daemon alone: the host stays up, and so does whatever the daemon configured. */
