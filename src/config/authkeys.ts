@@ -105,6 +105,13 @@ export function parseAuthKeys(text: string | Buffer, file: string): AuthKeysResu
       out.add(line, `auth method ${method} needs a key after the method name`);
       return;
     }
+    if (/[ \t\f\v]/.test(key)) {
+      // Heartbeat reads a key line as three words and silently keys with the
+      // first one only; a key with blanks would never match a Heartbeat peer.
+      const firstWord = key.split(/[ \t\f\v]/)[0]!;
+      out.add(line, `the ${method} key contains blanks: Heartbeat would use only '${printable(firstWord)}'; write the key as one word (or put a comment on its own line)`);
+      return;
+    }
     const first = keyLines.get(index);
     if (first !== undefined) {
       out.add(line, `key index ${index} is defined twice (first at line ${first})`);

@@ -37,9 +37,12 @@ describe('parseAuthKeys: valid files', () => {
     expect(keys?.keys.get(15)).toEqual({ index: 15, method: 'crc', key: Buffer.alloc(0) });
   });
 
-  it('takes the key as the rest of the line: inner spaces kept, trailing blanks dropped', () => {
-    const { keys } = parseAuthKeys('auth 0\n0   sha1   my  secret key \t \r\n', F);
-    expect(keys?.keys.get(0)?.key.toString()).toBe('my  secret key');
+  it('drops trailing blanks, and rejects blanks inside a key (Heartbeat would key with the first word)', () => {
+    const { keys } = parseAuthKeys('auth 0\n0   sha1   mysecret \t \r\n', F);
+    expect(keys?.keys.get(0)?.key.toString()).toBe('mysecret');
+    expect(errors('auth 0\n0 sha1 my  secret key\n')).toEqual([
+      `${F}:2: the sha1 key contains blanks: Heartbeat would use only 'my'; write the key as one word (or put a comment on its own line)`,
+    ]);
   });
 
   it('keeps key bytes exact when given the raw file, even if they are not UTF-8', () => {
@@ -57,10 +60,11 @@ describe('parseAuthKeys: valid files', () => {
     expect(parseAuthKeys(raw, F).keys?.keys.get(1)?.key).toEqual(Buffer.from([0xc2, 0xa0, 0x6b, 0xa0]));
   });
 
-  it('allows a comment after the auth index, but a comment after a key is part of the key', () => {
-    const { keys } = parseAuthKeys('auth 1   # sending index\n1 sha1 s3cret # not a comment\n', F);
+  it('allows a comment after the auth index, but not after a key, where it would look like key material', () => {
+    const { keys } = parseAuthKeys('auth 1   # sending index\n1 sha1 s3cret\n', F);
     expect(keys?.sendIndex).toBe(1);
-    expect(keys?.keys.get(1)?.key.toString()).toBe('s3cret # not a comment');
+    expect(keys?.keys.get(1)?.key.toString()).toBe('s3cret');
+    expect(errors('auth 1\n1 sha1 s3cret # not a comment\n')).toHaveLength(1);
   });
 });
 

@@ -238,8 +238,8 @@ describe('examples from the reference notes', () => {
   });
 
   it('does not silently strip the annotations from the verbatim authkeys example', () => {
-    // The notes annotate key lines with "# ..."; a key is the rest of the
-    // line, so the annotation would be key material. crc shows it as an error.
+    // The notes annotate key lines with "# ..."; after a key that would be
+    // key material, so both annotated key lines are errors.
     const verbatim = [
       'auth 1            # index used for SENDING (exactly one auth line)',
       '1 sha1 SomeSecret # index method key   (key = rest of line, used literally as HMAC key bytes)',
@@ -247,6 +247,7 @@ describe('examples from the reference notes', () => {
       '3 crc             # crc takes no key',
     ].join('\n');
     expect(parseAuthKeys(verbatim, 'authkeys').issues.map(formatIssue)).toEqual([
+      "authkeys:2: the sha1 key contains blanks: Heartbeat would use only 'SomeSecret'; write the key as one word (or put a comment on its own line)",
       'authkeys:4: auth method crc takes no key (crc is an unkeyed checksum, not authentication)',
     ]);
   });
