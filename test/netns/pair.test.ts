@@ -5,7 +5,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
 import { Pair, type NodeName } from '../../lab/pair.js';
+import { encode } from '../../src/heartbeat/codec.js';
+import { buildStatus } from '../../src/heartbeat/messages.js';
+import type { AuthKeys } from '../../src/config/types.js';
 import { sleep, waitFor } from '../../lab/sh.js';
 
 const GROUP_HOLDER = (p: Pair, node: NodeName) => p.status(node).then((s) => s.groups[0]?.holder);
@@ -15,6 +19,20 @@ async function dumpLogs(p: Pair): Promise<string> {
     try { return `--- ${n} ---\n${readFileSync(p.logFile(n), 'utf8').split('\n').slice(-40).join('\n')}`; } catch { return ''; }
   }).join('\n');
 }
+
+/** One UDP datagram from the client's namespace to the pair's broadcast address. */
+function inject(p: Pair, payload: Buffer): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = execFile('ip', ['netns', 'exec', p.ns.client, 'socat', '-u', 'STDIN', `UDP-DATAGRAM:${p.vip.replace(/\.\d+$/, '.255')}:694,broadcast`],
+      (err) => (err ? reject(err) : resolve()));
+    child.stdin!.end(payload);
+  });
+}
+
+const keys = (secret: string): AuthKeys => ({ sendIndex: 1, keys: new Map([[1, { index: 1, method: 'sha1', key: Buffer.from(secret) }]]) });
+const status = (src: string, generation: number, seq: number) => buildStatus({
+  status: 'active', deadtimeMs: 300, src, srcUuid: Buffer.alloc(16, 7), seq, generation, wallSeconds: 1, hold: [], yielding: [], failed: [],
+});
 
 async function startPair(p: Pair): Promise<void> {
   await p.setup();
@@ -50,6 +68,32 @@ describe.sequential('pair with auto_failback off', () => {
     expect(s.nodes.find((n) => n.name === 'alpha')?.state).toBe('up');
     expect(s.paths[0]?.state).toBe('up');
     expect(s.counters.dropped.auth).toBe(0);
+  });
+
+  it('drops forged, replayed, foreign and malformed packets, counts them, and changes nothing', async () => {
+    const before = await p.status('beta');
+    const alphaGen = before.nodes.find((n) => n.name === 'alpha')!.generation!;
+    const valid = encode(status('alpha', alphaGen, 1), keys('lab-secret'));
+    await inject(p, Buffer.from('this is not a heartbeat'));                        // malformed
+    await inject(p, valid.subarray(0, valid.length - 7));                             // truncated
+    await inject(p, encode(status('alpha', alphaGen, 1e6), keys('wrong-secret')));    // forged
+    await inject(p, valid);                                                           // replay: old seq
+    await inject(p, encode(status('alpha', alphaGen - 1, 1e6), keys('lab-secret'))); // replay: old generation
+    await inject(p, encode(status('mallory', 1, 1), keys('lab-secret')));           // not of this pair
+    const after = await p.waitForStatus('beta', 'all six counted', (s) => {
+      const d = s.counters.dropped;
+      return d.malformed + d.auth + d.replay + d.foreign >= 6 ? true : false;
+    }, 5000);
+    const d0 = before.counters.dropped;
+    const d = after.counters.dropped;
+    expect(d.malformed - d0.malformed).toBe(2);
+    expect(d.auth - d0.auth).toBe(1);
+    expect(d.replay - d0.replay).toBe(2);
+    expect(d.foreign - d0.foreign).toBe(1);
+    // Nothing moved, and the injected generation was not adopted.
+    expect(after.nodes.find((n) => n.name === 'alpha')).toMatchObject({ state: 'up', generation: alphaGen });
+    expect(after.groups[0]?.holder).toBe('alpha');
+    expect(await p.holdsVip('alpha')).toBe(true);
   });
 
   it('moves VIP and service to the standby on power loss of the active node', async () => {
