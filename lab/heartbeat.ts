@@ -129,7 +129,9 @@ export function startHeartbeat(pair: Pair, node: NodeName): ChildProcess {
     // What systemd-tmpfiles would create at boot (heartbeat.conf, resource-agents.conf).
     'install -d -o hacluster -g haclient -m 0750 /run/heartbeat /run/heartbeat/ccm /run/heartbeat/crm /run/heartbeat/dopd /run/crm',
     'install -d -m 1755 /run/resource-agents',
-    'ulimit -l unlimited',   // realtime on: mlockall
+    // realtime is on, so heartbeat mlockall()s. Where raising RLIMIT_MEMLOCK is not allowed (no
+    // CAP_SYS_RESOURCE, e.g. in a container) CAP_IPC_LOCK alone lets mlockall ignore the limit.
+    'ulimit -l unlimited 2>/dev/null || true',
     `exec ${HB_BIN} -f`,
   ].join('\n');
   const fd = openSync(pair.logFile(node), 'a');
