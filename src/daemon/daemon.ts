@@ -144,20 +144,22 @@ export class Daemon {
       throw e;
     }
     let header;
+    let st;
     try {
       header = parseHeader(fields);
+      if (header.src === this.opts.node) { this.drops.own += 1; return; }
+      if (header.type !== 'status' || header.seq === undefined || header.generation === undefined) {
+        this.drops.ignored += 1;
+        return;
+      }
+      st = parseStatus(fields);
     } catch (e) {
+      if (!(e instanceof DecodeError)) throw e;
       this.drops.malformed += 1;
-      this.rateLimitedWarn(`dropped packet from ${from} on ${path}: ${(e as Error).message}`);
-      return;
-    }
-    if (header.src === this.opts.node) { this.drops.own += 1; return; }
-    if (header.type !== 'status' || header.seq === undefined || header.generation === undefined) {
-      this.drops.ignored += 1;
+      this.rateLimitedWarn(`dropped packet from ${from} on ${path}: ${e.message}`);
       return;
     }
     this.received += 1;
-    const st = parseStatus(fields);
     this.step({
       kind: 'heard', path, src: header.src, generation: header.generation, seq: header.seq,
       report: { status: st.status, hold: st.hold, yielding: st.yielding, failed: st.failed, ...(st.deadtimeMs !== undefined ? { deadtimeMs: st.deadtimeMs } : {}) },
