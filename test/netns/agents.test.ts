@@ -7,8 +7,6 @@
 // unrelated work-in-progress elsewhere in src/ cannot break this test).
 
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -146,7 +144,6 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 
 describe.sequential('IPaddr agent in network namespaces', () => {
   let dist = '';
-  let tmp = '';
   let drv: Driver | undefined;
   let macA = '';
 
@@ -158,17 +155,8 @@ describe.sequential('IPaddr agent in network namespaces', () => {
   beforeAll(async () => {
     await cleanupPrefix(PREFIX);
 
-    tmp = mkdtempSync(join(tmpdir(), 'tdag-netns-'));
-    dist = join(ROOT, 'dist', `.test-agents-${process.pid}`);
-    // A tsconfig of our own: same compiler options, only the agents and what
-    // they import, emitted where node can still resolve node_modules.
-    writeFileSync(join(tmp, 'tsconfig.json'), JSON.stringify({
-      extends: join(ROOT, 'tsconfig.json'),
-      compilerOptions: { outDir: dist, rootDir: ROOT, typeRoots: [join(ROOT, 'node_modules/@types')], sourceMap: false },
-      files: [join(ROOT, 'src/agents/index.ts')],
-      include: [],
-    }));
-    await sh(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(tmp, 'tsconfig.json')], { timeoutMs: 60_000 });
+    // The global setup built dist/ from the sources under test.
+    dist = join(ROOT, 'dist');
 
     await createNetns(A);
     await createNetns(C);
@@ -188,8 +176,6 @@ describe.sequential('IPaddr agent in network namespaces', () => {
       () => drv?.close(),
       () => destroyNetns(A),
       () => destroyNetns(C),
-      () => { rmSync(dist, { recursive: true, force: true }); },
-      () => { rmSync(tmp, { recursive: true, force: true }); },
     ]) {
       try { await step(); } catch (e) { problems.push(e); }
     }
