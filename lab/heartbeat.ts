@@ -12,12 +12,11 @@
 // namespaces vanish with their last process; nothing touches the host's mount
 // table.
 
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import {
   chmodSync, chownSync, closeSync, cpSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { sh } from './sh.js';
 import type { NodeName, Pair } from './pair.js';
 
 const HB_BIN = '/usr/libexec/heartbeat/heartbeat';
@@ -129,8 +128,10 @@ export function startHeartbeat(pair: Pair, node: NodeName): ChildProcess {
     // What systemd-tmpfiles would create at boot (heartbeat.conf, resource-agents.conf).
     'install -d -o hacluster -g haclient -m 0750 /run/heartbeat /run/heartbeat/ccm /run/heartbeat/crm /run/heartbeat/dopd /run/crm',
     'install -d -m 1755 /run/resource-agents',
-    // realtime is on, so heartbeat mlockall()s. Where raising RLIMIT_MEMLOCK is not allowed (no
-    // CAP_SYS_RESOURCE, e.g. in a container) CAP_IPC_LOCK alone lets mlockall ignore the limit.
+    // realtime is on, so heartbeat mlockall()s. Best effort: without CAP_SYS_RESOURCE the hard
+    // limit stays (8 MB here) and cluster-glue then skips mlockall in the master control process
+    // ("Cannot lock ourselves into memory": memreserve 6.5 MB >= limit/2; it keeps SCHED_RR and
+    // runs on); the smaller children still lock (CAP_IPC_LOCK). Without swap this changes nothing.
     'ulimit -l unlimited 2>/dev/null || true',
     `exec ${HB_BIN} -f`,
   ].join('\n');
@@ -169,11 +170,18 @@ function masterPid(pair: Pair, node: NodeName): number {
 }
 
 /**
- * `cl_status nodestatus <of>` as seen by `node`'s heartbeat: active / up / init / dead (or
- * throws while the API socket is not up yet).
+ * `cl_status nodestatus <of>` as seen by `node`'s heartbeat: active / up / init / dead.
+ * (cl_status exits 1 for `dead`, so the answer is whatever it printed.) Throws while the API
+ * socket is not up yet ("Cannot signon with heartbeat": the first second or so after start).
  */
-export async function heartbeatNodeStatus(pair: Pair, node: NodeName, of: NodeName): Promise<string> {
+export function heartbeatNodeStatus(pair: Pair, node: NodeName, of: NodeName): Promise<string> {
   const pid = masterPid(pair, node);
-  const out = await sh('nsenter', ['-t', String(pid), '-m', '-u', '-n', 'cl_status', 'nodestatus', of], { timeoutMs: 5000 });
-  return out.trim();
+  const args = ['-t', String(pid), '-m', '-u', '-n', 'cl_status', 'nodestatus', of];
+  return new Promise((resolve, reject) => {
+    execFile('nsenter', args, { timeout: 5000 }, (err, stdout, stderr) => {
+      const answer = stdout.trim();
+      if (answer) resolve(answer);
+      else reject(new Error(`${node}: cl_status nodestatus ${of}: ${stderr.trim() || err?.message || 'no answer'}`));
+    });
+  });
 }
