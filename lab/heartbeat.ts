@@ -47,9 +47,6 @@ export function writeHeartbeatConfig(pair: Pair, node: NodeName): void {
   mirrorDirs(HOST_HB_LIB, pair.stateDir(node));
   mkdirSync(pair.runDir(node), { recursive: true });
 
-  const media = o.media === 'bcast'
-    ? 'bcast eth0'
-    : `ucast eth0 ${pair.ip.alpha}\nucast eth0 ${pair.ip.beta}`;
   writeFileSync(join(cfg, 'ha.cf'), [
     '# written by the tandem lab (impl heartbeat)',
     // Log to the node's log file only: not to the host's syslog, no logd.
@@ -61,7 +58,7 @@ export function writeHeartbeatConfig(pair: Pair, node: NodeName): void {
     `warntime ${o.warntime}`,
     `deadtime ${o.deadtime}`,
     `initdead ${o.initdead}`,
-    media,
+    pair.mediaLine(),
     `auto_failback ${o.autoFailback}`,
     'node alpha beta',
     '',
@@ -70,28 +67,7 @@ export function writeHeartbeatConfig(pair: Pair, node: NodeName): void {
   chmodSync(join(cfg, 'authkeys'), 0o600);
   // Heartbeat's own IPaddr2 (resource.d wrapper around the OCF agent), default ARP settings.
   writeFileSync(join(cfg, 'haresources'), `alpha IPaddr2::${pair.vip}/24/eth0 labsvc::${o.servicePort}\n`);
-  writeLabsvc(pair, node);
-}
-
-/** The same labsvc script Pair.writeConfig writes for tandem. */
-function writeLabsvc(pair: Pair, node: NodeName): void {
-  const pidFile = join(pair.dir(node), 'labsvc.pid');
-  writeFileSync(join(pair.configDir(node), 'resource.d', 'labsvc'), `#!/bin/sh
-# labsvc PORT start|stop|status: a TCP service on the VIP that says which node serves it
-PORT=$1; PIDF=${pidFile}
-case "$2" in
-  start)
-    if [ -f $PIDF ] && kill -0 $(cat $PIDF) 2>/dev/null; then exit 0; fi
-    setsid socat TCP-LISTEN:$PORT,bind=${pair.vip},reuseaddr,fork SYSTEM:'echo ${node}' </dev/null >/dev/null 2>&1 &
-    echo $! > $PIDF; exit 0 ;;
-  stop)
-    if [ -f $PIDF ]; then kill $(cat $PIDF) 2>/dev/null; rm -f $PIDF; fi; exit 0 ;;
-  status)
-    if [ -f $PIDF ] && kill -0 $(cat $PIDF) 2>/dev/null; then echo running; exit 0; fi
-    echo "not running"; exit 3 ;;
-  *) echo "usage: labsvc PORT start|stop|status" >&2; exit 2 ;;
-esac
-`, { mode: 0o755 });
+  pair.writeServiceScript(node);
 }
 
 /** Recreates the directory tree (directories only, same modes and owners) of `from` under `to`. */

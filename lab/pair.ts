@@ -24,7 +24,7 @@ export interface PairOptions {
   deadtime?: string;
   initdead?: string;
   autoFailback?: 'on' | 'off' | 'legacy';
-  media?: 'bcast' | 'ucast';
+  media?: 'bcast' | 'ucast' | 'mcast';
   servicePort?: number;
   /** Which daemon runs on the nodes: tandem, or Debian's Heartbeat 3 as the yardstick. */
   impl?: 'tandem' | 'heartbeat';
@@ -107,9 +107,6 @@ export class Pair {
     mkdirSync(join(cfg, 'resource.d'), { recursive: true });
     mkdirSync(this.runDir(node), { recursive: true });
     const o = this.o;
-    const media = o.media === 'bcast'
-      ? 'bcast eth0'
-      : `ucast eth0 ${this.ip.alpha}\nucast eth0 ${this.ip.beta}`;
     writeFileSync(join(cfg, 'ha.cf'), [
       '# written by the tandem lab',
       'udpport 694',
@@ -117,7 +114,7 @@ export class Pair {
       `warntime ${o.warntime}`,
       `deadtime ${o.deadtime}`,
       `initdead ${o.initdead}`,
-      media,
+      this.mediaLine(),
       `auto_failback ${o.autoFailback}`,
       'node alpha beta',
       '',
@@ -126,9 +123,22 @@ export class Pair {
     chmodSync(join(cfg, 'authkeys'), 0o600);
     const arp = o.impl === 'tandem' ? `::arp_count=${o.arpCount}::arp_interval=${o.arpIntervalMs}` : '';
     writeFileSync(join(cfg, 'haresources'), `alpha IPaddr2::${this.vip}/24/eth0${arp} labsvc::${o.servicePort}\n`);
-    // The service answers with the node's name, so a client can tell who serves it.
+    this.writeServiceScript(node);
+  }
+
+  /** Heartbeat media lines for the configured kind; identical on both nodes. */
+  mediaLine(): string {
+    switch (this.o.media) {
+      case 'bcast': return 'bcast eth0';
+      case 'mcast': return 'mcast eth0 239.0.0.94 694 1 0';
+      case 'ucast': return `ucast eth0 ${this.ip.alpha}\nucast eth0 ${this.ip.beta}`;
+    }
+  }
+
+  /** resource.d/labsvc: a TCP service on the VIP that answers with the node's name, so a client can tell who serves it. */
+  writeServiceScript(node: NodeName): void {
     const pidFile = join(this.dir(node), 'labsvc.pid');
-    writeFileSync(join(cfg, 'resource.d', 'labsvc'), `#!/bin/sh
+    writeFileSync(join(this.configDir(node), 'resource.d', 'labsvc'), `#!/bin/sh
 # labsvc PORT start|stop|status: a TCP service on the VIP that says which node serves it
 PORT=$1; PIDF=${pidFile}
 case "$2" in

@@ -145,3 +145,15 @@ describe.sequential('pair with auto_failback on', () => {
     expect(await p.clientNeighbourMac()).toBe(p.mac.alpha);
   });
 });
+
+describe.sequential('pair over multicast', () => {
+  const p = new Pair({ prefix: 'tdp3', net: '10.211.3', workDir: join(tmpdir(), 'tandem-pair-mcast'), media: 'mcast' });
+  beforeAll(async () => { await startPair(p); }, 120_000);
+  afterAll(async () => { await p.cleanup(); });
+
+  it('forms over an mcast path and fails over on it', async () => {
+    const s = await p.status('beta');
+    expect(s.paths.map((x) => [x.name, x.state])).toEqual([['mcast eth0 239.0.0.94', 'up']]);
+    try { await failover(p); } catch (e) { throw new Error(`${(e as Error).message}\n${await dumpLogs(p)}`); }
+  });
+});
