@@ -85,6 +85,9 @@ export function engineStep(s: EngineState, ev: EngineEvent, now: number): Engine
   let announce = rActs.some((a) => a.kind === 'announce') || mActs.some((a) => a.kind === 'peer-dead' || a.kind === 'peer-up');
   const released = s.r.stopping && allReleased(s.r);
   if (released && !s.releasedAnnounced) announce = true;
+  // Once released, every tick repeats st=dead: the daemon ticks twice more
+  // before it closes, so one lost datagram does not cost the peer a deadtime.
+  if (released && ev.kind === 'tick') announce = true;
   const sends = mActs.filter((a): a is Extract<MembershipAction, { kind: 'send' }> => a.kind === 'send');
   if (announce && sends.length === 0) {
     for (const a of membershipStep(s.m, { kind: 'announce' }, now)) {

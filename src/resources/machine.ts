@@ -41,6 +41,7 @@ export interface GroupState {
   stopAttempts: number;
   retryAt?: number;
   failAfterStop: boolean;   // this stop unwinds a failed start
+  leftovers: boolean;       // resources past `next` may still be up from before a restart: unwinding must stop them all
   lastError?: string;
   since: number;
 }
@@ -74,6 +75,7 @@ export function initResources(cfg: ResourcesConfig, persistedHeld: ReadonlySet<s
     groups[g.name] = {
       phase: persistedHeld.has(g.name) ? 'recovering' : 'stopped',
       next: 0, busy: false, stopAttempts: 0, failAfterStop: false, since: now,
+      leftovers: persistedHeld.has(g.name),
     };
   }
   return { cfg, groups, peer: { liveness: 'unknown' }, stopping: false };
@@ -198,13 +200,14 @@ function drive(s: ResourcesState, spec: GroupSpec, now: number, out: ResourcesAc
     case 'starting':
       if (!want) {
         setPhase(g, 'stopping', now, out, spec.name, 'no longer ours');
-        g.next -= 1;
+        g.next = g.leftovers ? n - 1 : g.next - 1;
         if (g.next < 0) return finishStop(g, spec.name, now, out);
         issue(g, spec.name, 'stop', out);
         return;
       }
       if (g.next >= n) {
         setPhase(g, 'running', now, out, spec.name, 'all resources started');
+        g.leftovers = false;
         return;
       }
       issue(g, spec.name, 'start', out);
@@ -239,7 +242,8 @@ function onOpDone(s: ResourcesState, ev: Extract<ResourcesEvent, { kind: 'op-don
     // Unwind, including the resource that failed: it may be half up.
     setPhase(g, 'stopping', now, out, ev.group, 'start failed');
     g.failAfterStop = true;
-    g.next = ev.index;
+    const count = s.cfg.groups.find((x) => x.name === ev.group)?.resourceCount ?? ev.index + 1;
+    g.next = g.leftovers ? count - 1 : ev.index;
     return;
   }
   if (ev.ok) {
@@ -260,6 +264,7 @@ function onOpDone(s: ResourcesState, ev: Extract<ResourcesEvent, { kind: 'op-don
 function finishStop(g: GroupState, name: string, now: number, out: ResourcesAction[]): void {
   const failed = g.failAfterStop;
   g.failAfterStop = false;
+  g.leftovers = false;
   g.next = 0;
   setPhase(g, failed ? 'failed' : 'stopped', now, out, name, failed ? 'stopped after a failed start' : 'all resources stopped');
   out.push({ kind: 'persist-hold', group: name, held: false });

@@ -1,0 +1,179 @@
+// The invariants, checked after every simulated event against the world
+// model (what is really configured on each host) and the durable stores,
+// not against what the engines believe. docs/simulation.md states each one
+// and derives its time bounds.
+
+import type { GroupPhase } from '../resources/machine.js';
+import type { Bounds } from './scenario.js';
+
+export type Proc = 'down' | 'booting' | 'up' | 'closing';
+
+/** What the checker may see of a simulated node. */
+export interface CheckedNode {
+  readonly name: string;
+  readonly proc: Proc;
+  readonly paused: boolean;
+  readonly shuttingDown: boolean;
+  /** Resources of each group that are up on this host, whatever any process thinks. */
+  readonly world: ReadonlyMap<string, boolean[]>;
+  /** Groups the durable store says this node holds. */
+  readonly durableHeld: ReadonlySet<string>;
+  /** The last start attempt of the group on this host failed (by an injected fault). */
+  readonly lastStartFailed: ReadonlyMap<string, boolean>;
+  phase(group: string): GroupPhase | undefined;
+}
+
+export interface Conditions {
+  perfectPath: boolean;     // some path delivers every packet within its healthy delay, both ways
+  netQuiet: boolean;        // no network episode, and no delayed packet still in flight
+  opQuiet: boolean;         // no op fault active, and no faulty op still running
+}
+
+export interface Violation {
+  kind: 'durability' | 'dual-hold' | 'dual-start' | 'dual-claim' | 'liveness' | 'solo-liveness' | 'generation' | 'sequence';
+  t: number;
+  message: string;
+}
+
+const anyUp = (n: CheckedNode, g: string) => n.world.get(g)?.some((x) => x) ?? false;
+const allUp = (n: CheckedNode, g: string) => n.world.get(g)?.every((x) => x) ?? false;
+const bits = (n: CheckedNode, g: string) => (n.world.get(g) ?? []).map((x) => (x ? '1' : '0')).join('');
+const live = (n: CheckedNode) => n.proc === 'up' && !n.paused;
+const absent = (n: CheckedNode) => n.proc !== 'up';
+
+/** How much each invariant was actually exercised: a check that never ran proves nothing. */
+export interface CheckStats {
+  dualSteps: number;        // steps with a group up on both hosts
+  dualWindowMaxMs: number;  // longest dual holding measured from reconnection (compare with the bound)
+  settledChecks: number;    // liveness checks made after the settle bound
+  soloChecks: number;
+  startChecks: number;      // starts made on a long-healthy connection (checked against the peer)
+}
+
+export class Checker {
+  violation?: Violation;
+  readonly stats: CheckStats = { dualSteps: 0, dualWindowMaxMs: 0, settledChecks: 0, soloChecks: 0, startChecks: 0 };
+  connected = false;
+  connectedSince = 0;
+  private opQuiet = false;
+  private opQuietSince = 0;
+  private quiet = false;
+  private quietSince = 0;
+  private survivor = -1;
+  private soloSince = 0;
+  private readonly lastBootGen: Array<number | undefined> = [undefined, undefined];
+  private readonly lastSent: Array<[number, number] | undefined> = [undefined, undefined];
+
+  constructor(
+    private readonly nodes: readonly [CheckedNode, CheckedNode],
+    private readonly groups: readonly string[],
+    readonly bounds: Bounds,
+  ) {}
+
+  private flag(kind: Violation['kind'], t: number, message: string): void {
+    if (!this.violation) this.violation = { kind, t, message };
+  }
+
+  /** Recomputes the connection and quiet intervals; call after every event, before check(). */
+  update(t: number, c: Conditions): void {
+    const [a, b] = this.nodes;
+    const connected = live(a) && live(b) && c.perfectPath;
+    if (connected && !this.connected) this.connectedSince = t;
+    this.connected = connected;
+    if (c.opQuiet && !this.opQuiet) this.opQuietSince = t;
+    this.opQuiet = c.opQuiet;
+    const quiet = connected && c.opQuiet && c.netQuiet && !a.shuttingDown && !b.shuttingDown;
+    if (quiet && !this.quiet) this.quietSince = t;
+    this.quiet = quiet;
+    let survivor = -1;
+    for (let i = 0; i < 2; i++) {
+      const n = this.nodes[i]!;
+      if (live(n) && !n.shuttingDown && absent(this.nodes[1 - i]!)) survivor = i;
+    }
+    if (!(c.opQuiet && c.netQuiet)) survivor = -1;
+    if (survivor !== this.survivor) this.soloSince = t;
+    this.survivor = survivor;
+  }
+
+  check(t: number): void {
+    const [a, b] = this.nodes;
+    const B = this.bounds;
+    for (const n of this.nodes) {
+      for (const g of this.groups) {
+        if (anyUp(n, g) && !n.durableHeld.has(g)) {
+          this.flag('durability', t, `${n.name}: group ${g} has resources up [${bits(n, g)}] but the store does not say held`);
+        }
+      }
+    }
+    for (const g of this.groups) {
+      const stopFailed = a.phase(g) === 'stop-failed' || b.phase(g) === 'stop-failed';
+      if (stopFailed) continue;   // needs an operator (or fencing): no bound can hold
+      const pa = a.phase(g);
+      const pb = b.phase(g);
+      if ((pa === 'starting' || pa === 'running') && (pb === 'starting' || pb === 'running') && this.connected && this.opQuiet) {
+        const since = Math.max(this.connectedSince, this.opQuietSince);
+        if (t - since > B.claimBothMs) {
+          this.flag('dual-claim', t, `both nodes claim ${g} (alpha ${pa}, beta ${pb}) ${t - since} ms after they could hear each other again (bound ${B.claimBothMs} ms)`);
+        }
+      }
+      const dual = anyUp(a, g) && anyUp(b, g);
+      if (dual) this.stats.dualSteps += 1;
+      if (dual && this.connected && this.opQuiet) {
+        const since = Math.max(this.connectedSince, this.opQuietSince);
+        this.stats.dualWindowMaxMs = Math.max(this.stats.dualWindowMaxMs, t - since);
+        if (t - since > B.dualMs) {
+          this.flag('dual-hold', t, `group ${g} up on both hosts (alpha [${bits(a, g)}], beta [${bits(b, g)}]) ${t - since} ms after they could hear each other again (bound ${B.dualMs} ms)`);
+        }
+      }
+      if (this.quiet && t - this.quietSince > B.settleMs) {
+        this.stats.settledChecks += 1;
+        const exempt = (a.lastStartFailed.get(g) ?? false) && (b.lastStartFailed.get(g) ?? false);
+        const one = (allUp(a, g) && !anyUp(b, g)) || (allUp(b, g) && !anyUp(a, g));
+        if (!exempt && !one) {
+          this.flag('liveness', t, `group ${g} is not held by exactly one node ${t - this.quietSince} ms after everything healed (bound ${B.settleMs} ms): alpha [${bits(a, g)}] ${a.phase(g)}, beta [${bits(b, g)}] ${b.phase(g)}`);
+        }
+      }
+      if (this.survivor >= 0 && t - this.soloSince > B.soloMs) {
+        const s = this.nodes[this.survivor]!;
+        this.stats.soloChecks += 1;
+        const exempt = s.lastStartFailed.get(g) ?? false;
+        if (!exempt && !allUp(s, g)) {
+          this.flag('solo-liveness', t, `${s.name} has been alone for ${t - this.soloSince} ms (bound ${B.soloMs} ms) but group ${g} is not fully up on it: [${bits(s, g)}] ${s.phase(g)}`);
+        }
+      }
+    }
+  }
+
+  /**
+   * A node begins starting a group. Once the pair has heard itself for longer
+   * than deadtime, the peer's newest report is current, so the node must not
+   * start a group the peer holds (from recovery: one the peer claims).
+   */
+  onStarting(t: number, who: 0 | 1, group: string, from: GroupPhase | undefined): void {
+    if (!this.connected || t - this.connectedSince <= this.bounds.claimMs) return;
+    const peer = this.nodes[1 - who]!;
+    const p = peer.phase(group);
+    this.stats.startChecks += 1;
+    const claims = p === 'starting' || p === 'running';
+    const holds = claims || p === 'stopping' || p === 'stop-failed' || p === 'recovering';
+    if (from === 'recovering' ? claims : holds) {
+      this.flag('dual-start', t, `${this.nodes[who]!.name} began starting ${group} (from ${from}) while ${peer.name} had it ${p}, ${t - this.connectedSince} ms into a healthy connection (deadtime ${this.bounds.claimMs} ms)`);
+    }
+  }
+
+  onBoot(t: number, who: 0 | 1, generation: number): void {
+    const prev = this.lastBootGen[who];
+    if (prev !== undefined && generation <= prev) {
+      this.flag('generation', t, `${this.nodes[who]!.name} restarted with generation ${generation}, not above the previous ${prev}`);
+    }
+    this.lastBootGen[who] = generation;
+  }
+
+  onSend(t: number, who: 0 | 1, generation: number, seq: number): void {
+    const prev = this.lastSent[who];
+    if (prev && (generation < prev[0] || (generation === prev[0] && seq <= prev[1]))) {
+      this.flag('sequence', t, `${this.nodes[who]!.name} sent (generation ${generation}, seq ${seq}) after (${prev[0]}, ${prev[1]})`);
+    }
+    this.lastSent[who] = [generation, seq];
+  }
+}

@@ -1,0 +1,128 @@
+// npm run sim -- --seeds N [--seed S] [--steps K] [--verbose] [--workers W]
+//
+// Runs seeds S..S+N-1 (S defaults to 1; --seed alone runs just S) and prints
+// how many schedules and steps ran and every violation with its seed and the
+// end of its trace. A seed's run depends on nothing but the seed (and
+// --steps), so `--seed S` replays a reported violation exactly.
+
+import { availableParallelism } from 'node:os';
+import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
+import { DEFAULT_STEPS, formatViolation, runSeed, type SimResult } from './sim.js';
+
+interface Opts {
+  from: number;
+  count: number;
+  steps: number;
+  verbose: boolean;
+  workers: number;
+  single: boolean;
+}
+
+interface Batch {
+  schedules: number;
+  steps: number;
+  truncated: number;
+  violations: SimResult[];
+}
+
+const USAGE = 'usage: sim --seeds N [--seed S] [--steps K] [--verbose] [--workers W]';
+
+function parseArgs(argv: string[]): Opts {
+  let seeds: number | undefined;
+  let seed: number | undefined;
+  let steps = DEFAULT_STEPS;
+  let verbose = false;
+  let workers: number | undefined;
+  const num = (flag: string, v: string | undefined, min: number): number => {
+    const n = Number(v);
+    if (v === undefined || !Number.isSafeInteger(n) || n < min) throw new Error(`${flag} needs an integer >= ${min}\n${USAGE}`);
+    return n;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    switch (a) {
+      case '--seeds': seeds = num(a, argv[++i], 1); break;
+      case '--seed': seed = num(a, argv[++i], 0); break;
+      case '--steps': steps = num(a, argv[++i], 1); break;
+      case '--workers': workers = num(a, argv[++i], 1); break;
+      case '--verbose': verbose = true; break;
+      case '-h': case '--help': process.stdout.write(`${USAGE}\n`); process.exit(0); break;
+      default: throw new Error(`unknown argument '${a}'\n${USAGE}`);
+    }
+  }
+  const count = seeds ?? (seed !== undefined ? 1 : 100);
+  const single = count === 1;
+  // Verbose output is one ordered stream: keep it in this thread.
+  const w = verbose || single ? 1 : (workers ?? Math.min(availableParallelism(), 8));
+  return { from: seed ?? 1, count, steps, verbose, workers: Math.max(1, Math.min(w, count)), single };
+}
+
+function runBatch(from: number, count: number, stride: number, offset: number, steps: number, verbose: boolean, single: boolean): Batch {
+  const out: Batch = { schedules: 0, steps: 0, truncated: 0, violations: [] };
+  for (let i = offset; i < count; i += stride) {
+    const seed = from + i;
+    const r = runSeed(seed, {
+      steps,
+      hash: single,
+      ...(verbose ? { verbose: (line: string) => process.stdout.write(`${line}\n`) } : {}),
+    });
+    out.schedules += 1;
+    out.steps += r.steps;
+    if (r.truncated) out.truncated += 1;
+    if (r.violation) out.violations.push(r);
+    if (single) process.stdout.write(`seed ${seed}: ${r.steps} steps, ${r.simMs} ms simulated, trace hash ${r.hash}\n`);
+  }
+  return out;
+}
+
+async function main(): Promise<number> {
+  let o: Opts;
+  try {
+    o = parseArgs(process.argv.slice(2));
+  } catch (e) {
+    process.stderr.write(`${(e as Error).message}\n`);
+    return 2;
+  }
+  const t0 = performance.now();
+  let batches: Batch[];
+  if (o.workers === 1) {
+    batches = [runBatch(o.from, o.count, 1, 0, o.steps, o.verbose, o.single)];
+  } else {
+    batches = await Promise.all(Array.from({ length: o.workers }, (_, i) => new Promise<Batch>((resolve, reject) => {
+      const w = new Worker(new URL(import.meta.url), { workerData: { from: o.from, count: o.count, stride: o.workers, offset: i, steps: o.steps } });
+      w.once('message', (b: Batch) => resolve(b));
+      w.once('error', reject);
+      w.once('exit', (code) => { if (code !== 0) reject(new Error(`worker ${i} exited with ${code}`)); });
+    })));
+  }
+  const total: Batch = { schedules: 0, steps: 0, truncated: 0, violations: [] };
+  for (const b of batches) {
+    total.schedules += b.schedules;
+    total.steps += b.steps;
+    total.truncated += b.truncated;
+    total.violations.push(...b.violations);
+  }
+  total.violations.sort((a, b) => a.seed - b.seed);
+  for (const v of total.violations) process.stdout.write(`${formatViolation(v)}\n\n`);
+  const secs = (performance.now() - t0) / 1000;
+  const last = o.from + o.count - 1;
+  process.stdout.write([
+    `schedules run: ${total.schedules} (seeds ${o.from}..${last})`,
+    `total steps:   ${total.steps}${total.truncated ? ` (${total.truncated} schedule(s) cut short by --steps ${o.steps})` : ''}`,
+    `violations:    ${total.violations.length}${total.violations.length ? ` (seeds ${total.violations.map((v) => v.seed).join(', ')})` : ''}`,
+    `wall time:     ${secs.toFixed(1)} s on ${o.workers} thread(s)`,
+  ].join('\n') + '\n');
+  return total.violations.length ? 1 : 0;
+}
+
+if (isMainThread) {
+  // `| head` closes the pipe early: that is not an error worth a stack trace.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => { if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0); throw e; });
+  main().then((code) => { process.exitCode = code; }, (e: Error) => {
+    process.stderr.write(`${e.stack ?? e.message}\n`);
+    process.exitCode = 2;
+  });
+} else {
+  const d = workerData as { from: number; count: number; stride: number; offset: number; steps: number };
+  parentPort!.postMessage(runBatch(d.from, d.count, d.stride, d.offset, d.steps, false, false));
+}

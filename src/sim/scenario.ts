@@ -1,0 +1,286 @@
+// A schedule for one simulated run, derived from its seed alone: the pair's
+// timing, resource groups and heartbeat paths, the fault episodes, and the
+// time bounds the checker holds the engine to (docs/simulation.md derives
+// them).
+
+import type { AutoFailback } from '../config/types.js';
+import type { GroupSpec } from '../resources/machine.js';
+import { Rng } from './rng.js';
+
+export const NODE_NAMES = ['alpha', 'beta'] as const;
+export type NodeIx = 0 | 1;
+
+export interface PathParams {
+  name: string;
+  delayMs: number;          // fixed one-way latency
+  jitterMs: number;         // plus uniform 0..jitter
+  dup: number;              // probability that a packet arrives twice
+  reorder: number;          // probability that a packet is held back by up to reorderMs, behind later ones
+  reorderMs: number;
+}
+
+export interface Params {
+  keepaliveMs: number;
+  warntimeMs: number;
+  deadtimeMs: number;
+  initdeadMs: number;
+  autoFailback: AutoFailback;
+  groups: GroupSpec[];
+  stopRetries: number;
+  stopRetryDelayMs: number;
+  paths: PathParams[];
+  opMs: readonly [number, number];      // a healthy resource operation
+  slowOpMs: number;                     // longest operation while a slow-ops fault is active
+  writeMs: readonly [number, number];   // one fsynced store write
+  bootMs: readonly [number, number];    // process start until the store is open
+  timerSlackMs: number;                 // how late a due timer fires in a running process
+  wallStartS: number;                   // wall clock at t=0, seconds
+  horizonMs: number;                    // faults begin before this; everything heals here
+  endMs: number;
+}
+
+/** A network impairment, active between its on and off events. dirs: the sending node. */
+export interface NetSpec {
+  kind: 'cut' | 'loss' | 'slow' | 'dup';
+  paths: number[];
+  dirs: NodeIx[];
+  p: number;                // loss or duplication probability
+  extraMs: number;          // slow: each packet is delayed by a further 0..extraMs
+}
+
+export type OpFaultMode = 'start-fail' | 'stop-fail' | 'slow';
+
+export type Fault =
+  | { k: 'boot'; n: NodeIx }
+  | { k: 'crash'; n: NodeIx }             // kill -9: resources stay configured
+  | { k: 'power-off'; n: NodeIx }         // resources vanish with the host
+  | { k: 'shutdown'; n: NodeIx }          // graceful: release everything, then exit
+  | { k: 'pause'; n: NodeIx }             // SIGSTOP
+  | { k: 'resume'; n: NodeIx }
+  | { k: 'net'; id: number; on: boolean; spec: NetSpec; label: string }
+  | { k: 'ops'; id: number; on: boolean; n: NodeIx; group?: string; mode: OpFaultMode; p: number }
+  | { k: 'wall-jump'; n: NodeIx; deltaS: number }
+  | { k: 'heal-all' };
+
+export interface ScheduledFault {
+  at: number;
+  f: Fault;
+}
+
+export interface Bounds {
+  hopMs: number;            // one message over a healthy path, plus timer slack
+  hearMs: number;           // keepalive + hop: each side holds the other's current report
+  writeMs: number;          // one group's write, queued behind every other write the node may have pending
+  opMs: number;             // longest healthy operation
+  claimMs: number;          // connected longer than this, no node may begin starting a group the peer holds
+  claimBothMs: number;      // both engines may claim (starting/running) a group at most this long after reconnecting
+  dualMs: number;           // dual holding must end this long after the nodes can hear each other
+  settleMs: number;         // everything healthy this long: exactly one node holds each group
+  soloMs: number;           // one node alone this long: it holds every group
+}
+
+export interface Scenario {
+  seed: number;
+  params: Params;
+  faults: ScheduledFault[];
+  bounds: Bounds;
+}
+
+export function boundsFor(p: Params): Bounds {
+  const K = p.keepaliveMs;
+  const eps = p.timerSlackMs + 1;                       // + the daemon's ceil to whole ms
+  let delta = 0;
+  for (const pp of p.paths) delta = Math.max(delta, pp.delayMs + pp.jitterMs + (pp.reorder > 0 ? pp.reorderMs : 0));
+  const hop = delta + eps;
+  const hear = K + hop;
+  let R = 0;
+  for (const g of p.groups) R = Math.max(R, g.resourceCount);
+  const O = p.opMs[1];
+  const W = (p.groups.length + 2) * p.writeMs[1];
+  const Sr = p.stopRetryDelayMs;
+  // Two rounds of reports (a side may decide once on a report that predates
+  // the other's last phase change, which is announced only at the next
+  // keepalive), a stop retry that was already pending, the op in flight and
+  // the write before it, then the loser's whole stop walk.
+  // The loser gives up its claim at its first decision on a current report,
+  // once the op in flight (and the write queued before it) has finished.
+  const claimBothMs = 2 * hear + W + O;
+  const dualMs = 2 * hear + Sr + W + (R + 1) * O;
+  // Then at most one more handover (failback, or the yielding side's leftover
+  // cleanup followed by the preferred node's start): a report round, a stop
+  // walk, the announce, the durable hold and a start walk.
+  const settleMs = dualMs + 2 * hear + 2 * W + (2 * R + 1) * O;
+  // Alone: the peer is declared dead after deadtime (initdead if we just
+  // booted), then a pending stop walk and a start walk.
+  const soloMs = Math.max(p.deadtimeMs, p.initdeadMs) + eps + Sr + 2 * W + (2 * R + 1) * O;
+  return { hopMs: hop, hearMs: hear, writeMs: W, opMs: O, claimMs: p.deadtimeMs, claimBothMs, dualMs, settleMs, soloMs };
+}
+
+export function makeScenario(seed: number): Scenario {
+  const r = new Rng(seed, 1);
+  const K = r.pick([100, 200, 250, 500, 1000]);
+  const D = K * r.int(3, 10);
+  const I = r.weighted([[D, 2], [2 * D, 3], [3 * D, 1]] as const);
+  const nGroups = r.int(1, 3);
+  const groups: GroupSpec[] = [];
+  for (let i = 1; i <= nGroups; i++) {
+    groups.push({ name: `g${i}`, preferredNode: r.chance(0.8) ? 'alpha' : 'beta', resourceCount: r.int(1, 4) });
+  }
+  const nPaths = r.int(1, 3);
+  const paths: PathParams[] = [];
+  const lan = Math.max(1, Math.floor(K / 20));
+  for (let i = 0; i < nPaths; i++) {
+    paths.push({
+      name: `path${i}`,
+      delayMs: r.int(0, lan),
+      jitterMs: r.int(0, lan),
+      dup: r.chance(0.3) ? 0.05 : 0,
+      reorder: r.chance(0.3) ? 0.1 : 0,
+      reorderMs: r.int(1, lan * 2),
+    });
+  }
+  const opMax = r.weighted([[2, 2], [20, 3], [Math.floor(K / 2), 3], [2 * K, 2], [D, 1]] as const);
+  const writeMax = r.int(1, 30);
+  const params: Params = {
+    keepaliveMs: K,
+    warntimeMs: r.int(K, D - 1),
+    deadtimeMs: D,
+    initdeadMs: I,
+    autoFailback: r.weighted([['on', 3], ['off', 3], ['legacy', 1]] as const),
+    groups,
+    stopRetries: r.pick([0, 1, 3, 10]),
+    stopRetryDelayMs: r.pick([K, 1000]),
+    paths,
+    opMs: [1, opMax],
+    slowOpMs: 2 * D,
+    writeMs: [1, writeMax],
+    bootMs: [20, 300],
+    timerSlackMs: r.int(0, 3),
+    wallStartS: 1_700_000_000 + r.int(0, 1_000_000),
+    horizonMs: K * r.int(40, 160),
+    endMs: 0,
+  };
+  const bounds = boundsFor(params);
+  if (bounds.hearMs >= D) throw new Error(`seed ${seed}: deadtime ${D} ms does not exceed keepalive + one hop (${bounds.hearMs} ms)`);
+  const H = params.horizonMs;
+  params.endMs = H + params.bootMs[1] + bounds.writeMs + params.slowOpMs + bounds.dualMs +
+    Math.max(bounds.settleMs, bounds.soloMs) + 3 * K;
+
+  const faults: ScheduledFault[] = [];
+  const add = (at: number, f: Fault) => faults.push({ at, f });
+  add(r.int(0, 2 * K), { k: 'boot', n: 0 });
+  add(r.weighted([[r.int(0, 2 * K), 3], [r.int(0, 2 * I), 1]] as const), { k: 'boot', n: 1 });
+
+  // Durations cluster around deadtime, where the decisions change.
+  const duration = () => Math.max(1, r.weighted([
+    [r.int(1, K), 2], [r.int(K, D), 3], [D + r.int(-2, 2), 2], [r.int(D, 4 * D), 3],
+  ] as const));
+  // Outages long enough for the survivor to be checked on its own.
+  const outage = () => r.weighted([[duration(), 3], [r.int(4 * D, 4 * D + 3 * I), 1]] as const);
+  const allPaths = paths.map((_, i) => i);
+  const somePaths = () => (nPaths === 1 ? allPaths : [r.int(0, nPaths - 1)]);
+  const someDirs = (): NodeIx[] => r.pick<NodeIx[]>([[0], [1], [0, 1]]);
+  const node = (): NodeIx => (r.chance(0.5) ? 0 : 1);
+  let id = 0;
+  const net = (at: number, spec: NetSpec, label: string) => {
+    const n = ++id;
+    add(at, { k: 'net', id: n, on: true, spec, label });
+    add(at + duration(), { k: 'net', id: n, on: false, spec, label });
+  };
+  const episodes = r.weighted([[r.int(0, 4), 2], [r.int(5, 12), 2], [r.int(13, 30), 1]] as const);
+  for (let i = 0; i < episodes; i++) {
+    const at = r.int(0, H - 1);
+    const kind = r.weighted([
+      ['partition', 3], ['asym', 2], ['path-cut', 2], ['loss', 2], ['slow', 1], ['dup', 1],
+      ['crash', 2], ['power', 1], ['site-power', 1], ['pause', 3], ['shutdown', 1], ['ops', 3], ['wall', 1],
+    ] as const);
+    switch (kind) {
+      case 'partition':
+        net(at, { kind: 'cut', paths: allPaths, dirs: [0, 1], p: 1, extraMs: 0 }, 'partition');
+        break;
+      case 'asym': {
+        const d = node();
+        net(at, { kind: 'cut', paths: allPaths, dirs: [d], p: 1, extraMs: 0 }, `partition ${NODE_NAMES[d]}->${NODE_NAMES[1 - d]}`);
+        break;
+      }
+      case 'path-cut': {
+        const ps = somePaths();
+        const dirs = someDirs();
+        net(at, { kind: 'cut', paths: ps, dirs, p: 1, extraMs: 0 }, `cut ${ps.map((x) => paths[x]!.name).join(',')} ${dirLabel(dirs)}`);
+        break;
+      }
+      case 'loss': {
+        const ps = r.chance(0.5) ? allPaths : somePaths();
+        const p = r.pick([0.05, 0.3, 0.6, 0.9]);
+        net(at, { kind: 'loss', paths: ps, dirs: someDirs(), p, extraMs: 0 }, `loss ${Math.round(p * 100)}% ${ps.map((x) => paths[x]!.name).join(',')}`);
+        break;
+      }
+      case 'slow': {
+        const ps = somePaths();
+        const extra = r.int(K, 2 * D);
+        net(at, { kind: 'slow', paths: ps, dirs: someDirs(), p: 0, extraMs: extra }, `slow +0..${extra}ms ${ps.map((x) => paths[x]!.name).join(',')}`);
+        break;
+      }
+      case 'dup': {
+        const ps = somePaths();
+        net(at, { kind: 'dup', paths: ps, dirs: [0, 1], p: 0.5, extraMs: 0 }, `dup 50% ${ps.map((x) => paths[x]!.name).join(',')}`);
+        break;
+      }
+      case 'crash': {
+        const n = node();
+        add(at, { k: 'crash', n });
+        add(at + outage(), { k: 'boot', n });
+        break;
+      }
+      case 'power': {
+        const n = node();
+        add(at, { k: 'power-off', n });
+        add(at + outage(), { k: 'boot', n });
+        break;
+      }
+      case 'site-power': {
+        // Both hosts lose power; they come back one after the other.
+        add(at, { k: 'power-off', n: 0 });
+        add(at, { k: 'power-off', n: 1 });
+        add(at + duration(), { k: 'boot', n: 0 });
+        add(at + outage(), { k: 'boot', n: 1 });
+        break;
+      }
+      case 'pause': {
+        const n = node();
+        add(at, { k: 'pause', n });
+        add(at + duration(), { k: 'resume', n });
+        break;
+      }
+      case 'shutdown': {
+        const n = node();
+        add(at, { k: 'shutdown', n });
+        add(at + outage(), { k: 'boot', n });
+        break;
+      }
+      case 'ops': {
+        const n = ++id;
+        const who = node();
+        const mode = r.weighted([['start-fail', 2], ['stop-fail', 2], ['slow', 1]] as const);
+        const group = r.chance(0.5) ? r.pick(groups).name : undefined;
+        const p = mode === 'slow' ? 1 : r.pick([0.2, 0.5, 1]);
+        const base = { k: 'ops', id: n, n: who, mode, p, ...(group !== undefined ? { group } : {}) } as const;
+        add(at, { ...base, on: true });
+        add(at + duration(), { ...base, on: false });
+        break;
+      }
+      case 'wall':
+        add(at, { k: 'wall-jump', n: node(), deltaS: r.pick([-1, 1]) * r.int(1, 100_000) });
+        break;
+    }
+  }
+  add(H, { k: 'heal-all' });
+  // Stable order by time; ties keep generation order.
+  faults.sort((x, y) => x.at - y.at);
+  return { seed, params, faults, bounds };
+}
+
+function dirLabel(dirs: NodeIx[]): string {
+  if (dirs.length === 2) return 'both ways';
+  return dirs[0] === 0 ? 'alpha->beta' : 'beta->alpha';
+}

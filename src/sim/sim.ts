@@ -1,0 +1,642 @@
+// The simulator: two nodes running the real engine (src/node/engine.ts)
+// behind an adapter that mirrors src/daemon/daemon.ts, over a simulated
+// network and a simulated monotonic clock, with faults from a seeded
+// schedule. Every source of nondeterminism is a seeded PRNG, so a seed
+// replays exactly.
+
+import { engineDeadline, engineStep, initEngine, type EngineAction, type EngineEvent, type EngineState } from '../node/engine.js';
+import type { PeerReport } from '../membership/machine.js';
+import type { GroupPhase } from '../resources/machine.js';
+import { Checker, type CheckedNode, type CheckStats, type Proc, type Violation } from './checker.js';
+import { EventHeap } from './heap.js';
+import { Network } from './network.js';
+import { Rng } from './rng.js';
+import { makeScenario, NODE_NAMES, type Fault, type NodeIx, type OpFaultMode, type Scenario } from './scenario.js';
+import { formatEntry, Ring, TraceHash, type TraceEntry } from './trace.js';
+
+/** Test-only hooks: a deliberately broken engine must be caught by the checker. */
+export interface SimHooks {
+  event?: (node: string, ev: EngineEvent) => EngineEvent;
+  actions?: (node: string, acts: EngineAction[]) => EngineAction[];
+}
+
+export interface SimOptions {
+  steps?: number;             // stop after this many events (default DEFAULT_STEPS; schedules end long before)
+  traceLen?: number;          // entries kept for a report (default 40)
+  verbose?: (line: string) => void;
+  hash?: boolean;             // hash every trace line (determinism checks)
+  hooks?: SimHooks;
+  scenario?: (s: Scenario) => Scenario;   // test-only: adjust the generated schedule
+}
+
+export interface SimResult {
+  seed: number;
+  steps: number;
+  simMs: number;
+  truncated: boolean;
+  violation?: Violation;
+  trace: string[];
+  hash?: string;
+  stats: CheckStats;
+}
+
+export const DEFAULT_STEPS = 1_000_000;
+const SOCKET_BACKLOG = 256;   // datagrams a frozen process can have queued before the kernel drops more
+
+interface Msg {
+  src: string;
+  generation: number;
+  seq: number;
+  report: PeerReport;
+}
+
+type Body =
+  | { k: 'fault'; f: Fault }
+  | { k: 'timer'; n: NodeIx; inc: number; token: number }
+  | { k: 'pkt'; to: NodeIx; path: number; msg: Msg }
+  | { k: 'io'; n: NodeIx; id: number }
+  | { k: 'sd'; n: NodeIx; inc: number; i: number };
+
+interface Queued {
+  t: number;
+  order: number;
+  e: Body;
+}
+
+type Job = { kind: 'hold'; held: boolean } | { kind: 'op'; op: 'start' | 'stop'; index: number };
+
+interface Io {
+  id: number;
+  kind: 'boot' | 'write' | 'op';
+  faulty: boolean;
+  land: () => void;           // the effect on disk or on the host; happens even if the process is frozen
+  done?: () => void;          // the callback inside the process
+}
+
+interface Durable {
+  generation?: number;
+  peerGeneration?: number;
+  held: Set<string>;
+}
+
+class SimNode implements CheckedNode {
+  proc: Proc = 'down';
+  paused = false;
+  shuttingDown = false;
+  pendingBoot = false;
+  inc = 0;
+  private incStart = 0;
+  private clockOrigin = 0;
+  wallOffsetS = 0;
+  engine: EngineState | null = null;
+  private generation = 0;
+  readonly durable: Durable = { held: new Set() };
+  private writes: Io[] = [];
+  private lastWriteDone = 0;
+  readonly io = new Map<number, Io>();
+  private queues = new Map<string, { busy: boolean; jobs: Job[] }>();
+  private timerToken = 0;
+  timerDue = false;
+  private deferred: Array<() => void> = [];
+  private deferredPkts = 0;
+  readonly world = new Map<string, boolean[]>();
+  readonly lastStartFailed = new Map<string, boolean>();
+  private phases = new Map<string, GroupPhase>();   // from group-phase actions (peer death turns failed into stopped silently)
+
+  constructor(readonly ix: NodeIx, private readonly sim: Sim) {
+    for (const g of sim.scenario.params.groups) {
+      this.world.set(g.name, new Array<boolean>(g.resourceCount).fill(false));
+      this.lastStartFailed.set(g.name, false);
+    }
+  }
+
+  get name(): string {
+    return NODE_NAMES[this.ix];
+  }
+
+  get durableHeld(): ReadonlySet<string> {
+    return this.durable.held;
+  }
+
+  phase(group: string): GroupPhase | undefined {
+    return this.engine?.r.groups[group]?.phase;
+  }
+
+  /** performance.now() of the current process: it starts near zero at every process start. */
+  private localNow(): number {
+    return this.sim.t - this.incStart + this.clockOrigin;
+  }
+
+  // ---- process lifecycle -------------------------------------------------
+
+  boot(): string {
+    if (this.proc === 'closing' || (this.proc === 'up' && this.shuttingDown)) {
+      this.pendingBoot = true;
+      return 'restart once it has exited';
+    }
+    if (this.proc !== 'down') return 'no effect: running';
+    const p = this.sim.scenario.params;
+    this.inc += 1;
+    this.proc = 'booting';
+    this.paused = false;
+    this.shuttingDown = false;
+    this.pendingBoot = false;
+    this.incStart = this.sim.t;
+    this.clockOrigin = this.sim.rng.int(30, 300);
+    this.addIo(this.sim.rng.int(p.bootMs[0], p.bootMs[1]), { kind: 'boot', faulty: false, land: () => undefined, done: () => this.bumpGeneration() });
+    return 'process starting';
+  }
+
+  // As StateStore.bumpGeneration: durable before anything is sent under it.
+  private bumpGeneration(): void {
+    const prev = this.durable.generation;
+    const wallS = this.sim.scenario.params.wallStartS + this.sim.t / 1000 + this.wallOffsetS;
+    const next = prev !== undefined ? Math.max(prev + 1, 1) : Math.floor(wallS);
+    this.storeWrite((d) => { d.generation = next; }, () => this.finishBoot(next));
+  }
+
+  private finishBoot(generation: number): void {
+    const s = this.sim;
+    const p = s.scenario.params;
+    s.checker.onBoot(s.t, this.ix, generation);
+    this.generation = generation;
+    const peer = NODE_NAMES[1 - this.ix]!;
+    const held = new Set([...this.durable.held].filter((g) => p.groups.some((x) => x.name === g)));
+    this.engine = initEngine(
+      {
+        self: this.name, peer, paths: p.paths.map((x) => x.name),
+        keepaliveMs: p.keepaliveMs, warntimeMs: p.warntimeMs, deadtimeMs: p.deadtimeMs, initdeadMs: p.initdeadMs,
+      },
+      { self: this.name, autoFailback: p.autoFailback, stopRetries: p.stopRetries, stopRetryDelayMs: p.stopRetryDelayMs, groups: p.groups },
+      this.localNow(),
+      { ...(this.durable.peerGeneration !== undefined ? { peerGeneration: this.durable.peerGeneration } : {}), held },
+    );
+    this.queues = new Map(p.groups.map((g) => [g.name, { busy: false, jobs: [] }]));
+    this.phases = new Map(p.groups.map((g) => [g.name, this.engine!.r.groups[g.name]!.phase]));
+    this.proc = 'up';
+    s.note(this.name, `up: generation ${generation}${held.size ? `, held before: ${[...held].join(',')}` : ''}`);
+    this.step({ kind: 'tick' });
+  }
+
+  /** kill -9 (power = false) or power loss. In-flight I/O resolves one way or the other. */
+  crash(power: boolean): string {
+    if (this.proc === 'down') return 'no effect: down';
+    const rng = this.sim.rng;
+    // The store applies writes in order: some prefix of the pending ones reached the disk.
+    const landed = rng.int(0, this.writes.length);
+    for (let i = 0; i < landed; i++) this.writes[i]!.land();
+    for (const io of this.io.values()) {
+      if (io.kind === 'op' && rng.chance(0.5)) io.land();
+      if (io.faulty) this.sim.faultyOps -= 1;
+    }
+    const lost = this.writes.length - landed;
+    this.io.clear();
+    this.writes = [];
+    this.lastWriteDone = this.sim.t;
+    this.queues.clear();
+    this.deferred = [];
+    this.deferredPkts = 0;
+    this.engine = null;
+    this.proc = 'down';
+    this.paused = false;
+    this.shuttingDown = false;
+    this.pendingBoot = false;
+    this.timerToken += 1;
+    this.timerDue = false;
+    if (power) for (const w of this.world.values()) w.fill(false);
+    return `${landed} pending write(s) landed, ${lost} lost${power ? '; host resources gone' : ''}`;
+  }
+
+  shutdown(): string {
+    if (this.proc !== 'up' || this.shuttingDown) return 'no effect';
+    this.shuttingDown = true;
+    // SIGTERM reaches a frozen process's handler only when it runs again.
+    this.whenRunning(() => this.step({ kind: 'shutdown' }));
+    return this.paused ? 'handled on resume' : 'releasing';
+  }
+
+  pause(): string {
+    if (this.proc === 'down' || this.paused) return 'no effect';
+    this.paused = true;
+    return 'frozen';
+  }
+
+  resume(): string {
+    if (!this.paused) return 'no effect';
+    this.paused = false;
+    const backlog = this.deferred;
+    this.deferred = [];
+    this.deferredPkts = 0;
+    // The event loop may run the expired timer before or after the queued I/O;
+    // each step re-arms the timer, so after I/O it fires on a fresh deadline.
+    if (this.sim.rng.chance(0.5)) this.fireDueTimer();
+    for (const run of backlog) run();
+    this.fireDueTimer();
+    return `resumed with ${backlog.length} queued callback(s)`;
+  }
+
+  private fireDueTimer(): void {
+    if (this.timerDue && this.proc === 'up' && !this.paused) {
+      this.timerDue = false;
+      this.step({ kind: 'tick' });
+    }
+  }
+
+  private whenRunning(run: () => void): void {
+    if (this.paused) this.deferred.push(run);
+    else run();
+  }
+
+  // ---- events from the simulator ----------------------------------------
+
+  onTimer(inc: number, token: number): boolean {
+    if (inc !== this.inc || token !== this.timerToken || this.proc !== 'up') return false;
+    if (this.paused) {
+      this.timerDue = true;
+      return false;
+    }
+    this.step({ kind: 'tick' });
+    return true;
+  }
+
+  onPacket(path: number, msg: Msg): boolean {
+    if (this.proc !== 'up') return false;   // no socket yet, or closed
+    const ev: EngineEvent = {
+      kind: 'heard', path: this.sim.scenario.params.paths[path]!.name, src: msg.src,
+      generation: msg.generation, seq: msg.seq, report: msg.report,
+    };
+    if (this.paused) {
+      if (this.deferredPkts >= SOCKET_BACKLOG) return false;
+      this.deferredPkts += 1;
+      this.deferred.push(() => { if (this.proc === 'up') this.step(ev); });
+      return false;
+    }
+    this.step(ev);
+    return true;
+  }
+
+  onIo(id: number): boolean {
+    const io = this.io.get(id);
+    if (!io) return false;
+    this.io.delete(id);
+    if (io.kind === 'write' && this.writes.shift() !== io) throw new Error('store writes completed out of order');
+    io.land();
+    if (io.faulty) this.sim.faultyOps -= 1;
+    if (io.done) this.whenRunning(io.done);
+    if (this.proc === 'closing') this.maybeExit();
+    return true;
+  }
+
+  onShutdownTick(inc: number, i: number): boolean {
+    if (inc !== this.inc || this.proc !== 'up') return false;
+    this.whenRunning(() => {
+      if (this.proc !== 'up') return;
+      this.step({ kind: 'tick' });
+      if (i === 1) {
+        this.sim.schedule(20, { k: 'sd', n: this.ix, inc: this.inc, i: 2 });
+        return;
+      }
+      // Daemon.close(): sockets and timer go, then the group queues drain.
+      this.proc = 'closing';
+      this.timerToken += 1;
+      this.sim.note(this.name, 'closing: sockets closed, draining group queues');
+      this.maybeExit();
+    });
+    return true;
+  }
+
+  // ---- the daemon's step/act/schedule -------------------------------------
+
+  private step(ev: EngineEvent): void {
+    const s = this.sim;
+    const hooks = s.opts.hooks;
+    const e = hooks?.event ? hooks.event(this.name, ev) : ev;
+    let acts = engineStep(this.engine!, e, this.localNow());
+    if (hooks?.actions) acts = hooks.actions(this.name, acts);
+    s.record({ t: s.t, who: this.name, ev: e, acts });
+    for (const a of acts) this.act(a);
+    this.schedule();
+  }
+
+  private schedule(): void {
+    this.timerToken += 1;
+    this.timerDue = false;
+    if (this.proc !== 'up' || !this.engine) return;
+    const deadline = engineDeadline(this.engine);
+    if (!Number.isFinite(deadline)) return;
+    const delay = Math.max(1, Math.ceil(deadline - this.localNow())) + this.sim.rng.int(0, this.sim.scenario.params.timerSlackMs);
+    this.sim.schedule(delay, { k: 'timer', n: this.ix, inc: this.inc, token: this.timerToken });
+  }
+
+  private act(a: EngineAction): void {
+    const s = this.sim;
+    switch (a.kind) {
+      case 'send': {
+        const st = a.status;
+        const msg: Msg = {
+          src: this.name, generation: this.generation, seq: st.seq,
+          report: { status: st.status, hold: st.hold, yielding: st.yielding, failed: st.failed, deadtimeMs: s.scenario.params.deadtimeMs },
+        };
+        s.checker.onSend(s.t, this.ix, this.generation, st.seq);
+        s.send(this.ix, msg);
+        return;
+      }
+      case 'persist-peer-generation':
+        this.storeWrite((d) => { d.peerGeneration = a.generation; });
+        return;
+      case 'persist-hold':
+        this.enqueue(a.group, { kind: 'hold', held: a.held });
+        return;
+      case 'op':
+        this.enqueue(a.group, { kind: 'op', op: a.op, index: a.index });
+        return;
+      case 'group-phase': {
+        // The engine has already moved on; the mirror still has the phase it left.
+        const from = this.phases.get(a.group);
+        this.phases.set(a.group, a.phase);
+        if (a.phase === 'starting') s.checker.onStarting(s.t, this.ix, a.group, from);
+        return;
+      }
+      case 'released':
+        s.schedule(20, { k: 'sd', n: this.ix, inc: this.inc, i: 1 });
+        return;
+      default:
+        return;
+    }
+  }
+
+
+  // ---- store and per-group queues ---------------------------------------
+
+  /** One fsynced write; the store completes writes in the order they were issued. */
+  private storeWrite(apply: (d: Durable) => void, done?: () => void): void {
+    const p = this.sim.scenario.params;
+    const at = Math.max(this.lastWriteDone, this.sim.t) + this.sim.rng.int(p.writeMs[0], p.writeMs[1]);
+    this.lastWriteDone = at;
+    const io = this.addIo(at - this.sim.t, { kind: 'write', faulty: false, land: () => apply(this.durable), ...(done ? { done } : {}) });
+    this.writes.push(io);
+  }
+
+  private addIo(delay: number, spec: Omit<Io, 'id'>): Io {
+    const io: Io = { id: this.sim.nextIoId(), ...spec };
+    this.io.set(io.id, io);
+    if (io.faulty) this.sim.faultyOps += 1;
+    this.sim.schedule(delay, { k: 'io', n: this.ix, id: io.id });
+    return io;
+  }
+
+  /** As Daemon.enqueue: a group's jobs run one at a time, in order, so its durable intent precedes its next op. */
+  private enqueue(group: string, job: Job): void {
+    const q = this.queues.get(group);
+    if (!q) return;
+    q.jobs.push(job);
+    this.runNext(group);
+  }
+
+  private runNext(group: string): void {
+    const q = this.queues.get(group);
+    if (!q || q.busy) return;
+    const job = q.jobs.shift();
+    if (!job) {
+      this.maybeExit();
+      return;
+    }
+    q.busy = true;
+    const finish = () => {
+      q.busy = false;
+      this.runNext(group);
+    };
+    if (job.kind === 'hold') {
+      this.storeWrite((d) => { if (job.held) d.held.add(group); else d.held.delete(group); }, finish);
+      return;
+    }
+    this.runOp(group, job.op, job.index, finish);
+  }
+
+  private runOp(group: string, op: 'start' | 'stop', index: number, finish: () => void): void {
+    const s = this.sim;
+    const p = s.scenario.params;
+    const fault = s.opFault(this.ix, group, op);
+    const ms = fault.slow ? s.rng.int(p.opMs[1], p.slowOpMs) : s.rng.int(p.opMs[0], p.opMs[1]);
+    // A failed start may leave the resource half up; a failed stop leaves it as it was.
+    const halfUp = s.rng.chance(0.5);
+    const count = this.world.get(group)!.length;
+    const land = () => {
+      const w = this.world.get(group)!;
+      if (op === 'start') {
+        w[index] = fault.fail ? halfUp : true;
+        if (fault.fail) this.lastStartFailed.set(group, true);
+        else if (index === count - 1) this.lastStartFailed.set(group, false);
+      } else if (!fault.fail) {
+        w[index] = false;
+      }
+    };
+    const done = () => {
+      if (this.proc === 'up') {
+        this.step({ kind: 'op-done', group, op, index, ok: !fault.fail, ...(fault.fail ? { error: `injected ${op} failure` } : {}) });
+      }
+      finish();
+    };
+    this.addIo(ms, { kind: 'op', faulty: fault.fail || fault.slow, land, done });
+  }
+
+  private maybeExit(): void {
+    if (this.proc !== 'closing' || this.writes.length > 0) return;
+    for (const q of this.queues.values()) if (q.busy || q.jobs.length) return;
+    this.proc = 'down';
+    this.engine = null;
+    this.shuttingDown = false;
+    this.sim.note(this.name, 'exited');
+    if (this.pendingBoot) this.sim.note(this.name, `restart: ${this.boot()}`);
+  }
+}
+
+class Sim {
+  t = 0;
+  readonly rng: Rng;
+  readonly nodes: [SimNode, SimNode];
+  readonly net: Network;
+  readonly checker: Checker;
+  faultyOps = 0;
+  private readonly heap = new EventHeap<Queued>();
+  private readonly opFaults = new Map<number, Extract<Fault, { k: 'ops' }>>();
+  private readonly ring: Ring;
+  private readonly hash?: TraceHash;
+  private ioIds = 0;
+  steps = 0;
+
+  constructor(readonly scenario: Scenario, readonly opts: SimOptions) {
+    this.rng = new Rng(scenario.seed, 2);
+    this.net = new Network(scenario.params.paths, new Rng(scenario.seed, 3));
+    this.nodes = [new SimNode(0, this), new SimNode(1, this)];
+    this.checker = new Checker(this.nodes, scenario.params.groups.map((g) => g.name), scenario.bounds);
+    this.ring = new Ring(opts.traceLen ?? 40);
+    if (opts.hash) this.hash = new TraceHash();
+  }
+
+  schedule(delay: number, e: Body): void {
+    this.heap.push({ t: this.t + delay, order: 0, e });
+  }
+
+  nextIoId(): number {
+    return ++this.ioIds;
+  }
+
+  record(e: TraceEntry): void {
+    this.ring.push(e);
+    if (this.opts.verbose || this.hash) {
+      const line = formatEntry(e);
+      this.hash?.add(line);
+      this.opts.verbose?.(line);
+    }
+  }
+
+  note(who: string, note: string): void {
+    this.record({ t: this.t, who, note });
+  }
+
+  send(from: NodeIx, msg: Msg): void {
+    const to: NodeIx = from === 0 ? 1 : 0;
+    for (let p = 0; p < this.net.paths.length; p++) {
+      for (const d of this.net.transmit(from, p, this.t)) this.schedule(d.delayMs, { k: 'pkt', to, path: p, msg });
+    }
+  }
+
+  opFault(n: NodeIx, group: string, op: 'start' | 'stop'): { fail: boolean; slow: boolean } {
+    let fail = false;
+    let slow = false;
+    const want: OpFaultMode = op === 'start' ? 'start-fail' : 'stop-fail';
+    for (const f of this.opFaults.values()) {
+      if (f.n !== n || (f.group !== undefined && f.group !== group)) continue;
+      if (f.mode === 'slow') slow = true;
+      else if (f.mode === want && this.rng.chance(f.p)) fail = true;
+    }
+    return { fail, slow };
+  }
+
+  /** Applies a scheduled fault; returns what it did when that is not obvious from its description. */
+  private applyFault(f: Fault): string {
+    switch (f.k) {
+      case 'boot': return this.nodes[f.n].boot();
+      case 'crash': return this.nodes[f.n].crash(false);
+      case 'power-off': return this.nodes[f.n].crash(true);
+      case 'shutdown': return this.nodes[f.n].shutdown();
+      case 'pause': return this.nodes[f.n].pause();
+      case 'resume': return this.nodes[f.n].resume();
+      case 'net':
+        return (f.on ? this.net.start(f.id, f.spec) : this.net.stop(f.id)) ? '' : 'no effect';
+      case 'ops':
+        if (f.on) {
+          this.opFaults.set(f.id, f);
+          return '';
+        }
+        return this.opFaults.delete(f.id) ? '' : 'no effect';
+      case 'wall-jump':
+        this.nodes[f.n].wallOffsetS += f.deltaS;
+        return '';
+      case 'heal-all': {
+        this.net.healAll();
+        this.opFaults.clear();
+        const out: string[] = [];
+        for (const n of this.nodes) {
+          if (n.paused) out.push(`${n.name} ${n.resume()}`);
+          if (n.proc !== 'up' || n.shuttingDown) out.push(`${n.name} ${n.boot()}`);
+        }
+        return out.join('; ');
+      }
+    }
+  }
+
+  private handle(ev: Body): boolean {
+    switch (ev.k) {
+      case 'fault': {
+        // Noted first so that steps the fault causes (a resume) follow it in the trace.
+        const entry: TraceEntry = { t: this.t, who: '*', note: describeFault(ev.f) };
+        this.record(entry);
+        const outcome = this.applyFault(ev.f);
+        if (outcome) this.note('*', `  -> ${outcome}`);
+        return true;
+      }
+      case 'timer':
+        return this.nodes[ev.n].onTimer(ev.inc, ev.token);
+      case 'pkt':
+        return this.nodes[ev.to].onPacket(ev.path, ev.msg);
+      case 'io':
+        return this.nodes[ev.n].onIo(ev.id);
+      case 'sd':
+        return this.nodes[ev.n].onShutdownTick(ev.inc, ev.i);
+    }
+  }
+
+  run(): SimResult {
+    const { params, faults } = this.scenario;
+    for (const sf of faults) this.heap.push({ t: sf.at, order: 0, e: { k: 'fault', f: sf.f } });
+    const cap = this.opts.steps ?? DEFAULT_STEPS;
+    let truncated = false;
+    for (;;) {
+      const ev = this.heap.pop();
+      if (!ev || ev.t > params.endMs) break;
+      if (this.steps >= cap) { truncated = true; break; }
+      this.t = ev.t;
+      // Events that change nothing (stale timers, packets to a dead host) are not steps.
+      if (!this.handle(ev.e)) continue;
+      this.steps += 1;
+      this.checker.update(this.t, {
+        perfectPath: this.net.anyPerfectPath(),
+        netQuiet: this.net.quiet(this.t),
+        opQuiet: this.opFaults.size === 0 && this.faultyOps === 0,
+      });
+      this.checker.check(this.t);
+      if (this.checker.violation) break;
+    }
+    const v = this.checker.violation;
+    return {
+      seed: this.scenario.seed,
+      steps: this.steps,
+      simMs: this.t,
+      truncated,
+      ...(v ? { violation: v } : {}),
+      trace: v || this.opts.traceLen !== undefined ? this.ring.entries().map(formatEntry) : [],
+      ...(this.hash ? { hash: this.hash.hex() } : {}),
+      stats: this.checker.stats,
+    };
+  }
+}
+
+export function describeFault(f: Fault): string {
+  switch (f.k) {
+    case 'boot': return `boot ${NODE_NAMES[f.n]}`;
+    case 'crash': return `kill -9 ${NODE_NAMES[f.n]}`;
+    case 'power-off': return `power off ${NODE_NAMES[f.n]}`;
+    case 'shutdown': return `graceful shutdown of ${NODE_NAMES[f.n]}`;
+    case 'pause': return `pause ${NODE_NAMES[f.n]}`;
+    case 'resume': return `resume ${NODE_NAMES[f.n]}`;
+    case 'net': return `net #${f.id} ${f.label} ${f.on ? 'begins' : 'heals'}`;
+    case 'ops': {
+      const p = f.p < 1 ? ` ${Math.round(f.p * 100)}%` : '';
+      return `ops #${f.id} ${f.mode}${p} on ${NODE_NAMES[f.n]} ${f.group ?? 'all groups'} ${f.on ? 'begins' : 'ends'}`;
+    }
+    case 'wall-jump': return `wall clock of ${NODE_NAMES[f.n]} jumps ${f.deltaS > 0 ? '+' : ''}${f.deltaS} s`;
+    case 'heal-all': return 'heal all: network, op faults, paused and stopped nodes';
+  }
+}
+
+export function runSeed(seed: number, opts: SimOptions = {}): SimResult {
+  let scenario = makeScenario(seed);
+  if (opts.scenario) scenario = opts.scenario(scenario);
+  return new Sim(scenario, opts).run();
+}
+
+/** The report for a violating seed; a replay with --seed prints the same. */
+export function formatViolation(r: SimResult): string {
+  const v = r.violation;
+  if (!v) return `seed ${r.seed}: ok`;
+  return [
+    `VIOLATION seed ${r.seed} at ${v.t} ms: ${v.kind}: ${v.message}`,
+    `  last ${r.trace.length} events:`,
+    ...r.trace.map((l) => `  ${l}`),
+    `  replay: npm run sim -- --seed ${r.seed} --verbose`,
+  ].join('\n');
+}
+
+export { makeScenario };
