@@ -166,10 +166,10 @@ function onHeard(s: MembershipState, ev: Extract<MembershipEvent, { kind: 'heard
   p.lastHeard = now;
   p.warned = false;
   p.report = ev.report;
-  if (ev.report.status === 'dead') {
-    // The peer is leaving on purpose; once it has released everything we need
-    // not wait out deadtime.
-    if (p.liveness !== 'dead' && ev.report.hold.length === 0) {
+  if (ev.report.status === 'dead' && ev.report.hold.length === 0) {
+    // The peer is leaving on purpose and has released everything: no need
+    // to wait out deadtime. While it still holds something it is alive.
+    if (p.liveness !== 'dead') {
       p.liveness = 'dead';
       out.push({ kind: 'peer-dead', reason: 'left' });
     }

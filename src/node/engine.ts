@@ -111,6 +111,9 @@ export function engineDeadline(s: EngineState): number {
 
 function outgoing(s: EngineState, seq: number, released: boolean): OutgoingStatus {
   let status: NodeStatus = s.m.peer.liveness === 'unknown' ? 'init' : 'active';
-  if (released) status = 'dead';
+  // 'dead' from the start of a shutdown, not only at its end: the peer takes
+  // each group as soon as we report it released, so one group whose stop
+  // keeps failing does not hold the others hostage.
+  if (released || s.r.stopping) status = 'dead';
   return { seq, status, hold: heldGroups(s.r), yielding: yieldingGroups(s.r), failed: failedGroups(s.r) };
 }

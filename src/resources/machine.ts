@@ -163,6 +163,7 @@ export function wantsGroup(s: ResourcesState, spec: GroupSpec): boolean | undefi
     return true;
   }
   if (me.phase === 'failed') return false;
+  if (report?.status === 'dead') return true;   // the peer is leaving and has let go of it
   return preferred ? true : peerFailed;
 }
 

@@ -95,6 +95,15 @@ describe('membership timing (injected clock)', () => {
     expect(s.peer.liveness).toBe('unknown');
   });
 
+  it('a leaving peer that still holds something is alive, also for a node that just started', () => {
+    const s = initMembership(cfg, 0);
+    const leaving = { ...report, status: 'dead', hold: ['g1'] };
+    expect(kinds(membershipStep(s, heard(1, 'p1', 7, leaving), 10))).toContain('peer-up');
+    const acts: MembershipAction[] = [];
+    for (let seq = 2; seq < 20; seq++) acts.push(...membershipStep(s, heard(seq, 'p1', 7, leaving), seq * 100));
+    expect(kinds(acts)).not.toContain('peer-dead');   // well past initdead (1000)
+  });
+
   it('treats a peer that announces st=dead with nothing held as gone at once', () => {
     const s = initMembership(cfg, 0);
     membershipStep(s, heard(1), 0);

@@ -94,6 +94,18 @@ describe('resource groups', () => {
     }
   });
 
+  it('takes a group the leaving peer has released even while another of its groups is stuck', () => {
+    const cfg: ResourcesConfig = { ...base('beta'), groups: [
+      { name: 'g1', preferredNode: 'alpha', resourceCount: 1 },
+      { name: 'g2', preferredNode: 'alpha', resourceCount: 1 },
+    ] };
+    const s = initResources(cfg, new Set(), 0);
+    expect(ops(resourcesStep(s, { kind: 'peer', liveness: 'up', report: rep(['g1', 'g2']) }, 0))).toEqual([]);
+    // alpha shuts down: g1 released, g2 stuck in stop-failed.
+    expect(ops(resourcesStep(s, { kind: 'peer', liveness: 'up', report: rep(['g2'], { status: 'dead' }) }, 5))).toEqual(['start0']);
+    expect(s.groups.g2!.phase).toBe('stopped');
+  });
+
   it('a restarted node whose peer is dead resumes its group', () => {
     const s = initResources(base('beta'), new Set(['g1']), 0);
     expect(settle(s, resourcesStep(s, { kind: 'peer', liveness: 'dead' }, 0))).toEqual(['start0', 'start1', 'start2']);
