@@ -30,6 +30,8 @@ export interface PairOptions {
   impl?: 'tandem' | 'heartbeat';
   arpCount?: number;
   arpIntervalMs?: number;
+  /** Extra ha.cf lines per node, written after the media line (tandem only), e.g. `baud`/`serial`/`notify`/more media. */
+  extraHaCf?: Partial<Record<NodeName, string[]>>;
 }
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -49,7 +51,7 @@ export class Pair {
   constructor(opts: PairOptions) {
     this.o = {
       keepalive: '100ms', warntime: '200ms', deadtime: '300ms', initdead: '1', autoFailback: 'off',
-      media: 'bcast', servicePort: 7000, impl: 'tandem', arpCount: 5, arpIntervalMs: 200, ...opts,
+      media: 'bcast', servicePort: 7000, impl: 'tandem', arpCount: 5, arpIntervalMs: 200, extraHaCf: {}, ...opts,
     };
     const p = opts.prefix;
     this.ns = { alpha: `${p}-a`, beta: `${p}-b`, client: `${p}-c` };
@@ -115,6 +117,7 @@ export class Pair {
       `deadtime ${o.deadtime}`,
       `initdead ${o.initdead}`,
       this.mediaLine(),
+      ...(o.extraHaCf[node] ?? []),
       `auto_failback ${o.autoFailback}`,
       'node alpha beta',
       '',

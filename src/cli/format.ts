@@ -1,6 +1,6 @@
 // Human-readable `tandem status`.
 
-import type { StatusReport } from '../daemon/status.js';
+import type { PathEntry, StatusReport } from '../daemon/status.js';
 
 const ms = (v: number | null) => (v === null ? 'never' : v < 10_000 ? `${v} ms ago` : `${Math.round(v / 1000)} s ago`);
 
@@ -16,9 +16,7 @@ export function formatStatus(r: StatusReport): string {
   }
   lines.push('');
   lines.push('HEARTBEAT PATHS');
-  for (const p of r.paths) {
-    lines.push(`  ${p.name.padEnd(32)} -> ${p.peer}  ${p.state.padEnd(4)}  last heard ${ms(p.lastHeardMsAgo)}  accepted ${p.accepted}  stale ${p.stale}`);
-  }
+  for (const p of r.paths) lines.push(...formatPath(p));
   lines.push('');
   lines.push('RESOURCE GROUPS');
   for (const g of r.groups) {
@@ -30,4 +28,26 @@ export function formatStatus(r: StatusReport): string {
   lines.push('');
   lines.push(`packets: sent ${r.counters.sent}, received ${r.counters.received}; dropped: auth ${d.auth}, malformed ${d.malformed}, replay ${d.replay}, foreign ${d.foreign}, ignored ${d.ignored}`);
   return lines.join('\n') + '\n';
+}
+
+const num = (v: number | null | undefined, unit: string) => (v === null || v === undefined ? '-' : `${v} ${unit}`);
+
+function formatPath(p: PathEntry): string[] {
+  const out: string[] = [];
+  out.push(`  ${p.name.padEnd(32)} -> ${p.peer}  ${p.state.padEnd(4)}  last heard ${ms(p.lastHeardMsAgo)}  accepted ${p.accepted}  stale ${p.stale}`);
+  if (p.loss && p.latency) {
+    const loss = p.loss.percent === null ? '-' : `${p.loss.percent}%`;
+    const lat = p.latency.oneWayMs === null
+      ? 'latency -'
+      : `latency ${p.latency.oneWayMs} ms (p90 ${num(p.latency.p90Ms, 'ms')}, max ${num(p.latency.maxMs, 'ms')}; RTT/2 of ${p.latency.samples})`;
+    out.push(`      ${p.packetsPerSec ?? 0} pkt/s in, ${p.sent ?? 0} sent; loss ${loss} over ${p.loss.windowS} s (${p.loss.lost} lost since start); ${lat}`);
+  }
+  const s = p.serial;
+  if (s) {
+    const state = s.state === 'open' ? 'open' : `${s.state}${s.downSinceMsAgo !== null ? ` for ${ms(s.downSinceMsAgo).replace(' ago', '')}` : ''}`;
+    const rej = Object.entries(s.rx.rejected).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(', ') || 'none';
+    out.push(`      ${s.device} ${s.baud} baud: ${state}${s.state !== 'open' && s.lastError ? ` (${s.lastError})` : ''}; opened ${s.opens}x`);
+    out.push(`      frames in ${s.rx.frames}, rejected: ${rej}; frames out ${s.tx.frames}, queue drops ${s.tx.queueDrops}, not sent while away ${s.tx.offline}`);
+  }
+  return out;
 }

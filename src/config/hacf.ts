@@ -14,13 +14,14 @@ import {
   unicastProblem,
 } from './common.js';
 import { parseTime } from './time.js';
-import type { AutoFailback, ConfigIssue, HaCf, Medium } from './types.js';
+import { SERIAL_BAUD_RATES, type AutoFailback, type BaudRate, type ConfigIssue, type HaCf, type Medium, type SerialMedium } from './types.js';
 import { UserError } from '../util/errors.js';
 
 export const DEFAULT_UDPPORT = 694;
 export const DEFAULT_KEEPALIVE_MS = 1000;
 export const DEFAULT_DEADTIME_MS = 30000;
 export const DEFAULT_CLUSTER = 'linux-ha';
+export const DEFAULT_BAUD: BaudRate = 19200;
 
 /**
  * Real Heartbeat 3.0.6 directives (config.c tables and comm plugins) that
@@ -30,7 +31,7 @@ export const DEFAULT_CLUSTER = 'linux-ha';
  * bcast; ping6 and rds are comm plugins shipped with 3.0.6.
  */
 const UNSUPPORTED = new Set([
-  'deadping', 'mcast6', 'ucast6', 'serial', 'baud', 'hopfudge', 'ping', 'ping6', 'ping_group',
+  'deadping', 'mcast6', 'ucast6', 'hopfudge', 'ping', 'ping6', 'ping_group',
   'hbaping', 'rds', 'udp', 'respawn', 'failfast', 'apiauth', 'stonith', 'stonith_host', 'watchdog',
   'use_logd', 'conn_logd_time', 'syslogmsgfmt', 'realtime', 'rtprio', 'memreserve', 'coredumps',
   'coreroot', 'hbgenmethod', 'uuidfrom', 'autojoin', 'msgfmt', 'compression',
@@ -43,6 +44,9 @@ const UNSUPPORTED = new Set([
 const SUPPORTED = new Set([
   'node', 'ucast', 'mcast', 'bcast', 'udpport', 'keepalive', 'warntime', 'deadtime', 'initdead',
   'auto_failback', 'nice_failback', 'cluster', 'logfile', 'debugfile', 'logfacility', 'debug',
+  'serial', 'baud',
+  // tandem extension (not in Heartbeat): a hook run on heartbeat path transitions
+  'notify',
 ]);
 
 /** Facility names syslog(3) understands (glibc facilitynames, minus the internal "mark"). */
@@ -79,6 +83,8 @@ export function parseHaCf(text: string, file: string): HaCfResult {
   const out = new IssueSink(file);
   const nodes: Array<{ name: string; line: number }> = [];
   const media: Medium[] = [];
+  const serial: SerialMedium[] = [];
+  let firstSerialLine: number | undefined;
   const singles = new Map<string, Setting<unknown>>();
   let firstPortMediumLine: number | undefined;
   let sawMediaLine = false;
@@ -111,6 +117,15 @@ export function parseHaCf(text: string, file: string): HaCfResult {
     media.push(m);
   };
 
+  const addSerial = (m: SerialMedium): void => {
+    const same = serial.find((o) => o.device === m.device);
+    if (same) {
+      out.add(m.line, `duplicate medium 'serial ${m.device}' (already at line ${same.line})`);
+      return;
+    }
+    serial.push(m);
+  };
+
   physicalLines(text).forEach((raw, idx) => {
     const line = idx + 1;
     // Heartbeat drops everything from the first '#', wherever it is.
@@ -141,7 +156,7 @@ export function parseHaCf(text: string, file: string): HaCfResult {
       return args[0];
     };
 
-    if (directive === 'bcast' || directive === 'ucast' || directive === 'mcast') sawMediaLine = true;
+    if (directive === 'bcast' || directive === 'ucast' || directive === 'mcast' || directive === 'serial') sawMediaLine = true;
 
     switch (directive) {
       case 'node': {
@@ -232,6 +247,56 @@ export function parseHaCf(text: string, file: string): HaCfResult {
         if (ok && port !== undefined && ttl !== undefined) {
           addMedium({ kind: 'mcast', iface, group, port, ttl, loop: loopS === '1', line });
         }
+        break;
+      }
+
+      case 'baud': {
+        const v = one(`a bit rate: ${SERIAL_BAUD_RATES.join(', ')}`);
+        if (v === undefined) break;
+        const rate = parseUInt(v);
+        if (rate === undefined || !(SERIAL_BAUD_RATES as readonly number[]).includes(rate)) {
+          out.add(line, `'baud' must be one of ${SERIAL_BAUD_RATES.join(', ')} (got '${v}')`);
+          break;
+        }
+        // Heartbeat applies baud to the serial lines that follow it, so a
+        // later baud silently leaves earlier lines at the old rate; refuse
+        // that order instead of reproducing it (same rule as udpport).
+        if (firstSerialLine !== undefined) {
+          out.add(
+            line,
+            `'baud' must precede the serial lines it applies to (serial at line ${firstSerialLine} would not use it); move it above them`,
+          );
+          break;
+        }
+        setOnce('baud', line, rate as BaudRate);
+        break;
+      }
+
+      case 'serial': {
+        if (args.length === 0) {
+          out.add(line, `'serial' needs at least one device, e.g. 'serial /dev/ttyS0'`);
+          break;
+        }
+        firstSerialLine ??= line;
+        const baud = get<BaudRate>('baud')?.value ?? DEFAULT_BAUD;
+        for (const device of args) {
+          if (!device.startsWith('/')) {
+            out.add(line, `'serial' device '${device}' must be an absolute path, e.g. /dev/${device}`);
+            continue;
+          }
+          addSerial({ kind: 'serial', device, baud, line });
+        }
+        break;
+      }
+
+      case 'notify': {
+        const v = one('the absolute path of a program');
+        if (v === undefined) break;
+        if (!v.startsWith('/')) {
+          out.add(line, `'notify' must be an absolute path (got '${v}')`);
+          break;
+        }
+        setOnce('notify', line, v);
         break;
       }
 
@@ -372,7 +437,7 @@ export function parseHaCf(text: string, file: string): HaCfResult {
 
   // When media lines exist but are all invalid, their own errors say enough.
   if (!sawMediaLine) {
-    out.add(0, `no heartbeat media: add at least one bcast, ucast or mcast line`);
+    out.add(0, `no heartbeat media: add at least one bcast, ucast, mcast or serial line`);
   }
 
   const keepalive = get<number>('keepalive');
@@ -443,6 +508,9 @@ export function parseHaCf(text: string, file: string): HaCfResult {
   if (logfile !== undefined) config.logfile = logfile;
   if (debugfile !== undefined) config.debugfile = debugfile;
   if (logfacility !== undefined) config.logfacility = logfacility;
+  if (serial.length > 0) config.serial = serial;
+  const notify = get<string>('notify');
+  if (notify !== undefined) config.notify = { command: notify.value, line: notify.line };
   return { config, issues };
 }
 

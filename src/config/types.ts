@@ -19,6 +19,18 @@ export type Medium =
   | { kind: 'bcast'; iface: string; port: number; line: number }
   | { kind: 'mcast'; iface: string; group: string; port: number; ttl: number; loop: boolean; line: number };
 
+/** Speeds `baud` accepts; Heartbeat's default is the first. */
+export const SERIAL_BAUD_RATES = [19200, 38400, 57600, 115200] as const;
+export type BaudRate = (typeof SERIAL_BAUD_RATES)[number];
+
+/** A `serial` device: a null-modem line straight to the peer (tandem never relays). */
+export interface SerialMedium {
+  kind: 'serial';
+  device: string;           // absolute path, e.g. /dev/ttyS0
+  baud: BaudRate;           // from the `baud` line above it, else 19200
+  line: number;
+}
+
 export type AutoFailback = 'on' | 'off' | 'legacy';
 
 export interface HaCf {
@@ -26,6 +38,7 @@ export interface HaCf {
   cluster: string;
   nodes: string[];          // lower-cased, in file order
   media: Medium[];
+  serial?: SerialMedium[];  // present only when ha.cf has serial lines
   udpport: number;
   keepaliveMs: number;
   deadtimeMs: number;
@@ -36,6 +49,8 @@ export interface HaCf {
   debugfile?: string;
   logfacility?: string;     // syslog facility name, or undefined/'none'
   debug: number;
+  /** tandem extension: a program run with `path-down PATH` / `path-up PATH` on every path transition. */
+  notify?: { command: string; line: number };
 }
 
 export interface Resource {

@@ -17,6 +17,8 @@ import { engineDeadline, engineStep, initEngine, type EngineAction, type EngineE
 import { heldGroups } from '../resources/machine.js';
 import { StateStore } from '../state/store.js';
 import { localAddresses, openUdpPath, pathName, type Path } from '../transport/udp.js';
+import { openSerialPath } from '../transport/serial.js';
+import { PathMonitor } from './paths.js';
 import { createAgent, openNetlink, type NetlinkHandle } from '../agents/index.js';
 import type { ResourceAgent } from '../agents/types.js';
 import { listenControl, PID_NAME } from '../control/socket.js';
@@ -39,6 +41,7 @@ export class Daemon {
   private engine!: EngineState;
   private store!: StateStore;
   private paths: Path[] = [];
+  private pathMon?: PathMonitor;
   private control?: Server;
   private netlink?: NetlinkHandle;
   private agents = new Map<string, ResourceAgent[]>();
@@ -96,9 +99,22 @@ export class Daemon {
     writeFileSync(join(runDir, PID_NAME), `${process.pid}\n`);
 
     const own = localAddresses();
+    const logFn = (level: 'info' | 'warn' | 'error' | 'debug', msg: string) => this.log.log(level, msg);
+    // Every path goes through the monitor: per-path rate/loss/latency for
+    // status, and the notify hook; it reads up/down from the engine.
+    const mon = this.pathMon = new PathMonitor({
+      peer: this.peer, authkeys: config.authkeys, deadtimeMs: h.deadtimeMs,
+      now: () => this.now(), engine: () => this.engine as EngineState | undefined, log: logFn,
+      env: { TANDEM_NODE: node, TANDEM_PEER: this.peer },
+      ...(h.notify ? { notify: { ...h.notify, file: h.file } } : {}),
+    });
+    const deliver = mon.receiver((buf, path, from) => this.onDatagram(buf, path, from));
     for (const m of h.media) {
       if (m.kind === 'ucast' && own.has(m.peer)) continue;   // the line for our own address, so one ha.cf fits both nodes
-      this.paths.push(await openUdpPath(m, (buf, path, from) => this.onDatagram(buf, path, from), (path, e) => this.log.warn(`${path}: ${e.message}`)));
+      this.paths.push(mon.wrap(await openUdpPath(m, deliver, (path, e) => mon.pathError(path, e)), m.kind));
+    }
+    for (const m of h.serial ?? []) {
+      this.paths.push(mon.wrap(await openSerialPath(m, deliver, { log: logFn, file: h.file, keepaliveMs: h.keepaliveMs }), 'serial'));
     }
     if (this.paths.length === 0) throw new UserError(`${h.file}: no heartbeat medium reaches the peer (every ucast line names an address of this host)`);
 
@@ -310,6 +326,7 @@ export class Daemon {
         generation: this.generation, now: this.now(), startedWall: this.startedWall,
         drops: this.drops, sent: this.sent, received: this.received,
         journal: await this.store.recentJournal(20),
+        ...(this.pathMon ? { pathStats: this.pathMon.snapshot() } : {}),
       });
     }
     throw new Error(`unknown command '${cmd}'`);

@@ -1,10 +1,12 @@
-// `tandem status --json`: a stable, documented shape (docs/status.md).
-// Bump STATUS_VERSION on any incompatible change.
+// `tandem status --json`: a stable, documented shape (docs/status.md; the
+// per-path fields in docs/paths.md). Bump STATUS_VERSION on any incompatible
+// change; added fields are compatible.
 
 import type { Config } from '../config/types.js';
 import type { EngineState } from '../node/engine.js';
 import { heldGroups } from '../resources/machine.js';
 import type { JournalEntry } from '../state/store.js';
+import type { PathReport } from './paths.js';
 
 export const STATUS_VERSION = 1;
 
@@ -27,7 +29,19 @@ export interface StatusInput {
   sent: number;
   received: number;
   journal: JournalEntry[];
+  /** Per-path rate, loss, latency and device detail from the PathMonitor, by path name. */
+  pathStats?: Record<string, PathReport>;
 }
+
+/** One heartbeat path as reported: the membership view plus, when known, the PathMonitor's figures. */
+export type PathEntry = {
+  name: string;
+  peer: string;
+  state: 'up' | 'down';
+  lastHeardMsAgo: number | null;
+  accepted: number;
+  stale: number;
+} & Partial<PathReport>;
 
 const ago = (now: number, t: number | undefined) => (t === undefined ? null : Math.max(0, Math.round(now - t)));
 
@@ -59,9 +73,10 @@ export function buildStatusReport(i: StatusInput) {
         holds: peerHold,
       },
     ],
-    paths: Object.entries(e.m.paths).map(([name, p]) => ({
+    paths: Object.entries(e.m.paths).map(([name, p]): PathEntry => ({
       name, peer: i.peer, state: p.up ? 'up' : 'down',
       lastHeardMsAgo: ago(now, p.lastHeard), accepted: p.accepted, stale: p.stale,
+      ...(i.pathStats?.[name] ?? {}),
     })),
     groups: i.config.groups.map((g) => {
       const gs = e.r.groups[g.name]!;

@@ -152,7 +152,7 @@ describe('parseHaCf: errors name the file and line', () => {
   });
 
   const heartbeatOnly = [
-    'deadping', 'mcast6', 'ucast6', 'serial', 'baud', 'hopfudge', 'ping', 'ping_group', 'hbaping',
+    'deadping', 'mcast6', 'ucast6', 'hopfudge', 'ping', 'ping_group', 'hbaping',
     'respawn', 'failfast', 'apiauth', 'stonith', 'stonith_host', 'watchdog', 'use_logd',
     'conn_logd_time', 'syslogmsgfmt', 'realtime', 'rtprio', 'memreserve', 'coredumps', 'coreroot',
     'hbgenmethod', 'uuidfrom', 'autojoin', 'msgfmt', 'compression', 'compression_threshold',
@@ -218,7 +218,7 @@ describe('parseHaCf: errors name the file and line', () => {
   describe('media', () => {
     it('requires at least one', () => {
       expect(errors('node a b\n')).toEqual([
-        `${F}: no heartbeat media: add at least one bcast, ucast or mcast line`,
+        `${F}: no heartbeat media: add at least one bcast, ucast, mcast or serial line`,
       ]);
     });
 
@@ -376,6 +376,75 @@ describe('parseHaCf: errors name the file and line', () => {
       expect(errors(withBase('debug -1'))).toEqual([`${F}:3: 'debug' must be a number from 0 to 255 (got '-1')`]);
       expect(errors(withBase('debug 255'))).toEqual([]);
       expect(errors(withBase('logfacility daemon'))).toEqual([]);
+    });
+  });
+
+  describe('serial, baud and notify', () => {
+    it('takes several devices per line and several lines, at 19200 baud unless a baud line comes first', () => {
+      const { config, issues } = parseHaCf('node a b\nserial /dev/ttyS0 /dev/ttyS1\nserial /dev/ttyUSB0\n', F);
+      expect(issues).toEqual([]);
+      expect(config?.serial).toEqual([
+        { kind: 'serial', device: '/dev/ttyS0', baud: 19200, line: 2 },
+        { kind: 'serial', device: '/dev/ttyS1', baud: 19200, line: 2 },
+        { kind: 'serial', device: '/dev/ttyUSB0', baud: 19200, line: 3 },
+      ]);
+      expect(config?.media).toEqual([]);
+      for (const rate of [19200, 38400, 57600, 115200]) {
+        expect(parseHaCf(`node a b\nbaud ${rate}\nserial /dev/ttyS0\n`, F).config?.serial?.[0]?.baud).toBe(rate);
+      }
+    });
+
+    it('a file without serial lines has no serial or notify in its model', () => {
+      const { config } = parseHaCf(withBase('baud 38400'), F);
+      expect(config).not.toHaveProperty('serial');
+      expect(config).not.toHaveProperty('notify');
+    });
+
+    it('keeps several UDP media on several interfaces as separate paths beside serial', () => {
+      const { config, issues } = parseHaCf([
+        'node a b', 'bcast eth0 eth1', 'ucast eth2 10.0.0.2', 'ucast eth2 10.0.0.1', 'mcast eth3 239.0.0.1 694 1 0', 'baud 115200', 'serial /dev/ttyS0',
+      ].join('\n'), F);
+      expect(issues).toEqual([]);
+      expect(config?.media.map((m) => `${m.kind} ${m.iface}`)).toEqual(['bcast eth0', 'bcast eth1', 'ucast eth2', 'ucast eth2', 'mcast eth3']);
+      expect(config?.serial).toEqual([{ kind: 'serial', device: '/dev/ttyS0', baud: 115200, line: 7 }]);
+    });
+
+    it('rejects a baud line after a serial line, at the baud line', () => {
+      expect(errors('node a b\nserial /dev/ttyS0\nbaud 115200\n')).toEqual([
+        `${F}:3: 'baud' must precede the serial lines it applies to (serial at line 2 would not use it); move it above them`,
+      ]);
+    });
+
+    it('validates baud', () => {
+      expect(errors(withBase('baud 9600'))).toEqual([`${F}:3: 'baud' must be one of 19200, 38400, 57600, 115200 (got '9600')`]);
+      expect(errors(withBase('baud fast'))).toEqual([`${F}:3: 'baud' must be one of 19200, 38400, 57600, 115200 (got 'fast')`]);
+      expect(errors(withBase('baud'))).toEqual([`${F}:3: 'baud' takes exactly one value (a bit rate: 19200, 38400, 57600, 115200), got 0`]);
+      expect(errors(withBase('baud 19200 38400'))).toEqual([`${F}:3: 'baud' takes exactly one value (a bit rate: 19200, 38400, 57600, 115200), got 2`]);
+      expect(errors(withBase('baud 19200', 'baud 38400'))).toEqual([`${F}:4: 'baud' is given more than once (first at line 3)`]);
+    });
+
+    it('validates serial devices', () => {
+      expect(errors(withBase('serial'))).toEqual([`${F}:3: 'serial' needs at least one device, e.g. 'serial /dev/ttyS0'`]);
+      expect(errors(withBase('serial ttyS0'))).toEqual([`${F}:3: 'serial' device 'ttyS0' must be an absolute path, e.g. /dev/ttyS0`]);
+      expect(errors(withBase('serial /dev/ttyS0', 'serial /dev/ttyS1 /dev/ttyS0'))).toEqual([
+        `${F}:4: duplicate medium 'serial /dev/ttyS0' (already at line 3)`,
+      ]);
+      expect(errors(withBase('serial /dev/ttyS0 /dev/ttyS0'))).toEqual([
+        `${F}:3: duplicate medium 'serial /dev/ttyS0' (already at line 3)`,
+      ]);
+    });
+
+    it('a serial line alone is a heartbeat medium', () => {
+      expect(errors('node a b\nserial /dev/ttyS0\n')).toEqual([]);
+      // an invalid serial line is reported itself, not as "no media"
+      expect(errors('node a b\nserial dev\n')).toEqual([`${F}:2: 'serial' device 'dev' must be an absolute path, e.g. /dev/dev`]);
+    });
+
+    it('takes one absolute notify program', () => {
+      expect(parseHaCf(withBase('notify /usr/local/bin/page-oncall'), F).config?.notify).toEqual({ command: '/usr/local/bin/page-oncall', line: 3 });
+      expect(errors(withBase('notify page-oncall'))).toEqual([`${F}:3: 'notify' must be an absolute path (got 'page-oncall')`]);
+      expect(errors(withBase('notify'))).toEqual([`${F}:3: 'notify' takes exactly one value (the absolute path of a program), got 0`]);
+      expect(errors(withBase('notify /a', 'notify /b'))).toEqual([`${F}:4: 'notify' is given more than once (first at line 3)`]);
     });
   });
 });

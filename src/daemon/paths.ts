@@ -1,0 +1,390 @@
+// Per-path observation beside the engine: receive rate, loss, latency, and
+// the ha.cf `notify` hook. It wraps each Path as the daemon opens it, so the
+// membership machine stays the only judge of up/down (read here, never
+// decided here) and nothing in this file can move a resource.
+//
+// Latency. Clocks of two hosts are not comparable, so one-way delay cannot be
+// measured directly. Instead every status message a node sends on a path
+// carries `tg_echo = <peer generation> <newest peer seq heard on this path>
+// <microseconds held since>` (hex). When the peer's echo of our seq N comes
+// back on the same path, RTT = now - sentAt(N) - hold, and the one-way figure
+// shown is RTT/2. This is exact for the round trip and assumes a symmetric
+// path for the halving; both directions of a serial line run the same rate.
+// Heartbeat ignores unknown fields, so the echo costs nothing in mixed pairs.
+
+import { spawn } from 'node:child_process';
+import { accessSync, constants, statSync } from 'node:fs';
+import type { AuthKeys } from '../config/types.js';
+import { decode, encode, field, hex, str } from '../heartbeat/codec.js';
+import type { Field } from '../heartbeat/types.js';
+import type { EngineState } from '../node/engine.js';
+import type { SerialPath, SerialStats } from '../transport/serial.js';
+import type { OnDatagram, Path } from '../transport/udp.js';
+import { UserError } from '../util/errors.js';
+import type { LogFn } from '../transport/serial.js';
+
+export const ECHO_FIELD = 'tg_echo';
+export const RATE_WINDOW_MS = 10_000;
+export const LOSS_WINDOW_MS = 60_000;
+export const NOTIFY_TIMEOUT_MS = 10_000;
+const LATENCY_SAMPLES = 128;
+const SENT_HISTORY = 1024;
+const NOTIFY_QUEUE = 32;
+const CHECK_EVERY_MS = 100;
+const ERROR_LOG_EVERY_MS = 10_000;
+
+export type PathKind = 'ucast' | 'bcast' | 'mcast' | 'serial';
+
+export interface PathReport {
+  kind: PathKind;
+  packetsPerSec: number;
+  sent: number;
+  loss: {
+    received: number;        // distinct fresh peer seqs heard on this path since start
+    lost: number;            // seq gaps on this path since start
+    percent: number | null;  // over the last windowS, against every seq the peer is known to have sent
+    windowS: number;
+  };
+  latency: {
+    method: 'rtt/2';
+    oneWayMs: number | null; // median of the last `samples` estimates
+    p90Ms: number | null;
+    maxMs: number | null;
+    rttMs: number | null;    // newest round trip
+    samples: number;
+  };
+  serial?: SerialStats;
+}
+
+interface Rec {
+  kind: PathKind;
+  serial?: SerialPath;
+  lastSeq?: number;
+  lastFreshAt?: number;
+  received: number;
+  lost: number;
+  sent: number;
+  arrivals: number[];
+  firstArrival?: number;
+  seen: Map<number, number>;   // seq -> arrival, inside the loss window
+  latency: number[];
+  rtt?: number;
+  up: boolean;
+}
+
+export interface PathMonitorOptions {
+  peer: string;
+  authkeys: AuthKeys;
+  deadtimeMs: number;
+  now: () => number;
+  /** The engine, once initialised; path up/down is read from it. */
+  engine: () => EngineState | undefined;
+  log: LogFn;
+  notify?: { command: string; line: number; file: string };
+  notifyTimeoutMs?: number;
+  env?: Record<string, string>;
+}
+
+const round = (v: number, digits = 2) => Math.round(v * 10 ** digits) / 10 ** digits;
+
+function quantile(sorted: number[], q: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+}
+
+export class PathMonitor {
+  private readonly recs = new Map<string, Rec>();
+  private peerGeneration: number | undefined;
+  private readonly firstSeen = new Map<number, number>();   // peer seq -> first arrival on any path
+  private ownGeneration: number | undefined;
+  private readonly sentAt = new Map<number, number>();      // own seq -> send time
+  private lastOut: { buf: Buffer; fields: Field[] | undefined } | undefined;
+  private readonly timer: NodeJS.Timeout;
+  private readonly notifier: Notifier | undefined;
+  private open = 0;
+  private readonly errs = new Map<string, { at: number; suppressed: number }>();
+
+  constructor(private readonly o: PathMonitorOptions) {
+    if (o.notify) {
+      const { command, line, file } = o.notify;
+      try {
+        accessSync(command, constants.X_OK);
+        if (!statSync(command).isFile()) throw new Error('not a file');
+      } catch {
+        throw new UserError(`${file}:${line}: notify ${command} is not an executable file`);
+      }
+      this.notifier = new Notifier(command, o.notifyTimeoutMs ?? NOTIFY_TIMEOUT_MS, o.log, o.env ?? {});
+    }
+    // path-down happens on the engine's timer, not on a packet; look often.
+    this.timer = setInterval(() => this.checkTransitions(), CHECK_EVERY_MS);
+    this.timer.unref();
+  }
+
+  /** Wraps an opened path: outgoing status messages get this path's echo. */
+  wrap(path: Path, kind: PathKind): Path {
+    const rec: Rec = { kind, received: 0, lost: 0, sent: 0, arrivals: [], seen: new Map(), latency: [], up: false };
+    if (kind === 'serial') rec.serial = path as SerialPath;
+    this.recs.set(path.name, rec);
+    this.open += 1;
+    return {
+      name: path.name,
+      send: (buf: Buffer) => {
+        rec.sent += 1;
+        path.send(this.stamp(buf, rec));
+      },
+      close: async () => {
+        await path.close();
+        this.open -= 1;
+        if (this.open === 0) clearInterval(this.timer);
+      },
+    };
+  }
+
+  /**
+   * Error hook for the UDP paths. A firewall or a missing route fails every
+   * send, ten times a second at a short keepalive; one line per path per
+   * ERROR_LOG_EVERY_MS says the same with a count.
+   */
+  pathError(path: string, e: Error): void {
+    const now = this.o.now();
+    const r = this.errs.get(path) ?? { at: -Infinity, suppressed: 0 };
+    this.errs.set(path, r);
+    if (now - r.at < ERROR_LOG_EVERY_MS) {
+      r.suppressed += 1;
+      return;
+    }
+    this.o.log('warn', `${path}: ${e.message}${r.suppressed ? ` (${r.suppressed} more since the last report)` : ''}`);
+    r.at = now;
+    r.suppressed = 0;
+  }
+
+  /** Receive hook for every path: observe, then hand on to the daemon. */
+  receiver(deliver: OnDatagram): OnDatagram {
+    return (buf, path, from) => {
+      // Paths open one after another before the engine exists; a packet in
+      // that window has nobody to go to yet.
+      if (!this.o.engine()) return;
+      this.observe(buf, path);
+      deliver(buf, path, from);
+      this.checkTransitions();
+    };
+  }
+
+  private observe(buf: Buffer, path: string): void {
+    const rec = this.recs.get(path);
+    if (!rec) return;
+    let fields: Field[];
+    try {
+      fields = decode(buf, this.o.authkeys);
+    } catch {
+      return;   // the daemon counts it
+    }
+    if (str(fields, 't') !== 'status' || str(fields, 'src') !== this.o.peer) return;
+    const seq = hex(fields, 'seq');
+    const gen = hex(fields, 'hg');
+    if (seq === undefined || gen === undefined) return;
+    if (this.peerGeneration !== undefined && gen < this.peerGeneration) return;
+    const now = this.o.now();
+    if (this.peerGeneration === undefined || gen > this.peerGeneration) {
+      // The peer restarted: its seqs start over, so gaps across it mean nothing.
+      this.peerGeneration = gen;
+      this.firstSeen.clear();
+      for (const r of this.recs.values()) {
+        delete r.lastSeq;
+        delete r.lastFreshAt;
+        r.seen.clear();
+      }
+    }
+    rec.arrivals.push(now);
+    rec.firstArrival ??= now;
+    if (!this.firstSeen.has(seq)) this.firstSeen.set(seq, now);
+    if (rec.lastSeq !== undefined && seq <= rec.lastSeq) return;   // duplicate or replay: no news
+    if (rec.lastSeq !== undefined) rec.lost += seq - rec.lastSeq - 1;
+    rec.lastSeq = seq;
+    rec.lastFreshAt = now;
+    rec.received += 1;
+    rec.seen.set(seq, now);
+    this.takeEcho(fields, rec, now);
+  }
+
+  private takeEcho(fields: Field[], rec: Rec, now: number): void {
+    const echo = str(fields, ECHO_FIELD);
+    if (echo === undefined || this.ownGeneration === undefined) return;
+    const m = /^([0-9a-f]{1,16}) ([0-9a-f]{1,16}) ([0-9a-f]{1,16})$/.exec(echo);
+    if (!m) return;
+    const [gen, seq, holdUs] = [parseInt(m[1]!, 16), parseInt(m[2]!, 16), parseInt(m[3]!, 16)];
+    if (gen !== this.ownGeneration) return;
+    const sent = this.sentAt.get(seq);
+    if (sent === undefined) return;
+    const rtt = now - sent - holdUs / 1000;
+    // Rounding of the hold to whole microseconds can make a loopback-fast
+    // round trip a hair negative; anything clearly negative is not ours.
+    if (rtt < -0.01) return;
+    rec.rtt = Math.max(0, rtt);
+    rec.latency.push(rec.rtt / 2);
+    if (rec.latency.length > LATENCY_SAMPLES) rec.latency.shift();
+  }
+
+  /** Adds this path's echo to an outgoing status message; anything else passes unchanged. */
+  private stamp(buf: Buffer, rec: Rec): Buffer {
+    // The daemon hands the same buffer to every path; decode it once.
+    if (this.lastOut?.buf !== buf) {
+      let fields: Field[] | undefined;
+      try {
+        fields = decode(buf, this.o.authkeys);
+      } catch {
+        fields = undefined;
+      }
+      this.lastOut = { buf, fields };
+      const seq = fields && hex(fields, 'seq');
+      const gen = fields && hex(fields, 'hg');
+      if (fields && str(fields, 't') === 'status' && seq !== undefined && gen !== undefined) {
+        if (gen !== this.ownGeneration) this.sentAt.clear();
+        this.ownGeneration = gen;
+        this.sentAt.set(seq, this.o.now());
+        if (this.sentAt.size > SENT_HISTORY) this.sentAt.delete(this.sentAt.keys().next().value!);
+      }
+    }
+    const fields = this.lastOut.fields;
+    if (!fields || str(fields, 't') !== 'status' || rec.lastSeq === undefined || rec.lastFreshAt === undefined || this.peerGeneration === undefined) return buf;
+    const holdUs = Math.round((this.o.now() - rec.lastFreshAt) * 1000);
+    if (holdUs > LOSS_WINDOW_MS * 1000) return buf;   // too old to say anything about the path now
+    const echo = field(ECHO_FIELD, `${this.peerGeneration.toString(16)} ${rec.lastSeq.toString(16)} ${holdUs.toString(16)}`);
+    const at = fields.findIndex((f) => f.name === 'src');
+    const out = [...fields];
+    out.splice(at < 0 ? out.length : at, 0, echo);
+    try {
+      return encode(out, this.o.authkeys);
+    } catch {
+      return buf;
+    }
+  }
+
+  private checkTransitions(): void {
+    const engine = this.o.engine();
+    if (!engine) return;
+    for (const [name, rec] of this.recs) {
+      const up = engine.m.paths[name]?.up ?? false;
+      if (up === rec.up) continue;
+      rec.up = up;
+      // The engine already logged and journaled the transition; this only runs the hook.
+      this.notifier?.push(up ? 'path-up' : 'path-down', name);
+    }
+  }
+
+  snapshot(): Record<string, PathReport> {
+    const now = this.o.now();
+    // A seq first seen very recently may still be on its way over a slower
+    // path; count it as missing only after this grace.
+    const grace = Math.min(1000, this.o.deadtimeMs);
+    while (this.firstSeen.size > 0) {
+      const [seq, at] = this.firstSeen.entries().next().value!;
+      if (now - at <= LOSS_WINDOW_MS) break;
+      this.firstSeen.delete(seq);
+    }
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (const [seq, at] of this.firstSeen) {
+      lo = Math.min(lo, seq);
+      if (now - at >= grace) hi = Math.max(hi, seq);
+    }
+    const expected = hi >= lo ? hi - lo + 1 : 0;
+    const out: Record<string, PathReport> = {};
+    for (const [name, r] of this.recs) {
+      while (r.arrivals.length > 0 && now - r.arrivals[0]! > RATE_WINDOW_MS) r.arrivals.shift();
+      for (const [seq, at] of r.seen) {
+        if (now - at <= LOSS_WINDOW_MS) break;
+        r.seen.delete(seq);
+      }
+      let got = 0;
+      for (const seq of r.seen.keys()) if (seq >= lo && seq <= hi) got += 1;
+      const span = r.firstArrival === undefined ? 0 : Math.min(RATE_WINDOW_MS, now - r.firstArrival);
+      const sorted = [...r.latency].sort((a, b) => a - b);
+      const rep: PathReport = {
+        kind: r.kind,
+        packetsPerSec: span > 0 ? round((r.arrivals.length * 1000) / span, 1) : 0,
+        sent: r.sent,
+        loss: {
+          received: r.received, lost: r.lost,
+          percent: expected > 0 ? round(100 * (1 - Math.min(got, expected) / expected), 1) : null,
+          windowS: LOSS_WINDOW_MS / 1000,
+        },
+        latency: {
+          method: 'rtt/2',
+          oneWayMs: sorted.length ? round(quantile(sorted, 0.5), 3) : null,
+          p90Ms: sorted.length ? round(quantile(sorted, 0.9), 3) : null,
+          maxMs: sorted.length ? round(sorted[sorted.length - 1]!, 3) : null,
+          rttMs: r.rtt === undefined ? null : round(r.rtt, 3),
+          samples: sorted.length,
+        },
+      };
+      if (r.serial) rep.serial = r.serial.stats();
+      out[name] = rep;
+    }
+    return out;
+  }
+}
+
+/**
+ * Runs the notify program once per transition, one at a time and in order,
+ * so the script never sees "up" overtake "down". A program that hangs is
+ * killed (with its process group) after the timeout; a flood of transitions
+ * keeps only the newest NOTIFY_QUEUE.
+ */
+class Notifier {
+  private queue: Array<[string, string]> = [];
+  private running = false;
+  private dropped = 0;
+
+  constructor(private readonly command: string, private readonly timeoutMs: number, private readonly log: LogFn,
+    private readonly env: Record<string, string>) {}
+
+  push(event: string, path: string): void {
+    if (this.queue.length >= NOTIFY_QUEUE) {
+      this.queue.shift();
+      this.dropped += 1;
+    }
+    this.queue.push([event, path]);
+    this.next();
+  }
+
+  private next(): void {
+    if (this.running) return;
+    const item = this.queue.shift();
+    if (!item) return;
+    if (this.dropped > 0) {
+      this.log('warn', `notify: ${this.dropped} older path transition(s) not reported, the program was too slow`);
+      this.dropped = 0;
+    }
+    this.running = true;
+    const [event, path] = item;
+    let stderr = '';
+    let finished = false;
+    let timedOut = false;
+    const child = spawn(this.command, [event, path], {
+      stdio: ['ignore', 'ignore', 'pipe'], detached: true,
+      env: { ...process.env, ...this.env, TANDEM_EVENT: event, TANDEM_PATH: path },
+    });
+    child.stderr!.setEncoding('utf8');
+    child.stderr!.on('data', (d: string) => { if (stderr.length < 2048) stderr += d; });
+    const timer = setTimeout(() => {
+      timedOut = true;
+      try { process.kill(-child.pid!, 'SIGKILL'); } catch { child.kill('SIGKILL'); }
+    }, this.timeoutMs);
+    const done = (why: string | undefined) => {
+      if (finished) return;
+      finished = true;
+      clearTimeout(timer);
+      if (why) this.log('warn', `notify ${this.command} ${event} '${path}': ${why}`);
+      else this.log('debug', `notify ${this.command} ${event} '${path}': ok`);
+      this.running = false;
+      this.next();
+    };
+    child.on('error', (e) => done(`cannot run: ${e.message}`));
+    child.on('close', (code, signal) => {
+      const first = stderr.trim().split('\n')[0] ?? '';
+      if (timedOut) done(`killed after ${this.timeoutMs} ms`);
+      else if (code !== 0) done(`exited with ${code ?? signal}${first ? `: ${first}` : ''}`);
+      else done(undefined);
+    });
+  }
+}
