@@ -51,7 +51,8 @@ export class Daemon {
   private uuid: Buffer = Buffer.alloc(16);
   private readonly peer: string;
   private readonly startedWall = Date.now();
-  private readonly drops: DropCounts = { auth: 0, malformed: 0, ignored: 0, own: 0 };
+  private readonly drops: DropCounts = { auth: 0, malformed: 0, ignored: 0, own: 0, spoofed: 0 };
+  private ownAddresses = new Set<string>();
   private sent = 0;
   private received = 0;
   private stopping = false;
@@ -99,6 +100,7 @@ export class Daemon {
     writeFileSync(join(runDir, PID_NAME), `${process.pid}\n`);
 
     const own = localAddresses();
+    this.ownAddresses = own;
     const logFn = (level: 'info' | 'warn' | 'error' | 'debug', msg: string) => this.log.log(level, msg);
     // Every path goes through the monitor: per-path rate/loss/latency for
     // status, and the notify hook; it reads up/down from the engine.
@@ -163,7 +165,13 @@ export class Daemon {
     let st;
     try {
       header = parseHeader(fields);
-      if (header.src === this.opts.node) { this.drops.own += 1; return; }
+      if (header.src === this.opts.node) {
+        // Our own broadcasts come back from our own address; anything else
+        // using our name is somebody pretending to be us.
+        if (this.ownAddresses.has(from)) this.drops.own += 1;
+        else { this.drops.spoofed += 1; this.rateLimitedWarn(`dropped message from ${from} on ${path} claiming to come from this node`); }
+        return;
+      }
       if (header.type !== 'status' || header.seq === undefined || header.generation === undefined) {
         this.drops.ignored += 1;
         return;

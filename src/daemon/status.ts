@@ -15,6 +15,7 @@ export interface DropCounts {
   malformed: number;  // not Heartbeat framing, truncated, bad fields
   ignored: number;    // authentic but of a message type tandem does not act on
   own: number;        // our own broadcasts/multicasts coming back
+  spoofed: number;    // authentic, claiming to come from this node, but not from our addresses
 }
 
 export interface StatusInput {
