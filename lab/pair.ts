@@ -4,7 +4,9 @@
 //   [alpha: eth0 .1] --veth-- [client: br0 .10] --veth-- [beta: eth0 .2]
 //
 // Used by the integration tests, `npm run demo` and the failover benchmark.
-// Every name carries the caller's prefix so parallel users never collide.
+// Every namespace and directory name carries the caller's prefix and this
+// process's pid, so two test runs on one kernel (two checkouts, a CI run
+// beside a developer's) never tear down each other's pairs.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdirSync, openSync, rmSync, writeFileSync, closeSync } from 'node:fs';
@@ -53,7 +55,8 @@ export class Pair {
       keepalive: '100ms', warntime: '200ms', deadtime: '300ms', initdead: '1', autoFailback: 'off',
       media: 'bcast', servicePort: 7000, impl: 'tandem', arpCount: 5, arpIntervalMs: 200, extraHaCf: {}, ...opts,
     };
-    const p = opts.prefix;
+    const p = `${opts.prefix}${process.pid}`;
+    this.o.workDir = `${opts.workDir}-${process.pid}`;
     this.ns = { alpha: `${p}-a`, beta: `${p}-b`, client: `${p}-c` };
     this.ip = { alpha: `${opts.net}.1`, beta: `${opts.net}.2` };
     this.clientIp = `${opts.net}.10`;
@@ -66,12 +69,15 @@ export class Pair {
   stateDir(node: NodeName): string { return join(this.dir(node), 'state'); }
   logFile(node: NodeName): string { return join(this.dir(node), 'tandem.log'); }
 
-  /** Removes namespaces left by an earlier run that died before cleaning up. */
+  /** Removes namespaces of this prefix whose owning process is gone (a run that died before cleaning up). */
   static async removeStale(prefix: string): Promise<void> {
     const out = await sh('ip', ['netns', 'list'], { allowFail: true });
     for (const line of out.split('\n')) {
-      const name = line.split(' ')[0];
-      if (name && name.startsWith(`${prefix}-`)) await killNetns(name);
+      const m = line.split(' ')[0]?.match(new RegExp(`^${prefix}(\\d+)-[abc]$`));
+      if (!m) continue;
+      const owner = Number(m[1]);
+      if (owner !== process.pid && processAlive(owner)) continue;
+      await killNetns(m[0]);
     }
   }
 
@@ -254,6 +260,16 @@ esac
 
   async cleanup(): Promise<void> {
     for (const ns of Object.values(this.ns)) await killNetns(ns);
+    if (!process.env.TANDEM_KEEP_LAB) rmSync(this.o.workDir, { recursive: true, force: true });
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

@@ -22,7 +22,7 @@ async function main(): Promise<void> {
     if (!ok.trim()) throw new Error(`the demo needs '${tool}' (Debian: apt-get install iproute2 socat iputils-ping)`);
   }
   console.log('tandem demo: alpha and beta share the VIP', pair.vip, '; a client watches it.');
-  console.log(`  ha.cf: keepalive 100ms, deadtime 300ms, bcast eth0, auto_failback off; work dir ${join(tmpdir(), 'tandem-demo')}\n`);
+  console.log('  ha.cf: keepalive 100ms, deadtime 300ms, bcast eth0, auto_failback off\n');
   await pair.setup();
   pair.startNode('alpha');
   pair.startNode('beta');

@@ -16,7 +16,7 @@ import { buildStatus } from '../../src/heartbeat/messages.js';
 import type { AuthKeys } from '../../src/config/types.js';
 import type { StatusReport } from '../../src/daemon/status.js';
 
-const DIR = join(tmpdir(), 'tandem-paths');
+const DIR = join(tmpdir(), `tandem-paths-${process.pid}`);   // apart from any parallel run
 const TTY: Record<NodeName, string> = { alpha: join(DIR, 'ttyA'), beta: join(DIR, 'ttyB') };
 const NOTIFY = join(DIR, 'notify.sh');
 const NET1 = '10.214.2';   // the second, direct link alpha eth1 <-> beta eth1
