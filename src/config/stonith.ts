@@ -1,0 +1,760 @@
+// STONITH devices and the fencing directives of ha.cf.
+//
+//   stonith_host <from-node|*> <type> key=value ...
+//
+// Heartbeat passed the parameters positionally and kept only the last
+// device; tandem takes key=value pairs (so a missing or misspelt parameter is
+// an error, not a shifted one), keeps every line, and requires each device to
+// name the one node it may fence (`target=`). Types:
+//
+//   ipmi            built in: ipmitool -I lanplus against the node's BMC
+//   fence_<agent>   a fence-agents agent, parameters on stdin
+//   external/<name> a cluster-glue external plugin, parameters in the environment
+//
+// Secrets never appear in ha.cf: they come from files only root can read
+// (`passfile=`, or `KEY=@/path` for any parameter). The files are checked
+// here but read only when a fence runs, so a rotated password needs no reload.
+//
+// The fence-race and start-up rules are tandem extensions, documented in
+// docs/fencing.md: fence_delay, fence_failure_policy, fence_check_interval,
+// fence_retry, fence_wait_for_all, stonith_plugin_dir.
+
+import { accessSync, constants as fsc, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+
+import { asciiLower, isIPv4, looksLikeIPv4, parseUInt } from './common.js';
+import { parseTime } from './time.js';
+import type { ConfigIssue } from './types.js';
+import { UserError } from '../util/errors.js';
+
+/** Where cluster-glue installs external plugins (Debian's cluster-glue). */
+export const SYSTEM_EXTERNAL_DIR = '/usr/lib/stonith/plugins/external';
+/** Where fence-agents installs its agents (Debian's fence-agents). */
+export const SYSTEM_FENCE_AGENT_DIRS: readonly string[] = ['/usr/sbin', '/usr/bin'];
+
+export const DEFAULT_IPMI_TIMEOUT_MS = 5_000;
+export const DEFAULT_AGENT_TIMEOUT_MS = 20_000;
+export const DEFAULT_FENCE_CHECK_INTERVAL_MS = 300_000;
+export const DEFAULT_FENCE_RETRY_MS = 2_000;
+export const DEFAULT_FENCE_RETRY_MAX_MS = 60_000;
+/** Added to the slowest device's timeout when fence_delay is not given. */
+export const FENCE_DELAY_MARGIN_MS = 2_000;
+/** No single fence may take longer: the pair waits on it with its groups down. */
+const MAX_DEVICE_TIMEOUT_MS = 600_000;
+
+/** A parameter value: literal text, or the contents of a root-only file read at fence time. */
+export type ParamValue = { text: string } | { file: string };
+
+interface DeviceBase {
+  /** '*' or the node that may use this device. */
+  from: string;
+  /** The only node this device ever fences. */
+  target: string;
+  /** Hard bound on one fence() call, confirmation included; the process group is killed at it. */
+  timeoutMs: number;
+  file: string;
+  line: number;
+}
+
+export interface IpmiDevice extends DeviceBase {
+  type: 'ipmi';
+  host: string;
+  port: number;
+  user: string;
+  passfile: string;
+  interface: 'lanplus' | 'lan';
+  cipher: number;
+  privlvl: 'CALLBACK' | 'USER' | 'OPERATOR' | 'ADMINISTRATOR';
+  /** ipmitool -N: seconds per try. */
+  ipmitoolTimeoutS: number;
+  /** ipmitool -R: tries after the first. 0 is not accepted: ipmitool reads it as its default (about 20 s). */
+  retries: number;
+  /** Pause after "power off" before the first confirming status. */
+  powerWaitMs: number;
+}
+
+export interface FenceAgentDevice extends DeviceBase {
+  type: 'fence';
+  agent: string;            // fence_ipmilan, ...
+  dirs: string[];           // searched in order at fence time
+  params: Array<[string, ParamValue]>;
+  passfile?: string;
+}
+
+export interface ExternalDevice extends DeviceBase {
+  type: 'external';
+  plugin: string;           // the NAME of external/NAME
+  dirs: string[];
+  params: Array<[string, ParamValue]>;
+}
+
+export type StonithDevice = IpmiDevice | FenceAgentDevice | ExternalDevice;
+
+export type FenceFailurePolicy = 'wait' | 'takeover';
+
+export interface FencingConfig {
+  /** Every stonith_host line, in file order, whatever its from-node. */
+  devices: StonithDevice[];
+  /** How long the node that holds fewer groups waits before it shoots. */
+  fenceDelayMs: number;
+  failurePolicy: FenceFailurePolicy;
+  /** Period of device status checks; 0 = never. */
+  checkIntervalMs: number;
+  retryMs: number;
+  retryMaxMs: number;
+  /** A node that has not heard its peer since it started neither fences nor takes over. */
+  waitForAll: boolean;
+  pluginDir?: string;
+}
+
+export interface StonithParseOptions {
+  /** Extra directory searched first for fence_* agents and external plugins (stonith_plugin_dir). */
+  pluginDir?: string;
+  /** Check password files, scripts and executables on this host. Default true. */
+  checkFiles?: boolean;
+  /** Owners accepted for secret files. Default: root and the current user. */
+  secretOwners?: number[];
+}
+
+/** ha.cf directives this module parses; hacf.ts hands their lines to parseFencing(). */
+export const FENCING_DIRECTIVES: ReadonlySet<string> = new Set([
+  'stonith_host', 'fence_delay', 'fence_failure_policy', 'fence_check_interval', 'fence_retry',
+  'fence_wait_for_all', 'stonith_plugin_dir',
+]);
+
+/** cluster-glue's compiled (.so) plugins, which tandem cannot load. */
+const GLUE_SO_PLUGINS = new Set([
+  'apcmaster', 'apcmastersnmp', 'apcsmart', 'baytech', 'bladehpi', 'cyclades', 'drac3', 'ibmhmc', 'ipmilan',
+  'meatware', 'null', 'nw_rpc100s', 'rcd_serial', 'rps10', 'ssh', 'suicide', 'wti_mpc', 'wti_nps',
+]);
+
+const KEY_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
+// External plugins get their parameters as environment variables; these
+// would change how every program in the plugin runs.
+const RESERVED_ENV = /^(PATH|HOME|SHELL|IFS|ENV|BASH_ENV|LD_[A-Z_]*|LANG|LC_[A-Z_]*|HA_[A-Za-z_]*|TANDEM_[A-Z_]*)$/;
+const PLUGIN_NAME = /^[A-Za-z0-9][A-Za-z0-9_.+-]*$/;
+// Names under which agents and plugins take a secret. Matched on the whole
+// key or its last _part, so snmp_priv_passwd counts and passwd_method does not.
+const SECRET_KEY = /(^|_)(password|passwd|pass|secret|passphrase|community)$/i;
+
+const IPMI_KEYS = new Set([
+  'target', 'host', 'port', 'user', 'passfile', 'interface', 'cipher', 'privlvl', 'timeout',
+  'ipmitool_timeout', 'retries', 'power_wait',
+]);
+const PRIVLVLS = new Set(['CALLBACK', 'USER', 'OPERATOR', 'ADMINISTRATOR']);
+/** Keys tandem sets itself when it runs a fence agent. */
+const AGENT_RESERVED = new Set(['action', 'nodename']);
+
+export interface StonithHostResult {
+  device?: StonithDevice;
+  issues: ConfigIssue[];
+}
+
+/**
+ * Parses the arguments of one `stonith_host` line (everything after the
+ * directive). `nodes` are the ha.cf node names (lower case). Returns the
+ * device only when the line has no issues.
+ */
+export function parseStonithHost(
+  args: string[], file: string, line: number, nodes: string[], opts: StonithParseOptions = {},
+): StonithHostResult {
+  const issues: ConfigIssue[] = [];
+  const add = (message: string): void => { issues.push({ file, line, message: clean(message) }); };
+  const checkFiles = opts.checkFiles ?? true;
+
+  if (args.length < 3) {
+    add(`'stonith_host' takes a node (or *), a device type and key=value parameters, e.g. ` +
+      `'stonith_host * ipmi target=beta host=10.0.0.12 user=admin passfile=/etc/ha.d/beta.ipmi'`);
+    return { issues };
+  }
+  const [fromRaw = '', type = '', ...rest] = args;
+  const from = fromRaw === '*' ? '*' : asciiLower(fromRaw);
+  if (from !== '*' && !nodes.includes(from)) {
+    add(`'stonith_host' node '${fromRaw}' is not a node of this pair (${nodes.join(', ') || 'no node lines'}); use one of them or *`);
+  }
+
+  // key=value pairs, percent-decoded; '@/path' values name a secret file.
+  const params = new Map<string, { value: ParamValue; raw: string }>();
+  for (const tok of rest) {
+    const eq = tok.indexOf('=');
+    if (eq <= 0) {
+      add(`parameter '${tok}' is not key=value (Heartbeat's positional form is not accepted: write e.g. ` +
+        `target=beta host=10.0.0.12 ...)`);
+      continue;
+    }
+    const key = tok.slice(0, eq);
+    const rawValue = tok.slice(eq + 1);
+    if (!KEY_RE.test(key)) {
+      add(`parameter name '${key}' may only contain letters, digits and '_', starting with a letter or '_'`);
+      continue;
+    }
+    if (params.has(key)) {
+      add(`parameter '${key}' is given more than once`);
+      continue;
+    }
+    const decoded = percentDecode(rawValue);
+    if (decoded === undefined) {
+      add(`parameter '${key}': '%' must start an escape of two hex digits (%20 blank, %2C comma, %25 percent)`);
+      continue;
+    }
+    // A newline would start a parameter of its own on a fence agent's stdin.
+    if (/[\u0000-\u001f\u007f]/.test(decoded)) {
+      add(`parameter '${key}' must not contain control characters (escaped as %00-%1F or %7F)`);
+      continue;
+    }
+    if (RESERVED_ENV.test(key)) {
+      add(`parameter name '${key}' is reserved (tandem sets the environment of the tools it runs)`);
+      continue;
+    }
+    if (decoded.startsWith('@')) {
+      const path = decoded.slice(1);
+      if (!path.startsWith('/')) {
+        add(`parameter '${key}': '@${path}' must name an absolute path`);
+        continue;
+      }
+      params.set(key, { value: { file: path }, raw: decoded });
+    } else {
+      params.set(key, { value: { text: decoded }, raw: decoded });
+    }
+  }
+
+  // target: tandem's own, and mandatory for every type.
+  let target = '';
+  const t = params.get('target');
+  if (!t) {
+    add(`missing target=<node>: every device names the one node it fences`);
+  } else if (!('text' in t.value)) {
+    add(`target must be a node name, not a file`);
+  } else {
+    target = asciiLower(t.value.text);
+    if (!nodes.includes(target)) {
+      add(`target '${t.value.text}' is not a node of this pair (${nodes.join(', ') || 'no node lines'})`);
+    } else if (target === from) {
+      add(`node '${from}' cannot fence itself (target=${target}); the line must say which node uses the device: the other node, or *`);
+    }
+  }
+
+  const secretCheck = (key: string, path: string): void => {
+    if (!checkFiles) return;
+    const problem = secretFileProblem(path, opts.secretOwners);
+    if (problem) add(`${key}: ${problem}`);
+  };
+
+  const timeout = (dflt: number): number => {
+    const v = params.get('timeout');
+    if (!v) return dflt;
+    const ms = timeParam('timeout', v.value, add, 100, MAX_DEVICE_TIMEOUT_MS);
+    return ms ?? dflt;
+  };
+
+  const base = { from, target, file, line };
+  const before = issues.length;
+
+  if (type === 'ipmi') {
+    for (const key of params.keys()) {
+      if (!IPMI_KEYS.has(key)) add(`unknown ipmi parameter '${key}' (accepted: ${[...IPMI_KEYS].join(', ')})`);
+    }
+    for (const [key, p] of params) {
+      if ('file' in p.value && key !== 'target') add(`ipmi parameter '${key}' cannot come from a file; the password file is passfile=`);
+    }
+    const text = (key: string): string | undefined => {
+      const p = params.get(key);
+      return p && 'text' in p.value ? p.value.text : undefined;
+    };
+    const host = text('host');
+    if (host === undefined) add(`missing host=<BMC address>`);
+    else if (looksLikeIPv4(host) ? !isIPv4(host) : !/^[A-Za-z0-9][A-Za-z0-9.:-]*$/.test(host)) {
+      add(`host '${host}' is not an IPv4 address or host name`);
+    }
+    const port = intParam(text('port'), 'port', 623, 1, 65535, add);
+    const user = text('user');
+    if (user === undefined) add(`missing user=<BMC user name>`);
+    const passfile = text('passfile');
+    if (passfile === undefined) {
+      add(`missing passfile=<file with the BMC password> (ipmitool reads it with -f; passwords are never written in ha.cf)`);
+    } else if (!passfile.startsWith('/')) {
+      add(`passfile '${passfile}' must be an absolute path`);
+    } else {
+      secretCheck('passfile', passfile);
+    }
+    const iface = text('interface') ?? 'lanplus';
+    if (iface !== 'lanplus' && iface !== 'lan') add(`interface '${iface}' must be lanplus (IPMI 2.0) or lan (IPMI 1.5)`);
+    // Cipher suite 3 (HMAC-SHA1, AES-128) is what BMCs and ipmi_sim answer at
+    // once; without -C ipmitool first asks for the suites and loses 10 s when
+    // the BMC does not implement that command.
+    const cipher = intParam(text('cipher'), 'cipher', 3, 0, 17, add);
+    const privRaw = (text('privlvl') ?? 'ADMINISTRATOR').toUpperCase();
+    if (!PRIVLVLS.has(privRaw)) add(`privlvl '${text('privlvl')}' must be one of ${[...PRIVLVLS].join(', ')}`);
+    const nS = intParam(text('ipmitool_timeout'), 'ipmitool_timeout', 1, 1, 60, add);
+    const retries = intParam(text('retries'), 'retries', 1, 1, 10, add,
+      ' (0 is refused: ipmitool treats -R 0 as its default and then takes about 20 s to give up)');
+    const pw = params.get('power_wait');
+    const powerWaitMs = pw ? timeParam('power_wait', pw.value, add, 0, 60_000) ?? 0 : 0;
+    const timeoutMs = timeout(DEFAULT_IPMI_TIMEOUT_MS);
+    // One ipmitool call against a dead BMC takes about -N x (-R + 1) seconds;
+    // the hard bound must leave room for the off and one confirming status.
+    const oneCall = nS * (retries + 1) * 1000;
+    if (issues.length === before && timeoutMs < 2 * oneCall) {
+      add(`timeout ${fmtMs(timeoutMs)} is too short for ipmitool_timeout=${nS} retries=${retries}: ` +
+        `one unanswered call takes about ${fmtMs(oneCall)} and a fence needs two (off, then status); use at least timeout=${(2 * oneCall) / 1000}`);
+    }
+    if (issues.length > 0) return { issues };
+    return {
+      device: {
+        ...base, type: 'ipmi', timeoutMs, host: host!, port, user: user!, passfile: passfile!,
+        interface: iface as 'lanplus' | 'lan', cipher, privlvl: privRaw as IpmiDevice['privlvl'],
+        ipmitoolTimeoutS: nS, retries, powerWaitMs,
+      },
+      issues,
+    };
+  }
+
+  const agentParams = (what: string): Array<[string, ParamValue]> => {
+    const out: Array<[string, ParamValue]> = [];
+    for (const [key, p] of params) {
+      if (key === 'target' || key === 'timeout' || (what === 'fence' && key === 'passfile')) continue;
+      if ('file' in p.value) {
+        secretCheck(key, p.value.file);
+      } else if (SECRET_KEY.test(key)) {
+        // A path to a root-only file is how some plugins take their password
+        // (external/ipmi passwd_method=file); anything else is a secret in ha.cf.
+        if (what === 'external' && p.value.text.startsWith('/')) {
+          secretCheck(key, p.value.text);
+        } else {
+          add(`${key}= must not hold a secret in ha.cf (it is readable by more than root and ends up in backups); ` +
+            `put it in a file only root can read and write ${key}=@/etc/ha.d/<file>` +
+            (what === 'fence' ? ' or passfile=/etc/ha.d/<file>' : ''));
+        }
+      }
+      out.push([key, p.value]);
+    }
+    return out;
+  };
+
+  const dirs = (system: readonly string[]): string[] => (opts.pluginDir ? [opts.pluginDir, ...system] : [...system]);
+
+  if (/^fence_/.test(type)) {
+    if (!PLUGIN_NAME.test(type)) {
+      add(`fence agent name '${type}' is not a plain file name`);
+      return { issues };
+    }
+    for (const key of AGENT_RESERVED) {
+      if (params.has(key)) add(`parameter '${key}' is set by tandem (it chooses the action and the target); remove it`);
+    }
+    let passfile: string | undefined;
+    const pf = params.get('passfile');
+    if (pf) {
+      if (!('text' in pf.value) || !pf.value.text.startsWith('/')) add(`passfile must be an absolute path`);
+      else {
+        passfile = pf.value.text;
+        secretCheck('passfile', passfile);
+      }
+      for (const k of ['password', 'passwd']) if (params.has(k)) add(`give the password once: passfile= and ${k}= are both set`);
+    }
+    const ps = params.get('password_script');
+    if (ps && 'text' in ps.value && checkFiles) {
+      const problem = scriptFileProblem(ps.value.text, opts.secretOwners);
+      if (problem) add(`password_script: ${problem}`);
+    }
+    const list = agentParams('fence');
+    const timeoutMs = timeout(DEFAULT_AGENT_TIMEOUT_MS);
+    const searchDirs = dirs(SYSTEM_FENCE_AGENT_DIRS);
+    if (checkFiles && issues.length === before) {
+      const problem = findExecutableProblem(type, searchDirs);
+      if (problem) add(`fence agent ${problem} (Debian: apt-get install fence-agents)`);
+      const path = problem ? undefined : searchDirs.map((d) => join(d, type)).find((p) => isExecutableFile(p));
+      for (const k of ['password_script', 'passwd_script']) {
+        if (path && params.has(k) && agentRunsIpmitool(path)) {
+          add(`${k}: ${type} hands that password to ipmitool as -P, where ps can read it; use passfile= instead (tandem then has ipmitool read the file with -f)`);
+        }
+      }
+    }
+    if (issues.length > 0) return { issues };
+    const device: FenceAgentDevice = { ...base, type: 'fence', timeoutMs, agent: type, dirs: searchDirs, params: list };
+    if (passfile !== undefined) device.passfile = passfile;
+    return { device, issues };
+  }
+
+  if (type.startsWith('external/')) {
+    const name = type.slice('external/'.length);
+    if (!PLUGIN_NAME.test(name)) {
+      add(`external plugin name '${name}' is not a plain file name`);
+      return { issues };
+    }
+    const list = agentParams('external');
+    const timeoutMs = timeout(DEFAULT_AGENT_TIMEOUT_MS);
+    const searchDirs = dirs([SYSTEM_EXTERNAL_DIR]);
+    if (checkFiles && issues.length === before) {
+      const problem = findExecutableProblem(name, searchDirs);
+      if (problem) add(`external plugin ${problem}`);
+    }
+    if (issues.length > 0) return { issues };
+    return { device: { ...base, type: 'external', timeoutMs, plugin: name, dirs: searchDirs, params: list }, issues };
+  }
+
+  if (GLUE_SO_PLUGINS.has(type)) {
+    add(`cluster-glue plugin '${type}' is a compiled plugin tandem cannot load; use ipmi, a fence_* agent ` +
+      `or an external/* plugin` + (type === 'ipmilan' ? ' (ipmi or fence_ipmilan replace it)' : type === 'ssh' ? ' (external/ssh)' : ''));
+  } else {
+    add(`unknown stonith device type '${type}': use ipmi, fence_<agent> (fence-agents) or external/<plugin> (cluster-glue)`);
+  }
+  return { issues };
+}
+
+/** One ha.cf line that belongs to this module. */
+export interface FencingLine {
+  directive: string;
+  args: string[];
+  line: number;
+}
+
+export interface FencingResult {
+  config?: FencingConfig;
+  issues: ConfigIssue[];
+}
+
+/**
+ * Parses every fencing directive of one ha.cf (the lines whose directive is in
+ * FENCING_DIRECTIVES, in file order) and checks them against each other.
+ * `nodes` must be the file's node list. Returns a config when there are no
+ * issues; with no stonith_host line the config has no devices (no fencing).
+ */
+export function parseFencing(lines: FencingLine[], file: string, nodes: string[], opts: StonithParseOptions = {}): FencingResult {
+  const issues: ConfigIssue[] = [];
+  const add = (line: number, message: string): void => { issues.push({ file, line, message: clean(message) }); };
+  const seen = new Map<string, number>();
+  const once = (l: FencingLine): boolean => {
+    const prev = seen.get(l.directive);
+    if (prev !== undefined) {
+      add(l.line, `'${l.directive}' is given more than once (first at line ${prev})`);
+      return false;
+    }
+    seen.set(l.directive, l.line);
+    return true;
+  };
+  const one = (l: FencingLine, what: string): string | undefined => {
+    if (l.args.length !== 1) {
+      add(l.line, `'${l.directive}' takes exactly one value (${what}), got ${l.args.length}`);
+      return undefined;
+    }
+    return l.args[0];
+  };
+  const time = (l: FencingLine, v: string, min: number): number | undefined => {
+    try {
+      const ms = parseTime(v);
+      if (ms < min) {
+        add(l.line, `'${l.directive}' must be at least ${fmtMs(min)} (got '${v}')`);
+        return undefined;
+      }
+      return ms;
+    } catch (e) {
+      if (!(e instanceof UserError)) throw e;
+      add(l.line, `'${l.directive}': ${e.message}`);
+      return undefined;
+    }
+  };
+
+  let pluginDir = opts.pluginDir;
+  let fenceDelay: { ms: number; line: number } | undefined;
+  let failurePolicy: FenceFailurePolicy = 'wait';
+  let checkIntervalMs = DEFAULT_FENCE_CHECK_INTERVAL_MS;
+  let retryMs = DEFAULT_FENCE_RETRY_MS;
+  let retryMaxMs = DEFAULT_FENCE_RETRY_MAX_MS;
+  let waitForAll = true;
+
+  // The plugin directory applies to every stonith_host line wherever it is
+  // written, so it is read first.
+  for (const l of lines) {
+    if (l.directive !== 'stonith_plugin_dir' || !once(l)) continue;
+    const v = one(l, 'an absolute directory');
+    if (v === undefined) continue;
+    if (!v.startsWith('/')) {
+      add(l.line, `'stonith_plugin_dir' must be an absolute path (got '${v}')`);
+      continue;
+    }
+    pluginDir = v;
+  }
+
+  const devices: StonithDevice[] = [];
+  for (const l of lines) {
+    switch (l.directive) {
+      case 'stonith_plugin_dir':
+        break;
+      case 'stonith_host': {
+        const r = parseStonithHost(l.args, file, l.line, nodes, { ...opts, ...(pluginDir ? { pluginDir } : {}) });
+        issues.push(...r.issues);
+        if (r.device) devices.push(r.device);
+        break;
+      }
+      case 'fence_delay': {
+        if (!once(l)) break;
+        const v = one(l, 'a time: seconds, or Nms');
+        const ms = v === undefined ? undefined : time(l, v, 0);
+        if (ms !== undefined) fenceDelay = { ms, line: l.line };
+        break;
+      }
+      case 'fence_failure_policy': {
+        if (!once(l)) break;
+        const v = one(l, 'wait or takeover');
+        if (v === undefined) break;
+        if (v !== 'wait' && v !== 'takeover') {
+          add(l.line, `'fence_failure_policy' must be wait (take nothing over until the peer is confirmed off) or takeover (got '${v}')`);
+          break;
+        }
+        failurePolicy = v;
+        break;
+      }
+      case 'fence_check_interval': {
+        if (!once(l)) break;
+        const v = one(l, 'a time, 0 = never');
+        const ms = v === undefined ? undefined : time(l, v, 0);
+        if (ms !== undefined && ms > 0 && ms < 1000) {
+          add(l.line, `'fence_check_interval' must be 0 (never) or at least 1 s (got '${v}'); a BMC polled faster gets busy when it is needed`);
+        } else if (ms !== undefined) checkIntervalMs = ms;
+        break;
+      }
+      case 'fence_retry': {
+        if (!once(l)) break;
+        if (l.args.length < 1 || l.args.length > 2) {
+          add(l.line, `'fence_retry' takes the first retry delay and optionally the longest one (e.g. 'fence_retry 2 60'), got ${l.args.length} values`);
+          break;
+        }
+        const first = time(l, l.args[0]!, 100);
+        const max = l.args[1] === undefined ? Math.max(first ?? 0, DEFAULT_FENCE_RETRY_MAX_MS) : time(l, l.args[1], 100);
+        if (first === undefined || max === undefined) break;
+        if (max < first) {
+          add(l.line, `'fence_retry' longest delay (${fmtMs(max)}) is shorter than the first (${fmtMs(first)})`);
+          break;
+        }
+        retryMs = first;
+        retryMaxMs = max;
+        break;
+      }
+      case 'fence_wait_for_all': {
+        if (!once(l)) break;
+        const v = one(l, 'on or off');
+        if (v === undefined) break;
+        const b = parseOnOff(v);
+        if (b === undefined) {
+          add(l.line, `'fence_wait_for_all' must be on or off (got '${v}')`);
+          break;
+        }
+        waitForAll = b;
+        break;
+      }
+      default:
+        add(l.line, `'${l.directive}' is not a fencing directive`);
+    }
+  }
+
+  // --- whole-file rules -----------------------------------------------------
+  const slowest = devices.reduce<StonithDevice | undefined>((a, d) => (!a || d.timeoutMs > a.timeoutMs ? d : a), undefined);
+  if (fenceDelay && slowest && fenceDelay.ms < slowest.timeoutMs) {
+    add(fenceDelay.line,
+      `fence_delay (${fmtMs(fenceDelay.ms)}) must be at least the longest device timeout (${fmtMs(slowest.timeoutMs)}, stonith_host at line ${slowest.line}): ` +
+      `otherwise the node without the groups can shoot the active node while the active node's own fence is still running`);
+  }
+  const stonithLines = lines.filter((l) => l.directive === 'stonith_host');
+  if (stonithLines.length > 0 && issues.length === 0 && nodes.length === 2) {
+    // Fencing is for both directions or neither: a node that cannot fence
+    // its peer would take over unprotected while the peer is protected.
+    for (const [victim, shooter] of [[nodes[0]!, nodes[1]!], [nodes[1]!, nodes[0]!]] as const) {
+      if (!devices.some((d) => d.target === victim && (d.from === '*' || d.from === shooter))) {
+        add(stonithLines[0]!.line,
+          `no stonith_host lets '${shooter}' fence '${victim}' (add e.g. 'stonith_host ${shooter} ... target=${victim} ...'); ` +
+          `both nodes need a device for their peer`);
+      }
+    }
+  }
+
+  if (issues.length > 0) return { issues: sortByLine(issues) };
+  const config: FencingConfig = {
+    devices,
+    fenceDelayMs: fenceDelay?.ms ?? (slowest ? slowest.timeoutMs + FENCE_DELAY_MARGIN_MS : 0),
+    failurePolicy,
+    checkIntervalMs,
+    retryMs,
+    retryMaxMs,
+    waitForAll,
+  };
+  if (pluginDir !== undefined) config.pluginDir = pluginDir;
+  return { config, issues };
+}
+
+/** A short, secret-free name for logs and history: "ipmi beta via 10.0.0.12:623 (ha.cf:12)". */
+export function deviceLabel(d: StonithDevice): string {
+  const where = `${d.file.split('/').pop()}:${d.line}`;
+  switch (d.type) {
+    case 'ipmi': return `ipmi ${d.target} via ${d.host}:${d.port} (${where})`;
+    case 'fence': return `${d.agent} ${d.target} (${where})`;
+    case 'external': return `external/${d.plugin} ${d.target} (${where})`;
+  }
+}
+
+/** Why `path` is not a fit place for a secret, or undefined. */
+export function secretFileProblem(path: string, owners?: number[]): string | undefined {
+  let st;
+  try {
+    st = statSync(path);
+  } catch (e) {
+    return `cannot use ${path}: ${errText(e)}`;
+  }
+  if (!st.isFile()) return `${path} is not a regular file`;
+  const allowed = owners ?? defaultOwners();
+  if (!allowed.includes(st.uid)) return `${path} must be owned by root (owner uid is ${st.uid}); run chown root: ${path}`;
+  const mode = st.mode & 0o7777;
+  if ((mode & 0o077) !== 0) {
+    return `${path} must be readable by root only (mode ${mode.toString(8).padStart(4, '0')}); run chmod 600 ${path}`;
+  }
+  if (st.size === 0) return `${path} is empty`;
+  return undefined;
+}
+
+function scriptFileProblem(path: string, owners?: number[]): string | undefined {
+  if (!path.startsWith('/')) return `'${path}' must be an absolute path`;
+  let st;
+  try {
+    st = statSync(path);
+  } catch (e) {
+    return `cannot use ${path}: ${errText(e)}`;
+  }
+  if (!st.isFile()) return `${path} is not a regular file`;
+  const allowed = owners ?? defaultOwners();
+  if (!allowed.includes(st.uid)) return `${path} must be owned by root (owner uid is ${st.uid})`;
+  // Whoever can change the script can read the password it prints.
+  if ((st.mode & 0o022) !== 0) return `${path} must not be writable by group or others; run chmod 700 ${path}`;
+  try {
+    accessSync(path, fsc.X_OK);
+  } catch {
+    return `${path} is not executable; run chmod 700 ${path}`;
+  }
+  return undefined;
+}
+
+const ipmitoolAgents = new Map<string, boolean>();
+
+/**
+ * Does this fence agent run ipmitool with the password on -P? fence_ipmilan
+ * and its copies (fence_idrac, fence_ilo3/4/5, fence_imm, fence_ipmilanplus)
+ * are the agents with an ipmitool_path option.
+ */
+export function agentRunsIpmitool(path: string): boolean {
+  let key: string;
+  try {
+    const st = statSync(path);
+    key = `${path}:${st.mtimeMs}:${st.size}`;
+  } catch {
+    return false;
+  }
+  let v = ipmitoolAgents.get(key);
+  if (v === undefined) {
+    try {
+      v = /ipmitool[_-]path/.test(readFileSync(path, 'utf8').slice(0, 256 * 1024));
+    } catch {
+      v = false;
+    }
+    ipmitoolAgents.set(key, v);
+  }
+  return v;
+}
+
+function isExecutableFile(path: string): boolean {
+  try {
+    if (!statSync(path).isFile()) return false;
+    accessSync(path, fsc.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Why no executable `name` is found in `dirs`, or undefined when one is. */
+function findExecutableProblem(name: string, dirs: string[]): string | undefined {
+  const notes: string[] = [];
+  for (const dir of dirs) {
+    const path = join(dir, name);
+    try {
+      if (!statSync(path).isFile()) {
+        notes.push(`${path} is not a regular file`);
+        continue;
+      }
+    } catch {
+      continue;
+    }
+    try {
+      accessSync(path, fsc.X_OK);
+      return undefined;
+    } catch {
+      notes.push(`${path} is not executable`);
+    }
+  }
+  return `'${name}' not found: no executable in ${dirs.join(', ')}${notes.length ? ` (${notes.join('; ')})` : ''}`;
+}
+
+function defaultOwners(): number[] {
+  const uid = typeof process.getuid === 'function' ? process.getuid() : 0;
+  return uid === 0 ? [0] : [0, uid];
+}
+
+function intParam(
+  v: string | undefined, key: string, dflt: number, min: number, max: number, add: (m: string) => void, note = '',
+): number {
+  if (v === undefined) return dflt;
+  const n = parseUInt(v);
+  if (n === undefined || n < min || n > max) {
+    add(`${key} '${v}' must be a whole number from ${min} to ${max}${note}`);
+    return dflt;
+  }
+  return n;
+}
+
+function timeParam(key: string, v: ParamValue, add: (m: string) => void, min: number, max: number): number | undefined {
+  if (!('text' in v)) {
+    add(`${key} cannot come from a file`);
+    return undefined;
+  }
+  try {
+    const ms = parseTime(v.text);
+    if (ms < min || ms > max) {
+      add(`${key}=${v.text} must be from ${fmtMs(min)} to ${fmtMs(max)}`);
+      return undefined;
+    }
+    return ms;
+  } catch (e) {
+    if (!(e instanceof UserError)) throw e;
+    add(`${key}: ${e.message}`);
+    return undefined;
+  }
+}
+
+/** %XX escapes let values hold the blanks and commas ha.cf splits on. */
+function percentDecode(s: string): string | undefined {
+  if (/%(?![0-9A-Fa-f]{2})/.test(s)) return undefined;
+  return s.replace(/%([0-9A-Fa-f]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16)));
+}
+
+function parseOnOff(s: string): boolean | undefined {
+  const v = s.toLowerCase();
+  if (['on', 'yes', 'true', '1'].includes(v)) return true;
+  if (['off', 'no', 'false', '0'].includes(v)) return false;
+  return undefined;
+}
+
+function fmtMs(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
+}
+
+function errText(e: unknown): string {
+  const err = e as NodeJS.ErrnoException;
+  if (err && err.code === 'ENOENT') return 'no such file';
+  if (err && err.code === 'EACCES') return 'permission denied';
+  return err instanceof Error ? err.message : String(e);
+}
+
+function clean(message: string): string {
+  return message.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
+function sortByLine(issues: ConfigIssue[]): ConfigIssue[] {
+  return [...issues].sort((a, b) => a.line - b.line);
+}
