@@ -80,12 +80,13 @@ describe.sequential('pair with auto_failback off', () => {
     await inject(p, valid);                                                           // replay: old seq
     await inject(p, encode(status('alpha', alphaGen - 1, 1e6), keys('lab-secret'))); // replay: old generation
     await inject(p, encode(status('mallory', 1, 1), keys('lab-secret')));           // not of this pair
+    type Drops = Record<'malformed' | 'auth' | 'replay' | 'foreign', number>;
     const after = await p.waitForStatus('beta', 'all six counted', (s) => {
-      const d = s.counters.dropped;
-      return d.malformed + d.auth + d.replay + d.foreign >= 6 ? true : false;
+      const d = s.counters.dropped as Drops;
+      return d.malformed + d.auth + d.replay + d.foreign >= 6;
     }, 5000);
-    const d0 = before.counters.dropped;
-    const d = after.counters.dropped;
+    const d0 = before.counters.dropped as Drops;
+    const d = after.counters.dropped as Drops;
     expect(d.malformed - d0.malformed).toBe(2);
     expect(d.auth - d0.auth).toBe(1);
     expect(d.replay - d0.replay).toBe(2);

@@ -225,7 +225,7 @@ describe.sequential('redundant heartbeat paths: ethernet x2 + serial', () => {
       for (const n of ['alpha', 'beta'] as const) {
         await p.waitForStatus(n, 'serial up again', (s) => {
           const x = pathOf(s as unknown as StatusReport, SERIAL(n));
-          return x.state === 'up' && x.serial?.state === 'open' && x.serial.opens === 2 ? true : undefined;
+          return x.state === 'up' && x.serial?.state === 'open' && x.serial.opens === 2;
         }, 10_000);
       }
       const log = readFileSync(p.logFile('alpha'), 'utf8');
