@@ -1,0 +1,93 @@
+// The arbiter's durable state in LevelDB: grants and the newest request
+// number of every node. Each batch is fsynced before the adapter sends the
+// replies that depend on it, so a crash can never forget a grant it already
+// announced, nor accept a request it had already answered.
+
+import { mkdirSync } from 'node:fs';
+import { ClassicLevel } from 'classic-level';
+import { UserError } from '../src/util/errors.js';
+import type { GrantRecord, NonceRecord, StoreOp } from './machine.js';
+
+// Names may hold '/', so each part is URI-encoded: keys stay unambiguous.
+const enc = encodeURIComponent;
+const grantKey = (cluster: string, group: string) => `grant/${enc(cluster)}/${enc(group)}`;
+const nonceKey = (cluster: string, node: string) => `nonce/${enc(cluster)}/${enc(node)}`;
+
+export class ArbiterStore {
+  private constructor(private readonly db: ClassicLevel<string, string>, readonly dir: string) {}
+
+  static async open(dir: string): Promise<ArbiterStore> {
+    try {
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+    } catch (e) {
+      throw new UserError(`arbiter state dir ${dir}: ${(e as Error).message}`);
+    }
+    const db = new ClassicLevel<string, string>(dir, { valueEncoding: 'utf8' });
+    try {
+      await db.open();
+    } catch (e) {
+      const cause = (e as { cause?: { code?: string; message?: string } }).cause;
+      if (cause?.code === 'LEVEL_LOCKED') {
+        throw new UserError(`arbiter state dir ${dir} is in use by another arbiter process (one arbiter per state dir)`);
+      }
+      throw new UserError(`arbiter state dir ${dir}: cannot open: ${cause?.message ?? (e as Error).message}`);
+    }
+    return new ArbiterStore(db, dir);
+  }
+
+  /** Everything on disk. Unreadable records are reported and skipped rather than crashing the arbiter. */
+  async load(warn: (msg: string) => void): Promise<{ grants: GrantRecord[]; nonces: NonceRecord[] }> {
+    const grants: GrantRecord[] = [];
+    const nonces: NonceRecord[] = [];
+    for await (const [k, v] of this.db.iterator({ gte: 'grant/', lt: 'grant0' })) {
+      const r = parse<GrantRecord>(v);
+      if (r && typeof r.cluster === 'string' && typeof r.group === 'string' && typeof r.node === 'string' && isCount(r.ttlMs) && r.ttlMs > 0) {
+        grants.push({ cluster: r.cluster, group: r.group, node: r.node, ttlMs: r.ttlMs });
+      } else {
+        warn(`${this.dir}: unreadable grant record ${k}; ignored`);
+      }
+    }
+    for await (const [k, v] of this.db.iterator({ gte: 'nonce/', lt: 'nonce0' })) {
+      const r = parse<NonceRecord>(v);
+      if (r && typeof r.cluster === 'string' && typeof r.node === 'string' && isCount(r.gen) && isCount(r.seq)) {
+        nonces.push({ cluster: r.cluster, node: r.node, gen: r.gen, seq: r.seq });
+      } else {
+        warn(`${this.dir}: unreadable request counter ${k}; ignored`);
+      }
+    }
+    return { grants, nonces };
+  }
+
+  /** One fsynced batch. Later ops win over earlier ones on the same key. */
+  async write(ops: StoreOp[]): Promise<void> {
+    if (ops.length === 0) return;
+    const batch = ops.map((op) => {
+      switch (op.type) {
+        case 'put-grant':
+          return { type: 'put' as const, key: grantKey(op.rec.cluster, op.rec.group), value: JSON.stringify(op.rec) };
+        case 'del-grant':
+          return { type: 'del' as const, key: grantKey(op.cluster, op.group) };
+        case 'put-nonce':
+          return { type: 'put' as const, key: nonceKey(op.rec.cluster, op.rec.node), value: JSON.stringify(op.rec) };
+      }
+    });
+    await this.db.batch(batch, { sync: true });
+  }
+
+  async close(): Promise<void> {
+    await this.db.close();
+  }
+}
+
+function isCount(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+}
+
+function parse<T>(v: string): Partial<T> | undefined {
+  try {
+    const o = JSON.parse(v) as unknown;
+    return typeof o === 'object' && o !== null ? (o as Partial<T>) : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,209 @@
+// ICMP echo for ping nodes over a raw socket (root or CAP_NET_RAW: Node has
+// no ICMP sockets and unprivileged ICMP is off on Debian). The decisions live
+// in tracker.ts; this file builds and parses packets and runs one timer.
+//
+// A raw ICMP socket receives every ICMP packet that reaches the host's
+// network namespace: replies to other pingers, errors, our own requests on
+// loopback. A reply counts only if it is an echo reply carrying our
+// identifier and our random token, from the address that sequence number
+// was sent to (the tracker checks the last two).
+
+import { randomBytes } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import { isIP } from 'node:net';
+import raw, { type Socket as RawSocket } from 'raw-socket';
+import { UserError } from '../util/errors.js';
+import {
+  initTracker, reach, trackerConfigProblems, trackerDeadline, trackerStats, trackerStep,
+  type AddrStatus, type PingTargetSpec, type Reach, type TargetStats, type TrackerAction, type TrackerConfig, type TrackerState,
+} from './tracker.js';
+
+const ICMP_ECHO_REPLY = 0;
+const ICMP_ECHO_REQUEST = 8;
+const TOKEN_LEN = 8;
+const SOL_RAW = 255;
+const ICMP_FILTER = 1;
+
+/** An ICMP echo request: type, code, checksum, identifier, sequence, payload. */
+export function encodeEchoRequest(id: number, seq: number, token: Buffer): Buffer {
+  const b = Buffer.alloc(8 + token.length);
+  b.writeUInt8(ICMP_ECHO_REQUEST, 0);
+  b.writeUInt8(0, 1);
+  b.writeUInt16BE(id & 0xffff, 4);
+  b.writeUInt16BE(seq & 0xffff, 6);
+  token.copy(b, 8);
+  b.writeUInt16BE(icmpChecksum(b), 2);
+  return b;
+}
+
+/** RFC 1071 ones' complement sum over the ICMP message (checksum field zero). */
+export function icmpChecksum(b: Buffer): number {
+  let sum = 0;
+  for (let i = 0; i + 1 < b.length; i += 2) sum += b.readUInt16BE(i);
+  if (b.length % 2 === 1) sum += b[b.length - 1]! << 8;
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  return ~sum & 0xffff;
+}
+
+export interface EchoReply {
+  id: number;
+  seq: number;
+  token: Buffer;
+}
+
+/**
+ * An IPv4 datagram as a raw socket delivers it (IP header included), parsed
+ * as an echo reply; undefined for anything else or anything damaged.
+ */
+export function parseEchoReply(packet: Buffer): EchoReply | undefined {
+  if (packet.length < 20) return undefined;
+  const version = packet[0]! >> 4;
+  const ihl = (packet[0]! & 0x0f) * 4;
+  if (version !== 4 || ihl < 20 || packet.length < ihl + 8) return undefined;
+  const icmp = packet.subarray(ihl);
+  if (icmp[0] !== ICMP_ECHO_REPLY || icmp[1] !== 0) return undefined;
+  if (icmpChecksum(icmp) !== 0) return undefined;   // a correct message sums to zero
+  return { id: icmp.readUInt16BE(4), seq: icmp.readUInt16BE(6), token: Buffer.from(icmp.subarray(8)) };
+}
+
+export interface PingChange {
+  kind: 'addr-status' | 'target-status';
+  name: string;
+  status: AddrStatus;
+  detail: string;
+  reach: Reach;
+}
+
+export interface PingerOptions {
+  targets: PingTargetSpec[];
+  intervalMs: number;
+  deadpingMs: number;
+  upAfter?: number;         // default 2
+  timeoutMs?: number;       // default min(deadping, max(interval, 1000))
+  window?: number;          // default 100
+  onChange?: (c: PingChange) => void;
+  onError?: (message: string) => void;
+  now?: () => number;
+}
+
+export class IcmpPinger {
+  private readonly state: TrackerState;
+  private readonly socket: RawSocket;
+  private readonly id: number;
+  private readonly token: Buffer;
+  private readonly now: () => number;
+  private timer?: NodeJS.Timeout;
+  private closed = false;
+  /** Packets that reached the socket but were not echo replies for us. */
+  foreign = 0;
+  sendErrors = 0;
+
+  private constructor(private readonly opts: PingerOptions, cfg: TrackerConfig) {
+    this.now = opts.now ?? (() => performance.now());
+    this.id = randomBytes(2).readUInt16BE(0);
+    this.token = randomBytes(TOKEN_LEN);
+    try {
+      this.socket = raw.createSocket({ protocol: raw.Protocol.ICMP, addressFamily: raw.AddressFamily.IPv4 });
+    } catch (e) {
+      const msg = (e as Error).message;
+      throw new UserError(`ping: cannot open a raw ICMP socket (${msg}); ping nodes need root or CAP_NET_RAW`);
+    }
+    // Let the kernel drop every ICMP type except echo reply before it wakes
+    // us: on a busy host most ICMP traffic is not ours. Best effort only.
+    try {
+      const mask = Buffer.alloc(4);
+      mask.writeUInt32LE((~(1 << ICMP_ECHO_REPLY)) >>> 0, 0);
+      this.socket.setOption(SOL_RAW, ICMP_FILTER, mask, 4);
+    } catch { /* older kernels: filter in userspace only */ }
+    this.socket.on('message', (buf, source) => this.onMessage(buf, source));
+    // raw-socket closes the socket after a receive error; say so instead of
+    // silently reporting every ping node down.
+    this.socket.on('error', (e) => opts.onError?.(`ping: raw socket error: ${e.message}`));
+    this.state = initTracker(cfg, this.now());
+  }
+
+  /** Opens the socket and starts probing at once. Throws UserError on bad options or missing privileges. */
+  static open(opts: PingerOptions): IcmpPinger {
+    const cfg: TrackerConfig = {
+      targets: opts.targets,
+      intervalMs: opts.intervalMs,
+      deadpingMs: opts.deadpingMs,
+      upAfter: opts.upAfter ?? 2,
+      timeoutMs: opts.timeoutMs ?? Math.min(opts.deadpingMs, Math.max(opts.intervalMs, 1000)),
+      window: opts.window ?? 100,
+    };
+    const problems = trackerConfigProblems(cfg);
+    for (const t of opts.targets) {
+      for (const a of t.addrs) if (isIP(a) !== 4) problems.push(`targets: ${t.name}: '${a}' is not an IPv4 address`);
+    }
+    if (problems.length) throw new UserError(`ping: ${problems.join('; ')}`);
+    const p = new IcmpPinger(opts, cfg);
+    p.step({ kind: 'tick' });
+    return p;
+  }
+
+  reach(): Reach {
+    return reach(this.state);
+  }
+
+  stats(): TargetStats[] {
+    return trackerStats(this.state);
+  }
+
+  /** Replies that matched no probe of ours to that address (other pingers, duplicates, late ones). */
+  get ignored(): number {
+    return this.state.ignored;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.socket.close();
+  }
+
+  private onMessage(buf: Buffer, source: string): void {
+    if (this.closed) return;
+    const r = parseEchoReply(buf);
+    if (!r || r.id !== this.id || !r.token.equals(this.token)) {
+      this.foreign += 1;
+      return;
+    }
+    this.step({ kind: 'reply', addr: source, seq: r.seq });
+  }
+
+  private step(ev: Parameters<typeof trackerStep>[1]): void {
+    if (this.closed) return;
+    const acts = trackerStep(this.state, ev, this.now());
+    for (const a of acts) this.act(a);
+    if (this.timer) clearTimeout(this.timer);
+    const delay = Math.max(1, Math.ceil(trackerDeadline(this.state) - this.now()));
+    this.timer = setTimeout(() => this.step({ kind: 'tick' }), delay);
+  }
+
+  private act(a: TrackerAction): void {
+    switch (a.kind) {
+      case 'probe': {
+        const pkt = encodeEchoRequest(this.id, a.seq, this.token);
+        this.socket.send(pkt, 0, pkt.length, a.addr, (err) => {
+          if (!err) return;
+          this.sendErrors += 1;
+          // EHOSTUNREACH/ENETUNREACH: this probe is lost now, not after the timeout.
+          queueMicrotask(() => this.step({ kind: 'send-failed', addr: a.addr, seq: a.seq, error: err.message }));
+        });
+        return;
+      }
+      case 'addr-status':
+        this.opts.onChange?.({ kind: 'addr-status', name: a.addr, status: a.status, detail: a.detail, reach: reach(this.state) });
+        return;
+      case 'target-status':
+        this.opts.onChange?.({ kind: 'target-status', name: a.target, status: a.status, detail: a.detail, reach: reach(this.state) });
+        return;
+    }
+  }
+}
+
+/** `ping IP` and `ping_group NAME IP...` lines as tracker targets. */
+export function pingTargets(ping: string[], groups: Array<{ name: string; addrs: string[] }>): PingTargetSpec[] {
+  return [...ping.map((ip) => ({ name: ip, addrs: [ip] })), ...groups.map((g) => ({ name: g.name, addrs: [...g.addrs] }))];
+}

@@ -1,0 +1,135 @@
+// A thin adapter that runs one lease machine per group against a backend
+// (tandem's arbiter or etcd) with one timer. It decides nothing: lease.ts
+// does. The daemon tells it what it wants and what it knows; it reports
+// lease-held / lease-lost so the daemon can re-run the quorum decision.
+
+import { performance } from 'node:perf_hooks';
+import { UserError } from '../util/errors.js';
+import { replyEvent, type BackendReply, type LeaseBackend, type RequestContext } from './backend.js';
+import {
+  initLease, leaseConfigProblems, leaseDeadline, leaseStep, leaseView,
+  type LeaseAction, type LeaseConfig, type LeaseEvent, type LeaseState, type LeaseView,
+} from './lease.js';
+
+export type LeaseDriverEvent =
+  | { kind: 'lease-held'; group: string; until: number }
+  | { kind: 'lease-lost'; group: string; reason: string };
+
+export interface LeaseDriverOptions {
+  leases: LeaseConfig[];    // one per group
+  onEvent: (ev: LeaseDriverEvent) => void;
+  now?: () => number;       // monotonic ms; default performance.now
+}
+
+const NO_CONTEXT: RequestContext = { holds: false, peerHeard: false, peerHolds: false, reach: 0, reachTotal: 0, graceMs: 0 };
+
+export class LeaseDriver {
+  private backend?: LeaseBackend;
+  private readonly machines = new Map<string, LeaseState>();
+  private readonly contexts = new Map<string, RequestContext>();
+  private readonly now: () => number;
+  private timer?: NodeJS.Timeout;
+  private leaving = false;
+  private closed = false;
+  /** Every request and grant as it happened (monotonic ms); for status output and tests. */
+  readonly history: Array<{ at: number; group: string; what: 'request' | 'granted' | 'denied' | 'lost' | 'release'; detail?: string }> = [];
+  private readonly historyKeep = 200;
+
+  constructor(private readonly o: LeaseDriverOptions) {
+    this.now = o.now ?? (() => performance.now());
+    for (const c of o.leases) {
+      const p = leaseConfigProblems(c);
+      if (p.length) throw new UserError(`lease for ${c.group}: ${p.join('; ')}`);
+      this.machines.set(c.group, initLease(c));
+    }
+  }
+
+  /** Connects the backend (whose onReply must call this.onReply). */
+  attach(backend: LeaseBackend): void {
+    this.backend = backend;
+    this.schedule();
+  }
+
+  /** What to want for a group, and what to tell the arbiter with the next request. */
+  update(group: string, want: boolean, ctx: RequestContext): void {
+    this.contexts.set(group, ctx);
+    this.step(group, { kind: 'want', want });
+  }
+
+  onReply(r: BackendReply): void {
+    this.record(r.group, r.outcome, r.outcome === 'denied' ? r.reason : `${r.ttlMs} ms`);
+    this.step(r.group, replyEvent(r));
+  }
+
+  view(group: string): LeaseView | undefined {
+    const m = this.machines.get(group);
+    return m ? leaseView(m) : undefined;
+  }
+
+  views(): Record<string, LeaseView> {
+    const out: Record<string, LeaseView> = {};
+    for (const [g, m] of this.machines) out[g] = leaseView(m);
+    return out;
+  }
+
+  /** Gives every lease up (graceful shutdown: `leaving` lets the arbiter hand them on at once). */
+  releaseAll(opts: { leaving: boolean }): void {
+    this.leaving = opts.leaving;
+    for (const g of this.machines.keys()) this.step(g, { kind: 'want', want: false });
+  }
+
+  /** Stops the timer; does not release anything (that is releaseAll). */
+  close(): void {
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+  }
+
+  private step(group: string, ev: LeaseEvent): void {
+    const m = this.machines.get(group);
+    if (!m || this.closed) return;
+    const acts = leaseStep(m, ev, this.now());
+    for (const a of acts) this.act(a);
+    this.schedule();
+  }
+
+  private act(a: LeaseAction): void {
+    switch (a.kind) {
+      case 'send-request': {
+        const m = this.machines.get(a.group)!;
+        this.record(a.group, 'request', `attempt ${a.attempt}${a.renew ? ' (renewal)' : ''}`);
+        this.backend?.request({ ...(this.contexts.get(a.group) ?? NO_CONTEXT), group: a.group, attempt: a.attempt, ttlMs: m.cfg.ttlMs });
+        return;
+      }
+      case 'send-release':
+        this.record(a.group, 'release');
+        this.backend?.release(a.group, { leaving: this.leaving });
+        return;
+      case 'lease-held':
+        this.o.onEvent({ kind: 'lease-held', group: a.group, until: a.until });
+        return;
+      case 'lease-lost':
+        this.record(a.group, 'lost', a.reason);
+        this.o.onEvent({ kind: 'lease-lost', group: a.group, reason: a.reason });
+        return;
+    }
+  }
+
+  private schedule(): void {
+    if (this.closed) return;
+    if (this.timer) clearTimeout(this.timer);
+    let t = Infinity;
+    for (const m of this.machines.values()) t = Math.min(t, leaseDeadline(m));
+    if (!Number.isFinite(t)) return;
+    // Node timers may fire up to ~1 ms early; the machine re-checks and we come back.
+    const delay = Math.max(1, Math.ceil(t - this.now()));
+    this.timer = setTimeout(() => {
+      for (const g of this.machines.keys()) this.step(g, { kind: 'tick' });
+      this.schedule();
+    }, delay);
+  }
+
+  private record(group: string, what: LeaseDriver['history'][number]['what'], detail?: string): void {
+    this.history.push({ at: this.now(), group, what, ...(detail !== undefined ? { detail } : {}) });
+    if (this.history.length > this.historyKeep) this.history.shift();
+  }
+}
