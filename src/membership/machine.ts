@@ -24,6 +24,7 @@ export interface PathState {
   lastSeq?: number;         // highest seq this path delivered in the current generation
   accepted: number;
   stale: number;            // authentic but old: replays and late duplicates
+  streak: number;           // fresh packets in a row, each within deadtime of the one before
 }
 
 /** What the peer told us in its newest accepted status message. */
@@ -79,9 +80,14 @@ export type MembershipAction =
 // than this and it is a replay, which must not keep a dead path "alive".
 const PATH_FRESH_WINDOW = 8;
 
+// Hysteresis for path state: one stray packet on a flapping link does not
+// report the path up; it comes up after this many fresh packets in a row and
+// goes down after deadtime of silence.
+export const PATH_UP_AFTER = 2;
+
 export function initMembership(cfg: MembershipConfig, now: number, knownPeerGeneration?: number): MembershipState {
   const paths: Record<string, PathState> = {};
-  for (const p of cfg.paths) paths[p] = { up: false, accepted: 0, stale: 0 };
+  for (const p of cfg.paths) paths[p] = { up: false, accepted: 0, stale: 0, streak: 0 };
   const peer: PeerState = { liveness: 'unknown', warned: false };
   if (knownPeerGeneration !== undefined) peer.generation = knownPeerGeneration;
   return { cfg, startedAt: now, seq: 0, nextSendAt: now, peer, paths, drops: { replay: 0, foreign: 0 } };
@@ -143,10 +149,12 @@ function onHeard(s: MembershipState, ev: Extract<MembershipEvent, { kind: 'heard
     const freshForPath = (path.lastSeq === undefined || ev.seq > path.lastSeq) &&
       (p.lastSeq === undefined || ev.seq + PATH_FRESH_WINDOW > p.lastSeq);
     if (freshForPath) {
+      const inStreak = path.lastHeard !== undefined && now - path.lastHeard <= s.cfg.deadtimeMs;
+      path.streak = inStreak ? path.streak + 1 : 1;
       path.lastSeq = ev.seq;
       path.lastHeard = now;
       path.accepted += 1;
-      if (!path.up) {
+      if (!path.up && path.streak >= PATH_UP_AFTER) {
         path.up = true;
         out.push({ kind: 'path-up', path: ev.path });
       }
@@ -188,6 +196,7 @@ function checkTimeouts(s: MembershipState, now: number, out: MembershipAction[])
   for (const [name, ps] of Object.entries(s.paths)) {
     if (ps.up && ps.lastHeard !== undefined && now - ps.lastHeard > cfg.deadtimeMs) {
       ps.up = false;
+      ps.streak = 0;
       out.push({ kind: 'path-down', path: name });
     }
   }

@@ -52,9 +52,12 @@ describe('membership timing (injected clock)', () => {
     const s = initMembership(cfg, 0);
     membershipStep(s, heard(1, 'p1'), 0);
     membershipStep(s, heard(1, 'p2'), 1);
-    let now = 0;
+    membershipStep(s, heard(2, 'p1'), 50);
+    membershipStep(s, heard(2, 'p2'), 51);
+    expect(s.paths.p1!.up && s.paths.p2!.up).toBe(true);
+    let now = 51;
     const events: MembershipAction[] = [];
-    for (let seq = 2; seq < 20; seq++) {
+    for (let seq = 3; seq < 20; seq++) {
       now += 100;
       events.push(...membershipStep(s, heard(seq, 'p2'), now));
     }
@@ -62,6 +65,17 @@ describe('membership timing (injected clock)', () => {
     expect(kinds(events)).not.toContain('peer-dead');
     expect(s.paths.p2!.up).toBe(true);
     expect(s.peer.liveness).toBe('up');
+  });
+
+  it('reports a path up only after fresh packets in a row (hysteresis), down after deadtime', () => {
+    const s = initMembership(cfg, 0);
+    expect(kinds(membershipStep(s, heard(1, 'p1'), 0))).not.toContain('path-up');
+    expect(membershipStep(s, heard(2, 'p1'), 100)).toContainEqual({ kind: 'path-up', path: 'p1' });
+    expect(membershipStep(s, { kind: 'tick' }, 401)).toContainEqual({ kind: 'path-down', path: 'p1' });
+    // One stray packet after a long silence is not enough to call it up again.
+    expect(kinds(membershipStep(s, heard(3, 'p1'), 2000))).not.toContain('path-up');
+    expect(kinds(membershipStep(s, heard(4, 'p1'), 2500))).not.toContain('path-up');
+    expect(membershipStep(s, heard(5, 'p1'), 2600)).toContainEqual({ kind: 'path-up', path: 'p1' });
   });
 
   it('drops replays: older generation, and old seqs; a stale path does not count as alive', () => {
@@ -74,8 +88,12 @@ describe('membership timing (injected clock)', () => {
     expect(s.paths.p2!.up).toBe(false);
     expect(s.paths.p2!.stale).toBe(8);
     expect(s.drops.replay).toBe(1 + 8);
-    // Same seq over the second path is a normal duplicate, not a replay.
+    // Same seq over the second path is a normal duplicate, not a replay, and
+    // fresh for that path; a second one in a row brings the path up.
     membershipStep(s, heard(39, 'p2'), 70);
+    expect(s.drops.replay).toBe(9);
+    membershipStep(s, heard(40, 'p1'), 80);
+    membershipStep(s, heard(40, 'p2'), 81);
     expect(s.drops.replay).toBe(9);
     expect(s.paths.p2!.up).toBe(true);
   });
