@@ -14,6 +14,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sh, sleep, waitFor } from './sh.js';
 import { startHeartbeat, writeHeartbeatConfig } from './heartbeat.js';
+import { IpmiSim } from './ipmi.js';
 
 export type NodeName = 'alpha' | 'beta';
 
@@ -34,6 +35,25 @@ export interface PairOptions {
   arpIntervalMs?: number;
   /** Extra ha.cf lines per node, written after the media line (tandem only), e.g. `baud`/`serial`/`notify`/more media. */
   extraHaCf?: Partial<Record<NodeName, string[]>>;
+  /**
+   * Give each node a power switch (an ipmi_sim, lab/ipmi.ts) and fence
+   * through it (tandem only). Power off kills every process of the node and
+   * downs its link (powerOff()); power on brings the link back and starts
+   * tandem again (powerOn()). The switch of a node runs in its PEER's
+   * namespace at 127.0.0.1:623, so each node reaches the switch it fences
+   * through without the pair's network, and ha.cf is identical on both.
+   */
+  fencing?: PairFencing;
+}
+
+export interface PairFencing {
+  /**
+   * The stonith_host line that fences `target` through `sw`; default: the
+   * built-in ipmi type with the switch's parameters.
+   */
+  stonithHost?: (target: NodeName, sw: IpmiSim) => string;
+  /** More fencing lines, e.g. `fence_delay 5`, `fence_check_interval 0`. */
+  extra?: string[];
 }
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -48,7 +68,9 @@ export class Pair {
   readonly ip: Record<NodeName, string>;
   readonly mac: Record<NodeName, string> = { alpha: '', beta: '' };
   readonly procs: Partial<Record<NodeName, ChildProcess>> = {};
-  private readonly o: Required<PairOptions>;
+  /** With the fencing option: the switch that powers each node. */
+  readonly power: Partial<Record<NodeName, IpmiSim>> = {};
+  private readonly o: Required<Omit<PairOptions, 'fencing'>> & Pick<PairOptions, 'fencing'>;
 
   constructor(opts: PairOptions) {
     this.o = {
@@ -98,8 +120,69 @@ export class Pair {
       await sh('ip', ['-n', c, 'link', 'set', port, 'master', 'br0', 'up']);
       await this.bringUp(node);
       this.mac[node] = (await sh('ip', ['-n', this.ns[node], '-br', 'link', 'show', 'eth0'])).trim().split(/\s+/)[2] ?? '';
-      this.writeConfig(node);
+      if (!this.o.fencing) this.writeConfig(node);
     }
+    if (this.o.fencing) {
+      // The stonith_host lines need the switches' parameters: switches first.
+      for (const node of ['alpha', 'beta'] as const) await this.startSwitch(node);
+      for (const node of ['alpha', 'beta'] as const) this.writeConfig(node);
+    }
+  }
+
+  private async startSwitch(node: NodeName): Promise<void> {
+    const ns = this.ns[node];
+    const peer: NodeName = node === 'alpha' ? 'beta' : 'alpha';
+    mkdirSync(this.o.workDir, { recursive: true });
+    const onScript = join(this.o.workDir, `power-on-${node}.sh`);
+    const offScript = join(this.o.workDir, `power-off-${node}.sh`);
+    // What powerOn() does, as a script the switch's hook can run. The daemon
+    // gets its own session and no inherited pipe: ipmi_sim waits for the
+    // hook, and stop() kills the hook's process group, not the node.
+    writeFileSync(onScript, [
+      '#!/bin/sh',
+      `ip -n ${ns} addr flush dev eth0`,
+      `ip -n ${ns} addr add ${this.ip[node]}/24 brd + dev eth0`,
+      `ip -n ${ns} link set eth0 up`,
+      `setsid ${this.tandemCommand(node).map(shq).join(' ')} </dev/null >>${shq(this.logFile(node))} 2>&1 &`,
+      '',
+    ].join('\n'), { mode: 0o755 });
+    // What powerOff() does. The PEER's switch runs in this node's namespace
+    // (it stands for a BMC on its own network): it is spared, by its process
+    // group (ipmi_sim leads one; its hooks are in it).
+    writeFileSync(offScript, [
+      '#!/bin/sh',
+      `KEEP=$(cat ${shq(this.keepFile(node))} 2>/dev/null)`,
+      'for i in 1 2 3; do',
+      `  for pid in $(ip netns pids ${ns}); do`,
+      '    [ -n "$KEEP" ] && [ "$(ps -o pgid= -p "$pid" | tr -d \' \')" = "$KEEP" ] && continue',
+      '    kill -9 "$pid" 2>/dev/null',
+      '  done',
+      'done',
+      `ip -n ${ns} link set eth0 down`,
+      '',
+    ].join('\n'), { mode: 0o755 });
+    this.power[node] = await IpmiSim.start({
+      name: `${ns}-power`, dir: join(this.o.workDir, `power-${node}`), netns: this.ns[peer],
+      onPowerOff: `sh ${offScript}`,
+      onPowerOn: `sh ${onScript}`,
+    });
+    // The switch just started lives in the peer's namespace: the peer's power-off keeps it.
+    writeFileSync(this.keepFile(peer), `${this.power[node]!.pid ?? ''}\n`);
+  }
+
+  private keepFile(node: NodeName): string { return join(this.o.workDir, `power-keep-${node}`); }
+
+  /** The stonith_host and other fencing lines of ha.cf (identical on both nodes). */
+  fencingLines(): string[] {
+    const f = this.o.fencing;
+    if (!f) return [];
+    const line = f.stonithHost ?? ((target: NodeName, sw: IpmiSim) => `stonith_host * ipmi ${sw.stonithParams(target).join(' ')}`);
+    return [...(['alpha', 'beta'] as const).map((n) => line(n, this.power[n]!)), ...(f.extra ?? [])];
+  }
+
+  private tandemCommand(node: NodeName, extraArgs: string[] = []): string[] {
+    return ['ip', 'netns', 'exec', this.ns[node], process.execPath, TANDEM_BIN, 'run',
+      '-c', this.configDir(node), '--node', node, '--state-dir', this.stateDir(node), '--run-dir', this.runDir(node), ...extraArgs];
   }
 
   private async bringUp(node: NodeName): Promise<void> {
@@ -124,6 +207,7 @@ export class Pair {
       `initdead ${o.initdead}`,
       this.mediaLine(),
       ...(o.extraHaCf[node] ?? []),
+      ...this.fencingLines(),
       `auto_failback ${o.autoFailback}`,
       'node alpha beta',
       '',
@@ -168,9 +252,8 @@ esac
   /** Starts tandem on `node`; its output goes to logFile(node). */
   startTandem(node: NodeName, extraArgs: string[] = []): ChildProcess {
     const fd = openSync(this.logFile(node), 'a');
-    const child = spawn('ip', ['netns', 'exec', this.ns[node], process.execPath, TANDEM_BIN, 'run',
-      '-c', this.configDir(node), '--node', node, '--state-dir', this.stateDir(node), '--run-dir', this.runDir(node), ...extraArgs],
-    { stdio: ['ignore', fd, fd] });
+    const [cmd, ...args] = this.tandemCommand(node, extraArgs);
+    const child = spawn(cmd!, args, { stdio: ['ignore', fd, fd] });
     closeSync(fd);
     this.procs[node] = child;
     return child;
@@ -217,13 +300,18 @@ esac
 
   /** Power loss: the link drops and every process of the node dies at once. */
   async powerOff(node: NodeName): Promise<void> {
-    await sh('ip', ['-n', this.ns[node], 'link', 'set', 'eth0', 'down']);
-    await killAllIn(this.ns[node]);
+    if (this.power[node]) {
+      // With switches: the same script as the switch's power-off, which spares the peer's switch.
+      await sh('sh', [join(this.o.workDir, `power-off-${node}.sh`)]);
+    } else {
+      await sh('ip', ['-n', this.ns[node], 'link', 'set', 'eth0', 'down']);
+      await killAllIn(this.ns[node]);
+    }
     this.procs[node] = undefined;
   }
 
   get impl(): 'tandem' | 'heartbeat' { return this.o.impl; }
-  get options(): Readonly<Required<PairOptions>> { return this.o; }
+  get options(): Readonly<Required<Omit<PairOptions, 'fencing'>> & Pick<PairOptions, 'fencing'>> { return this.o; }
 
   /** Starts the configured daemon on `node`. */
   startNode(node: NodeName): ChildProcess {
@@ -259,10 +347,13 @@ esac
   }
 
   async cleanup(): Promise<void> {
+    for (const sw of Object.values(this.power)) await sw?.stop();
     for (const ns of Object.values(this.ns)) await killNetns(ns);
     if (!process.env.TANDEM_KEEP_LAB) rmSync(this.o.workDir, { recursive: true, force: true });
   }
 }
+
+const shq = (v: string) => `'${v.replace(/'/g, `'\\''`)}'`;
 
 function processAlive(pid: number): boolean {
   try {

@@ -24,6 +24,19 @@ export function formatStatus(r: StatusReport): string {
     lines.push(`    holder: ${g.holder ?? 'none'}; here: ${g.local.phase}${g.local.lastError ? ` (last error: ${g.local.lastError})` : ''}`);
     lines.push(`    resources: ${g.resources.join(' ')}`);
   }
+  if (r.fencing) {
+    const f = r.fencing;
+    lines.push('');
+    lines.push(`FENCING (peer ${f.peer}: ${f.phase}${f.waiting ? `; WAITING: ${f.waitingReason}` : ''})`);
+    for (const d of f.devices) {
+      const c = d.lastCheck;
+      lines.push(`  ${d.device}: ${c === null ? 'not checked yet' : `${c.ok ? 'ok' : `FAILING: ${c.error ?? 'check failed'}`} (checked ${ms(c.msAgo)})`}`);
+    }
+    if (f.history.length === 0) lines.push('  history: none');
+    for (const h of f.history) {
+      lines.push(`  ${h.at}  ${h.by} -> ${h.target} ${h.action} via ${h.device}: ${h.result} (${h.durationMs} ms)${h.error ? `: ${h.error}` : ''}`);
+    }
+  }
   const d = r.counters.dropped;
   lines.push('');
   lines.push(`packets: sent ${r.counters.sent}, received ${r.counters.received}; dropped: auth ${d.auth}, malformed ${d.malformed}, replay ${d.replay}, foreign ${d.foreign}, spoofed ${d.spoofed}, ignored ${d.ignored}`);

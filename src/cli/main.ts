@@ -8,6 +8,7 @@ import { generateAuthKeys } from '../config/authkeys.js';
 import { Daemon } from '../daemon/daemon.js';
 import { request } from '../control/socket.js';
 import { formatStatus } from './format.js';
+import { fenceByHand } from './fence.js';
 import { UserError } from '../util/errors.js';
 
 const DEFAULT_STATE_DIR = '/var/lib/tandem';
@@ -79,6 +80,18 @@ export async function main(argv: string[]): Promise<number> {
       for (const i of issues) process.stderr.write(formatIssue(i) + '\n');
       if (issues.length) exitCode = 1;
       else process.stdout.write(`${o.config}: configuration is valid\n`);
+    });
+
+  program.command('fence')
+    .description('fence NODE now through the device(s) ha.cf configures for it; the daemon is not needed')
+    .argument('<node>', 'the node to fence', nodeName)
+    .requiredOption('-c, --config <dir>', 'configuration directory')
+    .addOption(new Option('--action <action>', 'what to do with its power').choices(['off', 'on', 'reboot', 'status']).default('off'))
+    .option('--state-dir <dir>', 'record into the fencing history here (only while the daemon does not hold it)', DEFAULT_STATE_DIR)
+    .option('--init-dir <dir>', 'where LSB init scripts are looked up', '/etc/init.d')
+    .action(async (target: string, o: { config: string; action: 'off' | 'on' | 'reboot' | 'status'; stateDir: string; initDir: string }) => {
+      const ok = await fenceByHand({ ...o, target, out: (s) => process.stdout.write(s) });
+      if (!ok) exitCode = 1;
     });
 
   const authkeys = program.command('authkeys').description('authkeys helpers');

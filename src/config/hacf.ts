@@ -16,6 +16,7 @@ import {
 import { parseTime } from './time.js';
 import { SERIAL_BAUD_RATES, type AutoFailback, type BaudRate, type ConfigIssue, type HaCf, type Medium, type SerialMedium } from './types.js';
 import { UserError } from '../util/errors.js';
+import { FENCING_DIRECTIVES, parseFencing, type FencingConfig, type FencingLine, type StonithParseOptions } from './stonith.js';
 
 export const DEFAULT_UDPPORT = 694;
 export const DEFAULT_KEEPALIVE_MS = 1000;
@@ -32,7 +33,7 @@ export const DEFAULT_BAUD: BaudRate = 19200;
  */
 const UNSUPPORTED = new Set([
   'deadping', 'mcast6', 'ucast6', 'hopfudge', 'ping', 'ping6', 'ping_group',
-  'hbaping', 'rds', 'udp', 'respawn', 'failfast', 'apiauth', 'stonith', 'stonith_host', 'watchdog',
+  'hbaping', 'rds', 'udp', 'respawn', 'failfast', 'apiauth', 'stonith', 'watchdog',
   'use_logd', 'conn_logd_time', 'syslogmsgfmt', 'realtime', 'rtprio', 'memreserve', 'coredumps',
   'coreroot', 'hbgenmethod', 'uuidfrom', 'autojoin', 'msgfmt', 'compression',
   'compression_threshold', 'traditional_compression', 'max_rexmit_delay', 'log_badpack',
@@ -79,8 +80,9 @@ export interface HaCfResult {
  * when there are no issues, otherwise `config` is undefined and `issues`
  * lists every problem found (line 0 = a problem with the file as a whole).
  */
-export function parseHaCf(text: string, file: string): HaCfResult {
+export function parseHaCf(text: string, file: string, stonithOpts: StonithParseOptions = {}): HaCfResult {
   const out = new IssueSink(file);
+  const fencingLines: FencingLine[] = [];
   const nodes: Array<{ name: string; line: number }> = [];
   const media: Medium[] = [];
   const serial: SerialMedium[] = [];
@@ -136,6 +138,13 @@ export function parseHaCf(text: string, file: string): HaCfResult {
     const [directive = '', ...args] = body.split(/[\s,]+/).filter((t) => t !== '');
     if (directive === '') return;
 
+    // Fencing has its own parser (config/stonith.ts), which needs every line
+    // at once: the plugin dir applies to lines above it, and both nodes need
+    // a device for their peer.
+    if (FENCING_DIRECTIVES.has(directive)) {
+      fencingLines.push({ directive, args, line });
+      return;
+    }
     if (UNSUPPORTED.has(directive)) {
       out.add(line, `'${directive}' is a Heartbeat directive tandem does not support yet`);
       return;
@@ -143,7 +152,7 @@ export function parseHaCf(text: string, file: string): HaCfResult {
     if (!SUPPORTED.has(directive)) {
       const lower = directive.toLowerCase();
       const hint =
-        SUPPORTED.has(lower) || UNSUPPORTED.has(lower) ? ` (directives are lower-case: '${lower}')` : '';
+        SUPPORTED.has(lower) || UNSUPPORTED.has(lower) || FENCING_DIRECTIVES.has(lower) ? ` (directives are lower-case: '${lower}')` : '';
       out.add(line, `unknown directive '${directive}'${hint}`);
       return;
     }
@@ -484,6 +493,16 @@ export function parseHaCf(text: string, file: string): HaCfResult {
     );
   }
 
+  // The node list must be sound before devices are checked against it.
+  let fencing: FencingConfig | undefined;
+  if (fencingLines.length > 0 && nodes.length === 2 && !nodeLineError) {
+    const r = parseFencing(fencingLines, file, nodes.map((n) => n.name), stonithOpts);
+    out.issues.push(...r.issues);   // already cleaned; some name a password file rather than ha.cf
+    // Without a stonith_host line there is nothing to fence with: behave as
+    // before (Heartbeat without STONITH); the other directives are then moot.
+    if (r.config && r.config.devices.length > 0) fencing = r.config;
+  }
+
   const issues = out.sorted();
   if (issues.length > 0) return { config: undefined, issues };
 
@@ -511,6 +530,7 @@ export function parseHaCf(text: string, file: string): HaCfResult {
   if (serial.length > 0) config.serial = serial;
   const notify = get<string>('notify');
   if (notify !== undefined) config.notify = { command: notify.value, line: notify.line };
+  if (fencing) config.fencing = fencing;
   return { config, issues };
 }
 

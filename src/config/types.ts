@@ -1,6 +1,8 @@
 // The parsed configuration model shared by every subsystem. Parsers in this
 // folder produce it; nothing else reads the files.
 
+import type { FencingConfig } from './stonith.js';
+
 export type AuthMethod = 'crc' | 'md5' | 'sha1' | 'sha256';
 
 export interface AuthKey {
@@ -51,6 +53,8 @@ export interface HaCf {
   debug: number;
   /** tandem extension: a program run with `path-down PATH` / `path-up PATH` on every path transition. */
   notify?: { command: string; line: number };
+  /** STONITH devices and fencing policy (config/stonith.ts); absent when ha.cf has no stonith_host line. */
+  fencing?: FencingConfig;
 }
 
 export interface Resource {

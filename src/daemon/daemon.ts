@@ -25,6 +25,8 @@ import { listenControl, PID_NAME } from '../control/socket.js';
 import { Logger } from '../util/log.js';
 import { UserError } from '../util/errors.js';
 import { buildStatusReport, type DropCounts } from './status.js';
+import type { StonithDevice } from '../config/stonith.js';
+import { FenceHistory, fencingPolicyConfig, historyRecord, runDeviceAction, type FencingAction } from '../fencing/index.js';
 
 export interface DaemonOptions {
   config: Config;
@@ -56,6 +58,13 @@ export class Daemon {
   private sent = 0;
   private received = 0;
   private stopping = false;
+  /** STONITH devices this node uses against its peer (indexes of the policy's actions). */
+  private fenceDevices: StonithDevice[] = [];
+  private fenceHistory?: FenceHistory;
+  /** Aborts fences and checks still running when the daemon closes. */
+  private readonly fenceAbort = new AbortController();
+  private readonly fenceJobs = new Set<Promise<void>>();
+  private closed = false;
   private exitResolve?: () => void;
   readonly done: Promise<void>;
 
@@ -120,6 +129,14 @@ export class Daemon {
     }
     if (this.paths.length === 0) throw new UserError(`${h.file}: no heartbeat medium reaches the peer (every ucast line names an address of this host)`);
 
+    let fencingCfg;
+    if (h.fencing) {
+      const f = fencingPolicyConfig(h.fencing, node, h.nodes);
+      fencingCfg = f.cfg;
+      this.fenceDevices = f.devices;
+      this.fenceHistory = await FenceHistory.on(this.store.sublevel('fence'));
+      this.log.info(`fencing: ${f.devices.length} device(s) for ${this.peer}: ${f.cfg.devices.join('; ')}; fence_delay ${f.cfg.fenceDelayMs} ms`);
+    }
     this.engine = initEngine(
       {
         self: node, peer: this.peer, paths: this.paths.map((p) => p.name),
@@ -131,6 +148,7 @@ export class Daemon {
       },
       this.now(),
       { ...(peerGeneration !== undefined ? { peerGeneration } : {}), held },
+      fencingCfg,
     );
     if (h.autoFailback === 'legacy') this.log.warn(`${h.file}: auto_failback legacy behaves as 'on' (resources return to their preferred node)`);
     this.log.info(`starting: node ${node}, peer ${this.peer}, generation ${this.generation}, paths: ${this.paths.map((p) => p.name).join('; ')}` +
@@ -201,6 +219,7 @@ export class Daemon {
   }
 
   private step(ev: EngineEvent): void {
+    if (this.closed) return;
     const actions = engineStep(this.engine, ev, this.now());
     for (const a of actions) this.act(a);
     this.schedule();
@@ -272,7 +291,48 @@ export class Daemon {
       case 'released':
         void this.finishShutdown();
         return;
+      case 'fence':
+      case 'check':
+        this.runFencing(a);
+        return;
+      case 'record': {
+        const rec = historyRecord(a.entry, this.opts.node);
+        this.event(rec.result === 'ok' || rec.result === 'operator' ? 'warn' : 'error', 'fence',
+          `fence of ${rec.target} through ${rec.device}: ${rec.result} after ${rec.durationMs} ms${rec.error ? ` (${rec.error})` : ''}`);
+        this.fenceHistory?.append(rec).catch((e: Error) => this.log.error(`fencing history: ${e.message}`));
+        return;
+      }
+      case 'may-take-over':
+        this.event('warn', 'fencing', `${a.target}'s groups may be taken over here (${a.reason})`);
+        return;
+      case 'fence-alert':
+        this.event('error', 'fence-alert', a.message);
+        this.pathMon?.notify('fence-alert', a.message);
+        return;
+      case 'fence-log':
+        this.event(a.level, 'fencing', a.message);
+        return;
     }
+  }
+
+  /**
+   * A fence or device check runs beside the heartbeat path (it takes from
+   * ~50 ms to the device's timeout); its result comes back as an event.
+   */
+  private runFencing(a: Extract<FencingAction, { kind: 'fence' | 'check' }>): void {
+    const ctx = {
+      workDir: join(this.opts.runDir, 'fence'),
+      log: (level: 'info' | 'warn' | 'error' | 'debug', msg: string) => this.log.log(level === 'warn' ? 'debug' : level, msg),
+    };
+    if (a.kind === 'fence') this.log.warn(`fencing ${a.target} through ${this.engine.f?.cfg.devices[a.device] ?? `device ${a.device}`}`);
+    const job = runDeviceAction(a, this.fenceDevices, this.fenceAbort.signal, ctx)
+      .then((ev) => {
+        if (!ev || this.fenceAbort.signal.aborted) return;
+        if (ev.kind === 'fence-done' || ev.kind === 'check-done') this.step(ev);
+      })
+      .catch((e: Error) => this.log.error(`fencing: ${e.message}`))
+      .finally(() => this.fenceJobs.delete(job));
+    this.fenceJobs.add(job);
   }
 
   private event(level: 'info' | 'warn' | 'error', kind: string, msg: string): void {
@@ -318,6 +378,10 @@ export class Daemon {
 
   async close(): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
+    // A fence still running is killed (its process group); its result is not fed back.
+    this.fenceAbort.abort();
+    await Promise.allSettled([...this.fenceJobs]);
+    this.closed = true;
     for (const p of this.paths) await p.close().catch(() => undefined);
     this.paths = [];
     if (this.control) await new Promise<void>((r) => this.control!.close(() => r()));
@@ -335,6 +399,7 @@ export class Daemon {
         drops: this.drops, sent: this.sent, received: this.received,
         journal: await this.store.recentJournal(20),
         ...(this.pathMon ? { pathStats: this.pathMon.snapshot() } : {}),
+        ...(this.fenceHistory ? { fenceHistory: await this.fenceHistory.recent(10) } : {}),
       });
     }
     throw new Error(`unknown command '${cmd}'`);

@@ -119,6 +119,14 @@ export class PathMonitor {
     this.timer.unref();
   }
 
+  /**
+   * Runs the notify program for a non-path event (e.g. `fence-alert MESSAGE`),
+   * through the same queue as path transitions, so events stay in order.
+   */
+  notify(event: string, arg: string): void {
+    this.notifier?.push(event, arg);
+  }
+
   /** Wraps an opened path: outgoing status messages get this path's echo. */
   wrap(path: Path, kind: PathKind): Path {
     const rec: Rec = { kind, received: 0, lost: 0, sent: 0, arrivals: [], seen: new Map(), latency: [], up: false };
@@ -362,7 +370,7 @@ class Notifier {
     let timedOut = false;
     const child = spawn(this.command, [event, path], {
       stdio: ['ignore', 'ignore', 'pipe'], detached: true,
-      env: { ...process.env, ...this.env, TANDEM_EVENT: event, TANDEM_PATH: path },
+      env: { ...process.env, ...this.env, TANDEM_EVENT: event, ...(event.startsWith('path-') ? { TANDEM_PATH: path } : { TANDEM_MESSAGE: path }) },
     });
     child.stderr!.setEncoding('utf8');
     child.stderr!.on('data', (d: string) => { if (stderr.length < 2048) stderr += d; });

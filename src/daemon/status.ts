@@ -3,7 +3,9 @@
 // change; added fields are compatible.
 
 import type { Config } from '../config/types.js';
-import type { EngineState } from '../node/engine.js';
+import { waitingOnFencing, type EngineState } from '../node/engine.js';
+import type { FenceRecord } from '../fencing/history.js';
+import type { FencingState } from '../fencing/policy.js';
 import { heldGroups } from '../resources/machine.js';
 import type { JournalEntry } from '../state/store.js';
 import type { PathReport } from './paths.js';
@@ -32,6 +34,8 @@ export interface StatusInput {
   journal: JournalEntry[];
   /** Per-path rate, loss, latency and device detail from the PathMonitor, by path name. */
   pathStats?: Record<string, PathReport>;
+  /** The newest fencing history records, oldest first (when fencing is configured). */
+  fenceHistory?: FenceRecord[];
 }
 
 /** One heartbeat path as reported: the membership view plus, when known, the PathMonitor's figures. */
@@ -96,6 +100,45 @@ export function buildStatusReport(i: StatusInput) {
       dropped: { ...i.drops, replay: e.m.drops.replay, foreign: e.m.drops.foreign },
     },
     recentEvents: i.journal,
+    fencing: e.f ? fencingReport(e, e.f, now, i.fenceHistory ?? []) : null,
+  };
+}
+
+/** Why the takeover of the dead peer's groups is held back, in the operator's words. */
+function waitReason(f: FencingState, now: number): string {
+  const inMs = (t: number | undefined) => (t === undefined ? '' : ` in ${Math.max(0, Math.round(t - now))} ms`);
+  switch (f.phase) {
+    case 'blocked': return `fence_wait_for_all: ${f.cfg.peer} has not been heard since this node started; confirm it is off or unblock start-up`;
+    case 'delayed': return `fence_delay: fencing ${f.cfg.peer}${inMs(f.fenceAt)} (${f.reason})`;
+    case 'fencing': return `fencing ${f.cfg.peer} through ${f.cfg.devices[f.inflight?.device ?? f.device] ?? 'a device'}`;
+    case 'backoff': return `fencing ${f.cfg.peer} failed ${f.rounds} round(s); next round${inMs(f.fenceAt)}`;
+    default: return f.reason || f.phase;
+  }
+}
+
+function fencingReport(e: EngineState, f: FencingState, now: number, history: FenceRecord[]) {
+  const waiting = waitingOnFencing(e);
+  const wallNow = Date.now();
+  return {
+    peer: f.cfg.peer,
+    phase: f.phase,                  // idle | blocked | delayed | fencing | backoff | fenced | released
+    waiting,                          // the peer is dead, and its groups are not taken over until it is fenced
+    waitingReason: waiting ? waitReason(f, now) : null,
+    failedRounds: f.rounds,
+    fenceDelayMs: f.cfg.fenceDelayMs,
+    devices: f.cfg.devices.map((label, idx) => {
+      const c = f.checks[idx];
+      return {
+        device: label,
+        lastCheck: c?.lastCheckedAt === undefined ? null : {
+          at: new Date(wallNow - (now - c.lastCheckedAt)).toISOString(),
+          msAgo: Math.max(0, Math.round(now - c.lastCheckedAt)),
+          ok: c.ok ?? false,
+          error: c.lastError ?? null,
+        },
+      };
+    }),
+    history: history.slice(-10),
   };
 }
 

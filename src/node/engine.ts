@@ -10,11 +10,17 @@ import {
   allReleased, failedGroups, heldGroups, initResources, yieldingGroups, resourcesDeadline, resourcesStep,
   type ResourcesAction, type ResourcesConfig, type ResourcesEvent, type ResourcesState,
 } from '../resources/machine.js';
+import {
+  fencingDeadline, fencingStep, initFencing, mayTakeOver,
+  type FencingAction, type FencingEvent, type FencingPolicyConfig, type FencingState,
+} from '../fencing/policy.js';
 
 export interface EngineState {
   m: MembershipState;
   r: ResourcesState;
   releasedAnnounced: boolean;
+  /** The fencing policy, when ha.cf configures STONITH devices; absent = Heartbeat's behaviour without STONITH. */
+  f?: FencingState;
 }
 
 export type NodeStatus = 'init' | 'active' | 'dead';
@@ -30,23 +36,53 @@ export interface OutgoingStatus {
 export type EngineEvent =
   | Exclude<MembershipEvent, { kind: 'announce' }>
   | Extract<ResourcesEvent, { kind: 'op-done' }>
-  | { kind: 'shutdown' };
+  | { kind: 'shutdown' }
+  | Extract<FencingEvent, { kind: 'fence-done' | 'check-done' | 'operator' }>;
+
+/**
+ * The fencing policy's actions, passed through to the daemon. Its alert and
+ * log are renamed: resources already has an `alert` (about a group).
+ */
+export type EngineFencingAction =
+  | Extract<FencingAction, { kind: 'fence' | 'check' | 'record' | 'may-take-over' }>
+  | { kind: 'fence-alert'; message: string }
+  | { kind: 'fence-log'; level: 'info' | 'warn'; message: string };
 
 export type EngineAction =
   | { kind: 'send'; status: OutgoingStatus }
   | Exclude<MembershipAction, { kind: 'send' }>
   | ResourcesAction
+  | EngineFencingAction
   | { kind: 'released' };   // shutdown finished: every group is stopped and the peer was told
 
 export function initEngine(
   mcfg: MembershipConfig, rcfg: ResourcesConfig, now: number,
   persisted: { peerGeneration?: number; held: ReadonlySet<string> },
+  fcfg?: FencingPolicyConfig,
 ): EngineState {
   return {
     m: initMembership(mcfg, now, persisted.peerGeneration),
     r: initResources(rcfg, persisted.held, now),
     releasedAnnounced: false,
+    ...(fcfg ? { f: initFencing(fcfg, now) } : {}),
   };
+}
+
+/**
+ * The peer's liveness as the resources machine may see it. THE GATE: with
+ * fencing, a peer membership calls dead stays 'unknown' (nothing starts or
+ * stops, running groups keep running) until the policy allows the takeover,
+ * i.e. the peer is confirmed off, left gracefully, or the operator said so.
+ */
+export function gatedLiveness(s: EngineState): EngineState['m']['peer']['liveness'] {
+  const l = s.m.peer.liveness;
+  if (l === 'dead' && s.f && !mayTakeOver(s.f)) return 'unknown';
+  return l;
+}
+
+/** Is this node waiting for fencing before it may take over its dead peer's groups? */
+export function waitingOnFencing(s: EngineState): boolean {
+  return s.m.peer.liveness === 'dead' && s.f !== undefined && !mayTakeOver(s.f);
 }
 
 export function engineStep(s: EngineState, ev: EngineEvent, now: number): EngineAction[] {
@@ -67,6 +103,11 @@ export function engineStep(s: EngineState, ev: EngineEvent, now: number): Engine
       rEvents.push({ kind: 'shutdown' });
       mEvent = { kind: 'tick' };
       break;
+    case 'fence-done':
+    case 'check-done':
+    case 'operator':
+      mEvent = { kind: 'tick' };
+      break;
   }
   // Membership first: resource decisions must see the newest peer report.
   const mActs = membershipStep(s.m, mEvent, now);
@@ -74,10 +115,28 @@ export function engineStep(s: EngineState, ev: EngineEvent, now: number): Engine
   for (const a of mActs) {
     if (a.kind === 'peer-up' || a.kind === 'peer-dead' || a.kind === 'peer-report') peerChanged = true;
   }
-  if (peerChanged) {
-    const peer = s.m.peer;
-    const report: PeerReport | undefined = peer.report;
-    rEvents = [{ kind: 'peer', liveness: peer.liveness, ...(report ? { report } : {}) }, ...rEvents];
+  const fActs: FencingAction[] = [];
+  if (s.f) {
+    const f = s.f;
+    for (const a of mActs) {
+      if (a.kind === 'peer-up') fActs.push(...fencingStep(f, { kind: 'peer-up' }, now));
+      if (a.kind === 'peer-dead') {
+        const peerHeld = s.m.peer.report?.hold.length;
+        fActs.push(...fencingStep(f, {
+          kind: 'peer-dead', reason: a.reason, selfHeld: heldGroups(s.r).length, ...(peerHeld !== undefined ? { peerHeld } : {}),
+        }, now));
+      }
+    }
+    if (ev.kind === 'fence-done' || ev.kind === 'check-done' || ev.kind === 'operator') fActs.push(...fencingStep(f, ev, now));
+    fActs.push(...fencingStep(f, { kind: 'tick' }, now));
+  }
+  // Without fencing the gate is the identity, so this is exactly the old
+  // condition; with it, a takeover allowed later (fence-done) also reaches
+  // the resources machine.
+  const liveness = gatedLiveness(s);
+  if (peerChanged || liveness !== s.r.peer.liveness) {
+    const report: PeerReport | undefined = s.m.peer.report;
+    rEvents = [{ kind: 'peer', liveness, ...(report ? { report } : {}) }, ...rEvents];
   }
   const rActs: ResourcesAction[] = [];
   for (const e of rEvents) rActs.push(...resourcesStep(s.r, e, now));
@@ -96,6 +155,11 @@ export function engineStep(s: EngineState, ev: EngineEvent, now: number): Engine
     }
   }
   for (const a of mActs) if (a.kind !== 'send') out.push(a);
+  for (const a of fActs) {
+    if (a.kind === 'alert') out.push({ kind: 'fence-alert', message: a.message });
+    else if (a.kind === 'log') out.push({ kind: 'fence-log', level: a.level, message: a.message });
+    else out.push(a);
+  }
   out.push(...rActs.filter((a) => a.kind !== 'announce'));
   for (const a of sends) out.push({ kind: 'send', status: outgoing(s, a.seq, released) });
   if (released && !s.releasedAnnounced) {
@@ -106,7 +170,7 @@ export function engineStep(s: EngineState, ev: EngineEvent, now: number): Engine
 }
 
 export function engineDeadline(s: EngineState): number {
-  return Math.min(membershipDeadline(s.m), resourcesDeadline(s.r));
+  return Math.min(membershipDeadline(s.m), resourcesDeadline(s.r), s.f ? fencingDeadline(s.f) : Infinity);
 }
 
 function outgoing(s: EngineState, seq: number, released: boolean): OutgoingStatus {

@@ -27,6 +27,12 @@ function formatEvent(ev: EngineEvent): string {
       return `op-done ${ev.op} ${ev.group}#${ev.index} ${ev.ok ? 'ok' : 'FAILED'}`;
     case 'shutdown':
       return 'shutdown requested';
+    case 'fence-done':
+      return `fence-done #${ev.id} ${ev.ok ? 'ok' : 'FAILED'}`;
+    case 'check-done':
+      return `check-done device ${ev.device} ${ev.ok ? 'ok' : 'FAILED'}`;
+    case 'operator':
+      return `operator ${ev.op}`;
   }
 }
 
@@ -50,6 +56,12 @@ function formatAction(a: EngineAction): string | undefined {
     case 'group-phase': return `${a.group}:${a.phase}`;
     case 'alert': return `ALERT ${a.group}`;
     case 'released': return 'released';
+    case 'fence': return `fence #${a.id} ${a.target} via device ${a.device}`;
+    case 'check': return `check device ${a.device}`;
+    case 'record': return `record fence ${a.entry.target}: ${a.entry.result}`;
+    case 'may-take-over': return `may take over (${a.reason})`;
+    case 'fence-alert': return 'FENCE ALERT';
+    case 'fence-log': return undefined;
   }
 }
 

@@ -107,6 +107,11 @@ export class StateStore {
     return vals.map((v) => JSON.parse(v) as JournalEntry).reverse();
   }
 
+  /** A separate key space in the same database (e.g. the fencing history), opened and closed with it. */
+  sublevel(name: string) {
+    return this.db.sublevel<string, string>(name, { valueEncoding: 'utf8' });
+  }
+
   async close(): Promise<void> {
     await this.db.close();
   }

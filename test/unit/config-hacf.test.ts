@@ -153,7 +153,7 @@ describe('parseHaCf: errors name the file and line', () => {
 
   const heartbeatOnly = [
     'deadping', 'mcast6', 'ucast6', 'hopfudge', 'ping', 'ping_group', 'hbaping',
-    'respawn', 'failfast', 'apiauth', 'stonith', 'stonith_host', 'watchdog', 'use_logd',
+    'respawn', 'failfast', 'apiauth', 'stonith', 'watchdog', 'use_logd',
     'conn_logd_time', 'syslogmsgfmt', 'realtime', 'rtprio', 'memreserve', 'coredumps', 'coreroot',
     'hbgenmethod', 'uuidfrom', 'autojoin', 'msgfmt', 'compression', 'compression_threshold',
     'traditional_compression', 'max_rexmit_delay', 'log_badpack', 'pacemaker', 'crm',
@@ -446,5 +446,38 @@ describe('parseHaCf: errors name the file and line', () => {
       expect(errors(withBase('notify'))).toEqual([`${F}:3: 'notify' takes exactly one value (the absolute path of a program), got 0`]);
       expect(errors(withBase('notify /a', 'notify /b'))).toEqual([`${F}:4: 'notify' is given more than once (first at line 3)`]);
     });
+  });
+});
+
+describe('parseHaCf: fencing directives go to parseFencing', () => {
+  const NO_FILES = { checkFiles: false };
+  const ipmi = (target: string) => `stonith_host * ipmi target=${target} host=10.0.0.9 user=admin passfile=/etc/ha.d/${target}.ipmi cipher=3`;
+
+  it('builds HaCf.fencing from stonith_host lines and the fence_* settings', () => {
+    const { config, issues } = parseHaCf(withBase(ipmi('alpha'), ipmi('beta'), 'fence_delay 7', 'fence_failure_policy takeover', 'fence_retry 1 8'), F, NO_FILES);
+    expect(issues).toEqual([]);
+    expect(config?.fencing?.devices.map((d) => [d.type, d.target, d.line])).toEqual([['ipmi', 'alpha', 3], ['ipmi', 'beta', 4]]);
+    expect(config?.fencing).toMatchObject({ fenceDelayMs: 7000, failurePolicy: 'takeover', retryMs: 1000, retryMaxMs: 8000, waitForAll: true });
+  });
+
+  it('has no fencing without a stonith_host line', () => {
+    expect(parseHaCf(withBase(), F).config?.fencing).toBeUndefined();
+    expect(parseHaCf(withBase('fence_delay 7'), F, NO_FILES).config?.fencing).toBeUndefined();
+  });
+
+  it('reports the fencing parser\'s errors at their ha.cf line, beside the others', () => {
+    const e = parseHaCf(withBase('bogus', ipmi('alpha'), 'fence_failure_policy maybe'), F, NO_FILES).issues.map(formatIssue);
+    expect(e[0]).toBe(`${F}:3: unknown directive 'bogus'`);
+    expect(e[1]).toMatch(/^\/etc\/tandem\/ha.cf:5: 'fence_failure_policy' must be wait/);
+    // only beta can be fenced: alpha has no device for its peer
+    const one = parseHaCf(withBase(ipmi('alpha')), F, NO_FILES);
+    expect(one.config).toBeUndefined();
+    expect(one.issues.map(formatIssue)).toEqual([expect.stringMatching(/^\/etc\/tandem\/ha.cf:3: no stonith_host lets 'alpha' fence 'beta'/)]);
+  });
+
+  it('still refuses Heartbeat\'s stonith directive (its own config file format)', () => {
+    expect(errors(withBase('stonith baytech /etc/ha.d/conf/stonith.baytech'))).toEqual([
+      `${F}:3: 'stonith' is a Heartbeat directive tandem does not support yet`,
+    ]);
   });
 });
