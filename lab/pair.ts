@@ -44,6 +44,21 @@ export interface PairOptions {
    * through without the pair's network, and ha.cf is identical on both.
    */
   fencing?: PairFencing;
+  /**
+   * A third site: the arbiter (tandem's, or etcd from /usr/bin/etcd) in a
+   * namespace of its own on the client's bridge, at NET.20 (tandem only).
+   * Both nodes get an `arbiter` line (plus `arbiterHaCf`); the arbiter is
+   * started by setup() and can be stopped and started again.
+   */
+  arbiter?: 'tandem' | 'etcd';
+  /** More quorum lines for both nodes' ha.cf, e.g. `arbiter_ttl 2`. */
+  arbiterHaCf?: string[];
+  /**
+   * A gateway for ping nodes: a namespace of its own on the client's bridge
+   * at NET.254 that answers ICMP echo (tandem only; add `ping NET.254` via
+   * extraHaCf or arbiterHaCf).
+   */
+  gateway?: boolean;
 }
 
 export interface PairFencing {
@@ -70,12 +85,18 @@ export class Pair {
   readonly procs: Partial<Record<NodeName, ChildProcess>> = {};
   /** With the fencing option: the switch that powers each node. */
   readonly power: Partial<Record<NodeName, IpmiSim>> = {};
-  private readonly o: Required<Omit<PairOptions, 'fencing'>> & Pick<PairOptions, 'fencing'>;
+  /** With the arbiter option: its namespace, address and process. */
+  readonly arbiterNs: string;
+  readonly arbiterIp: string;
+  arbiterProc?: ChildProcess;
+  readonly gatewayNs: string;
+  readonly gatewayIp: string;
+  private readonly o: Required<Omit<PairOptions, 'fencing' | 'arbiter' | 'gateway'>> & Pick<PairOptions, 'fencing' | 'arbiter' | 'gateway'>;
 
   constructor(opts: PairOptions) {
     this.o = {
       keepalive: '100ms', warntime: '200ms', deadtime: '300ms', initdead: '1', autoFailback: 'off',
-      media: 'bcast', servicePort: 7000, impl: 'tandem', arpCount: 5, arpIntervalMs: 200, extraHaCf: {}, ...opts,
+      media: 'bcast', servicePort: 7000, impl: 'tandem', arpCount: 5, arpIntervalMs: 200, extraHaCf: {}, arbiterHaCf: [], ...opts,
     };
     const p = `${opts.prefix}${process.pid}`;
     this.o.workDir = `${opts.workDir}-${process.pid}`;
@@ -83,6 +104,10 @@ export class Pair {
     this.ip = { alpha: `${opts.net}.1`, beta: `${opts.net}.2` };
     this.clientIp = `${opts.net}.10`;
     this.vip = `${opts.net}.100`;
+    this.arbiterNs = `${p}-r`;
+    this.arbiterIp = `${opts.net}.20`;
+    this.gatewayNs = `${p}-g`;
+    this.gatewayIp = `${opts.net}.254`;
   }
 
   dir(node: NodeName): string { return join(this.o.workDir, node); }
@@ -95,7 +120,7 @@ export class Pair {
   static async removeStale(prefix: string): Promise<void> {
     const out = await sh('ip', ['netns', 'list'], { allowFail: true });
     for (const line of out.split('\n')) {
-      const m = line.split(' ')[0]?.match(new RegExp(`^${prefix}(\\d+)-[abc]$`));
+      const m = line.split(' ')[0]?.match(new RegExp(`^${prefix}(\\d+)-[abcrg]$`));
       if (!m) continue;
       const owner = Number(m[1]);
       if (owner !== process.pid && processAlive(owner)) continue;
@@ -120,8 +145,10 @@ export class Pair {
       await sh('ip', ['-n', c, 'link', 'set', port, 'master', 'br0', 'up']);
       await this.bringUp(node);
       this.mac[node] = (await sh('ip', ['-n', this.ns[node], '-br', 'link', 'show', 'eth0'])).trim().split(/\s+/)[2] ?? '';
-      if (!this.o.fencing) this.writeConfig(node);
     }
+    if (this.o.arbiter) await this.setupArbiter();
+    if (this.o.gateway) await this.setupSite(this.gatewayNs, this.gatewayIp, 'vg');
+    if (!this.o.fencing) for (const node of ['alpha', 'beta'] as const) this.writeConfig(node);
     if (this.o.fencing) {
       // The stonith_host lines need the switches' parameters: switches first.
       for (const node of ['alpha', 'beta'] as const) await this.startSwitch(node);
@@ -170,6 +197,66 @@ export class Pair {
     writeFileSync(this.keepFile(peer), `${this.power[node]!.pid ?? ''}\n`);
   }
 
+  /** A namespace of its own on the client's bridge (port `port`), with `ip` on its eth0. */
+  private async setupSite(ns: string, ip: string, port: string): Promise<void> {
+    await sh('ip', ['netns', 'add', ns]);
+    await sh('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
+    await sh('ip', ['link', 'add', 'eth0', 'netns', ns, 'type', 'veth', 'peer', 'name', port, 'netns', this.ns.client]);
+    await sh('ip', ['-n', this.ns.client, 'link', 'set', port, 'master', 'br0', 'up']);
+    await sh('ip', ['-n', ns, 'addr', 'add', `${ip}/24`, 'brd', '+', 'dev', 'eth0']);
+    await sh('ip', ['-n', ns, 'link', 'set', 'eth0', 'up']);
+  }
+
+  private async setupArbiter(): Promise<void> {
+    await this.setupSite(this.arbiterNs, this.arbiterIp, 'vr');
+    mkdirSync(this.arbiterDir(), { recursive: true });
+    writeFileSync(this.arbiterKeys(), 'auth 1\n1 sha1 lab-secret\n', { mode: 0o600 });
+    chmodSync(this.arbiterKeys(), 0o600);
+    await this.startArbiter();
+  }
+
+  arbiterDir(): string { return join(this.o.workDir, 'arbiter'); }
+  private arbiterKeys(): string { return join(this.arbiterDir(), 'keys'); }
+  arbiterLog(): string { return join(this.arbiterDir(), 'arbiter.log'); }
+
+  /** The quorum lines of ha.cf for the arbiter option (identical on both nodes). */
+  arbiterLines(): string[] {
+    if (!this.o.arbiter) return [];
+    const where = this.o.arbiter === 'etcd' ? `etcd://${this.arbiterIp}:2379/tandem-lab` : `${this.arbiterIp}:7610`;
+    return [`arbiter ${where}`, ...this.o.arbiterHaCf];
+  }
+
+  /** Starts the arbiter (again), with its state kept from any earlier run, and waits until it answers. */
+  async startArbiter(): Promise<void> {
+    const fd = openSync(this.arbiterLog(), 'a');
+    const ns = this.arbiterNs;
+    const args = this.o.arbiter === 'etcd'
+      ? ['netns', 'exec', ns, '/usr/bin/etcd', '--name', 'lab', '--data-dir', join(this.arbiterDir(), 'etcd'),
+        '--listen-client-urls', `http://${this.arbiterIp}:2379`, '--advertise-client-urls', `http://${this.arbiterIp}:2379`,
+        '--listen-peer-urls', 'http://127.0.0.1:2380', '--initial-advertise-peer-urls', 'http://127.0.0.1:2380',
+        '--initial-cluster', 'lab=http://127.0.0.1:2380']
+      : ['netns', 'exec', ns, process.execPath, TANDEM_BIN, 'arbiter', '--listen', `${this.arbiterIp}:7610`,
+        '--state-dir', join(this.arbiterDir(), 'state'), '--keys', this.arbiterKeys()];
+    this.arbiterProc = spawn('ip', args, { stdio: ['ignore', fd, fd] });
+    closeSync(fd);
+    await waitFor('the arbiter to listen', async () => {
+      const out = this.o.arbiter === 'etcd'
+        ? await sh('ip', ['netns', 'exec', ns, 'ss', '-Hltn', 'sport = :2379'], { allowFail: true })
+        : await sh('ip', ['netns', 'exec', ns, 'ss', '-Hlun', 'sport = :7610'], { allowFail: true });
+      return out.includes(this.arbiterIp) ? true : undefined;
+    }, 15_000, 50);
+  }
+
+  /** Stops the arbiter: SIGTERM (graceful) or SIGKILL (a crash). */
+  async stopArbiter(signal: 'SIGTERM' | 'SIGKILL' = 'SIGKILL'): Promise<void> {
+    const child = this.arbiterProc;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise<void>((r) => child.once('exit', () => r()));
+    child.kill(signal);   // `ip netns exec` execs, so this is the arbiter itself
+    await Promise.race([exited, sleep(10_000)]);
+    this.arbiterProc = undefined;
+  }
+
   private keepFile(node: NodeName): string { return join(this.o.workDir, `power-keep-${node}`); }
 
   /** The stonith_host and other fencing lines of ha.cf (identical on both nodes). */
@@ -208,6 +295,7 @@ export class Pair {
       this.mediaLine(),
       ...(o.extraHaCf[node] ?? []),
       ...this.fencingLines(),
+      ...this.arbiterLines(),
       `auto_failback ${o.autoFailback}`,
       'node alpha beta',
       '',
@@ -311,7 +399,7 @@ esac
   }
 
   get impl(): 'tandem' | 'heartbeat' { return this.o.impl; }
-  get options(): Readonly<Required<Omit<PairOptions, 'fencing'>> & Pick<PairOptions, 'fencing'>> { return this.o; }
+  get options(): Readonly<Required<Omit<PairOptions, 'fencing' | 'arbiter' | 'gateway'>> & Pick<PairOptions, 'fencing' | 'arbiter' | 'gateway'>> { return this.o; }
 
   /** Starts the configured daemon on `node`. */
   startNode(node: NodeName): ChildProcess {
@@ -348,6 +436,9 @@ esac
 
   async cleanup(): Promise<void> {
     for (const sw of Object.values(this.power)) await sw?.stop();
+    await this.stopArbiter().catch(() => undefined);
+    if (this.o.arbiter) await killNetns(this.arbiterNs);
+    if (this.o.gateway) await killNetns(this.gatewayNs);
     for (const ns of Object.values(this.ns)) await killNetns(ns);
     if (!process.env.TANDEM_KEEP_LAB) rmSync(this.o.workDir, { recursive: true, force: true });
   }

@@ -37,6 +37,26 @@ export function formatStatus(r: StatusReport): string {
       lines.push(`  ${h.at}  ${h.by} -> ${h.target} ${h.action} via ${h.device}: ${h.result} (${h.durationMs} ms)${h.error ? `: ${h.error}` : ''}`);
     }
   }
+  if (r.quorum) {
+    const q = r.quorum;
+    lines.push('');
+    lines.push(`QUORUM: ${q.quorum ? 'yes' : 'NO'} (${q.why})`);
+    if (q.summary) lines.push(`  ${q.summary}`);
+    if (q.arbiter) lines.push(`  arbiter: ${q.arbiter.kind} ${q.arbiter.target ?? ''}`);
+    if (q.ipfail.enabled) lines.push(`  ipfail: on, connectivity ${q.connectivity}; delay ${q.ipfail.delayMs} ms, dwell ${q.ipfail.dwellMs} ms`);
+    for (const t of q.ping) {
+      lines.push(`  ping ${t.name}: ${t.status} (changed ${ms(t.sinceMsAgo)})`);
+      for (const a of t.addrs) {
+        lines.push(`    ${a.addr.padEnd(15)} ${a.status.padEnd(7)} sent ${a.sent} received ${a.received} loss ${a.lossPct === null ? '-' : `${a.lossPct}%`}  rtt min/avg/max ${[a.rttMs.min, a.rttMs.avg, a.rttMs.max].map((v) => (v === null ? '-' : String(v))).join('/')} ms`);
+      }
+    }
+    for (const g of q.groups) {
+      const l = g.lease;
+      const lease = l === null ? '' : `; lease ${l.status}${l.status === 'held' ? ` (valid ${l.validForMs} ms more)` : ` (${l.reason}${l.holder ? `, holder ${l.holder}` : ''})`}`;
+      lines.push(`  ${g.name}: ${g.code} (hold ${g.hold}, take ${g.take})${lease}`);
+      if (g.reason) lines.push(`    ${g.reason}`);
+    }
+  }
   const d = r.counters.dropped;
   lines.push('');
   lines.push(`packets: sent ${r.counters.sent}, received ${r.counters.received}; dropped: auth ${d.auth}, malformed ${d.malformed}, replay ${d.replay}, foreign ${d.foreign}, spoofed ${d.spoofed}, ignored ${d.ignored}`);

@@ -10,6 +10,7 @@ import { request } from '../control/socket.js';
 import { formatStatus } from './format.js';
 import { fenceByHand } from './fence.js';
 import { UserError } from '../util/errors.js';
+import { runArbiter } from '../../arbiter/server.js';
 
 const DEFAULT_STATE_DIR = '/var/lib/tandem';
 const DEFAULT_RUN_DIR = '/run/tandem';
@@ -92,6 +93,24 @@ export async function main(argv: string[]): Promise<number> {
     .action(async (target: string, o: { config: string; action: 'off' | 'on' | 'reboot' | 'status'; stateDir: string; initDir: string }) => {
       const ok = await fenceByHand({ ...o, target, out: (s) => process.stdout.write(s) });
       if (!ok) exitCode = 1;
+    });
+
+  program.command('arbiter')
+    .description('run the third-site arbiter that grants each group to at most one node (docs/quorum.md)')
+    .requiredOption('--listen <host:port>', 'UDP address to listen on, e.g. 0.0.0.0:7610')
+    .requiredOption('--state-dir <dir>', 'LevelDB directory for grants and request counters')
+    .requiredOption('--keys <file>', 'authkeys-format key file (mode 600), normally the cluster\'s authkeys')
+    .action(async (o: { listen: string; stateDir: string; keys: string }) => {
+      const arb = await runArbiter({ listen: o.listen, stateDir: o.stateDir, keysFile: o.keys });
+      let signals = 0;
+      const onSignal = () => {
+        signals += 1;
+        if (signals > 1) process.exit(2);
+        void arb.close();
+      };
+      process.on('SIGTERM', onSignal);
+      process.on('SIGINT', onSignal);
+      await arb.done;
     });
 
   const authkeys = program.command('authkeys').description('authkeys helpers');

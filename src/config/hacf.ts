@@ -16,6 +16,7 @@ import {
 import { parseTime } from './time.js';
 import { SERIAL_BAUD_RATES, type AutoFailback, type BaudRate, type ConfigIssue, type HaCf, type Medium, type SerialMedium } from './types.js';
 import { UserError } from '../util/errors.js';
+import { QUORUM_DIRECTIVES, parseQuorum, type QuorumLine } from './quorum.js';
 import { FENCING_DIRECTIVES, parseFencing, type FencingConfig, type FencingLine, type StonithParseOptions } from './stonith.js';
 
 export const DEFAULT_UDPPORT = 694;
@@ -32,7 +33,7 @@ export const DEFAULT_BAUD: BaudRate = 19200;
  * bcast; ping6 and rds are comm plugins shipped with 3.0.6.
  */
 const UNSUPPORTED = new Set([
-  'deadping', 'mcast6', 'ucast6', 'hopfudge', 'ping', 'ping6', 'ping_group',
+  'mcast6', 'ucast6', 'hopfudge', 'ping6',
   'hbaping', 'rds', 'udp', 'respawn', 'failfast', 'apiauth', 'stonith', 'watchdog',
   'use_logd', 'conn_logd_time', 'syslogmsgfmt', 'realtime', 'rtprio', 'memreserve', 'coredumps',
   'coreroot', 'hbgenmethod', 'uuidfrom', 'autojoin', 'msgfmt', 'compression',
@@ -83,6 +84,7 @@ export interface HaCfResult {
 export function parseHaCf(text: string, file: string, stonithOpts: StonithParseOptions = {}): HaCfResult {
   const out = new IssueSink(file);
   const fencingLines: FencingLine[] = [];
+  const quorumLines: QuorumLine[] = [];
   const nodes: Array<{ name: string; line: number }> = [];
   const media: Medium[] = [];
   const serial: SerialMedium[] = [];
@@ -145,6 +147,11 @@ export function parseHaCf(text: string, file: string, stonithOpts: StonithParseO
       fencingLines.push({ directive, args, line });
       return;
     }
+    // Quorum (config/quorum.ts): its defaults depend on deadtime, known only at the end.
+    if (QUORUM_DIRECTIVES.has(directive)) {
+      quorumLines.push({ directive, args, line });
+      return;
+    }
     if (UNSUPPORTED.has(directive)) {
       out.add(line, `'${directive}' is a Heartbeat directive tandem does not support yet`);
       return;
@@ -152,7 +159,7 @@ export function parseHaCf(text: string, file: string, stonithOpts: StonithParseO
     if (!SUPPORTED.has(directive)) {
       const lower = directive.toLowerCase();
       const hint =
-        SUPPORTED.has(lower) || UNSUPPORTED.has(lower) || FENCING_DIRECTIVES.has(lower) ? ` (directives are lower-case: '${lower}')` : '';
+        SUPPORTED.has(lower) || UNSUPPORTED.has(lower) || FENCING_DIRECTIVES.has(lower) || QUORUM_DIRECTIVES.has(lower) ? ` (directives are lower-case: '${lower}')` : '';
       out.add(line, `unknown directive '${directive}'${hint}`);
       return;
     }
@@ -503,6 +510,9 @@ export function parseHaCf(text: string, file: string, stonithOpts: StonithParseO
     if (r.config && r.config.devices.length > 0) fencing = r.config;
   }
 
+  const quorum = parseQuorum(quorumLines, file, deadtimeMs);
+  out.issues.push(...quorum.issues);
+
   const issues = out.sorted();
   if (issues.length > 0) return { config: undefined, issues };
 
@@ -531,6 +541,7 @@ export function parseHaCf(text: string, file: string, stonithOpts: StonithParseO
   const notify = get<string>('notify');
   if (notify !== undefined) config.notify = { command: notify.value, line: notify.line };
   if (fencing) config.fencing = fencing;
+  if (quorum.settings) config.quorum = quorum.settings;
   return { config, issues };
 }
 

@@ -2,6 +2,7 @@
 // folder produce it; nothing else reads the files.
 
 import type { FencingConfig } from './stonith.js';
+import type { QuorumSettings } from './quorum.js';
 
 export type AuthMethod = 'crc' | 'md5' | 'sha1' | 'sha256';
 
@@ -55,6 +56,8 @@ export interface HaCf {
   notify?: { command: string; line: number };
   /** STONITH devices and fencing policy (config/stonith.ts); absent when ha.cf has no stonith_host line. */
   fencing?: FencingConfig;
+  /** Ping nodes, ipfail and the arbiter (config/quorum.ts); absent when ha.cf has no quorum directive. */
+  quorum?: QuorumSettings;
 }
 
 export interface Resource {

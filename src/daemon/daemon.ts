@@ -13,7 +13,19 @@ import type { Config, ResourceGroup } from '../config/types.js';
 import { decode, encode } from '../heartbeat/codec.js';
 import { buildStatus, parseHeader, parseStatus } from '../heartbeat/messages.js';
 import { DecodeError } from '../heartbeat/types.js';
-import { engineDeadline, engineStep, initEngine, type EngineAction, type EngineEvent, type EngineState } from '../node/engine.js';
+import {
+  engineDeadline, engineQuorumInput, engineStep, initEngine,
+  type EngineAction, type EngineEvent, type EngineQuorumConfig, type EngineState,
+} from '../node/engine.js';
+import { str } from '../heartbeat/codec.js';
+import { parseQuorumFields } from '../quorum/report.js';
+import { IcmpPinger, pingTargets } from '../ping/icmp.js';
+import { LeaseDriver } from '../quorum/driver.js';
+import { defaultLeaseConfig } from '../quorum/lease.js';
+import { ArbiterClient } from '../quorum/arbiter-client.js';
+import { EtcdBackend } from '../quorum/etcd.js';
+import type { LeaseBackend } from '../quorum/backend.js';
+import { loadArbiterKeys } from '../../arbiter/server.js';
 import { heldGroups } from '../resources/machine.js';
 import { StateStore } from '../state/store.js';
 import { localAddresses, openUdpPath, pathName, type Path } from '../transport/udp.js';
@@ -65,6 +77,10 @@ export class Daemon {
   private readonly fenceAbort = new AbortController();
   private readonly fenceJobs = new Set<Promise<void>>();
   private closed = false;
+  /** Quorum adapters, when ha.cf configures ping nodes or an arbiter. */
+  private pinger?: IcmpPinger;
+  private leases?: LeaseDriver;
+  private backend?: LeaseBackend;
   private exitResolve?: () => void;
   readonly done: Promise<void>;
 
@@ -137,6 +153,7 @@ export class Daemon {
       this.fenceHistory = await FenceHistory.on(this.store.sublevel('fence'));
       this.log.info(`fencing: ${f.devices.length} device(s) for ${this.peer}: ${f.cfg.devices.join('; ')}; fence_delay ${f.cfg.fenceDelayMs} ms`);
     }
+    const quorumCfg = await this.startQuorum();
     this.engine = initEngine(
       {
         self: node, peer: this.peer, paths: this.paths.map((p) => p.name),
@@ -149,12 +166,80 @@ export class Daemon {
       this.now(),
       { ...(peerGeneration !== undefined ? { peerGeneration } : {}), held },
       fencingCfg,
+      quorumCfg,
     );
     if (h.autoFailback === 'legacy') this.log.warn(`${h.file}: auto_failback legacy behaves as 'on' (resources return to their preferred node)`);
     this.log.info(`starting: node ${node}, peer ${this.peer}, generation ${this.generation}, paths: ${this.paths.map((p) => p.name).join('; ')}` +
       (held.size ? `; held before restart: ${[...held].join(', ')}` : ''));
     void this.store.journal('start', `generation ${this.generation}`);
     this.step({ kind: 'tick' });
+  }
+
+  /**
+   * Opens the pinger and the lease backend when ha.cf asks for them. Their
+   * events only reach the engine once it exists (start() steps it right after).
+   */
+  private async startQuorum(): Promise<EngineQuorumConfig | undefined> {
+    const { config, node } = this.opts;
+    const h = config.hacf;
+    const q = h.quorum;
+    if (!q) return undefined;
+    const targets = pingTargets(q.ping, q.pingGroups);
+    const safetyMs = q.arbiterSafetyMs;
+    const graceMs = h.deadtimeMs + safetyMs;
+    const arbiter = q.arbiter?.kind ?? 'none';
+    if (targets.length) {
+      this.pinger = IcmpPinger.open({
+        targets, intervalMs: h.keepaliveMs, deadpingMs: q.deadpingMs,
+        onChange: (c) => {
+          if (c.kind === 'target-status') this.event(c.status === 'up' ? 'info' : 'warn', 'ping', `ping target ${c.name} ${c.status} (${c.detail}); reachable ${c.reach.up}/${c.reach.total}`);
+          if (!this.engine) return;
+          engineQuorumInput(this.engine, { reach: c.reach });
+          this.step({ kind: 'tick' });
+        },
+        onError: (m) => this.log.error(m),
+      });
+    }
+    if (q.arbiter) {
+      const leases = config.groups.map((g) => ({ ...defaultLeaseConfig(g.name, h.deadtimeMs), ttlMs: q.arbiterTtlMs, safetyMs, retryMs: Math.max(100, Math.round(q.arbiterTtlMs / 10)) }));
+      const driver = this.leases = new LeaseDriver({
+        leases, now: () => this.now(),
+        onEvent: (ev) => {
+          if (ev.kind === 'lease-held') this.event('info', 'lease', `lease for ${ev.group} held (${this.backend?.target ?? ''})`);
+          else this.event('warn', 'lease', `lease for ${ev.group} lost: ${ev.reason}`);
+          // A lost lease stops the group now. Queued as a microtask: the
+          // driver may report from inside an engine action (update), and
+          // engine steps must not nest.
+          queueMicrotask(() => {
+            if (!this.engine || this.closed) return;
+            engineQuorumInput(this.engine, { leases: driver.views() });
+            this.step({ kind: 'tick' });
+          });
+        },
+      });
+      const onReply = (r: Parameters<LeaseDriver['onReply']>[0]) => {
+        driver.onReply(r);
+        // Denials carry a reason and a holder status shows; held/lost come through onEvent.
+        if (this.engine) engineQuorumInput(this.engine, { leases: driver.views() });
+      };
+      const onWarn = (m: string) => this.rateLimitedWarn(m);
+      if (q.arbiter.kind === 'etcd') {
+        this.backend = EtcdBackend.open({ url: q.arbiter.url, cluster: h.cluster, node, onReply, onWarn });
+      } else {
+        const keys = q.arbiterKeys ? loadArbiterKeys(q.arbiterKeys) : config.authkeys;
+        this.backend = await ArbiterClient.open({ address: q.arbiter.address, cluster: h.cluster, node, generation: this.generation, keys, onReply, onWarn });
+      }
+      driver.attach(this.backend);
+      this.log.info(`quorum: arbiter ${this.backend.target}; lease ttl ${q.arbiterTtlMs} ms, safety ${safetyMs} ms`);
+    }
+    if (targets.length) this.log.info(`quorum: ping ${targets.map((t) => t.name).join(', ')}; deadping ${q.deadpingMs} ms; ipfail ${q.ipfail.enabled ? 'on' : 'off'}`);
+    return {
+      self: node, peer: this.peer, groups: config.groups.map((g) => g.name),
+      pingConfigured: targets.length > 0, arbiter,
+      takeoverDelayMs: arbiter === 'etcd' ? graceMs : 0,
+      ipfail: q.ipfail.enabled && targets.length > 0 ? q.ipfail : { ...q.ipfail, enabled: false },
+      graceMs,
+    };
   }
 
   /** Graceful stop: release every group so the peer can take it at once, then exit. */
@@ -181,6 +266,7 @@ export class Daemon {
     }
     let header;
     let st;
+    let quorum = {};
     try {
       header = parseHeader(fields);
       if (header.src === this.opts.node) {
@@ -195,6 +281,11 @@ export class Daemon {
         return;
       }
       st = parseStatus(fields);
+      if (this.opts.config.hacf.quorum) {
+        const f = fields;
+        const qr = parseQuorumFields((name) => str(f, name));
+        quorum = { ...(qr.reach ? { reach: qr.reach } : {}), ...(qr.hearsPeer !== undefined ? { hearsMe: qr.hearsPeer } : {}) };
+      }
     } catch (e) {
       if (!(e instanceof DecodeError)) throw e;
       this.drops.malformed += 1;
@@ -204,7 +295,7 @@ export class Daemon {
     this.received += 1;
     this.step({
       kind: 'heard', path, src: header.src, generation: header.generation, seq: header.seq,
-      report: { status: st.status, hold: st.hold, yielding: st.yielding, failed: st.failed, ...(st.deadtimeMs !== undefined ? { deadtimeMs: st.deadtimeMs } : {}) },
+      report: { status: st.status, hold: st.hold, yielding: st.yielding, failed: st.failed, ...(st.deadtimeMs !== undefined ? { deadtimeMs: st.deadtimeMs } : {}), ...quorum },
     });
   }
 
@@ -243,6 +334,7 @@ export class Daemon {
           status: a.status.status, deadtimeMs: h.deadtimeMs, src: this.opts.node, srcUuid: this.uuid,
           seq: a.status.seq, generation: this.generation, wallSeconds: Math.floor(Date.now() / 1000),
           hold: a.status.hold, yielding: a.status.yielding, failed: a.status.failed,
+          ...(a.status.extra ? { extra: a.status.extra } : {}),
         });
         const buf = encode(fields, this.opts.config.authkeys);
         for (const p of this.paths) p.send(buf);
@@ -290,6 +382,13 @@ export class Daemon {
         return;
       case 'released':
         void this.finishShutdown();
+        return;
+      case 'lease':
+        this.leases?.update(a.group, a.want, a.ctx);
+        if (this.leases) engineQuorumInput(this.engine, { leases: this.leases.views() });
+        return;
+      case 'quorum-changed':
+        for (const d of a.changed) this.event(d.hold === 'release' ? 'warn' : 'info', 'quorum', `group ${d.group}: quorum ${d.code} (hold ${d.hold}, take ${d.take}): ${d.reason}`);
         return;
       case 'fence':
       case 'check':
@@ -364,6 +463,10 @@ export class Daemon {
   }
 
   private async finishShutdown(): Promise<void> {
+    // Every group is stopped: give the leases up, saying we leave, so the peer gets them at once.
+    this.leases?.releaseAll({ leaving: true });
+    // etcd's revoke is an HTTP call: give it a moment before close() aborts it.
+    if (this.backend?.kind === 'etcd') await new Promise((r) => setTimeout(r, 200));
     // The engine already announced st=dead; repeat it so one lost datagram does not cost the peer a deadtime.
     for (let i = 0; i < 2; i++) {
       await new Promise((r) => setTimeout(r, 20));
@@ -382,6 +485,9 @@ export class Daemon {
     this.fenceAbort.abort();
     await Promise.allSettled([...this.fenceJobs]);
     this.closed = true;
+    this.pinger?.close();
+    this.leases?.close();
+    await this.backend?.close().catch(() => undefined);
     for (const p of this.paths) await p.close().catch(() => undefined);
     this.paths = [];
     if (this.control) await new Promise<void>((r) => this.control!.close(() => r()));
@@ -400,6 +506,8 @@ export class Daemon {
         journal: await this.store.recentJournal(20),
         ...(this.pathMon ? { pathStats: this.pathMon.snapshot() } : {}),
         ...(this.fenceHistory ? { fenceHistory: await this.fenceHistory.recent(10) } : {}),
+        ...(this.pinger ? { ping: this.pinger.stats() } : {}),
+        ...(this.backend ? { arbiter: this.backend.target } : {}),
       });
     }
     throw new Error(`unknown command '${cmd}'`);

@@ -9,6 +9,8 @@ import type { FencingState } from '../fencing/policy.js';
 import { heldGroups } from '../resources/machine.js';
 import type { JournalEntry } from '../state/store.js';
 import type { PathReport } from './paths.js';
+import type { TargetStats } from '../ping/tracker.js';
+import type { EngineQuorum } from '../node/engine.js';
 
 export const STATUS_VERSION = 1;
 
@@ -36,6 +38,10 @@ export interface StatusInput {
   pathStats?: Record<string, PathReport>;
   /** The newest fencing history records, oldest first (when fencing is configured). */
   fenceHistory?: FenceRecord[];
+  /** Per ping target figures from the pinger (when ping nodes are configured). */
+  ping?: TargetStats[];
+  /** Where the arbiter is, for display (when one is configured). */
+  arbiter?: string;
 }
 
 /** One heartbeat path as reported: the membership view plus, when known, the PathMonitor's figures. */
@@ -101,6 +107,68 @@ export function buildStatusReport(i: StatusInput) {
     },
     recentEvents: i.journal,
     fencing: e.f ? fencingReport(e, e.f, now, i.fenceHistory ?? []) : null,
+    quorum: e.q ? quorumReport(e, e.q, i, now) : null,
+  };
+}
+
+/**
+ * Does this node have quorum, and why. Yes while it hears its peer both ways;
+ * otherwise, with an arbiter, while it holds at least one lease; without one,
+ * unless none of its ping targets answers.
+ */
+function quorumVerdict(e: EngineState, q: EngineQuorum): { quorum: boolean; why: string } {
+  const d = q.decision;
+  const peer = q.state.cfg.peer;
+  if (!d || e.m.peer.liveness === 'unknown') return { quorum: false, why: `${peer} not heard yet (start-up)` };
+  if (d.mutual) return { quorum: true, why: `hearing ${peer} both ways` };
+  const oneWay = e.m.peer.liveness === 'up' ? `${peer} reports it does not hear this node` : `${peer} not heard`;
+  if (q.state.cfg.arbiter !== 'none') {
+    const held = Object.entries(q.leases).filter(([, l]) => l.status === 'held').map(([g]) => g);
+    if (held.length) return { quorum: true, why: `${oneWay}; lease held for ${held.join(', ')}` };
+    return { quorum: false, why: `${oneWay} and no lease from the ${q.state.cfg.arbiter === 'etcd' ? 'etcd' : 'arbiter'}` };
+  }
+  if (q.reach && q.reach.total > 0 && q.reach.up === 0) return { quorum: false, why: `${oneWay} and none of ${q.reach.total} ping targets answers` };
+  return { quorum: true, why: `${oneWay}; no arbiter: Heartbeat rules` };
+}
+
+function quorumReport(e: EngineState, q: EngineQuorum, i: StatusInput, now: number) {
+  const d = q.decision;
+  const cfg = q.state.cfg;
+  const v = quorumVerdict(e, q);
+  const r1 = (x: number | null) => (x === null ? null : Math.round(x * 100) / 100);
+  return {
+    quorum: v.quorum,
+    why: v.why,
+    summary: d?.summary ?? null,
+    mutual: d?.mutual ?? false,
+    connectivity: d?.connectivity ?? 'unknown',              // unknown | equal | better | worse (than the peer)
+    reach: q.reach ?? null,                                  // { up, total } ping targets reachable here
+    peerReach: e.m.peer.report?.reach ?? null,               // as the peer last reported it (tg_ping)
+    peerHearsMe: e.m.peer.report?.hearsMe ?? null,           // tg_hears
+    ipfail: cfg.ipfail,
+    arbiter: cfg.arbiter === 'none' ? null : { kind: cfg.arbiter, target: i.arbiter ?? null, takeoverDelayMs: cfg.takeoverDelayMs, graceMs: q.graceMs },
+    ping: (i.ping ?? []).map((t) => ({
+      name: t.name, status: t.status, sinceMsAgo: ago(now, t.since),
+      addrs: t.addrs.map((a) => ({
+        addr: a.addr, status: a.status, sent: a.sent, received: a.received, lost: a.lost,
+        lossPct: r1(a.lossPct), rttMs: { last: r1(a.rttMs.last), min: r1(a.rttMs.min), avg: r1(a.rttMs.avg), max: r1(a.rttMs.max) },
+      })),
+    })),
+    groups: cfg.groups.map((g) => {
+      const gd = d?.groups[g];
+      const l = q.leases[g];
+      return {
+        name: g,
+        hold: gd?.hold ?? 'normal', take: gd?.take ?? 'normal', code: gd?.code ?? 'startup', reason: gd?.reason ?? '',
+        lease: cfg.arbiter === 'none' ? null : {
+          status: l?.status ?? 'idle',                         // idle | requesting | held | denied
+          reason: l?.reason ?? 'not wanted',
+          holder: l?.holder ?? null,
+          heldForMs: l?.status === 'held' && l.since !== undefined ? Math.max(0, Math.round(now - l.since)) : null,
+          validForMs: l?.status === 'held' && l.until !== undefined ? Math.max(0, Math.round(l.until - now)) : null,
+        },
+      };
+    }),
   };
 }
 

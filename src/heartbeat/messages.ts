@@ -25,6 +25,8 @@ export interface StatusParams {
   yielding?: string[];
   /** Resource groups that failed to start on the sender. */
   failed: string[];
+  /** More tandem fields (`tg_` names) placed after tg_failed, e.g. tg_ping/tg_hears. */
+  extra?: Array<[string, string]>;
 }
 
 export interface Header {
@@ -74,6 +76,7 @@ export function buildStatus(p: StatusParams): Field[] {
     groupList('tg_hold', p.hold),
     ...(p.yielding !== undefined ? [groupList('tg_yielding', p.yielding)] : []),
     groupList('tg_failed', p.failed),
+    ...(p.extra ?? []).map(([name, value]) => field(name, value)),
     field('src', p.src),
     field('srcuuid', p.srcUuid, 1),
     hexField('seq', p.seq),

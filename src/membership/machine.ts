@@ -34,6 +34,10 @@ export interface PeerReport {
   yielding: string[];       // held but not claimed: recovering after a crash, or being stopped
   failed: string[];
   deadtimeMs?: number;
+  /** The peer's reachable ping targets (tg_ping), when it reports them. */
+  reach?: { up: number; total: number };
+  /** Whether the peer hears this node (tg_hears), when it reports it. */
+  hearsMe?: boolean;
 }
 
 export interface PeerState {

@@ -14,6 +14,14 @@ import {
   fencingDeadline, fencingStep, initFencing, mayTakeOver,
   type FencingAction, type FencingEvent, type FencingPolicyConfig, type FencingState,
 } from '../fencing/policy.js';
+import {
+  applyDecision, decideQuorum, initQuorum, leaseWanted,
+  type GroupDecision, type QuorumConfig, type QuorumDecision, type QuorumInput, type QuorumState,
+} from '../quorum/decide.js';
+import type { LeaseView } from '../quorum/lease.js';
+import type { RequestContext } from '../quorum/backend.js';
+import { quorumFields } from '../quorum/report.js';
+import type { Reach } from '../ping/tracker.js';
 
 export interface EngineState {
   m: MembershipState;
@@ -21,7 +29,35 @@ export interface EngineState {
   releasedAnnounced: boolean;
   /** The fencing policy, when ha.cf configures STONITH devices; absent = Heartbeat's behaviour without STONITH. */
   f?: FencingState;
+  /** Quorum (ping nodes, ipfail, arbiter leases), when ha.cf configures it; absent = no quorum rules at all. */
+  q?: EngineQuorum;
 }
+
+/** What the engine needs to run quorum: the pure decision's config plus the lease grace. */
+export interface EngineQuorumConfig extends QuorumConfig {
+  /** deadtime + lease safety: sent with each lease request (docs/quorum.md, "grace"). */
+  graceMs: number;
+}
+
+export interface EngineQuorum {
+  state: QuorumState;
+  graceMs: number;
+  /** This node's reachable ping targets (from the pinger); undefined without ping targets or before the first figure. */
+  reach?: Reach;
+  /** The lease views per group (from the lease driver). */
+  leases: Record<string, LeaseView>;
+  decision?: QuorumDecision;
+  /** The last lease request per group told to the daemon, to tell it only changes. */
+  lastLease: Record<string, string>;
+}
+
+/**
+ * A lease to want or not, and what to tell the arbiter with the request:
+ * the daemon passes both to LeaseDriver.update.
+ */
+export interface EngineLeaseAction { kind: 'lease'; group: string; want: boolean; ctx: RequestContext }
+/** Quorum rules changed for some groups: worth a journal line each. */
+export interface EngineQuorumChangedAction { kind: 'quorum-changed'; changed: GroupDecision[]; summary: string }
 
 export type NodeStatus = 'init' | 'active' | 'dead';
 
@@ -31,6 +67,8 @@ export interface OutgoingStatus {
   hold: string[];
   yielding: string[];
   failed: string[];
+  /** tandem's extra status fields (tg_ping, tg_hears), only with quorum configured. */
+  extra?: Array<[string, string]>;
 }
 
 export type EngineEvent =
@@ -53,19 +91,95 @@ export type EngineAction =
   | Exclude<MembershipAction, { kind: 'send' }>
   | ResourcesAction
   | EngineFencingAction
+  | EngineLeaseAction
+  | EngineQuorumChangedAction
   | { kind: 'released' };   // shutdown finished: every group is stopped and the peer was told
 
 export function initEngine(
   mcfg: MembershipConfig, rcfg: ResourcesConfig, now: number,
   persisted: { peerGeneration?: number; held: ReadonlySet<string> },
   fcfg?: FencingPolicyConfig,
+  qcfg?: EngineQuorumConfig,
 ): EngineState {
   return {
     m: initMembership(mcfg, now, persisted.peerGeneration),
     r: initResources(rcfg, persisted.held, now),
     releasedAnnounced: false,
     ...(fcfg ? { f: initFencing(fcfg, now) } : {}),
+    ...(qcfg ? { q: { state: initQuorum(qcfg, now), graceMs: qcfg.graceMs, leases: {}, lastLease: {} } } : {}),
   };
+}
+
+/**
+ * New quorum inputs from the adapters (pinger, lease driver). Pure: it only
+ * records them; run an engineStep (a tick) right after so they take effect.
+ */
+export function engineQuorumInput(s: EngineState, i: { reach?: Reach; leases?: Record<string, LeaseView> }): void {
+  if (!s.q) return;
+  if (i.reach) s.q.reach = { ...i.reach };
+  if (i.leases) s.q.leases = { ...s.q.leases, ...i.leases };
+}
+
+/** The QuorumInput from what membership, the resources machine and the adapters know now. */
+function quorumInput(s: EngineState, q: EngineQuorum): QuorumInput {
+  const report = s.m.peer.report;
+  const held = new Set(heldGroups(s.r));
+  const groups: QuorumInput['groups'] = {};
+  for (const g of q.state.cfg.groups) {
+    const lease = q.leases[g];
+    groups[g] = {
+      iHold: held.has(g),
+      peerHolds: report?.hold.includes(g) ?? false,
+      peerFailed: report?.failed.includes(g) ?? false,
+      ...(lease ? { lease } : {}),
+    };
+  }
+  return {
+    peer: {
+      liveness: s.m.peer.liveness,
+      ...(report?.hearsMe !== undefined ? { hearsMe: report.hearsMe } : {}),
+      ...(report?.reach ? { reach: report.reach } : {}),
+    },
+    ...(q.reach ? { reach: q.reach } : {}),
+    groups,
+  };
+}
+
+/** Runs the quorum decision and hands it to the resources machine; its journal lines go to `out`. */
+function decide(s: EngineState, q: EngineQuorum, now: number, out: EngineAction[]): void {
+  const d = decideQuorum(q.state, quorumInput(s, q), now);
+  q.decision = d;
+  s.r.quorum = d.groups;
+  if (d.changed.length) out.push({ kind: 'quorum-changed', changed: d.changed, summary: d.summary });
+}
+
+/** Per group: want its lease or not, and the request context (only what changed since last time). */
+function leaseActions(s: EngineState, q: EngineQuorum, out: EngineAction[]): void {
+  // Shutting down: leases stay as they are until every group is stopped;
+  // then the daemon gives them all up saying it leaves (releaseAll), which
+  // lets the arbiter hand them to the peer without waiting out its grace.
+  if (s.r.stopping) return;
+  const cfg = q.state.cfg;
+  const report = s.m.peer.report;
+  const peerHeard = s.m.peer.liveness === 'up';
+  const mutual = q.decision?.mutual ?? false;
+  const held = new Set(heldGroups(s.r));
+  for (const g of cfg.groups) {
+    const iHold = held.has(g);
+    const gs = s.r.groups[g];
+    const want = leaseWanted({
+      arbiter: cfg.arbiter, shuttingDown: false, iHold, mutual,
+      eligible: gs !== undefined && gs.phase !== 'failed',
+    });
+    const ctx: RequestContext = {
+      holds: iHold, peerHeard, peerHolds: peerHeard && (report?.hold.includes(g) ?? false),
+      reach: q.reach?.up ?? 0, reachTotal: q.reach?.total ?? 0, graceMs: q.graceMs,
+    };
+    const key = JSON.stringify([want, ctx]);
+    if (q.lastLease[g] === key) continue;
+    q.lastLease[g] = key;
+    out.push({ kind: 'lease', group: g, want, ctx });
+  }
 }
 
 /**
@@ -138,6 +252,11 @@ export function engineStep(s: EngineState, ev: EngineEvent, now: number): Engine
     const report: PeerReport | undefined = s.m.peer.report;
     rEvents = [{ kind: 'peer', liveness, ...(report ? { report } : {}) }, ...rEvents];
   }
+  const qActs: EngineAction[] = [];
+  if (s.q) {
+    // Membership is already up to date; the decision uses its view of the peer.
+    decide(s, s.q, now, qActs);
+  }
   const rActs: ResourcesAction[] = [];
   for (const e of rEvents) rActs.push(...resourcesStep(s.r, e, now));
 
@@ -160,7 +279,15 @@ export function engineStep(s: EngineState, ev: EngineEvent, now: number): Engine
     else if (a.kind === 'log') out.push({ kind: 'fence-log', level: a.level, message: a.message });
     else out.push(a);
   }
+  out.push(...qActs);
   out.push(...rActs.filter((a) => a.kind !== 'announce'));
+  if (s.q) {
+    // Held groups may have changed just now: decide again so the leases follow at once.
+    const again: EngineAction[] = [];
+    decide(s, s.q, now, again);
+    out.push(...again);
+    leaseActions(s, s.q, out);
+  }
   for (const a of sends) out.push({ kind: 'send', status: outgoing(s, a.seq, released) });
   if (released && !s.releasedAnnounced) {
     s.releasedAnnounced = true;
@@ -170,8 +297,16 @@ export function engineStep(s: EngineState, ev: EngineEvent, now: number): Engine
 }
 
 export function engineDeadline(s: EngineState): number {
-  return Math.min(membershipDeadline(s.m), resourcesDeadline(s.r), s.f ? fencingDeadline(s.f) : Infinity);
+  return Math.min(membershipDeadline(s.m), resourcesDeadline(s.r), s.f ? fencingDeadline(s.f) : Infinity, s.q ? quorumDeadline(s.q) : Infinity);
 }
+
+/** A hysteresis timer of the decision, or a lease's local deadline (the decision re-checks it). */
+function quorumDeadline(q: EngineQuorum): number {
+  let t = q.decision?.nextAt ?? Infinity;
+  for (const l of Object.values(q.leases)) if (l.status === 'held' && l.until !== undefined) t = Math.min(t, l.until);
+  return t;
+}
+
 
 function outgoing(s: EngineState, seq: number, released: boolean): OutgoingStatus {
   let status: NodeStatus = s.m.peer.liveness === 'unknown' ? 'init' : 'active';
@@ -179,5 +314,7 @@ function outgoing(s: EngineState, seq: number, released: boolean): OutgoingStatu
   // each group as soon as we report it released, so one group whose stop
   // keeps failing does not hold the others hostage.
   if (released || s.r.stopping) status = 'dead';
-  return { seq, status, hold: heldGroups(s.r), yielding: yieldingGroups(s.r), failed: failedGroups(s.r) };
+  const base = { seq, status, hold: heldGroups(s.r), yielding: yieldingGroups(s.r), failed: failedGroups(s.r) };
+  if (!s.q) return base;
+  return { ...base, extra: quorumFields({ ...(s.q.reach ? { reach: s.q.reach } : {}), hearsPeer: s.m.peer.liveness === 'up' }) };
 }

@@ -10,6 +10,7 @@
 
 import type { AutoFailback } from '../config/types.js';
 import type { PeerLiveness, PeerReport } from '../membership/machine.js';
+import { applyDecision, type GroupDecision } from '../quorum/decide.js';
 
 export interface GroupSpec {
   name: string;
@@ -51,6 +52,11 @@ export interface ResourcesState {
   groups: Record<string, GroupState>;
   peer: { liveness: PeerLiveness; report?: PeerReport };
   stopping: boolean;        // the daemon is shutting down: release everything
+  /**
+   * The quorum rules per group (quorum/decide.ts), set by the engine before
+   * each step when quorum is configured; absent = the resource rules alone.
+   */
+  quorum?: Record<string, GroupDecision>;
 }
 
 export type ResourcesEvent =
@@ -167,12 +173,25 @@ export function wantsGroup(s: ResourcesState, spec: GroupSpec): boolean | undefi
   return preferred ? true : peerFailed;
 }
 
+/** wantsGroup adjusted by the group's quorum decision (applyDecision in quorum/decide.ts). */
+export function wantsWithQuorum(s: ResourcesState, spec: GroupSpec, d: GroupDecision | undefined): boolean | undefined {
+  const normal = wantsGroup(s, spec);
+  if (s.stopping) return normal;   // a shutdown releases everything, whatever quorum says
+  const me = s.groups[spec.name]!;
+  const peerHeard = s.peer.liveness === 'up';
+  return applyDecision(normal, d, {
+    iHold: HELD.has(me.phase), peerHeard,
+    peerHolds: peerHeard && (s.peer.report?.hold.includes(spec.name) ?? false),
+    failedHere: me.phase === 'failed',
+  });
+}
+
 function drive(s: ResourcesState, spec: GroupSpec, now: number, out: ResourcesAction[]): void {
   const g = s.groups[spec.name]!;
   if (g.busy) return;
   if (g.retryAt !== undefined && now < g.retryAt) return;
   g.retryAt = undefined;
-  const want = wantsGroup(s, spec);
+  const want = s.quorum ? wantsWithQuorum(s, spec, s.quorum[spec.name]) : wantsGroup(s, spec);
   if (want === undefined) return;
   const n = spec.resourceCount;
   switch (g.phase) {

@@ -152,7 +152,7 @@ describe('parseHaCf: errors name the file and line', () => {
   });
 
   const heartbeatOnly = [
-    'deadping', 'mcast6', 'ucast6', 'hopfudge', 'ping', 'ping_group', 'hbaping',
+    'mcast6', 'ucast6', 'hopfudge', 'hbaping',
     'respawn', 'failfast', 'apiauth', 'stonith', 'watchdog', 'use_logd',
     'conn_logd_time', 'syslogmsgfmt', 'realtime', 'rtprio', 'memreserve', 'coredumps', 'coreroot',
     'hbgenmethod', 'uuidfrom', 'autojoin', 'msgfmt', 'compression', 'compression_threshold',
@@ -478,6 +478,75 @@ describe('parseHaCf: fencing directives go to parseFencing', () => {
   it('still refuses Heartbeat\'s stonith directive (its own config file format)', () => {
     expect(errors(withBase('stonith baytech /etc/ha.d/conf/stonith.baytech'))).toEqual([
       `${F}:3: 'stonith' is a Heartbeat directive tandem does not support yet`,
+    ]);
+  });
+});
+
+describe('parseHaCf: quorum directives (docs/quorum.md)', () => {
+  it('has no quorum without any quorum directive', () => {
+    expect(parseHaCf(withBase(), F).config?.quorum).toBeUndefined();
+  });
+
+  it('parses ping, ping_group, deadping, ipfail and the arbiter with its defaults from deadtime', () => {
+    const { config, issues } = parseHaCf(withBase('deadtime 3', 'ping 10.0.0.254 10.0.1.254', 'ping_group gw 10.0.2.1 10.0.2.2', 'arbiter 192.0.2.9:7610'), F);
+    expect(issues).toEqual([]);
+    expect(config?.quorum).toEqual({
+      ping: ['10.0.0.254', '10.0.1.254'], pingGroups: [{ name: 'gw', addrs: ['10.0.2.1', '10.0.2.2'] }],
+      deadpingMs: 3000, ipfail: { enabled: true, delayMs: 5000, dwellMs: 60_000 },
+      arbiter: { kind: 'arbiter', address: '192.0.2.9:7610' }, arbiterTtlMs: 6000, arbiterSafetyMs: 500,
+    });
+  });
+
+  it('takes explicit values, etcd endpoint lists, and ipfail off', () => {
+    const { config, issues } = parseHaCf(withBase(
+      'ping 10.0.0.254', 'deadping 800ms', 'ipfail off', 'ipfail_delay 2', 'ipfail_dwell 30',
+      'arbiter etcd://10.0.0.9:2379,10.0.0.10:2379/ha', 'arbiter_ttl 4', 'arbiter_safety 300ms',
+    ), F);
+    expect(issues).toEqual([]);
+    expect(config?.quorum).toMatchObject({
+      deadpingMs: 800, ipfail: { enabled: false, delayMs: 2000, dwellMs: 30_000 },
+      arbiter: { kind: 'etcd', url: 'etcd://10.0.0.9:2379,10.0.0.10:2379/ha' }, arbiterTtlMs: 4000, arbiterSafetyMs: 300,
+    });
+    expect(parseHaCf(withBase('arbiter 10.0.0.9:7610', 'arbiter_keys /etc/tandem/arbiter.keys'), F).config?.quorum?.arbiterKeys)
+      .toBe('/etc/tandem/arbiter.keys');
+  });
+
+  it('reports each bad quorum line as FILE:LINE', () => {
+    expect(errors(withBase(
+      'ping 10.0.0.300',                 // 3
+      'ping_group gw',                   // 4
+      'deadping 2s',                     // 5
+      'ipfail maybe',                    // 6
+      'arbiter nowhere',                 // 7
+      'arbiter_ttl 0',                   // 8
+      'ping 224.0.0.1',                  // 9
+      'ping 10.0.0.1 10.0.0.1',          // 10
+      'arbiter_keys relative.keys',      // 11
+    ))).toEqual([
+      `${F}:3: 'ping' address '10.0.0.300' is not an IPv4 address`,
+      `${F}:4: 'ping_group' takes a name and at least one IPv4 address (ping_group NAME IP...)`,
+      expect.stringMatching(/^\/etc\/tandem\/ha.cf:5: 'deadping': /),
+      `${F}:6: 'ipfail' must be on or off (got 'maybe')`,
+      `${F}:7: arbiter address 'nowhere': expected HOST:PORT, e.g. 192.0.2.9:7610`,
+      `${F}:8: 'arbiter_ttl' must be greater than zero (got '0')`,
+      `${F}:9: 'ping' address 224.0.0.1 is a multicast address`,
+      `${F}:10: ping target 10.0.0.1 is already given at line 10`,
+      `${F}:11: 'arbiter_keys' takes the absolute path of an authkeys-format file`,
+    ]);
+  });
+
+  it('refuses settings that cannot work together', () => {
+    expect(errors(withBase('ipfail on'))).toEqual([`${F}:3: 'ipfail on' needs at least one ping or ping_group target`]);
+    expect(errors(withBase('arbiter_ttl 10'))).toEqual([`${F}:3: 'arbiter_ttl' has no effect without an 'arbiter' line`]);
+    expect(errors(withBase('ipfail_delay 10'))).toEqual([`${F}:3: 'ipfail_delay' has no effect without a ping or ping_group target`]);
+    expect(errors(withBase('arbiter etcd://10.0.0.9:2379/t', 'arbiter_ttl 2500ms'))).toEqual([
+      `${F}:4: 'arbiter_ttl' with etcd must be whole seconds, at least 2 (got 2500 ms)`,
+    ]);
+    expect(errors(withBase('arbiter 10.0.0.9:7610', 'arbiter_ttl 1', 'arbiter_safety 1'))).toEqual([
+      expect.stringMatching(/^\/etc\/tandem\/ha.cf:5: arbiter lease: safetyMs/),
+    ]);
+    expect(errors(withBase('arbiter 10.0.0.9:7610', 'arbiter 10.0.0.9:7611'))).toEqual([
+      `${F}:4: 'arbiter' is given more than once (first at line 3)`,
     ]);
   });
 });
