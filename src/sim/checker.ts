@@ -21,16 +21,24 @@ export interface CheckedNode {
   /** The last start attempt of the group on this host failed (by an injected fault). */
   readonly lastStartFailed: ReadonlyMap<string, boolean>;
   phase(group: string): GroupPhase | undefined;
+  /** Fencing's wait_for_all holds this node back (it has not heard its peer since it started). */
+  readonly fenceBlocked?: boolean;
+  /** This node's current claim (starting/running) of the group began while its membership heard the peer (not a takeover). */
+  claimedWithPeerUp?(group: string): boolean;
+  /** The last start that brought a resource of the group up on this host, and whether its claim was made hearing the peer. */
+  lastStartUp?(group: string): { t: number; withPeerUp: boolean } | undefined;
 }
 
 export interface Conditions {
   perfectPath: boolean;     // some path delivers every packet within its healthy delay, both ways
   netQuiet: boolean;        // no network episode, and no delayed packet still in flight
   opQuiet: boolean;         // no op fault active, and no faulty op still running
+  fenceQuiet?: boolean;     // no power switch fault active (default true)
 }
 
 export interface Violation {
-  kind: 'durability' | 'dual-hold' | 'dual-start' | 'dual-claim' | 'liveness' | 'solo-liveness' | 'generation' | 'sequence';
+  kind: 'durability' | 'dual-hold' | 'dual-start' | 'dual-claim' | 'liveness' | 'solo-liveness' | 'generation' | 'sequence'
+    | 'split-brain' | 'unfenced-takeover' | 'fence-loop' | 'fence-race';
   t: number;
   message: string;
 }
@@ -48,16 +56,39 @@ export interface CheckStats {
   settledChecks: number;    // liveness checks made after the settle bound
   soloChecks: number;
   startChecks: number;      // starts made on a long-healthy connection (checked against the peer)
+  fences: number;           // fence actions issued
+  takeovers: number;        // starts while the starter's membership said the peer was dead (fencing only)
+  races: number;            // fences landing while every path was cut and both nodes ran
+  racesActiveLost: number;  // ... that powered off the active node (its own switch was faulty, or fence_delay tight)
+  racesUnclean: number;     // fences in a full cut while the held counts the two sides compare disagreed (not checked)
+  blockedSolo: number;      // solo checks skipped because wait_for_all held the survivor back
 }
 
 export class Checker {
   violation?: Violation;
-  readonly stats: CheckStats = { dualSteps: 0, dualWindowMaxMs: 0, settledChecks: 0, soloChecks: 0, startChecks: 0 };
+  readonly stats: CheckStats = {
+    dualSteps: 0, dualWindowMaxMs: 0, settledChecks: 0, soloChecks: 0, startChecks: 0,
+    fences: 0, takeovers: 0, races: 0, racesActiveLost: 0, racesUnclean: 0, blockedSolo: 0,
+  };
+  /** Fencing configured: a group up on both hosts is a violation at once, whatever the network does. */
+  fencing = false;
+  /**
+   * With fencing, also flag an overlap that begins while the pair hears
+   * itself (the resources machine's resume-while-the-peer-stops handover,
+   * reported as a bug: docs/simulation.md, Findings). Off: such an overlap
+   * must end within B_dual of its beginning.
+   */
+  strictSplitBrain = false;
+  /** fence_delay is only the device timeout: the race rule is not guaranteed (statistic only). */
+  tightFenceDelay = false;
+  private readonly dualBegan = new Map<string, { t: number; connected: boolean }>();
   connected = false;
   connectedSince = 0;
   private opQuiet = false;
   private opQuietSince = 0;
   private quiet = false;
+  private fenceQuiet = true;
+  private fenceQuietSince = 0;
   private quietSince = 0;
   private survivor = -1;
   private soloSince = 0;
@@ -90,7 +121,10 @@ export class Checker {
       const n = this.nodes[i]!;
       if (live(n) && !n.shuttingDown && absent(this.nodes[1 - i]!)) survivor = i;
     }
-    if (!(c.opQuiet && c.netQuiet)) survivor = -1;
+    const fq = c.fenceQuiet ?? true;
+    if (fq && !this.fenceQuiet) this.fenceQuietSince = t;
+    this.fenceQuiet = fq;
+    if (!(c.opQuiet && c.netQuiet && fq)) survivor = -1;
     if (survivor !== this.survivor) this.soloSince = t;
     this.survivor = survivor;
   }
@@ -107,6 +141,7 @@ export class Checker {
     }
     for (const g of this.groups) {
       const stopFailed = a.phase(g) === 'stop-failed' || b.phase(g) === 'stop-failed';
+      if (this.fencing) this.checkSplitBrain(t, g, stopFailed);
       if (stopFailed) continue;   // needs an operator (or fencing): no bound can hold
       const pa = a.phase(g);
       const pb = b.phase(g);
@@ -135,6 +170,11 @@ export class Checker {
       }
       if (this.survivor >= 0 && t - this.soloSince > B.soloMs) {
         const s = this.nodes[this.survivor]!;
+        if (s.fenceBlocked) {
+          // wait_for_all: a node that never heard its peer since it started takes nothing over (needs an operator).
+          this.stats.blockedSolo += 1;
+          continue;
+        }
         this.stats.soloChecks += 1;
         const exempt = s.lastStartFailed.get(g) ?? false;
         if (!exempt && !allUp(s, g)) {
@@ -158,6 +198,70 @@ export class Checker {
     const holds = claims || p === 'stopping' || p === 'stop-failed' || p === 'recovering';
     if (from === 'recovering' ? claims : holds) {
       this.flag('dual-start', t, `${this.nodes[who]!.name} began starting ${group} (from ${from}) while ${peer.name} had it ${p}, ${t - this.connectedSince} ms into a healthy connection (deadtime ${this.bounds.claimMs} ms)`);
+    }
+  }
+
+  private checkSplitBrain(t: number, g: string, stopFailed: boolean): void {
+    const [a, b] = this.nodes;
+    if (!(anyUp(a, g) && anyUp(b, g))) {
+      this.dualBegan.delete(g);
+      return;
+    }
+    let began = this.dualBegan.get(g);
+    if (!began) {
+      // A handover between two nodes that hear each other: a claim decided
+      // while the claimant heard its peer (resuming while the peer still
+      // stops its copy, or a decision on a report one round old). A claim
+      // made while the peer was considered dead (a takeover) is what fencing
+      // must make safe: overlapping it is a split brain at once.
+      // The overlap is made by the later of the two hosts' starts.
+      const la = a.lastStartUp?.(g);
+      const lb = b.lastStartUp?.(g);
+      const last = la && (!lb || la.t >= lb.t) ? la : lb;
+      const claims = (x: CheckedNode) => x.phase(g) === 'starting' || x.phase(g) === 'running';
+      const handover = last ? last.withPeerUp
+        : (claims(a) && (a.claimedWithPeerUp?.(g) ?? false)) || (claims(b) && (b.claimedWithPeerUp?.(g) ?? false));
+      began = { t, connected: handover };
+      this.dualBegan.set(g, began);
+    }
+    const what = `group ${g} up on both hosts with fencing configured (alpha [${bits(a, g)}] ${a.phase(g)} ${a.proc}, beta [${bits(b, g)}] ${b.phase(g)} ${b.proc})`;
+    if (!began.connected || this.strictSplitBrain) {
+      this.flag('split-brain', t, `${what}, since ${began.t} ms${began.connected ? ' (began while connected)' : ''}`);
+    } else if (!stopFailed && t - Math.max(began.t, this.opQuietSince, this.fenceQuietSince) > this.bounds.dualMs + this.bounds.claimMs + this.bounds.fenceMs
+      && this.opQuiet && this.fenceQuiet) {
+      // Ended by the yielding side's stop walk, or (if it froze) by its fence.
+      this.flag('split-brain', t, `${what}: a handover overlap that began at ${began.t} ms outlasted B_dual + D + B_fence (${this.bounds.dualMs + this.bounds.claimMs + this.bounds.fenceMs} ms)`);
+    }
+  }
+
+  /** With fencing, a node starts a group while its membership says the peer is dead: the peer must be confirmed off (or have left). */
+  onTakeover(t: number, who: 0 | 1, group: string, confirmedOff: boolean): void {
+    this.stats.takeovers += 1;
+    if (!confirmedOff) {
+      this.flag('unfenced-takeover', t, `${this.nodes[who]!.name} began starting ${group} while it considered ${this.nodes[1 - who]!.name} dead, but no fence of its own had confirmed ${this.nodes[1 - who]!.name} off and it had not left gracefully`);
+    }
+  }
+
+  /** A fence is issued: wait_for_all says only by a node that has heard its peer since it started (no fence loops). */
+  onFence(t: number, who: 0 | 1, heardPeerSinceStart: boolean): void {
+    this.stats.fences += 1;
+    if (!heardPeerSinceStart) {
+      this.flag('fence-loop', t, `${this.nodes[who]!.name} fences ${this.nodes[1 - who]!.name} without having heard it since it started`);
+    }
+  }
+
+  /**
+   * A fence lands while every path is cut both ways and both nodes run.
+   * The policy's race rule: the active node (more groups; ties: the first
+   * node) shoots first, so it must not be the one powered off, unless its
+   * own switch is faulty.
+   */
+  onRace(t: number, by: 0 | 1, activeLost: boolean, activeSwitchHealthy: boolean, detail: string): void {
+    this.stats.races += 1;
+    if (!activeLost) return;
+    this.stats.racesActiveLost += 1;
+    if (activeSwitchHealthy && !this.tightFenceDelay) {
+      this.flag('fence-race', t, `${this.nodes[by]!.name} powered off the active ${this.nodes[1 - by]!.name} in a symmetric cut, although the active node's switch works (${detail})`);
     }
   }
 

@@ -7,7 +7,7 @@
 
 import { availableParallelism } from 'node:os';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
-import { DEFAULT_STEPS, formatViolation, runSeed, type SimResult } from './sim.js';
+import { DEFAULT_STEPS, formatViolation, makeScenario, runSeed, type SimResult } from './sim.js';
 
 interface Opts {
   from: number;
@@ -23,6 +23,7 @@ interface Batch {
   steps: number;
   truncated: number;
   violations: SimResult[];
+  fence: { scenarios: number; fences: number; takeovers: number; races: number; racesActiveLost: number };
 }
 
 const USAGE = 'usage: sim --seeds N [--seed S] [--steps K] [--verbose] [--workers W]';
@@ -57,8 +58,10 @@ function parseArgs(argv: string[]): Opts {
   return { from: seed ?? 1, count, steps, verbose, workers: Math.max(1, Math.min(w, count)), single };
 }
 
+const noFence = (): Batch['fence'] => ({ scenarios: 0, fences: 0, takeovers: 0, races: 0, racesActiveLost: 0 });
+
 function runBatch(from: number, count: number, stride: number, offset: number, steps: number, verbose: boolean, single: boolean): Batch {
-  const out: Batch = { schedules: 0, steps: 0, truncated: 0, violations: [] };
+  const out: Batch = { schedules: 0, steps: 0, truncated: 0, violations: [], fence: noFence() };
   for (let i = offset; i < count; i += stride) {
     const seed = from + i;
     const r = runSeed(seed, {
@@ -70,6 +73,13 @@ function runBatch(from: number, count: number, stride: number, offset: number, s
     out.steps += r.steps;
     if (r.truncated) out.truncated += 1;
     if (r.violation) out.violations.push(r);
+    if (makeScenario(seed).params.fencing) {
+      out.fence.scenarios += 1;
+      out.fence.fences += r.stats.fences;
+      out.fence.takeovers += r.stats.takeovers;
+      out.fence.races += r.stats.races;
+      out.fence.racesActiveLost += r.stats.racesActiveLost;
+    }
     if (single) process.stdout.write(`seed ${seed}: ${r.steps} steps, ${r.simMs} ms simulated, trace hash ${r.hash}\n`);
   }
   return out;
@@ -95,12 +105,13 @@ async function main(): Promise<number> {
       w.once('exit', (code) => { if (code !== 0) reject(new Error(`worker ${i} exited with ${code}`)); });
     })));
   }
-  const total: Batch = { schedules: 0, steps: 0, truncated: 0, violations: [] };
+  const total: Batch = { schedules: 0, steps: 0, truncated: 0, violations: [], fence: noFence() };
   for (const b of batches) {
     total.schedules += b.schedules;
     total.steps += b.steps;
     total.truncated += b.truncated;
     total.violations.push(...b.violations);
+    for (const k of Object.keys(total.fence) as Array<keyof Batch['fence']>) total.fence[k] += b.fence[k];
   }
   total.violations.sort((a, b) => a.seed - b.seed);
   for (const v of total.violations) process.stdout.write(`${formatViolation(v)}\n\n`);
@@ -109,6 +120,8 @@ async function main(): Promise<number> {
   process.stdout.write([
     `schedules run: ${total.schedules} (seeds ${o.from}..${last})`,
     `total steps:   ${total.steps}${total.truncated ? ` (${total.truncated} schedule(s) cut short by --steps ${o.steps})` : ''}`,
+    `fencing:       ${total.fence.scenarios} schedule(s), ${total.fence.fences} fences, ${total.fence.takeovers} takeovers, ` +
+      `${total.fence.races} symmetric races (active node shot in ${total.fence.racesActiveLost}: its switch failed or fence_delay was tight)`,
     `violations:    ${total.violations.length}${total.violations.length ? ` (seeds ${total.violations.map((v) => v.seed).join(', ')})` : ''}`,
     `wall time:     ${secs.toFixed(1)} s on ${o.workers} thread(s)`,
   ].join('\n') + '\n');

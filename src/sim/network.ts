@@ -71,6 +71,20 @@ export class Network {
     return false;
   }
 
+  /** Every path cut in both directions (by any mix of episodes): neither node hears the other. */
+  fullCut(): boolean {
+    for (let i = 0; i < this.paths.length; i++) {
+      for (const from of [0, 1] as const) {
+        let cut = false;
+        for (const s of this.active.values()) {
+          if (s.kind === 'cut' && s.paths.includes(i) && s.dirs.includes(from)) { cut = true; break; }
+        }
+        if (!cut) return false;
+      }
+    }
+    return true;
+  }
+
   /** No episode active and no delayed packet still in flight. */
   quiet(now: number): boolean {
     return this.active.size === 0 && now >= this.impairedUntil;

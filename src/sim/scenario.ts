@@ -37,7 +37,24 @@ export interface Params {
   wallStartS: number;                   // wall clock at t=0, seconds
   horizonMs: number;                    // faults begin before this; everything heals here
   endMs: number;
+  /** STONITH: each node has a power switch for its peer. Absent = no fencing (Heartbeat without STONITH). */
+  fencing?: FencingParams;
 }
+
+export interface FencingParams {
+  deviceMs: readonly [number, number];  // a healthy device: power off and confirm
+  timeoutMs: number;                    // the device's timeout: an unanswered call fails after it
+  fenceDelayMs: number;                 // fence_delay (>= timeoutMs, as the config requires)
+  /** fence_delay barely above the timeout (the least the config accepts), not above timeout + keepalive + hop. */
+  tightDelay: boolean;
+  retryMs: number;
+  retryMaxMs: number;
+  checkIntervalMs: number;              // 0 = no periodic checks
+  offMs: readonly [number, number];     // a fenced host stays off this long, then powers on and boots
+}
+
+/** A fault of the switch node n uses against its peer. */
+export type DeviceFaultMode = 'slow' | 'fail' | 'unreachable';
 
 /** A network impairment, active between its on and off events. dirs: the sending node. */
 export interface NetSpec {
@@ -60,6 +77,7 @@ export type Fault =
   | { k: 'net'; id: number; on: boolean; spec: NetSpec; label: string }
   | { k: 'ops'; id: number; on: boolean; n: NodeIx; group?: string; mode: OpFaultMode; p: number }
   | { k: 'wall-jump'; n: NodeIx; deltaS: number }
+  | { k: 'device'; id: number; on: boolean; n: NodeIx; mode: DeviceFaultMode; permanent: boolean }
   | { k: 'heal-all' };
 
 export interface ScheduledFault {
@@ -77,6 +95,7 @@ export interface Bounds {
   dualMs: number;           // dual holding must end this long after the nodes can hear each other
   settleMs: number;         // everything healthy this long: exactly one node holds each group
   soloMs: number;           // one node alone this long: it holds every group
+  fenceMs: number;          // with fencing, a takeover may take this much longer (0 without)
 }
 
 export interface Scenario {
@@ -113,7 +132,12 @@ export function boundsFor(p: Params): Bounds {
   // Alone: the peer is declared dead after deadtime (initdead if we just
   // booted), then a pending stop walk and a start walk.
   const soloMs = Math.max(p.deadtimeMs, p.initdeadMs) + eps + Sr + 2 * W + (2 * R + 1) * O;
-  return { hopMs: hop, hearMs: hear, writeMs: W, opMs: O, claimMs: p.deadtimeMs, claimBothMs, dualMs, settleMs, soloMs };
+  // With fencing the survivor first fences its peer: fence_delay if it held
+  // fewer groups, an unreachable call already running (timeout), the longest
+  // back-off after failed rounds, then a healthy fence.
+  const f = p.fencing;
+  const fenceMs = f ? f.fenceDelayMs + f.timeoutMs + f.retryMaxMs + f.deviceMs[1] : 0;
+  return { hopMs: hop, hearMs: hear, writeMs: W, opMs: O, claimMs: p.deadtimeMs, claimBothMs, dualMs, settleMs, soloMs: soloMs + fenceMs, fenceMs };
 }
 
 export function makeScenario(seed: number): Scenario {
@@ -160,11 +184,37 @@ export function makeScenario(seed: number): Scenario {
     horizonMs: K * r.int(40, 160),
     endMs: 0,
   };
+  // Fencing is drawn from its own stream: a seed without it has exactly the
+  // schedule it had before fencing existed.
+  const fr = new Rng(seed, 4);
+  if (fr.chance(0.5)) {
+    const devMax = fr.pick([20, 100, 500, 2000]);
+    const timeoutMs = devMax * fr.pick([2, 4]);
+    // The two nodes declare each other dead up to a keepalive plus one hop
+    // apart (each last heard the other at a different instant), so the
+    // standby's delay must cover that as well as the active node's timeout.
+    const b0 = boundsFor(params);
+    const tightDelay = fr.chance(0.2);
+    params.fencing = {
+      deviceMs: [Math.max(1, Math.floor(devMax / 4)), devMax],
+      timeoutMs,
+      fenceDelayMs: timeoutMs + (tightDelay ? fr.pick([0, 1]) : b0.hearMs + b0.hopMs + fr.pick([0, 2000])),
+      tightDelay,
+      retryMs: fr.pick([K, 500, 2000]),
+      retryMaxMs: 0,
+      checkIntervalMs: fr.pick([0, 5 * K, 30_000]),
+      offMs: [D, fr.pick([2 * D, 4 * D + I, 10 * D + I])],
+    };
+    params.fencing.retryMaxMs = params.fencing.retryMs * fr.pick([1, 4]);
+  }
   const bounds = boundsFor(params);
   if (bounds.hearMs >= D) throw new Error(`seed ${seed}: deadtime ${D} ms does not exceed keepalive + one hop (${bounds.hearMs} ms)`);
   const H = params.horizonMs;
   params.endMs = H + params.bootMs[1] + bounds.writeMs + params.slowOpMs + bounds.dualMs +
     Math.max(bounds.settleMs, bounds.soloMs) + 3 * K;
+  const fp = params.fencing;
+  // A fence issued before the heal may still power a host off after it; that host comes back after offMs.
+  if (fp) params.endMs += fp.timeoutMs + fp.offMs[1] + params.bootMs[1] + bounds.writeMs + bounds.settleMs;
 
   const faults: ScheduledFault[] = [];
   const add = (at: number, f: Fault) => faults.push({ at, f });
@@ -272,6 +322,21 @@ export function makeScenario(seed: number): Scenario {
       case 'wall':
         add(at, { k: 'wall-jump', n: node(), deltaS: r.pick([-1, 1]) * r.int(1, 100_000) });
         break;
+    }
+  }
+  if (fp) {
+    // Faults of the power switches: slow (still within the timeout), failing
+    // (an error), unreachable (fails at the timeout); each recovers when its
+    // episode ends, except a small share that stays broken (liveness exempt).
+    const devEpisodes = fr.weighted([[0, 2], [fr.int(1, 3), 3], [fr.int(4, 10), 1]] as const);
+    for (let i = 0; i < devEpisodes; i++) {
+      const at = fr.int(0, H - 1);
+      const n: NodeIx = fr.chance(0.5) ? 0 : 1;
+      const mode = fr.weighted([['slow', 2], ['fail', 2], ['unreachable', 2]] as const);
+      const permanent = mode !== 'slow' && fr.chance(0.05);
+      const did = ++id;
+      add(at, { k: 'device', id: did, on: true, n, mode, permanent });
+      if (!permanent) add(at + fr.int(1, 6 * D), { k: 'device', id: did, on: false, n, mode, permanent });
     }
   }
   add(H, { k: 'heal-all' });

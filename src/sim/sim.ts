@@ -6,18 +6,21 @@
 
 import { engineDeadline, engineStep, initEngine, type EngineAction, type EngineEvent, type EngineState } from '../node/engine.js';
 import type { PeerReport } from '../membership/machine.js';
-import type { GroupPhase } from '../resources/machine.js';
+import { heldGroups, type GroupPhase } from '../resources/machine.js';
+import type { FencingPolicyConfig } from '../fencing/policy.js';
 import { Checker, type CheckedNode, type CheckStats, type Proc, type Violation } from './checker.js';
 import { EventHeap } from './heap.js';
 import { Network } from './network.js';
 import { Rng } from './rng.js';
-import { makeScenario, NODE_NAMES, type Fault, type NodeIx, type OpFaultMode, type Scenario } from './scenario.js';
+import { makeScenario, NODE_NAMES, type DeviceFaultMode, type Fault, type NodeIx, type OpFaultMode, type Scenario } from './scenario.js';
 import { formatEntry, Ring, TraceHash, type TraceEntry } from './trace.js';
 
 /** Test-only hooks: a deliberately broken engine must be caught by the checker. */
 export interface SimHooks {
   event?: (node: string, ev: EngineEvent) => EngineEvent;
   actions?: (node: string, acts: EngineAction[]) => EngineAction[];
+  /** The fencing policy a node starts with (scenarios with fencing only); undefined = that node runs without fencing. */
+  fencing?: (node: string, cfg: FencingPolicyConfig) => FencingPolicyConfig | undefined;
 }
 
 export interface SimOptions {
@@ -27,6 +30,7 @@ export interface SimOptions {
   hash?: boolean;             // hash every trace line (determinism checks)
   hooks?: SimHooks;
   scenario?: (s: Scenario) => Scenario;   // test-only: adjust the generated schedule
+  strictSplitBrain?: boolean;              // with fencing, flag even an overlap that begins while the pair is connected
 }
 
 export interface SimResult {
@@ -55,7 +59,8 @@ type Body =
   | { k: 'timer'; n: NodeIx; inc: number; token: number }
   | { k: 'pkt'; to: NodeIx; path: number; msg: Msg }
   | { k: 'io'; n: NodeIx; id: number }
-  | { k: 'sd'; n: NodeIx; inc: number; i: number };
+  | { k: 'sd'; n: NodeIx; inc: number; i: number }
+  | { k: 'power-on'; n: NodeIx; token: number };
 
 interface Queued {
   t: number;
@@ -63,11 +68,11 @@ interface Queued {
   e: Body;
 }
 
-type Job = { kind: 'hold'; held: boolean } | { kind: 'op'; op: 'start' | 'stop'; index: number };
+type Job = { kind: 'hold'; held: boolean } | { kind: 'op'; op: 'start' | 'stop'; index: number; peerUp: boolean };
 
 interface Io {
   id: number;
-  kind: 'boot' | 'write' | 'op';
+  kind: 'boot' | 'write' | 'op' | 'device';
   faulty: boolean;
   land: () => void;           // the effect on disk or on the host; happens even if the process is frozen
   done?: () => void;          // the callback inside the process
@@ -102,6 +107,19 @@ class SimNode implements CheckedNode {
   readonly world = new Map<string, boolean[]>();
   readonly lastStartFailed = new Map<string, boolean>();
   private phases = new Map<string, GroupPhase>();   // from group-phase actions (peer death turns failed into stopped silently)
+  /** Switched off by the peer's power switch: stays down until its power-on. */
+  poweredOff = false;
+  private powerToken = 0;
+  /** Heard the peer (membership peer-up) since this process started. */
+  heardPeer = false;
+  /** Since this node last heard its peer, its own switch confirmed the peer off, or the peer left gracefully. */
+  peerOffConfirmed = false;
+  private readonly claimedUp = new Map<string, boolean>();
+  private readonly lastUp = new Map<string, { t: number; withPeerUp: boolean }>();
+  /** Frozen (SIGSTOP) since it last heard its peer. */
+  pausedSinceHeard = false;
+  /** A fence of this node's failed since it last heard its peer. */
+  fenceFailed = false;
 
   constructor(readonly ix: NodeIx, private readonly sim: Sim) {
     for (const g of sim.scenario.params.groups) {
@@ -122,6 +140,30 @@ class SimNode implements CheckedNode {
     return this.engine?.r.groups[group]?.phase;
   }
 
+  /** wait_for_all holds this node back: it never heard its peer since it started. */
+  get fenceBlocked(): boolean {
+    return this.engine?.f?.phase === 'blocked';
+  }
+
+  /** When (simulated time) this process last heard its peer, if it has. */
+  lastHeardAt(): number | undefined {
+    const l = this.engine?.m.peer.lastHeard;
+    return l === undefined ? undefined : l - this.clockOrigin + this.incStart;
+  }
+
+  claimedWithPeerUp(group: string): boolean {
+    return this.claimedUp.get(group) ?? false;
+  }
+
+  /** The last start that brought a resource of the group up on this host: when, and whether its claim was made hearing the peer. */
+  lastStartUp(group: string): { t: number; withPeerUp: boolean } | undefined {
+    return this.lastUp.get(group);
+  }
+
+  heldCount(): number {
+    return this.engine ? heldGroups(this.engine.r).length : 0;
+  }
+
   /** performance.now() of the current process: it starts near zero at every process start. */
   private localNow(): number {
     return this.sim.t - this.incStart + this.clockOrigin;
@@ -135,6 +177,7 @@ class SimNode implements CheckedNode {
       return 'restart once it has exited';
     }
     if (this.proc !== 'down') return 'no effect: running';
+    if (this.poweredOff) return 'no effect: powered off by the peer\'s switch';
     const p = this.sim.scenario.params;
     this.inc += 1;
     this.proc = 'booting';
@@ -142,6 +185,9 @@ class SimNode implements CheckedNode {
     this.shuttingDown = false;
     this.pendingBoot = false;
     this.incStart = this.sim.t;
+    this.heardPeer = false;
+    this.peerOffConfirmed = false;
+    this.fenceFailed = false;
     this.clockOrigin = this.sim.rng.int(30, 300);
     this.addIo(this.sim.rng.int(p.bootMs[0], p.bootMs[1]), { kind: 'boot', faulty: false, land: () => undefined, done: () => this.bumpGeneration() });
     return 'process starting';
@@ -162,6 +208,15 @@ class SimNode implements CheckedNode {
     this.generation = generation;
     const peer = NODE_NAMES[1 - this.ix]!;
     const held = new Set([...this.durable.held].filter((g) => p.groups.some((x) => x.name === g)));
+    let fcfg: FencingPolicyConfig | undefined;
+    if (p.fencing) {
+      const f = p.fencing;
+      fcfg = {
+        self: this.name, peer, devices: [`switch of ${peer}`], fenceDelayMs: f.fenceDelayMs, failurePolicy: 'wait',
+        checkIntervalMs: f.checkIntervalMs, retryMs: f.retryMs, retryMaxMs: f.retryMaxMs, waitForAll: true, tieBreakWinner: this.ix === 0,
+      };
+      if (s.opts.hooks?.fencing) fcfg = s.opts.hooks.fencing(this.name, fcfg);
+    }
     this.engine = initEngine(
       {
         self: this.name, peer, paths: p.paths.map((x) => x.name),
@@ -170,6 +225,7 @@ class SimNode implements CheckedNode {
       { self: this.name, autoFailback: p.autoFailback, stopRetries: p.stopRetries, stopRetryDelayMs: p.stopRetryDelayMs, groups: p.groups },
       this.localNow(),
       { ...(this.durable.peerGeneration !== undefined ? { peerGeneration: this.durable.peerGeneration } : {}), held },
+      fcfg,
     );
     this.queues = new Map(p.groups.map((g) => [g.name, { busy: false, jobs: [] }]));
     this.phases = new Map(p.groups.map((g) => [g.name, this.engine!.r.groups[g.name]!.phase]));
@@ -180,13 +236,19 @@ class SimNode implements CheckedNode {
 
   /** kill -9 (power = false) or power loss. In-flight I/O resolves one way or the other. */
   crash(power: boolean): string {
-    if (this.proc === 'down') return 'no effect: down';
+    if (this.proc === 'down') {
+      if (!power) return 'no effect: down';
+      // The process was already gone (kill -9): what it left configured goes with the power.
+      for (const w of this.world.values()) w.fill(false);
+      return 'process already down; host resources gone';
+    }
     const rng = this.sim.rng;
     // The store applies writes in order: some prefix of the pending ones reached the disk.
     const landed = rng.int(0, this.writes.length);
     for (let i = 0; i < landed; i++) this.writes[i]!.land();
     for (const io of this.io.values()) {
-      if (io.kind === 'op' && rng.chance(0.5)) io.land();
+      // A child (an op script, a fence tool) in flight: its effect lands or not.
+      if ((io.kind === 'op' || io.kind === 'device') && rng.chance(0.5)) io.land();
       if (io.faulty) this.sim.faultyOps -= 1;
     }
     const lost = this.writes.length - landed;
@@ -207,6 +269,23 @@ class SimNode implements CheckedNode {
     return `${landed} pending write(s) landed, ${lost} lost${power ? '; host resources gone' : ''}`;
   }
 
+  /** The peer's switch turns this host off: power loss, and it stays off until its scheduled power-on. */
+  powerOff(): string {
+    if (this.poweredOff) return 'already off';
+    const out = this.crash(true);
+    this.poweredOff = true;
+    this.powerToken += 1;
+    const f = this.sim.scenario.params.fencing!;
+    this.sim.schedule(this.sim.rng.int(f.offMs[0], f.offMs[1]), { k: 'power-on', n: this.ix, token: this.powerToken });
+    return out;
+  }
+
+  powerOn(token?: number): string {
+    if (!this.poweredOff || (token !== undefined && token !== this.powerToken)) return 'no effect';
+    this.poweredOff = false;
+    return `powered on: ${this.boot()}`;
+  }
+
   shutdown(): string {
     if (this.proc !== 'up' || this.shuttingDown) return 'no effect';
     this.shuttingDown = true;
@@ -218,6 +297,7 @@ class SimNode implements CheckedNode {
   pause(): string {
     if (this.proc === 'down' || this.paused) return 'no effect';
     this.paused = true;
+    this.pausedSinceHeard = true;
     return 'frozen';
   }
 
@@ -348,21 +428,81 @@ class SimNode implements CheckedNode {
         this.enqueue(a.group, { kind: 'hold', held: a.held });
         return;
       case 'op':
-        this.enqueue(a.group, { kind: 'op', op: a.op, index: a.index });
+        this.enqueue(a.group, { kind: 'op', op: a.op, index: a.index, peerUp: this.claimedWithPeerUp(a.group) });
         return;
       case 'group-phase': {
         // The engine has already moved on; the mirror still has the phase it left.
         const from = this.phases.get(a.group);
         this.phases.set(a.group, a.phase);
-        if (a.phase === 'starting') s.checker.onStarting(s.t, this.ix, a.group, from);
+        if (a.phase === 'starting') {
+          this.claimedUp.set(a.group, this.engine?.m.peer.liveness === 'up');
+          s.checker.onStarting(s.t, this.ix, a.group, from);
+          // A start while membership says the peer is dead is a takeover: with fencing, only after a confirmed off.
+          if (s.scenario.params.fencing && this.engine?.m.peer.liveness !== 'up') {
+            s.checker.onTakeover(s.t, this.ix, a.group, this.peerOffConfirmed);
+          }
+        }
         return;
       }
       case 'released':
         s.schedule(20, { k: 'sd', n: this.ix, inc: this.inc, i: 1 });
         return;
+      case 'peer-up':
+        this.heardPeer = true;
+        this.peerOffConfirmed = false;
+        this.fenceFailed = false;
+        this.pausedSinceHeard = false;
+        return;
+      case 'peer-dead':
+        // It released everything and said so: no fence needed.
+        if (a.reason === 'left') this.peerOffConfirmed = true;
+        return;
+      case 'fence':
+        s.checker.onFence(s.t, this.ix, this.heardPeer);
+        this.device(a.id);
+        return;
+      case 'check':
+        this.device(undefined, a.device);
+        return;
       default:
         return;
     }
+  }
+
+  /**
+   * The power switch for the peer: a fence (id) powers it off and confirms,
+   * or a status check (device). The call runs beside the process, like a
+   * child: it lands even if this process is frozen.
+   */
+  private device(id: number | undefined, check?: number): void {
+    const s = this.sim;
+    const f = s.scenario.params.fencing;
+    if (!f) return;
+    const mode = s.deviceFault(this.ix);
+    const [lo, hi] = f.deviceMs;
+    const ms = mode === 'unreachable' ? f.timeoutMs
+      : mode === 'slow' ? s.rng.int(Math.min(hi, f.timeoutMs - 1), f.timeoutMs - 1)
+        : s.rng.int(lo, hi);
+    const ok = mode !== 'unreachable' && mode !== 'fail';
+    const error = mode === 'unreachable' ? `timed out after ${f.timeoutMs} ms` : mode === 'fail' ? 'injected device failure' : undefined;
+    const inc = this.inc;
+    const peer = s.nodes[1 - this.ix]!;
+    const land = () => {
+      if (id === undefined || !ok) return;
+      s.onFenceLands(this.ix);
+      s.note(this.name, `switch powers ${peer.name} off: ${peer.powerOff()}`);
+    };
+    const done = () => {
+      if (this.proc !== 'up' || this.inc !== inc) return;
+      if (id !== undefined) {
+        if (ok) this.peerOffConfirmed = true;
+        else this.fenceFailed = true;
+        this.step({ kind: 'fence-done', id, ok, ...(error ? { error } : {}) });
+      } else {
+        this.step({ kind: 'check-done', device: check!, ok, ...(error ? { error } : {}) });
+      }
+    };
+    this.addIo(ms, { kind: 'device', faulty: false, land, done });
   }
 
 
@@ -410,10 +550,10 @@ class SimNode implements CheckedNode {
       this.storeWrite((d) => { if (job.held) d.held.add(group); else d.held.delete(group); }, finish);
       return;
     }
-    this.runOp(group, job.op, job.index, finish);
+    this.runOp(group, job.op, job.index, job.peerUp, finish);
   }
 
-  private runOp(group: string, op: 'start' | 'stop', index: number, finish: () => void): void {
+  private runOp(group: string, op: 'start' | 'stop', index: number, peerUp: boolean, finish: () => void): void {
     const s = this.sim;
     const p = s.scenario.params;
     const fault = s.opFault(this.ix, group, op);
@@ -425,6 +565,7 @@ class SimNode implements CheckedNode {
       const w = this.world.get(group)!;
       if (op === 'start') {
         w[index] = fault.fail ? halfUp : true;
+        if (w[index]) this.lastUp.set(group, { t: this.sim.t, withPeerUp: peerUp });
         if (fault.fail) this.lastStartFailed.set(group, true);
         else if (index === count - 1) this.lastStartFailed.set(group, false);
       } else if (!fault.fail) {
@@ -460,6 +601,7 @@ class Sim {
   faultyOps = 0;
   private readonly heap = new EventHeap<Queued>();
   private readonly opFaults = new Map<number, Extract<Fault, { k: 'ops' }>>();
+  private readonly deviceFaults = new Map<number, Extract<Fault, { k: 'device' }>>();
   private readonly ring: Ring;
   private readonly hash?: TraceHash;
   private ioIds = 0;
@@ -470,6 +612,9 @@ class Sim {
     this.net = new Network(scenario.params.paths, new Rng(scenario.seed, 3));
     this.nodes = [new SimNode(0, this), new SimNode(1, this)];
     this.checker = new Checker(this.nodes, scenario.params.groups.map((g) => g.name), scenario.bounds);
+    this.checker.fencing = scenario.params.fencing !== undefined;
+    this.checker.tightFenceDelay = scenario.params.fencing?.tightDelay ?? false;
+    this.checker.strictSplitBrain = opts.strictSplitBrain ?? false;
     this.ring = new Ring(opts.traceLen ?? 40);
     if (opts.hash) this.hash = new TraceHash();
   }
@@ -514,6 +659,51 @@ class Sim {
     return { fail, slow };
   }
 
+  /** The fault of the switch node n uses against its peer, if any (the worst one active). */
+  deviceFault(n: NodeIx): DeviceFaultMode | undefined {
+    let mode: DeviceFaultMode | undefined;
+    for (const f of this.deviceFaults.values()) {
+      if (f.n !== n) continue;
+      if (f.mode === 'unreachable' || (f.mode === 'fail' && mode !== 'unreachable') || mode === undefined) mode = f.mode;
+    }
+    return mode;
+  }
+
+  /**
+   * A fence by `by` is about to power its peer off. When every path is cut
+   * both ways and both nodes run, this is a fence race: the policy
+   * guarantees the active node (more groups held; ties: alpha) shoots first.
+   */
+  onFenceLands(by: NodeIx): void {
+    const me = this.nodes[by];
+    const peer = this.nodes[1 - by]!;
+    const live = (n: SimNode) => n.proc === 'up' && !n.paused && !n.shuttingDown;
+    // A race needs two contenders: a node that has not heard its peer since it started never shoots (wait_for_all).
+    if (!live(me) || !live(peer) || !this.net.fullCut() || !me.heardPeer || !peer.heardPeer) return;
+    // Nothing else failed: a node frozen meanwhile declares the other dead late.
+    if (me.pausedSinceHeard || peer.pausedSinceHeard) return;
+    // Symmetric: each side last heard the other within a keepalive and a hop of each other, so
+    // they declare each other dead about together (an earlier one-way cut or heavy loss is not).
+    const la = me.lastHeardAt();
+    const lb = peer.lastHeardAt();
+    if (la === undefined || lb === undefined || Math.abs(la - lb) > this.scenario.bounds.hearMs) return;
+    // A fence called off (the peer was heard again) that lands anyway is not this race.
+    const inflight = me.engine?.f?.inflight;
+    if (!inflight || inflight.stale) return;
+    const mine = me.heldCount();
+    const theirs = peer.heldCount();
+    // The rule compares each side's own count with the peer's last report; it is a guarantee only when
+    // those agree (no group changed hands in the last report round before the cut).
+    const reported = (n: SimNode) => n.engine?.m.peer.report?.hold.length;
+    if (reported(me) !== theirs || reported(peer) !== mine) {
+      this.checker.stats.racesUnclean += 1;
+      return;
+    }
+    const activeLost = theirs > mine || (theirs === mine && peer.ix === 0);
+    // Nothing else failed: the active side's own switch works.
+    this.checker.onRace(this.t, by, activeLost, this.deviceFault(peer.ix) === undefined && !peer.fenceFailed, `${me.name} holds ${mine} group(s), ${peer.name} ${theirs}`);
+  }
+
   /** Applies a scheduled fault; returns what it did when that is not obvious from its description. */
   private applyFault(f: Fault): string {
     switch (f.k) {
@@ -534,11 +724,19 @@ class Sim {
       case 'wall-jump':
         this.nodes[f.n].wallOffsetS += f.deltaS;
         return '';
+      case 'device':
+        if (f.on) {
+          this.deviceFaults.set(f.id, f);
+          return '';
+        }
+        return this.deviceFaults.delete(f.id) ? '' : 'no effect';
       case 'heal-all': {
         this.net.healAll();
         this.opFaults.clear();
+        for (const [id, df] of this.deviceFaults) if (!df.permanent) this.deviceFaults.delete(id);
         const out: string[] = [];
         for (const n of this.nodes) {
+          if (n.poweredOff) out.push(`${n.name} ${n.powerOn()}`);
           if (n.paused) out.push(`${n.name} ${n.resume()}`);
           if (n.proc !== 'up' || n.shuttingDown) out.push(`${n.name} ${n.boot()}`);
         }
@@ -565,6 +763,12 @@ class Sim {
         return this.nodes[ev.n].onIo(ev.id);
       case 'sd':
         return this.nodes[ev.n].onShutdownTick(ev.inc, ev.i);
+      case 'power-on': {
+        const out = this.nodes[ev.n].powerOn(ev.token);
+        if (out === 'no effect') return false;
+        this.note(NODE_NAMES[ev.n], `switch: ${out}`);
+        return true;
+      }
     }
   }
 
@@ -585,6 +789,7 @@ class Sim {
         perfectPath: this.net.anyPerfectPath(),
         netQuiet: this.net.quiet(this.t),
         opQuiet: this.opFaults.size === 0 && this.faultyOps === 0,
+        fenceQuiet: this.deviceFaults.size === 0,
       });
       this.checker.check(this.t);
       if (this.checker.violation) break;
@@ -617,6 +822,7 @@ export function describeFault(f: Fault): string {
       return `ops #${f.id} ${f.mode}${p} on ${NODE_NAMES[f.n]} ${f.group ?? 'all groups'} ${f.on ? 'begins' : 'ends'}`;
     }
     case 'wall-jump': return `wall clock of ${NODE_NAMES[f.n]} jumps ${f.deltaS > 0 ? '+' : ''}${f.deltaS} s`;
+    case 'device': return `device #${f.id} ${f.mode}${f.permanent ? ' (for good)' : ''}: ${NODE_NAMES[f.n]}'s switch for ${NODE_NAMES[1 - f.n]} ${f.on ? 'begins' : 'recovers'}`;
     case 'heal-all': return 'heal all: network, op faults, paused and stopped nodes';
   }
 }

@@ -17,8 +17,18 @@ describe('simulator: seeded schedules against the real engine', () => {
     const failures: string[] = [];
     let steps = 0;
     const seen = { dual: 0, settled: 0, solo: 0, starts: 0 };
+    const fence = { scenarios: 0, fences: 0, takeovers: 0, races: 0, racesActiveLost: 0, blockedSolo: 0, fencedSolo: 0 };
     for (let seed = 1; seed <= 2000; seed++) {
       const r = runSeed(seed);
+      if (makeScenario(seed).params.fencing) {
+        fence.scenarios += 1;
+        if (r.stats.fences > 0) fence.fences += 1;
+        if (r.stats.takeovers > 0) fence.takeovers += 1;
+        if (r.stats.soloChecks > 0) fence.fencedSolo += 1;
+        if (r.stats.blockedSolo > 0) fence.blockedSolo += 1;
+        fence.races += r.stats.races;
+        fence.racesActiveLost += r.stats.racesActiveLost;
+      }
       steps += r.steps;
       if (r.violation) failures.push(formatViolation(r));
       if (r.stats.dualSteps > 0) seen.dual += 1;
@@ -35,6 +45,18 @@ describe('simulator: seeded schedules against the real engine', () => {
     expect(seen.settled).toBeGreaterThan(1900);
     expect(seen.solo).toBeGreaterThan(100);
     expect(seen.starts).toBeGreaterThan(50);
+    // Fencing: about half the schedules, and in those: fences, takeovers
+    // after a confirmed off, symmetric races, lone survivors that fenced
+    // their peer, and some held back by wait_for_all.
+    expect(fence.scenarios).toBeGreaterThan(800);
+    expect(fence.scenarios).toBeLessThan(1200);
+    expect(fence.fences).toBeGreaterThan(400);
+    expect(fence.takeovers).toBeGreaterThan(200);
+    expect(fence.races).toBeGreaterThan(100);
+    expect(fence.fencedSolo).toBeGreaterThan(5);
+    expect(fence.blockedSolo).toBeGreaterThan(2);
+    // The active node loses a race only when its own switch failed or fence_delay was tight.
+    expect(fence.racesActiveLost).toBeLessThan(fence.races / 5);
   }, 120_000);
 
   it('replays a seed exactly: same trace hash and steps; another seed differs', () => {
@@ -95,7 +117,8 @@ describe('simulator: the checker catches planted bugs', () => {
     const kinds = new Set(results.flatMap((r) => (r.violation ? [r.violation.kind] : [])));
     expect(results.filter((r) => r.violation).length).toBeGreaterThan(20);
     expect(kinds.has('dual-start') || kinds.has('dual-claim')).toBe(true);
-    for (const k of kinds) expect(['dual-start', 'dual-claim', 'dual-hold']).toContain(k);
+    // With fencing configured, the same overlap is a split brain at once.
+    for (const k of kinds) expect(['dual-start', 'dual-claim', 'dual-hold', 'split-brain']).toContain(k);
   });
 
   it('starting a resource before its hold is durable is a durability violation', () => {
@@ -116,6 +139,41 @@ describe('simulator: the checker catches planted bugs', () => {
     const b = runSeed(3, { hooks: { actions: opFirst } });
     expect(a.violation).toBeDefined();
     expect(formatViolation(b)).toBe(formatViolation(a));
+  });
+});
+
+describe('simulator: the checker catches planted fencing bugs', () => {
+  const fencedSeeds = (n: number): number[] => {
+    const out: number[] = [];
+    for (let seed = 1; out.length < n; seed++) if (makeScenario(seed).params.fencing) out.push(seed);
+    return out;
+  };
+  const kindsOf = (rs: SimResult[]) => new Set(rs.flatMap((r) => (r.violation ? [r.violation.kind] : [])));
+
+  it('a beta that takes over without waiting for may-take-over (no fencing on its side): unfenced takeover', () => {
+    const rs = fencedSeeds(80).map((seed) => runSeed(seed, { hooks: { fencing: (n, c) => (n === 'beta' ? undefined : c) } }));
+    expect(rs.filter((r) => r.violation).length).toBeGreaterThan(15);
+    for (const k of kindsOf(rs)) expect(['unfenced-takeover', 'split-brain']).toContain(k);
+    expect(kindsOf(rs).has('unfenced-takeover')).toBe(true);
+  });
+
+  it('a device result the engine is lied to about (failed reported as ok): unfenced takeover', () => {
+    const lie = (_n: string, ev: EngineEvent): EngineEvent => (ev.kind === 'fence-done' && !ev.ok ? { kind: 'fence-done', id: ev.id, ok: true } : ev);
+    const rs = fencedSeeds(120).map((seed) => runSeed(seed, { hooks: { event: lie } }));
+    expect(rs.filter((r) => r.violation).length).toBeGreaterThan(5);
+    for (const k of kindsOf(rs)) expect(['unfenced-takeover', 'split-brain']).toContain(k);
+  });
+
+  it('without wait_for_all, a restarted node that cannot hear its peer fences it: fence loop', () => {
+    const rs = fencedSeeds(80).map((seed) => runSeed(seed, { hooks: { fencing: (_n, c) => ({ ...c, waitForAll: false }) } }));
+    expect(rs.filter((r) => r.violation).length).toBeGreaterThan(5);
+    expect([...kindsOf(rs)]).toEqual(['fence-loop']);
+  });
+
+  it('without fence_delay, the standby may shoot the active node in a symmetric cut: fence race', () => {
+    const rs = fencedSeeds(160).map((seed) => runSeed(seed, { hooks: { fencing: (_n, c) => ({ ...c, fenceDelayMs: 0 }) } }));
+    expect(rs.filter((r) => r.violation).length).toBeGreaterThan(2);
+    expect([...kindsOf(rs)]).toEqual(['fence-race']);
   });
 });
 
@@ -239,6 +297,76 @@ describe('simulator: invariants on hand-built worlds', () => {
     d.onBoot(1, 1, 10);
     expect(d.violation?.kind).toBe('generation');
   });
+
+  it('with fencing, a group up on both hosts is a split brain at once, even while the pair cannot hear itself', () => {
+    const { a, b, c } = setup();
+    c.fencing = true;
+    a.hold([true, true], 'running');
+    b.hold([true, false], 'starting');
+    c.update(0, { ...healthy, perfectPath: false });
+    c.check(0);
+    expect(c.violation?.kind).toBe('split-brain');
+  });
+
+  it('with fencing, a handover overlap decided while the peer was heard is bounded; strict mode flags it', () => {
+    const mk = (strict: boolean) => {
+      const { a, b, bounds, c } = setup();
+      c.fencing = true;
+      c.strictSplitBrain = strict;
+      a.hold([true, false], 'stopping');
+      b.hold([true, false], 'starting');
+      (b as FakeNode & { claimedWithPeerUp?: (g: string) => boolean }).claimedWithPeerUp = () => true;
+      c.update(0, healthy);
+      return { bounds, c };
+    };
+    const { bounds, c } = mk(false);
+    c.check(0);
+    // The pair stops hearing itself (the yielding side froze): the handover bound still applies.
+    c.update(1, { ...healthy, perfectPath: false });
+    c.check(bounds.dualMs + bounds.claimMs + bounds.fenceMs);
+    expect(c.violation).toBeUndefined();
+    c.check(bounds.dualMs + bounds.claimMs + bounds.fenceMs + 1);
+    expect(c.violation?.kind).toBe('split-brain');
+    const strict = mk(true).c;
+    strict.check(0);
+    expect(strict.violation?.kind).toBe('split-brain');
+  });
+
+  it('fencing events: takeover without a confirmed off, a fence by a node that never heard its peer, the active node shot', () => {
+    const { c } = setup();
+    c.onTakeover(0, 1, 'g1', true);
+    c.onFence(0, 0, true);
+    c.onRace(0, 1, false, true, '');
+    c.onRace(0, 1, true, false, '');   // the active node's own switch was faulty: allowed
+    expect(c.violation).toBeUndefined();
+    c.onTakeover(1, 1, 'g1', false);
+    expect(c.violation?.kind).toBe('unfenced-takeover');
+    const d = setup().c;
+    d.onFence(0, 1, false);
+    expect(d.violation?.kind).toBe('fence-loop');
+    const e = setup().c;
+    e.onRace(0, 1, true, true, '');
+    expect(e.violation?.kind).toBe('fence-race');
+    const f = setup().c;
+    f.tightFenceDelay = true;
+    f.onRace(0, 1, true, true, '');
+    expect(f.violation).toBeUndefined();
+  });
+
+  it('a survivor held back by wait_for_all is exempt from solo liveness; with fencing its bound includes B_fence', () => {
+    const { a, b, c } = setup();
+    b.proc = 'down';
+    (a as FakeNode & { fenceBlocked: boolean }).fenceBlocked = true;
+    c.update(0, healthy);
+    c.check(10 * c.bounds.soloMs);
+    expect(c.violation).toBeUndefined();
+    expect(c.stats.blockedSolo).toBeGreaterThan(0);
+    const { fencing: _none, ...p } = makeScenario(1).params;
+    const f = { deviceMs: [10, 100] as const, timeoutMs: 400, fenceDelayMs: 2000, tightDelay: false, retryMs: 500, retryMaxMs: 4000, checkIntervalMs: 0, offMs: [1, 2] as const };
+    const withF = boundsFor({ ...p, fencing: f });
+    expect(withF.fenceMs).toBe(2000 + 400 + 4000 + 100);
+    expect(withF.soloMs).toBe(boundsFor(p).soloMs + withF.fenceMs);
+  });
 });
 
 describe('simulator: regressions (bugs the simulator found)', () => {
@@ -295,6 +423,36 @@ describe('simulator: regressions (bugs the simulator found)', () => {
       log.push(...ops(resourcesStep(s, { kind: 'op-done', group: 'g1', op: 'stop', index: i, ok: true }, 2)));
     }
     expect(log).toEqual(['stop3', 'stop2', 'stop1', 'stop0']);
+  });
+
+  // Found with fencing configured (strict split-brain): a node resumes a
+  // group it held before a restart (recovering -> starting) while the peer,
+  // which also held it, is still stopping its copy: both hosts run it for a
+  // moment while the pair hears itself. Reported to the resources machine's
+  // owner (not fixed here); the default checker bounds such a handover
+  // overlap instead. Once it is fixed the strict run has no violation: then
+  // expect none here.
+  it('seed 327 (reported, resources): a handover overlap, within its bound, flagged only by strict split-brain', () => {
+    const r = runSeed(327);
+    expect(r.violation, formatViolation(r)).toBeUndefined();
+    const strict = runSeed(327, { strictSplitBrain: true });
+    expect(strict.violation?.kind).toBe('split-brain');
+    expect(strict.violation?.message).toMatch(/began while connected/);
+  });
+
+  // Seed 42 (reported against src/config): fence_delay equal to the device
+  // timeout, the least the configuration accepts, does not make the active
+  // node win a symmetric cut: the nodes declare each other dead up to a
+  // keepalive + one hop apart, so the standby's delay can run out first.
+  it('seed 42: fence_delay = timeout loses the race for the active node; timeout + hear + hop wins it', () => {
+    const tight = runSeed(42, {
+      scenario: (x) => ({ ...x, params: { ...x.params, fencing: { ...x.params.fencing!, fenceDelayMs: x.params.fencing!.timeoutMs, tightDelay: false } } }),
+    });
+    expect(tight.violation?.kind).toBe('fence-race');
+    const r = runSeed(42);
+    expect(makeScenario(42).params.fencing).toBeDefined();
+    expect(r.violation, formatViolation(r)).toBeUndefined();
+    expect(r.stats.races).toBeGreaterThan(0);
   });
 
   it('a resumed group given up half way stops from the last resource', () => {
