@@ -3,9 +3,8 @@
 // replies that depend on it, so a crash can never forget a grant it already
 // announced, nor accept a request it had already answered.
 
-import { mkdirSync } from 'node:fs';
-import { ClassicLevel } from 'classic-level';
-import { UserError } from '../src/util/errors.js';
+import type { ClassicLevel } from 'classic-level';
+import { openLevel } from '../src/state/level.js';
 import type { GrantRecord, NonceRecord, StoreOp } from './machine.js';
 
 // Names may hold '/', so each part is URI-encoded: keys stay unambiguous.
@@ -17,21 +16,7 @@ export class ArbiterStore {
   private constructor(private readonly db: ClassicLevel<string, string>, readonly dir: string) {}
 
   static async open(dir: string): Promise<ArbiterStore> {
-    try {
-      mkdirSync(dir, { recursive: true, mode: 0o700 });
-    } catch (e) {
-      throw new UserError(`arbiter state dir ${dir}: ${(e as Error).message}`);
-    }
-    const db = new ClassicLevel<string, string>(dir, { valueEncoding: 'utf8' });
-    try {
-      await db.open();
-    } catch (e) {
-      const cause = (e as { cause?: { code?: string; message?: string } }).cause;
-      if (cause?.code === 'LEVEL_LOCKED') {
-        throw new UserError(`arbiter state dir ${dir} is in use by another arbiter process (one arbiter per state dir)`);
-      }
-      throw new UserError(`arbiter state dir ${dir}: cannot open: ${cause?.message ?? (e as Error).message}`);
-    }
+    const db = await openLevel(dir, 'arbiter');
     return new ArbiterStore(db, dir);
   }
 

@@ -2,10 +2,9 @@
 // before returning, so a kill -9 loses nothing already written; writes that
 // must also survive power loss (generation, what we hold) are fsynced.
 
-import { mkdirSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { ClassicLevel } from 'classic-level';
-import { UserError } from '../util/errors.js';
+import type { ClassicLevel } from 'classic-level';
+import { openLevel } from './level.js';
 
 export interface JournalEntry {
   at: string;               // wall-clock ISO time
@@ -21,21 +20,7 @@ export class StateStore {
   private constructor(private readonly db: ClassicLevel<string, string>, readonly dir: string) {}
 
   static async open(dir: string): Promise<StateStore> {
-    try {
-      mkdirSync(dir, { recursive: true, mode: 0o700 });
-    } catch (e) {
-      throw new UserError(`state dir ${dir}: ${(e as Error).message}`);
-    }
-    const db = new ClassicLevel<string, string>(dir, { valueEncoding: 'utf8' });
-    try {
-      await db.open();
-    } catch (e) {
-      const cause = (e as { cause?: { code?: string; message?: string } }).cause;
-      if (cause?.code === 'LEVEL_LOCKED') {
-        throw new UserError(`state dir ${dir} is in use by another tandem process (one daemon per state dir)`);
-      }
-      throw new UserError(`state dir ${dir}: cannot open: ${cause?.message ?? (e as Error).message}`);
-    }
+    const db = await openLevel(dir, 'tandem');
     const store = new StateStore(db, dir);
     const last = await db.keys({ gte: 'journal/', lt: 'journal0', reverse: true, limit: 1 }).all();
     if (last[0]) store.journalSeq = parseInt(last[0].slice('journal/'.length), 10) || 0;
