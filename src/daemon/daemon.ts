@@ -160,7 +160,7 @@ export class Daemon {
         keepaliveMs: h.keepaliveMs, warntimeMs: h.warntimeMs, deadtimeMs: h.deadtimeMs, initdeadMs: h.initdeadMs,
       },
       {
-        self: node, autoFailback: h.autoFailback, stopRetries: 10, stopRetryDelayMs: 1000,
+        self: node, autoFailback: h.autoFailback, stopRetries: 10, stopRetryDelayMs: 1000, generation: this.generation,
         groups: config.groups.map((g) => ({ name: g.name, preferredNode: g.preferredNode, resourceCount: g.resources.length })),
       },
       this.now(),
@@ -295,7 +295,8 @@ export class Daemon {
     this.received += 1;
     this.step({
       kind: 'heard', path, src: header.src, generation: header.generation, seq: header.seq,
-      report: { status: st.status, hold: st.hold, yielding: st.yielding, failed: st.failed, ...(st.deadtimeMs !== undefined ? { deadtimeMs: st.deadtimeMs } : {}), ...quorum },
+      report: { status: st.status, hold: st.hold, yielding: st.yielding, failed: st.failed,
+        ...(st.hearsGeneration !== undefined ? { hearsGeneration: st.hearsGeneration } : {}), ...(st.deadtimeMs !== undefined ? { deadtimeMs: st.deadtimeMs } : {}), ...quorum },
     });
   }
 
@@ -333,7 +334,7 @@ export class Daemon {
         const fields = buildStatus({
           status: a.status.status, deadtimeMs: h.deadtimeMs, src: this.opts.node, srcUuid: this.uuid,
           seq: a.status.seq, generation: this.generation, wallSeconds: Math.floor(Date.now() / 1000),
-          hold: a.status.hold, yielding: a.status.yielding, failed: a.status.failed,
+          hold: a.status.hold, yielding: a.status.yielding, failed: a.status.failed, hears: a.status.hears,
           ...(a.status.extra ? { extra: a.status.extra } : {}),
         });
         const buf = encode(fields, this.opts.config.authkeys);

@@ -23,6 +23,8 @@ export interface StatusParams {
    * last crash, or being stopped. Sent as `tg_yielding` only when given.
    */
   yielding?: string[];
+  /** The generation of the peer the sender hears now (null: none). Sent as tg_hears_hg when given. */
+  hears?: number | null;
   /** Resource groups that failed to start on the sender. */
   failed: string[];
   /** More tandem fields (`tg_` names) placed after tg_failed, e.g. tg_ping/tg_hears. */
@@ -44,6 +46,8 @@ export interface Status {
   hold: string[];
   yielding: string[];
   failed: string[];
+  /** Generation of the receiver the sender hears: null = none; undefined = field absent (a Heartbeat peer). */
+  hearsGeneration?: number | null;
 }
 
 // Heartbeat's ttl is hopfudge (default 1) + node count; tandem is always a pair.
@@ -75,6 +79,7 @@ export function buildStatus(p: StatusParams): Field[] {
     field('protocol', '1'),
     groupList('tg_hold', p.hold),
     ...(p.yielding !== undefined ? [groupList('tg_yielding', p.yielding)] : []),
+    ...(p.hears !== undefined ? [field('tg_hears_hg', p.hears === null ? '' : p.hears.toString(16))] : []),
     groupList('tg_failed', p.failed),
     ...(p.extra ?? []).map(([name, value]) => field(name, value)),
     field('src', p.src),
@@ -126,9 +131,19 @@ export function parseStatus(fields: readonly Field[]): Status {
     status: requiredString(fields, 'st'),
     hold: splitGroups(fields, 'tg_hold'),
     yielding: splitGroups(fields, 'tg_yielding'),
+    ...hearsGenerationOf(fields),
     failed: splitGroups(fields, 'tg_failed'),
   };
   const dt = optionalHex(fields, 'dt');
   if (dt !== undefined) s.deadtimeMs = dt;
   return s;
+}
+
+function hearsGenerationOf(fields: readonly Field[]): { hearsGeneration?: number | null } {
+  const v = str(fields, 'tg_hears_hg');
+  if (v === undefined) return {};
+  if (v === '') return { hearsGeneration: null };
+  const n = hex(fields, 'tg_hears_hg');
+  if (n === undefined) throw new DecodeError('field', 'tg_hears_hg is not a hex number');
+  return { hearsGeneration: n };
 }

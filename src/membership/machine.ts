@@ -32,6 +32,8 @@ export interface PeerReport {
   status: string;           // init | up | active | dead (dead = leaving gracefully)
   hold: string[];
   yielding: string[];       // held but not claimed: recovering after a crash, or being stopped
+  /** Generation of us the peer hears (tg_hears_hg): null = hears none; absent = the peer does not say (Heartbeat). */
+  hearsGeneration?: number | null;
   failed: string[];
   deadtimeMs?: number;
   /** The peer's reachable ping targets (tg_ping), when it reports them. */

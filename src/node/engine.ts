@@ -69,6 +69,8 @@ export interface OutgoingStatus {
   failed: string[];
   /** tandem's extra status fields (tg_ping, tg_hears), only with quorum configured. */
   extra?: Array<[string, string]>;
+  /** The peer generation we hear now, or null. */
+  hears: number | null;
 }
 
 export type EngineEvent =
@@ -314,7 +316,8 @@ function outgoing(s: EngineState, seq: number, released: boolean): OutgoingStatu
   // each group as soon as we report it released, so one group whose stop
   // keeps failing does not hold the others hostage.
   if (released || s.r.stopping) status = 'dead';
-  const base = { seq, status, hold: heldGroups(s.r), yielding: yieldingGroups(s.r), failed: failedGroups(s.r) };
+  const hears = s.m.peer.liveness === 'up' ? s.m.peer.generation ?? null : null;
+  const base = { seq, status, hold: heldGroups(s.r), yielding: yieldingGroups(s.r), failed: failedGroups(s.r), hears };
   if (!s.q) return base;
   return { ...base, extra: quorumFields({ ...(s.q.reach ? { reach: s.q.reach } : {}), hearsPeer: s.m.peer.liveness === 'up' }) };
 }

@@ -24,6 +24,7 @@ export interface ResourcesConfig {
   groups: GroupSpec[];
   stopRetries: number;      // failed stops are retried this many times before giving up
   stopRetryDelayMs: number;
+  generation?: number;      // this incarnation's generation, to tell reports written before the peer heard it
 }
 
 export type GroupPhase =
@@ -170,6 +171,12 @@ export function wantsGroup(s: ResourcesState, spec: GroupSpec): boolean | undefi
   }
   if (me.phase === 'failed') return false;
   if (report?.status === 'dead') return true;   // the peer is leaving and has let go of it
+  // Starting an unheld group on the peer's word needs a word the peer wrote
+  // after hearing this incarnation: an older report may predate a takeover
+  // the peer made while it thought we were gone (e.g. we stopped and
+  // restarted quickly), and both would start the group.
+  const heard = report?.hearsGeneration;
+  if (heard !== undefined && s.cfg.generation !== undefined && heard !== s.cfg.generation) return undefined;
   return preferred ? true : peerFailed;
 }
 

@@ -222,7 +222,7 @@ class SimNode implements CheckedNode {
         self: this.name, peer, paths: p.paths.map((x) => x.name),
         keepaliveMs: p.keepaliveMs, warntimeMs: p.warntimeMs, deadtimeMs: p.deadtimeMs, initdeadMs: p.initdeadMs,
       },
-      { self: this.name, autoFailback: p.autoFailback, stopRetries: p.stopRetries, stopRetryDelayMs: p.stopRetryDelayMs, groups: p.groups },
+      { self: this.name, autoFailback: p.autoFailback, stopRetries: p.stopRetries, stopRetryDelayMs: p.stopRetryDelayMs, groups: p.groups, generation },
       this.localNow(),
       { ...(this.durable.peerGeneration !== undefined ? { peerGeneration: this.durable.peerGeneration } : {}), held },
       fcfg,
@@ -415,7 +415,7 @@ class SimNode implements CheckedNode {
         const st = a.status;
         const msg: Msg = {
           src: this.name, generation: this.generation, seq: st.seq,
-          report: { status: st.status, hold: st.hold, yielding: st.yielding, failed: st.failed, deadtimeMs: s.scenario.params.deadtimeMs },
+          report: { status: st.status, hold: st.hold, yielding: st.yielding, failed: st.failed, hearsGeneration: st.hears, deadtimeMs: s.scenario.params.deadtimeMs },
         };
         s.checker.onSend(s.t, this.ix, this.generation, st.seq);
         s.send(this.ix, msg);

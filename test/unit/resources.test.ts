@@ -106,6 +106,16 @@ describe('resource groups', () => {
     expect(s.groups.g2!.phase).toBe('stopped');
   });
 
+  it('starts an unheld group only on a report written after the peer heard this incarnation', () => {
+    const s = initResources({ ...base('alpha'), generation: 9 }, new Set(), 0);
+    expect(ops(resourcesStep(s, { kind: 'peer', liveness: 'up', report: rep([], { hearsGeneration: null }) }, 0))).toEqual([]);
+    expect(ops(resourcesStep(s, { kind: 'peer', liveness: 'up', report: rep([], { hearsGeneration: 8 }) }, 1))).toEqual([]);
+    expect(ops(resourcesStep(s, { kind: 'peer', liveness: 'up', report: rep([], { hearsGeneration: 9 }) }, 2))).toEqual(['start0']);
+    // A Heartbeat peer does not say: no waiting.
+    const h = initResources({ ...base('alpha'), generation: 9 }, new Set(), 0);
+    expect(ops(resourcesStep(h, { kind: 'peer', liveness: 'up', report: rep([]) }, 0))).toEqual(['start0']);
+  });
+
   it('a restarted node whose peer is dead resumes its group', () => {
     const s = initResources(base('beta'), new Set(['g1']), 0);
     expect(settle(s, resourcesStep(s, { kind: 'peer', liveness: 'dead' }, 0))).toEqual(['start0', 'start1', 'start2']);
