@@ -1,5 +1,6 @@
 // Small helpers shared by the ha.cf, authkeys and haresources parsers.
 
+import { accessSync, constants, statSync } from 'node:fs';
 import type { ConfigIssue } from './types.js';
 
 /** Collects issues for one file so parsers can keep going after an error. */
@@ -115,4 +116,30 @@ export function errnoText(e: unknown): string {
     return code && !text.includes(code) ? `${text} (${code})` : text;
   }
   return String(e);
+}
+
+export type ExecutableLookup =
+  | { path: string }
+  | { problems: Array<{ path: string; why: 'not-file' | 'not-executable' }> };
+
+/** The first of `paths` that is an executable regular file; otherwise why each one that exists is not. */
+export function findExecutable(paths: readonly string[]): ExecutableLookup {
+  const problems: Array<{ path: string; why: 'not-file' | 'not-executable' }> = [];
+  for (const path of paths) {
+    try {
+      if (!statSync(path).isFile()) {
+        problems.push({ path, why: 'not-file' });
+        continue;
+      }
+    } catch {
+      continue;   // absent: try the next place
+    }
+    try {
+      accessSync(path, constants.X_OK);
+      return { path };
+    } catch {
+      problems.push({ path, why: 'not-executable' });
+    }
+  }
+  return { problems };
 }

@@ -2,11 +2,11 @@
 // parsers and the checks that need the filesystem, and returns either a
 // complete Config or every issue found across all three files.
 
-import { accessSync, constants, readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { checkAuthKeysMode, parseAuthKeys } from './authkeys.js';
-import { errnoText } from './common.js';
+import { errnoText, findExecutable } from './common.js';
 import { parseHaCf } from './hacf.js';
 import { BUILTIN_AGENTS, parseHaResources } from './haresources.js';
 import type { Config, ConfigIssue, ResourceGroup } from './types.js';
@@ -99,24 +99,12 @@ function checkScriptAgents(
 
 function scriptProblem(agent: string, dir: string, initDir: string): string | undefined {
   const candidates = [join(dir, 'resource.d', agent), join(initDir, agent)];
-  const notes: string[] = [];
-  for (const path of candidates) {
-    try {
-      if (!statSync(path).isFile()) {
-        notes.push(`${path} is not a regular file`);
-        continue;
-      }
-    } catch {
-      continue;
-    }
-    try {
-      accessSync(path, constants.X_OK);
-      return undefined;
-    } catch {
-      notes.push(`${path} is not executable (chmod 755 ${path})`);
-    }
+  const found = findExecutable(candidates);
+  if ('path' in found) return undefined;
+  if (found.problems.length > 0) {
+    const notes = found.problems.map((p) => (p.why === 'not-file' ? `${p.path} is not a regular file` : `${p.path} is not executable (chmod 755 ${p.path})`));
+    return `resource agent '${agent}' cannot be run: ${notes.join('; ')}`;
   }
-  if (notes.length > 0) return `resource agent '${agent}' cannot be run: ${notes.join('; ')}`;
   return `resource agent '${agent}' not found: no ${candidates[0]} or ${candidates[1]}`;
 }
 

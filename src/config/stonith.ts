@@ -22,7 +22,7 @@
 import { accessSync, constants as fsc, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { asciiLower, isIPv4, looksLikeIPv4, parseUInt } from './common.js';
+import { asciiLower, findExecutable, isIPv4, looksLikeIPv4, parseUInt } from './common.js';
 import { parseTime } from './time.js';
 import type { ConfigIssue } from './types.js';
 import { UserError } from '../util/errors.js';
@@ -670,24 +670,9 @@ function isExecutableFile(path: string): boolean {
 
 /** Why no executable `name` is found in `dirs`, or undefined when one is. */
 function findExecutableProblem(name: string, dirs: string[]): string | undefined {
-  const notes: string[] = [];
-  for (const dir of dirs) {
-    const path = join(dir, name);
-    try {
-      if (!statSync(path).isFile()) {
-        notes.push(`${path} is not a regular file`);
-        continue;
-      }
-    } catch {
-      continue;
-    }
-    try {
-      accessSync(path, fsc.X_OK);
-      return undefined;
-    } catch {
-      notes.push(`${path} is not executable`);
-    }
-  }
+  const found = findExecutable(dirs.map((d) => join(d, name)));
+  if ('path' in found) return undefined;
+  const notes = found.problems.map((p) => `${p.path} ${p.why === 'not-file' ? 'is not a regular file' : 'is not executable'}`);
   return `'${name}' not found: no executable in ${dirs.join(', ')}${notes.length ? ` (${notes.join('; ')})` : ''}`;
 }
 
