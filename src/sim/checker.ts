@@ -27,6 +27,8 @@ export interface CheckedNode {
   claimedWithPeerUp?(group: string): boolean;
   /** The last start that brought a resource of the group up on this host, and whether its claim was made hearing the peer. */
   lastStartUp?(group: string): { t: number; withPeerUp: boolean } | undefined;
+  /** Since when the process has run unfrozen (its start, or its last resume). */
+  readonly liveSince?: number;
 }
 
 export interface Conditions {
@@ -38,7 +40,7 @@ export interface Conditions {
 
 export interface Violation {
   kind: 'durability' | 'dual-hold' | 'dual-start' | 'dual-claim' | 'liveness' | 'solo-liveness' | 'generation' | 'sequence'
-    | 'split-brain' | 'unfenced-takeover' | 'fence-loop' | 'fence-race';
+    | 'split-brain' | 'unfenced-takeover' | 'fence-loop' | 'fence-race' | 'lease-overlap' | 'lease-arbiter';
   t: number;
   message: string;
 }
@@ -62,6 +64,12 @@ export interface CheckStats {
   racesActiveLost: number;  // ... that powered off the active node (its own switch was faulty, or fence_delay tight)
   racesUnclean: number;     // fences in a full cut while the held counts the two sides compare disagreed (not checked)
   blockedSolo: number;      // solo checks skipped because wait_for_all held the survivor back
+  leaseSteps: number;       // steps where some node counted a lease as valid (arbiter or etcd)
+  leaseHandovers: number;   // a group's valid lease passed from one node to the other
+  arbDualSteps: number;     // with an arbiter: steps with a group up on both hosts while both ran unfrozen (checked)
+  tightOverlaps: number;    // ... of those, overlaps with arbiter_safety below the stop walk (statistic only)
+  ipfailHandovers: number;  // a node gave a group up because its peer reached more ping targets
+  noGrantReleases: number;  // a node gave a group up because it heard neither its peer nor a lease
 }
 
 export class Checker {
@@ -69,7 +77,13 @@ export class Checker {
   readonly stats: CheckStats = {
     dualSteps: 0, dualWindowMaxMs: 0, settledChecks: 0, soloChecks: 0, startChecks: 0,
     fences: 0, takeovers: 0, races: 0, racesActiveLost: 0, racesUnclean: 0, blockedSolo: 0,
+    leaseSteps: 0, leaseHandovers: 0, arbDualSteps: 0, tightOverlaps: 0, ipfailHandovers: 0, noGrantReleases: 0,
   };
+  /** An arbiter (tandem's or etcd) holds one lease per group: two running nodes never both run a group. */
+  arbiter = false;
+  /** arbiter_safety does not cover the stop walk: such overlaps are counted, not flagged. */
+  tightSafety = false;
+  private readonly arbDual = new Map<string, { t: number; connected: boolean; counted: boolean }>();
   /** Fencing configured: a group up on both hosts is a violation at once, whatever the network does. */
   fencing = false;
   /**
@@ -142,6 +156,7 @@ export class Checker {
     for (const g of this.groups) {
       const stopFailed = a.phase(g) === 'stop-failed' || b.phase(g) === 'stop-failed';
       if (this.fencing) this.checkSplitBrain(t, g, stopFailed);
+      else if (this.arbiter) this.checkArbiterSplit(t, g, stopFailed);
       if (stopFailed) continue;   // needs an operator (or fencing): no bound can hold
       const pa = a.phase(g);
       const pb = b.phase(g);
@@ -199,6 +214,69 @@ export class Checker {
     if (from === 'recovering' ? claims : holds) {
       this.flag('dual-start', t, `${this.nodes[who]!.name} began starting ${group} (from ${from}) while ${peer.name} had it ${p}, ${t - this.connectedSince} ms into a healthy connection (deadtime ${this.bounds.claimMs} ms)`);
     }
+  }
+
+  /** Lease safety (checked by the simulator, which sees the lease machines and the arbiter). */
+  flagLease(kind: 'lease-overlap' | 'lease-arbiter', t: number, message: string): void {
+    this.flag(kind, t, message);
+  }
+
+  /**
+   * An overlap begins: was it a handover between two nodes that hear each
+   * other (the later start that brought a resource up was decided hearing
+   * the peer), or a takeover?
+   */
+  private handover(g: string): boolean {
+    const [a, b] = this.nodes;
+    const la = a.lastStartUp?.(g);
+    const lb = b.lastStartUp?.(g);
+    const last = la && (!lb || la.t >= lb.t) ? la : lb;
+    const claims = (x: CheckedNode) => x.phase(g) === 'starting' || x.phase(g) === 'running';
+    return last ? last.withPeerUp
+      : (claims(a) && (a.claimedWithPeerUp?.(g) ?? false)) || (claims(b) && (b.claimedWithPeerUp?.(g) ?? false));
+  }
+
+  /**
+   * With an arbiter and no fencing: a lease cannot stop a frozen or killed
+   * holder's resources (its host keeps them until the process runs again;
+   * fencing is what removes them), so a group may be up on both hosts while
+   * one of them is down, booting, closing or frozen, and for the first
+   * decision and stop walk after it runs again (after a restart: once
+   * initdead has passed). Otherwise, a group up on both hosts while both
+   * run is a split brain, unless it is a handover overlap between two nodes
+   * that hear each other (bounded as with fencing), ops are impaired (a
+   * slow or failing stop outlasts any safety), or arbiter_safety is below
+   * the stop walk (counted only).
+   */
+  private checkArbiterSplit(t: number, g: string, stopFailed: boolean): void {
+    const [a, b] = this.nodes;
+    const B = this.bounds;
+    if (!(anyUp(a, g) && anyUp(b, g))) {
+      this.arbDual.delete(g);
+      return;
+    }
+    let began = this.arbDual.get(g);
+    if (!began) {
+      began = { t, connected: this.handover(g), counted: false };
+      this.arbDual.set(g, began);
+    }
+    const grace = Math.max(B.claimMs, B.initdeadMs ?? 0) + B.hearMs + B.walkMs;
+    const exempt = (n: CheckedNode) => !live(n) || n.proc !== 'up' || t - (n.liveSince ?? 0) <= grace;
+    if (exempt(a) || exempt(b) || stopFailed || !this.opQuiet || t - this.opQuietSince <= B.walkMs) return;
+    this.stats.arbDualSteps += 1;
+    const what = `group ${g} up on both running hosts with an arbiter (alpha [${bits(a, g)}] ${a.phase(g)}, beta [${bits(b, g)}] ${b.phase(g)})`;
+    if (began.connected && !this.strictSplitBrain) {
+      if (t - Math.max(began.t, this.opQuietSince) > B.dualMs + B.claimMs) {
+        this.flag('split-brain', t, `${what}: a handover overlap that began at ${began.t} ms outlasted B_dual + D (${B.dualMs + B.claimMs} ms)`);
+      }
+      return;
+    }
+    if (this.tightSafety) {
+      if (!began.counted) this.stats.tightOverlaps += 1;
+      began.counted = true;
+      return;
+    }
+    this.flag('split-brain', t, `${what}, since ${began.t} ms${began.connected ? ' (began while connected)' : ''}`);
   }
 
   private checkSplitBrain(t: number, g: string, stopFailed: boolean): void {

@@ -24,6 +24,10 @@ interface Batch {
   truncated: number;
   violations: SimResult[];
   fence: { scenarios: number; fences: number; takeovers: number; races: number; racesActiveLost: number };
+  quorum: {
+    scenarios: number; arbiter: number; etcd: number; ping: number;
+    leaseHandovers: number; noGrantReleases: number; ipfailHandovers: number; arbDualSteps: number; tightOverlaps: number;
+  };
 }
 
 const USAGE = 'usage: sim --seeds N [--seed S] [--steps K] [--verbose] [--workers W]';
@@ -59,9 +63,12 @@ function parseArgs(argv: string[]): Opts {
 }
 
 const noFence = (): Batch['fence'] => ({ scenarios: 0, fences: 0, takeovers: 0, races: 0, racesActiveLost: 0 });
+const noQuorum = (): Batch['quorum'] => ({
+  scenarios: 0, arbiter: 0, etcd: 0, ping: 0, leaseHandovers: 0, noGrantReleases: 0, ipfailHandovers: 0, arbDualSteps: 0, tightOverlaps: 0,
+});
 
 function runBatch(from: number, count: number, stride: number, offset: number, steps: number, verbose: boolean, single: boolean): Batch {
-  const out: Batch = { schedules: 0, steps: 0, truncated: 0, violations: [], fence: noFence() };
+  const out: Batch = { schedules: 0, steps: 0, truncated: 0, violations: [], fence: noFence(), quorum: noQuorum() };
   for (let i = offset; i < count; i += stride) {
     const seed = from + i;
     const r = runSeed(seed, {
@@ -73,7 +80,16 @@ function runBatch(from: number, count: number, stride: number, offset: number, s
     out.steps += r.steps;
     if (r.truncated) out.truncated += 1;
     if (r.violation) out.violations.push(r);
-    if (makeScenario(seed).params.fencing) {
+    const params = makeScenario(seed).params;
+    const q = params.quorum;
+    if (q) {
+      out.quorum.scenarios += 1;
+      if (q.arbiter === 'arbiter') out.quorum.arbiter += 1;
+      if (q.arbiter === 'etcd') out.quorum.etcd += 1;
+      if (q.pingTargets > 0) out.quorum.ping += 1;
+      for (const k of ['leaseHandovers', 'noGrantReleases', 'ipfailHandovers', 'arbDualSteps', 'tightOverlaps'] as const) out.quorum[k] += r.stats[k];
+    }
+    if (params.fencing) {
       out.fence.scenarios += 1;
       out.fence.fences += r.stats.fences;
       out.fence.takeovers += r.stats.takeovers;
@@ -105,13 +121,14 @@ async function main(): Promise<number> {
       w.once('exit', (code) => { if (code !== 0) reject(new Error(`worker ${i} exited with ${code}`)); });
     })));
   }
-  const total: Batch = { schedules: 0, steps: 0, truncated: 0, violations: [], fence: noFence() };
+  const total: Batch = { schedules: 0, steps: 0, truncated: 0, violations: [], fence: noFence(), quorum: noQuorum() };
   for (const b of batches) {
     total.schedules += b.schedules;
     total.steps += b.steps;
     total.truncated += b.truncated;
     total.violations.push(...b.violations);
     for (const k of Object.keys(total.fence) as Array<keyof Batch['fence']>) total.fence[k] += b.fence[k];
+    for (const k of Object.keys(total.quorum) as Array<keyof Batch['quorum']>) total.quorum[k] += b.quorum[k];
   }
   total.violations.sort((a, b) => a.seed - b.seed);
   for (const v of total.violations) process.stdout.write(`${formatViolation(v)}\n\n`);
@@ -122,6 +139,9 @@ async function main(): Promise<number> {
     `total steps:   ${total.steps}${total.truncated ? ` (${total.truncated} schedule(s) cut short by --steps ${o.steps})` : ''}`,
     `fencing:       ${total.fence.scenarios} schedule(s), ${total.fence.fences} fences, ${total.fence.takeovers} takeovers, ` +
       `${total.fence.races} symmetric races (active node shot in ${total.fence.racesActiveLost}: its switch failed or fence_delay was tight)`,
+    `quorum:        ${total.quorum.scenarios} schedule(s) (${total.quorum.arbiter} tandem arbiter, ${total.quorum.etcd} etcd, ${total.quorum.ping} with ping targets), ` +
+      `${total.quorum.leaseHandovers} lease handovers, ${total.quorum.noGrantReleases} releases for want of a lease, ${total.quorum.ipfailHandovers} ipfail handovers, ` +
+      `${total.quorum.arbDualSteps} checked dual-hold steps with an arbiter (${total.quorum.tightOverlaps} overlaps with a tight arbiter_safety)`,
     `violations:    ${total.violations.length}${total.violations.length ? ` (seeds ${total.violations.map((v) => v.seed).join(', ')})` : ''}`,
     `wall time:     ${secs.toFixed(1)} s on ${o.workers} thread(s)`,
   ].join('\n') + '\n');

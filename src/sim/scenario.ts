@@ -39,6 +39,30 @@ export interface Params {
   endMs: number;
   /** STONITH: each node has a power switch for its peer. Absent = no fencing (Heartbeat without STONITH). */
   fencing?: FencingParams;
+  /** Quorum: ping nodes (ipfail) and/or an arbiter holding one lease per group. Absent = no quorum rules. */
+  quorum?: QuorumParams;
+}
+
+export type ArbiterKind = 'none' | 'arbiter' | 'etcd';
+
+export interface QuorumParams {
+  arbiter: ArbiterKind;
+  ttlMs: number;                        // arbiter_ttl
+  safetyMs: number;                     // arbiter_safety
+  retryMs: number;
+  /** arbiter_safety below the holder's stop walk: the lease does not cover stopping (statistic only, as tightDelay). */
+  tightSafety: boolean;
+  /** Links from each node to the arbiter: one-way latency and jitter. */
+  arbLink: readonly [{ delayMs: number; jitterMs: number }, { delayMs: number; jitterMs: number }];
+  arbWriteMs: readonly [number, number];
+  arbBootMs: readonly [number, number];
+  /** Ping targets (gateways) each node probes every keepalive; 0 = no ping nodes. */
+  pingTargets: number;
+  deadpingMs: number;
+  ipfail: { enabled: boolean; delayMs: number; dwellMs: number };
+  pingRttMs: number;
+  /** Clock rate of each host's monotonic clock and of the arbiter's (1 = exact), within the drift margin. */
+  rates: readonly [number, number, number];
 }
 
 export interface FencingParams {
@@ -70,6 +94,8 @@ export type OpFaultMode = 'start-fail' | 'stop-fail' | 'slow';
 export type Fault =
   | { k: 'boot'; n: NodeIx }
   | { k: 'crash'; n: NodeIx }             // kill -9: resources stay configured
+  /** kill -9 or power loss of a node that stays down past the heal, until its own boot: the survivor runs alone after it. */
+  | { k: 'node-loss'; n: NodeIx; power: boolean }
   | { k: 'power-off'; n: NodeIx }         // resources vanish with the host
   | { k: 'shutdown'; n: NodeIx }          // graceful: release everything, then exit
   | { k: 'pause'; n: NodeIx }             // SIGSTOP
@@ -78,6 +104,14 @@ export type Fault =
   | { k: 'ops'; id: number; on: boolean; n: NodeIx; group?: string; mode: OpFaultMode; p: number }
   | { k: 'wall-jump'; n: NodeIx; deltaS: number }
   | { k: 'device'; id: number; on: boolean; n: NodeIx; mode: DeviceFaultMode; permanent: boolean }
+  /** The link between a node and the arbiter; spec.paths = nodes, spec.dirs: 0 = node to arbiter, 1 = arbiter to node. */
+  | { k: 'arb-net'; id: number; on: boolean; spec: NetSpec; label: string }
+  | { k: 'arb-crash' }
+  | { k: 'arb-boot' }
+  | { k: 'arb-pause' }
+  | { k: 'arb-resume' }
+  /** Ping targets that stop answering the given nodes. */
+  | { k: 'gw'; id: number; on: boolean; nodes: NodeIx[]; targets: number[] }
   | { k: 'heal-all' };
 
 export interface ScheduledFault {
@@ -96,6 +130,9 @@ export interface Bounds {
   settleMs: number;         // everything healthy this long: exactly one node holds each group
   soloMs: number;           // one node alone this long: it holds every group
   fenceMs: number;          // with fencing, a takeover may take this much longer (0 without)
+  leaseMs: number;          // with an arbiter, a takeover may take this much longer for the lease (0 without)
+  walkMs: number;           // a node that lost its right to a group has stopped it within this (arbiter: the safety it needs)
+  initdeadMs?: number;
 }
 
 export interface Scenario {
@@ -137,7 +174,31 @@ export function boundsFor(p: Params): Bounds {
   // back-off after failed rounds, then a healthy fence.
   const f = p.fencing;
   const fenceMs = f ? f.fenceDelayMs + f.timeoutMs + f.retryMaxMs + f.deviceMs[1] : 0;
-  return { hopMs: hop, hearMs: hear, writeMs: W, opMs: O, claimMs: p.deadtimeMs, claimBothMs, dualMs, settleMs, soloMs: soloMs + fenceMs, fenceMs };
+  // A holder that loses its right (lease deadline, or a resume after its
+  // lease ran out) stops within a timer's lateness, a pending stop retry,
+  // the write and op in flight and its stop walk.
+  const walkMs = eps + Sr + W + (R + 1) * O;
+  // With an arbiter the survivor needs the lease. The solo clock runs only
+  // while the arbiter runs unimpaired, so the old holder's grant (renewed
+  // at most at the peer's death, or granted anew for a full TTL by an
+  // arbiter restart before the clock started) ends within a TTL; the
+  // survivor's grace (deadtime + safety) runs from its first request,
+  // which comes after max(D, I) (counted above); then a denial's retry
+  // (a quarter TTL, with etcd whole seconds), a retry after a lost
+  // answer, round trips and the arbiter's writes, and with etcd the
+  // takeover delay (the grace again). Ping targets must first be seen up
+  // again (upAfter probes) when configured.
+  const q = p.quorum;
+  let leaseMs = 0;
+  if (q) {
+    const arbHop = Math.max(q.arbLink[0].delayMs + q.arbLink[0].jitterMs, q.arbLink[1].delayMs + q.arbLink[1].jitterMs) + eps + q.arbWriteMs[1] * 4;
+    if (q.arbiter !== 'none') {
+      const grace = p.deadtimeMs + q.safetyMs;
+      leaseMs = Math.max(q.ttlMs, grace) + 2 * q.retryMs + Math.max(1000, q.ttlMs / 4) + 4 * arbHop + (q.arbiter === 'etcd' ? grace + 1000 : 0);
+    }
+    if (q.pingTargets > 0) leaseMs += 3 * p.keepaliveMs + q.pingRttMs + eps;
+  }
+  return { hopMs: hop, hearMs: hear, writeMs: W, opMs: O, claimMs: p.deadtimeMs, claimBothMs, dualMs, settleMs, soloMs: soloMs + fenceMs + leaseMs, fenceMs, leaseMs, walkMs, initdeadMs: p.initdeadMs };
 }
 
 export function makeScenario(seed: number): Scenario {
@@ -207,6 +268,40 @@ export function makeScenario(seed: number): Scenario {
     };
     params.fencing.retryMaxMs = params.fencing.retryMs * fr.pick([1, 4]);
   }
+  // Quorum, likewise from a stream of its own.
+  const qr = new Rng(seed, 5);
+  if (qr.chance(0.4)) {
+    const arbiter = qr.weighted([['arbiter', 4], ['etcd', 2], ['none', 1]] as const);
+    const pingTargets = arbiter === 'none' ? qr.int(1, 3) : qr.weighted([[0, 2], [qr.int(1, 3), 1]] as const);
+    const arbWriteMs = [1, qr.int(1, 20)] as const;
+    const link = () => ({ delayMs: qr.int(0, lan * 2), jitterMs: qr.int(0, lan * 2) });
+    const arbLink = [link(), link()] as const;
+    // The lease must outlast the holder's stop walk (arbiter_safety): the
+    // scenario picks a safety that covers the healthy walk, or (tightSafety)
+    // the default, which may not.
+    const b0 = boundsFor(params);
+    const tightSafety = qr.chance(0.15);
+    let ttlMs = Math.max(2000, Math.ceil((2 * D) / 1000) * 1000);
+    let safetyMs = tightSafety ? Math.min(500, Math.round(ttlMs / 10)) : b0.walkMs + qr.int(0, 200) + arbWriteMs[1] + 1;
+    let retryMs = Math.max(100, Math.round(ttlMs / 10));
+    // lease.ts: ttl·(1 − drift) − safety must leave room for a renewal at ttl/3 and a retry.
+    while (ttlMs * (1 - 0.01) - safetyMs <= ttlMs / 3 + retryMs) {
+      ttlMs += 1000;
+      retryMs = Math.max(100, Math.round(ttlMs / 10));
+    }
+    if (arbiter === 'etcd') ttlMs = Math.ceil(ttlMs / 1000) * 1000;
+    if (tightSafety) safetyMs = Math.min(safetyMs, Math.round(ttlMs / 10));
+    // Clock rates: each within ±0.4 %, so two clocks differ by less than the 1 % drift margin.
+    const rate = () => 1 + qr.int(-4000, 4000) / 1_000_000;
+    const deadpingMs = qr.pick([D, 2 * D]);
+    params.quorum = {
+      arbiter, ttlMs, safetyMs, retryMs, tightSafety, arbLink, arbWriteMs, arbBootMs: [20, 300],
+      pingTargets, deadpingMs,
+      ipfail: { enabled: pingTargets > 0 && qr.chance(0.7), delayMs: Math.max(deadpingMs, qr.pick([D, 5000])), dwellMs: qr.pick([10 * K, 60_000]) },
+      pingRttMs: qr.int(0, lan),
+      rates: [rate(), rate(), rate()],
+    };
+  }
   const bounds = boundsFor(params);
   if (bounds.hearMs >= D) throw new Error(`seed ${seed}: deadtime ${D} ms does not exceed keepalive + one hop (${bounds.hearMs} ms)`);
   const H = params.horizonMs;
@@ -215,6 +310,7 @@ export function makeScenario(seed: number): Scenario {
   const fp = params.fencing;
   // A fence issued before the heal may still power a host off after it; that host comes back after offMs.
   if (fp) params.endMs += fp.timeoutMs + fp.offMs[1] + params.bootMs[1] + bounds.writeMs + bounds.settleMs;
+  if (params.quorum) params.endMs += bounds.leaseMs;
 
   const faults: ScheduledFault[] = [];
   const add = (at: number, f: Fault) => faults.push({ at, f });
@@ -339,10 +435,85 @@ export function makeScenario(seed: number): Scenario {
       if (!permanent) add(at + fr.int(1, 6 * D), { k: 'device', id: did, on: false, n, mode, permanent });
     }
   }
+  const qp = params.quorum;
+  if (qp) {
+    // Faults of the arbiter and its links, and of the ping targets.
+    const qEpisodes = qr.weighted([[0, 1], [qr.int(1, 4), 3], [qr.int(5, 12), 2]] as const);
+    const qdur = () => Math.max(1, qr.weighted([
+      [qr.int(1, K), 2], [qr.int(K, D), 2], [qr.int(D, qp.ttlMs), 3], [qr.int(qp.ttlMs, 3 * qp.ttlMs), 2],
+    ] as const));
+    for (let i = 0; i < qEpisodes; i++) {
+      const at = qr.int(0, H - 1);
+      const kinds = qp.arbiter === 'none'
+        ? [['gw', 1]] as const
+        : [['arb-cut', 4], ['isolate', 3], ['node-loss', 3], ['arb-loss', 2], ['arb-slow', 2], ['arb-crash', 2], ['arb-pause', 2], ...(qp.pingTargets ? [['gw', 2] as const] : [])] as const;
+      const kind = qr.weighted(kinds as ReadonlyArray<readonly [string, number]>);
+      const nodes = (): NodeIx[] => qr.pick<NodeIx[]>([[0], [1], [0, 1]]);
+      const aid = ++id;
+      const arbNet = (spec: NetSpec, label: string) => {
+        add(at, { k: 'arb-net', id: aid, on: true, spec, label });
+        add(at + qdur(), { k: 'arb-net', id: aid, on: false, spec, label });
+      };
+      const dirs = (): NodeIx[] => qr.pick<NodeIx[]>([[0], [1], [0, 1]]);
+      const who = (ns: NodeIx[]) => ns.map((x) => NODE_NAMES[x]).join('+');
+      switch (kind) {
+        case 'arb-cut': { const ns = nodes(); const d = dirs(); arbNet({ kind: 'cut', paths: ns, dirs: d, p: 1, extraMs: 0 }, `arbiter link of ${who(ns)} cut ${arbDirLabel(d)}`); break; }
+        case 'arb-loss': { const ns = nodes(); const p = qr.pick([0.3, 0.6, 0.9]); arbNet({ kind: 'loss', paths: ns, dirs: dirs(), p, extraMs: 0 }, `arbiter link of ${who(ns)} loses ${Math.round(p * 100)}%`); break; }
+        case 'arb-slow': { const ns = nodes(); const extra = qr.int(K, qp.ttlMs); arbNet({ kind: 'slow', paths: ns, dirs: dirs(), p: 0, extraMs: extra }, `arbiter link of ${who(ns)} slow +0..${extra}ms`); break; }
+        case 'isolate': {
+          // The split brain an arbiter exists for: one node loses its peer and the arbiter at once.
+          const n: NodeIx = qr.chance(0.5) ? 0 : 1;
+          // Mostly long enough for the lease to run out and pass to the other node.
+          const len = qr.weighted([[qdur(), 1], [qr.int(qp.ttlMs + 2 * D, 3 * qp.ttlMs + 2 * D), 3]] as const);
+          const cut: NetSpec = { kind: 'cut', paths: allPaths, dirs: [0, 1], p: 1, extraMs: 0 };
+          const nid = ++id;
+          add(at, { k: 'net', id: nid, on: true, spec: cut, label: `partition (${NODE_NAMES[n]} isolated)` });
+          add(at + len, { k: 'net', id: nid, on: false, spec: cut, label: `partition (${NODE_NAMES[n]} isolated)` });
+          const spec: NetSpec = { kind: 'cut', paths: [n], dirs: [0, 1], p: 1, extraMs: 0 };
+          add(at, { k: 'arb-net', id: aid, on: true, spec, label: `${NODE_NAMES[n]} isolated from the arbiter` });
+          add(at + len + qr.int(0, K), { k: 'arb-net', id: aid, on: false, spec, label: `${NODE_NAMES[n]} isolated from the arbiter` });
+          break;
+        }
+        case 'node-loss': {
+          // A node dies for long enough that its lease must pass to the survivor.
+          const n: NodeIx = qr.chance(0.5) ? 0 : 1;
+          add(at, qr.chance(0.5) ? { k: 'power-off', n } : { k: 'crash', n });
+          add(at + qr.int(qp.ttlMs + 4 * D, 3 * qp.ttlMs + 4 * D + I), { k: 'boot', n });
+          break;
+        }
+        case 'arb-crash': add(at, { k: 'arb-crash' }); add(at + qdur(), { k: 'arb-boot' }); break;
+        case 'arb-pause': add(at, { k: 'arb-pause' }); add(at + qdur(), { k: 'arb-resume' }); break;
+        case 'gw': {
+          const ns = nodes();
+          const all = [...Array(qp.pingTargets).keys()];
+          const targets = qr.chance(0.5) ? all : [qr.int(0, qp.pingTargets - 1)];
+          add(at, { k: 'gw', id: aid, on: true, nodes: ns, targets });
+          add(at + qdur(), { k: 'gw', id: aid, on: false, nodes: ns, targets });
+          break;
+        }
+      }
+    }
+  }
+  if (qp && qp.arbiter !== 'none' && qr.chance(0.5)) {
+    // A node lost near the end that stays down well past the heal: the
+    // survivor must get the lease and every group once all else is quiet.
+    const b = boundsFor(params);
+    const n: NodeIx = qr.chance(0.5) ? 0 : 1;
+    const at = qr.int(Math.floor(H / 2), H - 1);
+    const back = H + b.soloMs + qr.int(params.bootMs[1], b.soloMs);
+    add(at, { k: 'node-loss', n, power: qr.chance(0.5) });
+    add(back, { k: 'boot', n });
+    params.endMs = Math.max(params.endMs, back + params.bootMs[1] + b.writeMs + params.slowOpMs + b.dualMs + b.settleMs + b.leaseMs + 3 * K);
+  }
   add(H, { k: 'heal-all' });
   // Stable order by time; ties keep generation order.
   faults.sort((x, y) => x.at - y.at);
   return { seed, params, faults, bounds };
+}
+
+function arbDirLabel(dirs: NodeIx[]): string {
+  if (dirs.length === 2) return 'both ways';
+  return dirs[0] === 0 ? 'to the arbiter' : 'from the arbiter';
 }
 
 function dirLabel(dirs: NodeIx[]): string {

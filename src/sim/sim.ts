@@ -4,7 +4,15 @@
 // schedule. Every source of nondeterminism is a seeded PRNG, so a seed
 // replays exactly.
 
-import { engineDeadline, engineStep, initEngine, type EngineAction, type EngineEvent, type EngineState } from '../node/engine.js';
+import {
+  engineDeadline, engineQuorumInput, engineStep, initEngine,
+  type EngineAction, type EngineEvent, type EngineQuorumConfig, type EngineState,
+} from '../node/engine.js';
+import { parseQuorumFields } from '../quorum/report.js';
+import type { ArbiterReply, ArbiterRequest } from '../quorum/protocol.js';
+import type { LeaseView } from '../quorum/lease.js';
+import type { Reach } from '../ping/tracker.js';
+import { NodeQuorum, SimArbiter, type QuorumHost, type QuorumProcess } from './quorum.js';
 import type { PeerReport } from '../membership/machine.js';
 import { heldGroups, type GroupPhase } from '../resources/machine.js';
 import type { FencingPolicyConfig } from '../fencing/policy.js';
@@ -21,6 +29,10 @@ export interface SimHooks {
   actions?: (node: string, acts: EngineAction[]) => EngineAction[];
   /** The fencing policy a node starts with (scenarios with fencing only); undefined = that node runs without fencing. */
   fencing?: (node: string, cfg: FencingPolicyConfig) => FencingPolicyConfig | undefined;
+  /** The quorum config a node's engine starts with (scenarios with quorum only); undefined = that node runs Heartbeat's rules. */
+  quorum?: (node: string, cfg: EngineQuorumConfig) => EngineQuorumConfig | undefined;
+  /** The arbiter's grants as read from its disk at a restart (a planted bug: an arbiter that forgets them). */
+  arbiterLoad?: <T>(grants: T[]) => T[];
 }
 
 export interface SimOptions {
@@ -60,7 +72,8 @@ type Body =
   | { k: 'pkt'; to: NodeIx; path: number; msg: Msg }
   | { k: 'io'; n: NodeIx; id: number }
   | { k: 'sd'; n: NodeIx; inc: number; i: number }
-  | { k: 'power-on'; n: NodeIx; token: number };
+  | { k: 'power-on'; n: NodeIx; token: number }
+  | { k: 'call'; fn: () => boolean };
 
 interface Queued {
   t: number;
@@ -84,7 +97,7 @@ interface Durable {
   held: Set<string>;
 }
 
-class SimNode implements CheckedNode {
+class SimNode implements CheckedNode, QuorumProcess {
   proc: Proc = 'down';
   paused = false;
   shuttingDown = false;
@@ -94,7 +107,14 @@ class SimNode implements CheckedNode {
   private clockOrigin = 0;
   wallOffsetS = 0;
   engine: EngineState | null = null;
-  private generation = 0;
+  generation = 0;
+  /** The quorum adapters of the current process (lease driver, arbiter client, pinger), when configured. */
+  q: NodeQuorum | null = null;
+  private readonly rate: number;
+  private inStep = false;
+  private pendingTick = false;
+  /** Since when the process has run without a freeze (started, or resumed); the checker's grace after either. */
+  liveSince = 0;
   readonly durable: Durable = { held: new Set() };
   private writes: Io[] = [];
   private lastWriteDone = 0;
@@ -122,6 +142,7 @@ class SimNode implements CheckedNode {
   fenceFailed = false;
 
   constructor(readonly ix: NodeIx, private readonly sim: Sim) {
+    this.rate = sim.scenario.params.quorum?.rates[ix] ?? 1;
     for (const g of sim.scenario.params.groups) {
       this.world.set(g.name, new Array<boolean>(g.resourceCount).fill(false));
       this.lastStartFailed.set(g.name, false);
@@ -165,8 +186,18 @@ class SimNode implements CheckedNode {
   }
 
   /** performance.now() of the current process: it starts near zero at every process start. */
-  private localNow(): number {
-    return this.sim.t - this.incStart + this.clockOrigin;
+  localNow(): number {
+    return (this.sim.t - this.incStart) * this.rate + this.clockOrigin;
+  }
+
+  /** Simulated ms until this process's clock reads `deadline`: a timer never fires early by its own clock. */
+  delayTo(deadline: number): number {
+    const local = Math.max(1, Math.ceil(deadline - this.localNow()));
+    return this.rate === 1 ? local : Math.max(1, Math.ceil(local / this.rate));
+  }
+
+  alive(inc: number): boolean {
+    return this.inc === inc && this.proc === 'up';
   }
 
   // ---- process lifecycle -------------------------------------------------
@@ -226,12 +257,62 @@ class SimNode implements CheckedNode {
       this.localNow(),
       { ...(this.durable.peerGeneration !== undefined ? { peerGeneration: this.durable.peerGeneration } : {}), held },
       fcfg,
+      this.quorumConfig(peer),
     );
     this.queues = new Map(p.groups.map((g) => [g.name, { busy: false, jobs: [] }]));
     this.phases = new Map(p.groups.map((g) => [g.name, this.engine!.r.groups[g.name]!.phase]));
     this.proc = 'up';
+    this.liveSince = s.t;
     s.note(this.name, `up: generation ${generation}${held.size ? `, held before: ${[...held].join(',')}` : ''}`);
+    if (p.quorum) {
+      this.q = new NodeQuorum(s, this, p);
+      this.q.start();
+    }
     this.step({ kind: 'tick' });
+  }
+
+  /** As Daemon.startQuorum builds it. */
+  private quorumConfig(peer: string): EngineQuorumConfig | undefined {
+    const p = this.sim.scenario.params;
+    const q = p.quorum;
+    if (!q) return undefined;
+    const graceMs = p.deadtimeMs + q.safetyMs;
+    const cfg: EngineQuorumConfig = {
+      self: this.name, peer, groups: p.groups.map((g) => g.name),
+      pingConfigured: q.pingTargets > 0, arbiter: q.arbiter,
+      takeoverDelayMs: q.arbiter === 'etcd' ? graceMs : 0,
+      ipfail: q.ipfail.enabled ? q.ipfail : { ...q.ipfail, enabled: false },
+      graceMs,
+    };
+    const hook = this.sim.opts.hooks?.quorum;
+    return hook ? hook(this.name, cfg) : cfg;
+  }
+
+  // ---- QuorumProcess: what the quorum adapters see of this process ----------
+
+  quorumInput(i: { reach?: Reach; leases?: Record<string, LeaseView> }, tick: boolean): void {
+    if (!this.engine || this.proc !== 'up') return;
+    engineQuorumInput(this.engine, i);
+    if (!tick) return;
+    // The daemon queues the step (a microtask): engine steps never nest.
+    if (this.inStep) this.pendingTick = true;
+    else this.step({ kind: 'tick' });
+  }
+
+  sendToArbiter(req: ArbiterRequest, etcdLease?: number): void {
+    const a = this.sim.arbiter;
+    if (!a) return;
+    for (const d of a.net.transmit(0, this.ix, this.sim.t)) this.sim.after(d.delayMs, () => a.onRequest(this.ix, req, etcdLease));
+  }
+
+  targetAnswers(i: number): boolean {
+    return this.sim.targetAnswers(this.ix, i);
+  }
+
+  onArbiterReply(rep: ArbiterReply, etcdLease?: number): boolean {
+    if (this.proc !== 'up' || !this.q) return false;
+    const inc = this.inc;
+    return this.whenRunning(() => { if (this.alive(inc)) this.q?.onReply(rep, etcdLease); }, true);
   }
 
   /** kill -9 (power = false) or power loss. In-flight I/O resolves one way or the other. */
@@ -259,10 +340,12 @@ class SimNode implements CheckedNode {
     this.deferred = [];
     this.deferredPkts = 0;
     this.engine = null;
+    this.q = null;
     this.proc = 'down';
     this.paused = false;
     this.shuttingDown = false;
     this.pendingBoot = false;
+    this.pendingTick = false;
     this.timerToken += 1;
     this.timerDue = false;
     if (power) for (const w of this.world.values()) w.fill(false);
@@ -304,6 +387,7 @@ class SimNode implements CheckedNode {
   resume(): string {
     if (!this.paused) return 'no effect';
     this.paused = false;
+    this.liveSince = this.sim.t;
     const backlog = this.deferred;
     this.deferred = [];
     this.deferredPkts = 0;
@@ -322,9 +406,18 @@ class SimNode implements CheckedNode {
     }
   }
 
-  private whenRunning(run: () => void): void {
-    if (this.paused) this.deferred.push(run);
-    else run();
+  /** Runs fn now, or queues it for the resume of a frozen process; a datagram is dropped once the socket's backlog is full. */
+  whenRunning(run: () => void, datagram = false): boolean {
+    if (!this.paused) {
+      run();
+      return true;
+    }
+    if (datagram) {
+      if (this.deferredPkts >= SOCKET_BACKLOG) return false;
+      this.deferredPkts += 1;
+    }
+    this.deferred.push(run);
+    return false;
   }
 
   // ---- events from the simulator ----------------------------------------
@@ -394,8 +487,14 @@ class SimNode implements CheckedNode {
     let acts = engineStep(this.engine!, e, this.localNow());
     if (hooks?.actions) acts = hooks.actions(this.name, acts);
     s.record({ t: s.t, who: this.name, ev: e, acts });
+    this.inStep = true;
     for (const a of acts) this.act(a);
+    this.inStep = false;
     this.schedule();
+    if (this.pendingTick && this.engine && this.proc === 'up') {
+      this.pendingTick = false;
+      this.step({ kind: 'tick' });
+    }
   }
 
   private schedule(): void {
@@ -404,7 +503,7 @@ class SimNode implements CheckedNode {
     if (this.proc !== 'up' || !this.engine) return;
     const deadline = engineDeadline(this.engine);
     if (!Number.isFinite(deadline)) return;
-    const delay = Math.max(1, Math.ceil(deadline - this.localNow())) + this.sim.rng.int(0, this.sim.scenario.params.timerSlackMs);
+    const delay = this.delayTo(deadline) + this.sim.rng.int(0, this.sim.scenario.params.timerSlackMs);
     this.sim.schedule(delay, { k: 'timer', n: this.ix, inc: this.inc, token: this.timerToken });
   }
 
@@ -413,9 +512,15 @@ class SimNode implements CheckedNode {
     switch (a.kind) {
       case 'send': {
         const st = a.status;
+        // The peer reads tg_ping/tg_hears back as the daemon does (only with quorum configured).
+        const extra = st.extra ?? [];
+        const qr = s.scenario.params.quorum ? parseQuorumFields((f) => extra.find(([k]) => k === f)?.[1]) : {};
         const msg: Msg = {
           src: this.name, generation: this.generation, seq: st.seq,
-          report: { status: st.status, hold: st.hold, yielding: st.yielding, failed: st.failed, hearsGeneration: st.hears, deadtimeMs: s.scenario.params.deadtimeMs },
+          report: {
+            status: st.status, hold: st.hold, yielding: st.yielding, failed: st.failed, hearsGeneration: st.hears, deadtimeMs: s.scenario.params.deadtimeMs,
+            ...(qr.reach ? { reach: qr.reach } : {}), ...(qr.hearsPeer !== undefined ? { hearsMe: qr.hearsPeer } : {}),
+          },
         };
         s.checker.onSend(s.t, this.ix, this.generation, st.seq);
         s.send(this.ix, msg);
@@ -445,7 +550,18 @@ class SimNode implements CheckedNode {
         return;
       }
       case 'released':
+        // Daemon.finishShutdown: every group is stopped; give the leases up, saying we leave.
+        this.q?.releaseAll();
         s.schedule(20, { k: 'sd', n: this.ix, inc: this.inc, i: 1 });
+        return;
+      case 'lease':
+        this.q?.update(a.group, a.want, a.ctx);
+        return;
+      case 'quorum-changed':
+        for (const d of a.changed) {
+          if (d.code === 'ipfail-handover' && this.engine && heldGroups(this.engine.r).includes(d.group)) s.checker.stats.ipfailHandovers += 1;
+          if (d.code === 'no-grant' && this.engine && heldGroups(this.engine.r).includes(d.group)) s.checker.stats.noGrantReleases += 1;
+        }
         return;
       case 'peer-up':
         this.heardPeer = true;
@@ -592,9 +708,16 @@ class SimNode implements CheckedNode {
   }
 }
 
-class Sim {
+class Sim implements QuorumHost {
   t = 0;
   readonly rng: Rng;
+  /** Quorum's own stream: a seed without quorum runs exactly as before quorum was simulated. */
+  readonly qrng: Rng;
+  readonly arbiter?: SimArbiter;
+  private readonly gwFaults = new Map<number, Extract<Fault, { k: 'gw' }>>();
+  private readonly leaseHolder = new Map<string, string>();
+  /** Nodes lost by a node-loss fault: down until their own boot, whatever heals meanwhile. */
+  private readonly lost = new Set<NodeIx>();
   readonly nodes: [SimNode, SimNode];
   readonly net: Network;
   readonly checker: Checker;
@@ -610,17 +733,72 @@ class Sim {
   constructor(readonly scenario: Scenario, readonly opts: SimOptions) {
     this.rng = new Rng(scenario.seed, 2);
     this.net = new Network(scenario.params.paths, new Rng(scenario.seed, 3));
+    this.qrng = new Rng(scenario.seed, 6);
+    const q = scenario.params.quorum;
+    if (q && q.arbiter !== 'none') {
+      const arb = this.arbiter = new SimArbiter(this, q, opts.hooks?.arbiterLoad);
+      arb.deliver = (to, rep, delay, lease) => this.after(delay, () => this.nodes[to].onArbiterReply(rep, lease));
+    }
     this.nodes = [new SimNode(0, this), new SimNode(1, this)];
     this.checker = new Checker(this.nodes, scenario.params.groups.map((g) => g.name), scenario.bounds);
     this.checker.fencing = scenario.params.fencing !== undefined;
     this.checker.tightFenceDelay = scenario.params.fencing?.tightDelay ?? false;
     this.checker.strictSplitBrain = opts.strictSplitBrain ?? false;
+    this.checker.arbiter = this.arbiter !== undefined;
+    this.checker.tightSafety = q?.tightSafety ?? false;
     this.ring = new Ring(opts.traceLen ?? 40);
     if (opts.hash) this.hash = new TraceHash();
   }
 
   schedule(delay: number, e: Body): void {
     this.heap.push({ t: this.t + delay, order: 0, e });
+  }
+
+  after(delayMs: number, fn: () => boolean): void {
+    this.schedule(delayMs, { k: 'call', fn });
+  }
+
+  /** Ping target i answers node n unless a gateway fault covers both. */
+  targetAnswers(n: NodeIx, i: number): boolean {
+    for (const f of this.gwFaults.values()) if (f.nodes.includes(n) && f.targets.includes(i)) return false;
+    return true;
+  }
+
+  /** Nothing impairs the arbiter, its links or the ping targets. */
+  quorumQuiet(): boolean {
+    if (this.gwFaults.size > 0) return false;
+    const a = this.arbiter;
+    return !a || (a.live && a.net.quiet(this.t));
+  }
+
+  /**
+   * Lease safety, checked at every step: at most one node counts a group's
+   * lease as valid by its own clock, and the arbiter (when it runs) holds
+   * the group for that node by its own clock.
+   */
+  private checkLeases(): void {
+    const a = this.arbiter;
+    if (!a) return;
+    const valid = this.nodes.map((n) => (n.q && n.proc === 'up' ? n.q.validLeases() : []));
+    for (const g of this.scenario.params.groups) {
+      const holders = this.nodes.filter((_, i) => valid[i]!.includes(g.name));
+      if (holders.length > 0) this.checker.stats.leaseSteps += 1;
+      if (holders.length > 1) {
+        this.checker.flagLease('lease-overlap', this.t, `both nodes count the lease of ${g.name} as valid by their own clocks`);
+        return;
+      }
+      const h = holders[0];
+      if (h) {
+        const prev = this.leaseHolder.get(g.name);
+        if (prev !== undefined && prev !== h.name) this.checker.stats.leaseHandovers += 1;
+        this.leaseHolder.set(g.name, h.name);
+        const at = a.holder(g.name);
+        if (a.proc === 'up' && at !== h.name) {
+          this.checker.flagLease('lease-arbiter', this.t, `${h.name} counts the lease of ${g.name} as valid but the ${a.kind} ${at ? `holds it for ${at}` : 'holds it for no one'} by its own clock`);
+          return;
+        }
+      }
+    }
   }
 
   nextIoId(): number {
@@ -707,7 +885,12 @@ class Sim {
   /** Applies a scheduled fault; returns what it did when that is not obvious from its description. */
   private applyFault(f: Fault): string {
     switch (f.k) {
-      case 'boot': return this.nodes[f.n].boot();
+      case 'boot':
+        this.lost.delete(f.n);
+        return this.nodes[f.n].boot();
+      case 'node-loss':
+        this.lost.add(f.n);
+        return this.nodes[f.n].crash(f.power);
       case 'crash': return this.nodes[f.n].crash(false);
       case 'power-off': return this.nodes[f.n].crash(true);
       case 'shutdown': return this.nodes[f.n].shutdown();
@@ -730,15 +913,35 @@ class Sim {
           return '';
         }
         return this.deviceFaults.delete(f.id) ? '' : 'no effect';
+      case 'arb-net':
+        if (!this.arbiter) return 'no effect';
+        return (f.on ? this.arbiter.net.start(f.id, f.spec) : this.arbiter.net.stop(f.id)) ? '' : 'no effect';
+      case 'arb-crash': return this.arbiter?.crash() ?? 'no effect';
+      case 'arb-boot': return this.arbiter?.boot() ?? 'no effect';
+      case 'arb-pause': return this.arbiter?.pause() ?? 'no effect';
+      case 'arb-resume': return this.arbiter?.resume() ?? 'no effect';
+      case 'gw':
+        if (f.on) {
+          this.gwFaults.set(f.id, f);
+          return '';
+        }
+        return this.gwFaults.delete(f.id) ? '' : 'no effect';
       case 'heal-all': {
         this.net.healAll();
+        this.gwFaults.clear();
+        if (this.arbiter) {
+          this.arbiter.net.healAll();
+          if (this.arbiter.paused) this.arbiter.resume();
+          if (this.arbiter.proc === 'down') this.arbiter.boot();
+        }
         this.opFaults.clear();
         for (const [id, df] of this.deviceFaults) if (!df.permanent) this.deviceFaults.delete(id);
         const out: string[] = [];
         for (const n of this.nodes) {
           if (n.poweredOff) out.push(`${n.name} ${n.powerOn()}`);
           if (n.paused) out.push(`${n.name} ${n.resume()}`);
-          if (n.proc !== 'up' || n.shuttingDown) out.push(`${n.name} ${n.boot()}`);
+          if (this.lost.has(n.ix)) out.push(`${n.name} stays down until its own boot`);
+          else if (n.proc !== 'up' || n.shuttingDown) out.push(`${n.name} ${n.boot()}`);
         }
         return out.join('; ');
       }
@@ -769,12 +972,15 @@ class Sim {
         this.note(NODE_NAMES[ev.n], `switch: ${out}`);
         return true;
       }
+      case 'call':
+        return ev.fn();
     }
   }
 
   run(): SimResult {
     const { params, faults } = this.scenario;
     for (const sf of faults) this.heap.push({ t: sf.at, order: 0, e: { k: 'fault', f: sf.f } });
+    if (this.arbiter) this.arbiter.boot();
     const cap = this.opts.steps ?? DEFAULT_STEPS;
     let truncated = false;
     for (;;) {
@@ -787,11 +993,13 @@ class Sim {
       this.steps += 1;
       this.checker.update(this.t, {
         perfectPath: this.net.anyPerfectPath(),
-        netQuiet: this.net.quiet(this.t),
+        // A ping target that stops answering one node may move groups (ipfail): not settled.
+        netQuiet: this.net.quiet(this.t) && this.gwFaults.size === 0,
         opQuiet: this.opFaults.size === 0 && this.faultyOps === 0,
-        fenceQuiet: this.deviceFaults.size === 0,
+        fenceQuiet: this.deviceFaults.size === 0 && this.quorumQuiet(),
       });
       this.checker.check(this.t);
+      this.checkLeases();
       if (this.checker.violation) break;
     }
     const v = this.checker.violation;
@@ -813,6 +1021,7 @@ export function describeFault(f: Fault): string {
     case 'boot': return `boot ${NODE_NAMES[f.n]}`;
     case 'crash': return `kill -9 ${NODE_NAMES[f.n]}`;
     case 'power-off': return `power off ${NODE_NAMES[f.n]}`;
+    case 'node-loss': return `${f.power ? 'power off' : 'kill -9'} ${NODE_NAMES[f.n]} until its own boot`;
     case 'shutdown': return `graceful shutdown of ${NODE_NAMES[f.n]}`;
     case 'pause': return `pause ${NODE_NAMES[f.n]}`;
     case 'resume': return `resume ${NODE_NAMES[f.n]}`;
@@ -823,6 +1032,12 @@ export function describeFault(f: Fault): string {
     }
     case 'wall-jump': return `wall clock of ${NODE_NAMES[f.n]} jumps ${f.deltaS > 0 ? '+' : ''}${f.deltaS} s`;
     case 'device': return `device #${f.id} ${f.mode}${f.permanent ? ' (for good)' : ''}: ${NODE_NAMES[f.n]}'s switch for ${NODE_NAMES[1 - f.n]} ${f.on ? 'begins' : 'recovers'}`;
+    case 'arb-net': return `arbiter net #${f.id} ${f.label} ${f.on ? 'begins' : 'heals'}`;
+    case 'arb-crash': return 'kill -9 the arbiter';
+    case 'arb-boot': return 'start the arbiter';
+    case 'arb-pause': return 'pause the arbiter';
+    case 'arb-resume': return 'resume the arbiter';
+    case 'gw': return `ping target(s) ${f.targets.map((x) => `gw${x + 1}`).join(',')} ${f.on ? 'stop answering' : 'answer again'} ${f.nodes.map((x) => NODE_NAMES[x]).join('+')}`;
     case 'heal-all': return 'heal all: network, op faults, paused and stopped nodes';
   }
 }

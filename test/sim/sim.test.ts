@@ -41,7 +41,8 @@ describe('simulator: seeded schedules against the real engine', () => {
     // produce split brain, settled pairs, lone survivors and starts on
     // long-healthy connections in a fair share of runs.
     expect(steps).toBeGreaterThan(1_000_000);
-    expect(seen.dual).toBeGreaterThan(400);
+    // Quorum schedules (about 40 %) keep most dual holds from happening at all.
+    expect(seen.dual).toBeGreaterThan(300);
     expect(seen.settled).toBeGreaterThan(1900);
     expect(seen.solo).toBeGreaterThan(100);
     expect(seen.starts).toBeGreaterThan(50);

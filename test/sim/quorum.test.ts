@@ -1,0 +1,142 @@
+import { describe, expect, it } from 'vitest';
+import { makeScenario, type Fault, type NetSpec, type Scenario, type ScheduledFault } from '../../src/sim/scenario.js';
+import { formatViolation, runSeed, type SimOptions } from '../../src/sim/sim.js';
+
+// Quorum in the simulator: the arbiter (tandem's machine, or the etcd
+// model) as a third host, each node's lease machines and ping tracker, with
+// faults of the arbiter, its links and the ping targets (src/sim/quorum.ts).
+
+const arbiterSeeds = (n: number, opts: { fencing?: boolean } = {}): number[] => {
+  const out: number[] = [];
+  for (let s = 1; out.length < n && s < 100_000; s++) {
+    const sc = makeScenario(s);
+    const q = sc.params.quorum;
+    if (!q || q.arbiter === 'none' || q.tightSafety) continue;
+    if (opts.fencing !== undefined && (sc.params.fencing !== undefined) !== opts.fencing) continue;
+    out.push(s);
+  }
+  return out;
+};
+
+/**
+ * Replaces a schedule's faults with the one an arbiter exists for: after
+ * the pair has settled, the node that runs g1 loses its peer and the
+ * arbiter at once, for four TTLs.
+ */
+function isolateHolder(x: Scenario): Scenario {
+  const q = x.params.quorum!;
+  const H = x.params.horizonMs;
+  const at = Math.floor(H / 2);
+  const len = Math.min(4 * q.ttlMs, H - at - 1);
+  const holder = x.params.groups[0]!.preferredNode === 'alpha' ? 0 : 1;
+  const paths = x.params.paths.map((_, i) => i);
+  const cut: NetSpec = { kind: 'cut', paths, dirs: [0, 1], p: 1, extraMs: 0 };
+  const arbCut: NetSpec = { kind: 'cut', paths: [holder], dirs: [0, 1], p: 1, extraMs: 0 };
+  const faults: ScheduledFault[] = x.faults.filter((f) => (f.f.k === 'boot' && f.at < 3 * x.params.keepaliveMs) || f.f.k === 'heal-all');
+  const add = (t: number, f: Fault) => faults.push({ at: t, f });
+  add(at, { k: 'net', id: 900, on: true, spec: cut, label: 'partition' });
+  add(at + len, { k: 'net', id: 900, on: false, spec: cut, label: 'partition' });
+  add(at, { k: 'arb-net', id: 901, on: true, spec: arbCut, label: 'holder cut from the arbiter' });
+  add(at + len, { k: 'arb-net', id: 901, on: false, spec: arbCut, label: 'holder cut from the arbiter' });
+  faults.sort((a, b) => a.at - b.at);
+  return { ...x, faults };
+}
+
+describe('simulator: quorum (arbiter, etcd, ping targets)', () => {
+  it('the quorum schedules of seeds 1..2,000 keep every invariant and exercise leases, arbiter faults and ipfail', () => {
+    const failures: string[] = [];
+    const seen = { scenarios: 0, arbiter: 0, etcd: 0, ping: 0, handovers: 0, noGrant: 0, ipfail: 0, leaseSteps: 0, arbDual: 0, arbFaults: 0, solo: 0, settled: 0 };
+    for (let seed = 1; seed <= 2000; seed++) {
+      const sc = makeScenario(seed);
+      const q = sc.params.quorum;
+      if (!q) continue;
+      const r = runSeed(seed);
+      if (r.violation) failures.push(formatViolation(r));
+      seen.scenarios += 1;
+      if (q.arbiter === 'arbiter') seen.arbiter += 1;
+      if (q.arbiter === 'etcd') seen.etcd += 1;
+      if (q.pingTargets > 0) seen.ping += 1;
+      seen.handovers += r.stats.leaseHandovers;
+      seen.noGrant += r.stats.noGrantReleases;
+      seen.ipfail += r.stats.ipfailHandovers;
+      seen.leaseSteps += r.stats.leaseSteps;
+      seen.arbDual += r.stats.arbDualSteps;
+      if (sc.faults.some((f) => f.f.k === 'arb-crash')) seen.arbFaults += 1;
+      if (q.arbiter !== 'none' && r.stats.soloChecks > 0) seen.solo += 1;
+      if (r.stats.settledChecks > 0) seen.settled += 1;
+    }
+    expect(failures, failures.join('\n\n')).toEqual([]);
+    expect(seen.scenarios).toBeGreaterThan(600);
+    expect(seen.arbiter).toBeGreaterThan(300);
+    expect(seen.etcd).toBeGreaterThan(150);
+    expect(seen.ping).toBeGreaterThan(200);
+    // Leases pass from node to node, holders give groups up for want of a
+    // lease, ipfail moves groups, the arbiter restarts under load.
+    expect(seen.handovers).toBeGreaterThan(300);
+    expect(seen.noGrant).toBeGreaterThan(300);
+    expect(seen.ipfail).toBeGreaterThan(5);
+    expect(seen.leaseSteps).toBeGreaterThan(1_000_000);
+    expect(seen.arbFaults).toBeGreaterThan(100);
+    // Lone survivors that had to win the lease, and settled pairs, are checked.
+    expect(seen.solo).toBeGreaterThan(60);
+    expect(seen.settled).toBeGreaterThan(seen.scenarios - 10);
+  }, 180_000);
+
+  it('an isolated holder stops before the other node starts, with the tandem arbiter and with etcd', () => {
+    let checked = 0;
+    const kinds = new Set<string>();
+    for (const seed of arbiterSeeds(40, { fencing: false })) {
+      const r = runSeed(seed, { scenario: isolateHolder });
+      expect(r.violation, formatViolation(r)).toBeUndefined();
+      if (r.stats.leaseHandovers > 0) {
+        checked += 1;
+        kinds.add(makeScenario(seed).params.quorum!.arbiter);
+      }
+    }
+    expect(checked).toBeGreaterThan(20);
+    expect([...kinds].sort()).toEqual(['arbiter', 'etcd']);
+  }, 60_000);
+
+  it('a replayed quorum seed gives the same trace', () => {
+    const [seed] = arbiterSeeds(1);
+    const a = runSeed(seed!, { hash: true });
+    const b = runSeed(seed!, { hash: true });
+    expect(a.hash).toBe(b.hash);
+    expect(a.steps).toBe(b.steps);
+  });
+
+  // The checker has teeth: planted bugs are caught.
+  const caught = (seeds: number[], opts: (seed: number) => SimOptions) => {
+    const kinds: Record<string, number> = {};
+    for (const seed of seeds) {
+      const r = runSeed(seed, opts(seed));
+      if (r.violation) kinds[r.violation.kind] = (kinds[r.violation.kind] ?? 0) + 1;
+    }
+    return kinds;
+  };
+
+  it('planted: beta without quorum rules (takes over on Heartbeat rules) is a split brain', () => {
+    const kinds = caught(arbiterSeeds(60, { fencing: false }), () => ({ scenario: isolateHolder, hooks: { quorum: (n, c) => (n === 'beta' ? undefined : c) } }));
+    expect(kinds['split-brain'] ?? 0).toBeGreaterThan(5);
+  }, 60_000);
+
+  it('planted: arbiter_safety of 1 ms, shorter than the stop walk, is a split brain', () => {
+    const kinds = caught(arbiterSeeds(80, { fencing: false }), () => ({
+      scenario: (x) => isolateHolder({ ...x, params: { ...x.params, quorum: { ...x.params.quorum!, safetyMs: 1 } } }),
+    }));
+    expect(kinds['split-brain'] ?? 0).toBeGreaterThan(2);
+  }, 60_000);
+
+  it('planted: clocks that drift beyond the 1 % margin (nodes 20 % slow, arbiter 20 % fast) break lease safety', () => {
+    const kinds = caught(arbiterSeeds(80), () => ({
+      scenario: (x) => isolateHolder({ ...x, params: { ...x.params, quorum: { ...x.params.quorum!, rates: [0.8, 0.8, 1.2] } } }),
+    }));
+    expect((kinds['lease-arbiter'] ?? 0) + (kinds['lease-overlap'] ?? 0)).toBeGreaterThan(5);
+  }, 60_000);
+
+  it('planted: an arbiter that forgets its grants when it restarts breaks lease safety', () => {
+    const seeds = arbiterSeeds(400).filter((s) => makeScenario(s).faults.some((f) => f.f.k === 'arb-crash'));
+    const kinds = caught(seeds.slice(0, 150), () => ({ hooks: { arbiterLoad: () => [] } }));
+    expect((kinds['lease-arbiter'] ?? 0) + (kinds['lease-overlap'] ?? 0)).toBeGreaterThan(2);
+  }, 120_000);
+});
