@@ -503,7 +503,7 @@ export function parseHaCf(text: string, file: string, stonithOpts: StonithParseO
   // The node list must be sound before devices are checked against it.
   let fencing: FencingConfig | undefined;
   if (fencingLines.length > 0 && nodes.length === 2 && !nodeLineError) {
-    const r = parseFencing(fencingLines, file, nodes.map((n) => n.name), stonithOpts);
+    const r = parseFencing(fencingLines, file, nodes.map((n) => n.name), { ...stonithOpts, keepaliveMs });
     out.issues.push(...r.issues);   // already cleaned; some name a password file rather than ha.cf
     // Without a stonith_host line there is nothing to fence with: behave as
     // before (Heartbeat without STONITH); the other directives are then moot.

@@ -37,8 +37,16 @@ export const DEFAULT_AGENT_TIMEOUT_MS = 20_000;
 export const DEFAULT_FENCE_CHECK_INTERVAL_MS = 300_000;
 export const DEFAULT_FENCE_RETRY_MS = 2_000;
 export const DEFAULT_FENCE_RETRY_MAX_MS = 60_000;
-/** Added to the slowest device's timeout when fence_delay is not given. */
+/** Added to the slowest device's timeout when fence_delay is not given (at least keepalive + FENCE_SKEW_ALLOWANCE_MS). */
 export const FENCE_DELAY_MARGIN_MS = 2_000;
+/**
+ * In a symmetric cut the two nodes declare each other dead up to a keepalive
+ * plus one one-way delay (and a late timer) apart: each last heard the other
+ * at a different instant. fence_delay must cover that on top of the device
+ * timeout; this is the allowance for the one-way delay and timer lateness
+ * (the simulator found the race lost with fence_delay = timeout, seed 42).
+ */
+export const FENCE_SKEW_ALLOWANCE_MS = 100;
 /** No single fence may take longer: the pair waits on it with its groups down. */
 const MAX_DEVICE_TIMEOUT_MS = 600_000;
 
@@ -114,6 +122,8 @@ export interface StonithParseOptions {
   checkFiles?: boolean;
   /** Owners accepted for secret files. Default: root and the current user. */
   secretOwners?: number[];
+  /** ha.cf's keepalive: fence_delay must also cover the skew between the two nodes' death declarations. */
+  keepaliveMs?: number;
 }
 
 /** ha.cf directives this module parses; hacf.ts hands their lines to parseFencing(). */
@@ -549,9 +559,11 @@ export function parseFencing(lines: FencingLine[], file: string, nodes: string[]
 
   // --- whole-file rules -----------------------------------------------------
   const slowest = devices.reduce<StonithDevice | undefined>((a, d) => (!a || d.timeoutMs > a.timeoutMs ? d : a), undefined);
-  if (fenceDelay && slowest && fenceDelay.ms < slowest.timeoutMs) {
+  const skewMs = (opts.keepaliveMs ?? 0) + FENCE_SKEW_ALLOWANCE_MS;
+  if (fenceDelay && slowest && fenceDelay.ms < slowest.timeoutMs + skewMs) {
     add(fenceDelay.line,
-      `fence_delay (${fmtMs(fenceDelay.ms)}) must be at least the longest device timeout (${fmtMs(slowest.timeoutMs)}, stonith_host at line ${slowest.line}): ` +
+      `fence_delay (${fmtMs(fenceDelay.ms)}) must be at least the longest device timeout (${fmtMs(slowest.timeoutMs)}, stonith_host at line ${slowest.line}) ` +
+      `plus keepalive and ${FENCE_SKEW_ALLOWANCE_MS} ms (${fmtMs(slowest.timeoutMs + skewMs)}): ` +
       `otherwise the node without the groups can shoot the active node while the active node's own fence is still running`);
   }
   const stonithLines = lines.filter((l) => l.directive === 'stonith_host');
@@ -570,7 +582,7 @@ export function parseFencing(lines: FencingLine[], file: string, nodes: string[]
   if (issues.length > 0) return { issues: sortByLine(issues) };
   const config: FencingConfig = {
     devices,
-    fenceDelayMs: fenceDelay?.ms ?? (slowest ? slowest.timeoutMs + FENCE_DELAY_MARGIN_MS : 0),
+    fenceDelayMs: fenceDelay?.ms ?? (slowest ? slowest.timeoutMs + Math.max(FENCE_DELAY_MARGIN_MS, skewMs) : 0),
     failurePolicy,
     checkIntervalMs,
     retryMs,

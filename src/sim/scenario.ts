@@ -69,7 +69,7 @@ export interface FencingParams {
   deviceMs: readonly [number, number];  // a healthy device: power off and confirm
   timeoutMs: number;                    // the device's timeout: an unanswered call fails after it
   fenceDelayMs: number;                 // fence_delay (>= timeoutMs, as the config requires)
-  /** fence_delay barely above the timeout (the least the config accepts), not above timeout + keepalive + hop. */
+  /** fence_delay the least the config accepts (timeout + keepalive + 100 ms), not above timeout + keepalive + 2 hops. */
   tightDelay: boolean;
   retryMs: number;
   retryMaxMs: number;
@@ -259,7 +259,8 @@ export function makeScenario(seed: number): Scenario {
     params.fencing = {
       deviceMs: [Math.max(1, Math.floor(devMax / 4)), devMax],
       timeoutMs,
-      fenceDelayMs: timeoutMs + (tightDelay ? fr.pick([0, 1]) : b0.hearMs + b0.hopMs + fr.pick([0, 2000])),
+      // Tight: the least src/config/stonith.ts accepts (timeout + keepalive + 100 ms), which does not cover a hop above 100 ms.
+      fenceDelayMs: timeoutMs + (tightDelay ? K + 100 + fr.pick([0, 1]) : b0.hearMs + b0.hopMs + fr.pick([0, 2000])),
       tightDelay,
       retryMs: fr.pick([K, 500, 2000]),
       retryMaxMs: 0,

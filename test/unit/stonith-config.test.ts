@@ -273,7 +273,15 @@ describe('parseFencing: the directives together', () => {
     expect(out.some((e) => e.startsWith(`${F}:`) && e.includes(message)), out.join('\n')).toBe(true);
   });
 
-  it('a fence_delay that covers every device timeout is accepted', () => {
-    expect(all('fence_delay 5', ...both)).toEqual([]);
+  it('a fence_delay that covers every device timeout plus the death-declaration skew is accepted', () => {
+    expect(all('fence_delay 5100ms', ...both)).toEqual([]);
+    // Found by the simulator (seed 42): with fence_delay = the timeout the standby can shoot
+    // the active node, because the two declare each other dead up to a keepalive + a hop apart.
+    expect(all('fence_delay 5', ...both).join('\n')).toMatch(/fence_delay \(5s\) must be at least the longest device timeout \(5s.*plus keepalive and 100 ms/);
+    const r = parseFencing(lines('fence_delay 5599ms', ...both), F, NODES, { keepaliveMs: 500 });
+    expect(r.issues.map(formatIssue).join('\n')).toContain('plus keepalive and 100 ms (5600ms)');
+    expect(parseFencing(lines('fence_delay 5600ms', ...both), F, NODES, { keepaliveMs: 500 }).issues).toEqual([]);
+    // The default covers a keepalive longer than its 2 s margin.
+    expect(parseFencing(lines(...both), F, NODES, { keepaliveMs: 3000 }).config?.fenceDelayMs).toBe(5000 + 3100);
   });
 });
