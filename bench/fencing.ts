@@ -25,8 +25,9 @@ function arg(name: string, def: string): string {
 
 const runs = Math.max(1, parseInt(arg('runs', '10'), 10));
 // ipmi timeout=4 s is the least that fits two ipmitool calls (-N 1 -R 1);
-// fence_delay may not be shorter than the longest device timeout.
-const fenceDelay = arg('fence-delay', '4');
+// fence_delay may not be shorter than the longest device timeout plus
+// keepalive plus 100 ms.
+const fenceDelay = arg('fence-delay', '4200ms');
 
 const other = (n: NodeName): NodeName => (n === 'alpha' ? 'beta' : 'alpha');
 const wallNow = () => performance.timeOrigin + performance.now();
@@ -79,7 +80,7 @@ async function main(): Promise<void> {
   }
   const s = [...vipMs].sort((a, b) => a - b);
   const med = s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-  console.log(`\ncrash-to-VIP with fencing (ipmi via ipmi_sim; keepalive 100ms, deadtime 300ms, fence_delay ${fenceDelay} s), n=${s.length}:`);
+  console.log(`\ncrash-to-VIP with fencing (ipmi via ipmi_sim; keepalive 100ms, deadtime 300ms, fence_delay ${fenceDelay}), n=${s.length}:`);
   console.log(`  median ${med.toFixed(0)} ms   min ${s[0]!.toFixed(0)} ms   max ${s.at(-1)!.toFixed(0)} ms`);
 }
 

@@ -150,10 +150,11 @@ describe.sequential('fencing pair (ipmi): split brain, unreachable device, power
   const notify = notifyScript(notifyDir);
   const p = new Pair({
     prefix: PREFIX, net: '10.218.1', workDir: work,
-    // ipmi: timeout 4 s is the least that fits two ipmitool calls (-N 1 -R 1); fence_delay must cover it.
+    // ipmi: timeout 4 s is the least that fits two ipmitool calls (-N 1 -R 1); fence_delay must cover it
+    // plus keepalive (100 ms) and 100 ms.
     fencing: {
       stonithHost: (t, sw) => `stonith_host * ipmi ${sw.stonithParams(t, ['timeout=4']).join(' ')}`,
-      extra: ['fence_delay 4', 'fence_retry 500ms 1', 'fence_check_interval 60'],
+      extra: ['fence_delay 4200ms', 'fence_retry 500ms 1', 'fence_check_interval 60'],
     },
     extraHaCf: { alpha: [`notify ${notify.path}`], beta: [`notify ${notify.path}`] },
   });
@@ -313,12 +314,12 @@ const TYPES: Array<[string, string, string, PairFencing, string]> = [
   ['fence_ipmilan (power_wait=0, timeout=5)', 'tdfpc', '10.218.3', {
     stonithHost: (t, sw) => `stonith_host * fence_ipmilan target=${t} ip=127.0.0.1 ipport=${sw.port} lanplus=1 cipher=3 ` +
       `username=${sw.user} passfile=${sw.passfile} power_wait=0 timeout=5`,
-    extra: ['fence_delay 5'],
+    extra: ['fence_delay 5200ms'],
   }, 'fence_ipmilan beta'],
   ['external/ipmi (cluster-glue)', 'tdfpd', '10.218.4', {
     stonithHost: (t, sw) => `stonith_host * external/ipmi target=${t} hostname=${t} ipaddr=127.0.0.1 userid=${sw.user} ` +
       `passwd_method=file passwd=${sw.passfile} interface=lanplus%20-C%203%20-p%20${sw.port} timeout=5`,
-    extra: ['fence_delay 5'],
+    extra: ['fence_delay 5200ms'],
   }, 'external/ipmi beta'],
 ];
 
