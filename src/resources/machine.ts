@@ -7,6 +7,11 @@
 // Safety rule while the nodes hear each other: a node starts a group only
 // when the peer's newest report does not list it, and only the designated
 // node starts an unheld group, so both sides never start the same group.
+// That holds for resuming a group remembered from before a restart too:
+// while the peer's report still lists it (claimed, recovering or being
+// stopped), the preferred node waits and the other one stops its copy; and
+// a start on the peer's word that it does not hold the group needs a report
+// the peer wrote after hearing this incarnation.
 
 import type { AutoFailback } from '../config/types.js';
 import type { PeerLiveness, PeerReport } from '../membership/machine.js';
@@ -160,23 +165,35 @@ export function wantsGroup(s: ResourcesState, spec: GroupSpec): boolean | undefi
     // it, or is already stopping it) yields; otherwise the preferred node keeps it.
     const iYield = YIELDING.has(me.phase);
     if (iYield !== peerYields) return !iYield;
+    // Neither claims it (each recovering or stopping): the preferred node
+    // gets it, but only once the peer's report drops it. The peer's copy may
+    // still be up (leftovers from before its crash, or a stop walk under
+    // way), and its report cannot say which: resuming now would run the
+    // group on both hosts until that walk ends. The peer does not wait in
+    // turn: it is not preferred, so it stops its copy, and no one waits on
+    // the other.
+    if (peerYields) return preferred ? undefined : false;
     return preferred;
   }
   if (peerHolds) {
     return false;   // with failback, the peer releases first; we start once its report drops the group
   }
+  // Starting a group on the peer's word that it does not hold needs a word
+  // the peer wrote after hearing this incarnation: an older report may
+  // predate a takeover the peer made while it thought we were gone (e.g. we
+  // stopped and restarted quickly, or were fenced and rebooted while a slow
+  // path still delivers its old reports), and both would start the group.
+  const heard = report?.hearsGeneration;
+  const olderWord = heard !== undefined && s.cfg.generation !== undefined && heard !== s.cfg.generation;
   if (iHold) {
     if (failback && !preferred && !peerFailed && report?.status !== 'dead') return false;
+    // Resuming a group remembered from before the restart is such a start.
+    if (me.phase === 'recovering' && olderWord) return undefined;
     return true;
   }
   if (me.phase === 'failed') return false;
   if (report?.status === 'dead') return true;   // the peer is leaving and has let go of it
-  // Starting an unheld group on the peer's word needs a word the peer wrote
-  // after hearing this incarnation: an older report may predate a takeover
-  // the peer made while it thought we were gone (e.g. we stopped and
-  // restarted quickly), and both would start the group.
-  const heard = report?.hearsGeneration;
-  if (heard !== undefined && s.cfg.generation !== undefined && heard !== s.cfg.generation) return undefined;
+  if (olderWord) return undefined;
   return preferred ? true : peerFailed;
 }
 

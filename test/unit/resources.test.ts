@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
-  heldGroups, initResources, resourcesStep, wantsGroup, type ResourcesAction, type ResourcesConfig, type ResourcesState,
+  failedGroups, heldGroups, initResources, resourcesStep, wantsGroup, yieldingGroups,
+  type ResourcesAction, type ResourcesConfig, type ResourcesState,
 } from '../../src/resources/machine.js';
 import type { PeerReport } from '../../src/membership/machine.js';
 
@@ -94,6 +95,52 @@ describe('resource groups', () => {
     }
   });
 
+  // Seed 73 of the simulator (strict split-brain): the preferred node resumed
+  // its remembered group while the peer, which held it too, was still
+  // stopping its copy, and both hosts ran it until that stop walk ended.
+  it('a restarted preferred node does not resume while the peer still lists the group as yielding', () => {
+    const s = initResources(base('alpha'), new Set(['g1']), 0);
+    // beta stops its copy: its reports list g1 held and yielding until its walk ends.
+    for (let t = 0; t < 3; t++) {
+      expect(ops(resourcesStep(s, { kind: 'peer', liveness: 'up', report: rep(['g1'], { yielding: ['g1'] }) }, t))).toEqual([]);
+      expect(s.groups.g1!.phase).toBe('recovering');
+    }
+    expect(wantsGroup(s, base('alpha').groups[0]!)).toBeUndefined();
+    expect(ops(resourcesStep(s, { kind: 'tick' }, 5))).toEqual([]);
+    // Its report drops g1 once the walk is over: now alpha resumes.
+    expect(settle(s, resourcesStep(s, { kind: 'peer', liveness: 'up', report: rep([]) }, 10))).toEqual(['start0', 'start1', 'start2']);
+    expect(s.groups.g1!.phase).toBe('running');
+    // While waiting, the peer's death lets it resume at once.
+    const d = initResources(base('alpha'), new Set(['g1']), 0);
+    expect(ops(resourcesStep(d, { kind: 'peer', liveness: 'up', report: rep(['g1'], { yielding: ['g1'] }) }, 0))).toEqual([]);
+    expect(ops(resourcesStep(d, { kind: 'peer', liveness: 'dead' }, 1))).toEqual(['start0']);
+    // The peer's stop fails for good (stop-failed: held, no longer yielding): the restarted node stops its own copy.
+    const f = initResources(base('alpha'), new Set(['g1']), 0);
+    resourcesStep(f, { kind: 'peer', liveness: 'up', report: rep(['g1'], { yielding: ['g1'] }) }, 0);
+    expect(settle(f, resourcesStep(f, { kind: 'peer', liveness: 'up', report: rep(['g1']) }, 1))).toEqual(['stop2', 'stop1', 'stop0']);
+    expect(heldGroups(f)).toEqual([]);
+  });
+
+  it('two restarted nodes that both remember a group: the other stops its copy, then the preferred one resumes', () => {
+    for (const failback of ['on', 'off'] as const) {
+      const a = initResources(base('alpha', failback), new Set(['g1']), 0);
+      const b = initResources(base('beta', failback), new Set(['g1']), 0);
+      const report = (s: ResourcesState): PeerReport => rep(heldGroups(s), { yielding: yieldingGroups(s), failed: failedGroups(s) });
+      const log: string[] = [];
+      // Report rounds: each node hears the other's report as it was at the start of the round.
+      for (let round = 0; round < 4; round++) {
+        const ra = report(a);
+        const rb = report(b);
+        log.push(...settle(a, resourcesStep(a, { kind: 'peer', liveness: 'up', report: rb }, round), undefined, round).map((o) => `alpha ${o}`));
+        log.push(...settle(b, resourcesStep(b, { kind: 'peer', liveness: 'up', report: ra }, round), undefined, round).map((o) => `beta ${o}`));
+      }
+      // No deadlock, and alpha's start walk begins only after beta's stop walk ended.
+      expect(log).toEqual(['beta stop2', 'beta stop1', 'beta stop0', 'alpha start0', 'alpha start1', 'alpha start2']);
+      expect(a.groups.g1!.phase).toBe('running');
+      expect(b.groups.g1!.phase).toBe('stopped');
+    }
+  });
+
   it('takes a group the leaving peer has released even while another of its groups is stuck', () => {
     const cfg: ResourcesConfig = { ...base('beta'), groups: [
       { name: 'g1', preferredNode: 'alpha', resourceCount: 1 },
@@ -114,6 +161,27 @@ describe('resource groups', () => {
     // A Heartbeat peer does not say: no waiting.
     const h = initResources({ ...base('alpha'), generation: 9 }, new Set(), 0);
     expect(ops(resourcesStep(h, { kind: 'peer', liveness: 'up', report: rep([]) }, 0))).toEqual(['start0']);
+  });
+
+  // Simulator seeds 60569, 84496 (strict split-brain): a restarted node heard
+  // a report its peer sent, over a slow path, before it took the group over
+  // from the fenced node, and resumed the group beside the peer's copy.
+  it('resumes a remembered group only on a report written after the peer heard this incarnation', () => {
+    for (const [self, failback] of [['alpha', 'on'], ['beta', 'off']] as const) {
+      const s = initResources({ ...base(self, failback), generation: 9 }, new Set(['g1']), 0);
+      expect(ops(resourcesStep(s, { kind: 'peer', liveness: 'up', report: rep([], { hearsGeneration: 8 }) }, 0))).toEqual([]);
+      expect(ops(resourcesStep(s, { kind: 'peer', liveness: 'up', report: rep([], { hearsGeneration: null }) }, 1))).toEqual([]);
+      expect(s.groups.g1!.phase).toBe('recovering');
+      expect(ops(resourcesStep(s, { kind: 'peer', liveness: 'up', report: rep([], { hearsGeneration: 9 }) }, 2))).toEqual(['start0']);
+      // A Heartbeat peer does not say: no waiting.
+      const h = initResources({ ...base(self, failback), generation: 9 }, new Set(['g1']), 0);
+      expect(ops(resourcesStep(h, { kind: 'peer', liveness: 'up', report: rep([]) }, 0))).toEqual(['start0']);
+    }
+    // A group already running is not stopped or paused by an older report.
+    const r = initResources({ ...base('alpha'), generation: 9 }, new Set(), 0);
+    settle(r, resourcesStep(r, { kind: 'peer', liveness: 'dead' }, 0));
+    expect(ops(resourcesStep(r, { kind: 'peer', liveness: 'up', report: rep([], { hearsGeneration: 8 }) }, 1))).toEqual([]);
+    expect(r.groups.g1!.phase).toBe('running');
   });
 
   it('a restarted node whose peer is dead resumes its group', () => {
