@@ -237,6 +237,8 @@ export class Daemon {
       self: node, peer: this.peer, groups: config.groups.map((g) => g.name),
       pingConfigured: targets.length > 0, arbiter,
       takeoverDelayMs: arbiter === 'etcd' ? graceMs : 0,
+      aloneGraceMs: arbiter === 'none' ? 0 : graceMs,
+      ipfailSettleMs: h.deadtimeMs,
       ipfail: q.ipfail.enabled && targets.length > 0 ? q.ipfail : { ...q.ipfail, enabled: false },
       graceMs,
     };

@@ -36,7 +36,24 @@ export interface QuorumConfig {
    * (deadtime + safety) here.
    */
   takeoverDelayMs: number;
+  /**
+   * With an arbiter, a group is taken over under a lease only once the peer
+   * has not been heard (or has not heard us) for this long: deadtime +
+   * lease safety. The peer may have run the group without a lease while it
+   * still took us for a mutual partner: it goes on believing that for up to
+   * deadtime after it last heard us say we hear it, then stops. A grant can
+   * come sooner (the arbiter may count its own grace from an older request),
+   * so the node counts this itself. Default 0.
+   */
+  aloneGraceMs?: number;
   ipfail: { enabled: boolean; delayMs: number; dwellMs: number };
+  /**
+   * After this node stops reaching fewer ping targets than its peer, it
+   * starts no group for this long (deadtime): the peer may still take one
+   * over on our previous, lower count, which it holds until our next report
+   * reaches it, and both would start it (simulator seed 22629). Default 0.
+   */
+  ipfailSettleMs?: number;
 }
 
 export interface GroupInput {
@@ -106,7 +123,9 @@ interface GroupMemory {
 
 export interface QuorumState {
   readonly cfg: QuorumConfig;
-  cmp: { sign: -1 | 0 | 1; since: number };
+  cmp: { sign: -1 | 0 | 1; since: number; from?: -1 | 0 | 1 };
+  /** Since when the nodes have not heard each other both ways (undefined while they do). */
+  aloneSince?: number;
   groups: Record<string, GroupMemory>;
   last: Record<string, GroupDecision>;
 }
@@ -138,12 +157,14 @@ export function decideQuorum(s: QuorumState, input: QuorumInput, now: number): Q
   const { cfg } = s;
   const peerUp = input.peer.liveness === 'up';
   const mutual = peerUp && input.peer.hearsMe !== false;
+  if (mutual || input.peer.liveness === 'unknown') s.aloneSince = undefined;
+  else s.aloneSince ??= now;
   const mine = input.reach;
   const theirs = input.peer.reach;
 
   const comparable = mutual && cfg.ipfail.enabled && mine !== undefined && theirs !== undefined;
   const sign = comparable ? (Math.sign(mine.up - theirs.up) as -1 | 0 | 1) : 0;
-  if (sign !== s.cmp.sign) s.cmp = { sign, since: now };
+  if (sign !== s.cmp.sign) s.cmp = { sign, since: now, from: s.cmp.sign };
   const connectivity: Connectivity = !comparable ? 'unknown' : sign === 0 ? 'equal' : sign > 0 ? 'better' : 'worse';
   let nextAt = Infinity;
 
@@ -248,10 +269,12 @@ function decideGroup(
       // stalled loop) must not count: the deadline itself is the authority.
       if (lease?.status === 'held' && (lease.until === undefined || now < lease.until)) {
         const heldFor = lease.since !== undefined ? now - lease.since : Infinity;
-        if (!gi.iHold && heldFor < cfg.takeoverDelayMs) {
-          const at = (lease.since ?? now) + cfg.takeoverDelayMs;
+        const aloneFor = now - (s.aloneSince ?? now);
+        const aloneGrace = cfg.aloneGraceMs ?? 0;
+        if (!gi.iHold && (heldFor < cfg.takeoverDelayMs || aloneFor < aloneGrace)) {
+          const at = Math.max((lease.since ?? now) + cfg.takeoverDelayMs, (s.aloneSince ?? now) + aloneGrace);
           return mk('keep', 'forbid', 'grant-young',
-            `${why}: lease from ${who} held; taking over in ${fmt(at - now)} so a holder that lost its own lease has stopped`, at);
+            `${why}: lease from ${who} held; taking over in ${fmt(at - now)} so a holder that lost its own lease, or ran the group while it still heard this node, has stopped`, at);
         }
         return mk('keep', 'allow', 'grant-held', `${why}: lease from ${who} held`);
       }
@@ -270,6 +293,11 @@ function decideGroup(
   }
 
   if (s.cmp.sign === 0 || mine === undefined || theirs === undefined) {
+    const settleEnd = s.cmp.since + (cfg.ipfailSettleMs ?? 0);
+    if (s.cmp.from === -1 && !gi.iHold && now < settleEnd) {
+      return mk('normal', 'forbid', 'ipfail-pending',
+        `ipfail: this node reaches as many ping targets as ${peer} again; starting nothing for ${fmt(settleEnd - now)} while ${peer} may still act on the old counts`, settleEnd);
+    }
     return mk('normal', 'normal', 'mutual', `hearing ${peer}: quorum rules do not apply`);
   }
   if (s.cmp.sign < 0 && gi.peerFailed) {

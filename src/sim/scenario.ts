@@ -165,7 +165,11 @@ export function boundsFor(p: Params): Bounds {
   // Then at most one more handover (failback, or the yielding side's leftover
   // cleanup followed by the preferred node's start): a report round, a stop
   // walk, the announce, the durable hold and a start walk.
-  const settleMs = dualMs + 2 * hear + 2 * W + (2 * R + 1) * O;
+  let settleMs = dualMs + 2 * hear + 2 * W + (2 * R + 1) * O;
+  // ipfail: once the ping targets answer again, upAfter probes, then the
+  // node that reached fewer waits deadtime before it starts anything.
+  const qp = p.quorum;
+  if (qp && qp.pingTargets > 0 && qp.ipfail.enabled) settleMs += 3 * K + qp.pingRttMs + eps + p.deadtimeMs;
   // Alone: the peer is declared dead after deadtime (initdead if we just
   // booted), then a pending stop walk and a start walk.
   const soloMs = Math.max(p.deadtimeMs, p.initdeadMs) + eps + Sr + 2 * W + (2 * R + 1) * O;

@@ -281,6 +281,8 @@ class SimNode implements CheckedNode, QuorumProcess {
       self: this.name, peer, groups: p.groups.map((g) => g.name),
       pingConfigured: q.pingTargets > 0, arbiter: q.arbiter,
       takeoverDelayMs: q.arbiter === 'etcd' ? graceMs : 0,
+      aloneGraceMs: q.arbiter === 'none' ? 0 : graceMs,
+      ipfailSettleMs: p.deadtimeMs,
       ipfail: q.ipfail.enabled ? q.ipfail : { ...q.ipfail, enabled: false },
       graceMs,
     };

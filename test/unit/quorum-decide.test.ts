@@ -141,6 +141,45 @@ describe('quorum decision', () => {
     expect(d.groups.vip!.hold).toBe('keep');
   });
 
+  // Simulator seeds 70344, 80075, 88666: the arbiter may grant at once on an
+  // older candidacy, while the peer ran the group without a lease because it
+  // still took this node for a mutual partner (for up to deadtime after it
+  // last heard us say so). The node counts deadtime + safety itself.
+  it('with an arbiter, a fresh takeover waits aloneGraceMs after the peer stopped being mutual, whenever the grant came', () => {
+    const s = initQuorum({ ...base, aloneGraceMs: 4000 }, 0);
+    const lease = { status: 'held' as const, since: 0, until: 60_000, reason: 'granted' };
+    expect(decideQuorum(s, input({ peer: 'up', mine: 2, theirs: 2, g: { lease } }), 1000).groups.vip!.code).toBe('mutual');
+    const d = decideQuorum(s, input({ peer: 'dead', mine: 2, g: { lease } }), 2000);
+    expect(d.groups.vip).toMatchObject({ hold: 'keep', take: 'forbid', code: 'grant-young' });
+    expect(d.nextAt).toBe(6000);
+    expect(decideQuorum(s, input({ peer: 'dead', mine: 2, g: { lease } }), 5999).groups.vip!.take).toBe('forbid');
+    expect(decideQuorum(s, input({ peer: 'dead', mine: 2, g: { lease } }), 6000).groups.vip).toMatchObject({ take: 'allow', code: 'grant-held' });
+    // The holder keeps its group throughout; hearing the peer again starts the count over.
+    expect(decideQuorum(s, input({ peer: 'dead', mine: 2, g: { lease, iHold: true } }), 6001).groups.vip!.hold).toBe('keep');
+    decideQuorum(s, input({ peer: 'up', mine: 2, theirs: 2, g: { lease } }), 7000);
+    expect(decideQuorum(s, input({ peer: 'up', hearsMe: false, mine: 2, theirs: 2, g: { lease } }), 8000).groups.vip!.take).toBe('forbid');
+    expect(decideQuorum(s, input({ peer: 'dead', mine: 2, g: { lease } }), 12_000).groups.vip!.take).toBe('allow');
+  });
+
+  // Simulator seed 22629 (+ 23021, 34807, 43754): the node that reached fewer
+  // ping targets gets them back and restarts a group it just handed over,
+  // while the peer takes it on the old counts: both start it.
+  it('ipfail: after reaching fewer targets, a node starts nothing for ipfailSettleMs once the counts are equal again', () => {
+    const s = initQuorum({ ...base, ipfailSettleMs: 3000 }, 0);
+    decideQuorum(s, input({ mine: 2, theirs: 2 }), 0);
+    decideQuorum(s, input({ mine: 1, theirs: 2, g: { iHold: true } }), 1000);
+    expect(decideQuorum(s, input({ mine: 1, theirs: 2, g: { iHold: true } }), 6000).groups.vip!.code).toBe('ipfail-handover');
+    const d = decideQuorum(s, input({ mine: 2, theirs: 2 }), 7000);
+    expect(d.groups.vip).toMatchObject({ take: 'forbid', code: 'ipfail-pending' });
+    expect(d.nextAt).toBe(10_000);
+    expect(decideQuorum(s, input({ mine: 2, theirs: 2, g: { iHold: true } }), 8000).groups.vip).toMatchObject({ hold: 'normal', code: 'mutual' });
+    expect(decideQuorum(s, input({ mine: 2, theirs: 2 }), 10_000).groups.vip).toMatchObject({ take: 'normal', code: 'mutual' });
+    // The better node's way back to equal needs no wait.
+    const b = initQuorum({ ...base, ipfailSettleMs: 3000 }, 0);
+    decideQuorum(b, input({ mine: 2, theirs: 1 }), 0);
+    expect(decideQuorum(b, input({ mine: 2, theirs: 2 }), 100).groups.vip!.code).toBe('mutual');
+  });
+
   it('without an arbiter: Heartbeat rules, except that a node reaching no ping target takes nothing over', () => {
     const s = initQuorum({ ...base, arbiter: 'none' }, 0);
     let d = decideQuorum(s, input({ peer: 'dead', mine: 1 }), 0);
