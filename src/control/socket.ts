@@ -19,17 +19,25 @@ export async function listenControl(runDir: string, handler: Handler): Promise<n
     if (await isAlive(path)) throw new UserError(`another tandem daemon is running (control socket ${path} answers)`);
     unlinkSync(path);   // left behind by a daemon that was killed
   }
-  const server = net.createServer((conn) => {
+  // allowHalfOpen: a client may shut down its sending side right after the
+  // request (`echo '{"cmd":"status"}' | socat - UNIX-CONNECT:...`) and still wait
+  // for the answer; closing along with it would drop the reply.
+  const server = net.createServer({ allowHalfOpen: true }, (conn) => {
     let buf = '';
+    let answering = false;   // one request per connection; what follows it is ignored
     conn.setEncoding('utf8');
     conn.on('error', () => undefined);
+    // No complete request line before the client's end: end ours too.
+    conn.on('end', () => { if (!answering) conn.end(); });
     conn.on('data', (chunk: string) => {
+      if (answering) return;
       buf += chunk;
       if (buf.length > MAX_REQUEST) { conn.destroy(); return; }
       const nl = buf.indexOf('\n');
       if (nl < 0) return;
       const line = buf.slice(0, nl);
       buf = '';
+      answering = true;
       let req: { cmd: string };
       try {
         req = JSON.parse(line) as { cmd: string };
