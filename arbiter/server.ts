@@ -10,10 +10,10 @@
 // grants in memory that are not on disk, a restart could grant twice.
 
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
-import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { checkAuthKeysMode, parseAuthKeys } from '../src/config/authkeys.js';
+import { errnoText, readRegularFile } from '../src/config/common.js';
 import type { AuthKeys } from '../src/config/types.js';
 import { decodeMessage, encodeMessage, isAuthenticating, ProtocolError, type ArbiterReply } from '../src/quorum/protocol.js';
 import { UserError } from '../src/util/errors.js';
@@ -66,9 +66,9 @@ export function loadArbiterKeys(file: string): AuthKeys {
   if (modeIssue) throw new UserError(`${file}: ${modeIssue.message}`);
   let text: Buffer;
   try {
-    text = readFileSync(file);
+    text = readRegularFile(file);
   } catch (e) {
-    throw new UserError(`${file}: cannot read: ${(e as Error).message}`);
+    throw new UserError(`${file}: cannot read: ${errnoText(e)}`);
   }
   const { keys, issues } = parseAuthKeys(text, file);
   if (!keys || issues.length) {

@@ -1,6 +1,6 @@
 // Small helpers shared by the ha.cf, authkeys and haresources parsers.
 
-import { accessSync, constants, statSync } from 'node:fs';
+import { accessSync, closeSync, constants, fstatSync, openSync, readFileSync, statSync } from 'node:fs';
 import type { ConfigIssue } from './types.js';
 
 /** Collects issues for one file so parsers can keep going after an error. */
@@ -103,6 +103,22 @@ export function nodeNameProblem(name: string): string | undefined {
     return 'may only contain letters, digits, ".", "_" and "-", starting with a letter or digit';
   }
   return undefined;
+}
+
+/**
+ * Reads a configuration or key file, which must be a regular file: a FIFO
+ * would block the read forever (hence O_NONBLOCK on the open, which does
+ * nothing to a regular file) and a device like /dev/zero never ends.
+ * Throws like readFileSync; errnoText() turns either into a message.
+ */
+export function readRegularFile(file: string): Buffer {
+  const fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK);
+  try {
+    if (!fstatSync(fd).isFile()) throw new Error('not a regular file');
+    return readFileSync(fd);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** "no such file or directory (ENOENT)" from a Node fs error. */

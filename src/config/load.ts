@@ -2,11 +2,10 @@
 // parsers and the checks that need the filesystem, and returns either a
 // complete Config or every issue found across all three files.
 
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { checkAuthKeysMode, parseAuthKeys } from './authkeys.js';
-import { errnoText, findExecutable } from './common.js';
+import { errnoText, findExecutable, readRegularFile } from './common.js';
 import { parseHaCf } from './hacf.js';
 import { BUILTIN_AGENTS, parseHaResources } from './haresources.js';
 import type { Config, ConfigIssue, ResourceGroup } from './types.js';
@@ -27,7 +26,7 @@ export interface LoadResult {
 
 function read(file: string, issues: ConfigIssue[]): Buffer | undefined {
   try {
-    return readFileSync(file);
+    return readRegularFile(file);
   } catch (e) {
     issues.push({ file, line: 0, message: `cannot read: ${errnoText(e)}` });
     return undefined;
