@@ -298,7 +298,8 @@ export class Daemon {
     this.step({
       kind: 'heard', path, src: header.src, generation: header.generation, seq: header.seq,
       report: { status: st.status, hold: st.hold, yielding: st.yielding, failed: st.failed,
-        ...(st.hearsGeneration !== undefined ? { hearsGeneration: st.hearsGeneration } : {}), ...(st.deadtimeMs !== undefined ? { deadtimeMs: st.deadtimeMs } : {}), ...quorum },
+        ...(st.hearsGeneration !== undefined ? { hearsGeneration: st.hearsGeneration } : {}),
+        ...(st.hearsSeq !== undefined ? { hearsSeq: st.hearsSeq } : {}), ...(st.deadtimeMs !== undefined ? { deadtimeMs: st.deadtimeMs } : {}), ...quorum },
     });
   }
 
@@ -337,6 +338,7 @@ export class Daemon {
           status: a.status.status, deadtimeMs: h.deadtimeMs, src: this.opts.node, srcUuid: this.uuid,
           seq: a.status.seq, generation: this.generation, wallSeconds: Math.floor(Date.now() / 1000),
           hold: a.status.hold, yielding: a.status.yielding, failed: a.status.failed, hears: a.status.hears,
+          ...(a.status.hearsSeq !== undefined ? { hearsSeq: a.status.hearsSeq } : {}),
           ...(a.status.extra ? { extra: a.status.extra } : {}),
         });
         const buf = encode(fields, this.opts.config.authkeys);

@@ -25,6 +25,8 @@ export interface StatusParams {
   yielding?: string[];
   /** The generation of the peer the sender hears now (null: none). Sent as tg_hears_hg when given. */
   hears?: number | null;
+  /** The highest seq of that generation the sender has accepted. Sent as tg_hears_seq when given. */
+  hearsSeq?: number;
   /** Resource groups that failed to start on the sender. */
   failed: string[];
   /** More tandem fields (`tg_` names) placed after tg_failed, e.g. tg_ping/tg_hears. */
@@ -48,6 +50,8 @@ export interface Status {
   failed: string[];
   /** Generation of the receiver the sender hears: null = none; undefined = field absent (a Heartbeat peer). */
   hearsGeneration?: number | null;
+  /** The receiver's highest seq (of that generation) the sender has accepted; undefined = not said. */
+  hearsSeq?: number;
 }
 
 // Heartbeat's ttl is hopfudge (default 1) + node count; tandem is always a pair.
@@ -80,6 +84,7 @@ export function buildStatus(p: StatusParams): Field[] {
     groupList('tg_hold', p.hold),
     ...(p.yielding !== undefined ? [groupList('tg_yielding', p.yielding)] : []),
     ...(p.hears !== undefined ? [field('tg_hears_hg', p.hears === null ? '' : p.hears.toString(16))] : []),
+    ...(p.hearsSeq !== undefined ? [hexField('tg_hears_seq', p.hearsSeq)] : []),
     groupList('tg_failed', p.failed),
     ...(p.extra ?? []).map(([name, value]) => field(name, value)),
     field('src', p.src),
@@ -134,6 +139,11 @@ export function parseStatus(fields: readonly Field[]): Status {
     ...hearsGenerationOf(fields),
     failed: splitGroups(fields, 'tg_failed'),
   };
+  if (str(fields, 'tg_hears_seq') !== undefined) {
+    const n = hex(fields, 'tg_hears_seq');
+    if (n === undefined) throw new DecodeError('field', 'tg_hears_seq is not a hex number');
+    s.hearsSeq = n;
+  }
   const dt = optionalHex(fields, 'dt');
   if (dt !== undefined) s.deadtimeMs = dt;
   return s;

@@ -34,6 +34,14 @@ export interface PeerReport {
   yielding: string[];       // held but not claimed: recovering after a crash, or being stopped
   /** Generation of us the peer hears (tg_hears_hg): null = hears none; absent = the peer does not say (Heartbeat). */
   hearsGeneration?: number | null;
+  /** Our highest seq (of the generation in hearsGeneration) the peer has accepted (tg_hears_seq), when it says. */
+  hearsSeq?: number;
+  /**
+   * Filled in by the engine, not sent: groups this node dropped from its
+   * hold set in a message the peer had not yet accepted when it wrote this
+   * report. The report cannot show what the peer does about those drops.
+   */
+  unheardDrops?: string[];
   failed: string[];
   deadtimeMs?: number;
   /** The peer's reachable ping targets (tg_ping), when it reports them. */

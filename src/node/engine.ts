@@ -31,6 +31,11 @@ export interface EngineState {
   f?: FencingState;
   /** Quorum (ping nodes, ipfail, arbiter leases), when ha.cf configures it; absent = no quorum rules at all. */
   q?: EngineQuorum;
+  /** The hold set of our last status message, and the seq of the message that dropped each group from it. */
+  lastSentHold?: string[];
+  droppedAt: Record<string, number>;
+  /** The unheard drops last handed to the resources machine (to hand it a change at once). */
+  unheardKey: string;
 }
 
 /** What the engine needs to run quorum: the pure decision's config plus the lease grace. */
@@ -71,6 +76,8 @@ export interface OutgoingStatus {
   extra?: Array<[string, string]>;
   /** The peer generation we hear now, or null. */
   hears: number | null;
+  /** The highest seq of the peer's generation we have accepted, while we hear it. */
+  hearsSeq?: number;
 }
 
 export type EngineEvent =
@@ -107,6 +114,8 @@ export function initEngine(
     m: initMembership(mcfg, now, persisted.peerGeneration),
     r: initResources(rcfg, persisted.held, now),
     releasedAnnounced: false,
+    droppedAt: {},
+    unheardKey: '',
     ...(fcfg ? { f: initFencing(fcfg, now) } : {}),
     ...(qcfg ? { q: { state: initQuorum(qcfg, now), graceMs: qcfg.graceMs, leases: {}, lastLease: {} } } : {}),
   };
@@ -250,8 +259,10 @@ export function engineStep(s: EngineState, ev: EngineEvent, now: number): Engine
   // condition; with it, a takeover allowed later (fence-done) also reaches
   // the resources machine.
   const liveness = gatedLiveness(s);
-  if (peerChanged || liveness !== s.r.peer.liveness) {
-    const report: PeerReport | undefined = s.m.peer.report;
+  const report = reportWithDrops(s);
+  const unheardKey = report?.unheardDrops?.join(',') ?? '';
+  if (peerChanged || liveness !== s.r.peer.liveness || unheardKey !== s.unheardKey) {
+    s.unheardKey = unheardKey;
     rEvents = [{ kind: 'peer', liveness, ...(report ? { report } : {}) }, ...rEvents];
   }
   const qActs: EngineAction[] = [];
@@ -290,7 +301,12 @@ export function engineStep(s: EngineState, ev: EngineEvent, now: number): Engine
     out.push(...again);
     leaseActions(s, s.q, out);
   }
-  for (const a of sends) out.push({ kind: 'send', status: outgoing(s, a.seq, released) });
+  for (const a of sends) {
+    const status = outgoing(s, a.seq, released);
+    for (const g of s.lastSentHold ?? []) if (!status.hold.includes(g)) s.droppedAt[g] = a.seq;
+    s.lastSentHold = status.hold;
+    out.push({ kind: 'send', status });
+  }
   if (released && !s.releasedAnnounced) {
     s.releasedAnnounced = true;
     out.push({ kind: 'released' });
@@ -310,6 +326,22 @@ function quorumDeadline(q: EngineQuorum): number {
 }
 
 
+/**
+ * The peer's newest report, with the groups we dropped in a message it had
+ * not accepted when it wrote the report (it says which: tg_hears_seq). Such
+ * a report cannot show whether the peer takes the group on our drop, so the
+ * resources machine does not start it on that report (simulator seed 19016:
+ * a node resumed from a freeze took groups from its backlog of our reports
+ * while we started them again on its report from before it read our drop).
+ */
+function reportWithDrops(s: EngineState): PeerReport | undefined {
+  const r = s.m.peer.report;
+  if (!r || r.hearsSeq === undefined || r.hearsGeneration !== s.r.cfg.generation) return r;
+  const acked = r.hearsSeq;
+  const unheard = Object.keys(s.droppedAt).filter((g) => s.droppedAt[g]! > acked).sort();
+  return unheard.length ? { ...r, unheardDrops: unheard } : r;
+}
+
 function outgoing(s: EngineState, seq: number, released: boolean): OutgoingStatus {
   let status: NodeStatus = s.m.peer.liveness === 'unknown' ? 'init' : 'active';
   // 'dead' from the start of a shutdown, not only at its end: the peer takes
@@ -317,7 +349,8 @@ function outgoing(s: EngineState, seq: number, released: boolean): OutgoingStatu
   // keeps failing does not hold the others hostage.
   if (released || s.r.stopping) status = 'dead';
   const hears = s.m.peer.liveness === 'up' ? s.m.peer.generation ?? null : null;
-  const base = { seq, status, hold: heldGroups(s.r), yielding: yieldingGroups(s.r), failed: failedGroups(s.r), hears };
+  const hearsSeq = hears !== null ? s.m.peer.lastSeq : undefined;
+  const base = { seq, status, hold: heldGroups(s.r), yielding: yieldingGroups(s.r), failed: failedGroups(s.r), hears, ...(hearsSeq !== undefined ? { hearsSeq } : {}) };
   if (!s.q) return base;
   return { ...base, extra: quorumFields({ ...(s.q.reach ? { reach: s.q.reach } : {}), hearsPeer: s.m.peer.liveness === 'up' }) };
 }

@@ -193,6 +193,8 @@ export function wantsGroup(s: ResourcesState, spec: GroupSpec): boolean | undefi
   }
   if (me.phase === 'failed') return false;
   if (report?.status === 'dead') return true;   // the peer is leaving and has let go of it
+  // We dropped it in a message the peer had not read when it wrote this report: it may be taking it now.
+  if (report?.unheardDrops?.includes(spec.name)) return undefined;
   if (olderWord) return undefined;
   return preferred ? true : peerFailed;
 }

@@ -42,7 +42,13 @@ export interface SimOptions {
   hash?: boolean;             // hash every trace line (determinism checks)
   hooks?: SimHooks;
   scenario?: (s: Scenario) => Scenario;   // test-only: adjust the generated schedule
-  strictSplitBrain?: boolean;              // with fencing, flag even an overlap that begins while the pair is connected
+  /**
+   * With fencing or an arbiter, flag even an overlap that begins while the
+   * pair is connected (a handover). Default true; false tolerates such an
+   * overlap within its bound (how the checker ran before the handover rules
+   * of seeds 73 and 19016 were fixed).
+   */
+  strictSplitBrain?: boolean;
 }
 
 export interface SimResult {
@@ -521,6 +527,7 @@ class SimNode implements CheckedNode, QuorumProcess {
           src: this.name, generation: this.generation, seq: st.seq,
           report: {
             status: st.status, hold: st.hold, yielding: st.yielding, failed: st.failed, hearsGeneration: st.hears, deadtimeMs: s.scenario.params.deadtimeMs,
+            ...(st.hearsSeq !== undefined ? { hearsSeq: st.hearsSeq } : {}),
             ...(qr.reach ? { reach: qr.reach } : {}), ...(qr.hearsPeer !== undefined ? { hearsMe: qr.hearsPeer } : {}),
           },
         };
@@ -745,7 +752,7 @@ class Sim implements QuorumHost {
     this.checker = new Checker(this.nodes, scenario.params.groups.map((g) => g.name), scenario.bounds);
     this.checker.fencing = scenario.params.fencing !== undefined;
     this.checker.tightFenceDelay = scenario.params.fencing?.tightDelay ?? false;
-    this.checker.strictSplitBrain = opts.strictSplitBrain ?? false;
+    this.checker.strictSplitBrain = opts.strictSplitBrain ?? true;
     this.checker.arbiter = this.arbiter !== undefined;
     this.checker.tightSafety = q?.tightSafety ?? false;
     this.ring = new Ring(opts.traceLen ?? 40);
