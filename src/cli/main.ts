@@ -69,7 +69,18 @@ export async function main(argv: string[]): Promise<number> {
     .option('--json', 'machine-readable output (docs/status.md)')
     .action(async (o: { runDir: string; json?: boolean }) => {
       const report = await request(o.runDir, { cmd: 'status' });
-      process.stdout.write(o.json ? JSON.stringify(report, null, 2) + '\n' : formatStatus(report as never));
+      if (o.json) {
+        process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+        return;
+      }
+      let text: string;
+      try {
+        text = formatStatus(report as never);
+      } catch {
+        // A daemon of another version, or something else on the socket: say so instead of crashing.
+        throw new UserError(`the daemon in ${o.runDir} sent a status report this tandem cannot read; try --json`);
+      }
+      process.stdout.write(text);
     });
 
   program.command('check-config')

@@ -155,7 +155,8 @@ describe('tandem command line under random arguments', () => {
     // run dirs: none, a plain file as the socket, sockets that answer nonsense or refuse
     mkdirSync(p('run-empty'));
     file(p('run-file', 'tandem.sock'), 'not a socket');
-    for (const [d, reply] of [['run-garbage', 'garbage\n'], ['run-refuse', '{"ok":false,"error":"refused by the fuzz test"}\n'], ['run-empty-reply', '']] as const) {
+    for (const [d, reply] of [['run-garbage', 'garbage\n'], ['run-refuse', '{"ok":false,"error":"refused by the fuzz test"}\n'], ['run-empty-reply', ''],
+      ['run-odd-status', '{"ok":true,"result":{}}\n']] as const) {
       mkdirSync(p(d));
       const s = net.createServer((c) => { c.on('error', () => undefined); c.on('data', () => c.end(reply)); });
       await new Promise<void>((r) => s.listen(p(d, 'tandem.sock'), () => r()));
@@ -184,6 +185,8 @@ describe('tandem command line under random arguments', () => {
       [['check-config', '-c', p('cfg-dirs')], 1, /cfg-dirs\/ha\.cf: cannot read: not a regular file$/m],
       [['status', '--run-dir', p('run-garbage')], 1, /^tandem: the daemon at .* sent a reply that is not JSON$/m],
       [['status', '--json', '--run-dir', p('run-refuse')], 1, /^tandem: refused by the fuzz test$/m],
+      // regression: a status of the wrong shape (another version) was an internal error (exit 70)
+      [['status', '--run-dir', p('run-odd-status')], 1, /^tandem: the daemon in .* sent a status report this tandem cannot read; try --json$/m],
       [['status', '--run-dir', p('run-file')], 1, /^tandem: cannot reach the daemon at .*: is the daemon running\? \(tandem run\)$/m],
       [['frobnicate'], 2, /^error: unknown command 'frobnicate'$/m],
       [['run'], 2, /^error: required option '-c, --config <dir>' not specified$/m],
@@ -208,7 +211,7 @@ describe('tandem command line under random arguments', () => {
     const PATHS = [
       'cfg-empty', 'cfg-binary', 'cfg-text', 'cfg-mode', 'cfg-dirs', 'cfg-loop', 'cfg-dangling', 'cfg-fifo', 'cfg-zero', 'cfg-is-a-file',
       'keys-open', 'keys-broken', 'keys-crc', 'keys-binary', 'keys-empty', 'keys-fifo', 'keys-dir',
-      'run-empty', 'run-file', 'run-garbage', 'run-refuse', 'run-empty-reply', 'nowhere', 'nowhere/deeper',
+      'run-empty', 'run-file', 'run-garbage', 'run-refuse', 'run-empty-reply', 'run-odd-status', 'nowhere', 'nowhere/deeper',
     ].map((x) => p(x)).concat(['', '.', '/', '/dev/null', '/dev/zero', '/proc/self/mem', 'relative/nowhere', '~', '-']);
     const COMMANDS = ['run', 'status', 'check-config', 'fence', 'arbiter', 'authkeys', 'help'];
     const FLAGS = [
