@@ -48,6 +48,13 @@ export interface ArbiterHandle {
   readonly done: Promise<void>;
 }
 
+/** One log line with every counter, for SIGUSR1 (`kill -USR1`): what the arbiter has seen since it started. */
+export function formatArbiterStats(s: ArbiterStats): string {
+  return `stats: requests ${s.requests}, granted ${s.granted}, renewed ${s.renewed}, denied ${s.denied}, released ${s.released}, ` +
+    `expired ${s.expired}, replays ${s.replays}, dropped: auth ${s.auth}, malformed ${s.malformed}; ${s.grants.length} grant(s) held` +
+    (s.grants.length ? `: ${s.grants.map((g) => `${g.cluster}/${g.group}=${g.node} (${Math.round(g.remainingMs)} ms left)`).join(', ')}` : '');
+}
+
 /** "host:port" or "[v6]:port" -> parts; UserError naming the value otherwise. */
 export function parseListen(s: string): { host: string; port: number } {
   const m = /^\[([0-9a-fA-F:.]+)\]:([0-9]+)$/.exec(s) ?? /^([^:[\]]+):([0-9]+)$/.exec(s);

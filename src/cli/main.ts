@@ -10,7 +10,7 @@ import { request } from '../control/socket.js';
 import { formatStatus } from './format.js';
 import { fenceByHand } from './fence.js';
 import { UserError } from '../util/errors.js';
-import { runArbiter } from '../../arbiter/server.js';
+import { formatArbiterStats, runArbiter } from '../../arbiter/server.js';
 
 const DEFAULT_STATE_DIR = '/var/lib/tandem';
 const DEFAULT_RUN_DIR = '/run/tandem';
@@ -121,6 +121,8 @@ export async function main(argv: string[]): Promise<number> {
       };
       process.on('SIGTERM', onSignal);
       process.on('SIGINT', onSignal);
+      // Counters on demand: kill -USR1 <pid> logs one stats line.
+      process.on('SIGUSR1', () => process.stderr.write(`${new Date().toISOString()} arbiter INFO  ${formatArbiterStats(arb.stats())}\n`));
       await arb.done;
     });
 

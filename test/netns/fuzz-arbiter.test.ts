@@ -4,14 +4,13 @@
 // same one, the holder still renews, the other node is still refused, and
 // stderr holds no stack trace.
 //
-// The arbiter process exposes no counters (ArbiterHandle.stats() exists
-// only in-process; the CLI has no status command or file), so each packet
-// is accounted for from outside: the test classifies every datagram it
+// Each packet is accounted for: the test classifies every datagram it
 // sends with the protocol's own decoder and the arbiter's replay rule, then
 //   - every authentic fresh request gets exactly one reply, nothing else does;
 //   - every replay leaves exactly one "ignored request" debug line;
-//   - auth failures and malformed datagrams leave rate-limited warnings
-//     (at most one a second, so their number cannot be checked exactly);
+//   - the arbiter's own counters (the stats line it logs on SIGUSR1) grew by
+//     exactly the auth failures, malformed datagrams, replays and fresh
+//     requests sent, and granted nothing;
 //   - the namespace's UDP RcvbufErrors did not move, so the kernel dropped
 //     none of them before the arbiter saw them.
 
@@ -278,6 +277,7 @@ describe.sequential('tandem arbiter under hostile datagrams', () => {
     expect(count('malformed')).toBeGreaterThan(300);
     expect(fresh.length).toBeGreaterThan(20);
 
+    const before = await arbiterStats();
     const logBefore = stderr.length;
     const lostBefore = await udpRcvbufErrors();
     const out = await exchange(packets, 1000);
@@ -303,6 +303,13 @@ describe.sequential('tandem arbiter under hostile datagrams', () => {
     expect(stderr).not.toMatch(STACK);
     expect(stdout).toBe('');
 
+    // Its own counters saw every datagram, classified as the oracle did.
+    const after = await arbiterStats();
+    const delta = (k: string) => after[k]! - before[k]!;
+    expect({
+      auth: delta('auth'), malformed: delta('malformed'), replays: delta('replays'), requests: delta('requests'), granted: delta('granted'),
+    }).toEqual({ auth: count('auth'), malformed: count('malformed'), replays: count('replay'), requests: fresh.length, granted: 0 });
+
     // The same process, and the grant is as it was.
     expect(proc!.exitCode).toBeNull();
     expect(proc!.pid).toBe(pid);
@@ -315,6 +322,16 @@ describe.sequential('tandem arbiter under hostile datagrams', () => {
       `${count('replay')} replays, ${fresh.length} authentic fresh, all answered) in ${((performance.now() - t0) / 1000).toFixed(1)} s; ` +
       `${log.match(/dropped datagram/g)?.length ?? 0} rate-limited drop warnings`);
   });
+
+  /** Asks the arbiter for its counters (SIGUSR1) and reads the line it logs. */
+  async function arbiterStats(): Promise<Record<string, number>> {
+    const from = stderr.length;
+    proc!.kill('SIGUSR1');
+    const line = await waitFor('arbiter stats line', async () => /stats: (.*)\n/.exec(stderr.slice(from))?.[1], 3000);
+    const out: Record<string, number> = {};
+    for (const m of line.matchAll(/([a-z]+) (\d+)/g)) out[m[1]!] = Number(m[2]);
+    return out;
+  }
 
   it('stops cleanly on SIGTERM', async () => {
     const code = await new Promise<number | null>((r) => { proc!.once('exit', (c) => r(c)); proc!.kill('SIGTERM'); });
