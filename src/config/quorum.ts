@@ -4,7 +4,7 @@
 // each other.
 
 import type { ConfigIssue } from './types.js';
-import { isIPv4, unicastProblem } from './common.js';
+import { isIPv4, oncePerFile, unicastProblem } from './common.js';
 import { parseTime } from './time.js';
 import { UserError } from '../util/errors.js';
 import { parseArbiterAddress } from '../quorum/arbiter-client.js';
@@ -47,15 +47,7 @@ export function parseQuorum(lines: QuorumLine[], file: string, deadtimeMs: numbe
   if (lines.length === 0) return { issues };
   const add = (line: number, message: string) => issues.push({ file, line, message });
   const seen = new Map<string, number>();
-  const once = (l: QuorumLine): boolean => {
-    const prev = seen.get(l.directive);
-    if (prev !== undefined) {
-      add(l.line, `'${l.directive}' is given more than once (first at line ${prev})`);
-      return false;
-    }
-    seen.set(l.directive, l.line);
-    return true;
-  };
+  const once = oncePerFile(add, seen);
   const time = (l: QuorumLine): number | undefined => {
     if (l.args.length !== 1) {
       add(l.line, `'${l.directive}' takes exactly one value (a time: seconds, or Nms), got ${l.args.length}`);

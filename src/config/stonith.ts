@@ -19,10 +19,10 @@
 // docs/fencing.md: fence_delay, fence_failure_policy, fence_check_interval,
 // fence_retry, fence_wait_for_all, stonith_plugin_dir.
 
-import { accessSync, constants as fsc, readFileSync, statSync } from 'node:fs';
+import { accessSync, constants as fsc, readFileSync, statSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 
-import { asciiLower, findExecutable, isIPv4, looksLikeIPv4, parseUInt } from './common.js';
+import { asciiLower, findExecutable, isIPv4, looksLikeIPv4, oncePerFile, parseUInt } from './common.js';
 import { parseTime } from './time.js';
 import type { ConfigIssue } from './types.js';
 import { UserError } from '../util/errors.js';
@@ -432,16 +432,7 @@ export interface FencingResult {
 export function parseFencing(lines: FencingLine[], file: string, nodes: string[], opts: StonithParseOptions = {}): FencingResult {
   const issues: ConfigIssue[] = [];
   const add = (line: number, message: string): void => { issues.push({ file, line, message: clean(message) }); };
-  const seen = new Map<string, number>();
-  const once = (l: FencingLine): boolean => {
-    const prev = seen.get(l.directive);
-    if (prev !== undefined) {
-      add(l.line, `'${l.directive}' is given more than once (first at line ${prev})`);
-      return false;
-    }
-    seen.set(l.directive, l.line);
-    return true;
-  };
+  const once = oncePerFile(add);
   const one = (l: FencingLine, what: string): string | undefined => {
     if (l.args.length !== 1) {
       add(l.line, `'${l.directive}' takes exactly one value (${what}), got ${l.args.length}`);
@@ -603,17 +594,25 @@ export function deviceLabel(d: StonithDevice): string {
   }
 }
 
-/** Why `path` is not a fit place for a secret, or undefined. */
-export function secretFileProblem(path: string, owners?: number[]): string | undefined {
+/** The stat of a regular file owned by root (or an accepted owner), or why it is not one. */
+function ownedRegularFile(path: string, owners?: number[]): { st: Stats } | { problem: string } {
   let st;
   try {
     st = statSync(path);
   } catch (e) {
-    return `cannot use ${path}: ${errText(e)}`;
+    return { problem: `cannot use ${path}: ${errText(e)}` };
   }
-  if (!st.isFile()) return `${path} is not a regular file`;
+  if (!st.isFile()) return { problem: `${path} is not a regular file` };
   const allowed = owners ?? defaultOwners();
-  if (!allowed.includes(st.uid)) return `${path} must be owned by root (owner uid is ${st.uid}); run chown root: ${path}`;
+  if (!allowed.includes(st.uid)) return { problem: `${path} must be owned by root (owner uid is ${st.uid}); run chown root: ${path}` };
+  return { st };
+}
+
+/** Why `path` is not a fit place for a secret, or undefined. */
+export function secretFileProblem(path: string, owners?: number[]): string | undefined {
+  const f = ownedRegularFile(path, owners);
+  if ('problem' in f) return f.problem;
+  const { st } = f;
   const mode = st.mode & 0o7777;
   if ((mode & 0o077) !== 0) {
     return `${path} must be readable by root only (mode ${mode.toString(8).padStart(4, '0')}); run chmod 600 ${path}`;
@@ -624,15 +623,9 @@ export function secretFileProblem(path: string, owners?: number[]): string | und
 
 function scriptFileProblem(path: string, owners?: number[]): string | undefined {
   if (!path.startsWith('/')) return `'${path}' must be an absolute path`;
-  let st;
-  try {
-    st = statSync(path);
-  } catch (e) {
-    return `cannot use ${path}: ${errText(e)}`;
-  }
-  if (!st.isFile()) return `${path} is not a regular file`;
-  const allowed = owners ?? defaultOwners();
-  if (!allowed.includes(st.uid)) return `${path} must be owned by root (owner uid is ${st.uid})`;
+  const f = ownedRegularFile(path, owners);
+  if ('problem' in f) return f.problem;
+  const { st } = f;
   // Whoever can change the script can read the password it prints.
   if ((st.mode & 0o022) !== 0) return `${path} must not be writable by group or others; run chmod 700 ${path}`;
   try {
