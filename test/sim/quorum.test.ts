@@ -103,6 +103,8 @@ describe('simulator: quorum (arbiter, etcd, ping targets)', () => {
   // (70344, 80075, 88666: aloneGraceMs); ipfail counts flipping back while
   // the peer takes a released group on the old counts (22629, 23021, 34807,
   // 43754: ipfailSettleMs); the settle bound then covers that wait (86319).
+  // 2973 (solo liveness in the same run) was not analysed: it passes since
+  // these fixes, and stays here so that a return is seen.
   it.each([70344, 80075, 88666, 22629, 23021, 34807, 43754, 86319, 2973])('seed %i keeps every invariant', (seed) => {
     const r = runSeed(seed);
     expect(r.violation, formatViolation(r)).toBeUndefined();
