@@ -11,6 +11,7 @@ import { formatStatus } from './format.js';
 import { fenceByHand } from './fence.js';
 import { UserError } from '../util/errors.js';
 import { formatArbiterStats, runArbiter } from '../../arbiter/server.js';
+import { registerTimelineCommands } from './timeline.js';
 
 const DEFAULT_STATE_DIR = '/var/lib/tandem';
 const DEFAULT_RUN_DIR = '/run/tandem';
@@ -125,6 +126,8 @@ export async function main(argv: string[]): Promise<number> {
       process.on('SIGUSR1', () => process.stderr.write(`${new Date().toISOString()} arbiter INFO  ${formatArbiterStats(arb.stats())}\n`));
       await arb.done;
     });
+
+  registerTimelineCommands(program, DEFAULT_RUN_DIR);
 
   const authkeys = program.command('authkeys').description('authkeys helpers');
   authkeys.command('generate')

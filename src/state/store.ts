@@ -10,7 +10,17 @@ export interface JournalEntry {
   at: string;               // wall-clock ISO time
   kind: string;
   detail: string;
+  // Structured fields (tandem timeline reads these; entries written before
+  // they existed lack them).
+  node?: string;            // the node that wrote the entry
+  group?: string;
+  phase?: string;           // kind 'group': the group's new phase
+  reason?: string;
+  path?: string;            // kinds 'path-up' / 'path-down'
+  peer?: string;            // the node the entry is about (peer-up, peer-dead, fence)
 }
+
+export type JournalFields = Omit<JournalEntry, 'at' | 'kind' | 'detail'>;
 
 const JOURNAL_KEEP = 10_000;
 
@@ -75,9 +85,9 @@ export class StateStore {
     return this.db.get('role');
   }
 
-  async journal(kind: string, detail: string, at = new Date()): Promise<void> {
+  async journal(kind: string, detail: string, at = new Date(), fields: JournalFields = {}): Promise<void> {
     this.journalSeq += 1;
-    const entry: JournalEntry = { at: at.toISOString(), kind, detail };
+    const entry: JournalEntry = { at: at.toISOString(), kind, detail, ...fields };
     const ops: Array<{ type: 'put'; key: string; value: string } | { type: 'del'; key: string }> = [
       { type: 'put', key: `journal/${String(this.journalSeq).padStart(12, '0')}`, value: JSON.stringify(entry) },
     ];
@@ -90,6 +100,17 @@ export class StateStore {
   async recentJournal(limit: number): Promise<JournalEntry[]> {
     const vals = await this.db.values({ gte: 'journal/', lt: 'journal0', reverse: true, limit }).all();
     return vals.map((v) => JSON.parse(v) as JournalEntry).reverse();
+  }
+
+  /** The whole kept journal (at most JOURNAL_KEEP entries) in the order written, from `sinceMs` (wall clock) on. */
+  async journalSince(sinceMs = -Infinity): Promise<JournalEntry[]> {
+    const out: JournalEntry[] = [];
+    for await (const v of this.db.values({ gte: 'journal/', lt: 'journal0' })) {
+      let e: JournalEntry;
+      try { e = JSON.parse(v) as JournalEntry; } catch { continue; }
+      if (typeof e?.at === 'string' && Date.parse(e.at) >= sinceMs) out.push(e);
+    }
+    return out;
   }
 
   /** A separate key space in the same database (e.g. the fencing history), opened and closed with it. */
