@@ -37,6 +37,7 @@ import { listenControl, PID_NAME } from '../control/socket.js';
 import { Logger } from '../util/log.js';
 import { UserError } from '../util/errors.js';
 import { buildStatusReport, type DropCounts } from './status.js';
+import { SdNotify } from './sdnotify.js';
 import type { StonithDevice } from '../config/stonith.js';
 import { FenceHistory, fencingPolicyConfig, historyRecord, runDeviceAction, type FencingAction } from '../fencing/index.js';
 
@@ -83,6 +84,8 @@ export class Daemon {
   private backend?: LeaseBackend;
   private exitResolve?: () => void;
   readonly done: Promise<void>;
+  /** systemd's notification socket, when run as a Type=notify unit. */
+  private readonly sd: SdNotify | undefined;
 
   constructor(private readonly opts: DaemonOptions) {
     const h = opts.config.hacf;
@@ -96,6 +99,7 @@ export class Daemon {
     }
     this.peer = peer;
     this.done = new Promise((resolve) => { this.exitResolve = resolve; });
+    this.sd = SdNotify.fromEnv(process.env, process.pid, (m) => this.log.warn(m));
   }
 
   private now(): number {
@@ -172,9 +176,14 @@ export class Daemon {
     this.log.info(`starting: node ${node}, peer ${this.peer}, generation ${this.generation}, paths: ${this.paths.map((p) => p.name).join('; ')}` +
       (held.size ? `; held before restart: ${[...held].join(', ')}` : ''));
     void this.store.journal('start', `generation ${this.generation}`, new Date(), { node });
+    if (this.sd?.watchdogIntervalMs !== undefined && this.sd.watchdogIntervalMs <= h.keepaliveMs) {
+      this.log.warn(`systemd WatchdogSec (${2 * this.sd.watchdogIntervalMs} ms) is under twice keepalive (${h.keepaliveMs} ms): the watchdog may kill a healthy daemon`);
+    }
     // Groups remembered from before the restart start out 'recovering' without a phase change: journal it, so a timeline shows them.
     for (const g of held) void this.store.journal('group', `group ${g}: recovering (held before restart)`, new Date(), { node, group: g, phase: 'recovering', reason: 'held before restart' });
     this.step({ kind: 'tick' });
+    this.sd?.send(`READY=1\nSTATUS=node ${node}, generation ${this.generation}\nMAINPID=${process.pid}`);
+    this.sd?.tick(this.now());
   }
 
   /**
@@ -250,6 +259,7 @@ export class Daemon {
   shutdown(reason: string): void {
     if (this.stopping) return;
     this.stopping = true;
+    this.sd?.send(`STOPPING=1\nSTATUS=releasing resource groups (${reason})`);
     this.log.info(`shutting down (${reason}): releasing resource groups`);
     this.step({ kind: 'shutdown' });
   }
@@ -329,7 +339,11 @@ export class Daemon {
     // Timers can fire up to ~1 ms early against the monotonic clock; the
     // engine re-checks, and we simply come back.
     const delay = Math.max(1, Math.ceil(deadline - this.now()));
-    this.timer = setTimeout(() => this.step({ kind: 'tick' }), delay);
+    this.timer = setTimeout(() => {
+      this.step({ kind: 'tick' });
+      // The watchdog is fed from the timer that sends and judges heartbeats, so a stalled loop starves it.
+      this.sd?.tick(this.now());
+    }, delay);
   }
 
   private act(a: EngineAction): void {
