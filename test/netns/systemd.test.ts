@@ -1,69 +1,22 @@
-// tandem under systemd, without a running systemd: the shipped units pass
-// `systemd-analyze verify`, and the daemon speaks sd_notify(3) to a unix
-// datagram socket playing systemd's (READY=1, WATCHDOG=1 at half
-// WatchdogSec, STOPPING=1 on SIGTERM), on a path and on an abstract
-// address, and prefixes its stderr lines for journald.
+// tandem under systemd, without a running systemd: the daemon and the
+// arbiter speak sd_notify(3) to a unix datagram socket playing systemd's
+// (READY=1, WATCHDOG=1 at half WatchdogSec, STOPPING=1 on SIGTERM), on a
+// path and on an abstract address, and the daemon prefixes its stderr lines
+// for journald. The unit files themselves: test/system/systemd-unit.test.ts.
 // Traffic stays inside the namespaces this file creates (prefix tdsd, 10.223.2.x).
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Pair } from '../../lab/pair.js';
 import { sleep, waitFor } from '../../lab/sh.js';
 
 const ROOT = resolve(__dirname, '../..');
-const UNITS = ['tandem.service', 'tandem-arbiter.service'];
-
 function need(bin: string, pkg: string): void {
   if (!existsSync(bin)) throw new Error(`${bin} not found: install the Debian package '${pkg}'`);
 }
-
-/** systemd-analyze verify of the shipped unit files, unchanged, in a scratch root that has systemd's own units and a /usr/bin/tandem. */
-function verify(units: Record<string, string>): { status: number | null; out: string } {
-  need('/usr/bin/systemd-analyze', 'systemd');
-  const root = mkdtempSync(join(tmpdir(), 'tandem-unit-root-'));
-  try {
-    mkdirSync(join(root, 'usr/lib/systemd'), { recursive: true });
-    cpSync('/usr/lib/systemd/system', join(root, 'usr/lib/systemd/system'), { recursive: true });
-    mkdirSync(join(root, 'usr/bin'), { recursive: true });
-    writeFileSync(join(root, 'usr/bin/tandem'), `#!/bin/sh\nexec node ${join(ROOT, 'bin/tandem')} "$@"\n`, { mode: 0o755 });
-    mkdirSync(join(root, 'etc/systemd/system'), { recursive: true });
-    for (const [name, text] of Object.entries(units)) writeFileSync(join(root, 'etc/systemd/system', name), text);
-    // Documentation=man:... is checked too: point man(1) at the repository's pages.
-    const r = spawnSync('/usr/bin/systemd-analyze', ['verify', `--root=${root}`, ...Object.keys(units)], {
-      encoding: 'utf8', cwd: root, env: { ...process.env, MANPATH: join(ROOT, 'docs/man') }, timeout: 60_000,
-    });
-    return { status: r.status, out: `${r.stdout}${r.stderr}`.trim() };
-  } finally {
-    rmSync(root, { recursive: true, force: true });
-  }
-}
-
-describe('the shipped systemd units', () => {
-  const shipped = Object.fromEntries(UNITS.map((u) => [u, readFileSync(join(ROOT, 'contrib/systemd', u), 'utf8')]));
-
-  it('pass systemd-analyze verify without a single warning', () => {
-    const r = verify(shipped);
-    expect(r.out).toBe('');
-    expect(r.status).toBe(0);
-  });
-
-  it('the check sees a broken unit (so a pass above means something)', () => {
-    const broken = shipped['tandem.service']!.replace('Type=notify', 'Type=notfy').replace('KillMode=mixed', 'KillMode=mixed\nWatchdogSecs=5');
-    const r = verify({ 'tandem.service': broken });
-    expect(r.out).toMatch(/Failed to parse service type.*notfy/);
-    expect(r.out).toMatch(/Unknown key 'WatchdogSecs'/);
-  });
-
-  it('ask for notify with a watchdog well over twice the default keepalive', () => {
-    const u = shipped['tandem.service']!;
-    expect(u).toMatch(/^Type=notify$/m);
-    expect(u).toMatch(/^WatchdogSec=10s$/m);
-    expect(u).toMatch(/^KillMode=mixed$/m);
-  });
-});
 
 /** A unix datagram socket playing systemd's notification socket: every datagram with its arrival time (monotonic ms). */
 class NotifyListener {
@@ -184,5 +137,36 @@ describe.sequential('sd_notify from a running daemon', () => {
     // The stop is announced before "stopped" is logged.
     const log = readFileSync(p.logFile('alpha'), 'utf8');
     expect(log).toMatch(/<6>alpha INFO  shutting down \(SIGTERM\)[\s\S]*<6>alpha INFO  stopped/);
+  });
+});
+
+describe.sequential('sd_notify from the arbiter', () => {
+  it('says READY=1 once it listens and STOPPING=1 on SIGTERM', async () => {
+    const dir = join(tmpdir(), `tandem-systemd-arbiter-${process.pid}`);
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dir, { recursive: true });
+    const keys = join(dir, 'keys');
+    writeFileSync(keys, 'auth 1\n1 sha256 arbiter-test-secret\n', { mode: 0o600 });
+    chmodSync(keys, 0o600);
+    const listener = new NotifyListener(join(dir, 'notify.sock'), join(dir, 'notify.jsonl'));
+    await listener.start();
+    // 127.0.0.1 and a port of its own: nothing leaves this host.
+    const arb = spawn(process.execPath, [join(ROOT, 'bin/tandem'), 'arbiter', '--listen', '127.0.0.1:17619', '--state-dir', join(dir, 'state'), '--keys', keys], {
+      stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, NOTIFY_SOCKET: listener.address },
+    });
+    let stderr = '';
+    arb.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+    try {
+      await waitFor('READY=1 from the arbiter', async () => (listener.messages().length ? true : undefined), 15_000);
+      expect(listener.messages().map((m) => m.msg)).toEqual(['READY=1\nSTATUS=listening on 127.0.0.1:17619']);
+      const exited = new Promise<number | null>((r) => arb.once('exit', (c) => r(c)));
+      arb.kill('SIGTERM');
+      expect(await exited, stderr).toBe(0);
+      expect(listener.messages().map((m) => m.msg)).toEqual(['READY=1\nSTATUS=listening on 127.0.0.1:17619', 'STOPPING=1']);
+    } finally {
+      arb.kill('SIGKILL');
+      listener.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
