@@ -41,6 +41,9 @@ import { SdNotify } from './sdnotify.js';
 import type { StonithDevice } from '../config/stonith.js';
 import { FenceHistory, fencingPolicyConfig, historyRecord, runDeviceAction, type FencingAction } from '../fencing/index.js';
 
+/** Journal entries per control-socket reply (about 300 bytes each). */
+const JOURNAL_PAGE = 500;
+
 export interface DaemonOptions {
   config: Config;
   node: string;
@@ -526,9 +529,12 @@ export class Daemon {
 
   private async handleControl(cmd: string, req: Record<string, unknown> = {}): Promise<unknown> {
     if (cmd === 'journal') {
-      // `tandem journal` / `tandem timeline` read a running node's journal here: the daemon holds the LevelDB lock.
+      // `tandem journal` / `tandem timeline` read a running node's journal here (the daemon holds the LevelDB
+      // lock), a page at a time: one reply for all 10,000 entries would take tens of ms of JSON on this loop.
       const since = typeof req.sinceMs === 'number' && Number.isFinite(req.sinceMs) ? req.sinceMs : -Infinity;
-      return { node: this.opts.node, exportedAt: new Date().toISOString(), live: true, entries: await this.store.journalSince(since) };
+      const after = typeof req.after === 'string' && /^\d{12}$/.test(req.after) ? req.after : undefined;
+      const page = await this.store.journalPage(after, JOURNAL_PAGE, since);
+      return { node: this.opts.node, exportedAt: new Date().toISOString(), live: true, ...page };
     }
     if (cmd === 'status') {
       return buildStatusReport({

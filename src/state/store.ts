@@ -113,6 +113,26 @@ export class StateStore {
     return out;
   }
 
+  /**
+   * One page of the journal in the order written, after the entry `after`
+   * (a cursor from the previous page; none = from the start), with entries
+   * before `sinceMs` (wall clock) skipped. `next` is the cursor of the next
+   * page, absent on the last one.
+   */
+  async journalPage(after: string | undefined, limit: number, sinceMs = -Infinity): Promise<{ entries: JournalEntry[]; next?: string }> {
+    const entries: JournalEntry[] = [];
+    let last: string | undefined;
+    let more = false;
+    for await (const [k, v] of this.db.iterator({ ...(after ? { gt: `journal/${after}` } : { gte: 'journal/' }), lt: 'journal0' })) {
+      if (entries.length >= limit) { more = true; break; }
+      last = k.slice('journal/'.length);
+      let e: JournalEntry;
+      try { e = JSON.parse(v) as JournalEntry; } catch { continue; }
+      if (typeof e?.at === 'string' && Date.parse(e.at) >= sinceMs) entries.push(e);
+    }
+    return more && last !== undefined ? { entries, next: last } : { entries };
+  }
+
   /** A separate key space in the same database (e.g. the fencing history), opened and closed with it. */
   sublevel(name: string) {
     return this.db.sublevel<string, string>(name, { valueEncoding: 'utf8' });

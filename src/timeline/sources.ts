@@ -32,13 +32,24 @@ export function parseSince(text: string, now: number): number {
   throw new UserError(`--since '${text}': expected an ISO time (2026-12-03T07:15:00Z) or a duration before now (90s, 15m, 2h, 1d)`);
 }
 
+/** The journal of a running daemon, page by page over its control socket (the journal holds at most 10,000 entries). */
 export async function fromRunDir(runDir: string, sinceMs: number): Promise<JournalExport> {
-  const r = await request(runDir, { cmd: 'journal', ...(Number.isFinite(sinceMs) ? { sinceMs } : {}) }, 15_000) as
-    { node?: unknown; exportedAt?: unknown; entries?: unknown };
-  if (typeof r?.node !== 'string' || typeof r.exportedAt !== 'string' || !Array.isArray(r.entries)) {
-    throw new UserError(`the daemon in ${runDir} does not answer the journal request (a tandem without 'journal'?)`);
+  const entries: JournalEntry[] = [];
+  let first: { node: string; exportedAt: string } | undefined;
+  let after: string | undefined;
+  for (let page = 0; page < 1000; page++) {
+    const r = await request(runDir, { cmd: 'journal', ...(Number.isFinite(sinceMs) ? { sinceMs } : {}), ...(after ? { after } : {}) }, 15_000) as
+      { node?: unknown; exportedAt?: unknown; entries?: unknown; next?: unknown };
+    if (typeof r?.node !== 'string' || typeof r.exportedAt !== 'string' || !Array.isArray(r.entries)) {
+      throw new UserError(`the daemon in ${runDir} does not answer the journal request (a tandem without 'journal'?)`);
+    }
+    first ??= { node: r.node, exportedAt: r.exportedAt };
+    entries.push(...(r.entries as JournalEntry[]));
+    if (typeof r.next !== 'string') break;
+    after = r.next;
   }
-  return { format: EXPORT_FORMAT, node: r.node, exportedAt: r.exportedAt, live: true, source: `daemon in ${runDir}`, entries: r.entries as JournalEntry[] };
+  // Known up to the first page's time: entries written while paging are included, and drawn as they are.
+  return { format: EXPORT_FORMAT, node: first!.node, exportedAt: first!.exportedAt, live: true, source: `daemon in ${runDir}`, entries };
 }
 
 export async function fromStateDir(dir: string, sinceMs: number, nodeHint?: string): Promise<JournalExport> {
