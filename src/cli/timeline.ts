@@ -58,8 +58,9 @@ export function registerTimelineCommands(program: Command, defaultRunDir: string
     .description('draw who held what when, paths, deaths, fences and lease changes from one or both nodes\' journals')
     .requiredOption('--svg <file>', 'write the picture here (SVG; open it in a browser)')
     .action(async (o: SourceOpts & { svg: string }) => {
-      const xs = await readSources(o, defaultRunDir);
       const since = o.since !== undefined ? parseSince(o.since, Date.now()) : undefined;
+      // Whole journals: a group held since before --since has its opening entry before it; the model cuts at it.
+      const xs = await readSources({ ...o, since: undefined }, defaultRunDir);
       const t = buildTimeline(xs.map(toNodeJournal), since !== undefined ? { sinceMs: since } : {});
       const svg = renderSvg(t, { title: `tandem timeline of ${xs.map((x) => x.node).join(' and ')}` });
       const tmp = `${o.svg}.tmp-${process.pid}`;

@@ -177,12 +177,22 @@ describe.sequential('tandem timeline of a real failover', () => {
 
     const beta = JSON.parse(await tandem(['journal', '--json', '--state-dir', p.stateDir('beta')])) as JournalExport;
     const death = beta.entries.find((e) => e.kind === 'peer-dead')!;
+    const running = beta.entries.find((e) => e.kind === 'group' && e.phase === 'running')!;
+    // Cut 1 ms after beta started running the group: the bar is still drawn, from the cut on.
+    const cutAt = new Date(Date.parse(running.at) + 1).toISOString();
     const cut = out('timeline-since.svg');
-    await tandem(['timeline', '--state-dir', p.stateDir('beta'), '--since', death.at, '--svg', cut]);
+    await tandem(['timeline', '--state-dir', p.stateDir('beta'), '--since', cutAt, '--svg', cut]);
     const since = await renderInChromium(cut);
-    expect(since.t0).toBe(death.at);
-    expect(since.drawn.filter((d) => d.kind === 'start')).toEqual([]);   // beta's start came before the death
-    expect(since.drawn.some((d) => d.kind === 'death')).toBe(true);
+    expect(since.t0).toBe(cutAt);
+    expect(since.drawn.filter((d) => d.kind === 'start' || d.kind === 'death')).toEqual([]);   // both came before the cut
+    const bar = since.drawn.find((d) => d.kind === 'hold' && d.state === 'running')!;
+    expect(bar.start).toBe(cutAt);
+    expect(bar.closed).toBe('true');
+    expect(Date.parse(death.at)).toBeLessThan(Date.parse(cutAt));
+    // `tandem journal --since` lists only what follows.
+    const listed = await tandem(['journal', '--state-dir', p.stateDir('beta'), '--since', cutAt]);
+    expect(listed).not.toMatch(/peer-dead/);
+    expect(listed).toMatch(/ stop +stopped \(graceful shutdown\)/);
   });
 
   it('names the option and the cause for a bad source', async () => {
