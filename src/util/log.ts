@@ -71,9 +71,10 @@ export class Logger {
       if (this.opts.debugfile) this.append(this.opts.debugfile, line);
       if (!this.opts.debug) return;
     }
-    // journald stamps its own time and reads the priority from `<N>`: no second timestamp there.
+    // journald stamps its own time and reads the priority from `<N>`: no second timestamp there, and one
+    // line per message (a continuation line would get the default priority, or a `<N>` of its own).
     if (this.opts.stderr !== false) {
-      process.stderr.write(this.prefix ? `<${SYSLOG_SEVERITY[level]}>${line.slice(line.indexOf(' ') + 1)}\n` : line + '\n');
+      process.stderr.write(this.prefix ? `<${SYSLOG_SEVERITY[level]}>${line.slice(line.indexOf(' ') + 1).replace(/[\r\n]+/g, ' ')}\n` : line + '\n');
     }
     if (this.opts.logfile) this.append(this.opts.logfile, line);
     if (toSyslog && this.syslog?.stdin?.writable) {

@@ -22,6 +22,13 @@ describe('journald priority prefixes', () => {
     ]);
   });
 
+  it('keeps a message on one line, so a continuation cannot carry a priority of its own', () => {
+    const lines: string[] = [];
+    vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => { lines.push(String(s)); return true; });
+    new Logger({ node: 'alpha', priorityPrefix: true }).info('script said: ok\n<0>forged emergency\r\n');
+    expect(lines).toEqual(['<6>alpha INFO  script said: ok <0>forged emergency \n']);
+  });
+
   it('writes plain timestamped lines otherwise', () => {
     const lines = capture({ node: 'alpha', priorityPrefix: false });
     expect(lines).toHaveLength(3);
