@@ -7,3 +7,5 @@ export function close(fd: number): void;
 export function hwAddress(ifname: string): Buffer;
 /** SO_BINDTODEVICE on an existing socket fd. */
 export function bindToDevice(fd: number, ifname: string): void;
+/** One datagram to systemd's notification socket; an address starting with '@' is abstract. Never blocks. */
+export function sdNotify(address: string, message: string): void;
