@@ -7,3 +7,14 @@ export function close(fd: number): void;
 export function hwAddress(ifname: string): Buffer;
 /** SO_BINDTODEVICE on an existing socket fd. */
 export function bindToDevice(fd: number, ifname: string): void;
+/** An open raw ICMP socket (opaque). */
+export type IcmpHandle = { readonly __icmp: unique symbol };
+/**
+ * Raw IPv4 ICMP socket receiving echo replies only. onPacket gets each IP
+ * datagram (header included) and its source address, or null and an error text.
+ */
+export function icmpOpen(onPacket: (packet: Buffer | null, sourceOrError: string) => void): IcmpHandle;
+/** Send one ICMP message to an IPv4 address; throws with errno text. */
+export function icmpSend(h: IcmpHandle, message: Buffer, address: string): number;
+/** Stop receiving and close; idempotent. */
+export function icmpClose(h: IcmpHandle): void;
