@@ -162,7 +162,7 @@ static void icmp_call(icmp_sock *s, napi_value a, napi_value b) {
   napi_open_handle_scope(env, &scope);
   napi_value cb, recv, argv[2] = {a, b}, result;
   napi_get_reference_value(env, s->cb, &cb);
-  napi_get_undefined(env, &recv);
+  napi_get_global(env, &recv);   // make_callback needs an object as `this`
   // make_callback runs queued microtasks afterwards, as Node's own handles do.
   if (napi_make_callback(env, s->ctx, recv, cb, 2, argv, &result) == napi_pending_exception) {
     napi_value err;

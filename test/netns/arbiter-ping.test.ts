@@ -28,6 +28,9 @@ const nowMs = () => Number(process.hrtime.bigint() / 1000n) / 1000;   // CLOCK_M
 
 const DRIVER = `
 import { createInterface } from 'node:readline';
+import { need } from '../helpers/tools.js';
+
+beforeAll(() => need('ip', 'ping'));
 const { IcmpPinger } = await import(process.argv[1]);
 const ms = () => Number(process.hrtime.bigint() / 1000n) / 1000;
 const out = (o) => process.stdout.write(JSON.stringify(o) + '\\n');

@@ -15,6 +15,9 @@ import { encode } from '../../src/heartbeat/codec.js';
 import { buildStatus } from '../../src/heartbeat/messages.js';
 import type { AuthKeys } from '../../src/config/types.js';
 import type { StatusReport } from '../../src/daemon/status.js';
+import { need, PAIR_TOOLS } from '../helpers/tools.js';
+
+beforeAll(() => need(...PAIR_TOOLS, 'nft'));
 
 const DIR = join(tmpdir(), `tandem-paths-${process.pid}`);   // apart from any parallel run
 const TTY: Record<NodeName, string> = { alpha: join(DIR, 'ttyA'), beta: join(DIR, 'ttyB') };
