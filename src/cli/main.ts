@@ -4,7 +4,8 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { loadConfig, formatIssue } from '../config/load.js';
+import { loadConfig, formatIssue, sortIssues } from '../config/load.js';
+import { checkHost } from '../config/host.js';
 import { generateAuthKeys } from '../config/authkeys.js';
 import { Daemon } from '../daemon/daemon.js';
 import { request } from '../control/socket.js';
@@ -101,11 +102,17 @@ export async function main(argv: string[]): Promise<number> {
     .description('validate ha.cf, authkeys and haresources; print every error as FILE:LINE: message')
     .option('-c, --config <dir>', 'configuration directory', DEFAULT_CONFIG_DIR)
     .option('--init-dir <dir>', 'where LSB init scripts are looked up', '/etc/init.d')
-    .action((o: { config: string; initDir: string }) => {
-      const { issues } = loadConfig(o.config, { initDir: o.initDir, checkMode: true });
-      for (const i of issues) process.stderr.write(formatIssue(i) + '\n');
-      if (issues.length) exitCode = 1;
-      else process.stdout.write(`${o.config}: configuration is valid\n`);
+    .option('--host', 'also check that the configuration fits this machine: node name, interfaces, serial devices')
+    .option('--node <name>', 'this node\'s name for --host (default: uname -n)', nodeName)
+    .action((o: { config: string; initDir: string; host?: boolean; node?: string }) => {
+      const { config, issues } = loadConfig(o.config, { initDir: o.initDir, checkMode: true });
+      const all = config && o.host
+        ? sortIssues([...issues, ...checkHost(config, o.node ?? hostname().toLowerCase(), o.node ? '--node' : 'uname -n')])
+        : issues;
+      for (const i of all) process.stderr.write(formatIssue(i) + '\n');
+      if (!config && o.host) process.stderr.write('tandem: --host: this machine is checked once the files above are valid\n');
+      if (all.length) exitCode = 1;
+      else process.stdout.write(`${o.config}: configuration is valid${o.host ? ' for this host' : ''}\n`);
     });
 
   program.command('fence')

@@ -74,6 +74,11 @@ interface Setting<T> {
 export interface HaCfResult {
   config: HaCf | undefined;
   issues: ConfigIssue[];
+  /**
+   * The node names, also when other lines have errors (undefined when a node
+   * line itself was wrong), so haresources is still checked against them.
+   */
+  nodes?: string[];
 }
 
 /**
@@ -514,7 +519,7 @@ export function parseHaCf(text: string, file: string, stonithOpts: StonithParseO
   out.issues.push(...quorum.issues);
 
   const issues = out.sorted();
-  if (issues.length > 0) return { config: undefined, issues };
+  if (issues.length > 0) return nodeLineError || nodes.length === 0 ? { config: undefined, issues } : { config: undefined, issues, nodes: nodes.map((n) => n.name) };
 
   const udpport = get<number>('udpport')?.value ?? DEFAULT_UDPPORT;
   const config: HaCf = {

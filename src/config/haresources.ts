@@ -36,6 +36,8 @@ const IP_OPTIONS = new Map([
 export interface HaResourcesResult {
   groups: ResourceGroup[] | undefined;
   issues: ConfigIssue[];
+  /** Every group parsed, also when some lines have errors, so their agents are still checked. */
+  parsed: ResourceGroup[];
 }
 
 interface LogicalLine {
@@ -140,7 +142,7 @@ export function parseHaResources(
   }
 
   const issues = out.sorted();
-  return issues.length > 0 ? { groups: undefined, issues } : { groups, issues };
+  return issues.length > 0 ? { groups: undefined, issues, parsed: groups } : { groups, issues, parsed: groups };
 }
 
 /** A Resource, or the message explaining why `spec` is not one. */

@@ -6,7 +6,7 @@
 // synchronous and small; everything slow (agents, LevelDB) runs beside it.
 
 import { performance } from 'node:perf_hooks';
-import { mkdirSync, writeFileSync, unlinkSync, readFileSync } from 'node:fs';
+import { writeFileSync, unlinkSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Server } from 'node:net';
 import type { Config, ResourceGroup } from '../config/types.js';
@@ -36,6 +36,7 @@ import type { ResourceAgent } from '../agents/types.js';
 import { listenControl, PID_NAME } from '../control/socket.js';
 import { Logger } from '../util/log.js';
 import { UserError } from '../util/errors.js';
+import { prepareDir } from './dirs.js';
 import { buildStatusReport, type DropCounts } from './status.js';
 import type { StonithDevice } from '../config/stonith.js';
 import { FenceHistory, fencingPolicyConfig, historyRecord, runDeviceAction, type FencingAction } from '../fencing/index.js';
@@ -105,7 +106,8 @@ export class Daemon {
   async start(): Promise<void> {
     const { config, node, stateDir, runDir } = this.opts;
     const h = config.hacf;
-    mkdirSync(runDir, { recursive: true, mode: 0o755 });
+    prepareDir('--run-dir', runDir, 0o755);
+    prepareDir('--state-dir', stateDir, 0o700);
     this.store = await StateStore.open(stateDir);
     this.generation = await this.store.bumpGeneration(Date.now() / 1000);
     this.uuid = await this.store.nodeUuid();
@@ -138,7 +140,11 @@ export class Daemon {
     const deliver = mon.receiver((buf, path, from) => this.onDatagram(buf, path, from));
     for (const m of h.media) {
       if (m.kind === 'ucast' && own.has(m.peer)) continue;   // the line for our own address, so one ha.cf fits both nodes
-      this.paths.push(mon.wrap(await openUdpPath(m, deliver, (path, e) => mon.pathError(path, e)), m.kind));
+      // FILE:LINE, as check-config --host would report it.
+      const path = await openUdpPath(m, deliver, (p, e) => mon.pathError(p, e)).catch((e: unknown) => {
+        throw e instanceof UserError ? new UserError(`${h.file}:${m.line}: ${e.message}`) : e;
+      });
+      this.paths.push(mon.wrap(path, m.kind));
     }
     for (const m of h.serial ?? []) {
       this.paths.push(mon.wrap(await openSerialPath(m, deliver, { log: logFn, file: h.file, keepaliveMs: h.keepaliveMs }), 'serial'));
