@@ -19,6 +19,7 @@ export const TOOL_PACKAGES = {
   fence_ipmilan: 'fence-agents',
   '/usr/lib/stonith/plugins/external/ipmi': 'cluster-glue',
   etcd: 'etcd-server',
+  mount: 'mount',
   '/usr/libexec/heartbeat/heartbeat': 'heartbeat',
 } as const;
 
