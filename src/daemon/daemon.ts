@@ -132,7 +132,7 @@ export class Daemon {
     // Every path goes through the monitor: per-path rate/loss/latency for
     // status, and the notify hook; it reads up/down from the engine.
     const mon = this.pathMon = new PathMonitor({
-      peer: this.peer, authkeys: config.authkeys, deadtimeMs: h.deadtimeMs,
+      peer: this.peer, authkeys: config.authkeys, deadtimeMs: h.deadtimeMs, keepaliveMs: h.keepaliveMs,
       now: () => this.now(), engine: () => this.engine as EngineState | undefined, log: logFn,
       env: { TANDEM_NODE: node, TANDEM_PEER: this.peer },
       ...(h.notify ? { notify: { ...h.notify, file: h.file } } : {}),
