@@ -245,3 +245,17 @@ function ipAgentProblem(agent: string, args: string[]): string | undefined {
   }
   return undefined;
 }
+
+/**
+ * How logs and `tandem status` name a group. Its identity stays the first
+ * resource as written (Heartbeat's convention, and the key in the state dir
+ * and at the arbiter), but "IPaddr2::10.0.0.5/24/eth0::arp_count=5" on every
+ * line says less than the address: a group that starts with an address is
+ * named by it; any other by its first resource.
+ */
+export function groupLabel(name: string): string {
+  const parsed = parseResourceSpec(name);
+  if (typeof parsed === 'string') return name;
+  if (BUILTIN_AGENTS.has(parsed.agent)) return (parsed.args[0] ?? name).split('/')[0] || name;
+  return name;
+}

@@ -37,6 +37,8 @@ import { listenControl, PID_NAME } from '../control/socket.js';
 import { Logger } from '../util/log.js';
 import { UserError } from '../util/errors.js';
 import { prepareDir } from './dirs.js';
+import { groupLabel } from '../config/haresources.js';
+import { formatDuration } from '../util/duration.js';
 import { buildStatusReport, type DropCounts } from './status.js';
 import type { StonithDevice } from '../config/stonith.js';
 import { FenceHistory, fencingPolicyConfig, historyRecord, runDeviceAction, type FencingAction } from '../fencing/index.js';
@@ -211,8 +213,8 @@ export class Daemon {
       const driver = this.leases = new LeaseDriver({
         leases, now: () => this.now(),
         onEvent: (ev) => {
-          if (ev.kind === 'lease-held') this.event('info', 'lease', `lease for ${ev.group} held (${this.backend?.target ?? ''})`);
-          else this.event('warn', 'lease', `lease for ${ev.group} lost: ${ev.reason}`);
+          if (ev.kind === 'lease-held') this.event('info', 'lease', `lease for ${groupLabel(ev.group)} held (${this.backend?.target ?? ''})`);
+          else this.event('warn', 'lease', `lease for ${groupLabel(ev.group)} lost: ${ev.reason}`);
           // A lost lease stops the group now. Queued as a microtask: the
           // driver may report from inside an engine action (update), and
           // engine steps must not nest.
@@ -363,7 +365,7 @@ export class Daemon {
       case 'peer-report':
         return;
       case 'late-heartbeat':
-        this.log.warn(`late heartbeat from ${this.peer}: ${Math.round(a.silentMs)} ms since the last one`);
+        this.log.warn(`late heartbeat from ${this.peer}: ${formatDuration(a.silentMs)} since the last one`);
         return;
       case 'path-up':
         this.event('info', 'path-up', `heartbeat path to ${this.peer} up: ${a.path}`);
@@ -378,10 +380,10 @@ export class Daemon {
         this.rateLimitedWarn(`dropped message from ${this.peer}: ${a.detail}`);
         return;
       case 'group-phase':
-        this.event(a.phase === 'failed' || a.phase === 'stop-failed' ? 'error' : 'info', 'group', `group ${a.group}: ${a.phase} (${a.reason})`);
+        this.event(a.phase === 'failed' || a.phase === 'stop-failed' ? 'error' : 'info', 'group', `group ${groupLabel(a.group)}: ${a.phase} (${a.reason})`);
         return;
       case 'alert':
-        this.event('error', 'alert', `group ${a.group}: ${a.message}`);
+        this.event('error', 'alert', `group ${groupLabel(a.group)}: ${a.message}`);
         return;
       case 'persist-hold': {
         const role = () => (heldGroups(this.engine.r).length ? 'active' : 'standby');
@@ -399,7 +401,7 @@ export class Daemon {
         if (this.leases) engineQuorumInput(this.engine, { leases: this.leases.views() });
         return;
       case 'quorum-changed':
-        for (const d of a.changed) this.event(d.hold === 'release' ? 'warn' : 'info', 'quorum', `group ${d.group}: quorum ${d.code} (hold ${d.hold}, take ${d.take}): ${d.reason}`);
+        for (const d of a.changed) this.event(d.hold === 'release' ? 'warn' : 'info', 'quorum', `group ${groupLabel(d.group)}: quorum ${d.code} (hold ${d.hold}, take ${d.take}): ${d.reason}`);
         return;
       case 'fence':
       case 'check':
@@ -408,7 +410,7 @@ export class Daemon {
       case 'record': {
         const rec = historyRecord(a.entry, this.opts.node);
         this.event(rec.result === 'ok' || rec.result === 'operator' ? 'warn' : 'error', 'fence',
-          `fence of ${rec.target} through ${rec.device}: ${rec.result} after ${rec.durationMs} ms${rec.error ? ` (${rec.error})` : ''}`);
+          `fence of ${rec.target} through ${rec.device}: ${rec.result} after ${formatDuration(rec.durationMs)}${rec.error ? ` (${rec.error})` : ''}`);
         this.fenceHistory?.append(rec).catch((e: Error) => this.log.error(`fencing history: ${e.message}`));
         return;
       }
@@ -453,7 +455,7 @@ export class Daemon {
   /** Per-group serial queue: a group's durable intent is written before its next operation starts. */
   private enqueue(group: string, job: () => Promise<void>): void {
     const prev = this.groupQueues.get(group) ?? Promise.resolve();
-    const next = prev.then(job).catch((e: Error) => this.log.error(`group ${group}: ${e.message}`));
+    const next = prev.then(job).catch((e: Error) => this.log.error(`group ${groupLabel(group)}: ${e.message}`));
     this.groupQueues.set(group, next);
   }
 
@@ -469,7 +471,7 @@ export class Daemon {
       ok = false;
       error = (e as Error).message;
     }
-    this.log.log(ok ? 'info' : 'error', `${op} ${agent.resource.spec}: ${ok ? 'ok' : error} (${Math.round(this.now() - t0)} ms)`);
+    this.log.log(ok ? 'info' : 'error', `${op} ${agent.resource.spec}: ${ok ? 'ok' : error} (${formatDuration(this.now() - t0)})`);
     this.step({ kind: 'op-done', group, op, index, ok, ...(error !== undefined ? { error } : {}) });
   }
 

@@ -20,7 +20,7 @@ describe('path loss while the peer is silent', () => {
     );
     const mon = new PathMonitor({ peer: 'beta', authkeys: keys, deadtimeMs: 1000, keepaliveMs: 100, now: () => t, engine: () => engine, log: () => undefined });
     // The transport is not under test: a path that sends nowhere.
-    const path = mon.wrap({ name: 'bcast eth0', send: () => undefined, close: async () => undefined }, 'udp');
+    const path = mon.wrap({ name: 'bcast eth0', send: () => undefined, close: async () => undefined }, 'bcast');
     const deliver = mon.receiver(() => undefined);
     const status = (seq: number) => encode(buildStatus({
       status: 'active', deadtimeMs: 1000, src: 'beta', srcUuid: Buffer.alloc(16), seq, generation: 5, wallSeconds: 1, hold: [], yielding: [], failed: [],
