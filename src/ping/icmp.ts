@@ -21,6 +21,7 @@ import {
 const ICMP_ECHO_REPLY = 0;
 const ICMP_ECHO_REQUEST = 8;
 const TOKEN_LEN = 8;
+const RECV_ERROR_LOG_MS = 10_000;
 
 /** An ICMP echo request: type, code, checksum, identifier, sequence, payload. */
 export function encodeEchoRequest(id: number, seq: number, token: Buffer): Buffer {
@@ -95,6 +96,9 @@ export class IcmpPinger {
   /** Packets that reached the socket but were not echo replies for us. */
   foreign = 0;
   sendErrors = 0;
+  recvErrors = 0;
+  private recvErrorLoggedAt = -Infinity;
+  private recvErrorsUnlogged = 0;
 
   private constructor(private readonly opts: PingerOptions, cfg: TrackerConfig) {
     this.now = opts.now ?? (() => performance.now());
@@ -104,8 +108,7 @@ export class IcmpPinger {
     try {
       this.socket = native.icmpOpen((buf, source) => {
         if (buf) this.onMessage(buf, source);
-        // A receive error: say so instead of silently reporting every ping node down.
-        else opts.onError?.(`ping: raw socket error: ${source}`);
+        else this.onRecvError(source);
       });
     } catch (e) {
       const msg = (e as Error).message;
@@ -152,6 +155,24 @@ export class IcmpPinger {
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
     native.icmpClose(this.socket);
+  }
+
+  /**
+   * A receive error: say so instead of silently reporting every ping node
+   * down, but at most once per RECV_ERROR_LOG_MS (the socket stays open, so
+   * a persistent error would otherwise log on every wakeup).
+   */
+  private onRecvError(text: string): void {
+    this.recvErrors += 1;
+    const now = this.now();
+    if (now - this.recvErrorLoggedAt < RECV_ERROR_LOG_MS) {
+      this.recvErrorsUnlogged += 1;
+      return;
+    }
+    const more = this.recvErrorsUnlogged ? ` (${this.recvErrorsUnlogged} more since the last report)` : '';
+    this.recvErrorLoggedAt = now;
+    this.recvErrorsUnlogged = 0;
+    this.opts.onError?.(`ping: raw socket error: ${text}${more}`);
   }
 
   private onMessage(buf: Buffer, source: string): void {
