@@ -47,10 +47,15 @@ export function missingToolMessage(tool: string, pkg: string): string {
   return `needs Debian package ${pkg} (apt-get install ${pkg}): ${isAbsolute(tool) ? tool : `'${tool}'`} not found`;
 }
 
+/** Throws, naming the packages, unless every [tool, package] is installed. */
+export function needTools(tools: Array<[string, string]>): void {
+  const missing = tools.filter(([t]) => !findTool(t)).map(([t, pkg]) => missingToolMessage(t, pkg));
+  if (missing.length) throw new Error(missing.join('; '));
+}
+
 /** Throws, naming the package, unless every tool is installed. Call it in beforeAll. */
 export function need(...tools: Tool[]): void {
-  const missing = tools.filter((t) => !findTool(t)).map((t) => missingToolMessage(t, TOOL_PACKAGES[t]));
-  if (missing.length) throw new Error(missing.join('; '));
+  needTools(tools.map((t) => [t, TOOL_PACKAGES[t]]));
 }
 
 /** What lab/pair.ts runs in its namespaces: the service, the client's probes, the arbiter wait. */
