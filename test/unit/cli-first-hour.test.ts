@@ -95,12 +95,13 @@ describe('check-config --host: what only run used to find', () => {
 
   it('run names ha.cf:LINE for an interface this machine lacks', () => {
     const d = configDir('run-noif', {
-      hacf: `keepalive 1\ndeadtime 10\nudpport 694\nnode alpha beta\nbcast lo\nbcast ${missing}\n`,
+      // The missing interface comes first, so no socket is bound before it fails.
+      hacf: `keepalive 1\ndeadtime 10\nudpport 39694\nnode alpha beta\nbcast ${missing}\nbcast lo\n`,
       haresources: 'alpha IPaddr2::10.0.0.5/24/lo\n',
     });
     const r = tandem(['run', '-c', d, '--node', 'alpha', '--state-dir', join(work, 'noif-state'), '--run-dir', join(work, 'noif-run')]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(new RegExp(`^tandem: ${d}/ha\\.cf:6: interface ${missing} does not exist$`, 'm'));
+    expect(r.stderr).toMatch(new RegExp(`^tandem: ${d}/ha\\.cf:5: interface ${missing} does not exist$`, 'm'));
   });
 });
 
