@@ -13,6 +13,9 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cleanupPrefix, createNetns, createVeth, destroyNetns, netnsName, nsExec, sh } from '../helpers/netns.js';
+import { need } from '../helpers/tools.js';
+
+beforeAll(() => need('ip', 'ping'));
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const PREFIX = 'tdq';
@@ -28,9 +31,6 @@ const nowMs = () => Number(process.hrtime.bigint() / 1000n) / 1000;   // CLOCK_M
 
 const DRIVER = `
 import { createInterface } from 'node:readline';
-import { need } from '../helpers/tools.js';
-
-beforeAll(() => need('ip', 'ping'));
 const { IcmpPinger } = await import(process.argv[1]);
 const ms = () => Number(process.hrtime.bigint() / 1000n) / 1000;
 const out = (o) => process.stdout.write(JSON.stringify(o) + '\\n');
