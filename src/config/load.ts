@@ -55,12 +55,14 @@ export function loadConfig(dir: string, opts: LoadOptions = {}): LoadResult {
   }
 
   const resText = read(resFile, issues);
-  // Without a clean ha.cf the node list is unknown, so preferred nodes are
-  // not checked against it (ha.cf's own errors come first anyway).
-  const res = resText ? parseHaResources(resText.toString('utf8'), resFile, hacf?.config?.nodes) : undefined;
+  // Every problem in one run: preferred nodes are checked against ha.cf's
+  // node lines even when other ha.cf lines are wrong (not when a node line
+  // is), and the agents of every group that parsed are checked even when
+  // other haresources lines are wrong.
+  const res = resText ? parseHaResources(resText.toString('utf8'), resFile, hacf?.config?.nodes ?? hacf?.nodes) : undefined;
   if (res) {
     issues.push(...res.issues);
-    if (res.groups) issues.push(...checkScriptAgents(res.groups, resFile, dir, initDir));
+    issues.push(...checkScriptAgents(res.parsed, resFile, dir, initDir));
   }
 
   const sorted = sortIssues(issues);

@@ -6,7 +6,7 @@
 // synchronous and small; everything slow (agents, LevelDB) runs beside it.
 
 import { performance } from 'node:perf_hooks';
-import { mkdirSync, writeFileSync, unlinkSync, readFileSync } from 'node:fs';
+import { writeFileSync, unlinkSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Server } from 'node:net';
 import type { Config, ResourceGroup } from '../config/types.js';
@@ -36,6 +36,9 @@ import type { ResourceAgent } from '../agents/types.js';
 import { listenControl, PID_NAME } from '../control/socket.js';
 import { Logger } from '../util/log.js';
 import { UserError } from '../util/errors.js';
+import { prepareDir } from './dirs.js';
+import { groupLabel } from '../config/haresources.js';
+import { formatDuration } from '../util/duration.js';
 import { buildStatusReport, type DropCounts } from './status.js';
 import { SdNotify } from './sdnotify.js';
 import type { StonithDevice } from '../config/stonith.js';
@@ -112,7 +115,8 @@ export class Daemon {
   async start(): Promise<void> {
     const { config, node, stateDir, runDir } = this.opts;
     const h = config.hacf;
-    mkdirSync(runDir, { recursive: true, mode: 0o755 });
+    prepareDir('--run-dir', runDir, 0o755);
+    prepareDir('--state-dir', stateDir, 0o700);
     this.store = await StateStore.open(stateDir);
     this.generation = await this.store.bumpGeneration(Date.now() / 1000);
     this.uuid = await this.store.nodeUuid();
@@ -137,7 +141,7 @@ export class Daemon {
     // Every path goes through the monitor: per-path rate/loss/latency for
     // status, and the notify hook; it reads up/down from the engine.
     const mon = this.pathMon = new PathMonitor({
-      peer: this.peer, authkeys: config.authkeys, deadtimeMs: h.deadtimeMs,
+      peer: this.peer, authkeys: config.authkeys, deadtimeMs: h.deadtimeMs, keepaliveMs: h.keepaliveMs,
       now: () => this.now(), engine: () => this.engine as EngineState | undefined, log: logFn,
       env: { TANDEM_NODE: node, TANDEM_PEER: this.peer },
       ...(h.notify ? { notify: { ...h.notify, file: h.file } } : {}),
@@ -145,7 +149,11 @@ export class Daemon {
     const deliver = mon.receiver((buf, path, from) => this.onDatagram(buf, path, from));
     for (const m of h.media) {
       if (m.kind === 'ucast' && own.has(m.peer)) continue;   // the line for our own address, so one ha.cf fits both nodes
-      this.paths.push(mon.wrap(await openUdpPath(m, deliver, (path, e) => mon.pathError(path, e)), m.kind));
+      // FILE:LINE, as check-config --host would report it.
+      const path = await openUdpPath(m, deliver, (p, e) => mon.pathError(p, e)).catch((e: unknown) => {
+        throw e instanceof UserError ? new UserError(`${h.file}:${m.line}: ${e.message}`) : e;
+      });
+      this.paths.push(mon.wrap(path, m.kind));
     }
     for (const m of h.serial ?? []) {
       this.paths.push(mon.wrap(await openSerialPath(m, deliver, { log: logFn, file: h.file, keepaliveMs: h.keepaliveMs }), 'serial'));
@@ -219,8 +227,8 @@ export class Daemon {
       const driver = this.leases = new LeaseDriver({
         leases, now: () => this.now(),
         onEvent: (ev) => {
-          if (ev.kind === 'lease-held') this.event('info', 'lease', `lease for ${ev.group} held (${this.backend?.target ?? ''})`, { group: ev.group, phase: 'held' });
-          else this.event('warn', 'lease', `lease for ${ev.group} lost: ${ev.reason}`, { group: ev.group, phase: 'lost', reason: ev.reason });
+          if (ev.kind === 'lease-held') this.event('info', 'lease', `lease for ${groupLabel(ev.group)} held (${this.backend?.target ?? ''})`, { group: ev.group, phase: 'held' });
+          else this.event('warn', 'lease', `lease for ${groupLabel(ev.group)} lost: ${ev.reason}`, { group: ev.group, phase: 'lost', reason: ev.reason });
           // A lost lease stops the group now. Queued as a microtask: the
           // driver may report from inside an engine action (update), and
           // engine steps must not nest.
@@ -377,7 +385,7 @@ export class Daemon {
       case 'peer-report':
         return;
       case 'late-heartbeat':
-        this.log.warn(`late heartbeat from ${this.peer}: ${Math.round(a.silentMs)} ms since the last one`);
+        this.log.warn(`late heartbeat from ${this.peer}: ${formatDuration(a.silentMs)} since the last one`);
         return;
       case 'path-up':
         this.event('info', 'path-up', `heartbeat path to ${this.peer} up: ${a.path}`, { path: a.path });
@@ -392,11 +400,11 @@ export class Daemon {
         this.rateLimitedWarn(`dropped message from ${this.peer}: ${a.detail}`);
         return;
       case 'group-phase':
-        this.event(a.phase === 'failed' || a.phase === 'stop-failed' ? 'error' : 'info', 'group', `group ${a.group}: ${a.phase} (${a.reason})`,
+        this.event(a.phase === 'failed' || a.phase === 'stop-failed' ? 'error' : 'info', 'group', `group ${groupLabel(a.group)}: ${a.phase} (${a.reason})`,
           { group: a.group, phase: a.phase, reason: a.reason });
         return;
       case 'alert':
-        this.event('error', 'alert', `group ${a.group}: ${a.message}`, { group: a.group });
+        this.event('error', 'alert', `group ${groupLabel(a.group)}: ${a.message}`, { group: a.group });
         return;
       case 'persist-hold': {
         const role = () => (heldGroups(this.engine.r).length ? 'active' : 'standby');
@@ -414,7 +422,7 @@ export class Daemon {
         if (this.leases) engineQuorumInput(this.engine, { leases: this.leases.views() });
         return;
       case 'quorum-changed':
-        for (const d of a.changed) this.event(d.hold === 'release' ? 'warn' : 'info', 'quorum', `group ${d.group}: quorum ${d.code} (hold ${d.hold}, take ${d.take}): ${d.reason}`, { group: d.group, reason: d.reason });
+        for (const d of a.changed) this.event(d.hold === 'release' ? 'warn' : 'info', 'quorum', `group ${groupLabel(d.group)}: quorum ${d.code} (hold ${d.hold}, take ${d.take}): ${d.reason}`, { group: d.group, reason: d.reason });
         return;
       case 'fence':
       case 'check':
@@ -423,7 +431,7 @@ export class Daemon {
       case 'record': {
         const rec = historyRecord(a.entry, this.opts.node);
         this.event(rec.result === 'ok' || rec.result === 'operator' ? 'warn' : 'error', 'fence',
-          `fence of ${rec.target} through ${rec.device}: ${rec.result} after ${rec.durationMs} ms${rec.error ? ` (${rec.error})` : ''}`,
+          `fence of ${rec.target} through ${rec.device}: ${rec.result} after ${formatDuration(rec.durationMs)}${rec.error ? ` (${rec.error})` : ''}`,
           { peer: rec.target, phase: rec.result });
         this.fenceHistory?.append(rec).catch((e: Error) => this.log.error(`fencing history: ${e.message}`));
         return;
@@ -470,7 +478,7 @@ export class Daemon {
   /** Per-group serial queue: a group's durable intent is written before its next operation starts. */
   private enqueue(group: string, job: () => Promise<void>): void {
     const prev = this.groupQueues.get(group) ?? Promise.resolve();
-    const next = prev.then(job).catch((e: Error) => this.log.error(`group ${group}: ${e.message}`));
+    const next = prev.then(job).catch((e: Error) => this.log.error(`group ${groupLabel(group)}: ${e.message}`));
     this.groupQueues.set(group, next);
   }
 
@@ -486,7 +494,7 @@ export class Daemon {
       ok = false;
       error = (e as Error).message;
     }
-    this.log.log(ok ? 'info' : 'error', `${op} ${agent.resource.spec}: ${ok ? 'ok' : error} (${Math.round(this.now() - t0)} ms)`);
+    this.log.log(ok ? 'info' : 'error', `${op} ${agent.resource.spec}: ${ok ? 'ok' : error} (${formatDuration(this.now() - t0)})`);
     this.step({ kind: 'op-done', group, op, index, ok, ...(error !== undefined ? { error } : {}) });
   }
 

@@ -11,6 +11,7 @@ import type { JournalEntry } from '../state/store.js';
 import type { PathReport } from './paths.js';
 import type { TargetStats } from '../ping/tracker.js';
 import type { EngineQuorum } from '../node/engine.js';
+import { groupLabel } from '../config/haresources.js';
 
 export const STATUS_VERSION = 1;
 
@@ -95,6 +96,7 @@ export function buildStatusReport(i: StatusInput) {
       const theirs = peerHold.includes(g.name);
       return {
         name: g.name,
+        label: groupLabel(g.name),
         preferredNode: g.preferredNode,
         resources: g.resources.map((r) => r.spec),
         holder: mine && theirs ? 'both' : mine ? i.node : theirs ? i.peer : null,
@@ -159,6 +161,7 @@ function quorumReport(e: EngineState, q: EngineQuorum, i: StatusInput, now: numb
       const l = q.leases[g];
       return {
         name: g,
+        label: groupLabel(g),
         hold: gd?.hold ?? 'normal', take: gd?.take ?? 'normal', code: gd?.code ?? 'startup', reason: gd?.reason ?? '',
         lease: cfg.arbiter === 'none' ? null : {
           status: l?.status ?? 'idle',                         // idle | requesting | held | denied

@@ -151,6 +151,9 @@ function onHeard(s: MembershipState, ev: Extract<MembershipEvent, { kind: 'heard
     return;
   }
   const newGeneration = p.generation === undefined || ev.generation > p.generation;
+  // Restarted only against a generation known before (this run or the state
+  // dir); the first contact of a fresh pair is not a restart.
+  const restarted = p.generation !== undefined && ev.generation > p.generation;
   const path = s.paths[ev.path];
   if (newGeneration) {
     p.generation = ev.generation;
@@ -200,7 +203,7 @@ function onHeard(s: MembershipState, ev: Extract<MembershipEvent, { kind: 'heard
   }
   if (p.liveness !== 'up') {
     p.liveness = 'up';
-    out.push({ kind: 'peer-up', generation: ev.generation, restarted: newGeneration });
+    out.push({ kind: 'peer-up', generation: ev.generation, restarted });
   }
   out.push({ kind: 'peer-report' });
 }
