@@ -30,6 +30,8 @@ function isMethod(s: string): s is AuthMethod {
 export interface AuthKeysResult {
   keys: AuthKeys | undefined;
   issues: ConfigIssue[];
+  /** Key index -> the line defining it (for FILE:LINE messages about a key). */
+  keyLines?: ReadonlyMap<number, number>;
 }
 
 /**
@@ -129,7 +131,34 @@ export function parseAuthKeys(text: string | Buffer, file: string): AuthKeysResu
 
   const issues = out.sorted();
   if (issues.length > 0 || !auth) return { keys: undefined, issues };
-  return { keys: { sendIndex: auth.index, keys }, issues };
+  return { keys: { sendIndex: auth.index, keys }, issues, keyLines };
+}
+
+/** The ha.cf directive that accepts what keyPolicyIssues refuses. */
+export const INSECURE_AUTHKEYS_DIRECTIVE = 'allow_insecure_authkeys';
+
+/**
+ * Keys that let a third party forge heartbeats: a crc "key" is an unkeyed
+ * checksum anyone can compute, and every key line is accepted on receive, so a
+ * leftover line (even a strong one) is a second way in that nobody watches.
+ * One forged status can claim a group or a generation; refused unless ha.cf
+ * says `allow_insecure_authkeys yes`.
+ */
+export function keyPolicyIssues(keys: AuthKeys, file: string, keyLines: ReadonlyMap<number, number> | undefined): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  const fix = `remove the line, or accept the risk with '${INSECURE_AUTHKEYS_DIRECTIVE} yes' in ha.cf`;
+  for (const k of [...keys.keys.values()].sort((a, b) => a.index - b.index)) {
+    const line = keyLines?.get(k.index) ?? 0;
+    if (k.method === 'crc') {
+      const what = k.index === keys.sendIndex
+        ? `key ${k.index} (crc, used for sending) is an unkeyed checksum: anyone on the heartbeat network can forge heartbeats; use '${k.index} sha256 KEY' (tandem authkeys generate), or accept the risk with '${INSECURE_AUTHKEYS_DIRECTIVE} yes' in ha.cf`
+        : `key ${k.index} (crc) is an unkeyed checksum that receivers accept: anyone on the heartbeat network can forge heartbeats; ${fix}`;
+      issues.push({ file, line, message: what });
+    } else if (k.index !== keys.sendIndex) {
+      issues.push({ file, line, message: `key ${k.index} (${k.method}) is not the send key (auth ${keys.sendIndex}) but receivers accept it: a leftover key is a second way to forge heartbeats; ${fix}` });
+    }
+  }
+  return issues;
 }
 
 /** Keeps control characters out of messages that echo file content. */
