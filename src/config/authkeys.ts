@@ -6,7 +6,7 @@
 // crc is an unkeyed checksum; md5 and sha1 are HMACs as in Heartbeat; sha256
 // is tandem's HMAC-SHA256.
 
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { statSync } from 'node:fs';
 
 import { IssueSink, errnoText, parseUInt, physicalLines } from './common.js';
@@ -206,4 +206,16 @@ export function generateAuthKeys(method: AuthMethod = 'sha256'): string {
     'auth 1\n' +
     `1 ${method} ${key}\n`
   );
+}
+
+/**
+ * A short fingerprint of the send key, safe to show and log: both nodes of a
+ * pair must show the same one. It is a hash of the key, not the key; like the
+ * HMACs on the wire it allows an offline guess of a weak key, no more.
+ */
+export function keyFingerprint(keys: AuthKeys): string {
+  const k = keys.keys.get(keys.sendIndex);
+  if (!k) return 'none';
+  const h = createHash('sha256').update('tandem authkeys fingerprint v1\0').update(k.method).update('\0').update(k.key).digest('hex');
+  return `${k.method}:${h.slice(0, 16)}`;
 }
