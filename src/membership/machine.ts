@@ -71,11 +71,14 @@ export interface PeerState {
   generation?: number;      // highest generation seen (persisted across our restarts)
   lastSeq?: number;
   /**
-   * The generation we left when we accepted `generation`, with its last seq.
-   * A fresh message of it proves the newer one was not the peer's (a forgery
-   * under an insecure key, or a second daemon): we go back to it.
+   * The generation we left when we accepted `generation`, with its last seq,
+   * and our own last sent seq at that moment (absent when the switch happened
+   * before our restart). A message of it written after the switch proves the
+   * newer one was not the peer's (a forgery under an insecure key, or a second
+   * daemon): we go back to it. A late message from before the peer's real
+   * restart proves nothing, so "after" must be shown (see mayRevert).
    */
-  previous?: { generation: number; lastSeq: number };
+  previous?: { generation: number; lastSeq: number; switchedAtSeq?: number };
   /** A generation the peer's real messages contradicted: never accepted again. */
   refused?: number;
   /**
@@ -160,6 +163,20 @@ export function initMembership(cfg: MembershipConfig, now: number, known?: numbe
 }
 
 /**
+ * Was this message of the generation we left written after we left it? Only a
+ * tandem peer can show it: it names our current generation, and has accepted
+ * a seq of ours sent after the switch (tg_hears_seq), or the switch happened
+ * before our restart, which the message postdates. A peer that does not say
+ * (Heartbeat) never takes us back: only the bound protects it.
+ */
+function mayRevert(s: MembershipState, prev: NonNullable<PeerState['previous']>, ev: Extract<MembershipEvent, { kind: 'heard' }>): boolean {
+  const r = ev.report;
+  if (s.cfg.generation === undefined || r.hearsGeneration !== s.cfg.generation) return false;
+  if (prev.switchedAtSeq === undefined) return true;
+  return r.hearsSeq !== undefined && r.hearsSeq > prev.switchedAtSeq;
+}
+
+/**
  * After our restart, may this message of an already-known generation count?
  * Only if it shows it was written after we started: it names our current
  * generation, or (a peer that does not say, e.g. Heartbeat) its seq is above
@@ -215,12 +232,11 @@ function onHeard(s: MembershipState, ev: Extract<MembershipEvent, { kind: 'heard
   let newGeneration = false;
   if (p.generation !== undefined && ev.generation < p.generation) {
     const prev = p.previous;
-    if (!prev || ev.generation !== prev.generation || ev.seq <= prev.lastSeq) {
+    if (!prev || ev.generation !== prev.generation || ev.seq <= prev.lastSeq || !mayRevert(s, prev, ev)) {
       s.drops.replay += 1;
       out.push({ kind: 'dropped', reason: 'replay', detail: `generation ${ev.generation} < ${p.generation}` });
       return;
     }
-    if (!confirmedAfterRestart(s, ev)) return unconfirmed(s, ev, out);
     // The generation we left is still sending new messages, so the one we
     // moved to was never the peer's restart: go back.
     out.push({ kind: 'generation-reverted', from: p.generation, to: prev.generation });
@@ -242,17 +258,20 @@ function onHeard(s: MembershipState, ev: Extract<MembershipEvent, { kind: 'heard
       s.drops.jump += 1;
       out.push({
         kind: 'dropped', reason: 'jump',
-        detail: `generation ${ev.generation} is more than ${GENERATION_MAX_AHEAD_S} s ahead of ${p.generation !== undefined ? `the last accepted ${p.generation} and ` : ''}this node's clock (${Math.floor(ev.wallS ?? NaN)})`,
+        detail: `generation ${ev.generation} is more than ${GENERATION_MAX_AHEAD_S} s ahead of ${p.generation !== undefined ? `the last accepted ${p.generation} and ` : ''}this node's clock (${Math.floor(ev.wallS ?? NaN)}): forged, or clocks far apart?`,
       });
       return;
     }
     newGeneration = true;
-    if (p.generation !== undefined && p.lastSeq !== undefined) p.previous = { generation: p.generation, lastSeq: p.lastSeq };
+    if (p.generation !== undefined && p.lastSeq !== undefined) p.previous = { generation: p.generation, lastSeq: p.lastSeq, switchedAtSeq: s.seq };
     p.generation = ev.generation;
     p.lastSeq = undefined;
     p.resume = undefined;
     for (const ps of Object.values(s.paths)) ps.lastSeq = undefined;
-    out.push({ kind: 'persist-peer-generation', generation: ev.generation, ...(p.previous ? { previous: { ...p.previous } } : {}) });
+    out.push({
+      kind: 'persist-peer-generation', generation: ev.generation,
+      ...(p.previous ? { previous: { generation: p.previous.generation, lastSeq: p.previous.lastSeq } } : {}),
+    });
   } else if (p.resume) {
     if (!confirmedAfterRestart(s, ev)) return unconfirmed(s, ev, out);
     p.resume = undefined;

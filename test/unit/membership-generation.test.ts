@@ -50,28 +50,34 @@ describe('peer generation bound', () => {
     expect(t.peer.generation).toBe(WALL + 86_400);
   });
 
-  it('goes back to the generation a forged one displaced when the real peer sends on, and refuses the forged one after', () => {
+  it('goes back to the generation a forged one displaced when the real peer shows it sent on after the switch', () => {
     const s = initMembership(cfg, 0);
-    membershipStep(s, heard(WALL - 100, 50), 0);
+    membershipStep(s, heard(WALL - 100, 50), 0);          // our seq 1 goes out at 0
     // A forgery inside the bound is accepted at first ...
     const forged = membershipStep(s, heard(WALL + 1000, 1, tandem(null)), 10);
     expect(forged).toContainEqual({ kind: 'persist-peer-generation', generation: WALL + 1000, previous: { generation: WALL - 100, lastSeq: 50 } });
+    expect(s.peer.previous?.switchedAtSeq).toBe(1);
     // ... a replay of the old generation does not undo it ...
     expect(dropped(membershipStep(s, heard(WALL - 100, 50), 20))).toEqual(['replay']);
-    // ... but a new message of the old generation does.
-    const back = membershipStep(s, heard(WALL - 100, 51), 30);
+    // ... nor does a late message of it that had not heard our seqs after the switch (sim seed 5402) ...
+    expect(dropped(membershipStep(s, heard(WALL - 100, 51, { ...tandem(OUR_GEN), hearsSeq: 1 }), 30))).toEqual(['replay']);
+    // ... nor one from a peer that does not say what it heard (Heartbeat) ...
+    expect(dropped(membershipStep(s, heard(WALL - 100, 52, heartbeat), 40))).toEqual(['replay']);
+    // ... but a new message of the old generation that accepted our seq 3 (sent after the switch) does.
+    membershipStep(s, { kind: 'tick' }, 200);              // our seqs 2 and 3
+    const back = membershipStep(s, heard(WALL - 100, 53, { ...tandem(OUR_GEN), hearsSeq: 3 }), 250);
     expect(back).toContainEqual({ kind: 'generation-reverted', from: WALL + 1000, to: WALL - 100 });
     expect(back).toContainEqual({ kind: 'persist-peer-generation', generation: WALL - 100 });
     expect(dropped(back)).toEqual([]);
     expect(s.peer.generation).toBe(WALL - 100);
     expect(s.peer.report?.hold).toEqual(['g1']);
-    expect(dropped(membershipStep(s, heard(WALL + 1000, 2, tandem(null)), 40))).toEqual(['replay']);
+    expect(dropped(membershipStep(s, heard(WALL + 1000, 2, tandem(null)), 260))).toEqual(['replay']);
   });
 
-  it('after its own restart, goes back from a persisted forged generation once the real one sends', () => {
+  it('after its own restart, goes back from a persisted forged generation once the real one names this incarnation', () => {
     const s = initMembership(cfg, 0, { generation: WALL + 1000, previous: { generation: WALL - 100, lastSeq: 50 } });
     expect(dropped(membershipStep(s, heard(WALL - 100, 40, tandem(null)), 0))).toEqual(['replay']);
-    expect(dropped(membershipStep(s, heard(WALL - 100, 60, tandem(OUR_GEN - 1)), 10))).toEqual(['unconfirmed']);
+    expect(dropped(membershipStep(s, heard(WALL - 100, 60, tandem(OUR_GEN - 1)), 10))).toEqual(['replay']);
     const back = membershipStep(s, heard(WALL - 100, 61), 20);
     expect(back).toContainEqual({ kind: 'generation-reverted', from: WALL + 1000, to: WALL - 100 });
     expect(s.peer.liveness).toBe('up');
