@@ -138,7 +138,7 @@ describe.sequential('different authkeys on the two nodes', () => {
   afterAll(async () => { await p.cleanup(); });
 
   it('says "authkeys differ?" in status and logs, with different fingerprints and never the key', async () => {
-    const s = await p.waitForStatus('beta', 'the authkeys diagnosis', (x) => (x as Full).auth?.mismatch != null, 15_000) as Full;
+    const s = await p.waitForStatus('beta', 'the authkeys diagnosis, alpha dead', (x) => (x as Full).auth?.mismatch != null && peerOf(x, 'alpha')?.state === 'dead', 15_000) as Full;
     expect(s.auth!.mismatch!.message).toMatch(/^authkeys differ\? \d+\+? heartbeat-shaped packet\(s\) from 10\.223\.3\.1 claiming to be alpha failed authentication/);
     expect(s.auth!.mismatch!.sources).toEqual([p.ip.alpha]);
     expect(peerOf(s, 'alpha')?.state).toBe('dead');
