@@ -187,8 +187,7 @@ function confirmedAfterRestart(s: MembershipState, ev: Extract<MembershipEvent, 
   if (!r) return true;
   const hears = ev.report.hearsGeneration;
   if (hears !== undefined && s.cfg.generation !== undefined) return hears === s.cfg.generation;
-  const mark = ev.generation === r.generation ? r.watermark : s.peer.previous?.lastSeq;
-  return mark === undefined || ev.seq > mark;
+  return r.watermark === undefined || ev.seq > r.watermark;
 }
 
 export function membershipStep(s: MembershipState, ev: MembershipEvent, now: number): MembershipAction[] {
