@@ -10,6 +10,8 @@ export function formatStatus(r: StatusReport): string {
   const lines: string[] = [];
   lines.push(`cluster ${r.cluster}: node ${r.node}, generation ${r.generation}, started ${r.startedAt}`);
   lines.push(`timing: keepalive ${dur(r.timing.keepaliveMs)}, deadtime ${dur(r.timing.deadtimeMs)}, auto_failback ${r.timing.autoFailback}`);
+  if (r.auth) lines.push(`authkeys: auth ${r.auth.sendIndex}, fingerprint ${r.auth.fingerprint}${r.auth.insecureAllowed ? ' (allow_insecure_authkeys: forgeable)' : ''}`);
+  if (r.auth?.mismatch) lines.push(`!! ${r.auth.mismatch.message}`);
   lines.push('');
   lines.push('NODES');
   const label = (g: string) => r.groups.find((x) => x.name === g)?.label ?? g;
@@ -66,7 +68,7 @@ export function formatStatus(r: StatusReport): string {
   }
   const d = r.counters.dropped;
   lines.push('');
-  lines.push(`packets: sent ${r.counters.sent}, received ${r.counters.received}; dropped: auth ${d.auth}, malformed ${d.malformed}, replay ${d.replay}, foreign ${d.foreign}, spoofed ${d.spoofed}, ignored ${d.ignored}`);
+  lines.push(`packets: sent ${r.counters.sent}, received ${r.counters.received}; dropped: auth ${d.auth}, malformed ${d.malformed}, replay ${d.replay}, unconfirmed ${d.unconfirmed ?? 0}, generation jump ${d.jump ?? 0}, foreign ${d.foreign}, spoofed ${d.spoofed}, ignored ${d.ignored}`);
   return lines.join('\n') + '\n';
 }
 

@@ -50,6 +50,8 @@ export const SUPPORTED_DIRECTIVES: ReadonlySet<string> = new Set([
   'serial', 'baud',
   // tandem extension (not in Heartbeat): a hook run on heartbeat path transitions
   'notify',
+  // tandem extension: accept crc and extra key lines in authkeys (config/authkeys.ts)
+  'allow_insecure_authkeys',
 ]);
 
 /** Facility names syslog(3) understands (glibc facilitynames, minus the internal "mark"). */
@@ -428,6 +430,18 @@ export function parseHaCf(text: string, file: string, stonithOpts: StonithParseO
         break;
       }
 
+      case 'allow_insecure_authkeys': {
+        const v = one('yes or no');
+        if (v === undefined) break;
+        const b = parseBool(v);
+        if (b === undefined) {
+          out.add(line, `'allow_insecure_authkeys' must be yes or no (got '${v}')`);
+          break;
+        }
+        setOnce('allow_insecure_authkeys', line, b);
+        break;
+      }
+
       case 'debug': {
         const v = one('a level 0-255');
         if (v === undefined) break;
@@ -548,6 +562,8 @@ export function parseHaCf(text: string, file: string, stonithOpts: StonithParseO
   if (notify !== undefined) config.notify = { command: notify.value, line: notify.line };
   if (fencing) config.fencing = fencing;
   if (quorum.settings) config.quorum = quorum.settings;
+  const insecure = get<boolean>('allow_insecure_authkeys');
+  if (insecure?.value) config.allowInsecureAuthkeys = { line: insecure.line };
   return { config, issues };
 }
 

@@ -4,7 +4,7 @@
 
 import { join } from 'node:path';
 
-import { checkAuthKeysMode, parseAuthKeys } from './authkeys.js';
+import { checkAuthKeysMode, keyPolicyIssues, parseAuthKeys } from './authkeys.js';
 import { errnoText, findExecutable, readRegularFile } from './common.js';
 import { parseHaCf } from './hacf.js';
 import { BUILTIN_AGENTS, parseHaResources } from './haresources.js';
@@ -48,6 +48,8 @@ export function loadConfig(dir: string, opts: LoadOptions = {}): LoadResult {
   const auth = authText ? parseAuthKeys(authText, authFile) : undefined;
   if (auth) {
     issues.push(...auth.issues);
+    // Needs ha.cf's verdict on the directive; with a broken ha.cf its own errors come first.
+    if (auth.keys && hacf?.config && !hacf.config.allowInsecureAuthkeys) issues.push(...keyPolicyIssues(auth.keys, authFile, auth.keyLines));
     if (opts.checkMode ?? true) {
       const modeIssue = checkAuthKeysMode(authFile);
       if (modeIssue) issues.push(modeIssue);

@@ -41,6 +41,8 @@ import { groupLabel } from '../config/haresources.js';
 import { formatDuration } from '../util/duration.js';
 import { buildStatusReport, type DropCounts } from './status.js';
 import { SdNotify } from './sdnotify.js';
+import { AuthDiag, claimsSender } from './authdiag.js';
+import { keyFingerprint } from '../config/authkeys.js';
 import type { StonithDevice } from '../config/stonith.js';
 import { FenceHistory, fencingPolicyConfig, historyRecord, runDeviceAction, type FencingAction } from '../fencing/index.js';
 
@@ -92,6 +94,14 @@ export class Daemon {
   readonly done: Promise<void>;
   /** systemd's notification socket, when run as a Type=notify unit. */
   private readonly sd: SdNotify | undefined;
+  /** "authkeys differ?" diagnosis (issue 11). */
+  private authDiag?: AuthDiag;
+  private authDiagLoggedAt = -Infinity;
+  /** The datagram being stepped, so drops name its real source, not the peer. */
+  private current?: { from: string; path: string; src: string };
+  /** The peer seq watermark last written (state/store.ts setPeerSeq). */
+  private seqWritten = '';
+  private seqTimer?: NodeJS.Timeout;
 
   constructor(private readonly opts: DaemonOptions) {
     const h = opts.config.hacf;
@@ -121,6 +131,8 @@ export class Daemon {
     this.generation = await this.store.bumpGeneration(Date.now() / 1000);
     this.uuid = await this.store.nodeUuid();
     const peerGeneration = await this.store.peerGeneration(this.peer);
+    const peerSeq = peerGeneration !== undefined ? await this.store.peerSeq(this.peer, peerGeneration) : undefined;
+    const peerPrevious = await this.store.peerPrevious(this.peer);
     const held = await this.store.heldGroups();
     for (const g of [...held]) if (!config.groups.some((x) => x.name === g)) held.delete(g);
 
@@ -179,13 +191,27 @@ export class Daemon {
         groups: config.groups.map((g) => ({ name: g.name, preferredNode: g.preferredNode, resourceCount: g.resources.length })),
       },
       this.now(),
-      { ...(peerGeneration !== undefined ? { peerGeneration } : {}), held },
+      {
+        ...(peerGeneration !== undefined ? { peerGeneration } : {}),
+        ...(peerSeq !== undefined ? { peerSeq } : {}),
+        ...(peerPrevious ? { peerPrevious } : {}),
+        held,
+      },
       fencingCfg,
       quorumCfg,
     );
     if (h.autoFailback === 'legacy') this.log.warn(`${h.file}: auto_failback legacy behaves as 'on' (resources return to their preferred node)`);
+    this.authDiag = new AuthDiag(this.peer, Math.max(h.deadtimeMs, 3 * h.keepaliveMs, 2000));
     this.log.info(`starting: node ${node}, peer ${this.peer}, generation ${this.generation}, paths: ${this.paths.map((p) => p.name).join('; ')}` +
+      `; authkeys: auth ${config.authkeys.sendIndex}, fingerprint ${keyFingerprint(config.authkeys)}` +
       (held.size ? `; held before restart: ${[...held].join(', ')}` : ''));
+    if (h.allowInsecureAuthkeys) {
+      this.log.warn(`${h.file}:${h.allowInsecureAuthkeys.line}: allow_insecure_authkeys: authkeys has crc or extra keys; anyone who can send to the heartbeat network may forge heartbeats`);
+    }
+    // The replay watermark for after a restart: written beside the heartbeat
+    // path, not per message (docs/paths.md, "Replays").
+    this.seqTimer = setInterval(() => this.writePeerSeq(false), 1000);
+    this.seqTimer.unref();
     void this.store.journal('start', `generation ${this.generation}`, new Date(), { node });
     if (this.sd?.watchdogIntervalMs !== undefined && this.sd.watchdogIntervalMs <= h.keepaliveMs) {
       this.log.warn(`systemd WatchdogSec (${2 * this.sd.watchdogIntervalMs} ms) is under twice keepalive (${h.keepaliveMs} ms): the watchdog may kill a healthy daemon`);
@@ -285,6 +311,10 @@ export class Daemon {
         const authFail = e.reason === 'auth' || e.reason === 'auth-index';
         if (authFail) this.drops.auth += 1; else this.drops.malformed += 1;
         this.rateLimitedWarn(`dropped packet from ${from} on ${path}: ${e.message}`);
+        if (authFail && this.authDiag) {
+          const raised = this.authDiag.onAuthFailure(from, claimsSender(buf, this.peer), this.now()) === 'raised';
+          if (raised || (this.now() - this.authDiagLoggedAt > 60_000 && this.authDiag.view(this.now()).suspected)) this.authMismatchLog();
+        }
         return;
       }
       throw e;
@@ -318,12 +348,36 @@ export class Daemon {
       return;
     }
     this.received += 1;
-    this.step({
-      kind: 'heard', path, src: header.src, generation: header.generation, seq: header.seq,
-      report: { status: st.status, hold: st.hold, yielding: st.yielding, failed: st.failed,
-        ...(st.hearsGeneration !== undefined ? { hearsGeneration: st.hearsGeneration } : {}),
-        ...(st.hearsSeq !== undefined ? { hearsSeq: st.hearsSeq } : {}), ...(st.deadtimeMs !== undefined ? { deadtimeMs: st.deadtimeMs } : {}), ...quorum },
-    });
+    this.current = { from, path, src: header.src };
+    try {
+      this.step({
+        kind: 'heard', path, src: header.src, generation: header.generation, seq: header.seq, wallS: Date.now() / 1000,
+        report: { status: st.status, hold: st.hold, yielding: st.yielding, failed: st.failed,
+          ...(st.hearsGeneration !== undefined ? { hearsGeneration: st.hearsGeneration } : {}),
+          ...(st.hearsSeq !== undefined ? { hearsSeq: st.hearsSeq } : {}), ...(st.deadtimeMs !== undefined ? { deadtimeMs: st.deadtimeMs } : {}), ...quorum },
+      });
+    } finally {
+      this.current = undefined;
+    }
+  }
+
+  /** The "authkeys differ?" diagnosis, loud: on the transition and then at most once a minute while it lasts. */
+  private authMismatchLog(): void {
+    const v = this.authDiag?.view(this.now());
+    if (!v?.message) return;
+    this.authDiagLoggedAt = this.now();
+    this.event('error', 'authkeys', `${v.message} (this node: ${keyFingerprint(this.opts.config.authkeys)}); ` +
+      `until ${this.peer} is heard authentically it counts as dead and its groups are taken over here`);
+  }
+
+  /** Persists the peer's newest accepted seq when it changed (sync at shutdown). */
+  private writePeerSeq(sync: boolean): Promise<void> {
+    const p = this.engine?.m.peer;
+    if (!p || p.generation === undefined || p.lastSeq === undefined || p.resume) return Promise.resolve();
+    const key = `${p.generation}:${p.lastSeq}`;
+    if (key === this.seqWritten && !sync) return Promise.resolve();
+    this.seqWritten = key;
+    return this.store.setPeerSeq(this.peer, p.generation, p.lastSeq, sync).catch((e: Error) => this.log.error(`state: ${e.message}`));
   }
 
   private lastWarnAt = 0;
@@ -383,6 +437,7 @@ export class Daemon {
         { peer: this.peer, reason: a.reason });
         return;
       case 'peer-report':
+        if (this.authDiag?.onAuthentic(this.now()) === 'cleared') this.event('info', 'authkeys', `authentic heartbeats from ${this.peer} again: the authkeys-differ diagnosis is cleared`);
         return;
       case 'late-heartbeat':
         this.log.warn(`late heartbeat from ${this.peer}: ${formatDuration(a.silentMs)} since the last one`);
@@ -394,11 +449,17 @@ export class Daemon {
         this.event('warn', 'path-down', `heartbeat path to ${this.peer} down: ${a.path}`, { path: a.path });
         return;
       case 'persist-peer-generation':
-        this.store.setPeerGeneration(this.peer, a.generation).catch((e: Error) => this.log.error(`state: ${e.message}`));
+        this.store.setPeerGeneration(this.peer, a.generation, a.previous).catch((e: Error) => this.log.error(`state: ${e.message}`));
         return;
-      case 'dropped':
-        this.rateLimitedWarn(`dropped message from ${this.peer}: ${a.detail}`);
+      case 'generation-reverted':
+        this.event('warn', 'generation', `${this.peer} generation ${a.from} was not the peer's: its generation ${a.to} is still sending; back to ${a.to} (a forged message, or a second daemon?)`);
         return;
+      case 'dropped': {
+        // Name where the datagram came from; it only claims to be the peer.
+        const c = this.current;
+        this.rateLimitedWarn(c ? `dropped datagram from ${c.from} on ${c.path} (authentic, claims to be ${c.src}): ${a.detail}` : `dropped message: ${a.detail}`);
+        return;
+      }
       case 'group-phase':
         this.event(a.phase === 'failed' || a.phase === 'stop-failed' ? 'error' : 'info', 'group', `group ${groupLabel(a.group)}: ${a.phase} (${a.reason})`,
           { group: a.group, phase: a.phase, reason: a.reason });
@@ -519,6 +580,8 @@ export class Daemon {
 
   async close(): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
+    if (this.seqTimer) clearInterval(this.seqTimer);
+    if (this.engine && this.store) await this.writePeerSeq(true);
     // A fence still running is killed (its process group); its result is not fed back.
     this.fenceAbort.abort();
     await Promise.allSettled([...this.fenceJobs]);
@@ -549,6 +612,7 @@ export class Daemon {
         engine: this.engine, config: this.opts.config, node: this.opts.node, peer: this.peer,
         generation: this.generation, now: this.now(), startedWall: this.startedWall,
         drops: this.drops, sent: this.sent, received: this.received,
+        ...(this.authDiag ? { auth: { sendIndex: this.opts.config.authkeys.sendIndex, fingerprint: keyFingerprint(this.opts.config.authkeys), insecureAllowed: !!this.opts.config.hacf.allowInsecureAuthkeys, diagnosis: this.authDiag.view(this.now()) } } : {}),
         journal: await this.store.recentJournal(20),
         ...(this.pathMon ? { pathStats: this.pathMon.snapshot() } : {}),
         ...(this.fenceHistory ? { fenceHistory: await this.fenceHistory.recent(10) } : {}),

@@ -106,12 +106,25 @@ export type EngineAction =
 
 export function initEngine(
   mcfg: MembershipConfig, rcfg: ResourcesConfig, now: number,
-  persisted: { peerGeneration?: number; held: ReadonlySet<string> },
+  persisted: {
+    peerGeneration?: number;
+    /** The peer's seq watermark for peerGeneration and the generation before it (state/store.ts). */
+    peerSeq?: number;
+    peerPrevious?: { generation: number; lastSeq: number };
+    held: ReadonlySet<string>;
+  },
   fcfg?: FencingPolicyConfig,
   qcfg?: EngineQuorumConfig,
 ): EngineState {
   return {
-    m: initMembership(mcfg, now, persisted.peerGeneration),
+    m: initMembership(
+      { ...mcfg, generation: mcfg.generation ?? rcfg.generation }, now,
+      persisted.peerGeneration === undefined ? undefined : {
+        generation: persisted.peerGeneration,
+        ...(persisted.peerSeq !== undefined ? { seq: persisted.peerSeq } : {}),
+        ...(persisted.peerPrevious ? { previous: persisted.peerPrevious } : {}),
+      },
+    ),
     r: initResources(rcfg, persisted.held, now),
     releasedAnnounced: false,
     droppedAt: {},

@@ -24,6 +24,15 @@ export type JournalFields = Omit<JournalEntry, 'at' | 'kind' | 'detail'>;
 
 const JOURNAL_KEEP = 10_000;
 
+/** "A:B" of two safe integers, as the peer keys store them; anything else is ignored. */
+function parsePair(v: string | undefined): [number, number] | undefined {
+  const m = v === undefined ? null : /^(\d+):(\d+)$/.exec(v);
+  if (!m) return undefined;
+  const a = Number(m[1]);
+  const b = Number(m[2]);
+  return Number.isSafeInteger(a) && Number.isSafeInteger(b) ? [a, b] : undefined;
+}
+
 export class StateStore {
   private journalSeq = 0;
 
@@ -62,8 +71,34 @@ export class StateStore {
     return Number.isSafeInteger(n) ? n : undefined;
   }
 
-  async setPeerGeneration(peer: string, generation: number): Promise<void> {
-    await this.db.put(`peer/${peer}/generation`, String(generation), { sync: true });
+  /** Records the peer's new generation and the one it replaced (undefined: none to go back to). */
+  async setPeerGeneration(peer: string, generation: number, previous?: { generation: number; lastSeq: number }): Promise<void> {
+    await this.db.batch([
+      { type: 'put', key: `peer/${peer}/generation`, value: String(generation) },
+      previous
+        ? { type: 'put', key: `peer/${peer}/previous`, value: `${previous.generation}:${previous.lastSeq}` }
+        : { type: 'del', key: `peer/${peer}/previous` },
+    ], { sync: true });
+  }
+
+  /** The generation the peer had before its current one, with the last seq accepted of it. */
+  async peerPrevious(peer: string): Promise<{ generation: number; lastSeq: number } | undefined> {
+    const p = parsePair(await this.db.get(`peer/${peer}/previous`));
+    return p && { generation: p[0], lastSeq: p[1] };
+  }
+
+  /**
+   * The peer's highest accepted seq, a replay watermark for after our restart.
+   * Written off the heartbeat path (periodically, and at shutdown with sync).
+   */
+  async setPeerSeq(peer: string, generation: number, seq: number, sync = false): Promise<void> {
+    await this.db.put(`peer/${peer}/seq`, `${generation}:${seq}`, { sync });
+  }
+
+  /** The watermark, if it belongs to `generation`. */
+  async peerSeq(peer: string, generation: number): Promise<number | undefined> {
+    const p = parsePair(await this.db.get(`peer/${peer}/seq`));
+    return p && p[0] === generation ? p[1] : undefined;
   }
 
   async heldGroups(): Promise<Set<string>> {

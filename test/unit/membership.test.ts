@@ -113,7 +113,7 @@ describe('membership timing (injected clock)', () => {
     const s = initMembership(cfg, 0, 7);
     membershipStep(s, heard(100, 'p1', 7), 0);
     const acts = membershipStep(s, heard(1, 'p1', 8), 10);
-    expect(acts).toContainEqual({ kind: 'persist-peer-generation', generation: 8 });
+    expect(acts).toContainEqual({ kind: 'persist-peer-generation', generation: 8, previous: { generation: 7, lastSeq: 100 } });
     expect(s.peer.lastSeq).toBe(1);
   });
 
