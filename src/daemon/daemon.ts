@@ -60,6 +60,11 @@ export class Daemon {
   private netlink?: NetlinkHandle;
   private agents = new Map<string, ResourceAgent[]>();
   private groupQueues = new Map<string, Promise<void>>();
+  /** Groups whose hold write failed: the start queued behind it must not run (the engine was told). */
+  private voidStarts = new Set<string>();
+  /** The cause of the last failed state write, until one succeeds (logs the first of a streak). */
+  private stateFailing?: string;
+  private raisingGeneration = false;
   private timer?: NodeJS.Timeout;
   private generation = 0;
   private uuid: Buffer = Buffer.alloc(16);
@@ -107,6 +112,9 @@ export class Daemon {
     const h = config.hacf;
     mkdirSync(runDir, { recursive: true, mode: 0o755 });
     this.store = await StateStore.open(stateDir);
+    if (this.store.fresh) this.log.info(`state dir ${stateDir} is new: no generation or held group is remembered from before`);
+    for (const n of this.store.notes) this.log.warn(`state dir ${stateDir}: ${n}`);
+    // Durable before any heartbeat carries it: a generation is never used twice.
     this.generation = await this.store.bumpGeneration(Date.now() / 1000);
     this.uuid = await this.store.nodeUuid();
     const peerGeneration = await this.store.peerGeneration(this.peer);
@@ -171,7 +179,7 @@ export class Daemon {
     if (h.autoFailback === 'legacy') this.log.warn(`${h.file}: auto_failback legacy behaves as 'on' (resources return to their preferred node)`);
     this.log.info(`starting: node ${node}, peer ${this.peer}, generation ${this.generation}, paths: ${this.paths.map((p) => p.name).join('; ')}` +
       (held.size ? `; held before restart: ${[...held].join(', ')}` : ''));
-    void this.store.journal('start', `generation ${this.generation}`);
+    this.store.journal('start', `generation ${this.generation}`).catch((e: Error) => this.stateWriteFailed('journal', e));
     this.step({ kind: 'tick' });
   }
 
@@ -366,7 +374,10 @@ export class Daemon {
         this.event('warn', 'path-down', `heartbeat path to ${this.peer} down: ${a.path}`);
         return;
       case 'persist-peer-generation':
-        this.store.setPeerGeneration(this.peer, a.generation).catch((e: Error) => this.log.error(`state: ${e.message}`));
+        this.store.setPeerGeneration(this.peer, a.generation).then(() => this.stateWriteOk(), (e: Error) => this.stateWriteFailed(`generation ${a.generation} of ${this.peer}`, e));
+        return;
+      case 'generation-seen':
+        this.raiseGeneration(a);
         return;
       case 'dropped':
         this.rateLimitedWarn(`dropped message from ${this.peer}: ${a.detail}`);
@@ -379,11 +390,23 @@ export class Daemon {
         return;
       case 'persist-hold': {
         const role = () => (heldGroups(this.engine.r).length ? 'active' : 'standby');
-        this.enqueue(a.group, () => this.store.setHeld(a.group, a.held, role()));
+        const { group, held } = a;
+        this.enqueue(group, async () => {
+          this.voidStarts.delete(group);
+          try {
+            await this.store.setHeld(group, held, role());
+            this.stateWriteOk();
+          } catch (e) {
+            // Durable intent before action, or no action: the start queued behind this write is dropped.
+            if (held) this.voidStarts.add(group);
+            this.stateWriteFailed(`group ${group}: ${held ? 'hold' : 'release'}`, e as Error);
+            this.step({ kind: 'hold-failed', group, held, error: (e as Error).message });
+          }
+        });
         return;
       }
       case 'op':
-        this.enqueue(a.group, () => this.runOp(a.group, a.op, a.index));
+        this.enqueue(a.group, () => (this.voidStarts.has(a.group) ? Promise.resolve() : this.runOp(a.group, a.op, a.index)));
         return;
       case 'released':
         void this.finishShutdown();
@@ -441,7 +464,33 @@ export class Daemon {
 
   private event(level: 'info' | 'warn' | 'error', kind: string, msg: string): void {
     this.log.log(level, msg);
-    this.store.journal(kind, msg).catch(() => undefined);
+    this.store.journal(kind, msg).then(() => this.stateWriteOk(), (e: Error) => this.stateWriteFailed('journal', e));
+  }
+
+  /** A failed state write is logged with its cause (the first of a streak as an error, the rest at debug); the daemon goes on. */
+  private stateWriteFailed(what: string, e: Error): void {
+    const first = this.stateFailing === undefined;
+    this.stateFailing = e.message;
+    this.log.log(first ? 'error' : 'debug', `${what} not recorded: ${e.message}`);
+  }
+
+  private stateWriteOk(): void {
+    if (this.stateFailing === undefined) return;
+    this.stateFailing = undefined;
+    this.log.info(`state dir ${this.opts.stateDir}: writes work again`);
+  }
+
+  /** The peer has seen this generation (or a later one) used before: move past it, durably, before using it. */
+  private raiseGeneration(a: Extract<EngineAction, { kind: 'generation-seen' }>): void {
+    if (this.raisingGeneration) return;
+    this.raisingGeneration = true;
+    this.store.raiseGeneration(a.generation, Date.now() / 1000).then((g) => {
+      this.stateWriteOk();
+      this.event('warn', 'generation', `${this.peer} has accepted generation ${a.generation}${a.seq !== undefined ? ` seq ${a.seq}` : ''} of this node, ` +
+        `but this run is generation ${a.ours} at seq ${a.ourSeq}: the generation was used before (state records lost?); moving to generation ${g}`);
+      this.generation = g;
+      this.step({ kind: 'generation', generation: g });
+    }, (e: Error) => this.stateWriteFailed('new generation', e)).finally(() => { this.raisingGeneration = false; });
   }
 
   /** Per-group serial queue: a group's durable intent is written before its next operation starts. */

@@ -94,7 +94,7 @@ export class LevelWriter {
         await this.db.batch(ops, { sync });
       } catch (e) {
         this.failed = levelCause(e);
-        throw new Error(`${this.what} state dir ${this.dir}: write failed: ${this.failed}`);
+        throw new UserError(`${this.what} state dir ${this.dir}: write failed: ${this.failed}`);
       }
     };
     const p = this.queue.then(run, run);
@@ -109,13 +109,13 @@ export class LevelWriter {
     try {
       problems = checkLevelDir(this.dir).problems;
     } catch (e) {
-      throw new Error(`${this.what} state dir ${this.dir}: cannot read it ${why}: ${(e as Error).message}`);
+      throw new UserError(`${this.what} state dir ${this.dir}: cannot read it ${why}: ${(e as Error).message}`);
     }
-    if (problems.length) throw new Error(`${this.what} state dir ${this.dir}: damaged ${why}: ${problems.join('; ')}; ${resetHint(this.dir, this.what)}`);
+    if (problems.length) throw new UserError(`${this.what} state dir ${this.dir}: damaged ${why}: ${problems.join('; ')}; ${resetHint(this.dir, this.what)}`);
     try {
       await this.db.open({ createIfMissing: false });
     } catch (e) {
-      throw new Error(`${this.what} state dir ${this.dir}: cannot reopen it ${why}: ${levelCause(e)}`);
+      throw new UserError(`${this.what} state dir ${this.dir}: cannot reopen it ${why}: ${levelCause(e)}`);
     }
     this.failed = undefined;
   }
