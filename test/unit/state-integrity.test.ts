@@ -4,9 +4,10 @@
 // Real LevelDB files in temp dirs; the damage is done with plain file writes.
 
 import { afterEach, describe, expect, it } from 'vitest';
-import { appendFileSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync, writeSync, closeSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { appendFileSync, chmodSync, existsSync, mkdirSync, mkdtempSync, writeFileSync, openSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync, writeSync, closeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { StateStore } from '../../src/state/store.js';
 import { ArbiterStore } from '../../arbiter/store.js';
 import { crc32c, scanLog } from '../../src/state/integrity.js';
@@ -129,6 +130,29 @@ describe('state dir integrity at open', () => {
     expect(err).toBeInstanceOf(UserError);
     expect(err!.message).toContain(`tandem state dir ${dir}: unreadable:`);
     expect(err!.message).toMatch(/Corruption/);
+  });
+
+  it('`tandem run` on a damaged table: the path and the cause, not "internal error" with exit 70', async () => {
+    const dir = tmp();
+    const state = join(dir, 'state');
+    await nodeState(state, 200);
+    await (await StateStore.open(state)).close();
+    const table = join(state, files(state, '.ldb')[0]!);
+    const fd = openSync(table, 'r+');
+    writeSync(fd, Buffer.alloc(64, 0x5a), 0, 64, Math.floor(statSync(table).size / 2));
+    closeSync(fd);
+    const cfg = join(dir, 'ha.d');
+    mkdirSync(cfg);
+    writeFileSync(join(cfg, 'ha.cf'), 'keepalive 1\ndeadtime 10\nbcast lo\nnode alpha beta\n');
+    writeFileSync(join(cfg, 'authkeys'), 'auth 1\n1 sha1 secret\n', { mode: 0o600 });
+    chmodSync(join(cfg, 'authkeys'), 0o600);
+    writeFileSync(join(cfg, 'haresources'), '');
+    const r = spawnSync(process.execPath, [resolve(__dirname, '../../bin/tandem'), 'run', '-c', cfg, '--node', 'alpha', '--state-dir', state, '--run-dir', join(dir, 'run')],
+      { encoding: 'utf8', timeout: 20_000 });
+    expect(r.stderr).not.toMatch(/internal error/);
+    expect(r.stderr).toContain(`tandem state dir ${state}: unreadable:`);
+    expect(r.status).not.toBe(70);
+    expect(r.status).not.toBe(0);
   });
 
   it('the arbiter state dir gets the same checks', async () => {
