@@ -85,7 +85,11 @@ export class LevelWriter {
   private failed?: string;
   private queue: Promise<unknown> = Promise.resolve();
 
-  constructor(private readonly db: ClassicLevel<string, string>, readonly dir: string, private readonly what: string) {}
+  constructor(
+    private readonly db: ClassicLevel<string, string>, readonly dir: string, private readonly what: string,
+    /** Runs after a reopen: sublevels stay closed when their database is closed and opened again. */
+    private readonly afterReopen: () => Promise<void> = async () => undefined,
+  ) {}
 
   write(ops: LevelOp[], sync: boolean): Promise<void> {
     const run = async (): Promise<void> => {
@@ -114,6 +118,7 @@ export class LevelWriter {
     if (problems.length) throw new UserError(`${this.what} state dir ${this.dir}: damaged ${why}: ${problems.join('; ')}; ${resetHint(this.dir, this.what)}`);
     try {
       await this.db.open({ createIfMissing: false });
+      await this.afterReopen();
     } catch (e) {
       throw new UserError(`${this.what} state dir ${this.dir}: cannot reopen it ${why}: ${levelCause(e)}`);
     }

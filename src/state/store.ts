@@ -24,6 +24,7 @@ const JOURNAL_KEEP = 10_000;
 export class StateStore {
   private journalSeq = 0;
   private readonly writer: LevelWriter;
+  private readonly subs: Array<{ open(): Promise<void> }> = [];
 
   private constructor(
     private readonly db: ClassicLevel<string, string>, readonly dir: string,
@@ -32,7 +33,7 @@ export class StateStore {
     /** Found at open, worth a warning; nothing was lost. */
     readonly notes: string[],
   ) {
-    this.writer = new LevelWriter(db, dir, 'tandem');
+    this.writer = new LevelWriter(db, dir, 'tandem', async () => { for (const sub of this.subs) await sub.open(); });
   }
 
   static async open(dir: string): Promise<StateStore> {
@@ -151,6 +152,7 @@ export class StateStore {
     const prefix = sub.prefix;
     const batch = (ops: LevelOp[], _opts?: unknown): Promise<void> =>
       this.write(ops.map((op) => ({ ...op, key: prefix + op.key })), true);
+    this.subs.push(sub);
     return Object.assign(sub, { batch }) as typeof sub;
   }
 

@@ -9,6 +9,7 @@ import { appendFileSync, chmodSync, existsSync, mkdirSync, mkdtempSync, writeFil
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { StateStore } from '../../src/state/store.js';
+import { FenceHistory } from '../../src/fencing/history.js';
 import { ArbiterStore } from '../../arbiter/store.js';
 import { crc32c, scanLog } from '../../src/state/integrity.js';
 import { UserError } from '../../src/util/errors.js';
@@ -169,6 +170,27 @@ describe('state dir integrity at open', () => {
     expect(err).toBeInstanceOf(UserError);
     expect(err!.message).toContain(`arbiter state dir ${dir}`);
     expect(err!.message).toMatch(/damaged/);
+  });
+});
+
+describe('after a failed write', () => {
+  it('the next write reopens the database, and the fencing history (a sublevel) works on', async () => {
+    const dir = tmp();
+    const s = await StateStore.open(dir);
+    try {
+      const h = await FenceHistory.on(s.sublevel('fence'));
+      const rec = (reason: string) => ({ at: new Date().toISOString(), by: 'alpha', target: 'beta', device: 'ipmi', action: 'off' as const, reason, result: 'ok' as const, durationMs: 1 });
+      await h.append(rec('one'));
+      // A real LevelDB write error, without a full disk (test/netns/state-disk.test.ts has that): the database closed under the store.
+      await (s as unknown as { db: { close(): Promise<void> } }).db.close();
+      await expect(s.journal('x', 'lost')).rejects.toThrow(`tandem state dir ${dir}: write failed: `);
+      await s.setHeld('g1', true, 'active');
+      await h.append(rec('two'));
+      expect((await h.recent(5)).map((r) => r.reason)).toEqual(['one', 'two']);
+      expect([...await s.heldGroups()]).toEqual(['g1']);
+    } finally {
+      await s.close();
+    }
   });
 });
 
