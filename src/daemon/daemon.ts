@@ -559,7 +559,8 @@ export class Daemon {
         drops: this.drops, sent: this.sent, received: this.received,
         journal: await this.store.recentJournal(20),
         ...(this.pathMon ? { pathStats: this.pathMon.snapshot() } : {}),
-        ...(this.fenceHistory ? { fenceHistory: await this.fenceHistory.recent(10) } : {}),
+        // The database is closed while a failed write waits for its reopen: status still answers.
+        ...(this.fenceHistory ? { fenceHistory: await this.fenceHistory.recent(10).catch(() => []) } : {}),
         ...(this.pinger ? { ping: this.pinger.stats() } : {}),
         ...(this.backend ? { arbiter: this.backend.target } : {}),
       });
