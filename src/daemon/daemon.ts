@@ -40,6 +40,9 @@ import { buildStatusReport, type DropCounts } from './status.js';
 import type { StonithDevice } from '../config/stonith.js';
 import { FenceHistory, fencingPolicyConfig, historyRecord, runDeviceAction, type FencingAction } from '../fencing/index.js';
 
+/** How far past the wall clock a generation of ours the peer reports may be and still be taken as one we used. */
+const GENERATION_RAISE_LIMIT_S = 86_400;
+
 export interface DaemonOptions {
   config: Config;
   node: string;
@@ -483,6 +486,12 @@ export class Daemon {
   /** The peer has seen this generation (or a later one) used before: move past it, durably, before using it. */
   private raiseGeneration(a: Extract<EngineAction, { kind: 'generation-seen' }>): void {
     if (this.raisingGeneration) return;
+    // Our generations follow the wall clock: one far beyond it was never ours (a broken or hostile peer).
+    const limit = Math.max(this.generation, Math.floor(Date.now() / 1000)) + GENERATION_RAISE_LIMIT_S;
+    if (a.generation > limit) {
+      this.rateLimitedWarn(`${this.peer} reports having heard generation ${a.generation} of this node, beyond any it can have used (${limit}); ignored`);
+      return;
+    }
     this.raisingGeneration = true;
     this.store.raiseGeneration(a.generation, Date.now() / 1000).then((g) => {
       this.stateWriteOk();

@@ -234,7 +234,7 @@ class SimNode implements CheckedNode, QuorumProcess {
   private bumpGeneration(): void {
     const prev = this.durable.generation;
     const wallS = this.sim.scenario.params.wallStartS + this.sim.t / 1000 + this.wallOffsetS;
-    const next = prev !== undefined ? Math.max(prev + 1, 1) : Math.floor(wallS);
+    const next = Math.max(Math.floor(wallS), prev !== undefined ? prev + 1 : 0, 1);
     this.storeWrite((d) => { d.generation = next; }, () => this.finishBoot(next));
   }
 

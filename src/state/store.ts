@@ -1,12 +1,8 @@
 // Durable node state in LevelDB. LevelDB appends every write to its log
 // before returning, so a kill -9 loses nothing already written; writes that
 // must also survive power loss (generation, what we hold) are fsynced.
-//
-// A failed write (a full disk) may leave part of its record in LevelDB's
-// log, and LevelDB would append the next records after it, where the next
-// open cannot find them. So writes run one at a time, and after a failure
-// the next write first reopens the database (which starts a new log); until
-// that works, every write fails and says why.
+// Every write goes through LevelWriter (level.ts): one at a time, and a
+// failed one (a full disk) makes the next reopen the database first.
 
 import { randomBytes } from 'node:crypto';
 import type { ClassicLevel } from 'classic-level';

@@ -76,6 +76,10 @@ describe('a generation the peer has seen before', () => {
       }), KEYS);
       sock.send(buf, 694, ALPHA);
     };
+    // A claim far beyond the wall clock was never ours (a broken or hostile peer with the key): ignored, logged, no crash.
+    for (let i = 0; i < 5; i++) { send(Number.MAX_SAFE_INTEGER, 1); await new Promise((r) => setTimeout(r, 100)); }
+    expect(heard.at(-1)!.generation).toBe(first.generation);
+    expect(readFileSync(logFile, 'utf8')).toMatch(/beta reports having heard generation 9007199254740991 of this node, beyond any it can have used/);
     const moved = await waitFor('alpha to move to a new generation', async () => {
       send(first.generation, 1_000_000);
       return heard.find((h) => h.generation > first.generation);
