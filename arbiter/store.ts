@@ -4,7 +4,7 @@
 // announced, nor accept a request it had already answered.
 
 import type { ClassicLevel } from 'classic-level';
-import { LevelWriter, openLevel } from '../src/state/level.js';
+import { LevelWriter, levelRead, openLevel } from '../src/state/level.js';
 import type { GrantRecord, NonceRecord, StoreOp } from './machine.js';
 
 // Names may hold '/', so each part is URI-encoded: keys stay unambiguous.
@@ -30,6 +30,10 @@ export class ArbiterStore {
 
   /** Everything on disk. Unreadable records are reported and skipped rather than crashing the arbiter. */
   async load(warn: (msg: string) => void): Promise<{ grants: GrantRecord[]; nonces: NonceRecord[] }> {
+    return levelRead(this.dir, 'arbiter', () => this.loadRecords(warn));
+  }
+
+  private async loadRecords(warn: (msg: string) => void): Promise<{ grants: GrantRecord[]; nonces: NonceRecord[] }> {
     const grants: GrantRecord[] = [];
     const nonces: NonceRecord[] = [];
     for await (const [k, v] of this.db.iterator({ gte: 'grant/', lt: 'grant0' })) {

@@ -71,6 +71,16 @@ async function readAll(db: ClassicLevel<string, string>): Promise<void> {
   for await (const _ of db.iterator({ keyEncoding: 'buffer', valueEncoding: 'buffer' })) { /* reading is the check */ }
 }
 
+/** Runs a read; a LevelDB error becomes an operator error naming the dir and the cause. */
+export async function levelRead<T>(dir: string, what: string, read: () => Promise<T>): Promise<T> {
+  try {
+    return await read();
+  } catch (e) {
+    if (e instanceof UserError) throw e;
+    throw new UserError(`${what} state dir ${dir}: cannot read: ${levelCause(e)}`);
+  }
+}
+
 export type LevelOp = { type: 'put'; key: string; value: string } | { type: 'del'; key: string };
 
 /**

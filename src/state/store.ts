@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import type { ClassicLevel } from 'classic-level';
 import { UserError } from '../util/errors.js';
-import { LevelWriter, openLevel, resetHint, type LevelOp } from './level.js';
+import { LevelWriter, levelRead, openLevel, resetHint, type LevelOp } from './level.js';
 
 export interface JournalEntry {
   at: string;               // wall-clock ISO time
@@ -35,9 +35,13 @@ export class StateStore {
   static async open(dir: string): Promise<StateStore> {
     const { db, fresh, notes } = await openLevel(dir, 'tandem');
     const store = new StateStore(db, dir, fresh, notes);
-    const last = await db.keys({ gte: 'journal/', lt: 'journal0', reverse: true, limit: 1 }).all();
+    const last = await levelRead(dir, 'tandem', () => db.keys({ gte: 'journal/', lt: 'journal0', reverse: true, limit: 1 }).all());
     if (last[0]) store.journalSeq = parseInt(last[0].slice('journal/'.length), 10) || 0;
     return store;
+  }
+
+  private read<T>(fn: () => Promise<T>): Promise<T> {
+    return levelRead(this.dir, 'tandem', fn);
   }
 
   private write(ops: LevelOp[], sync: boolean): Promise<void> {
@@ -45,7 +49,7 @@ export class StateStore {
   }
 
   private async readGeneration(): Promise<number | undefined> {
-    const prev = await this.db.get('generation');
+    const prev = await this.read(() => this.db.get('generation'));
     if (prev === undefined) return undefined;
     const n = Number(prev);
     if (!Number.isSafeInteger(n) || n < 0) throw new UserError(`tandem state dir ${this.dir}: the stored generation '${prev.slice(0, 40)}' is not a number; ${resetHint(this.dir, 'tandem')}`);
@@ -78,7 +82,7 @@ export class StateStore {
   }
 
   async nodeUuid(): Promise<Buffer> {
-    const v = await this.db.get('uuid');
+    const v = await this.read(() => this.db.get('uuid'));
     if (v && /^[0-9a-f]{32}$/.test(v)) return Buffer.from(v, 'hex');
     const uuid = randomBytes(16);
     uuid[6] = (uuid[6]! & 0x0f) | 0x40;   // RFC 4122 version 4
@@ -88,7 +92,7 @@ export class StateStore {
   }
 
   async peerGeneration(peer: string): Promise<number | undefined> {
-    const v = await this.db.get(`peer/${peer}/generation`);
+    const v = await this.read(() => this.db.get(`peer/${peer}/generation`));
     const n = v === undefined ? NaN : Number(v);
     return Number.isSafeInteger(n) ? n : undefined;
   }
@@ -98,11 +102,13 @@ export class StateStore {
   }
 
   async heldGroups(): Promise<Set<string>> {
-    const held = new Set<string>();
-    for await (const [k, v] of this.db.iterator({ gte: 'hold/', lt: 'hold0' })) {
-      if (v === '1') held.add(k.slice('hold/'.length));
-    }
-    return held;
+    return this.read(async () => {
+      const held = new Set<string>();
+      for await (const [k, v] of this.db.iterator({ gte: 'hold/', lt: 'hold0' })) {
+        if (v === '1') held.add(k.slice('hold/'.length));
+      }
+      return held;
+    });
   }
 
   async setHeld(group: string, held: boolean, role: string): Promise<void> {
@@ -113,7 +119,7 @@ export class StateStore {
   }
 
   async role(): Promise<string | undefined> {
-    return this.db.get('role');
+    return this.read(() => this.db.get('role'));
   }
 
   async journal(kind: string, detail: string, at = new Date()): Promise<void> {
