@@ -48,6 +48,8 @@ import { FenceHistory, fencingPolicyConfig, historyRecord, runDeviceAction, type
 
 /** Journal entries per control-socket reply (about 300 bytes each). */
 const JOURNAL_PAGE = 500;
+/** How far past the wall clock a generation of ours the peer reports may be and still be taken as one we used. */
+const GENERATION_RAISE_LIMIT_S = 86_400;
 
 export interface DaemonOptions {
   config: Config;
@@ -69,6 +71,11 @@ export class Daemon {
   private netlink?: NetlinkHandle;
   private agents = new Map<string, ResourceAgent[]>();
   private groupQueues = new Map<string, Promise<void>>();
+  /** Groups whose hold write failed: the start queued behind it must not run (the engine was told). */
+  private voidStarts = new Set<string>();
+  /** The cause of the last failed state write, until one succeeds (logs the first of a streak). */
+  private stateFailing?: string;
+  private raisingGeneration = false;
   private timer?: NodeJS.Timeout;
   private generation = 0;
   private uuid: Buffer = Buffer.alloc(16);
@@ -128,6 +135,9 @@ export class Daemon {
     prepareDir('--run-dir', runDir, 0o755);
     prepareDir('--state-dir', stateDir, 0o700);
     this.store = await StateStore.open(stateDir);
+    if (this.store.fresh) this.log.info(`state dir ${stateDir} is new: no generation or held group is remembered from before`);
+    for (const n of this.store.notes) this.log.warn(`state dir ${stateDir}: ${n}`);
+    // Durable before any heartbeat carries it: a generation is never used twice.
     this.generation = await this.store.bumpGeneration(Date.now() / 1000);
     this.uuid = await this.store.nodeUuid();
     const peerGeneration = await this.store.peerGeneration(this.peer);
@@ -212,12 +222,15 @@ export class Daemon {
     // path, not per message (docs/paths.md, "Replays").
     this.seqTimer = setInterval(() => this.writePeerSeq(false), 1000);
     this.seqTimer.unref();
-    void this.store.journal('start', `generation ${this.generation}`, new Date(), { node });
+    this.store.journal('start', `generation ${this.generation}`, new Date(), { node }).catch((e: Error) => this.stateWriteFailed('journal', e));
     if (this.sd?.watchdogIntervalMs !== undefined && this.sd.watchdogIntervalMs <= h.keepaliveMs) {
       this.log.warn(`systemd WatchdogSec (${2 * this.sd.watchdogIntervalMs} ms) is under twice keepalive (${h.keepaliveMs} ms): the watchdog may kill a healthy daemon`);
     }
     // Groups remembered from before the restart start out 'recovering' without a phase change: journal it, so a timeline shows them.
-    for (const g of held) void this.store.journal('group', `group ${g}: recovering (held before restart)`, new Date(), { node, group: g, phase: 'recovering', reason: 'held before restart' });
+    for (const g of held) {
+      this.store.journal('group', `group ${g}: recovering (held before restart)`, new Date(), { node, group: g, phase: 'recovering', reason: 'held before restart' })
+        .catch((e: Error) => this.stateWriteFailed('journal', e));
+    }
     this.step({ kind: 'tick' });
     this.sd?.send(`READY=1\nSTATUS=node ${node}, generation ${this.generation}\nMAINPID=${process.pid}`);
     this.sd?.tick(this.now());
@@ -449,7 +462,10 @@ export class Daemon {
         this.event('warn', 'path-down', `heartbeat path to ${this.peer} down: ${a.path}`, { path: a.path });
         return;
       case 'persist-peer-generation':
-        this.store.setPeerGeneration(this.peer, a.generation, a.previous).catch((e: Error) => this.log.error(`state: ${e.message}`));
+        this.store.setPeerGeneration(this.peer, a.generation, a.previous).then(() => this.stateWriteOk(), (e: Error) => this.stateWriteFailed(`generation ${a.generation} of ${this.peer}`, e));
+        return;
+      case 'generation-seen':
+        this.raiseGeneration(a);
         return;
       case 'generation-reverted':
         this.event('warn', 'generation', `${this.peer} generation ${a.from} was not the peer's: its generation ${a.to} is still sending; back to ${a.to} (a forged message, or a second daemon?)`);
@@ -469,11 +485,23 @@ export class Daemon {
         return;
       case 'persist-hold': {
         const role = () => (heldGroups(this.engine.r).length ? 'active' : 'standby');
-        this.enqueue(a.group, () => this.store.setHeld(a.group, a.held, role()));
+        const { group, held } = a;
+        this.enqueue(group, async () => {
+          this.voidStarts.delete(group);
+          try {
+            await this.store.setHeld(group, held, role());
+            this.stateWriteOk();
+          } catch (e) {
+            // Durable intent before action, or no action: the start queued behind this write is dropped.
+            if (held) this.voidStarts.add(group);
+            this.stateWriteFailed(`group ${group}: ${held ? 'hold' : 'release'}`, e as Error);
+            this.step({ kind: 'hold-failed', group, held, error: (e as Error).message });
+          }
+        });
         return;
       }
       case 'op':
-        this.enqueue(a.group, () => this.runOp(a.group, a.op, a.index));
+        this.enqueue(a.group, () => (this.voidStarts.has(a.group) ? Promise.resolve() : this.runOp(a.group, a.op, a.index)));
         return;
       case 'released':
         void this.finishShutdown();
@@ -533,7 +561,39 @@ export class Daemon {
   /** A transition: logged and journalled (off the send path: the LevelDB write is not awaited). */
   private event(level: 'info' | 'warn' | 'error', kind: string, msg: string, fields: JournalFields = {}): void {
     this.log.log(level, msg);
-    this.store.journal(kind, msg, new Date(), { node: this.opts.node, ...fields }).catch(() => undefined);
+    this.store.journal(kind, msg, new Date(), { node: this.opts.node, ...fields }).then(() => this.stateWriteOk(), (e: Error) => this.stateWriteFailed('journal', e));
+  }
+
+  /** A failed state write is logged with its cause (the first of a streak as an error, the rest at debug); the daemon goes on. */
+  private stateWriteFailed(what: string, e: Error): void {
+    const first = this.stateFailing === undefined;
+    this.stateFailing = e.message;
+    this.log.log(first ? 'error' : 'debug', `${what} not recorded: ${e.message}`);
+  }
+
+  private stateWriteOk(): void {
+    if (this.stateFailing === undefined) return;
+    this.stateFailing = undefined;
+    this.log.info(`state dir ${this.opts.stateDir}: writes work again`);
+  }
+
+  /** The peer has seen this generation (or a later one) used before: move past it, durably, before using it. */
+  private raiseGeneration(a: Extract<EngineAction, { kind: 'generation-seen' }>): void {
+    if (this.raisingGeneration) return;
+    // Our generations follow the wall clock: one far beyond it was never ours (a broken or hostile peer).
+    const limit = Math.max(this.generation, Math.floor(Date.now() / 1000)) + GENERATION_RAISE_LIMIT_S;
+    if (a.generation > limit) {
+      this.rateLimitedWarn(`${this.peer} reports having heard generation ${a.generation} of this node, beyond any it can have used (${limit}); ignored`);
+      return;
+    }
+    this.raisingGeneration = true;
+    this.store.raiseGeneration(a.generation, Date.now() / 1000).then((g) => {
+      this.stateWriteOk();
+      this.event('warn', 'generation', `${this.peer} has accepted generation ${a.generation}${a.seq !== undefined ? ` seq ${a.seq}` : ''} of this node, ` +
+        `but this run is generation ${a.ours} at seq ${a.ourSeq}: the generation was used before (state records lost?); moving to generation ${g}`);
+      this.generation = g;
+      this.step({ kind: 'generation', generation: g });
+    }, (e: Error) => this.stateWriteFailed('new generation', e)).finally(() => { this.raisingGeneration = false; });
   }
 
   /** Per-group serial queue: a group's durable intent is written before its next operation starts. */
@@ -615,7 +675,8 @@ export class Daemon {
         ...(this.authDiag ? { auth: { sendIndex: this.opts.config.authkeys.sendIndex, fingerprint: keyFingerprint(this.opts.config.authkeys), insecureAllowed: !!this.opts.config.hacf.allowInsecureAuthkeys, diagnosis: this.authDiag.view(this.now()) } } : {}),
         journal: await this.store.recentJournal(20),
         ...(this.pathMon ? { pathStats: this.pathMon.snapshot() } : {}),
-        ...(this.fenceHistory ? { fenceHistory: await this.fenceHistory.recent(10) } : {}),
+        // The database is closed while a failed write waits for its reopen: status still answers.
+        ...(this.fenceHistory ? { fenceHistory: await this.fenceHistory.recent(10).catch(() => []) } : {}),
         ...(this.pinger ? { ping: this.pinger.stats() } : {}),
         ...(this.backend ? { arbiter: this.backend.target } : {}),
       });

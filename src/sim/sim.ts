@@ -240,7 +240,7 @@ class SimNode implements CheckedNode, QuorumProcess {
   private bumpGeneration(): void {
     const prev = this.durable.generation;
     const wallS = this.wallS();
-    const next = prev !== undefined ? Math.max(prev + 1, 1) : Math.floor(wallS);
+    const next = Math.max(Math.floor(wallS), prev !== undefined ? prev + 1 : 0, 1);
     this.storeWrite((d) => { d.generation = next; }, () => this.finishBoot(next));
   }
 
