@@ -183,7 +183,7 @@ function release(s: ArbiterState, req: ArbiterRequest, now: number, ops: StoreOp
     s.grants.delete(gk);
     ops.push({ type: 'del-grant', cluster: req.cluster, group: req.group });
     s.counters.released += 1;
-    out.push({ kind: 'log', level: 'info', key: `release:${gk}`, message: `${req.cluster}: ${req.node} released ${req.group}${req.leaving ? ' (shutting down)' : ''}` });
+    out.push({ kind: 'log', level: 'info', key: `release:${gk}/${req.node}`, message: `${req.cluster}: ${req.node} released ${req.group}${req.leaving ? ' (shutting down)' : ''}` });
   }
   return { ...base(req), outcome: 'released' };
 }
@@ -221,7 +221,7 @@ function acquire(s: ArbiterState, req: ArbiterRequest, now: number, ops: StoreOp
     s.grants.set(gk, { node: req.node, ttlMs: keepTtl, grantedAt: g ? g.grantedAt : now, expiresAt: Math.max(now + ttlMs, g?.expiresAt ?? 0) });
     if (fresh) {
       s.counters.granted += 1;
-      out.push({ kind: 'log', level: 'info', key: `grant:${gk}`, message: `${req.cluster}: granted ${req.group} to ${req.node} for ${ttlMs} ms` });
+      out.push({ kind: 'log', level: 'info', key: `grant:${gk}/${req.node}`, message: `${req.cluster}: granted ${req.group} to ${req.node} for ${ttlMs} ms` });
     } else {
       s.counters.renewed += 1;
     }
@@ -240,7 +240,7 @@ function acquire(s: ArbiterState, req: ArbiterRequest, now: number, ops: StoreOp
     // clients and this one cannot.
     const challenger = live.find((c) => c.node !== req.node && !c.peerHeard && connected(c));
     if (!connected(me) && challenger) {
-      out.push({ kind: 'log', level: 'info', key: `not-renewing:${gk}`, message: `${req.cluster}: not renewing ${req.group} for ${req.node}: it reaches no ping target, ${challenger.node} reaches ${challenger.reach}` });
+      out.push({ kind: 'log', level: 'info', key: `not-renewing:${gk}/${req.node}`, message: `${req.cluster}: not renewing ${req.group} for ${req.node}: it reaches no ping target, ${challenger.node} reaches ${challenger.reach}` });
       return deny(`this node reaches no ping target while ${challenger.node} reaches ${challenger.reach}`, current.expiresAt - now, req.node);
     }
     return grant(false);
