@@ -34,7 +34,7 @@ export function formatStatus(r: StatusReport): string {
     }
     if (f.history.length === 0) lines.push('  history: none');
     for (const h of f.history) {
-      lines.push(`  ${h.at}  ${h.by} -> ${h.target} ${h.action} via ${h.device}: ${h.result} (${h.durationMs} ms)${h.error ? `: ${h.error}` : ''}`);
+      lines.push(`  ${h.at}  ${h.by} -> ${h.target} ${h.action} via ${h.device}: ${h.result} (${Math.round(h.durationMs)} ms)${h.error ? `: ${h.error}` : ''}`);
     }
   }
   if (r.quorum) {
