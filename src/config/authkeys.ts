@@ -7,7 +7,8 @@
 // is tandem's HMAC-SHA256.
 
 import { randomBytes } from 'node:crypto';
-import { statSync } from 'node:fs';
+import { closeSync, constants, fsyncSync, openSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 
 import { IssueSink, errnoText, parseUInt, physicalLines } from './common.js';
 import type { AuthKey, AuthKeys, AuthMethod, ConfigIssue } from './types.js';
@@ -177,4 +178,48 @@ export function generateAuthKeys(method: AuthMethod = 'sha256'): string {
     'auth 1\n' +
     `1 ${method} ${key}\n`
   );
+}
+
+/**
+ * Writes a secret to `file`, readable by its owner only from the first byte:
+ * created with O_EXCL and mode 0600 (a umask can only take bits away), so
+ * there is no moment when another user can open it, and a symlink or an
+ * existing file in its place is never followed or reused. An existing file
+ * is refused unless `force`; then the new file is written beside it the same
+ * way and renamed over it, so the old key stays whole until the new one is
+ * complete. UserError naming the file on any failure.
+ */
+export function writeSecretFile(file: string, text: string, opts: { force?: boolean } = {}): void {
+  const exists = (() => {
+    try { statSync(file); return true; } catch { return false; }
+  })();
+  if (exists && !opts.force) {
+    throw new UserError(`${file} exists; not overwriting a key (the other node may use it). Remove it first, or add --force to replace it`);
+  }
+  const target = exists ? join(dirname(file), `.${basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`) : file;
+  let fd: number;
+  try {
+    fd = openSync(target, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') throw new UserError(`${file} exists; not overwriting a key. Remove it first, or add --force to replace it`);
+    throw new UserError(`${file}: cannot create: ${errnoText(e)}`);
+  }
+  try {
+    writeSync(fd, text);
+    fsyncSync(fd);
+  } catch (e) {
+    closeSync(fd);
+    try { unlinkSync(target); } catch { /* gone already */ }
+    throw new UserError(`${file}: cannot write: ${errnoText(e)}`);
+  }
+  closeSync(fd);
+  if (target !== file) {
+    try {
+      renameSync(target, file);
+    } catch (e) {
+      try { unlinkSync(target); } catch { /* gone already */ }
+      throw new UserError(`${file}: cannot replace: ${errnoText(e)}`);
+    }
+  }
 }
