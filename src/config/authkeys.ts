@@ -11,6 +11,7 @@ import { closeSync, constants, fsyncSync, openSync, renameSync, statSync, unlink
 import { basename, dirname, join } from 'node:path';
 
 import { IssueSink, errnoText, parseUInt, physicalLines } from './common.js';
+import { ownedRegularFile, withoutPath } from './filesec.js';
 import type { AuthKey, AuthKeys, AuthMethod, ConfigIssue } from './types.js';
 import { UserError } from '../util/errors.js';
 
@@ -141,17 +142,26 @@ function printable(s: string): string {
 /**
  * The keys are shared secrets: anyone who can read them can forge
  * heartbeats, and anyone who can write them can lock a node out. Returns an
- * issue (line 0) when group or others have read or write permission, or when
- * the file cannot be examined.
+ * issue (line 0) when group or others have read or write permission, when
+ * the file or a directory above it is not root's or is writable by others,
+ * or when the file cannot be examined.
  */
 export function checkAuthKeysMode(file: string): ConfigIssue | undefined {
-  let mode: number;
+  let st;
   try {
-    mode = statSync(file).mode & 0o7777;
+    st = statSync(file);
   } catch (e) {
     return { file, line: 0, message: `cannot check permissions: ${errnoText(e)}` };
   }
-  if ((mode & 0o066) === 0) return undefined;
+  if (!st.isFile()) return undefined;   // reading it says so
+  const mode = st.mode & 0o7777;
+  if ((mode & 0o066) === 0) {
+    // Root's (or, for an arbiter run by another user, that user's), in
+    // directories nobody else can write: a key file someone else can
+    // replace is theirs.
+    const owned = ownedRegularFile(file);
+    return 'problem' in owned ? { file, line: 0, message: withoutPath(owned.problem, file) } : undefined;
+  }
   const shown = mode.toString(8).padStart(4, '0');
   return {
     file,
