@@ -93,7 +93,8 @@ export type ArbiterEvent =
 export type ArbiterAction =
   | { kind: 'persist'; ops: StoreOp[] }                 // must be durable before any later reply is sent
   | { kind: 'reply'; to: string; reply: ArbiterReply }
-  | { kind: 'log'; level: 'info' | 'warn' | 'debug'; message: string };
+  // `key`: the line is one per request, so the adapter rate-limits it under this key (its kind).
+  | { kind: 'log'; level: 'info' | 'warn' | 'debug'; message: string; key?: string };
 
 const key = (cluster: string, x: string) => `${cluster}/${x}`;
 
@@ -125,7 +126,7 @@ export function arbiterStep(s: ArbiterState, ev: ArbiterEvent, now: number): Arb
     // A replay, or a duplicate the network made. Answering would only help
     // an attacker probe; the real sender has long had its answer.
     s.counters.replays += 1;
-    out.push({ kind: 'log', level: 'debug', message: `${req.cluster}/${req.node}: ignored request ${req.gen}.${req.seq} (not above ${last.gen}.${last.seq})` });
+    out.push({ kind: 'log', level: 'debug', key: `replay:${nk}`, message: `${req.cluster}/${req.node}: ignored request ${req.gen}.${req.seq} (not above ${last.gen}.${last.seq})` });
     return out;
   }
   s.counters.requests += 1;
@@ -182,7 +183,7 @@ function release(s: ArbiterState, req: ArbiterRequest, now: number, ops: StoreOp
     s.grants.delete(gk);
     ops.push({ type: 'del-grant', cluster: req.cluster, group: req.group });
     s.counters.released += 1;
-    out.push({ kind: 'log', level: 'info', message: `${req.cluster}: ${req.node} released ${req.group}${req.leaving ? ' (shutting down)' : ''}` });
+    out.push({ kind: 'log', level: 'info', key: `release:${gk}/${req.node}`, message: `${req.cluster}: ${req.node} released ${req.group}${req.leaving ? ' (shutting down)' : ''}` });
   }
   return { ...base(req), outcome: 'released' };
 }
@@ -220,7 +221,7 @@ function acquire(s: ArbiterState, req: ArbiterRequest, now: number, ops: StoreOp
     s.grants.set(gk, { node: req.node, ttlMs: keepTtl, grantedAt: g ? g.grantedAt : now, expiresAt: Math.max(now + ttlMs, g?.expiresAt ?? 0) });
     if (fresh) {
       s.counters.granted += 1;
-      out.push({ kind: 'log', level: 'info', message: `${req.cluster}: granted ${req.group} to ${req.node} for ${ttlMs} ms` });
+      out.push({ kind: 'log', level: 'info', key: `grant:${gk}/${req.node}`, message: `${req.cluster}: granted ${req.group} to ${req.node} for ${ttlMs} ms` });
     } else {
       s.counters.renewed += 1;
     }
@@ -239,7 +240,7 @@ function acquire(s: ArbiterState, req: ArbiterRequest, now: number, ops: StoreOp
     // clients and this one cannot.
     const challenger = live.find((c) => c.node !== req.node && !c.peerHeard && connected(c));
     if (!connected(me) && challenger) {
-      out.push({ kind: 'log', level: 'info', message: `${req.cluster}: not renewing ${req.group} for ${req.node}: it reaches no ping target, ${challenger.node} reaches ${challenger.reach}` });
+      out.push({ kind: 'log', level: 'info', key: `not-renewing:${gk}/${req.node}`, message: `${req.cluster}: not renewing ${req.group} for ${req.node}: it reaches no ping target, ${challenger.node} reaches ${challenger.reach}` });
       return deny(`this node reaches no ping target while ${challenger.node} reaches ${challenger.reach}`, current.expiresAt - now, req.node);
     }
     return grant(false);

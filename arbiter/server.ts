@@ -17,6 +17,7 @@ import { errnoText, readRegularFile } from '../src/config/common.js';
 import type { AuthKeys } from '../src/config/types.js';
 import { decodeMessage, encodeMessage, isAuthenticating, ProtocolError, type ArbiterReply } from '../src/quorum/protocol.js';
 import { UserError } from '../src/util/errors.js';
+import { RateLimitedLog } from '../src/util/ratelimit.js';
 import {
   arbiterDeadline, arbiterStep, DEFAULT_LIMITS, grantsView, initArbiter,
   type ArbiterAction, type ArbiterCounters, type ArbiterLimits, type ArbiterState, type GrantView, type StoreOp,
@@ -139,7 +140,8 @@ class Server {
   private failed = false;
   private auth = 0;
   private malformed = 0;
-  private lastWarn = 0;
+  // Every line a datagram can cause goes through here, one key per kind.
+  private readonly limited: RateLimitedLog;
   private resolveDone!: () => void;
   private rejectDone!: (e: Error) => void;
   readonly done: Promise<void>;
@@ -156,6 +158,7 @@ class Server {
     this.done = new Promise<void>((res, rej) => { this.resolveDone = res; this.rejectDone = rej; });
     // Nobody may be waiting on `done`; a rejection must not crash the process by itself.
     this.done.catch(() => undefined);
+    this.limited = new RateLimitedLog((level, m) => this.log(level, m), now);
     socket.removeAllListeners('error');
     socket.on('error', (e) => this.log('warn', `socket: ${e.message}`));
     socket.on('message', (buf, rinfo) => this.onDatagram(buf, rinfo));
@@ -178,12 +181,12 @@ class Server {
     } catch (e) {
       if (!(e instanceof ProtocolError)) throw e;
       if (e.reason === 'auth') this.auth += 1; else this.malformed += 1;
-      this.rateLimitedWarn(`dropped datagram from ${rinfo.address}:${rinfo.port}: ${e.message}`);
+      this.limited.warn(`drop:${e.reason}`, `dropped datagram from ${rinfo.address}:${rinfo.port}: ${e.message}`);
       return;
     }
     if (decoded.msg.t !== 'req') {
       this.malformed += 1;
-      this.rateLimitedWarn(`dropped datagram from ${rinfo.address}:${rinfo.port}: a reply sent to the arbiter`);
+      this.limited.warn('drop:reply', `dropped datagram from ${rinfo.address}:${rinfo.port}: a reply sent to the arbiter`);
       return;
     }
     this.currentKeyIndex = decoded.index;
@@ -202,7 +205,8 @@ class Server {
           this.pendingReplies.push({ to: a.to, reply: a.reply, keyIndex: this.currentKeyIndex });
           break;
         case 'log':
-          this.log(a.level, a.message);
+          if (a.key !== undefined) this.limited.log(a.level, a.key, a.message);
+          else this.log(a.level, a.message);
           break;
       }
     }
@@ -243,7 +247,7 @@ class Server {
       return;
     }
     this.socket.send(buf, port, host, (err) => {
-      if (err) this.rateLimitedWarn(`reply to ${r.to}: ${err.message}`);
+      if (err) this.limited.warn('send', `reply to ${r.to}: ${err.message}`);
     });
   }
 
@@ -257,13 +261,6 @@ class Server {
       this.apply(arbiterStep(this.state, { kind: 'tick' }, this.now()));
       this.schedule();
     }, delay);
-  }
-
-  private rateLimitedWarn(msg: string): void {
-    const t = this.now();
-    if (t - this.lastWarn < 1000) return;
-    this.lastWarn = t;
-    this.log('warn', msg);
   }
 
   private fatal(msg: string): void {
@@ -282,6 +279,8 @@ class Server {
     if (this.closing) return;
     this.closing = true;
     if (this.timer) clearTimeout(this.timer);
+    this.limited.flush(true);
+    this.limited.close();
     await new Promise<void>((r) => {
       try { this.socket.close(() => r()); } catch { r(); }
     });

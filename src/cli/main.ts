@@ -6,7 +6,7 @@ import { hostname } from 'node:os';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { loadConfig, formatIssue, sortIssues } from '../config/load.js';
 import { checkHost } from '../config/host.js';
-import { generateAuthKeys } from '../config/authkeys.js';
+import { generateAuthKeys, writeSecretFile } from '../config/authkeys.js';
 import { Daemon } from '../daemon/daemon.js';
 import { request } from '../control/socket.js';
 import { formatStatus } from './format.js';
@@ -157,10 +157,14 @@ export async function main(argv: string[]): Promise<number> {
 
   const authkeys = program.command('authkeys').description('authkeys helpers');
   authkeys.command('generate')
-    .description('print a fresh authkeys file with a random key')
+    .description('print a fresh authkeys file with a random key, or write it (mode 0600) with --out')
     .addOption(new Option('--method <method>', 'digest method').choices(['sha256', 'sha1', 'md5']).default('sha256'))
-    .action((o: { method: 'sha256' | 'sha1' | 'md5' }) => {
-      process.stdout.write(generateAuthKeys(o.method));
+    .option('--out <file>', 'write the file, created with mode 0600, instead of printing it; an existing file is refused')
+    .option('--force', 'with --out: replace an existing file (atomically: the old key stays whole until the new one is written)')
+    .action((o: { method: 'sha256' | 'sha1' | 'md5'; out?: string; force?: boolean }) => {
+      if (o.force && o.out === undefined) throw new UserError('--force only goes with --out FILE');
+      if (o.out === undefined) process.stdout.write(generateAuthKeys(o.method));
+      else writeSecretFile(o.out, generateAuthKeys(o.method), { force: o.force === true });
     });
 
   try {

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 
 import { checkAuthKeysMode, keyPolicyIssues, parseAuthKeys } from './authkeys.js';
 import { errnoText, findExecutable, readRegularFile } from './common.js';
+import { trustedFileProblem, withoutPath } from './filesec.js';
 import { parseHaCf } from './hacf.js';
 import { BUILTIN_AGENTS, parseHaResources } from './haresources.js';
 import type { Config, ConfigIssue, ResourceGroup } from './types.js';
@@ -15,7 +16,12 @@ export const DEFAULT_INIT_DIR = '/etc/init.d';
 export interface LoadOptions {
   /** Where LSB init scripts live; searched after <dir>/resource.d. Default /etc/init.d. */
   initDir?: string;
-  /** Refuse an authkeys file readable or writable by group/others. Default true. */
+  /**
+   * Check ownership and modes (docs/configuration.md, "Who may change what
+   * tandem trusts"): authkeys readable by root only; ha.cf, haresources,
+   * resource scripts and the notify program, and every directory above
+   * them, owned by root and not writable by others. Default true.
+   */
   checkMode?: boolean;
 }
 
@@ -40,9 +46,22 @@ export function loadConfig(dir: string, opts: LoadOptions = {}): LoadResult {
   const authFile = join(dir, 'authkeys');
   const resFile = join(dir, 'haresources');
 
+  const checkMode = opts.checkMode ?? true;
+  // Whoever can change ha.cf or haresources decides what runs as root.
+  const trusted = (file: string): void => {
+    const problem = checkMode ? trustedFileProblem(file, 'config') : undefined;
+    if (problem) issues.push({ file, line: 0, message: withoutPath(problem, file) });
+  };
+
   const hacfText = read(hacfFile, issues);
   const hacf = hacfText ? parseHaCf(hacfText.toString('utf8'), hacfFile) : undefined;
-  if (hacf) issues.push(...hacf.issues);
+  if (hacf) {
+    issues.push(...hacf.issues);
+    trusted(hacfFile);
+    const notify = hacf.config?.notify;
+    const problem = notify && checkMode ? trustedFileProblem(notify.command, 'script') : undefined;
+    if (notify && problem) issues.push({ file: hacfFile, line: notify.line, message: `notify: ${problem}` });
+  }
 
   const authText = read(authFile, issues);
   const auth = authText ? parseAuthKeys(authText, authFile) : undefined;
@@ -50,7 +69,7 @@ export function loadConfig(dir: string, opts: LoadOptions = {}): LoadResult {
     issues.push(...auth.issues);
     // Needs ha.cf's verdict on the directive; with a broken ha.cf its own errors come first.
     if (auth.keys && hacf?.config && !hacf.config.allowInsecureAuthkeys) issues.push(...keyPolicyIssues(auth.keys, authFile, auth.keyLines));
-    if (opts.checkMode ?? true) {
+    if (checkMode) {
       const modeIssue = checkAuthKeysMode(authFile);
       if (modeIssue) issues.push(modeIssue);
     }
@@ -64,7 +83,8 @@ export function loadConfig(dir: string, opts: LoadOptions = {}): LoadResult {
   const res = resText ? parseHaResources(resText.toString('utf8'), resFile, hacf?.config?.nodes ?? hacf?.nodes) : undefined;
   if (res) {
     issues.push(...res.issues);
-    issues.push(...checkScriptAgents(res.parsed, resFile, dir, initDir));
+    trusted(resFile);
+    issues.push(...checkScriptAgents(res.parsed, resFile, dir, initDir, checkMode));
   }
 
   const sorted = sortIssues(issues);
@@ -82,6 +102,7 @@ function checkScriptAgents(
   file: string,
   dir: string,
   initDir: string,
+  checkMode: boolean,
 ): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
   const verdicts = new Map<string, string | undefined>();
@@ -89,7 +110,7 @@ function checkScriptAgents(
     const reported = new Set<string>();
     for (const { agent } of group.resources) {
       if (BUILTIN_AGENTS.has(agent) || reported.has(agent)) continue;
-      if (!verdicts.has(agent)) verdicts.set(agent, scriptProblem(agent, dir, initDir));
+      if (!verdicts.has(agent)) verdicts.set(agent, scriptProblem(agent, dir, initDir, checkMode));
       const problem = verdicts.get(agent);
       if (problem) {
         issues.push({ file, line: group.line, message: problem });
@@ -100,10 +121,14 @@ function checkScriptAgents(
   return issues;
 }
 
-function scriptProblem(agent: string, dir: string, initDir: string): string | undefined {
+function scriptProblem(agent: string, dir: string, initDir: string, checkMode: boolean): string | undefined {
   const candidates = [join(dir, 'resource.d', agent), join(initDir, agent)];
   const found = findExecutable(candidates);
-  if ('path' in found) return undefined;
+  if ('path' in found) {
+    // It runs as root: whoever can change it, or a directory above it, is root.
+    const problem = checkMode ? trustedFileProblem(found.path, 'script') : undefined;
+    return problem ? `resource agent '${agent}' cannot be trusted: ${problem}` : undefined;
+  }
   if (found.problems.length > 0) {
     const notes = found.problems.map((p) => (p.why === 'not-file' ? `${p.path} is not a regular file` : `${p.path} is not executable (chmod 755 ${p.path})`));
     return `resource agent '${agent}' cannot be run: ${notes.join('; ')}`;

@@ -19,11 +19,12 @@
 // docs/fencing.md: fence_delay, fence_failure_policy, fence_check_interval,
 // fence_retry, fence_wait_for_all, stonith_plugin_dir.
 
-import { accessSync, constants as fsc, readFileSync, statSync, type Stats } from 'node:fs';
+import { accessSync, constants as fsc, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { asciiLower, findExecutable, isIPv4, looksLikeIPv4, oncePerFile, parseUInt } from './common.js';
 import { parseTime } from './time.js';
+import { trustedFileProblem } from './filesec.js';
 import type { ConfigIssue } from './types.js';
 import { UserError } from '../util/errors.js';
 
@@ -373,6 +374,9 @@ export function parseStonithHost(
       const problem = findExecutableProblem(type, searchDirs);
       if (problem) add(`fence agent ${problem} (Debian: apt-get install fence-agents)`);
       const path = problem ? undefined : searchDirs.map((d) => join(d, type)).find((p) => isExecutableFile(p));
+      // It runs as root with the device's password.
+      const untrusted = path && trustedFileProblem(path, 'script', opts.secretOwners);
+      if (untrusted) add(`fence agent: ${untrusted}`);
       for (const k of ['password_script', 'passwd_script']) {
         if (path && params.has(k) && agentRunsIpmitool(path)) {
           add(`${k}: ${type} hands that password to ipmitool as -P, where ps can read it; use passfile= instead (tandem then has ipmitool read the file with -f)`);
@@ -397,6 +401,9 @@ export function parseStonithHost(
     if (checkFiles && issues.length === before) {
       const problem = findExecutableProblem(name, searchDirs);
       if (problem) add(`external plugin ${problem}`);
+      const path = problem ? undefined : searchDirs.map((d) => join(d, name)).find((p) => isExecutableFile(p));
+      const untrusted = path && trustedFileProblem(path, 'script', opts.secretOwners);
+      if (untrusted) add(`external plugin: ${untrusted}`);
     }
     if (issues.length > 0) return { issues };
     return { device: { ...base, type: 'external', timeoutMs, plugin: name, dirs: searchDirs, params: list }, issues };
@@ -594,46 +601,15 @@ export function deviceLabel(d: StonithDevice): string {
   }
 }
 
-/** The stat of a regular file owned by root (or an accepted owner), or why it is not one. */
-function ownedRegularFile(path: string, owners?: number[]): { st: Stats } | { problem: string } {
-  let st;
-  try {
-    st = statSync(path);
-  } catch (e) {
-    return { problem: `cannot use ${path}: ${errText(e)}` };
-  }
-  if (!st.isFile()) return { problem: `${path} is not a regular file` };
-  const allowed = owners ?? defaultOwners();
-  if (!allowed.includes(st.uid)) return { problem: `${path} must be owned by root (owner uid is ${st.uid}); run chown root: ${path}` };
-  return { st };
-}
-
 /** Why `path` is not a fit place for a secret, or undefined. */
 export function secretFileProblem(path: string, owners?: number[]): string | undefined {
-  const f = ownedRegularFile(path, owners);
-  if ('problem' in f) return f.problem;
-  const { st } = f;
-  const mode = st.mode & 0o7777;
-  if ((mode & 0o077) !== 0) {
-    return `${path} must be readable by root only (mode ${mode.toString(8).padStart(4, '0')}); run chmod 600 ${path}`;
-  }
-  if (st.size === 0) return `${path} is empty`;
-  return undefined;
+  return trustedFileProblem(path, 'secret', owners);
 }
 
 function scriptFileProblem(path: string, owners?: number[]): string | undefined {
   if (!path.startsWith('/')) return `'${path}' must be an absolute path`;
-  const f = ownedRegularFile(path, owners);
-  if ('problem' in f) return f.problem;
-  const { st } = f;
   // Whoever can change the script can read the password it prints.
-  if ((st.mode & 0o022) !== 0) return `${path} must not be writable by group or others; run chmod 700 ${path}`;
-  try {
-    accessSync(path, fsc.X_OK);
-  } catch {
-    return `${path} is not executable; run chmod 700 ${path}`;
-  }
-  return undefined;
+  return trustedFileProblem(path, 'script', owners);
 }
 
 const ipmitoolAgents = new Map<string, boolean>();
@@ -679,11 +655,6 @@ function findExecutableProblem(name: string, dirs: string[]): string | undefined
   if ('path' in found) return undefined;
   const notes = found.problems.map((p) => `${p.path} ${p.why === 'not-file' ? 'is not a regular file' : 'is not executable'}`);
   return `'${name}' not found: no executable in ${dirs.join(', ')}${notes.length ? ` (${notes.join('; ')})` : ''}`;
-}
-
-function defaultOwners(): number[] {
-  const uid = typeof process.getuid === 'function' ? process.getuid() : 0;
-  return uid === 0 ? [0] : [0, uid];
 }
 
 function intParam(

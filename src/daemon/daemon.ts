@@ -35,6 +35,7 @@ import { createAgent, openNetlink, type NetlinkHandle } from '../agents/index.js
 import type { ResourceAgent } from '../agents/types.js';
 import { listenControl, PID_NAME } from '../control/socket.js';
 import { Logger } from '../util/log.js';
+import { RateLimitedLog } from '../util/ratelimit.js';
 import { UserError } from '../util/errors.js';
 import { prepareDir } from './dirs.js';
 import { groupLabel } from '../config/haresources.js';
@@ -283,7 +284,7 @@ export class Daemon {
         // Denials carry a reason and a holder status shows; held/lost come through onEvent.
         if (this.engine) engineQuorumInput(this.engine, { leases: driver.views() });
       };
-      const onWarn = (m: string) => this.rateLimitedWarn(m);
+      const onWarn = (m: string, kind = 'warning') => this.rateLimitedWarn(`quorum:${kind}`, m);
       if (q.arbiter.kind === 'etcd') {
         this.backend = EtcdBackend.open({ url: q.arbiter.url, cluster: h.cluster, node, onReply, onWarn });
       } else {
@@ -323,7 +324,7 @@ export class Daemon {
       if (e instanceof DecodeError) {
         const authFail = e.reason === 'auth' || e.reason === 'auth-index';
         if (authFail) this.drops.auth += 1; else this.drops.malformed += 1;
-        this.rateLimitedWarn(`dropped packet from ${from} on ${path}: ${e.message}`);
+        this.rateLimitedWarn(`drop:${e.reason}`, `dropped packet from ${from} on ${path}: ${e.message}`);
         if (authFail && this.authDiag) {
           const raised = this.authDiag.onAuthFailure(from, claimsSender(buf, this.peer), this.now()) === 'raised';
           if (raised || (this.now() - this.authDiagLoggedAt > 60_000 && this.authDiag.view(this.now()).suspected)) this.authMismatchLog();
@@ -341,7 +342,7 @@ export class Daemon {
         // Our own broadcasts come back from our own address; anything else
         // using our name is somebody pretending to be us.
         if (this.ownAddresses.has(from)) this.drops.own += 1;
-        else { this.drops.spoofed += 1; this.rateLimitedWarn(`dropped message from ${from} on ${path} claiming to come from this node`); }
+        else { this.drops.spoofed += 1; this.rateLimitedWarn('drop:spoofed', `dropped message from ${from} on ${path} claiming to come from this node`); }
         return;
       }
       if (header.type !== 'status' || header.seq === undefined || header.generation === undefined) {
@@ -357,7 +358,7 @@ export class Daemon {
     } catch (e) {
       if (!(e instanceof DecodeError)) throw e;
       this.drops.malformed += 1;
-      this.rateLimitedWarn(`dropped packet from ${from} on ${path}: ${e.message}`);
+      this.rateLimitedWarn(`drop:${e.reason}`, `dropped packet from ${from} on ${path}: ${e.message}`);
       return;
     }
     this.received += 1;
@@ -393,14 +394,10 @@ export class Daemon {
     return this.store.setPeerSeq(this.peer, p.generation, p.lastSeq, sync).catch((e: Error) => this.log.error(`state: ${e.message}`));
   }
 
-  private lastWarnAt = 0;
-  private suppressed = 0;
-  private rateLimitedWarn(msg: string): void {
-    const t = Date.now();
-    if (t - this.lastWarnAt < 1000) { this.suppressed += 1; return; }
-    this.log.warn(this.suppressed ? `${msg} (${this.suppressed} similar suppressed)` : msg);
-    this.lastWarnAt = t;
-    this.suppressed = 0;
+  // Per kind of message, so a flood of one kind never hides another.
+  private readonly limitedLog = new RateLimitedLog((level, m) => this.log.log(level, m), () => performance.now());
+  private rateLimitedWarn(key: string, msg: string): void {
+    this.limitedLog.warn(key, msg);
   }
 
   private step(ev: EngineEvent): void {
@@ -473,7 +470,7 @@ export class Daemon {
       case 'dropped': {
         // Name where the datagram came from; it only claims to be the peer.
         const c = this.current;
-        this.rateLimitedWarn(c ? `dropped datagram from ${c.from} on ${c.path} (authentic, claims to be ${c.src}): ${a.detail}` : `dropped message: ${a.detail}`);
+        this.rateLimitedWarn(`engine:${a.reason}`, c ? `dropped datagram from ${c.from} on ${c.path} (authentic, claims to be ${c.src}): ${a.detail}` : `dropped message: ${a.detail}`);
         return;
       }
       case 'group-phase':
@@ -583,7 +580,7 @@ export class Daemon {
     // Our generations follow the wall clock: one far beyond it was never ours (a broken or hostile peer).
     const limit = Math.max(this.generation, Math.floor(Date.now() / 1000)) + GENERATION_RAISE_LIMIT_S;
     if (a.generation > limit) {
-      this.rateLimitedWarn(`${this.peer} reports having heard generation ${a.generation} of this node, beyond any it can have used (${limit}); ignored`);
+      this.rateLimitedWarn('generation-claim', `${this.peer} reports having heard generation ${a.generation} of this node, beyond any it can have used (${limit}); ignored`);
       return;
     }
     this.raisingGeneration = true;
@@ -651,6 +648,8 @@ export class Daemon {
     await this.backend?.close().catch(() => undefined);
     for (const p of this.paths) await p.close().catch(() => undefined);
     this.paths = [];
+    this.limitedLog.flush(true);
+    this.limitedLog.close();
     if (this.control) await new Promise<void>((r) => this.control!.close(() => r()));
     try { unlinkSync(join(this.opts.runDir, PID_NAME)); } catch { /* already gone */ }
     await Promise.allSettled([...this.groupQueues.values()]);
@@ -679,6 +678,7 @@ export class Daemon {
         ...(this.fenceHistory ? { fenceHistory: await this.fenceHistory.recent(10).catch(() => []) } : {}),
         ...(this.pinger ? { ping: this.pinger.stats() } : {}),
         ...(this.backend ? { arbiter: this.backend.target } : {}),
+        ...(this.backend instanceof ArbiterClient ? { arbiterDrops: this.backend.dropped } : {}),
       });
     }
     throw new Error(`unknown command '${cmd}'`);

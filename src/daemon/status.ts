@@ -46,6 +46,8 @@ export interface StatusInput {
   arbiter?: string;
   /** The send key's fingerprint and the "authkeys differ?" diagnosis (daemon/authdiag.ts). */
   auth?: { sendIndex: number; fingerprint: string; insecureAllowed: boolean; diagnosis: AuthDiagView };
+  /** Datagrams tandem's arbiter client dropped: not an authentic answer to one of its requests. */
+  arbiterDrops?: { auth: number; malformed: number; unmatched: number };
 }
 
 /** One heartbeat path as reported: the membership view plus, when known, the PathMonitor's figures. */
@@ -157,7 +159,10 @@ function quorumReport(e: EngineState, q: EngineQuorum, i: StatusInput, now: numb
     peerReach: e.m.peer.report?.reach ?? null,               // as the peer last reported it (tg_ping)
     peerHearsMe: e.m.peer.report?.hearsMe ?? null,           // tg_hears
     ipfail: cfg.ipfail,
-    arbiter: cfg.arbiter === 'none' ? null : { kind: cfg.arbiter, target: i.arbiter ?? null, takeoverDelayMs: cfg.takeoverDelayMs, graceMs: q.graceMs },
+    arbiter: cfg.arbiter === 'none' ? null : {
+      kind: cfg.arbiter, target: i.arbiter ?? null, takeoverDelayMs: cfg.takeoverDelayMs, graceMs: q.graceMs,
+      dropped: i.arbiterDrops ? { ...i.arbiterDrops } : null,   // null for etcd
+    },
     ping: (i.ping ?? []).map((t) => ({
       name: t.name, status: t.status, sinceMsAgo: ago(now, t.since),
       addrs: t.addrs.map((a) => ({

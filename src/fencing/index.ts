@@ -39,10 +39,12 @@ export async function runDeviceAction(
 
 /** A history record from a policy `record` action; `now` is the wall clock when the action came out. */
 export function historyRecord(draft: FenceRecordDraft, by: string, now: Date = new Date()): FenceRecord {
+  // Whole milliseconds: the record is logged, stored and shown as is.
+  const durationMs = Math.max(0, Math.round(draft.durationMs));
   return {
-    at: new Date(now.getTime() - draft.durationMs).toISOString(),
+    at: new Date(now.getTime() - durationMs).toISOString(),
     by, target: draft.target, device: draft.device, action: draft.action, reason: draft.reason,
-    result: draft.result, durationMs: draft.durationMs, attempt: draft.attempt,
+    result: draft.result, durationMs, attempt: draft.attempt,
     ...(draft.error ? { error: draft.error } : {}),
   };
 }

@@ -280,7 +280,7 @@ function onFenceDone(s: FencingState, ev: Extract<FencingEvent, { kind: 'fence-d
   const label = s.cfg.devices[f.device] ?? `device ${f.device}`;
   const entry: FenceRecordDraft = {
     target: s.cfg.peer, device: label, action: 'off', reason: s.reason || 'peer declared dead',
-    result: f.stale ? 'stale' : ev.ok ? 'ok' : 'failed', durationMs: Math.max(0, now - f.startedAt),
+    result: f.stale ? 'stale' : ev.ok ? 'ok' : 'failed', durationMs: Math.max(0, Math.round(now - f.startedAt)),   // now is performance.now(): fractional
     attempt: s.rounds + 1, ...(ev.error ? { error: ev.error } : {}),
   };
   out.push({ kind: 'record', entry });

@@ -17,7 +17,8 @@ export interface ArbiterClientOptions {
   generation: number;       // the daemon's generation: bumped and fsynced at every start
   keys: AuthKeys;           // its sending key must not be crc
   onReply: (r: BackendReply) => void;
-  onWarn?: (msg: string) => void;
+  /** `kind`: what went wrong, so the caller can rate-limit each kind on its own. */
+  onWarn?: (msg: string, kind: string) => void;
 }
 
 // Answers to requests older than this many sends are no longer matched.
@@ -46,7 +47,6 @@ export class ArbiterClient implements LeaseBackend {
   private closed = false;
   /** Datagrams that were not an authentic answer to one of our requests. */
   readonly dropped = { auth: 0, malformed: 0, unmatched: 0 };
-  private lastWarn = 0;
 
   private constructor(private readonly o: ArbiterClientOptions) {
     const { host, port } = parseArbiterAddress(o.address);
@@ -55,7 +55,7 @@ export class ArbiterClient implements LeaseBackend {
     this.target = o.address;
     this.socket = createSocket({ type: isIP(host) === 6 ? 'udp6' : 'udp4' });
     this.socket.on('message', (buf) => this.onDatagram(buf));
-    this.socket.on('error', (e) => this.warn(`arbiter ${this.target}: ${e.message}`));
+    this.socket.on('error', (e) => this.warn('socket', `arbiter ${this.target}: ${e.message}`));
   }
 
   static async open(o: ArbiterClientOptions): Promise<ArbiterClient> {
@@ -103,7 +103,7 @@ export class ArbiterClient implements LeaseBackend {
     if (this.closed) return;
     const gp = groupProblem(req.group);
     if (gp) {
-      this.warn(`arbiter: group name '${req.group}' ${gp}; not sent`);
+      this.warn('group', `arbiter: group name '${req.group}' ${gp}; not sent`);
       return;
     }
     lastSeq += 1;
@@ -116,12 +116,12 @@ export class ArbiterClient implements LeaseBackend {
     try {
       buf = encodeMessage(req, this.o.keys);
     } catch (e) {
-      this.warn(`arbiter: ${(e as Error).message}`);
+      this.warn('encode', `arbiter: ${(e as Error).message}`);
       return;
     }
     // Errors (no route, DNS) only cost this attempt; the lease machine retries.
     this.socket.send(buf, this.port, this.host, (err) => {
-      if (err) this.warn(`arbiter ${this.target}: send failed: ${err.message}`);
+      if (err) this.warn('send', `arbiter ${this.target}: send failed: ${err.message}`);
     });
   }
 
@@ -132,7 +132,7 @@ export class ArbiterClient implements LeaseBackend {
     } catch (e) {
       if (!(e instanceof ProtocolError)) throw e;
       if (e.reason === 'auth') this.dropped.auth += 1; else this.dropped.malformed += 1;
-      this.warn(`arbiter ${this.target}: dropped answer: ${e.message}`);
+      this.warn(`drop:${e.reason}`, `arbiter ${this.target}: dropped answer: ${e.message}`);
       return;
     }
     // Only an answer to our own outstanding request counts; a request
@@ -159,10 +159,8 @@ export class ArbiterClient implements LeaseBackend {
     }
   }
 
-  private warn(msg: string): void {
-    const t = Date.now();
-    if (t - this.lastWarn < 1000) return;
-    this.lastWarn = t;
-    this.o.onWarn?.(msg);
+  // Not limited here: the daemon's log limits each kind (KeyedRateLimiter).
+  private warn(kind: string, msg: string): void {
+    this.o.onWarn?.(msg, `arbiter:${kind}`);
   }
 }

@@ -23,6 +23,8 @@ import { LineWatcher, sh, sleep, waitFor } from '../../lab/sh.js';
 import { need, PAIR_TOOLS } from '../helpers/tools.js';
 
 beforeAll(() => need(...PAIR_TOOLS, 'nft'));
+import { encodeMessage } from '../../src/quorum/protocol.js';
+import { sh as shIn } from '../helpers/netns.js';
 
 const PREFIX = 'tdqa';
 const other = (n: NodeName): NodeName => (n === 'alpha' ? 'beta' : 'alpha');
@@ -32,6 +34,7 @@ interface QuorumJson {
   quorum: boolean;
   why: string;
   mutual: boolean;
+  arbiter: { kind: string; target: string | null; dropped: { auth: number; malformed: number; unmatched: number } | null } | null;
   groups: Array<{ name: string; code: string; hold: string; take: string; lease: { status: string; holder: string | null } | null }>;
 }
 type Status = StatusJson & { quorum: QuorumJson | null };
@@ -145,6 +148,35 @@ function suite(kind: 'tandem' | 'etcd', net: string) {
       expect(text).toMatch(/QUORUM: yes \(hearing beta both ways\)/);
       expect(text).toMatch(/lease held/);
     });
+
+    if (kind === 'tandem') {
+      it("status --json counts what the arbiter client dropped: forged, malformed and unmatched answers", () => withLogs(p, async () => {
+        // The client's socket: alpha's one UDP socket that is not heartbeat port 694.
+        const ss = await sh('ip', ['netns', 'exec', p.ns.alpha, 'ss', '-Huan']);
+        const port = ss.split('\n').map((l) => /:(\d+)\s+\S+:\S+\s*$/.exec(l.trim())?.[1]).find((x) => x !== undefined && x !== '694');
+        expect(port, ss).toBeDefined();
+        const lab = { sendIndex: 1, keys: new Map([[1, { index: 1, method: 'sha1' as const, key: Buffer.from('lab-secret') }]]) };
+        const forger = { sendIndex: 1, keys: new Map([[1, { index: 1, method: 'sha1' as const, key: Buffer.from('not-the-secret') }]]) };
+        const answer = { t: 'rep' as const, cluster: 'lab', node: 'alpha', group: 'vip', gen: 1, seq: 1, outcome: 'granted' as const, ttlMs: 60_000 };
+        const packets = [
+          encodeMessage(answer, forger), encodeMessage(answer, forger),           // auth
+          Buffer.from('junk'), Buffer.alloc(300, 7), Buffer.from('TQ1 1 zz\n{}'), // malformed
+          encodeMessage(answer, lab),                                              // authentic, answers no request of alpha's
+        ];
+        const before = (await status(p, 'alpha')).quorum!.arbiter!.dropped!;
+        await shIn('ip', ['netns', 'exec', p.arbiterNs, process.execPath, join(process.cwd(), 'test/netns/fuzz-sender.mjs'), p.ip.alpha, port!],
+          { input: packets.map((b) => `=${b.toString('base64')}`).join('\n') + '\n' });
+        const after = await p.waitForStatus('alpha', 'the drops counted', (s) => {
+          const d = (s as Status).quorum?.arbiter?.dropped;
+          return d !== undefined && d !== null && d.auth + d.malformed + d.unmatched >= before.auth + before.malformed + before.unmatched + packets.length;
+        }, 5000) as Status;
+        const d = after.quorum!.arbiter!.dropped!;
+        expect({ auth: d.auth - before.auth, malformed: d.malformed - before.malformed, unmatched: d.unmatched - before.unmatched })
+          .toEqual({ auth: 2, malformed: 3, unmatched: 1 });
+        // And the lease is still held: none of it counted as an answer.
+        expect(after.quorum?.groups[0]?.lease?.status).toBe('held');
+      }));
+    }
 
     it('heartbeat cut, both reach the arbiter: exactly one node holds the group at every instant', () => withLogs(p, async () => {
       const active = (await holder(p))!;

@@ -490,3 +490,34 @@ describe('fencing policy properties', () => {
     }), { numRuns: 300 });
   });
 });
+
+describe('fencing durations are whole milliseconds', () => {
+  it('a fence timed with performance.now() fractions is recorded, logged and shown rounded', async () => {
+    const { historyRecord } = await import('../../src/fencing/index.js');
+    const { formatStatus } = await import('../../src/cli/format.js');
+    const r = new Run();
+    seen(r);
+    r.now = 1000.123456;
+    r.step({ kind: 'peer-dead', reason: 'silent', selfHeld: 1, peerHeld: 0 });
+    r.now = 1093.137630000004;   // 93.01417400000355 ms later, as measured on a pair
+    const rec = r.step({ kind: 'fence-done', id: 1, ok: true }).find((a) => a.kind === 'record');
+    expect(rec).toBeDefined();
+    const entry = (rec as Extract<FencingAction, { kind: 'record' }>).entry;
+    expect(entry.durationMs).toBe(93);
+    // A draft from elsewhere (an older daemon) is rounded when it becomes a record.
+    const h = historyRecord({ ...entry, durationMs: 93.01417400000355 }, 'alpha', new Date('2026-01-01T00:00:10Z'));
+    expect(h.durationMs).toBe(93);
+    expect(h.at).toBe('2026-01-01T00:00:09.907Z');
+    // And `tandem status` shows a stored unrounded record (written before this fix) rounded.
+    const report = {
+      node: 'alpha', cluster: 'c', generation: 1, timing: { keepaliveMs: 100, deadtimeMs: 300, autoFailback: 'off' },
+      nodes: [], paths: [], groups: [], counters: { sent: 0, received: 0, dropped: {} }, quorum: null,
+      fencing: { peer: 'beta', phase: 'fenced', waiting: false, waitingReason: null, failedRounds: 0, fenceDelayMs: 0, devices: [],
+        history: [{ ...h, durationMs: 93.01417400000355 }] },
+    };
+    let text = '';
+    try { text = formatStatus(report as never); } catch (e) { throw new Error(`formatStatus: ${(e as Error).message}`); }
+    expect(text).toContain('(93 ms)');
+    expect(text).not.toMatch(/93\.0/);
+  });
+});
