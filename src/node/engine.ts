@@ -83,6 +83,7 @@ export interface OutgoingStatus {
 export type EngineEvent =
   | Exclude<MembershipEvent, { kind: 'announce' }>
   | Extract<ResourcesEvent, { kind: 'op-done' }>
+  | Extract<ResourcesEvent, { kind: 'reconfigure' }>   // a reload's new group set (the daemon computes the difference)
   | { kind: 'shutdown' }
   | Extract<FencingEvent, { kind: 'fence-done' | 'check-done' | 'operator' }>;
 
@@ -221,6 +222,7 @@ export function engineStep(s: EngineState, ev: EngineEvent, now: number): Engine
       rEvents.push({ kind: 'tick' });
       break;
     case 'op-done':
+    case 'reconfigure':
       rEvents.push(ev);
       mEvent = { kind: 'tick' };
       break;
