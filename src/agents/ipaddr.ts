@@ -168,9 +168,12 @@ export class IpAddrAgent implements ResourceAgent {
     try {
       await sendGratuitousArp(nic, ip, { count: this.params.arpCount, intervalMs: this.params.arpIntervalMs, log }, ctl.signal);
     } catch (e) {
-      // The address is up and reachable once caches expire; failing the
-      // start here would move the group away for a cosmetic problem.
-      this.ctx.log('error', `${this.resource.spec}: ${ip} is on ${nic} but neighbours were not told: ${msgOf(e)}`);
+      // Not cosmetic: neighbours keep sending to the old holder until their
+      // caches expire, so a takeover without its announcement is not a
+      // takeover. An actuation that failed is never reported ok: the start
+      // fails, the group is unwound (the address removed again) and the
+      // usual rules decide who runs it.
+      throw this.err(`${ip} was added to ${nic} but neighbours could not be told (gratuitous ARP failed): ${msgOf(e)}`);
     }
   }
 

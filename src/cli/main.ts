@@ -15,6 +15,8 @@ import { UserError } from '../util/errors.js';
 import { formatArbiterStats, runArbiter } from '../../arbiter/server.js';
 import { registerTimelineCommands } from './timeline.js';
 import { SdNotify } from '../daemon/sdnotify.js';
+import { DAEMON_SIGNALS, installSignals } from '../daemon/signals.js';
+import type { ReloadReport } from '../daemon/daemon.js';
 
 const DEFAULT_STATE_DIR = '/var/lib/tandem';
 const DEFAULT_RUN_DIR = '/run/tandem';
@@ -60,17 +62,17 @@ export async function main(argv: string[]): Promise<number> {
       }
       const node = o.node ?? hostname().toLowerCase();
       const daemon = new Daemon({ config, node, stateDir: o.stateDir, runDir: o.runDir, initDir: o.initDir, ...(o.debug ? { debug: true } : {}) });
-      let signals = 0;
-      const onSignal = (sig: string) => {
-        signals += 1;
-        if (signals > 1) {
+      // Every signal that would end the process by default has a meaning or is logged (src/daemon/signals.ts).
+      installSignals(DAEMON_SIGNALS, {
+        shutdown: (sig) => daemon.shutdown(sig),
+        insist: (sig) => {
           daemon.log.warn(`${sig} again: exiting without releasing resources`);
           process.exit(2);
-        }
-        daemon.shutdown(sig);
-      };
-      process.on('SIGTERM', () => onSignal('SIGTERM'));
-      process.on('SIGINT', () => onSignal('SIGINT'));
+        },
+        reload: (sig) => { void daemon.reload(sig); },
+        debug: (delta, sig) => daemon.adjustDebug(delta, sig),
+        ignored: (sig) => daemon.ignoredSignal(sig),
+      });
       try {
         await daemon.start();
       } catch (e) {
@@ -98,6 +100,23 @@ export async function main(argv: string[]): Promise<number> {
         throw new UserError(`the daemon in ${o.runDir} sent a status report this tandem cannot read; try --json`);
       }
       process.stdout.write(text);
+    });
+
+  program.command('reload')
+    .description('make the running daemon re-read its configuration and apply the difference (as SIGHUP does)')
+    .option('--run-dir <dir>', 'the daemon\'s run directory', DEFAULT_RUN_DIR)
+    .action(async (o: { runDir: string }) => {
+      const r = await request(o.runDir, { cmd: 'reload' }, 15_000) as ReloadReport;
+      if (!r || typeof r !== 'object' || !Array.isArray(r.problems)) throw new UserError(`the daemon in ${o.runDir} sent a reload answer this tandem cannot read`);
+      if (!r.valid) {
+        for (const p of r.problems) process.stderr.write(`${p}\n`);
+        process.stderr.write('tandem: reload refused; the daemon keeps running its previous configuration\n');
+        exitCode = 1;
+        return;
+      }
+      for (const a of r.applied) process.stdout.write(`applied: ${a}\n`);
+      if (!r.applied.length) process.stdout.write('nothing to apply: the configuration did not change\n');
+      for (const x of r.restart) process.stdout.write(`needs a restart: ${x}\n`);
     });
 
   program.command('check-config')
@@ -136,20 +155,25 @@ export async function main(argv: string[]): Promise<number> {
     .requiredOption('--keys <file>', 'authkeys-format key file (mode 600), normally the cluster\'s authkeys')
     .action(async (o: { listen: string; stateDir: string; keys: string }) => {
       const arb = await runArbiter({ listen: o.listen, stateDir: o.stateDir, keysFile: o.keys });
+      const say = (level: string, msg: string) => process.stderr.write(`${new Date().toISOString()} arbiter ${level.padEnd(5)} ${msg}\n`);
       // Under systemd (Type=notify): ready once it listens.
-      const sd = SdNotify.fromEnv(process.env, process.pid, (m) => process.stderr.write(`${new Date().toISOString()} arbiter WARN  ${m}\n`));
+      const sd = SdNotify.fromEnv(process.env, process.pid, (m) => say('WARN', m));
       sd?.send(`READY=1\nSTATUS=listening on ${o.listen}`);
-      let signals = 0;
-      const onSignal = () => {
-        signals += 1;
-        if (signals > 1) process.exit(2);
-        sd?.send('STOPPING=1');
-        void arb.close();
-      };
-      process.on('SIGTERM', onSignal);
-      process.on('SIGINT', onSignal);
-      // Counters on demand: kill -USR1 <pid> logs one stats line.
-      process.on('SIGUSR1', () => process.stderr.write(`${new Date().toISOString()} arbiter INFO  ${formatArbiterStats(arb.stats())}\n`));
+      const ignoredAt = new Map<string, number>();
+      // The arbiter has no debug level and reads its keys once: USR1 and USR2
+      // log its counters (kill -USR1 <pid>), HUP says what it did not do.
+      installSignals({ ...DAEMON_SIGNALS, SIGUSR2: 'debug-up' }, {
+        shutdown: () => { sd?.send('STOPPING=1'); void arb.close(); },
+        insist: () => process.exit(2),
+        reload: (sig) => say('WARN', `${sig}: the arbiter reads --keys only at start; restart it to use new keys (its grants survive a restart)`),
+        debug: () => say('INFO', formatArbiterStats(arb.stats())),
+        ignored: (sig) => {
+          const t = Date.now();
+          if (t - (ignoredAt.get(sig) ?? -Infinity) < 60_000) return;
+          ignoredAt.set(sig, t);
+          say('WARN', `${sig} ignored (SIGTERM, SIGINT or SIGQUIT stop the arbiter; SIGUSR1/SIGUSR2 log its counters)`);
+        },
+      });
       await arb.done;
     });
 

@@ -2,7 +2,7 @@
 // out. `tandem status` talks to the running daemon through it.
 
 import net from 'node:net';
-import { existsSync, unlinkSync } from 'node:fs';
+import { chmodSync, existsSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from '../util/errors.js';
 
@@ -12,6 +12,18 @@ export const PID_NAME = 'tandem.pid';
 export type Handler = (req: { cmd: string; [k: string]: unknown }) => Promise<unknown>;
 
 const MAX_REQUEST = 64 * 1024;
+/**
+ * At most this many connections at once; one more closes the one idle the
+ * longest (or, when every one is being answered, the newcomer), so a pile
+ * of idle clients never locks `tandem status` out. Each costs a descriptor
+ * and buffers: unbounded, they ran the daemon out of descriptors and a
+ * takeover's gratuitous ARP failed with EMFILE.
+ */
+export const MAX_CONNECTIONS = 64;
+/** A connection that has not sent a whole request line this long after its last byte is closed. */
+export const IDLE_TIMEOUT_MS = 5000;
+/** Root only: the socket can reload the configuration and reports everything. */
+export const SOCKET_MODE = 0o600;
 
 export async function listenControl(runDir: string, handler: Handler): Promise<net.Server> {
   const path = join(runDir, SOCKET_NAME);
@@ -22,7 +34,20 @@ export async function listenControl(runDir: string, handler: Handler): Promise<n
   // allowHalfOpen: a client may shut down its sending side right after the
   // request (`echo '{"cmd":"status"}' | socat - UNIX-CONNECT:...`) and still wait
   // for the answer; closing along with it would drop the reply.
+  const open = new Map<net.Socket, { lastData: number; answering: boolean }>();
   const server = net.createServer({ allowHalfOpen: true }, (conn) => {
+    if (open.size >= MAX_CONNECTIONS) {
+      let oldest: net.Socket | undefined;
+      let at = Infinity;
+      for (const [c, st] of open) if (!st.answering && st.lastData < at) { oldest = c; at = st.lastData; }
+      if (!oldest) { conn.destroy(); return; }
+      oldest.destroy();
+      open.delete(oldest);
+    }
+    const st = { lastData: performance.now(), answering: false };
+    open.set(conn, st);
+    conn.on('close', () => open.delete(conn));
+    conn.setTimeout(IDLE_TIMEOUT_MS, () => { if (!st.answering) conn.destroy(); });
     let buf = '';
     let answering = false;   // one request per connection; what follows it is ignored
     conn.setEncoding('utf8');
@@ -31,6 +56,7 @@ export async function listenControl(runDir: string, handler: Handler): Promise<n
     conn.on('end', () => { if (!answering) conn.end(); });
     conn.on('data', (chunk: string) => {
       if (answering) return;
+      st.lastData = performance.now();
       buf += chunk;
       if (buf.length > MAX_REQUEST) { conn.destroy(); return; }
       const nl = buf.indexOf('\n');
@@ -38,6 +64,8 @@ export async function listenControl(runDir: string, handler: Handler): Promise<n
       const line = buf.slice(0, nl);
       buf = '';
       answering = true;
+      st.answering = true;
+      conn.setTimeout(0);
       let req: { cmd: string };
       try {
         req = JSON.parse(line) as { cmd: string };
@@ -54,8 +82,17 @@ export async function listenControl(runDir: string, handler: Handler): Promise<n
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', (e) => reject(new UserError(`control socket ${path}: ${e.message}`)));
-    server.listen(path, () => resolve());
+    // The socket is created with the umask's mode: under umask 000 anybody
+    // could connect between the bind and the chmod below. bind() happens
+    // inside listen(), synchronously, so the tighter umask covers it.
+    const old = process.umask(0o177);
+    try {
+      server.listen(path, () => resolve());
+    } finally {
+      process.umask(old);
+    }
   });
+  chmodSync(path, SOCKET_MODE);
   return server;
 }
 

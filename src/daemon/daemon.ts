@@ -6,7 +6,7 @@
 // synchronous and small; everything slow (agents, LevelDB) runs beside it.
 
 import { performance } from 'node:perf_hooks';
-import { writeFileSync, unlinkSync, readFileSync } from 'node:fs';
+import { chmodSync, writeFileSync, unlinkSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Server } from 'node:net';
 import type { Config, ResourceGroup } from '../config/types.js';
@@ -46,6 +46,20 @@ import { AuthDiag, claimsSender } from './authdiag.js';
 import { keyFingerprint } from '../config/authkeys.js';
 import type { StonithDevice } from '../config/stonith.js';
 import { FenceHistory, fencingPolicyConfig, historyRecord, runDeviceAction, type FencingAction } from '../fencing/index.js';
+import { formatIssue, loadConfig } from '../config/load.js';
+import { diffConfig, groupSetChanges } from '../config/diff.js';
+import { lockNode, type NodeLock } from './lock.js';
+import { nextDebugLevel } from './signals.js';
+
+/** What `tandem reload` (and SIGHUP) did; `valid: false` means nothing changed. */
+export interface ReloadReport {
+  valid: boolean;
+  /** FILE:LINE problems of an invalid configuration, or why the reload was refused. */
+  problems: string[];
+  applied: string[];
+  /** Changes read but not applied: they need a restart. */
+  restart: string[];
+}
 
 /** Journal entries per control-socket reply (about 300 bytes each). */
 const JOURNAL_PAGE = 500;
@@ -110,11 +124,17 @@ export class Daemon {
   /** The peer seq watermark last written (state/store.ts setPeerSeq). */
   private seqWritten = '';
   private seqTimer?: NodeJS.Timeout;
+  private lock?: NodeLock;
+  private shutdownAfterStart?: string;
+  /** Set once this daemon created the control socket and pid file: only then does close() remove them. */
+  private ownsRunDir = false;
+  /** Agents of groups a reload changed, used once the old ones are released (group-retired). */
+  private pendingAgents = new Map<string, ResourceAgent[]>();
 
   constructor(private readonly opts: DaemonOptions) {
     const h = opts.config.hacf;
     this.log = new Logger({
-      node: opts.node, debug: opts.debug ?? h.debug > 0,
+      node: opts.node, debug: opts.debug ?? h.debug > 0, debugLevel: opts.debug ? Math.max(1, h.debug) : h.debug,
       logfile: h.logfile, debugfile: h.debugfile, logfacility: h.logfacility,
     });
     const peer = h.nodes.find((n) => n !== opts.node);
@@ -133,6 +153,9 @@ export class Daemon {
   async start(): Promise<void> {
     const { config, node, stateDir, runDir } = this.opts;
     const h = config.hacf;
+    // Before anything else: a second daemon for this node must not touch
+    // the first one's run dir, state or ports.
+    this.lock = await lockNode(node);
     prepareDir('--run-dir', runDir, 0o755);
     prepareDir('--state-dir', stateDir, 0o700);
     this.store = await StateStore.open(stateDir);
@@ -156,7 +179,10 @@ export class Daemon {
     for (const g of config.groups) this.agents.set(g.name, g.resources.map((r) => createAgent(r, ctx, this.netlink!)));
 
     this.control = await listenControl(runDir, async (req) => this.handleControl(req.cmd, req));
-    writeFileSync(join(runDir, PID_NAME), `${process.pid}\n`);
+    this.ownsRunDir = true;
+    const pidFile = join(runDir, PID_NAME);
+    writeFileSync(pidFile, `${process.pid}\n`, { mode: 0o644 });
+    chmodSync(pidFile, 0o644);   // whatever the umask, and whoever left a file there
 
     const own = localAddresses();
     this.ownAddresses = own;
@@ -235,6 +261,7 @@ export class Daemon {
     this.step({ kind: 'tick' });
     this.sd?.send(`READY=1\nSTATUS=node ${node}, generation ${this.generation}\nMAINPID=${process.pid}`);
     this.sd?.tick(this.now());
+    if (this.shutdownAfterStart) this.shutdown(this.shutdownAfterStart);
   }
 
   /**
@@ -309,6 +336,11 @@ export class Daemon {
   /** Graceful stop: release every group so the peer can take it at once, then exit. */
   shutdown(reason: string): void {
     if (this.stopping) return;
+    if (!this.engine) {
+      // Still starting: nothing is held yet; stop as soon as the engine exists.
+      this.shutdownAfterStart = reason;
+      return;
+    }
     this.stopping = true;
     this.sd?.send(`STOPPING=1\nSTATUS=releasing resource groups (${reason})`);
     this.log.info(`shutting down (${reason}): releasing resource groups`);
@@ -503,6 +535,15 @@ export class Daemon {
       case 'released':
         void this.finishShutdown();
         return;
+      case 'group-retired': {
+        // Its release for a reload is done: its old resources are all stopped.
+        const next = this.pendingAgents.get(a.group);
+        this.pendingAgents.delete(a.group);
+        if (a.replaced && next) this.agents.set(a.group, next);
+        else if (!a.replaced) this.agents.delete(a.group);
+        this.event('info', 'reload', `group ${a.group}: ${a.replaced ? 'released; its new definition now applies' : 'released and removed'}`);
+        return;
+      }
       case 'lease':
         this.leases?.update(a.group, a.want, a.ctx);
         if (this.leases) engineQuorumInput(this.engine, { leases: this.leases.views() });
@@ -651,13 +692,124 @@ export class Daemon {
     this.limitedLog.flush(true);
     this.limitedLog.close();
     if (this.control) await new Promise<void>((r) => this.control!.close(() => r()));
-    try { unlinkSync(join(this.opts.runDir, PID_NAME)); } catch { /* already gone */ }
+    // A refused start (another daemon answers in this run dir) must leave that daemon's pid file alone.
+    if (this.ownsRunDir) try { unlinkSync(join(this.opts.runDir, PID_NAME)); } catch { /* already gone */ }
     await Promise.allSettled([...this.groupQueues.values()]);
     this.netlink?.close();
     await this.store?.close().catch(() => undefined);
+    await this.lock?.release();
+  }
+
+  /** SIGUSR1 (+1) / SIGUSR2 (-1): Heartbeat's debug level, 0..255; debug lines print while it is above 0. */
+  adjustDebug(delta: 1 | -1, sig: string): void {
+    const from = this.log.debugLevel;
+    const to = nextDebugLevel(from, delta);
+    this.log.setDebugLevel(to);
+    this.log.info(`${sig}: debug level ${from} -> ${to}${to === 0 ? ' (debug messages off)' : ''}`);
+  }
+
+  private lastIgnoredAt = new Map<string, number>();
+  /** A signal with no meaning here: said once per signal per minute, never fatal. */
+  ignoredSignal(sig: string): void {
+    const t = Date.now();
+    if (t - (this.lastIgnoredAt.get(sig) ?? -Infinity) < 60_000) return;
+    this.lastIgnoredAt.set(sig, t);
+    this.log.warn(`${sig} ignored (SIGTERM, SIGINT or SIGQUIT stop tandem, releasing its groups; SIGHUP reloads; SIGUSR1/SIGUSR2 change the debug level)`);
+  }
+
+  private reloading = false;
+  /**
+   * Re-reads ha.cf, authkeys and haresources. An invalid set is refused
+   * whole and logged with every FILE:LINE problem; the running one stays.
+   * A valid one is applied as a difference: groups that did not change are
+   * not touched at all; removed groups are released; changed groups are
+   * released and then taken again by the usual rules; added groups are
+   * taken by the usual rules. ha.cf settings that shape what was opened at
+   * start are reported as needing a restart.
+   */
+  async reload(source: string): Promise<ReloadReport> {
+    const report: ReloadReport = { valid: false, problems: [], applied: [], restart: [] };
+    const refuse = (why: string[]): ReloadReport => {
+      report.problems = why;
+      this.log.error(`reload (${source}) refused; still running the previous configuration`);
+      for (const p of why) this.log.error(`reload: ${p}`);
+      void this.store?.journal('reload', `refused: ${why[0] ?? ''}${why.length > 1 ? ` (+${why.length - 1} more)` : ''}`).catch(() => undefined);
+      return report;
+    };
+    if (!this.engine || this.stopping || this.closed) return refuse(['the daemon is starting or stopping']);
+    if (this.reloading) return refuse(['another reload is in progress']);
+    this.reloading = true;
+    try {
+      const old = this.opts.config;
+      const { config, issues } = loadConfig(old.dir, { initDir: this.opts.initDir ?? '/etc/init.d', checkMode: true });
+      if (!config || issues.length) return refuse(issues.map(formatIssue));
+      if (!config.hacf.nodes.includes(this.opts.node) || !config.hacf.nodes.includes(this.peer)) {
+        return refuse([`${config.hacf.file}: the node line must still name ${this.opts.node} and ${this.peer} (changing nodes needs a restart)`]);
+      }
+      const d = diffConfig(old, config);
+      report.restart = d.restart;
+      if (d.authkeys && old.hacf.quorum?.arbiter?.kind === 'arbiter' && !old.hacf.quorum.arbiterKeys) {
+        report.restart.push(`${join(old.dir, 'authkeys')}: heartbeats use the new keys now; the arbiter client keeps the old ones until a restart`);
+      }
+      if (old.hacf.quorum && groupSetChanges(d)) {
+        // Leases are per group and opened at start; a changed group set would leave some without one.
+        report.restart.push(`${join(old.dir, 'haresources')}: adding or removing groups while ha.cf configures quorum (ping/arbiter) needs a restart; the groups stay as they were`);
+        d.added = [];
+        d.removed = [];
+      }
+      // New agents first: a resource that cannot be built refuses the whole reload.
+      const ctx = {
+        configDir: config.dir, initDir: this.opts.initDir ?? '/etc/init.d',
+        scriptTimeoutMs: this.opts.scriptTimeoutMs ?? 60_000,
+        log: (level: 'info' | 'warn' | 'error' | 'debug', msg: string) => this.log.log(level, msg),
+      };
+      const built = new Map<string, ResourceAgent[]>();
+      try {
+        for (const g of [...d.added, ...d.changed]) built.set(g.name, g.resources.map((r) => createAgent(r, ctx, this.netlink!)));
+      } catch (e) {
+        return refuse([(e as Error).message]);
+      }
+      const keepGroups = new Set([...d.unchanged, ...d.preferred.map((g) => g.name), ...d.changed.map((g) => g.name), ...d.added.map((g) => g.name)]);
+      // With quorum and a changed group set the old set stays: keep removed ones, skip added ones.
+      const groups = [
+        ...config.groups.filter((g) => keepGroups.has(g.name)),
+        ...old.groups.filter((g) => !config.groups.some((x) => x.name === g.name) && !d.removed.some((x) => x.name === g.name)),
+      ];
+      const effective = {
+        ...old,
+        authkeys: config.authkeys,
+        groups,
+        hacf: { ...old.hacf, autoFailback: config.hacf.autoFailback, debug: config.hacf.debug },
+      };
+      for (const [name, agents] of built) {
+        if (this.engine.r.groups[name]) this.pendingAgents.set(name, agents);   // still held under its old definition
+        else this.agents.set(name, agents);
+      }
+      (this.opts as { config: Config }).config = effective;
+      this.pathMon?.setAuthKeys(effective.authkeys);
+      if (d.debug && !this.opts.debug) { this.log.setDebugLevel(d.debug.to); report.applied.push(`debug ${d.debug.from} -> ${d.debug.to}`); }
+      if (d.authkeys) report.applied.push('authkeys: new keys in use');
+      if (d.autoFailback) report.applied.push(`auto_failback ${d.autoFailback.from} -> ${d.autoFailback.to}`);
+      for (const g of d.added) report.applied.push(`group ${g.name}: added`);
+      for (const g of d.removed) report.applied.push(`group ${g.name}: removed (released if held here)`);
+      for (const g of d.changed) report.applied.push(`group ${g.name}: resources changed (released, then taken again by the usual rules)`);
+      for (const g of d.preferred) report.applied.push(`group ${g.name}: preferred node now ${g.preferredNode}`);
+      report.valid = true;
+      const unchanged = d.unchanged.length;
+      this.event('info', 'reload', `reload (${source}): ${report.applied.length ? report.applied.join('; ') : 'nothing to change'}; ${unchanged} group(s) unchanged, untouched`);
+      for (const r of report.restart) this.log.warn(`reload: ${r}`);
+      this.step({
+        kind: 'reconfigure', autoFailback: effective.hacf.autoFailback, replace: d.changed.map((g) => g.name),
+        groups: groups.map((g) => ({ name: g.name, preferredNode: g.preferredNode, resourceCount: g.resources.length })),
+      });
+      return report;
+    } finally {
+      this.reloading = false;
+    }
   }
 
   private async handleControl(cmd: string, req: Record<string, unknown> = {}): Promise<unknown> {
+    if (cmd === 'reload') return this.reload('tandem reload');
     if (cmd === 'journal') {
       // `tandem journal` / `tandem timeline` read a running node's journal here (the daemon holds the LevelDB
       // lock), a page at a time: one reply for all 10,000 entries would take tens of ms of JSON on this loop.

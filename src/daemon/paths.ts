@@ -131,6 +131,12 @@ export class PathMonitor {
     this.notifier?.push(event, arg);
   }
 
+  /** A reload changed the authkeys: decode and stamp with the new ones. */
+  setAuthKeys(keys: AuthKeys): void {
+    (this.o as { authkeys: AuthKeys }).authkeys = keys;
+    this.lastOut = undefined;
+  }
+
   /** Wraps an opened path: outgoing status messages get this path's echo. */
   wrap(path: Path, kind: PathKind): Path {
     const rec: Rec = { kind, received: 0, lost: 0, sent: 0, arrivals: [], seen: new Map(), latency: [], up: false };

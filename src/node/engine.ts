@@ -85,6 +85,8 @@ export type EngineEvent =
   | Extract<ResourcesEvent, { kind: 'op-done' | 'hold-failed' }>
   /** This node moved to a new generation (persisted first), after generation-seen. */
   | { kind: 'generation'; generation: number }
+  | Extract<ResourcesEvent, { kind: 'op-done' }>
+  | Extract<ResourcesEvent, { kind: 'reconfigure' }>   // a reload's new group set (the daemon computes the difference)
   | { kind: 'shutdown' }
   | Extract<FencingEvent, { kind: 'fence-done' | 'check-done' | 'operator' }>;
 
@@ -244,6 +246,7 @@ export function engineStep(s: EngineState, ev: EngineEvent, now: number): Engine
       break;
     case 'op-done':
     case 'hold-failed':
+    case 'reconfigure':
       rEvents.push(ev);
       mEvent = { kind: 'tick' };
       break;

@@ -54,10 +54,19 @@ export interface GroupState {
   holdFailures: number;     // hold writes failed in a row: the start is retried, the first failure alerts
   lastError?: string;
   since: number;
+  /**
+   * A reload removed the group ('remove') or changed its resources
+   * ('replace'): it is released with the resources it was started with, then
+   * forgotten or swapped for its new definition (ResourcesState.pending).
+   */
+  retire?: 'remove' | 'replace';
 }
 
 export interface ResourcesState {
-  readonly cfg: ResourcesConfig;
+  /** Replaced (never edited in place) by a reload. */
+  cfg: ResourcesConfig;
+  /** New definitions of groups being released for a reload ('replace'), applied once they are stopped. */
+  pending?: Record<string, GroupSpec>;
   groups: Record<string, GroupState>;
   peer: { liveness: PeerLiveness; report?: PeerReport };
   stopping: boolean;        // the daemon is shutting down: release everything
@@ -78,14 +87,23 @@ export type ResourcesEvent =
    */
   | { kind: 'hold-failed'; group: string; held: boolean; error: string }
   | { kind: 'shutdown' }
-  | { kind: 'tick' };
+  | { kind: 'tick' }
+  /**
+   * A reload: the new group set. Groups not in it are released and
+   * forgotten; those named in `replace` (their resources changed) are
+   * released and then started again by the usual rules; the rest keep
+   * their state, untouched.
+   */
+  | { kind: 'reconfigure'; groups: GroupSpec[]; autoFailback: AutoFailback; replace: string[] };
 
 export type ResourcesAction =
   | { kind: 'op'; group: string; op: 'start' | 'stop'; index: number }
   | { kind: 'persist-hold'; group: string; held: boolean }   // must be durable before the next op runs; else hold-failed comes back
   | { kind: 'announce' }                                       // our hold set changed
   | { kind: 'group-phase'; group: string; phase: GroupPhase; reason: string }
-  | { kind: 'alert'; group: string; message: string };
+  | { kind: 'alert'; group: string; message: string }
+  /** A reload's release is done: forget the group's resources (removed) or switch to its new ones (replaced). */
+  | { kind: 'group-retired'; group: string; replaced: boolean };
 
 const HELD: ReadonlySet<GroupPhase> = new Set(['starting', 'running', 'stopping', 'stop-failed', 'recovering']);
 const YIELDING: ReadonlySet<GroupPhase> = new Set(['recovering', 'stopping']);
@@ -142,10 +160,14 @@ export function resourcesStep(s: ResourcesState, ev: ResourcesEvent, now: number
     case 'shutdown':
       s.stopping = true;
       break;
+    case 'reconfigure':
+      reconfigure(s, ev, now);
+      break;
     case 'tick':
       break;
   }
   for (const spec of s.cfg.groups) drive(s, spec, now, out);
+  retire(s, now, out);
   const after = heldGroups(s).join(' ') + '|' + failedGroups(s).join(' ');
   if (before !== after) out.push({ kind: 'announce' });
   return out;
@@ -224,12 +246,65 @@ export function wantsWithQuorum(s: ResourcesState, spec: GroupSpec, d: GroupDeci
   });
 }
 
+function reconfigure(s: ResourcesState, ev: Extract<ResourcesEvent, { kind: 'reconfigure' }>, now: number): void {
+  const next = new Map(ev.groups.map((g) => [g.name, g]));
+  const replace = new Set(ev.replace);
+  const groups: GroupSpec[] = [];
+  s.pending ??= {};
+  for (const spec of s.cfg.groups) {
+    const g = s.groups[spec.name]!;
+    const n = next.get(spec.name);
+    if (!n) {
+      g.retire = 'remove';
+      delete s.pending[spec.name];
+      groups.push(spec);   // kept until released: its stop walk needs its resource count
+    } else if (replace.has(spec.name) || g.retire) {
+      // Changed now, or removed by an earlier reload and back before its
+      // release finished: either way released first, then the new one.
+      g.retire = 'replace';
+      s.pending[spec.name] = n;
+      groups.push(spec);
+    } else {
+      groups.push(n);   // unchanged, or only its preferred node differs: its state stays as it is
+    }
+  }
+  for (const n of ev.groups) {
+    if (s.groups[n.name]) continue;
+    s.groups[n.name] = { phase: 'stopped', next: 0, busy: false, stopAttempts: 0, failAfterStop: false, since: now, leftovers: false, holdFailures: 0 };
+    groups.push(n);
+  }
+  s.cfg = { ...s.cfg, groups, autoFailback: ev.autoFailback };
+}
+
+/** Finishes a reload for every retiring group whose release is done. */
+function retire(s: ResourcesState, now: number, out: ResourcesAction[]): void {
+  for (const spec of [...s.cfg.groups]) {
+    const g = s.groups[spec.name]!;
+    if (!g.retire || g.busy || (g.phase !== 'stopped' && g.phase !== 'failed')) continue;
+    const replaced = g.retire === 'replace';
+    const n = s.pending?.[spec.name];
+    if (s.pending) delete s.pending[spec.name];
+    if (replaced && n) {
+      // A new definition gets a fresh start: an earlier failure was the old one's.
+      s.groups[spec.name] = { phase: 'stopped', next: 0, busy: false, stopAttempts: 0, failAfterStop: false, since: now, leftovers: false, holdFailures: 0 };
+      s.cfg = { ...s.cfg, groups: s.cfg.groups.map((x) => (x.name === spec.name ? n : x)) };
+      out.push({ kind: 'group-retired', group: spec.name, replaced: true });
+      drive(s, n, now, out);
+    } else {
+      delete s.groups[spec.name];
+      s.cfg = { ...s.cfg, groups: s.cfg.groups.filter((x) => x.name !== spec.name) };
+      out.push({ kind: 'group-retired', group: spec.name, replaced: false });
+    }
+  }
+}
+
 function drive(s: ResourcesState, spec: GroupSpec, now: number, out: ResourcesAction[]): void {
   const g = s.groups[spec.name]!;
   if (g.busy) return;
   if (g.retryAt !== undefined && now < g.retryAt) return;
   g.retryAt = undefined;
-  const want = s.quorum ? wantsWithQuorum(s, spec, s.quorum[spec.name]) : wantsGroup(s, spec);
+  // A reload takes it away: release it whatever else holds.
+  const want = g.retire ? false : s.quorum ? wantsWithQuorum(s, spec, s.quorum[spec.name]) : wantsGroup(s, spec);
   if (want === undefined) return;
   const n = spec.resourceCount;
   switch (g.phase) {

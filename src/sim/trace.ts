@@ -37,6 +37,8 @@ function formatEvent(ev: EngineEvent): string {
       return `check-done device ${ev.device} ${ev.ok ? 'ok' : 'FAILED'}`;
     case 'operator':
       return `operator ${ev.op}`;
+    case 'reconfigure':
+      return `reconfigure ${ev.groups.map((g) => g.name).join(',')}`;
   }
 }
 
@@ -59,6 +61,7 @@ function formatAction(a: EngineAction): string | undefined {
     case 'announce': return undefined;
     case 'group-phase': return `${a.group}:${a.phase}`;
     case 'alert': return `ALERT ${a.group}`;
+    case 'group-retired': return `${a.group}:${a.replaced ? 'replaced' : 'removed'}`;
     case 'released': return 'released';
     case 'fence': return `fence #${a.id} ${a.target} via device ${a.device}`;
     case 'check': return `check device ${a.device}`;

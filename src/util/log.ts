@@ -16,6 +16,8 @@ const FACILITY: Record<string, number> = {
 export interface LogOptions {
   node: string;
   debug?: boolean;
+  /** Heartbeat's debug level (0..255); debug lines print while it is above 0. Default: 1 with `debug`, else 0. */
+  debugLevel?: number;
   logfile?: string | undefined;
   debugfile?: string | undefined;
   logfacility?: string | undefined;
@@ -44,9 +46,11 @@ export class Logger {
   private syslog?: ChildProcess;
   private fileErrorReported = false;
   private readonly prefix: boolean;
+  private level: number;
 
   constructor(private opts: LogOptions) {
     this.prefix = opts.priorityPrefix ?? stderrIsJournal();
+    this.level = opts.debugLevel ?? (opts.debug ? 1 : 0);
     const fac = opts.logfacility;
     if (fac && fac !== 'none' && FACILITY[fac] !== undefined) {
       // util-linux logger reads "<PRI>message" lines, so one long-lived child
@@ -65,11 +69,15 @@ export class Logger {
   debug(msg: string): void { this.emit('debug', msg); }
   log(level: Level, msg: string): void { this.emit(level, msg); }
 
+  get debugLevel(): number { return this.level; }
+  /** SIGUSR1/SIGUSR2 move it; 0 turns debug lines off again. */
+  setDebugLevel(n: number): void { this.level = n; }
+
   private emit(level: Level, msg: string, toSyslog = true): void {
     const line = `${new Date().toISOString()} ${this.opts.node} ${level.toUpperCase().padEnd(5)} ${msg}`;
     if (level === 'debug') {
       if (this.opts.debugfile) this.append(this.opts.debugfile, line);
-      if (!this.opts.debug) return;
+      if (this.level <= 0) return;
     }
     // journald stamps its own time and reads the priority from `<N>`: no second timestamp there, and one
     // line per message (a continuation line would get the default priority, or a `<N>` of its own).

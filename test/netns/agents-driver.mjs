@@ -7,6 +7,7 @@
 import { createInterface } from 'node:readline';
 import { pathToFileURL } from 'node:url';
 import { join } from 'node:path';
+import { closeSync, openSync } from 'node:fs';
 
 const dist = process.argv[2];
 if (!dist) {
@@ -23,6 +24,7 @@ const ctx = {
 };
 let nl = agents.Netlink.open();
 const byspec = new Map();
+const held = [];
 
 async function handle(cmd) {
   switch (cmd.op) {
@@ -40,6 +42,20 @@ async function handle(cmd) {
       nl.close();
       nl = agents.Netlink.open();
       byspec.clear();
+      return null;
+    case 'exhaust-fds': {
+      // Uses up every free descriptor (as 20,000 idle control clients once
+      // did), so the next socket(2) fails with EMFILE; 'release-fds' gives
+      // them back.
+      for (;;) {
+        try { held.push(openSync('/dev/null', 'r')); } catch (e) {
+          if (e.code === 'EMFILE' || e.code === 'ENFILE') return held.length;
+          throw e;
+        }
+      }
+    }
+    case 'release-fds':
+      for (const fd of held.splice(0)) closeSync(fd);
       return null;
     default:
       throw new Error(`unknown op ${cmd.op}`);

@@ -255,6 +255,25 @@ describe.sequential('IPaddr agent in network namespaces', () => {
     expect(Math.max(...frames.map((f) => f.t))).toBeLessThanOrEqual(stoppedAt + 5);
   });
 
+  it('a gratuitous ARP that cannot be sent fails the start (never reported ok); stop then removes the address', async () => {
+    const vip = '10.210.7.130';
+    const spec = `IPaddr2::${vip}/24/va::arp_count=2::arp_interval=100`;
+    const held = await d().call({ op: 'exhaust-fds' });
+    expect(held.ok).toBe(true);
+    let error = '';
+    try {
+      await d().agent('start', spec);
+    } catch (e) {
+      error = (e as Error).message;
+    } finally {
+      await d().call({ op: 'release-fds' });
+    }
+    expect(error).toMatch(new RegExp(`${vip} was added to va but neighbours could not be told \\(gratuitous ARP failed\\): .*(EMFILE|Too many open files)`));
+    // The resources machine unwinds a failed start with a stop: the address goes.
+    await d().agent('stop', spec);
+    expect((await addrsOn(A, 'va')).map((a) => a.local)).not.toContain(vip);
+  });
+
   it('finds the interface and prefix when they are not given (findif)', async () => {
     const vip = '10.210.7.120';
     await d().agent('start', `IPaddr2::${vip}::arp_count=1`);
