@@ -28,7 +28,9 @@ import type { LeaseBackend } from '../quorum/backend.js';
 import { loadArbiterKeys } from '../../arbiter/server.js';
 import { heldGroups } from '../resources/machine.js';
 import { StateStore } from '../state/store.js';
-import { localAddresses, openUdpPath, pathName, type Path } from '../transport/udp.js';
+import { localAddresses, openUdpPath, pathName, RECV_BUFFER_BYTES, type Path } from '../transport/udp.js';
+import { RxGate } from '../transport/gate.js';
+import { membershipJudgementDeadline } from '../membership/machine.js';
 import { openSerialPath } from '../transport/serial.js';
 import { PathMonitor } from './paths.js';
 import { createAgent, openNetlink, type NetlinkHandle } from '../agents/index.js';
@@ -39,6 +41,13 @@ import { UserError } from '../util/errors.js';
 import { buildStatusReport, type DropCounts } from './status.js';
 import type { StonithDevice } from '../config/stonith.js';
 import { FenceHistory, fencingPolicyConfig, historyRecord, runDeviceAction, type FencingAction } from '../fencing/index.js';
+
+/**
+ * Longest a liveness judgement waits for the sockets to be read. Reading a
+ * receive buffer full of junk (RECV_BUFFER_BYTES, about 1 KiB per small
+ * datagram in the kernel, a few microseconds each) takes some 40 ms.
+ */
+export const DRAIN_MAX_MS = 100;
 
 export interface DaemonOptions {
   config: Config;
@@ -65,7 +74,13 @@ export class Daemon {
   private uuid: Buffer = Buffer.alloc(16);
   private readonly peer: string;
   private readonly startedWall = Date.now();
-  private readonly drops: DropCounts = { auth: 0, malformed: 0, ignored: 0, own: 0, spoofed: 0 };
+  private readonly drops: DropCounts = { auth: 0, malformed: 0, ignored: 0, own: 0, spoofed: 0, filtered: 0 };
+  /** Per path: cheap admission before decoding (src/transport/gate.ts). */
+  private readonly gates = new Map<string, RxGate>();
+  /** Datagrams handed up by every path, admitted or not: tells the timer whether the sockets still had input. */
+  private rxSeen = 0;
+  /** Engine steps so far: a step during a drain has done the tick's work. */
+  private steps = 0;
   private ownAddresses = new Set<string>();
   private sent = 0;
   private received = 0;
@@ -135,13 +150,20 @@ export class Daemon {
       env: { TANDEM_NODE: node, TANDEM_PEER: this.peer },
       ...(h.notify ? { notify: { ...h.notify, file: h.file } } : {}),
     });
-    const deliver = mon.receiver((buf, path, from) => this.onDatagram(buf, path, from));
+    const deliver = (buf: Buffer, path: string, from: string) => this.onDatagram(buf, path, from);
     for (const m of h.media) {
       if (m.kind === 'ucast' && own.has(m.peer)) continue;   // the line for our own address, so one ha.cf fits both nodes
-      this.paths.push(mon.wrap(await openUdpPath(m, deliver, (path, e) => mon.pathError(path, e)), m.kind));
+      const p = await openUdpPath(m, deliver, (path, e) => mon.pathError(path, e));
+      this.gates.set(p.name, new RxGate({ own, ...(m.kind === 'ucast' ? { peer: m.peer } : {}) }));
+      if (p.recvBufferBytes !== undefined && p.recvBufferBytes < RECV_BUFFER_BYTES) {
+        this.log.warn(`${p.name}: receive buffer is ${p.recvBufferBytes >> 10} KiB, asked for ${RECV_BUFFER_BYTES >> 10} KiB (not root?); a flood overflows it sooner`);
+      }
+      this.paths.push(mon.wrap(p, m.kind));
     }
     for (const m of h.serial ?? []) {
-      this.paths.push(mon.wrap(await openSerialPath(m, deliver, { log: logFn, file: h.file, keepaliveMs: h.keepaliveMs }), 'serial'));
+      const p = await openSerialPath(m, deliver, { log: logFn, file: h.file, keepaliveMs: h.keepaliveMs });
+      this.gates.set(p.name, new RxGate({ own, serial: true }));
+      this.paths.push(mon.wrap(p, 'serial'));
     }
     if (this.paths.length === 0) throw new UserError(`${h.file}: no heartbeat medium reaches the peer (every ucast line names an address of this host)`);
 
@@ -253,7 +275,19 @@ export class Daemon {
   }
 
   private onDatagram(buf: Buffer, path: string, from: string): void {
-    if (this.stopping && !this.engine) return;
+    this.rxSeen += 1;
+    // Paths open one after another before the engine exists; a packet in
+    // that window has nobody to go to yet.
+    if (!this.engine || this.closed) return;
+    // Cheapest first: length, framing bytes and sender, before any decoding.
+    const gate = this.gates.get(path);
+    const verdict = gate ? gate.check(buf, from, this.now()) : 'pass';
+    if (verdict !== 'pass') {
+      if (verdict === 'shape') this.drops.malformed += 1; else this.drops.filtered += 1;
+      const summary = gate!.report(this.now());
+      if (summary) this.log.warn(`${path}: ${summary}`);
+      return;
+    }
     let fields;
     try {
       fields = decode(buf, this.opts.config.authkeys);
@@ -261,7 +295,8 @@ export class Daemon {
       if (e instanceof DecodeError) {
         const authFail = e.reason === 'auth' || e.reason === 'auth-index';
         if (authFail) this.drops.auth += 1; else this.drops.malformed += 1;
-        this.rateLimitedWarn(`dropped packet from ${from} on ${path}: ${e.message}`);
+        // Built only when it is logged: under a flood this runs per datagram.
+        this.rateLimitedWarn(() => `dropped packet from ${from} on ${path}: ${e.message}`);
         return;
       }
       throw e;
@@ -294,20 +329,26 @@ export class Daemon {
       this.rateLimitedWarn(`dropped packet from ${from} on ${path}: ${e.message}`);
       return;
     }
+    this.pathMon?.observe(fields, path);
     this.received += 1;
+    const accepted = this.engine.m.paths[path]?.accepted ?? 0;
     this.step({
       kind: 'heard', path, src: header.src, generation: header.generation, seq: header.seq,
       report: { status: st.status, hold: st.hold, yielding: st.yielding, failed: st.failed,
         ...(st.hearsGeneration !== undefined ? { hearsGeneration: st.hearsGeneration } : {}),
         ...(st.hearsSeq !== undefined ? { hearsSeq: st.hearsSeq } : {}), ...(st.deadtimeMs !== undefined ? { deadtimeMs: st.deadtimeMs } : {}), ...quorum },
     });
+    // Fresh and authentic on this path: the peer really sends from here.
+    if ((this.engine.m.paths[path]?.accepted ?? 0) > accepted) gate?.confirm(from);
+    this.pathMon?.checkTransitions();
   }
 
   private lastWarnAt = 0;
   private suppressed = 0;
-  private rateLimitedWarn(msg: string): void {
+  private rateLimitedWarn(message: string | (() => string)): void {
     const t = Date.now();
     if (t - this.lastWarnAt < 1000) { this.suppressed += 1; return; }
+    const msg = typeof message === 'string' ? message : message();
     this.log.warn(this.suppressed ? `${msg} (${this.suppressed} similar suppressed)` : msg);
     this.lastWarnAt = t;
     this.suppressed = 0;
@@ -315,6 +356,7 @@ export class Daemon {
 
   private step(ev: EngineEvent): void {
     if (this.closed) return;
+    this.steps += 1;
     const actions = engineStep(this.engine, ev, this.now());
     for (const a of actions) this.act(a);
     this.schedule();
@@ -327,7 +369,42 @@ export class Daemon {
     // Timers can fire up to ~1 ms early against the monotonic clock; the
     // engine re-checks, and we simply come back.
     const delay = Math.max(1, Math.ceil(deadline - this.now()));
-    this.timer = setTimeout(() => this.step({ kind: 'tick' }), delay);
+    this.timer = setTimeout(() => this.onTimer(), delay);
+  }
+
+  /**
+   * A tick that may judge liveness waits until the sockets have been read.
+   * Timers run before the poll phase, so after a pause (SIGSTOP, a long GC,
+   * a VM freeze) or under a flood the peer's heartbeats may sit unread in a
+   * socket when the deadline fires; setImmediate runs after the next poll
+   * phase. Repeat while datagrams keep coming, for at most DRAIN_MAX_MS (a
+   * flood never empties the socket). A step in between (a heartbeat) has
+   * done the tick's work and scheduled the next timer.
+   */
+  private onTimer(): void {
+    this.timer = undefined;
+    if (this.closed) return;
+    for (const [name, g] of this.gates) {
+      const summary = g.report(this.now());
+      if (summary) this.log.warn(`${name}: ${summary}`);
+    }
+    if (this.now() < membershipJudgementDeadline(this.engine.m)) {
+      this.step({ kind: 'tick' });
+      return;
+    }
+    const started = this.now();
+    const steps = this.steps;
+    let seen = this.rxSeen;
+    const again = (): void => {
+      if (this.closed || this.steps !== steps) return;
+      if (this.rxSeen !== seen && this.now() - started < DRAIN_MAX_MS) {
+        seen = this.rxSeen;
+        setImmediate(again);
+        return;
+      }
+      this.step({ kind: 'tick' });
+    };
+    setImmediate(again);
   }
 
   private act(a: EngineAction): void {
