@@ -20,13 +20,15 @@ export interface JunkOptions {
   mode?: JunkMode;
   /** Forge this source address (raw socket), as an attacker spoofing the peer would. */
   spoof?: string;
+  /** Stops the sender early; the promise then resolves to -1 (count unknown). */
+  signal?: AbortSignal;
 }
 
 const SOURCE = join(REPO_ROOT, 'bench', 'junk-sender.c');
 
-function run(cmd: string, args: string[], timeoutMs: number): Promise<string> {
+function run(cmd: string, args: string[], timeoutMs: number, signal?: AbortSignal): Promise<string> {
   return new Promise((resolve, reject) => {
-    execFile(cmd, args, { timeout: timeoutMs }, (err, stdout, stderr) => {
+    execFile(cmd, args, { timeout: timeoutMs, ...(signal ? { signal } : {}) }, (err, stdout, stderr) => {
       if (err) reject(new Error(`${cmd} ${args.join(' ')}: ${stderr.trim() || err.message}`));
       else resolve(stdout);
     });
@@ -50,12 +52,18 @@ export async function junkSender(): Promise<string> {
   return bin;
 }
 
-/** Sends junk for durationMs; resolves to the number of datagrams that left the sender. */
+/** Sends junk for durationMs; resolves to the number of datagrams that left the sender (-1 when aborted). */
 export async function sendJunk(o: JunkOptions): Promise<number> {
   const bin = await junkSender();
   const args = ['netns', 'exec', o.ns, bin, o.dst, String(o.port ?? 694), String(o.rate), String(o.durationMs),
     String(o.size ?? 300), o.mode ?? 'random', ...(o.spoof ? [o.spoof] : [])];
-  const out = await run('ip', args, o.durationMs + 30_000);
+  let out;
+  try {
+    out = await run('ip', args, o.durationMs + 30_000, o.signal);
+  } catch (e) {
+    if (o.signal?.aborted) return -1;
+    throw e;
+  }
   const m = /^sent (\d+)/.exec(out);
   if (!m) throw new Error(`junk-sender: unexpected output '${out.trim()}'`);
   return Number(m[1]);
