@@ -337,11 +337,11 @@ esac
 `, { mode: 0o755 });
   }
 
-  /** Starts tandem on `node`; its output goes to logFile(node). */
-  startTandem(node: NodeName, extraArgs: string[] = []): ChildProcess {
+  /** Starts tandem on `node`; its output goes to logFile(node); `env` adds environment variables (e.g. systemd's). */
+  startTandem(node: NodeName, extraArgs: string[] = [], env?: Record<string, string>): ChildProcess {
     const fd = openSync(this.logFile(node), 'a');
     const [cmd, ...args] = this.tandemCommand(node, extraArgs);
-    const child = spawn(cmd!, args, { stdio: ['ignore', fd, fd] });
+    const child = spawn(cmd!, args, { stdio: ['ignore', fd, fd], ...(env ? { env: { ...process.env, ...env } } : {}) });
     closeSync(fd);
     this.procs[node] = child;
     return child;

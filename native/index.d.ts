@@ -9,3 +9,5 @@ export function hwAddress(ifname: string): Buffer;
 export function bindToDevice(fd: number, ifname: string): void;
 /** Receive buffer of a socket (SO_RCVBUFFORCE, else SO_RCVBUF); returns what the kernel granted (it doubles the request for bookkeeping). */
 export function setRecvBuffer(fd: number, bytes: number): number;
+/** One datagram to systemd's notification socket; an address starting with '@' is abstract. Never blocks. */
+export function sdNotify(address: string, message: string): void;

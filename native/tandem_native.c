@@ -3,10 +3,13 @@
 #define _GNU_SOURCE
 #include <node_api.h>
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/socket.h>
 #include <sys/ioctl.h>
+#include <sys/un.h>
+#include <stddef.h>
 #include <net/if.h>
 #include <net/if_arp.h>
 #include <netinet/in.h>
@@ -149,6 +152,36 @@ static napi_value set_recv_buffer(napi_env env, napi_callback_info info) {
   return out;
 }
 
+// sdNotify(address, message): one datagram to systemd's notification socket
+// ($NOTIFY_SOCKET). An address starting with '@' is in the abstract
+// namespace. Never blocks: a full socket buffer is an error, not a stall of
+// the heartbeat loop that calls this.
+static napi_value sd_notify(napi_env env, napi_callback_info info) {
+  size_t argc = 2; napi_value argv[2];
+  struct sockaddr_un sa; memset(&sa, 0, sizeof sa);
+  char path[sizeof sa.sun_path + 1]; memset(path, 0, sizeof path);
+  char msg[4096];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int plen = argc < 2 ? -1 : get_string(env, argv[0], path, sizeof path);
+  int mlen = argc < 2 ? -1 : get_string(env, argv[1], msg, sizeof msg);
+  if (plen <= 0 || plen >= (int)sizeof sa.sun_path || mlen <= 0 || mlen >= (int)sizeof msg - 1 ||
+      (path[0] != '/' && path[0] != '@')) {
+    napi_throw_type_error(env, NULL, "sdNotify(address, message): an absolute or '@' socket address and a message under 4 KiB");
+    return NULL;
+  }
+  sa.sun_family = AF_UNIX;
+  memcpy(sa.sun_path, path, (size_t)plen);
+  if (path[0] == '@') sa.sun_path[0] = 0;
+  socklen_t salen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + (size_t)plen + (path[0] == '@' ? 0 : 1));
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return throw_errno(env, "socket(AF_UNIX)", errno);
+  ssize_t n = sendto(fd, msg, (size_t)mlen, MSG_DONTWAIT | MSG_NOSIGNAL, (struct sockaddr *)&sa, salen);
+  int err = errno;
+  close(fd);
+  if (n < 0) return throw_errno(env, "sendto(NOTIFY_SOCKET)", err);
+  return NULL;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"openPacket", NULL, open_packet, NULL, NULL, NULL, napi_default, NULL},
@@ -157,6 +190,7 @@ static napi_value init(napi_env env, napi_value exports) {
     {"hwAddress", NULL, hw_address, NULL, NULL, NULL, napi_default, NULL},
     {"bindToDevice", NULL, bind_to_device, NULL, NULL, NULL, napi_default, NULL},
     {"setRecvBuffer", NULL, set_recv_buffer, NULL, NULL, NULL, napi_default, NULL},
+    {"sdNotify", NULL, sd_notify, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

@@ -11,6 +11,8 @@ import { formatStatus } from './format.js';
 import { fenceByHand } from './fence.js';
 import { UserError } from '../util/errors.js';
 import { formatArbiterStats, runArbiter } from '../../arbiter/server.js';
+import { registerTimelineCommands } from './timeline.js';
+import { SdNotify } from '../daemon/sdnotify.js';
 
 const DEFAULT_STATE_DIR = '/var/lib/tandem';
 const DEFAULT_RUN_DIR = '/run/tandem';
@@ -113,10 +115,14 @@ export async function main(argv: string[]): Promise<number> {
     .requiredOption('--keys <file>', 'authkeys-format key file (mode 600), normally the cluster\'s authkeys')
     .action(async (o: { listen: string; stateDir: string; keys: string }) => {
       const arb = await runArbiter({ listen: o.listen, stateDir: o.stateDir, keysFile: o.keys });
+      // Under systemd (Type=notify): ready once it listens.
+      const sd = SdNotify.fromEnv(process.env, process.pid, (m) => process.stderr.write(`${new Date().toISOString()} arbiter WARN  ${m}\n`));
+      sd?.send(`READY=1\nSTATUS=listening on ${o.listen}`);
       let signals = 0;
       const onSignal = () => {
         signals += 1;
         if (signals > 1) process.exit(2);
+        sd?.send('STOPPING=1');
         void arb.close();
       };
       process.on('SIGTERM', onSignal);
@@ -125,6 +131,8 @@ export async function main(argv: string[]): Promise<number> {
       process.on('SIGUSR1', () => process.stderr.write(`${new Date().toISOString()} arbiter INFO  ${formatArbiterStats(arb.stats())}\n`));
       await arb.done;
     });
+
+  registerTimelineCommands(program, DEFAULT_RUN_DIR);
 
   const authkeys = program.command('authkeys').description('authkeys helpers');
   authkeys.command('generate')

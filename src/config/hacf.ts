@@ -32,7 +32,7 @@ export const DEFAULT_BAUD: BaudRate = 19200;
  * rather than being told it is a typo. `udp` is Heartbeat's old alias for
  * bcast; ping6 and rds are comm plugins shipped with 3.0.6.
  */
-const UNSUPPORTED = new Set([
+export const UNSUPPORTED_DIRECTIVES: ReadonlySet<string> = new Set([
   'mcast6', 'ucast6', 'hopfudge', 'ping6',
   'hbaping', 'rds', 'udp', 'respawn', 'failfast', 'apiauth', 'stonith', 'watchdog',
   'use_logd', 'conn_logd_time', 'syslogmsgfmt', 'realtime', 'rtprio', 'memreserve', 'coredumps',
@@ -43,7 +43,7 @@ const UNSUPPORTED = new Set([
   'normalpoll',
 ]);
 
-const SUPPORTED = new Set([
+export const SUPPORTED_DIRECTIVES: ReadonlySet<string> = new Set([
   'node', 'ucast', 'mcast', 'bcast', 'udpport', 'keepalive', 'warntime', 'deadtime', 'initdead',
   'auto_failback', 'nice_failback', 'cluster', 'logfile', 'debugfile', 'logfacility', 'debug',
   'serial', 'baud',
@@ -152,14 +152,14 @@ export function parseHaCf(text: string, file: string, stonithOpts: StonithParseO
       quorumLines.push({ directive, args, line });
       return;
     }
-    if (UNSUPPORTED.has(directive)) {
+    if (UNSUPPORTED_DIRECTIVES.has(directive)) {
       out.add(line, `'${directive}' is a Heartbeat directive tandem does not support yet`);
       return;
     }
-    if (!SUPPORTED.has(directive)) {
+    if (!SUPPORTED_DIRECTIVES.has(directive)) {
       const lower = directive.toLowerCase();
       const hint =
-        SUPPORTED.has(lower) || UNSUPPORTED.has(lower) || FENCING_DIRECTIVES.has(lower) || QUORUM_DIRECTIVES.has(lower) ? ` (directives are lower-case: '${lower}')` : '';
+        SUPPORTED_DIRECTIVES.has(lower) || UNSUPPORTED_DIRECTIVES.has(lower) || FENCING_DIRECTIVES.has(lower) || QUORUM_DIRECTIVES.has(lower) ? ` (directives are lower-case: '${lower}')` : '';
       out.add(line, `unknown directive '${directive}'${hint}`);
       return;
     }

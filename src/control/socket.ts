@@ -67,7 +67,7 @@ function isAlive(path: string): Promise<boolean> {
   });
 }
 
-export async function request(runDir: string, req: { cmd: string }, timeoutMs = 5000): Promise<unknown> {
+export async function request(runDir: string, req: { cmd: string; [k: string]: unknown }, timeoutMs = 5000): Promise<unknown> {
   const path = join(runDir, SOCKET_NAME);
   return new Promise((resolve, reject) => {
     const c = net.connect(path);

@@ -27,7 +27,7 @@ import { EtcdBackend } from '../quorum/etcd.js';
 import type { LeaseBackend } from '../quorum/backend.js';
 import { loadArbiterKeys } from '../../arbiter/server.js';
 import { heldGroups } from '../resources/machine.js';
-import { StateStore } from '../state/store.js';
+import { StateStore, type JournalFields } from '../state/store.js';
 import { localAddresses, openUdpPath, pathName, RECV_BUFFER_BYTES, type Path } from '../transport/udp.js';
 import { RxGate } from '../transport/gate.js';
 import { membershipJudgementDeadline } from '../membership/machine.js';
@@ -39,8 +39,12 @@ import { listenControl, PID_NAME } from '../control/socket.js';
 import { Logger } from '../util/log.js';
 import { UserError } from '../util/errors.js';
 import { buildStatusReport, type DropCounts } from './status.js';
+import { SdNotify } from './sdnotify.js';
 import type { StonithDevice } from '../config/stonith.js';
 import { FenceHistory, fencingPolicyConfig, historyRecord, runDeviceAction, type FencingAction } from '../fencing/index.js';
+
+/** Journal entries per control-socket reply (about 300 bytes each). */
+const JOURNAL_PAGE = 500;
 
 /**
  * Longest a liveness judgement waits for the sockets to be read. Reading a
@@ -98,6 +102,8 @@ export class Daemon {
   private backend?: LeaseBackend;
   private exitResolve?: () => void;
   readonly done: Promise<void>;
+  /** systemd's notification socket, when run as a Type=notify unit. */
+  private readonly sd: SdNotify | undefined;
 
   constructor(private readonly opts: DaemonOptions) {
     const h = opts.config.hacf;
@@ -111,6 +117,7 @@ export class Daemon {
     }
     this.peer = peer;
     this.done = new Promise((resolve) => { this.exitResolve = resolve; });
+    this.sd = SdNotify.fromEnv(process.env, process.pid, (m) => this.log.warn(m));
   }
 
   private now(): number {
@@ -136,7 +143,7 @@ export class Daemon {
     };
     for (const g of config.groups) this.agents.set(g.name, g.resources.map((r) => createAgent(r, ctx, this.netlink!)));
 
-    this.control = await listenControl(runDir, async (req) => this.handleControl(req.cmd));
+    this.control = await listenControl(runDir, async (req) => this.handleControl(req.cmd, req));
     writeFileSync(join(runDir, PID_NAME), `${process.pid}\n`);
 
     const own = localAddresses();
@@ -193,8 +200,15 @@ export class Daemon {
     if (h.autoFailback === 'legacy') this.log.warn(`${h.file}: auto_failback legacy behaves as 'on' (resources return to their preferred node)`);
     this.log.info(`starting: node ${node}, peer ${this.peer}, generation ${this.generation}, paths: ${this.paths.map((p) => p.name).join('; ')}` +
       (held.size ? `; held before restart: ${[...held].join(', ')}` : ''));
-    void this.store.journal('start', `generation ${this.generation}`);
+    void this.store.journal('start', `generation ${this.generation}`, new Date(), { node });
+    if (this.sd?.watchdogIntervalMs !== undefined && this.sd.watchdogIntervalMs <= h.keepaliveMs) {
+      this.log.warn(`systemd WatchdogSec (${2 * this.sd.watchdogIntervalMs} ms) is under twice keepalive (${h.keepaliveMs} ms): the watchdog may kill a healthy daemon`);
+    }
+    // Groups remembered from before the restart start out 'recovering' without a phase change: journal it, so a timeline shows them.
+    for (const g of held) void this.store.journal('group', `group ${g}: recovering (held before restart)`, new Date(), { node, group: g, phase: 'recovering', reason: 'held before restart' });
     this.step({ kind: 'tick' });
+    this.sd?.send(`READY=1\nSTATUS=node ${node}, generation ${this.generation}\nMAINPID=${process.pid}`);
+    this.sd?.tick(this.now());
   }
 
   /**
@@ -227,8 +241,8 @@ export class Daemon {
       const driver = this.leases = new LeaseDriver({
         leases, now: () => this.now(),
         onEvent: (ev) => {
-          if (ev.kind === 'lease-held') this.event('info', 'lease', `lease for ${ev.group} held (${this.backend?.target ?? ''})`);
-          else this.event('warn', 'lease', `lease for ${ev.group} lost: ${ev.reason}`);
+          if (ev.kind === 'lease-held') this.event('info', 'lease', `lease for ${ev.group} held (${this.backend?.target ?? ''})`, { group: ev.group, phase: 'held' });
+          else this.event('warn', 'lease', `lease for ${ev.group} lost: ${ev.reason}`, { group: ev.group, phase: 'lost', reason: ev.reason });
           // A lost lease stops the group now. Queued as a microtask: the
           // driver may report from inside an engine action (update), and
           // engine steps must not nest.
@@ -270,6 +284,7 @@ export class Daemon {
   shutdown(reason: string): void {
     if (this.stopping) return;
     this.stopping = true;
+    this.sd?.send(`STOPPING=1\nSTATUS=releasing resource groups (${reason})`);
     this.log.info(`shutting down (${reason}): releasing resource groups`);
     this.step({ kind: 'shutdown' });
   }
@@ -384,6 +399,8 @@ export class Daemon {
   private onTimer(): void {
     this.timer = undefined;
     if (this.closed) return;
+    // The watchdog is fed from the timer that sends and judges heartbeats, so a stalled loop starves it.
+    this.sd?.tick(this.now());
     for (const [name, g] of this.gates) {
       const summary = g.report(this.now());
       if (summary) this.log.warn(`${name}: ${summary}`);
@@ -424,12 +441,13 @@ export class Daemon {
         return;
       }
       case 'peer-up':
-        this.event('info', 'peer-up', `node ${this.peer} is up (generation ${a.generation}${a.restarted ? ', restarted' : ''})`);
+        this.event('info', 'peer-up', `node ${this.peer} is up (generation ${a.generation}${a.restarted ? ', restarted' : ''})`, { peer: this.peer });
         return;
       case 'peer-dead':
         this.event('warn', 'peer-dead', a.reason === 'initdead'
           ? `node ${this.peer} not heard within initdead: declared dead`
-          : a.reason === 'left' ? `node ${this.peer} left the cluster (graceful shutdown)` : `node ${this.peer} is dead: silent on every path for deadtime`);
+          : a.reason === 'left' ? `node ${this.peer} left the cluster (graceful shutdown)` : `node ${this.peer} is dead: silent on every path for deadtime`,
+        { peer: this.peer, reason: a.reason });
         return;
       case 'peer-report':
         return;
@@ -437,10 +455,10 @@ export class Daemon {
         this.log.warn(`late heartbeat from ${this.peer}: ${Math.round(a.silentMs)} ms since the last one`);
         return;
       case 'path-up':
-        this.event('info', 'path-up', `heartbeat path to ${this.peer} up: ${a.path}`);
+        this.event('info', 'path-up', `heartbeat path to ${this.peer} up: ${a.path}`, { path: a.path });
         return;
       case 'path-down':
-        this.event('warn', 'path-down', `heartbeat path to ${this.peer} down: ${a.path}`);
+        this.event('warn', 'path-down', `heartbeat path to ${this.peer} down: ${a.path}`, { path: a.path });
         return;
       case 'persist-peer-generation':
         this.store.setPeerGeneration(this.peer, a.generation).catch((e: Error) => this.log.error(`state: ${e.message}`));
@@ -449,10 +467,11 @@ export class Daemon {
         this.rateLimitedWarn(`dropped message from ${this.peer}: ${a.detail}`);
         return;
       case 'group-phase':
-        this.event(a.phase === 'failed' || a.phase === 'stop-failed' ? 'error' : 'info', 'group', `group ${a.group}: ${a.phase} (${a.reason})`);
+        this.event(a.phase === 'failed' || a.phase === 'stop-failed' ? 'error' : 'info', 'group', `group ${a.group}: ${a.phase} (${a.reason})`,
+          { group: a.group, phase: a.phase, reason: a.reason });
         return;
       case 'alert':
-        this.event('error', 'alert', `group ${a.group}: ${a.message}`);
+        this.event('error', 'alert', `group ${a.group}: ${a.message}`, { group: a.group });
         return;
       case 'persist-hold': {
         const role = () => (heldGroups(this.engine.r).length ? 'active' : 'standby');
@@ -470,7 +489,7 @@ export class Daemon {
         if (this.leases) engineQuorumInput(this.engine, { leases: this.leases.views() });
         return;
       case 'quorum-changed':
-        for (const d of a.changed) this.event(d.hold === 'release' ? 'warn' : 'info', 'quorum', `group ${d.group}: quorum ${d.code} (hold ${d.hold}, take ${d.take}): ${d.reason}`);
+        for (const d of a.changed) this.event(d.hold === 'release' ? 'warn' : 'info', 'quorum', `group ${d.group}: quorum ${d.code} (hold ${d.hold}, take ${d.take}): ${d.reason}`, { group: d.group, reason: d.reason });
         return;
       case 'fence':
       case 'check':
@@ -479,12 +498,13 @@ export class Daemon {
       case 'record': {
         const rec = historyRecord(a.entry, this.opts.node);
         this.event(rec.result === 'ok' || rec.result === 'operator' ? 'warn' : 'error', 'fence',
-          `fence of ${rec.target} through ${rec.device}: ${rec.result} after ${rec.durationMs} ms${rec.error ? ` (${rec.error})` : ''}`);
+          `fence of ${rec.target} through ${rec.device}: ${rec.result} after ${rec.durationMs} ms${rec.error ? ` (${rec.error})` : ''}`,
+          { peer: rec.target, phase: rec.result });
         this.fenceHistory?.append(rec).catch((e: Error) => this.log.error(`fencing history: ${e.message}`));
         return;
       }
       case 'may-take-over':
-        this.event('warn', 'fencing', `${a.target}'s groups may be taken over here (${a.reason})`);
+        this.event('warn', 'fencing', `${a.target}'s groups may be taken over here (${a.reason})`, { peer: a.target, reason: a.reason });
         return;
       case 'fence-alert':
         this.event('error', 'fence-alert', a.message);
@@ -516,9 +536,10 @@ export class Daemon {
     this.fenceJobs.add(job);
   }
 
-  private event(level: 'info' | 'warn' | 'error', kind: string, msg: string): void {
+  /** A transition: logged and journalled (off the send path: the LevelDB write is not awaited). */
+  private event(level: 'info' | 'warn' | 'error', kind: string, msg: string, fields: JournalFields = {}): void {
     this.log.log(level, msg);
-    this.store.journal(kind, msg).catch(() => undefined);
+    this.store.journal(kind, msg, new Date(), { node: this.opts.node, ...fields }).catch(() => undefined);
   }
 
   /** Per-group serial queue: a group's durable intent is written before its next operation starts. */
@@ -555,6 +576,8 @@ export class Daemon {
       this.step({ kind: 'tick' });
     }
     if (this.timer) clearTimeout(this.timer);
+    // The timeline ends this node's intervals here rather than at an unknown time.
+    await this.store.journal('stop', 'stopped (graceful shutdown)', new Date(), { node: this.opts.node }).catch(() => undefined);
     await this.close();
     this.log.info('stopped');
     this.log.close();
@@ -579,7 +602,15 @@ export class Daemon {
     await this.store?.close().catch(() => undefined);
   }
 
-  private async handleControl(cmd: string): Promise<unknown> {
+  private async handleControl(cmd: string, req: Record<string, unknown> = {}): Promise<unknown> {
+    if (cmd === 'journal') {
+      // `tandem journal` / `tandem timeline` read a running node's journal here (the daemon holds the LevelDB
+      // lock), a page at a time: one reply for all 10,000 entries would take tens of ms of JSON on this loop.
+      const since = typeof req.sinceMs === 'number' && Number.isFinite(req.sinceMs) ? req.sinceMs : -Infinity;
+      const after = typeof req.after === 'string' && /^\d{12}$/.test(req.after) ? req.after : undefined;
+      const page = await this.store.journalPage(after, JOURNAL_PAGE, since);
+      return { node: this.opts.node, exportedAt: new Date().toISOString(), live: true, ...page };
+    }
     if (cmd === 'status') {
       return buildStatusReport({
         engine: this.engine, config: this.opts.config, node: this.opts.node, peer: this.peer,

@@ -10,7 +10,17 @@ export interface JournalEntry {
   at: string;               // wall-clock ISO time
   kind: string;
   detail: string;
+  // Structured fields (tandem timeline reads these; entries written before
+  // they existed lack them).
+  node?: string;            // the node that wrote the entry
+  group?: string;
+  phase?: string;           // kind 'group': the group's new phase
+  reason?: string;
+  path?: string;            // kinds 'path-up' / 'path-down'
+  peer?: string;            // the node the entry is about (peer-up, peer-dead, fence)
 }
+
+export type JournalFields = Omit<JournalEntry, 'at' | 'kind' | 'detail'>;
 
 const JOURNAL_KEEP = 10_000;
 
@@ -75,9 +85,9 @@ export class StateStore {
     return this.db.get('role');
   }
 
-  async journal(kind: string, detail: string, at = new Date()): Promise<void> {
+  async journal(kind: string, detail: string, at = new Date(), fields: JournalFields = {}): Promise<void> {
     this.journalSeq += 1;
-    const entry: JournalEntry = { at: at.toISOString(), kind, detail };
+    const entry: JournalEntry = { at: at.toISOString(), kind, detail, ...fields };
     const ops: Array<{ type: 'put'; key: string; value: string } | { type: 'del'; key: string }> = [
       { type: 'put', key: `journal/${String(this.journalSeq).padStart(12, '0')}`, value: JSON.stringify(entry) },
     ];
@@ -90,6 +100,37 @@ export class StateStore {
   async recentJournal(limit: number): Promise<JournalEntry[]> {
     const vals = await this.db.values({ gte: 'journal/', lt: 'journal0', reverse: true, limit }).all();
     return vals.map((v) => JSON.parse(v) as JournalEntry).reverse();
+  }
+
+  /** The whole kept journal (at most JOURNAL_KEEP entries) in the order written, from `sinceMs` (wall clock) on. */
+  async journalSince(sinceMs = -Infinity): Promise<JournalEntry[]> {
+    const out: JournalEntry[] = [];
+    for await (const v of this.db.values({ gte: 'journal/', lt: 'journal0' })) {
+      let e: JournalEntry;
+      try { e = JSON.parse(v) as JournalEntry; } catch { continue; }
+      if (typeof e?.at === 'string' && Date.parse(e.at) >= sinceMs) out.push(e);
+    }
+    return out;
+  }
+
+  /**
+   * One page of the journal in the order written, after the entry `after`
+   * (a cursor from the previous page; none = from the start), with entries
+   * before `sinceMs` (wall clock) skipped. `next` is the cursor of the next
+   * page, absent on the last one.
+   */
+  async journalPage(after: string | undefined, limit: number, sinceMs = -Infinity): Promise<{ entries: JournalEntry[]; next?: string }> {
+    const entries: JournalEntry[] = [];
+    let last: string | undefined;
+    let more = false;
+    for await (const [k, v] of this.db.iterator({ ...(after ? { gt: `journal/${after}` } : { gte: 'journal/' }), lt: 'journal0' })) {
+      if (entries.length >= limit) { more = true; break; }
+      last = k.slice('journal/'.length);
+      let e: JournalEntry;
+      try { e = JSON.parse(v) as JournalEntry; } catch { continue; }
+      if (typeof e?.at === 'string' && Date.parse(e.at) >= sinceMs) entries.push(e);
+    }
+    return more && last !== undefined ? { entries, next: last } : { entries };
   }
 
   /** A separate key space in the same database (e.g. the fencing history), opened and closed with it. */

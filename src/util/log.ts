@@ -2,7 +2,7 @@
 // foreground under systemd or a terminal), plus the files and syslog
 // facility ha.cf names.
 
-import { appendFileSync } from 'node:fs';
+import { appendFileSync, fstatSync } from 'node:fs';
 import { spawn, type ChildProcess } from 'node:child_process';
 
 export type Level = 'error' | 'warn' | 'info' | 'debug';
@@ -20,13 +20,33 @@ export interface LogOptions {
   debugfile?: string | undefined;
   logfacility?: string | undefined;
   stderr?: boolean;
+  /** `<N>` syslog priority prefixes on stderr lines, for journald; default: stderrIsJournal(). */
+  priorityPrefix?: boolean;
+}
+
+/**
+ * True when stderr is systemd's journal stream (JOURNAL_STREAM names its
+ * device:inode, systemd.exec(5)), or when TANDEM_LOG_PREFIX=1 asks for the
+ * prefixes anyway (TANDEM_LOG_PREFIX=0: never).
+ */
+export function stderrIsJournal(env: NodeJS.ProcessEnv = process.env): boolean {
+  if (env.TANDEM_LOG_PREFIX === '1') return true;
+  if (env.TANDEM_LOG_PREFIX === '0' || !env.JOURNAL_STREAM) return false;
+  try {
+    const st = fstatSync(2);
+    return env.JOURNAL_STREAM === `${st.dev}:${st.ino}`;
+  } catch {
+    return false;
+  }
 }
 
 export class Logger {
   private syslog?: ChildProcess;
   private fileErrorReported = false;
+  private readonly prefix: boolean;
 
   constructor(private opts: LogOptions) {
+    this.prefix = opts.priorityPrefix ?? stderrIsJournal();
     const fac = opts.logfacility;
     if (fac && fac !== 'none' && FACILITY[fac] !== undefined) {
       // util-linux logger reads "<PRI>message" lines, so one long-lived child
@@ -51,7 +71,11 @@ export class Logger {
       if (this.opts.debugfile) this.append(this.opts.debugfile, line);
       if (!this.opts.debug) return;
     }
-    if (this.opts.stderr !== false) process.stderr.write(line + '\n');
+    // journald stamps its own time and reads the priority from `<N>`: no second timestamp there, and one
+    // line per message (a continuation line would get the default priority, or a `<N>` of its own).
+    if (this.opts.stderr !== false) {
+      process.stderr.write(this.prefix ? `<${SYSLOG_SEVERITY[level]}>${line.slice(line.indexOf(' ') + 1).replace(/[\r\n]+/g, ' ')}\n` : line + '\n');
+    }
     if (this.opts.logfile) this.append(this.opts.logfile, line);
     if (toSyslog && this.syslog?.stdin?.writable) {
       const pri = FACILITY[this.opts.logfacility!]! * 8 + SYSLOG_SEVERITY[level];

@@ -31,6 +31,11 @@ async function pullCable(): Promise<void> {
   const gone = new Promise<void>((r) => c.once('exit', () => r()));
   c.kill('SIGKILL');
   await gone;
+  // socat killed with SIGKILL leaves its links behind, pointing at pty numbers
+  // the kernel hands out again: a reopen through a stale link could reach
+  // another process's pty. A pulled cable is a device that is gone.
+  rmSync(A, { force: true });
+  rmSync(B, { force: true });
 }
 
 const medium = (device: string, baud: SerialMedium['baud'] = 115200): SerialMedium => ({ kind: 'serial', device, baud, line: 7 });
