@@ -5,6 +5,9 @@
 // fix (every datagram decoded and authenticated twice) lost real heartbeats in
 // the kernel and declared alpha dead several times within seconds at these
 // rates; after it, the daemon spends a few microseconds per junk datagram.
+// What no receive path can survive is the host itself stalling either
+// daemon for a deadtime (seen once on the shared development host, with a
+// 2-second netlink call beside it): the failure message shows the log.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
