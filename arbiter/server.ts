@@ -99,6 +99,7 @@ export async function runArbiter(opts: ArbiterOptions): Promise<ArbiterHandle> {
   const store = await ArbiterStore.open(opts.stateDir);
   let socket: Socket | undefined;
   try {
+    for (const n of store.notes) log('warn', `${store.dir}: ${n}`);
     const loaded = await store.load((m) => log('warn', m));
     const now = () => performance.now();
     const state = initArbiter(loaded, now(), limits);

@@ -4,7 +4,7 @@
 // announced, nor accept a request it had already answered.
 
 import type { ClassicLevel } from 'classic-level';
-import { openLevel } from '../src/state/level.js';
+import { LevelWriter, levelRead, openLevel } from '../src/state/level.js';
 import type { GrantRecord, NonceRecord, StoreOp } from './machine.js';
 
 // Names may hold '/', so each part is URI-encoded: keys stay unambiguous.
@@ -13,15 +13,27 @@ const grantKey = (cluster: string, group: string) => `grant/${enc(cluster)}/${en
 const nonceKey = (cluster: string, node: string) => `nonce/${enc(cluster)}/${enc(node)}`;
 
 export class ArbiterStore {
-  private constructor(private readonly db: ClassicLevel<string, string>, readonly dir: string) {}
+  private readonly writer: LevelWriter;
+
+  private constructor(
+    private readonly db: ClassicLevel<string, string>, readonly dir: string,
+    /** Found at open, worth a warning; nothing was lost. */
+    readonly notes: string[],
+  ) {
+    this.writer = new LevelWriter(db, dir, 'arbiter');
+  }
 
   static async open(dir: string): Promise<ArbiterStore> {
-    const db = await openLevel(dir, 'arbiter');
-    return new ArbiterStore(db, dir);
+    const { db, notes } = await openLevel(dir, 'arbiter');
+    return new ArbiterStore(db, dir, notes);
   }
 
   /** Everything on disk. Unreadable records are reported and skipped rather than crashing the arbiter. */
   async load(warn: (msg: string) => void): Promise<{ grants: GrantRecord[]; nonces: NonceRecord[] }> {
+    return levelRead(this.dir, 'arbiter', () => this.loadRecords(warn));
+  }
+
+  private async loadRecords(warn: (msg: string) => void): Promise<{ grants: GrantRecord[]; nonces: NonceRecord[] }> {
     const grants: GrantRecord[] = [];
     const nonces: NonceRecord[] = [];
     for await (const [k, v] of this.db.iterator({ gte: 'grant/', lt: 'grant0' })) {
@@ -56,7 +68,7 @@ export class ArbiterStore {
           return { type: 'put' as const, key: nonceKey(op.rec.cluster, op.rec.node), value: JSON.stringify(op.rec) };
       }
     });
-    await this.db.batch(batch, { sync: true });
+    await this.writer.write(batch, true);
   }
 
   async close(): Promise<void> {

@@ -59,6 +59,8 @@ export interface PairOptions {
    * extraHaCf or arbiterHaCf).
    */
   gateway?: boolean;
+  /** The authkeys file per node (tandem only); default `auth 1` / `1 sha1 lab-secret` on both. */
+  authkeys?: Partial<Record<NodeName, string>>;
 }
 
 export interface PairFencing {
@@ -96,7 +98,7 @@ export class Pair {
   constructor(opts: PairOptions) {
     this.o = {
       keepalive: '100ms', warntime: '200ms', deadtime: '300ms', initdead: '1', autoFailback: 'off',
-      media: 'bcast', servicePort: 7000, impl: 'tandem', arpCount: 5, arpIntervalMs: 200, extraHaCf: {}, arbiterHaCf: [], ...opts,
+      media: 'bcast', servicePort: 7000, impl: 'tandem', arpCount: 5, arpIntervalMs: 200, extraHaCf: {}, arbiterHaCf: [], authkeys: {}, ...opts,
     };
     const p = `${opts.prefix}${process.pid}`;
     this.o.workDir = `${opts.workDir}-${process.pid}`;
@@ -300,7 +302,7 @@ export class Pair {
       'node alpha beta',
       '',
     ].join('\n'));
-    writeFileSync(join(cfg, 'authkeys'), 'auth 1\n1 sha1 lab-secret\n', { mode: 0o600 });
+    writeFileSync(join(cfg, 'authkeys'), o.authkeys[node] ?? 'auth 1\n1 sha1 lab-secret\n', { mode: 0o600 });
     chmodSync(join(cfg, 'authkeys'), 0o600);
     const arp = o.impl === 'tandem' ? `::arp_count=${o.arpCount}::arp_interval=${o.arpIntervalMs}` : '';
     writeFileSync(join(cfg, 'haresources'), `alpha IPaddr2::${this.vip}/24/eth0${arp} labsvc::${o.servicePort}\n`);

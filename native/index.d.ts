@@ -11,3 +11,14 @@ export function bindToDevice(fd: number, ifname: string): void;
 export function setRecvBuffer(fd: number, bytes: number): number;
 /** One datagram to systemd's notification socket; an address starting with '@' is abstract. Never blocks. */
 export function sdNotify(address: string, message: string): void;
+/** An open raw ICMP socket (opaque). */
+export type IcmpHandle = { readonly __icmp: unique symbol };
+/**
+ * Raw IPv4 ICMP socket receiving echo replies only. onPacket gets each IP
+ * datagram (header included) and its source address, or null and an error text.
+ */
+export function icmpOpen(onPacket: (packet: Buffer | null, sourceOrError: string) => void): IcmpHandle;
+/** Send one ICMP message to an IPv4 address; throws with errno text. */
+export function icmpSend(h: IcmpHandle, message: Buffer, address: string): number;
+/** Stop receiving and close; idempotent. */
+export function icmpClose(h: IcmpHandle): void;

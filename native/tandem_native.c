@@ -1,15 +1,20 @@
 // Linux-only primitives Node's core lacks. Every call is synchronous and
 // cheap (a syscall or two); errors become JS exceptions carrying errno text.
+// The one asynchronous piece, the ICMP socket's receive side, is a uv_poll on
+// Node's own loop, so no thread is involved.
 #define _GNU_SOURCE
 #include <node_api.h>
+#include <uv.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <stddef.h>
+#include <sys/un.h>
 #include <unistd.h>
+#include <arpa/inet.h>
 #include <sys/socket.h>
 #include <sys/ioctl.h>
-#include <sys/un.h>
-#include <stddef.h>
 #include <net/if.h>
 #include <net/if_arp.h>
 #include <netinet/in.h>
@@ -182,6 +187,173 @@ static napi_value sd_notify(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// ---- ICMP echo for ping nodes ----------------------------------------------
+// A raw IPv4 ICMP socket (root or CAP_NET_RAW). Node has no ICMP sockets and
+// unprivileged ICMP is off on Debian; doing it here means no third-party
+// addon (and no extra header download) is needed for it.
+
+// From <linux/icmp.h>, which clashes with <net/if.h>.
+#define TN_ICMP_FILTER 1
+#define TN_ICMP_ECHOREPLY 0
+struct tn_icmp_filter { uint32_t data; };
+
+typedef struct {
+  uv_poll_t poll;
+  napi_env env;
+  napi_ref cb;        // onPacket(buf | null, source | error text)
+  napi_async_context ctx;
+  int fd;
+  int closed;
+} icmp_sock;
+
+// Packets drained per wakeup: bounds the time spent in one callback when the
+// host is flooded with ICMP; the rest waits for the next loop iteration.
+#define ICMP_BATCH 64
+
+static void icmp_call(icmp_sock *s, napi_value a, napi_value b) {
+  napi_env env = s->env;
+  napi_handle_scope scope;
+  napi_open_handle_scope(env, &scope);
+  napi_value cb, recv, argv[2] = {a, b}, result;
+  napi_get_reference_value(env, s->cb, &cb);
+  napi_get_global(env, &recv);   // make_callback needs an object as `this`
+  // make_callback runs queued microtasks afterwards, as Node's own handles do.
+  if (napi_make_callback(env, s->ctx, recv, cb, 2, argv, &result) == napi_pending_exception) {
+    napi_value err;
+    napi_get_and_clear_last_exception(env, &err);
+    napi_fatal_exception(env, err);
+  }
+  napi_close_handle_scope(env, scope);
+}
+
+static void icmp_readable(uv_poll_t *h, int status, int events) {
+  icmp_sock *s = (icmp_sock *)h->data;
+  (void)events;
+  napi_handle_scope scope;
+  napi_open_handle_scope(s->env, &scope);
+  if (status < 0) {
+    napi_value nul, msg;
+    napi_get_null(s->env, &nul);
+    napi_create_string_utf8(s->env, uv_strerror(status), NAPI_AUTO_LENGTH, &msg);
+    icmp_call(s, nul, msg);
+    napi_close_handle_scope(s->env, scope);
+    return;
+  }
+  unsigned char buf[65536];
+  for (int i = 0; i < ICMP_BATCH && !s->closed; i++) {
+    struct sockaddr_in from; socklen_t fl = sizeof from;
+    ssize_t n = recvfrom(s->fd, buf, sizeof buf, 0, (struct sockaddr *)&from, &fl);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      if (errno == EINTR) continue;
+      napi_value nul, msg;
+      char text[128];
+      snprintf(text, sizeof text, "recvfrom: %s", strerror(errno));
+      napi_get_null(s->env, &nul);
+      napi_create_string_utf8(s->env, text, NAPI_AUTO_LENGTH, &msg);
+      icmp_call(s, nul, msg);
+      break;
+    }
+    char addr[INET_ADDRSTRLEN] = "";
+    inet_ntop(AF_INET, &from.sin_addr, addr, sizeof addr);
+    napi_value b, a; void *out;
+    napi_create_buffer_copy(s->env, (size_t)n, buf, &out, &b);
+    napi_create_string_utf8(s->env, addr, NAPI_AUTO_LENGTH, &a);
+    icmp_call(s, b, a);
+  }
+  napi_close_handle_scope(s->env, scope);
+}
+
+static void icmp_free(uv_handle_t *h) {
+  icmp_sock *s = (icmp_sock *)h->data;
+  close(s->fd);
+  free(s);
+}
+
+// icmpOpen(onPacket) -> handle. Only echo replies pass the kernel filter.
+static napi_value icmp_open(napi_env env, napi_callback_info info) {
+  size_t argc = 1; napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  napi_valuetype t;
+  if (argc < 1 || napi_typeof(env, argv[0], &t) != napi_ok || t != napi_function) {
+    napi_throw_type_error(env, NULL, "icmpOpen(onPacket): callback required");
+    return NULL;
+  }
+  int fd = socket(AF_INET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_ICMP);
+  if (fd < 0) return throw_errno(env, "socket(AF_INET, SOCK_RAW, ICMP)", errno);
+  // Let the kernel drop every ICMP type except echo reply before it wakes us;
+  // best effort (userspace checks every packet anyway).
+  struct tn_icmp_filter filt = { .data = ~(1U << TN_ICMP_ECHOREPLY) };
+  (void)setsockopt(fd, SOL_RAW, TN_ICMP_FILTER, &filt, sizeof filt);
+  uv_loop_t *loop;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok) { close(fd); napi_throw_error(env, NULL, "no event loop"); return NULL; }
+  icmp_sock *s = calloc(1, sizeof *s);
+  if (!s) { close(fd); return throw_errno(env, "icmpOpen", ENOMEM); }
+  s->env = env; s->fd = fd;
+  napi_create_reference(env, argv[0], 1, &s->cb);
+  napi_value name;
+  napi_create_string_utf8(env, "tandem:icmp", NAPI_AUTO_LENGTH, &name);
+  napi_async_init(env, NULL, name, &s->ctx);
+  int rc = uv_poll_init(loop, &s->poll, fd);
+  if (rc == 0) {
+    s->poll.data = s;
+    rc = uv_poll_start(&s->poll, UV_READABLE, icmp_readable);
+    if (rc != 0) { uv_close((uv_handle_t *)&s->poll, icmp_free); s = NULL; }
+  } else {
+    close(fd); free(s); s = NULL;
+  }
+  if (!s) { napi_throw_error(env, NULL, uv_strerror(rc)); return NULL; }
+  napi_value ext;
+  napi_create_external(env, s, NULL, NULL, &ext);
+  return ext;
+}
+
+static icmp_sock *icmp_arg(napi_env env, napi_value v) {
+  void *p = NULL;
+  if (napi_get_value_external(env, v, &p) != napi_ok || !p) return NULL;
+  icmp_sock *s = p;
+  return s->closed ? NULL : s;
+}
+
+// icmpSend(handle, message, ipv4) -> bytes; throws with errno text (e.g. a
+// route that is down) so the caller counts the probe lost at once.
+static napi_value icmp_send(napi_env env, napi_callback_info info) {
+  size_t argc = 3; napi_value argv[3];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  char addr[INET_ADDRSTRLEN + 1] = {0};
+  void *data; size_t len;
+  icmp_sock *s = argc >= 3 ? icmp_arg(env, argv[0]) : NULL;
+  if (!s || napi_get_buffer_info(env, argv[1], &data, &len) != napi_ok ||
+      get_string(env, argv[2], addr, sizeof addr) <= 0) {
+    napi_throw_type_error(env, NULL, "icmpSend(open handle, buffer, ipv4)");
+    return NULL;
+  }
+  struct sockaddr_in to; memset(&to, 0, sizeof to);
+  to.sin_family = AF_INET;
+  if (inet_pton(AF_INET, addr, &to.sin_addr) != 1) {
+    napi_throw_type_error(env, NULL, "icmpSend: not an IPv4 address");
+    return NULL;
+  }
+  ssize_t n = sendto(s->fd, data, len, 0, (struct sockaddr *)&to, sizeof to);
+  if (n < 0) return throw_errno(env, "sendto(ICMP)", errno);
+  napi_value r; napi_create_int32(env, (int32_t)n, &r);
+  return r;
+}
+
+// icmpClose(handle): stops receiving at once; the fd is closed by libuv's close callback.
+static napi_value icmp_close(napi_env env, napi_callback_info info) {
+  size_t argc = 1; napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  icmp_sock *s = argc >= 1 ? icmp_arg(env, argv[0]) : NULL;
+  if (!s) return NULL;
+  s->closed = 1;
+  uv_poll_stop(&s->poll);
+  napi_delete_reference(env, s->cb);
+  napi_async_destroy(env, s->ctx);
+  uv_close((uv_handle_t *)&s->poll, icmp_free);
+  return NULL;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"openPacket", NULL, open_packet, NULL, NULL, NULL, napi_default, NULL},
@@ -191,6 +363,9 @@ static napi_value init(napi_env env, napi_value exports) {
     {"bindToDevice", NULL, bind_to_device, NULL, NULL, NULL, napi_default, NULL},
     {"setRecvBuffer", NULL, set_recv_buffer, NULL, NULL, NULL, napi_default, NULL},
     {"sdNotify", NULL, sd_notify, NULL, NULL, NULL, napi_default, NULL},
+    {"icmpOpen", NULL, icmp_open, NULL, NULL, NULL, napi_default, NULL},
+    {"icmpSend", NULL, icmp_send, NULL, NULL, NULL, napi_default, NULL},
+    {"icmpClose", NULL, icmp_close, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

@@ -7,13 +7,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Pair } from '../lab/pair.js';
 import { LineWatcher, sh, sleep, waitFor } from '../lab/sh.js';
+import { formatTimeline, type TimelineEvent } from '../lab/timeline.js';
 
 const pair = new Pair({
   prefix: 'tdemo', net: '10.213.1', workDir: join(tmpdir(), 'tandem-demo'),
   keepalive: '100ms', warntime: '200ms', deadtime: '300ms', initdead: '2', autoFailback: 'off', media: 'bcast',
 });
-
-const t = (ms: number) => `+${ms.toFixed(0).padStart(5)} ms`;
 
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('the demo creates network namespaces: run it as root');
@@ -46,15 +45,16 @@ async function main(): Promise<void> {
   mon.stop(); ping.stop();
 
   console.log('\ntimeline (from the power loss):');
-  console.log(`  ${t(0)}  alpha loses power`);
+  const events: TimelineEvent[] = [{ atMs: 0, text: 'alpha loses power' }];
   const lines = readFileSync(pair.logFile('beta'), 'utf8').slice(logStart).split('\n').filter(Boolean);
   for (const l of lines) {
     const at = Date.parse(l.slice(0, 24)) - wall0;
-    if (at >= 0 && at < 5000) console.log(`  ${t(at)}  beta: ${l.slice(25).replace(/^beta \w+\s+/, '')}`);
+    if (at >= 0 && at < 5000) events.push({ atMs: at, text: `beta: ${l.slice(25).replace(/^beta \w+\s+/, '')}` });
   }
-  if (vip) console.log(`  ${t(vip.at - t0)}  kernel on beta reports the VIP`);
-  if (replyAfter) console.log(`  ${t(replyAfter.at - t0)}  client gets echo replies from the VIP again`);
-  console.log(`  ${t(served - t0)}  client's TCP connection answered by "${await pair.askService()}"`);
+  if (vip) events.push({ atMs: vip.at - t0, text: 'kernel on beta reports the VIP' });
+  if (replyAfter) events.push({ atMs: replyAfter.at - t0, text: 'client gets echo replies from the VIP again' });
+  events.push({ atMs: served - t0, text: `client's TCP connection answered by "${await pair.askService()}"` });
+  for (const line of formatTimeline(events)) console.log(line);
   console.log(`\nclient's ARP entry for the VIP is now ${await pair.clientNeighbourMac()} (beta is ${pair.mac.beta}): moved by gratuitous ARP.`);
 
   console.log('\npowering alpha back on: with auto_failback off it rejoins as standby...');

@@ -1,18 +1,27 @@
 // Human-readable `tandem status`.
 
 import type { PathEntry, StatusReport } from '../daemon/status.js';
+import { formatDuration } from '../util/duration.js';
 
-const ms = (v: number | null) => (v === null ? 'never' : v < 10_000 ? `${v} ms ago` : `${Math.round(v / 1000)} s ago`);
+const dur = formatDuration;
+const ms = (v: number | null) => (v === null ? 'never' : `${dur(v)} ago`);
 
 export function formatStatus(r: StatusReport): string {
   const lines: string[] = [];
   lines.push(`cluster ${r.cluster}: node ${r.node}, generation ${r.generation}, started ${r.startedAt}`);
-  lines.push(`timing: keepalive ${r.timing.keepaliveMs} ms, deadtime ${r.timing.deadtimeMs} ms, auto_failback ${r.timing.autoFailback}`);
+  lines.push(`timing: keepalive ${dur(r.timing.keepaliveMs)}, deadtime ${dur(r.timing.deadtimeMs)}, auto_failback ${r.timing.autoFailback}`);
+  if (r.auth) lines.push(`authkeys: auth ${r.auth.sendIndex}, fingerprint ${r.auth.fingerprint}${r.auth.insecureAllowed ? ' (allow_insecure_authkeys: forgeable)' : ''}`);
+  if (r.auth?.mismatch) lines.push(`!! ${r.auth.mismatch.message}`);
   lines.push('');
   lines.push('NODES');
+  const label = (g: string) => r.groups.find((x) => x.name === g)?.label ?? g;
   for (const n of r.nodes) {
-    const holds = n.holds.length ? n.holds.join(', ') : '-';
-    lines.push(`  ${n.name.padEnd(16)} ${String(n.state).padEnd(8)} ${n.self ? '(this node)' : `last heard ${ms(n.lastHeardMsAgo)}`}  holds: ${holds}`);
+    const holds = n.holds.length ? n.holds.map(label).join(', ') : '-';
+    // state says whether the node is alive (the daemon's own "active" is
+    // Heartbeat's word for that); the role says whether it holds anything.
+    const alive = n.self && n.state === 'active' ? 'up' : String(n.state);
+    const role = alive === 'up' ? (n.holds.length ? 'active' : 'standby') : '';
+    lines.push(`  ${n.name.padEnd(16)} ${alive.padEnd(8)} ${role.padEnd(7)} ${n.self ? '(this node)' : `last heard ${ms(n.lastHeardMsAgo)}`}  holds: ${holds}`);
   }
   lines.push('');
   lines.push('HEARTBEAT PATHS');
@@ -20,7 +29,7 @@ export function formatStatus(r: StatusReport): string {
   lines.push('');
   lines.push('RESOURCE GROUPS');
   for (const g of r.groups) {
-    lines.push(`  ${g.name}  (preferred ${g.preferredNode})`);
+    lines.push(`  ${g.label ?? g.name}  (preferred ${g.preferredNode})`);
     lines.push(`    holder: ${g.holder ?? 'none'}; here: ${g.local.phase}${g.local.lastError ? ` (last error: ${g.local.lastError})` : ''}`);
     lines.push(`    resources: ${g.resources.join(' ')}`);
   }
@@ -34,7 +43,7 @@ export function formatStatus(r: StatusReport): string {
     }
     if (f.history.length === 0) lines.push('  history: none');
     for (const h of f.history) {
-      lines.push(`  ${h.at}  ${h.by} -> ${h.target} ${h.action} via ${h.device}: ${h.result} (${h.durationMs} ms)${h.error ? `: ${h.error}` : ''}`);
+      lines.push(`  ${h.at}  ${h.by} -> ${h.target} ${h.action} via ${h.device}: ${h.result} (${dur(h.durationMs)})${h.error ? `: ${h.error}` : ''}`);
     }
   }
   if (r.quorum) {
@@ -43,7 +52,7 @@ export function formatStatus(r: StatusReport): string {
     lines.push(`QUORUM: ${q.quorum ? 'yes' : 'NO'} (${q.why})`);
     if (q.summary) lines.push(`  ${q.summary}`);
     if (q.arbiter) lines.push(`  arbiter: ${q.arbiter.kind} ${q.arbiter.target ?? ''}`);
-    if (q.ipfail.enabled) lines.push(`  ipfail: on, connectivity ${q.connectivity}; delay ${q.ipfail.delayMs} ms, dwell ${q.ipfail.dwellMs} ms`);
+    if (q.ipfail.enabled) lines.push(`  ipfail: on, connectivity ${q.connectivity}; delay ${dur(q.ipfail.delayMs)}, dwell ${dur(q.ipfail.dwellMs)}`);
     for (const t of q.ping) {
       lines.push(`  ping ${t.name}: ${t.status} (changed ${ms(t.sinceMsAgo)})`);
       for (const a of t.addrs) {
@@ -52,14 +61,14 @@ export function formatStatus(r: StatusReport): string {
     }
     for (const g of q.groups) {
       const l = g.lease;
-      const lease = l === null ? '' : `; lease ${l.status}${l.status === 'held' ? ` (valid ${l.validForMs} ms more)` : ` (${l.reason}${l.holder ? `, holder ${l.holder}` : ''})`}`;
-      lines.push(`  ${g.name}: ${g.code} (hold ${g.hold}, take ${g.take})${lease}`);
+      const lease = l === null ? '' : `; lease ${l.status}${l.status === 'held' ? ` (valid ${l.validForMs === null ? '-' : dur(l.validForMs)} more)` : ` (${l.reason}${l.holder ? `, holder ${l.holder}` : ''})`}`;
+      lines.push(`  ${g.label ?? g.name}: ${g.code} (hold ${g.hold}, take ${g.take})${lease}`);
       if (g.reason) lines.push(`    ${g.reason}`);
     }
   }
   const d = r.counters.dropped;
   lines.push('');
-  lines.push(`packets: sent ${r.counters.sent}, received ${r.counters.received}; dropped: auth ${d.auth}, malformed ${d.malformed}, replay ${d.replay}, foreign ${d.foreign}, spoofed ${d.spoofed}, ignored ${d.ignored}, filtered ${d.filtered ?? 0}`);
+  lines.push(`packets: sent ${r.counters.sent}, received ${r.counters.received}; dropped: auth ${d.auth}, malformed ${d.malformed}, replay ${d.replay}, unconfirmed ${d.unconfirmed ?? 0}, generation jump ${d.jump ?? 0}, foreign ${d.foreign}, spoofed ${d.spoofed}, ignored ${d.ignored}, filtered ${d.filtered ?? 0}`);
   return lines.join('\n') + '\n';
 }
 

@@ -1,9 +1,11 @@
 // tandem's command line. Every failure an operator can cause ends in one
 // clear line on stderr and a non-zero exit, never a stack trace.
 
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { loadConfig, formatIssue } from '../config/load.js';
+import { loadConfig, formatIssue, sortIssues } from '../config/load.js';
+import { checkHost } from '../config/host.js';
 import { generateAuthKeys } from '../config/authkeys.js';
 import { Daemon } from '../daemon/daemon.js';
 import { request } from '../control/socket.js';
@@ -16,6 +18,18 @@ import { SdNotify } from '../daemon/sdnotify.js';
 
 const DEFAULT_STATE_DIR = '/var/lib/tandem';
 const DEFAULT_RUN_DIR = '/run/tandem';
+/** Heartbeat's configuration directory: a migrated node needs no -c. */
+const DEFAULT_CONFIG_DIR = '/etc/ha.d';
+
+/** The version in package.json, which ships in every install (dist/src/cli/ is three levels down). */
+function packageVersion(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version?: unknown };
+    return typeof pkg.version === 'string' ? pkg.version : 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
 
 function nodeName(value: string): string {
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(value)) throw new InvalidArgumentError('a node name is letters, digits, ".", "_" or "-"');
@@ -25,13 +39,14 @@ function nodeName(value: string): string {
 export async function main(argv: string[]): Promise<number> {
   const program = new Command();
   program.name('tandem').description('High-availability pair manager (Heartbeat-compatible)').exitOverride();
+  program.version(packageVersion(), '-V, --version', 'print the version and exit');
   program.configureOutput({ writeErr: (s) => process.stderr.write(s) });
 
   let exitCode = 0;
 
   program.command('run')
     .description('run the daemon in the foreground')
-    .requiredOption('-c, --config <dir>', 'directory holding ha.cf, authkeys and haresources')
+    .option('-c, --config <dir>', 'directory holding ha.cf, authkeys and haresources', DEFAULT_CONFIG_DIR)
     .option('--node <name>', 'this node\'s name (default: uname -n)', nodeName)
     .option('--state-dir <dir>', 'LevelDB state directory', DEFAULT_STATE_DIR)
     .option('--run-dir <dir>', 'control socket and pid file directory', DEFAULT_RUN_DIR)
@@ -87,19 +102,25 @@ export async function main(argv: string[]): Promise<number> {
 
   program.command('check-config')
     .description('validate ha.cf, authkeys and haresources; print every error as FILE:LINE: message')
-    .requiredOption('-c, --config <dir>', 'configuration directory')
+    .option('-c, --config <dir>', 'configuration directory', DEFAULT_CONFIG_DIR)
     .option('--init-dir <dir>', 'where LSB init scripts are looked up', '/etc/init.d')
-    .action((o: { config: string; initDir: string }) => {
-      const { issues } = loadConfig(o.config, { initDir: o.initDir, checkMode: true });
-      for (const i of issues) process.stderr.write(formatIssue(i) + '\n');
-      if (issues.length) exitCode = 1;
-      else process.stdout.write(`${o.config}: configuration is valid\n`);
+    .option('--host', 'also check that the configuration fits this machine: node name, interfaces, serial devices')
+    .option('--node <name>', 'this node\'s name for --host (default: uname -n)', nodeName)
+    .action((o: { config: string; initDir: string; host?: boolean; node?: string }) => {
+      const { config, issues } = loadConfig(o.config, { initDir: o.initDir, checkMode: true });
+      const all = config && o.host
+        ? sortIssues([...issues, ...checkHost(config, o.node ?? hostname().toLowerCase(), o.node ? '--node' : 'uname -n')])
+        : issues;
+      for (const i of all) process.stderr.write(formatIssue(i) + '\n');
+      if (!config && o.host) process.stderr.write('tandem: --host: this machine is checked once the files above are valid\n');
+      if (all.length) exitCode = 1;
+      else process.stdout.write(`${o.config}: configuration is valid${o.host ? ' for this host' : ''}\n`);
     });
 
   program.command('fence')
     .description('fence NODE now through the device(s) ha.cf configures for it; the daemon is not needed')
     .argument('<node>', 'the node to fence', nodeName)
-    .requiredOption('-c, --config <dir>', 'configuration directory')
+    .option('-c, --config <dir>', 'configuration directory', DEFAULT_CONFIG_DIR)
     .addOption(new Option('--action <action>', 'what to do with its power').choices(['off', 'on', 'reboot', 'status']).default('off'))
     .option('--state-dir <dir>', 'record into the fencing history here (only while the daemon does not hold it)', DEFAULT_STATE_DIR)
     .option('--init-dir <dir>', 'where LSB init scripts are looked up', '/etc/init.d')

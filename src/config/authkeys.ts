@@ -6,7 +6,7 @@
 // crc is an unkeyed checksum; md5 and sha1 are HMACs as in Heartbeat; sha256
 // is tandem's HMAC-SHA256.
 
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { statSync } from 'node:fs';
 
 import { IssueSink, errnoText, parseUInt, physicalLines } from './common.js';
@@ -30,6 +30,8 @@ function isMethod(s: string): s is AuthMethod {
 export interface AuthKeysResult {
   keys: AuthKeys | undefined;
   issues: ConfigIssue[];
+  /** Key index -> the line defining it (for FILE:LINE messages about a key). */
+  keyLines?: ReadonlyMap<number, number>;
 }
 
 /**
@@ -129,7 +131,34 @@ export function parseAuthKeys(text: string | Buffer, file: string): AuthKeysResu
 
   const issues = out.sorted();
   if (issues.length > 0 || !auth) return { keys: undefined, issues };
-  return { keys: { sendIndex: auth.index, keys }, issues };
+  return { keys: { sendIndex: auth.index, keys }, issues, keyLines };
+}
+
+/** The ha.cf directive that accepts what keyPolicyIssues refuses. */
+export const INSECURE_AUTHKEYS_DIRECTIVE = 'allow_insecure_authkeys';
+
+/**
+ * Keys that let a third party forge heartbeats: a crc "key" is an unkeyed
+ * checksum anyone can compute, and every key line is accepted on receive, so a
+ * leftover line (even a strong one) is a second way in that nobody watches.
+ * One forged status can claim a group or a generation; refused unless ha.cf
+ * says `allow_insecure_authkeys yes`.
+ */
+export function keyPolicyIssues(keys: AuthKeys, file: string, keyLines: ReadonlyMap<number, number> | undefined): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  const fix = `remove the line, or accept the risk with '${INSECURE_AUTHKEYS_DIRECTIVE} yes' in ha.cf`;
+  for (const k of [...keys.keys.values()].sort((a, b) => a.index - b.index)) {
+    const line = keyLines?.get(k.index) ?? 0;
+    if (k.method === 'crc') {
+      const what = k.index === keys.sendIndex
+        ? `key ${k.index} (crc, used for sending) is an unkeyed checksum: anyone on the heartbeat network can forge heartbeats; use '${k.index} sha256 KEY' (tandem authkeys generate), or accept the risk with '${INSECURE_AUTHKEYS_DIRECTIVE} yes' in ha.cf`
+        : `key ${k.index} (crc) is an unkeyed checksum that receivers accept: anyone on the heartbeat network can forge heartbeats; ${fix}`;
+      issues.push({ file, line, message: what });
+    } else if (k.index !== keys.sendIndex) {
+      issues.push({ file, line, message: `key ${k.index} (${k.method}) is not the send key (auth ${keys.sendIndex}) but receivers accept it: a leftover key is a second way to forge heartbeats; ${fix}` });
+    }
+  }
+  return issues;
 }
 
 /** Keeps control characters out of messages that echo file content. */
@@ -177,4 +206,16 @@ export function generateAuthKeys(method: AuthMethod = 'sha256'): string {
     'auth 1\n' +
     `1 ${method} ${key}\n`
   );
+}
+
+/**
+ * A short fingerprint of the send key, safe to show and log: both nodes of a
+ * pair must show the same one. It is a hash of the key, not the key; like the
+ * HMACs on the wire it allows an offline guess of a weak key, no more.
+ */
+export function keyFingerprint(keys: AuthKeys): string {
+  const k = keys.keys.get(keys.sendIndex);
+  if (!k) return 'none';
+  const h = createHash('sha256').update('tandem authkeys fingerprint v1\0').update(k.method).update('\0').update(k.key).digest('hex');
+  return `${k.method}:${h.slice(0, 16)}`;
 }

@@ -18,6 +18,7 @@ import { SERIAL_BAUD_RATES, type AutoFailback, type BaudRate, type ConfigIssue, 
 import { UserError } from '../util/errors.js';
 import { QUORUM_DIRECTIVES, parseQuorum, type QuorumLine } from './quorum.js';
 import { FENCING_DIRECTIVES, parseFencing, type FencingConfig, type FencingLine, type StonithParseOptions } from './stonith.js';
+import { formatDuration } from '../util/duration.js';
 
 export const DEFAULT_UDPPORT = 694;
 export const DEFAULT_KEEPALIVE_MS = 1000;
@@ -49,6 +50,8 @@ export const SUPPORTED_DIRECTIVES: ReadonlySet<string> = new Set([
   'serial', 'baud',
   // tandem extension (not in Heartbeat): a hook run on heartbeat path transitions
   'notify',
+  // tandem extension: accept crc and extra key lines in authkeys (config/authkeys.ts)
+  'allow_insecure_authkeys',
 ]);
 
 /** Facility names syslog(3) understands (glibc facilitynames, minus the internal "mark"). */
@@ -74,6 +77,11 @@ interface Setting<T> {
 export interface HaCfResult {
   config: HaCf | undefined;
   issues: ConfigIssue[];
+  /**
+   * The node names, also when other lines have errors (undefined when a node
+   * line itself was wrong), so haresources is still checked against them.
+   */
+  nodes?: string[];
 }
 
 /**
@@ -422,6 +430,18 @@ export function parseHaCf(text: string, file: string, stonithOpts: StonithParseO
         break;
       }
 
+      case 'allow_insecure_authkeys': {
+        const v = one('yes or no');
+        if (v === undefined) break;
+        const b = parseBool(v);
+        if (b === undefined) {
+          out.add(line, `'allow_insecure_authkeys' must be yes or no (got '${v}')`);
+          break;
+        }
+        setOnce('allow_insecure_authkeys', line, b);
+        break;
+      }
+
       case 'debug': {
         const v = one('a level 0-255');
         if (v === undefined) break;
@@ -468,7 +488,7 @@ export function parseHaCf(text: string, file: string, stonithOpts: StonithParseO
     timingOk = false;
     out.add(
       deadtime?.line ?? keepalive?.line ?? 0,
-      `deadtime (${deadtimeMs}ms) must be more than twice keepalive (${keepaliveMs}ms)`,
+      `deadtime (${formatDuration(deadtimeMs)}) must be more than twice keepalive (${formatDuration(keepaliveMs)})`,
     );
   }
 
@@ -477,7 +497,7 @@ export function parseHaCf(text: string, file: string, stonithOpts: StonithParseO
   const initdeadMs =
     initdead?.value ?? (deadtimeMs > 10000 ? deadtimeMs : deadtimeMs < 6000 ? 12000 : 2 * deadtimeMs);
   if (!timeValueError && initdead && initdeadMs < deadtimeMs) {
-    out.add(initdead.line, `initdead (${initdeadMs}ms) must be at least deadtime (${deadtimeMs}ms)`);
+    out.add(initdead.line, `initdead (${formatDuration(initdeadMs)}) must be at least deadtime (${formatDuration(deadtimeMs)})`);
   }
 
   const warntimeMs = warntime?.value ?? Math.floor(deadtimeMs / 2);
@@ -485,9 +505,9 @@ export function parseHaCf(text: string, file: string, stonithOpts: StonithParseO
   // holds, so only an explicit warntime can break them.
   if (warntime && timingOk) {
     if (warntimeMs >= deadtimeMs) {
-      out.add(warntime.line, `warntime (${warntimeMs}ms) must be less than deadtime (${deadtimeMs}ms)`);
+      out.add(warntime.line, `warntime (${formatDuration(warntimeMs)}) must be less than deadtime (${formatDuration(deadtimeMs)})`);
     } else if (warntimeMs <= keepaliveMs) {
-      out.add(warntime.line, `warntime (${warntimeMs}ms) must be more than keepalive (${keepaliveMs}ms)`);
+      out.add(warntime.line, `warntime (${formatDuration(warntimeMs)}) must be more than keepalive (${formatDuration(keepaliveMs)})`);
     }
   }
 
@@ -514,7 +534,7 @@ export function parseHaCf(text: string, file: string, stonithOpts: StonithParseO
   out.issues.push(...quorum.issues);
 
   const issues = out.sorted();
-  if (issues.length > 0) return { config: undefined, issues };
+  if (issues.length > 0) return nodeLineError || nodes.length === 0 ? { config: undefined, issues } : { config: undefined, issues, nodes: nodes.map((n) => n.name) };
 
   const udpport = get<number>('udpport')?.value ?? DEFAULT_UDPPORT;
   const config: HaCf = {
@@ -542,6 +562,8 @@ export function parseHaCf(text: string, file: string, stonithOpts: StonithParseO
   if (notify !== undefined) config.notify = { command: notify.value, line: notify.line };
   if (fencing) config.fencing = fencing;
   if (quorum.settings) config.quorum = quorum.settings;
+  const insecure = get<boolean>('allow_insecure_authkeys');
+  if (insecure?.value) config.allowInsecureAuthkeys = { line: insecure.line };
   return { config, issues };
 }
 

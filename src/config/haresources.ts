@@ -36,6 +36,8 @@ const IP_OPTIONS = new Map([
 export interface HaResourcesResult {
   groups: ResourceGroup[] | undefined;
   issues: ConfigIssue[];
+  /** Every group parsed, also when some lines have errors, so their agents are still checked. */
+  parsed: ResourceGroup[];
 }
 
 interface LogicalLine {
@@ -140,7 +142,7 @@ export function parseHaResources(
   }
 
   const issues = out.sorted();
-  return issues.length > 0 ? { groups: undefined, issues } : { groups, issues };
+  return issues.length > 0 ? { groups: undefined, issues, parsed: groups } : { groups, issues, parsed: groups };
 }
 
 /** A Resource, or the message explaining why `spec` is not one. */
@@ -242,4 +244,18 @@ function ipAgentProblem(agent: string, args: string[]): string | undefined {
     }
   }
   return undefined;
+}
+
+/**
+ * How logs and `tandem status` name a group. Its identity stays the first
+ * resource as written (Heartbeat's convention, and the key in the state dir
+ * and at the arbiter), but "IPaddr2::10.0.0.5/24/eth0::arp_count=5" on every
+ * line says less than the address: a group that starts with an address is
+ * named by it; any other by its first resource.
+ */
+export function groupLabel(name: string): string {
+  const parsed = parseResourceSpec(name);
+  if (typeof parsed === 'string') return name;
+  if (BUILTIN_AGENTS.has(parsed.agent)) return (parsed.args[0] ?? name).split('/')[0] || name;
+  return name;
 }

@@ -4,7 +4,7 @@
 
 import { join } from 'node:path';
 
-import { checkAuthKeysMode, parseAuthKeys } from './authkeys.js';
+import { checkAuthKeysMode, keyPolicyIssues, parseAuthKeys } from './authkeys.js';
 import { errnoText, findExecutable, readRegularFile } from './common.js';
 import { parseHaCf } from './hacf.js';
 import { BUILTIN_AGENTS, parseHaResources } from './haresources.js';
@@ -48,6 +48,8 @@ export function loadConfig(dir: string, opts: LoadOptions = {}): LoadResult {
   const auth = authText ? parseAuthKeys(authText, authFile) : undefined;
   if (auth) {
     issues.push(...auth.issues);
+    // Needs ha.cf's verdict on the directive; with a broken ha.cf its own errors come first.
+    if (auth.keys && hacf?.config && !hacf.config.allowInsecureAuthkeys) issues.push(...keyPolicyIssues(auth.keys, authFile, auth.keyLines));
     if (opts.checkMode ?? true) {
       const modeIssue = checkAuthKeysMode(authFile);
       if (modeIssue) issues.push(modeIssue);
@@ -55,12 +57,14 @@ export function loadConfig(dir: string, opts: LoadOptions = {}): LoadResult {
   }
 
   const resText = read(resFile, issues);
-  // Without a clean ha.cf the node list is unknown, so preferred nodes are
-  // not checked against it (ha.cf's own errors come first anyway).
-  const res = resText ? parseHaResources(resText.toString('utf8'), resFile, hacf?.config?.nodes) : undefined;
+  // Every problem in one run: preferred nodes are checked against ha.cf's
+  // node lines even when other ha.cf lines are wrong (not when a node line
+  // is), and the agents of every group that parsed are checked even when
+  // other haresources lines are wrong.
+  const res = resText ? parseHaResources(resText.toString('utf8'), resFile, hacf?.config?.nodes ?? hacf?.nodes) : undefined;
   if (res) {
     issues.push(...res.issues);
-    if (res.groups) issues.push(...checkScriptAgents(res.groups, resFile, dir, initDir));
+    issues.push(...checkScriptAgents(res.parsed, resFile, dir, initDir));
   }
 
   const sorted = sortIssues(issues);

@@ -58,6 +58,8 @@ export interface HaCf {
   fencing?: FencingConfig;
   /** Ping nodes, ipfail and the arbiter (config/quorum.ts); absent when ha.cf has no quorum directive. */
   quorum?: QuorumSettings;
+  /** tandem extension: `allow_insecure_authkeys yes` accepts crc keys and key lines besides the send key. */
+  allowInsecureAuthkeys?: { line: number };
 }
 
 export interface Resource {

@@ -6,7 +6,7 @@
 // synchronous and small; everything slow (agents, LevelDB) runs beside it.
 
 import { performance } from 'node:perf_hooks';
-import { mkdirSync, writeFileSync, unlinkSync, readFileSync } from 'node:fs';
+import { writeFileSync, unlinkSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Server } from 'node:net';
 import type { Config, ResourceGroup } from '../config/types.js';
@@ -38,13 +38,20 @@ import type { ResourceAgent } from '../agents/types.js';
 import { listenControl, PID_NAME } from '../control/socket.js';
 import { Logger } from '../util/log.js';
 import { UserError } from '../util/errors.js';
+import { prepareDir } from './dirs.js';
+import { groupLabel } from '../config/haresources.js';
+import { formatDuration } from '../util/duration.js';
 import { buildStatusReport, type DropCounts } from './status.js';
 import { SdNotify } from './sdnotify.js';
+import { AuthDiag, claimsSender } from './authdiag.js';
+import { keyFingerprint } from '../config/authkeys.js';
 import type { StonithDevice } from '../config/stonith.js';
 import { FenceHistory, fencingPolicyConfig, historyRecord, runDeviceAction, type FencingAction } from '../fencing/index.js';
 
 /** Journal entries per control-socket reply (about 300 bytes each). */
 const JOURNAL_PAGE = 500;
+/** How far past the wall clock a generation of ours the peer reports may be and still be taken as one we used. */
+const GENERATION_RAISE_LIMIT_S = 86_400;
 
 /**
  * Longest a liveness judgement waits for the sockets to be read. Reading a
@@ -73,6 +80,11 @@ export class Daemon {
   private netlink?: NetlinkHandle;
   private agents = new Map<string, ResourceAgent[]>();
   private groupQueues = new Map<string, Promise<void>>();
+  /** Groups whose hold write failed: the start queued behind it must not run (the engine was told). */
+  private voidStarts = new Set<string>();
+  /** The cause of the last failed state write, until one succeeds (logs the first of a streak). */
+  private stateFailing?: string;
+  private raisingGeneration = false;
   private timer?: NodeJS.Timeout;
   private generation = 0;
   private uuid: Buffer = Buffer.alloc(16);
@@ -104,6 +116,14 @@ export class Daemon {
   readonly done: Promise<void>;
   /** systemd's notification socket, when run as a Type=notify unit. */
   private readonly sd: SdNotify | undefined;
+  /** "authkeys differ?" diagnosis (issue 11). */
+  private authDiag?: AuthDiag;
+  private authDiagLoggedAt = -Infinity;
+  /** The datagram being stepped, so drops name its real source, not the peer. */
+  private current?: { from: string; path: string; src: string };
+  /** The peer seq watermark last written (state/store.ts setPeerSeq). */
+  private seqWritten = '';
+  private seqTimer?: NodeJS.Timeout;
 
   constructor(private readonly opts: DaemonOptions) {
     const h = opts.config.hacf;
@@ -127,11 +147,17 @@ export class Daemon {
   async start(): Promise<void> {
     const { config, node, stateDir, runDir } = this.opts;
     const h = config.hacf;
-    mkdirSync(runDir, { recursive: true, mode: 0o755 });
+    prepareDir('--run-dir', runDir, 0o755);
+    prepareDir('--state-dir', stateDir, 0o700);
     this.store = await StateStore.open(stateDir);
+    if (this.store.fresh) this.log.info(`state dir ${stateDir} is new: no generation or held group is remembered from before`);
+    for (const n of this.store.notes) this.log.warn(`state dir ${stateDir}: ${n}`);
+    // Durable before any heartbeat carries it: a generation is never used twice.
     this.generation = await this.store.bumpGeneration(Date.now() / 1000);
     this.uuid = await this.store.nodeUuid();
     const peerGeneration = await this.store.peerGeneration(this.peer);
+    const peerSeq = peerGeneration !== undefined ? await this.store.peerSeq(this.peer, peerGeneration) : undefined;
+    const peerPrevious = await this.store.peerPrevious(this.peer);
     const held = await this.store.heldGroups();
     for (const g of [...held]) if (!config.groups.some((x) => x.name === g)) held.delete(g);
 
@@ -152,7 +178,7 @@ export class Daemon {
     // Every path goes through the monitor: per-path rate/loss/latency for
     // status, and the notify hook; it reads up/down from the engine.
     const mon = this.pathMon = new PathMonitor({
-      peer: this.peer, authkeys: config.authkeys, deadtimeMs: h.deadtimeMs,
+      peer: this.peer, authkeys: config.authkeys, deadtimeMs: h.deadtimeMs, keepaliveMs: h.keepaliveMs,
       now: () => this.now(), engine: () => this.engine as EngineState | undefined, log: logFn,
       env: { TANDEM_NODE: node, TANDEM_PEER: this.peer },
       ...(h.notify ? { notify: { ...h.notify, file: h.file } } : {}),
@@ -160,7 +186,10 @@ export class Daemon {
     const deliver = (buf: Buffer, path: string, from: string) => this.onDatagram(buf, path, from);
     for (const m of h.media) {
       if (m.kind === 'ucast' && own.has(m.peer)) continue;   // the line for our own address, so one ha.cf fits both nodes
-      const p = await openUdpPath(m, deliver, (path, e) => mon.pathError(path, e));
+      // FILE:LINE, as check-config --host would report it.
+      const p = await openUdpPath(m, deliver, (path, e) => mon.pathError(path, e)).catch((e: unknown) => {
+        throw e instanceof UserError ? new UserError(`${h.file}:${m.line}: ${e.message}`) : e;
+      });
       this.gates.set(p.name, new RxGate({ own, ...(m.kind === 'ucast' ? { peer: m.peer } : {}) }));
       if (p.recvBufferBytes !== undefined && p.recvBufferBytes < RECV_BUFFER_BYTES) {
         this.log.warn(`${p.name}: receive buffer is ${p.recvBufferBytes >> 10} KiB, asked for ${RECV_BUFFER_BYTES >> 10} KiB (not root?); a flood overflows it sooner`);
@@ -193,19 +222,36 @@ export class Daemon {
         groups: config.groups.map((g) => ({ name: g.name, preferredNode: g.preferredNode, resourceCount: g.resources.length })),
       },
       this.now(),
-      { ...(peerGeneration !== undefined ? { peerGeneration } : {}), held },
+      {
+        ...(peerGeneration !== undefined ? { peerGeneration } : {}),
+        ...(peerSeq !== undefined ? { peerSeq } : {}),
+        ...(peerPrevious ? { peerPrevious } : {}),
+        held,
+      },
       fencingCfg,
       quorumCfg,
     );
     if (h.autoFailback === 'legacy') this.log.warn(`${h.file}: auto_failback legacy behaves as 'on' (resources return to their preferred node)`);
+    this.authDiag = new AuthDiag(this.peer, Math.max(h.deadtimeMs, 3 * h.keepaliveMs, 2000));
     this.log.info(`starting: node ${node}, peer ${this.peer}, generation ${this.generation}, paths: ${this.paths.map((p) => p.name).join('; ')}` +
+      `; authkeys: auth ${config.authkeys.sendIndex}, fingerprint ${keyFingerprint(config.authkeys)}` +
       (held.size ? `; held before restart: ${[...held].join(', ')}` : ''));
-    void this.store.journal('start', `generation ${this.generation}`, new Date(), { node });
+    if (h.allowInsecureAuthkeys) {
+      this.log.warn(`${h.file}:${h.allowInsecureAuthkeys.line}: allow_insecure_authkeys: authkeys has crc or extra keys; anyone who can send to the heartbeat network may forge heartbeats`);
+    }
+    // The replay watermark for after a restart: written beside the heartbeat
+    // path, not per message (docs/paths.md, "Replays").
+    this.seqTimer = setInterval(() => this.writePeerSeq(false), 1000);
+    this.seqTimer.unref();
+    this.store.journal('start', `generation ${this.generation}`, new Date(), { node }).catch((e: Error) => this.stateWriteFailed('journal', e));
     if (this.sd?.watchdogIntervalMs !== undefined && this.sd.watchdogIntervalMs <= h.keepaliveMs) {
       this.log.warn(`systemd WatchdogSec (${2 * this.sd.watchdogIntervalMs} ms) is under twice keepalive (${h.keepaliveMs} ms): the watchdog may kill a healthy daemon`);
     }
     // Groups remembered from before the restart start out 'recovering' without a phase change: journal it, so a timeline shows them.
-    for (const g of held) void this.store.journal('group', `group ${g}: recovering (held before restart)`, new Date(), { node, group: g, phase: 'recovering', reason: 'held before restart' });
+    for (const g of held) {
+      this.store.journal('group', `group ${g}: recovering (held before restart)`, new Date(), { node, group: g, phase: 'recovering', reason: 'held before restart' })
+        .catch((e: Error) => this.stateWriteFailed('journal', e));
+    }
     this.step({ kind: 'tick' });
     this.sd?.send(`READY=1\nSTATUS=node ${node}, generation ${this.generation}\nMAINPID=${process.pid}`);
     this.sd?.tick(this.now());
@@ -241,8 +287,8 @@ export class Daemon {
       const driver = this.leases = new LeaseDriver({
         leases, now: () => this.now(),
         onEvent: (ev) => {
-          if (ev.kind === 'lease-held') this.event('info', 'lease', `lease for ${ev.group} held (${this.backend?.target ?? ''})`, { group: ev.group, phase: 'held' });
-          else this.event('warn', 'lease', `lease for ${ev.group} lost: ${ev.reason}`, { group: ev.group, phase: 'lost', reason: ev.reason });
+          if (ev.kind === 'lease-held') this.event('info', 'lease', `lease for ${groupLabel(ev.group)} held (${this.backend?.target ?? ''})`, { group: ev.group, phase: 'held' });
+          else this.event('warn', 'lease', `lease for ${groupLabel(ev.group)} lost: ${ev.reason}`, { group: ev.group, phase: 'lost', reason: ev.reason });
           // A lost lease stops the group now. Queued as a microtask: the
           // driver may report from inside an engine action (update), and
           // engine steps must not nest.
@@ -312,6 +358,10 @@ export class Daemon {
         if (authFail) this.drops.auth += 1; else this.drops.malformed += 1;
         // Built only when it is logged: under a flood this runs per datagram.
         this.rateLimitedWarn(() => `dropped packet from ${from} on ${path}: ${e.message}`);
+        if (authFail && this.authDiag) {
+          const raised = this.authDiag.onAuthFailure(from, claimsSender(buf, this.peer), this.now()) === 'raised';
+          if (raised || (this.now() - this.authDiagLoggedAt > 60_000 && this.authDiag.view(this.now()).suspected)) this.authMismatchLog();
+        }
         return;
       }
       throw e;
@@ -347,15 +397,39 @@ export class Daemon {
     this.pathMon?.observe(fields, path);
     this.received += 1;
     const accepted = this.engine.m.paths[path]?.accepted ?? 0;
-    this.step({
-      kind: 'heard', path, src: header.src, generation: header.generation, seq: header.seq,
-      report: { status: st.status, hold: st.hold, yielding: st.yielding, failed: st.failed,
-        ...(st.hearsGeneration !== undefined ? { hearsGeneration: st.hearsGeneration } : {}),
-        ...(st.hearsSeq !== undefined ? { hearsSeq: st.hearsSeq } : {}), ...(st.deadtimeMs !== undefined ? { deadtimeMs: st.deadtimeMs } : {}), ...quorum },
-    });
+    this.current = { from, path, src: header.src };
+    try {
+      this.step({
+        kind: 'heard', path, src: header.src, generation: header.generation, seq: header.seq, wallS: Date.now() / 1000,
+        report: { status: st.status, hold: st.hold, yielding: st.yielding, failed: st.failed,
+          ...(st.hearsGeneration !== undefined ? { hearsGeneration: st.hearsGeneration } : {}),
+          ...(st.hearsSeq !== undefined ? { hearsSeq: st.hearsSeq } : {}), ...(st.deadtimeMs !== undefined ? { deadtimeMs: st.deadtimeMs } : {}), ...quorum },
+      });
+    } finally {
+      this.current = undefined;
+    }
     // Fresh and authentic on this path: the peer really sends from here.
     if ((this.engine.m.paths[path]?.accepted ?? 0) > accepted) gate?.confirm(from);
     this.pathMon?.checkTransitions();
+  }
+
+  /** The "authkeys differ?" diagnosis, loud: on the transition and then at most once a minute while it lasts. */
+  private authMismatchLog(): void {
+    const v = this.authDiag?.view(this.now());
+    if (!v?.message) return;
+    this.authDiagLoggedAt = this.now();
+    this.event('error', 'authkeys', `${v.message} (this node: ${keyFingerprint(this.opts.config.authkeys)}); ` +
+      `until ${this.peer} is heard authentically it counts as dead and its groups are taken over here`);
+  }
+
+  /** Persists the peer's newest accepted seq when it changed (sync at shutdown). */
+  private writePeerSeq(sync: boolean): Promise<void> {
+    const p = this.engine?.m.peer;
+    if (!p || p.generation === undefined || p.lastSeq === undefined || p.resume) return Promise.resolve();
+    const key = `${p.generation}:${p.lastSeq}`;
+    if (key === this.seqWritten && !sync) return Promise.resolve();
+    this.seqWritten = key;
+    return this.store.setPeerSeq(this.peer, p.generation, p.lastSeq, sync).catch((e: Error) => this.log.error(`state: ${e.message}`));
   }
 
   private lastWarnAt = 0;
@@ -450,9 +524,10 @@ export class Daemon {
         { peer: this.peer, reason: a.reason });
         return;
       case 'peer-report':
+        if (this.authDiag?.onAuthentic(this.now()) === 'cleared') this.event('info', 'authkeys', `authentic heartbeats from ${this.peer} again: the authkeys-differ diagnosis is cleared`);
         return;
       case 'late-heartbeat':
-        this.log.warn(`late heartbeat from ${this.peer}: ${Math.round(a.silentMs)} ms since the last one`);
+        this.log.warn(`late heartbeat from ${this.peer}: ${formatDuration(a.silentMs)} since the last one`);
         return;
       case 'path-up':
         this.event('info', 'path-up', `heartbeat path to ${this.peer} up: ${a.path}`, { path: a.path });
@@ -461,25 +536,46 @@ export class Daemon {
         this.event('warn', 'path-down', `heartbeat path to ${this.peer} down: ${a.path}`, { path: a.path });
         return;
       case 'persist-peer-generation':
-        this.store.setPeerGeneration(this.peer, a.generation).catch((e: Error) => this.log.error(`state: ${e.message}`));
+        this.store.setPeerGeneration(this.peer, a.generation, a.previous).then(() => this.stateWriteOk(), (e: Error) => this.stateWriteFailed(`generation ${a.generation} of ${this.peer}`, e));
         return;
-      case 'dropped':
-        this.rateLimitedWarn(`dropped message from ${this.peer}: ${a.detail}`);
+      case 'generation-seen':
+        this.raiseGeneration(a);
         return;
+      case 'generation-reverted':
+        this.event('warn', 'generation', `${this.peer} generation ${a.from} was not the peer's: its generation ${a.to} is still sending; back to ${a.to} (a forged message, or a second daemon?)`);
+        return;
+      case 'dropped': {
+        // Name where the datagram came from; it only claims to be the peer.
+        const c = this.current;
+        this.rateLimitedWarn(c ? `dropped datagram from ${c.from} on ${c.path} (authentic, claims to be ${c.src}): ${a.detail}` : `dropped message: ${a.detail}`);
+        return;
+      }
       case 'group-phase':
-        this.event(a.phase === 'failed' || a.phase === 'stop-failed' ? 'error' : 'info', 'group', `group ${a.group}: ${a.phase} (${a.reason})`,
+        this.event(a.phase === 'failed' || a.phase === 'stop-failed' ? 'error' : 'info', 'group', `group ${groupLabel(a.group)}: ${a.phase} (${a.reason})`,
           { group: a.group, phase: a.phase, reason: a.reason });
         return;
       case 'alert':
-        this.event('error', 'alert', `group ${a.group}: ${a.message}`, { group: a.group });
+        this.event('error', 'alert', `group ${groupLabel(a.group)}: ${a.message}`, { group: a.group });
         return;
       case 'persist-hold': {
         const role = () => (heldGroups(this.engine.r).length ? 'active' : 'standby');
-        this.enqueue(a.group, () => this.store.setHeld(a.group, a.held, role()));
+        const { group, held } = a;
+        this.enqueue(group, async () => {
+          this.voidStarts.delete(group);
+          try {
+            await this.store.setHeld(group, held, role());
+            this.stateWriteOk();
+          } catch (e) {
+            // Durable intent before action, or no action: the start queued behind this write is dropped.
+            if (held) this.voidStarts.add(group);
+            this.stateWriteFailed(`group ${group}: ${held ? 'hold' : 'release'}`, e as Error);
+            this.step({ kind: 'hold-failed', group, held, error: (e as Error).message });
+          }
+        });
         return;
       }
       case 'op':
-        this.enqueue(a.group, () => this.runOp(a.group, a.op, a.index));
+        this.enqueue(a.group, () => (this.voidStarts.has(a.group) ? Promise.resolve() : this.runOp(a.group, a.op, a.index)));
         return;
       case 'released':
         void this.finishShutdown();
@@ -489,7 +585,7 @@ export class Daemon {
         if (this.leases) engineQuorumInput(this.engine, { leases: this.leases.views() });
         return;
       case 'quorum-changed':
-        for (const d of a.changed) this.event(d.hold === 'release' ? 'warn' : 'info', 'quorum', `group ${d.group}: quorum ${d.code} (hold ${d.hold}, take ${d.take}): ${d.reason}`, { group: d.group, reason: d.reason });
+        for (const d of a.changed) this.event(d.hold === 'release' ? 'warn' : 'info', 'quorum', `group ${groupLabel(d.group)}: quorum ${d.code} (hold ${d.hold}, take ${d.take}): ${d.reason}`, { group: d.group, reason: d.reason });
         return;
       case 'fence':
       case 'check':
@@ -498,7 +594,7 @@ export class Daemon {
       case 'record': {
         const rec = historyRecord(a.entry, this.opts.node);
         this.event(rec.result === 'ok' || rec.result === 'operator' ? 'warn' : 'error', 'fence',
-          `fence of ${rec.target} through ${rec.device}: ${rec.result} after ${rec.durationMs} ms${rec.error ? ` (${rec.error})` : ''}`,
+          `fence of ${rec.target} through ${rec.device}: ${rec.result} after ${formatDuration(rec.durationMs)}${rec.error ? ` (${rec.error})` : ''}`,
           { peer: rec.target, phase: rec.result });
         this.fenceHistory?.append(rec).catch((e: Error) => this.log.error(`fencing history: ${e.message}`));
         return;
@@ -539,13 +635,45 @@ export class Daemon {
   /** A transition: logged and journalled (off the send path: the LevelDB write is not awaited). */
   private event(level: 'info' | 'warn' | 'error', kind: string, msg: string, fields: JournalFields = {}): void {
     this.log.log(level, msg);
-    this.store.journal(kind, msg, new Date(), { node: this.opts.node, ...fields }).catch(() => undefined);
+    this.store.journal(kind, msg, new Date(), { node: this.opts.node, ...fields }).then(() => this.stateWriteOk(), (e: Error) => this.stateWriteFailed('journal', e));
+  }
+
+  /** A failed state write is logged with its cause (the first of a streak as an error, the rest at debug); the daemon goes on. */
+  private stateWriteFailed(what: string, e: Error): void {
+    const first = this.stateFailing === undefined;
+    this.stateFailing = e.message;
+    this.log.log(first ? 'error' : 'debug', `${what} not recorded: ${e.message}`);
+  }
+
+  private stateWriteOk(): void {
+    if (this.stateFailing === undefined) return;
+    this.stateFailing = undefined;
+    this.log.info(`state dir ${this.opts.stateDir}: writes work again`);
+  }
+
+  /** The peer has seen this generation (or a later one) used before: move past it, durably, before using it. */
+  private raiseGeneration(a: Extract<EngineAction, { kind: 'generation-seen' }>): void {
+    if (this.raisingGeneration) return;
+    // Our generations follow the wall clock: one far beyond it was never ours (a broken or hostile peer).
+    const limit = Math.max(this.generation, Math.floor(Date.now() / 1000)) + GENERATION_RAISE_LIMIT_S;
+    if (a.generation > limit) {
+      this.rateLimitedWarn(`${this.peer} reports having heard generation ${a.generation} of this node, beyond any it can have used (${limit}); ignored`);
+      return;
+    }
+    this.raisingGeneration = true;
+    this.store.raiseGeneration(a.generation, Date.now() / 1000).then((g) => {
+      this.stateWriteOk();
+      this.event('warn', 'generation', `${this.peer} has accepted generation ${a.generation}${a.seq !== undefined ? ` seq ${a.seq}` : ''} of this node, ` +
+        `but this run is generation ${a.ours} at seq ${a.ourSeq}: the generation was used before (state records lost?); moving to generation ${g}`);
+      this.generation = g;
+      this.step({ kind: 'generation', generation: g });
+    }, (e: Error) => this.stateWriteFailed('new generation', e)).finally(() => { this.raisingGeneration = false; });
   }
 
   /** Per-group serial queue: a group's durable intent is written before its next operation starts. */
   private enqueue(group: string, job: () => Promise<void>): void {
     const prev = this.groupQueues.get(group) ?? Promise.resolve();
-    const next = prev.then(job).catch((e: Error) => this.log.error(`group ${group}: ${e.message}`));
+    const next = prev.then(job).catch((e: Error) => this.log.error(`group ${groupLabel(group)}: ${e.message}`));
     this.groupQueues.set(group, next);
   }
 
@@ -561,7 +689,7 @@ export class Daemon {
       ok = false;
       error = (e as Error).message;
     }
-    this.log.log(ok ? 'info' : 'error', `${op} ${agent.resource.spec}: ${ok ? 'ok' : error} (${Math.round(this.now() - t0)} ms)`);
+    this.log.log(ok ? 'info' : 'error', `${op} ${agent.resource.spec}: ${ok ? 'ok' : error} (${formatDuration(this.now() - t0)})`);
     this.step({ kind: 'op-done', group, op, index, ok, ...(error !== undefined ? { error } : {}) });
   }
 
@@ -586,6 +714,8 @@ export class Daemon {
 
   async close(): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
+    if (this.seqTimer) clearInterval(this.seqTimer);
+    if (this.engine && this.store) await this.writePeerSeq(true);
     // A fence still running is killed (its process group); its result is not fed back.
     this.fenceAbort.abort();
     await Promise.allSettled([...this.fenceJobs]);
@@ -616,9 +746,11 @@ export class Daemon {
         engine: this.engine, config: this.opts.config, node: this.opts.node, peer: this.peer,
         generation: this.generation, now: this.now(), startedWall: this.startedWall,
         drops: this.drops, sent: this.sent, received: this.received,
+        ...(this.authDiag ? { auth: { sendIndex: this.opts.config.authkeys.sendIndex, fingerprint: keyFingerprint(this.opts.config.authkeys), insecureAllowed: !!this.opts.config.hacf.allowInsecureAuthkeys, diagnosis: this.authDiag.view(this.now()) } } : {}),
         journal: await this.store.recentJournal(20),
         ...(this.pathMon ? { pathStats: this.pathMon.snapshot() } : {}),
-        ...(this.fenceHistory ? { fenceHistory: await this.fenceHistory.recent(10) } : {}),
+        // The database is closed while a failed write waits for its reopen: status still answers.
+        ...(this.fenceHistory ? { fenceHistory: await this.fenceHistory.recent(10).catch(() => []) } : {}),
         ...(this.pinger ? { ping: this.pinger.stats() } : {}),
         ...(this.backend ? { arbiter: this.backend.target } : {}),
       });

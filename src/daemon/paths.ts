@@ -76,6 +76,8 @@ export interface PathMonitorOptions {
   peer: string;
   authkeys: AuthKeys;
   deadtimeMs: number;
+  /** The peer's send interval: silence counts as loss of the messages it should have sent. */
+  keepaliveMs?: number;
   now: () => number;
   /** The engine, once initialised; path up/down is read from it. */
   engine: () => EngineState | undefined;
@@ -95,6 +97,8 @@ export class PathMonitor {
   private readonly recs = new Map<string, Rec>();
   private peerGeneration: number | undefined;
   private readonly firstSeen = new Map<number, number>();   // peer seq -> first arrival on any path
+  private firstContactAt: number | undefined;               // first status message from the peer, any path
+  private lastNewSeqAt: number | undefined;                  // the newest seq's first arrival, any path
   private ownGeneration: number | undefined;
   private readonly sentAt = new Map<number, number>();      // own seq -> send time
   private lastOut: { buf: Buffer; fields: Field[] | undefined } | undefined;
@@ -209,7 +213,11 @@ export class PathMonitor {
     }
     rec.arrivals.push(now);
     rec.firstArrival ??= now;
-    if (!this.firstSeen.has(seq)) this.firstSeen.set(seq, now);
+    if (!this.firstSeen.has(seq)) {
+      this.firstSeen.set(seq, now);
+      this.lastNewSeqAt = now;
+    }
+    this.firstContactAt ??= now;
     if (rec.lastSeq !== undefined && seq <= rec.lastSeq) return;   // duplicate or replay: no news
     if (rec.lastSeq !== undefined) rec.lost += seq - rec.lastSeq - 1;
     rec.lastSeq = seq;
@@ -301,7 +309,15 @@ export class PathMonitor {
       lo = Math.min(lo, seq);
       if (now - at >= grace) hi = Math.max(hi, seq);
     }
-    const expected = hi >= lo ? hi - lo + 1 : 0;
+    // When no path hears the peer, the seqs it should have sent meanwhile are
+    // in nobody's map: count them from its keepalive, or a path silent for
+    // 11 s would show 0% loss.
+    const k = this.o.keepaliveMs;
+    const sinceNew = this.lastNewSeqAt === undefined ? 0 : Math.min(now - this.lastNewSeqAt, LOSS_WINDOW_MS) - grace;
+    const silent = k && k > 0 && sinceNew > 0 ? Math.floor(sinceNew / k) : 0;
+    const expected = (hi >= lo ? hi - lo + 1 : 0) + silent;
+    // The window is 60 s only once the peer has been heard for that long.
+    const windowS = this.firstContactAt === undefined ? 0 : Math.round(Math.min(LOSS_WINDOW_MS, now - this.firstContactAt) / 1000);
     const out: Record<string, PathReport> = {};
     for (const [name, r] of this.recs) {
       while (r.arrivals.length > 0 && now - r.arrivals[0]! > RATE_WINDOW_MS) r.arrivals.shift();
@@ -320,7 +336,7 @@ export class PathMonitor {
         loss: {
           received: r.received, lost: r.lost,
           percent: expected > 0 ? round(100 * (1 - Math.min(got, expected) / expected), 1) : null,
-          windowS: LOSS_WINDOW_MS / 1000,
+          windowS,
         },
         latency: {
           method: 'rtt/2',

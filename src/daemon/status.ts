@@ -11,6 +11,8 @@ import type { JournalEntry } from '../state/store.js';
 import type { PathReport } from './paths.js';
 import type { TargetStats } from '../ping/tracker.js';
 import type { EngineQuorum } from '../node/engine.js';
+import { groupLabel } from '../config/haresources.js';
+import type { AuthDiagView } from './authdiag.js';
 
 export const STATUS_VERSION = 1;
 
@@ -43,6 +45,8 @@ export interface StatusInput {
   ping?: TargetStats[];
   /** Where the arbiter is, for display (when one is configured). */
   arbiter?: string;
+  /** The send key's fingerprint and the "authkeys differ?" diagnosis (daemon/authdiag.ts). */
+  auth?: { sendIndex: number; fingerprint: string; insecureAllowed: boolean; diagnosis: AuthDiagView };
 }
 
 /** One heartbeat path as reported: the membership view plus, when known, the PathMonitor's figures. */
@@ -96,6 +100,7 @@ export function buildStatusReport(i: StatusInput) {
       const theirs = peerHold.includes(g.name);
       return {
         name: g.name,
+        label: groupLabel(g.name),
         preferredNode: g.preferredNode,
         resources: g.resources.map((r) => r.spec),
         holder: mine && theirs ? 'both' : mine ? i.node : theirs ? i.peer : null,
@@ -104,8 +109,14 @@ export function buildStatusReport(i: StatusInput) {
     }),
     counters: {
       sent: i.sent, received: i.received,
-      dropped: { ...i.drops, replay: e.m.drops.replay, foreign: e.m.drops.foreign },
+      dropped: { ...i.drops, replay: e.m.drops.replay, foreign: e.m.drops.foreign, jump: e.m.drops.jump, unconfirmed: e.m.drops.unconfirmed },
     },
+    auth: i.auth ? {
+      sendIndex: i.auth.sendIndex, fingerprint: i.auth.fingerprint, insecureAllowed: i.auth.insecureAllowed,
+      mismatch: i.auth.diagnosis.suspected
+        ? { packets: i.auth.diagnosis.packets, sources: i.auth.diagnosis.sources, windowMs: i.auth.diagnosis.windowMs, message: i.auth.diagnosis.message }
+        : null,
+    } : null,
     recentEvents: i.journal,
     fencing: e.f ? fencingReport(e, e.f, now, i.fenceHistory ?? []) : null,
     quorum: e.q ? quorumReport(e, e.q, i, now) : null,
@@ -160,6 +171,7 @@ function quorumReport(e: EngineState, q: EngineQuorum, i: StatusInput, now: numb
       const l = q.leases[g];
       return {
         name: g,
+        label: groupLabel(g),
         hold: gd?.hold ?? 'normal', take: gd?.take ?? 'normal', code: gd?.code ?? 'startup', reason: gd?.reason ?? '',
         lease: cfg.arbiter === 'none' ? null : {
           status: l?.status ?? 'idle',                         // idle | requesting | held | denied

@@ -16,6 +16,21 @@ export interface MembershipConfig {
   warntimeMs: number;
   deadtimeMs: number;
   initdeadMs: number;
+  /**
+   * This node's own generation (new on every start). A tandem peer names the
+   * generation of ours it hears (tg_hears_hg), so after our restart a message
+   * naming this one cannot be a capture from before it.
+   */
+  generation?: number;
+}
+
+/** What this node remembers about its peer from before its own restart (state/store.ts). */
+export interface KnownPeer {
+  generation: number;
+  /** The peer's highest seq of `generation` this node had accepted, as last persisted (a lower bound). */
+  seq?: number;
+  /** The generation the peer had before `generation`, and its last accepted seq. */
+  previous?: { generation: number; lastSeq: number };
 }
 
 export interface PathState {
@@ -55,6 +70,25 @@ export interface PeerState {
   lastHeard?: number;
   generation?: number;      // highest generation seen (persisted across our restarts)
   lastSeq?: number;
+  /**
+   * The generation we left when we accepted `generation`, with its last seq,
+   * and our own last sent seq at that moment (absent when the switch happened
+   * before our restart). A message of it written after the switch proves the
+   * newer one was not the peer's (a forgery under an insecure key, or a second
+   * daemon): we go back to it. A late message from before the peer's real
+   * restart proves nothing, so "after" must be shown (see mayRevert).
+   */
+  previous?: { generation: number; lastSeq: number; switchedAtSeq?: number };
+  /** A generation the peer's real messages contradicted: never accepted again. */
+  refused?: number;
+  /**
+   * Set while this node has restarted and has not yet heard the peer's known
+   * generation in a message that must be new: one naming our current
+   * generation (tandem), or with a seq above the persisted watermark (a peer
+   * that does not send tg_hears_hg, e.g. Heartbeat). Anything else of that
+   * generation may be a capture replayed at us, and does not count.
+   */
+  resume?: { generation: number; watermark?: number };
   report?: PeerReport;
   warned: boolean;          // "late heartbeat" already logged for this gap
 }
@@ -62,7 +96,18 @@ export interface PeerState {
 export interface DropCounters {
   replay: number;           // older generation, or a seq at or below the last accepted
   foreign: number;          // src is neither node of this pair
+  jump: number;             // a generation too far ahead of the last accepted one and of our clock
+  unconfirmed: number;      // after our restart: the peer's known generation, not shown to be new
 }
+
+/**
+ * How far a new peer generation may be ahead of both the last accepted one
+ * and this node's wall clock, in seconds. Heartbeat adds 1 per start and
+ * tandem uses at least the wall-clock seconds, so a restart (even after long
+ * downtime, or with clocks days apart) stays well inside; a forged 2^53-1
+ * does not.
+ */
+export const GENERATION_MAX_AHEAD_S = 2 * 86_400;
 
 export interface MembershipState {
   readonly cfg: MembershipConfig;
@@ -76,7 +121,11 @@ export interface MembershipState {
 
 export type MembershipEvent =
   | { kind: 'tick' }
-  | { kind: 'heard'; path: string; src: string; generation: number; seq: number; report: PeerReport }
+  | {
+      kind: 'heard'; path: string; src: string; generation: number; seq: number; report: PeerReport;
+      /** This node's wall clock in seconds (an input, for the generation bound). */
+      wallS?: number;
+    }
   | { kind: 'announce' };   // our own state changed: send now instead of at the next keepalive
 
 export type MembershipAction =
@@ -87,7 +136,8 @@ export type MembershipAction =
   | { kind: 'late-heartbeat'; silentMs: number }
   | { kind: 'path-up'; path: string }
   | { kind: 'path-down'; path: string }
-  | { kind: 'persist-peer-generation'; generation: number }
+  | { kind: 'persist-peer-generation'; generation: number; previous?: { generation: number; lastSeq: number } }
+  | { kind: 'generation-reverted'; from: number; to: number }
   | { kind: 'dropped'; reason: keyof DropCounters; detail: string };
 
 // A fresh packet on a second path may lag the first by a few messages; older
@@ -99,12 +149,45 @@ const PATH_FRESH_WINDOW = 8;
 // goes down after deadtime of silence.
 export const PATH_UP_AFTER = 2;
 
-export function initMembership(cfg: MembershipConfig, now: number, knownPeerGeneration?: number): MembershipState {
+export function initMembership(cfg: MembershipConfig, now: number, known?: number | KnownPeer): MembershipState {
   const paths: Record<string, PathState> = {};
   for (const p of cfg.paths) paths[p] = { up: false, accepted: 0, stale: 0, streak: 0 };
   const peer: PeerState = { liveness: 'unknown', warned: false };
-  if (knownPeerGeneration !== undefined) peer.generation = knownPeerGeneration;
-  return { cfg, startedAt: now, seq: 0, nextSendAt: now, peer, paths, drops: { replay: 0, foreign: 0 } };
+  const k = typeof known === 'number' ? { generation: known } : known;
+  if (k !== undefined) {
+    peer.generation = k.generation;
+    peer.resume = { generation: k.generation, ...(k.seq !== undefined ? { watermark: k.seq } : {}) };
+    if (k.previous && k.previous.generation < k.generation) peer.previous = { ...k.previous };
+  }
+  return { cfg, startedAt: now, seq: 0, nextSendAt: now, peer, paths, drops: { replay: 0, foreign: 0, jump: 0, unconfirmed: 0 } };
+}
+
+/**
+ * Was this message of the generation we left written after we left it? Only a
+ * tandem peer can show it: it names our current generation, and has accepted
+ * a seq of ours sent after the switch (tg_hears_seq), or the switch happened
+ * before our restart, which the message postdates. A peer that does not say
+ * (Heartbeat) never takes us back: only the bound protects it.
+ */
+function mayRevert(s: MembershipState, prev: NonNullable<PeerState['previous']>, ev: Extract<MembershipEvent, { kind: 'heard' }>): boolean {
+  const r = ev.report;
+  if (s.cfg.generation === undefined || r.hearsGeneration !== s.cfg.generation) return false;
+  if (prev.switchedAtSeq === undefined) return true;
+  return r.hearsSeq !== undefined && r.hearsSeq > prev.switchedAtSeq;
+}
+
+/**
+ * After our restart, may this message of an already-known generation count?
+ * Only if it shows it was written after we started: it names our current
+ * generation, or (a peer that does not say, e.g. Heartbeat) its seq is above
+ * what we had accepted before the restart as far as it was persisted.
+ */
+function confirmedAfterRestart(s: MembershipState, ev: Extract<MembershipEvent, { kind: 'heard' }>): boolean {
+  const r = s.peer.resume;
+  if (!r) return true;
+  const hears = ev.report.hearsGeneration;
+  if (hears !== undefined && s.cfg.generation !== undefined) return hears === s.cfg.generation;
+  return r.watermark === undefined || ev.seq > r.watermark;
 }
 
 export function membershipStep(s: MembershipState, ev: MembershipEvent, now: number): MembershipAction[] {
@@ -154,19 +237,55 @@ function onHeard(s: MembershipState, ev: Extract<MembershipEvent, { kind: 'heard
     out.push({ kind: 'dropped', reason: 'foreign', detail: `message from unknown node '${ev.src}'` });
     return;
   }
+  // Restarted only against a generation known before (this run or the state
+  // dir); the first contact of a fresh pair is not a restart.
+  const restarted = p.generation !== undefined && ev.generation > p.generation;
   if (p.generation !== undefined && ev.generation < p.generation) {
-    s.drops.replay += 1;
-    out.push({ kind: 'dropped', reason: 'replay', detail: `generation ${ev.generation} < ${p.generation}` });
-    return;
-  }
-  const newGeneration = p.generation === undefined || ev.generation > p.generation;
-  const path = s.paths[ev.path];
-  if (newGeneration) {
+    const prev = p.previous;
+    if (!prev || ev.generation !== prev.generation || ev.seq <= prev.lastSeq || !mayRevert(s, prev, ev)) {
+      s.drops.replay += 1;
+      out.push({ kind: 'dropped', reason: 'replay', detail: `generation ${ev.generation} < ${p.generation}` });
+      return;
+    }
+    // The generation we left is still sending new messages, so the one we
+    // moved to was never the peer's restart: go back.
+    out.push({ kind: 'generation-reverted', from: p.generation, to: prev.generation });
+    p.refused = p.generation;
+    p.generation = prev.generation;
+    p.lastSeq = prev.lastSeq;
+    p.previous = undefined;
+    p.resume = undefined;
+    for (const ps of Object.values(s.paths)) ps.lastSeq = undefined;
+    out.push({ kind: 'persist-peer-generation', generation: p.generation });
+  } else if (p.generation === undefined || ev.generation > p.generation) {
+    if (ev.generation === p.refused) {
+      s.drops.replay += 1;
+      out.push({ kind: 'dropped', reason: 'replay', detail: `generation ${ev.generation} was contradicted by the peer's own messages` });
+      return;
+    }
+    const base = Math.max(p.generation ?? -Infinity, ev.wallS ?? -Infinity);
+    if (Number.isFinite(base) && ev.generation > base + GENERATION_MAX_AHEAD_S) {
+      s.drops.jump += 1;
+      out.push({
+        kind: 'dropped', reason: 'jump',
+        detail: `generation ${ev.generation} is more than ${GENERATION_MAX_AHEAD_S} s ahead of ${p.generation !== undefined ? `the last accepted ${p.generation} and ` : ''}this node's clock (${Math.floor(ev.wallS ?? NaN)}): forged, or clocks far apart?`,
+      });
+      return;
+    }
+    if (p.generation !== undefined && p.lastSeq !== undefined) p.previous = { generation: p.generation, lastSeq: p.lastSeq, switchedAtSeq: s.seq };
     p.generation = ev.generation;
     p.lastSeq = undefined;
+    p.resume = undefined;
     for (const ps of Object.values(s.paths)) ps.lastSeq = undefined;
-    out.push({ kind: 'persist-peer-generation', generation: ev.generation });
+    out.push({
+      kind: 'persist-peer-generation', generation: ev.generation,
+      ...(p.previous ? { previous: { generation: p.previous.generation, lastSeq: p.previous.lastSeq } } : {}),
+    });
+  } else if (p.resume) {
+    if (!confirmedAfterRestart(s, ev)) return unconfirmed(s, ev, out);
+    p.resume = undefined;
   }
+  const path = s.paths[ev.path];
   const fresh = p.lastSeq === undefined || ev.seq > p.lastSeq;
   if (path) {
     const freshForPath = (path.lastSeq === undefined || ev.seq > path.lastSeq) &&
@@ -209,9 +328,22 @@ function onHeard(s: MembershipState, ev: Extract<MembershipEvent, { kind: 'heard
   }
   if (p.liveness !== 'up') {
     p.liveness = 'up';
-    out.push({ kind: 'peer-up', generation: ev.generation, restarted: newGeneration });
+    out.push({ kind: 'peer-up', generation: ev.generation, restarted });
   }
   out.push({ kind: 'peer-report' });
+}
+
+function unconfirmed(s: MembershipState, ev: Extract<MembershipEvent, { kind: 'heard' }>, out: MembershipAction[]): void {
+  s.drops.unconfirmed += 1;
+  const path = s.paths[ev.path];
+  if (path) path.stale += 1;
+  const hears = ev.report.hearsGeneration;
+  out.push({
+    kind: 'dropped', reason: 'unconfirmed',
+    detail: hears !== undefined
+      ? `generation ${ev.generation} seq ${ev.seq} names our generation ${hears ?? 'none'}, not ${s.cfg.generation}: written before this node started (a replay, or the peer has not heard us yet)`
+      : `generation ${ev.generation} seq ${ev.seq} is not above seq ${s.peer.resume?.watermark} accepted before this node restarted (a replay?)`,
+  });
 }
 
 function checkTimeouts(s: MembershipState, now: number, out: MembershipAction[]): void {

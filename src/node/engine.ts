@@ -82,7 +82,9 @@ export interface OutgoingStatus {
 
 export type EngineEvent =
   | Exclude<MembershipEvent, { kind: 'announce' }>
-  | Extract<ResourcesEvent, { kind: 'op-done' }>
+  | Extract<ResourcesEvent, { kind: 'op-done' | 'hold-failed' }>
+  /** This node moved to a new generation (persisted first), after generation-seen. */
+  | { kind: 'generation'; generation: number }
   | { kind: 'shutdown' }
   | Extract<FencingEvent, { kind: 'fence-done' | 'check-done' | 'operator' }>;
 
@@ -102,16 +104,36 @@ export type EngineAction =
   | EngineFencingAction
   | EngineLeaseAction
   | EngineQuorumChangedAction
+  /**
+   * The peer says it has accepted a message of ours from this generation
+   * with a higher seq than we have sent, or from a later generation: ours
+   * was used before (a lost state record). The peer drops everything we send
+   * as a replay until we move past it: persist a higher one, then 'generation'.
+   */
+  | { kind: 'generation-seen'; generation: number; seq?: number; ours: number; ourSeq: number }
   | { kind: 'released' };   // shutdown finished: every group is stopped and the peer was told
 
 export function initEngine(
   mcfg: MembershipConfig, rcfg: ResourcesConfig, now: number,
-  persisted: { peerGeneration?: number; held: ReadonlySet<string> },
+  persisted: {
+    peerGeneration?: number;
+    /** The peer's seq watermark for peerGeneration and the generation before it (state/store.ts). */
+    peerSeq?: number;
+    peerPrevious?: { generation: number; lastSeq: number };
+    held: ReadonlySet<string>;
+  },
   fcfg?: FencingPolicyConfig,
   qcfg?: EngineQuorumConfig,
 ): EngineState {
   return {
-    m: initMembership(mcfg, now, persisted.peerGeneration),
+    m: initMembership(
+      { ...mcfg, generation: mcfg.generation ?? rcfg.generation }, now,
+      persisted.peerGeneration === undefined ? undefined : {
+        generation: persisted.peerGeneration,
+        ...(persisted.peerSeq !== undefined ? { seq: persisted.peerSeq } : {}),
+        ...(persisted.peerPrevious ? { previous: persisted.peerPrevious } : {}),
+      },
+    ),
     r: initResources(rcfg, persisted.held, now),
     releasedAnnounced: false,
     droppedAt: {},
@@ -221,11 +243,18 @@ export function engineStep(s: EngineState, ev: EngineEvent, now: number): Engine
       rEvents.push({ kind: 'tick' });
       break;
     case 'op-done':
+    case 'hold-failed':
       rEvents.push(ev);
       mEvent = { kind: 'tick' };
       break;
     case 'shutdown':
       rEvents.push({ kind: 'shutdown' });
+      mEvent = { kind: 'tick' };
+      break;
+    case 'generation':
+      // Reports written before the peer heard the new generation are older words from now on.
+      if (s.r.cfg.generation === undefined || ev.generation > s.r.cfg.generation) s.r.cfg.generation = ev.generation;
+      rEvents.push({ kind: 'tick' });
       mEvent = { kind: 'tick' };
       break;
     case 'fence-done':
@@ -287,6 +316,10 @@ export function engineStep(s: EngineState, ev: EngineEvent, now: number): Engine
     }
   }
   for (const a of mActs) if (a.kind !== 'send') out.push(a);
+  if (ev.kind === 'heard' && mActs.some((a) => a.kind === 'peer-report')) {
+    const seen = generationSeen(s);
+    if (seen) out.push(seen);
+  }
   for (const a of fActs) {
     if (a.kind === 'alert') out.push({ kind: 'fence-alert', message: a.message });
     else if (a.kind === 'log') out.push({ kind: 'fence-log', level: a.level, message: a.message });
@@ -340,6 +373,17 @@ function reportWithDrops(s: EngineState): PeerReport | undefined {
   const acked = r.hearsSeq;
   const unheard = Object.keys(s.droppedAt).filter((g) => s.droppedAt[g]! > acked).sort();
   return unheard.length ? { ...r, unheardDrops: unheard } : r;
+}
+
+/** Has the peer, in its newest report, accepted more of our generation than we have sent? */
+function generationSeen(s: EngineState): Extract<EngineAction, { kind: 'generation-seen' }> | undefined {
+  const r = s.m.peer.report;
+  const ours = s.r.cfg.generation;
+  if (!r || ours === undefined || typeof r.hearsGeneration !== 'number') return undefined;
+  const later = r.hearsGeneration > ours;
+  const reused = r.hearsGeneration === ours && r.hearsSeq !== undefined && r.hearsSeq > s.m.seq;
+  if (!later && !reused) return undefined;
+  return { kind: 'generation-seen', generation: r.hearsGeneration, ...(r.hearsSeq !== undefined ? { seq: r.hearsSeq } : {}), ours, ourSeq: s.m.seq };
 }
 
 function outgoing(s: EngineState, seq: number, released: boolean): OutgoingStatus {

@@ -11,7 +11,7 @@
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { isIP } from 'node:net';
-import raw, { type Socket as RawSocket } from 'raw-socket';
+import native, { type IcmpHandle } from 'tandem-native';
 import { UserError } from '../util/errors.js';
 import {
   initTracker, reach, trackerConfigProblems, trackerDeadline, trackerStats, trackerStep,
@@ -21,8 +21,7 @@ import {
 const ICMP_ECHO_REPLY = 0;
 const ICMP_ECHO_REQUEST = 8;
 const TOKEN_LEN = 8;
-const SOL_RAW = 255;
-const ICMP_FILTER = 1;
+const RECV_ERROR_LOG_MS = 10_000;
 
 /** An ICMP echo request: type, code, checksum, identifier, sequence, payload. */
 export function encodeEchoRequest(id: number, seq: number, token: Buffer): Buffer {
@@ -88,7 +87,7 @@ export interface PingerOptions {
 
 export class IcmpPinger {
   private readonly state: TrackerState;
-  private readonly socket: RawSocket;
+  private readonly socket: IcmpHandle;
   private readonly id: number;
   private readonly token: Buffer;
   private readonly now: () => number;
@@ -97,28 +96,24 @@ export class IcmpPinger {
   /** Packets that reached the socket but were not echo replies for us. */
   foreign = 0;
   sendErrors = 0;
+  recvErrors = 0;
+  private recvErrorLoggedAt = -Infinity;
+  private recvErrorsUnlogged = 0;
 
   private constructor(private readonly opts: PingerOptions, cfg: TrackerConfig) {
     this.now = opts.now ?? (() => performance.now());
     this.id = randomBytes(2).readUInt16BE(0);
     this.token = randomBytes(TOKEN_LEN);
+    // The native socket lets the kernel drop every ICMP type but echo reply.
     try {
-      this.socket = raw.createSocket({ protocol: raw.Protocol.ICMP, addressFamily: raw.AddressFamily.IPv4 });
+      this.socket = native.icmpOpen((buf, source) => {
+        if (buf) this.onMessage(buf, source);
+        else this.onRecvError(source);
+      });
     } catch (e) {
       const msg = (e as Error).message;
       throw new UserError(`ping: cannot open a raw ICMP socket (${msg}); ping nodes need root or CAP_NET_RAW`);
     }
-    // Let the kernel drop every ICMP type except echo reply before it wakes
-    // us: on a busy host most ICMP traffic is not ours. Best effort only.
-    try {
-      const mask = Buffer.alloc(4);
-      mask.writeUInt32LE((~(1 << ICMP_ECHO_REPLY)) >>> 0, 0);
-      this.socket.setOption(SOL_RAW, ICMP_FILTER, mask, 4);
-    } catch { /* older kernels: filter in userspace only */ }
-    this.socket.on('message', (buf, source) => this.onMessage(buf, source));
-    // raw-socket closes the socket after a receive error; say so instead of
-    // silently reporting every ping node down.
-    this.socket.on('error', (e) => opts.onError?.(`ping: raw socket error: ${e.message}`));
     this.state = initTracker(cfg, this.now());
   }
 
@@ -159,7 +154,25 @@ export class IcmpPinger {
     if (this.closed) return;
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
-    this.socket.close();
+    native.icmpClose(this.socket);
+  }
+
+  /**
+   * A receive error: say so instead of silently reporting every ping node
+   * down, but at most once per RECV_ERROR_LOG_MS (the socket stays open, so
+   * a persistent error would otherwise log on every wakeup).
+   */
+  private onRecvError(text: string): void {
+    this.recvErrors += 1;
+    const now = this.now();
+    if (now - this.recvErrorLoggedAt < RECV_ERROR_LOG_MS) {
+      this.recvErrorsUnlogged += 1;
+      return;
+    }
+    const more = this.recvErrorsUnlogged ? ` (${this.recvErrorsUnlogged} more since the last report)` : '';
+    this.recvErrorLoggedAt = now;
+    this.recvErrorsUnlogged = 0;
+    this.opts.onError?.(`ping: raw socket error: ${text}${more}`);
   }
 
   private onMessage(buf: Buffer, source: string): void {
@@ -185,12 +198,14 @@ export class IcmpPinger {
     switch (a.kind) {
       case 'probe': {
         const pkt = encodeEchoRequest(this.id, a.seq, this.token);
-        this.socket.send(pkt, 0, pkt.length, a.addr, (err) => {
-          if (!err) return;
+        try {
+          native.icmpSend(this.socket, pkt, a.addr);
+        } catch (e) {
           this.sendErrors += 1;
           // EHOSTUNREACH/ENETUNREACH: this probe is lost now, not after the timeout.
-          queueMicrotask(() => this.step({ kind: 'send-failed', addr: a.addr, seq: a.seq, error: err.message }));
-        });
+          const error = (e as Error).message;
+          queueMicrotask(() => this.step({ kind: 'send-failed', addr: a.addr, seq: a.seq, error }));
+        }
         return;
       }
       case 'addr-status':

@@ -49,6 +49,9 @@ export interface GroupState {
   retryAt?: number;
   failAfterStop: boolean;   // this stop unwinds a failed start
   leftovers: boolean;       // resources past `next` may still be up from before a restart: unwinding must stop them all
+  /** The phase a start left (stopped or failed): where a start whose hold could not be recorded returns. */
+  startedFrom?: 'stopped' | 'failed';
+  holdFailures: number;     // hold writes failed in a row: the start is retried, the first failure alerts
   lastError?: string;
   since: number;
 }
@@ -68,12 +71,18 @@ export interface ResourcesState {
 export type ResourcesEvent =
   | { kind: 'peer'; liveness: PeerLiveness; report?: PeerReport }
   | { kind: 'op-done'; group: string; op: 'start' | 'stop'; index: number; ok: boolean; error?: string }
+  /**
+   * The durable write of a persist-hold failed (a full or broken state disk).
+   * For held=true the adapter has NOT run the start issued with it: nothing
+   * of the group was started, and without a durable hold nothing may be.
+   */
+  | { kind: 'hold-failed'; group: string; held: boolean; error: string }
   | { kind: 'shutdown' }
   | { kind: 'tick' };
 
 export type ResourcesAction =
   | { kind: 'op'; group: string; op: 'start' | 'stop'; index: number }
-  | { kind: 'persist-hold'; group: string; held: boolean }   // must be durable before the next op runs
+  | { kind: 'persist-hold'; group: string; held: boolean }   // must be durable before the next op runs; else hold-failed comes back
   | { kind: 'announce' }                                       // our hold set changed
   | { kind: 'group-phase'; group: string; phase: GroupPhase; reason: string }
   | { kind: 'alert'; group: string; message: string };
@@ -87,7 +96,7 @@ export function initResources(cfg: ResourcesConfig, persistedHeld: ReadonlySet<s
     groups[g.name] = {
       phase: persistedHeld.has(g.name) ? 'recovering' : 'stopped',
       next: 0, busy: false, stopAttempts: 0, failAfterStop: false, since: now,
-      leftovers: persistedHeld.has(g.name),
+      leftovers: persistedHeld.has(g.name), holdFailures: 0,
     };
   }
   return { cfg, groups, peer: { liveness: 'unknown' }, stopping: false };
@@ -126,6 +135,9 @@ export function resourcesStep(s: ResourcesState, ev: ResourcesEvent, now: number
     }
     case 'op-done':
       onOpDone(s, ev, now, out);
+      break;
+    case 'hold-failed':
+      onHoldFailed(s, ev, now, out);
       break;
     case 'shutdown':
       s.stopping = true;
@@ -224,6 +236,7 @@ function drive(s: ResourcesState, spec: GroupSpec, now: number, out: ResourcesAc
     case 'stopped':
     case 'failed':
       if (want) {
+        g.startedFrom = g.phase;
         setPhase(g, 'starting', now, out, spec.name, 'this node should hold it');
         g.next = 0;
         out.push({ kind: 'persist-hold', group: spec.name, held: true });
@@ -274,10 +287,37 @@ function drive(s: ResourcesState, spec: GroupSpec, now: number, out: ResourcesAc
   }
 }
 
+/**
+ * Durable intent before action, or no action: a start whose hold could not
+ * be written goes back to where it came from (so it is no longer reported
+ * held) and is tried again after stopRetryDelayMs.
+ */
+function onHoldFailed(s: ResourcesState, ev: Extract<ResourcesEvent, { kind: 'hold-failed' }>, now: number, out: ResourcesAction[]): void {
+  const g = s.groups[ev.group];
+  if (!g) return;
+  if (!ev.held) {
+    // The safe direction: the store still says held, so a restart clears the group as possibly running here.
+    out.push({ kind: 'alert', group: ev.group, message: `its release could not be recorded (${ev.error}); after a restart this node treats it as possibly running here` });
+    return;
+  }
+  // Only the start issued with the write is waiting; anything else is not about this write.
+  if (g.phase !== 'starting' || !g.busy || g.next !== 0) return;
+  g.busy = false;
+  g.holdFailures += 1;
+  g.lastError = ev.error;
+  setPhase(g, g.startedFrom ?? 'stopped', now, out, ev.group, `not started: the hold could not be recorded (${ev.error})`);
+  g.retryAt = now + s.cfg.stopRetryDelayMs;
+  if (g.holdFailures === 1) {
+    out.push({ kind: 'alert', group: ev.group, message: `not started: the hold could not be recorded durably (${ev.error}); trying again every ${s.cfg.stopRetryDelayMs} ms` });
+  }
+}
+
 function onOpDone(s: ResourcesState, ev: Extract<ResourcesEvent, { kind: 'op-done' }>, now: number, out: ResourcesAction[]): void {
   const g = s.groups[ev.group];
   if (!g || !g.busy) return;
   g.busy = false;
+  // The op ran, so the hold written before it is durable.
+  if (ev.op === 'start' && ev.index === 0) g.holdFailures = 0;
   if (ev.op === 'start') {
     if (ev.ok) {
       g.next = ev.index + 1;

@@ -100,6 +100,7 @@ interface Io {
 interface Durable {
   generation?: number;
   peerGeneration?: number;
+  peerPrevious?: { generation: number; lastSeq: number };
   held: Set<string>;
 }
 
@@ -230,11 +231,16 @@ class SimNode implements CheckedNode, QuorumProcess {
     return 'process starting';
   }
 
+  /** This node's wall clock in seconds (it jumps with 'wall-jump' faults). */
+  private wallS(): number {
+    return this.sim.scenario.params.wallStartS + this.sim.t / 1000 + this.wallOffsetS;
+  }
+
   // As StateStore.bumpGeneration: durable before anything is sent under it.
   private bumpGeneration(): void {
     const prev = this.durable.generation;
-    const wallS = this.sim.scenario.params.wallStartS + this.sim.t / 1000 + this.wallOffsetS;
-    const next = prev !== undefined ? Math.max(prev + 1, 1) : Math.floor(wallS);
+    const wallS = this.wallS();
+    const next = Math.max(Math.floor(wallS), prev !== undefined ? prev + 1 : 0, 1);
     this.storeWrite((d) => { d.generation = next; }, () => this.finishBoot(next));
   }
 
@@ -261,7 +267,11 @@ class SimNode implements CheckedNode, QuorumProcess {
       },
       { self: this.name, autoFailback: p.autoFailback, stopRetries: p.stopRetries, stopRetryDelayMs: p.stopRetryDelayMs, groups: p.groups, generation },
       this.localNow(),
-      { ...(this.durable.peerGeneration !== undefined ? { peerGeneration: this.durable.peerGeneration } : {}), held },
+      {
+        ...(this.durable.peerGeneration !== undefined ? { peerGeneration: this.durable.peerGeneration } : {}),
+        ...(this.durable.peerPrevious ? { peerPrevious: this.durable.peerPrevious } : {}),
+        held,
+      },
       fcfg,
       this.quorumConfig(peer),
     );
@@ -444,7 +454,7 @@ class SimNode implements CheckedNode, QuorumProcess {
     if (this.proc !== 'up') return false;   // no socket yet, or closed
     const ev: EngineEvent = {
       kind: 'heard', path: this.sim.scenario.params.paths[path]!.name, src: msg.src,
-      generation: msg.generation, seq: msg.seq, report: msg.report,
+      generation: msg.generation, seq: msg.seq, report: msg.report, wallS: this.wallS(),
     };
     if (this.paused) {
       if (this.deferredPkts >= SOCKET_BACKLOG) return false;
@@ -536,7 +546,10 @@ class SimNode implements CheckedNode, QuorumProcess {
         return;
       }
       case 'persist-peer-generation':
-        this.storeWrite((d) => { d.peerGeneration = a.generation; });
+        this.storeWrite((d) => {
+          d.peerGeneration = a.generation;
+          if (a.previous) d.peerPrevious = { ...a.previous }; else delete d.peerPrevious;
+        });
         return;
       case 'persist-hold':
         this.enqueue(a.group, { kind: 'hold', held: a.held });

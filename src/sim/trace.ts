@@ -25,6 +25,10 @@ function formatEvent(ev: EngineEvent): string {
     }
     case 'op-done':
       return `op-done ${ev.op} ${ev.group}#${ev.index} ${ev.ok ? 'ok' : 'FAILED'}`;
+    case 'hold-failed':
+      return `hold-failed ${ev.group} ${ev.held ? 'held' : 'free'}: ${ev.error}`;
+    case 'generation':
+      return `generation now ${ev.generation}`;
     case 'shutdown':
       return 'shutdown requested';
     case 'fence-done':

@@ -6,11 +6,12 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext } from 'playwright-core';
+import { need } from './tools.js';
 
 export const CHROMIUM = '/usr/bin/chromium';
 
 export async function withChromium<T>(fn: (ctx: BrowserContext) => Promise<T>): Promise<T> {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} not found: install the Debian package 'chromium' (apt-get install chromium)`);
+  need('/usr/bin/chromium');
   const profile = mkdtempSync(join(tmpdir(), 'tandem-chromium-'));
   const ctx = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,

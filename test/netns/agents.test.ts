@@ -14,6 +14,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   attachToBridge, cleanupPrefix, createBridge, createNetns, createVeth, destroyNetns, macOf, netnsName, nsExec, sh, succeeds, waitFor,
 } from '../helpers/netns.js';
+import { need } from '../helpers/tools.js';
+
+beforeAll(() => need('ip', 'ping', 'tcpdump'));
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const PREFIX = 'tdag';

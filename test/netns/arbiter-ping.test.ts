@@ -13,6 +13,9 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cleanupPrefix, createNetns, createVeth, destroyNetns, netnsName, nsExec, sh } from '../helpers/netns.js';
+import { need } from '../helpers/tools.js';
+
+beforeAll(() => need('ip', 'ping'));
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const PREFIX = 'tdq';

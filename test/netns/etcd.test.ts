@@ -16,6 +16,7 @@ import { LeaseDriver, type LeaseDriverEvent } from '../../src/quorum/driver.js';
 import { EtcdBackend, parseEtcdUrl } from '../../src/quorum/etcd.js';
 import { localExpiry, type LeaseConfig } from '../../src/quorum/lease.js';
 import { UserError } from '../../src/util/errors.js';
+import { missingToolMessage, need, TOOL_PACKAGES } from '../helpers/tools.js';
 
 const ETCD = '/usr/bin/etcd';
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -132,11 +133,11 @@ class Node {
   }
 }
 
-const NOT_INSTALLED = `etcd is not installed (${ETCD} missing): run 'apt-get install -y etcd-server'; these tests need a real etcd and do not skip`;
+const NOT_INSTALLED = missingToolMessage(ETCD, TOOL_PACKAGES.etcd);
 
 // Its own test, so a missing etcd shows up as a failed test, not only as a failed hook.
 it('etcd-server is installed', () => {
-  if (!existsSync(ETCD)) throw new Error(NOT_INSTALLED);
+  need('etcd');
 });
 
 describe('etcd URL parsing', () => {

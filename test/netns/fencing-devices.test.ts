@@ -22,6 +22,9 @@ import { freeUdpPort, IpmiSim } from '../../lab/ipmi.js';
 import { parseStonithHost, type IpmiDevice, type StonithDevice } from '../../src/config/stonith.js';
 import { fence, type FenceAction, type FenceResult } from '../../src/fencing/devices.js';
 import { cleanupPrefix, createNetns, destroyNetns, netnsName, nsExec, sh, waitFor } from '../helpers/netns.js';
+import { need } from '../helpers/tools.js';
+
+beforeAll(() => need('ip', 'ipmi_sim', 'ipmitool', 'fence_ipmilan', '/usr/lib/stonith/plugins/external/ipmi'));
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const PREFIX = 'tdfn';

@@ -23,6 +23,9 @@ import { Pair, type NodeName, type PairFencing, type StatusJson } from '../../la
 import type { IpmiSim } from '../../lab/ipmi.js';
 import { sh, sleep, waitFor } from '../../lab/sh.js';
 import { PID_NAME } from '../../src/control/socket.js';
+import { need, PAIR_TOOLS } from '../helpers/tools.js';
+
+beforeAll(() => need(...PAIR_TOOLS, 'nft', 'ipmi_sim', 'ipmitool', 'fence_ipmilan'));
 
 const PREFIX = 'tdfp';
 const other = (n: NodeName): NodeName => (n === 'alpha' ? 'beta' : 'alpha');

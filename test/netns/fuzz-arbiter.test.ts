@@ -25,6 +25,9 @@ import type { AuthKeys, AuthMethod } from '../../src/config/types.js';
 import { digest } from '../../src/heartbeat/auth.js';
 import { decodeMessage, encodeMessage, ProtocolError, type ArbiterReply, type ArbiterRequest } from '../../src/quorum/protocol.js';
 import { cleanupPrefix, createNetns, destroyNetns, netnsName, nsExec, waitFor } from '../helpers/netns.js';
+import { need } from '../helpers/tools.js';
+
+beforeAll(() => need('ip', 'ss'));
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const TANDEM = join(ROOT, 'bin/tandem');

@@ -14,6 +14,9 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Pair, type StatusJson } from '../../lab/pair.js';
 import { sleep, waitFor } from '../../lab/sh.js';
+import { need, PAIR_TOOLS } from '../helpers/tools.js';
+
+beforeAll(() => need(...PAIR_TOOLS));
 
 type How = 'read' | 'end' | 'destroy';
 

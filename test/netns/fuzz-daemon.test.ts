@@ -12,6 +12,9 @@ import { encode, field } from '../../src/heartbeat/codec.js';
 import { buildStatus } from '../../src/heartbeat/messages.js';
 import type { AuthKeys } from '../../src/config/types.js';
 import type { Field } from '../../src/heartbeat/types.js';
+import { need, PAIR_TOOLS } from '../helpers/tools.js';
+
+beforeAll(() => need(...PAIR_TOOLS));
 
 const SENDER = resolve(__dirname, 'fuzz-sender.mjs');
 const labKeys: AuthKeys = { sendIndex: 1, keys: new Map([[1, { index: 1, method: 'sha1', key: Buffer.from('lab-secret') }]]) };

@@ -11,6 +11,9 @@ import { encode } from '../../src/heartbeat/codec.js';
 import { buildStatus } from '../../src/heartbeat/messages.js';
 import type { AuthKeys } from '../../src/config/types.js';
 import { sleep, waitFor } from '../../lab/sh.js';
+import { need, PAIR_TOOLS } from '../helpers/tools.js';
+
+beforeAll(() => need(...PAIR_TOOLS));
 
 const GROUP_HOLDER = (p: Pair, node: NodeName) => p.status(node).then((s) => s.groups[0]?.holder);
 

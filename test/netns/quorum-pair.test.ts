@@ -20,6 +20,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { Pair, type NodeName, type StatusJson } from '../../lab/pair.js';
 import { LineWatcher, sh, sleep, waitFor } from '../../lab/sh.js';
+import { need, PAIR_TOOLS } from '../helpers/tools.js';
+
+beforeAll(() => need(...PAIR_TOOLS, 'nft'));
 
 const PREFIX = 'tdqa';
 const other = (n: NodeName): NodeName => (n === 'alpha' ? 'beta' : 'alpha');
@@ -110,6 +113,7 @@ const figures: string[] = [];
 
 function suite(kind: 'tandem' | 'etcd', net: string) {
   describe.sequential(`quorum pair with ${kind === 'tandem' ? "tandem's arbiter" : 'etcd'}`, () => {
+    beforeAll(() => { if (kind === 'etcd') need('etcd'); });
     const p = new Pair({
       prefix: PREFIX, net, workDir: join(tmpdir(), `tandem-quorum-${kind}`), autoFailback: 'off', arbiter: kind,
       // deadtime 300 ms: default lease TTL 2 s, safety 200 ms

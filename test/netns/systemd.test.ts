@@ -12,11 +12,9 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Pair } from '../../lab/pair.js';
 import { sleep, waitFor } from '../../lab/sh.js';
+import { need } from '../helpers/tools.js';
 
 const ROOT = resolve(__dirname, '../..');
-function need(bin: string, pkg: string): void {
-  if (!existsSync(bin)) throw new Error(`${bin} not found: install the Debian package '${pkg}'`);
-}
 
 /** A unix datagram socket playing systemd's notification socket: every datagram with its arrival time (monotonic ms). */
 class NotifyListener {
@@ -24,7 +22,7 @@ class NotifyListener {
   constructor(readonly address: string, private readonly out: string, private readonly netns?: string) {}
 
   async start(): Promise<void> {
-    need('/usr/bin/python3', 'python3');
+    need('/usr/bin/python3');
     const py = [
       'import socket, sys, time, json',
       'addr = sys.argv[1]',

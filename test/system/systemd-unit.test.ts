@@ -6,17 +6,15 @@ import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { need } from '../helpers/tools.js';
 
 const ROOT = resolve(__dirname, '../..');
 const UNITS = ['tandem.service', 'tandem-arbiter.service'];
 
-function need(bin: string, pkg: string): void {
-  if (!existsSync(bin)) throw new Error(`${bin} not found: install the Debian package '${pkg}'`);
-}
 
 /** systemd-analyze verify of the shipped unit files, unchanged, in a scratch root that has systemd's own units and a /usr/bin/tandem. */
 function verify(units: Record<string, string>): { status: number | null; out: string } {
-  need('/usr/bin/systemd-analyze', 'systemd');
+  need('/usr/bin/systemd-analyze');
   const root = mkdtempSync(join(tmpdir(), 'tandem-unit-root-'));
   try {
     mkdirSync(join(root, 'usr/lib/systemd'), { recursive: true });

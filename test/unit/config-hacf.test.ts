@@ -316,28 +316,28 @@ describe('parseHaCf: errors name the file and line', () => {
 
     it('requires deadtime > 2 x keepalive, reported at the deadtime line', () => {
       expect(errors(withBase('keepalive 1', 'deadtime 2'))).toEqual([
-        `${F}:4: deadtime (2000ms) must be more than twice keepalive (1000ms)`,
+        `${F}:4: deadtime (2000 ms) must be more than twice keepalive (1000 ms)`,
       ]);
       expect(errors(withBase('deadtime 2001ms'))).toEqual([]);
       // With the default deadtime the keepalive line is what made it wrong.
       expect(errors(withBase('keepalive 15'))).toEqual([
-        `${F}:3: deadtime (30000ms) must be more than twice keepalive (15000ms)`,
+        `${F}:3: deadtime (30 s) must be more than twice keepalive (15 s)`,
       ]);
     });
 
     it('requires initdead >= deadtime', () => {
       expect(errors(withBase('deadtime 60', 'initdead 30'))).toEqual([
-        `${F}:4: initdead (30000ms) must be at least deadtime (60000ms)`,
+        `${F}:4: initdead (30 s) must be at least deadtime (60 s)`,
       ]);
       expect(errors(withBase('initdead 30'))).toEqual([]);
     });
 
     it('requires keepalive < warntime < deadtime', () => {
       expect(errors(withBase('warntime 30'))).toEqual([
-        `${F}:3: warntime (30000ms) must be less than deadtime (30000ms)`,
+        `${F}:3: warntime (30 s) must be less than deadtime (30 s)`,
       ]);
       expect(errors(withBase('keepalive 2', 'warntime 2'))).toEqual([
-        `${F}:4: warntime (2000ms) must be more than keepalive (2000ms)`,
+        `${F}:4: warntime (2000 ms) must be more than keepalive (2000 ms)`,
       ]);
       expect(errors(withBase('keepalive 2', 'warntime 2001ms'))).toEqual([]);
     });

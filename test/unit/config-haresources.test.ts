@@ -72,7 +72,7 @@ describe('parseHaResources: valid files', () => {
   });
 
   it('accepts an empty file and skips the node check without a node list', () => {
-    expect(parseHaResources('# nothing yet\n\n', F, NODES)).toEqual({ groups: [], issues: [] });
+    expect(parseHaResources('# nothing yet\n\n', F, NODES)).toEqual({ groups: [], issues: [], parsed: [] });
     expect(parseHaResources('node1 apache\n', F, undefined).issues).toEqual([]);
   });
 

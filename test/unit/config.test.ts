@@ -176,8 +176,9 @@ describe('loadConfig', () => {
       `${ak}:1: 'auth 2' names key index 2, which is not defined in this file`,
       `${hc}:2: 'keepalive': invalid time '2s': 's' is not a unit in Heartbeat time syntax (a bare number means seconds); use 2 for seconds or 2000ms`,
       `${hc}:4: unknown directive 'bogus'`,
-      // ha.cf is broken, so its node list is unknown and 'zed' is not judged;
-      // the agent lookup still runs.
+      // ha.cf has errors, but its node line is fine: 'zed' is still judged,
+      // and the agent lookup still runs.
+      `${hr}:1: preferred node 'zed' is not a node in ha.cf (nodes: a, b)`,
       `${hr}:1: resource agent 'apache' not found: no ${join(dir, 'resource.d', 'apache')} or ${join(initDir, 'apache')}`,
     ]);
   });

@@ -189,7 +189,7 @@ describe('tandem command line under random arguments', () => {
       [['status', '--run-dir', p('run-odd-status')], 1, /^tandem: the daemon in .* sent a status report this tandem cannot read; try --json$/m],
       [['status', '--run-dir', p('run-file')], 1, /^tandem: cannot reach the daemon at .*: is the daemon running\? \(tandem run\)$/m],
       [['frobnicate'], 2, /^error: unknown command 'frobnicate'$/m],
-      [['run'], 2, /^error: required option '-c, --config <dir>' not specified$/m],
+      [['run', '-c'], 2, /^error: option '-c, --config <dir>' argument missing$/m],
       [['arbiter', '--listen'], 2, /^error: option '--listen <host:port>' argument missing$/m],
     ];
     const runs = await runAll([...valid, ...bad.map(([a]) => a)], work);

@@ -98,11 +98,22 @@ describe('membership timing (injected clock)', () => {
     expect(s.paths.p2!.up).toBe(true);
   });
 
+  it('the first contact of a fresh pair is not a restart; a higher generation than one known before is', () => {
+    const fresh = initMembership(cfg, 0);
+    expect(membershipStep(fresh, heard(1, 'p1', 7), 10)).toContainEqual({ kind: 'peer-up', generation: 7, restarted: false });
+    // Known from the state dir: the peer came back with a new generation while we were away.
+    const known = initMembership(cfg, 0, 6);
+    expect(membershipStep(known, heard(1, 'p1', 7), 10)).toContainEqual({ kind: 'peer-up', generation: 7, restarted: true });
+    // Dead, then back with a higher generation in the same run.
+    membershipStep(fresh, { kind: 'tick' }, 400);
+    expect(membershipStep(fresh, heard(1, 'p1', 8), 500)).toContainEqual({ kind: 'peer-up', generation: 8, restarted: true });
+  });
+
   it('accepts a restarted peer (higher generation) and asks to persist it', () => {
     const s = initMembership(cfg, 0, 7);
     membershipStep(s, heard(100, 'p1', 7), 0);
     const acts = membershipStep(s, heard(1, 'p1', 8), 10);
-    expect(acts).toContainEqual({ kind: 'persist-peer-generation', generation: 8 });
+    expect(acts).toContainEqual({ kind: 'persist-peer-generation', generation: 8, previous: { generation: 7, lastSeq: 100 } });
     expect(s.peer.lastSeq).toBe(1);
   });
 

@@ -141,12 +141,6 @@ describe('stonith_host fence_<agent>', () => {
     });
   });
 
-  it('finds the real fence_ipmilan in /usr/sbin', () => {
-    const r = parseStonithHost(['*', 'fence_ipmilan', 'target=beta', 'ip=10.0.0.12', `passfile=${pass}`], F, 2, NODES);
-    expect(r.issues).toEqual([]);
-    expect(r.device?.timeoutMs).toBe(DEFAULT_AGENT_TIMEOUT_MS);
-  });
-
   it.each([
     ['stonith_host * fence_tdfok target=beta password=hunter2', 'password= must not hold a secret in ha.cf'],
     ['stonith_host * fence_tdfok target=beta passwd=hunter2', 'passwd= must not hold a secret in ha.cf'],

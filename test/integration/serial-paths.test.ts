@@ -2,7 +2,7 @@
 // beside a real engine: echo-based latency, per-path seq-gap loss, peer
 // restarts, and the notify hook on path transitions.
 
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, beforeAll } from 'vitest';
 import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,6 +16,9 @@ import { openSerialPath } from '../../src/transport/serial.js';
 import type { Path } from '../../src/transport/udp.js';
 import { UserError } from '../../src/util/errors.js';
 import { sleep, waitFor } from '../../lab/sh.js';
+import { need } from '../helpers/tools.js';
+
+beforeAll(() => need('socat'));
 
 const dir = mkdtempSync(join(tmpdir(), 'tandem-pathmon-'));
 const keys: AuthKeys = { sendIndex: 1, keys: new Map([[1, { index: 1, method: 'sha1', key: Buffer.from('k') }]]) };

@@ -12,6 +12,9 @@ import { encodeFrame } from '../../src/transport/serial-frame.js';
 import type { SerialMedium } from '../../src/config/types.js';
 import { UserError } from '../../src/util/errors.js';
 import { sleep, waitFor } from '../../lab/sh.js';
+import { need } from '../helpers/tools.js';
+
+beforeAll(() => need('socat'));
 
 const dir = mkdtempSync(join(tmpdir(), 'tandem-serial-'));
 const A = join(dir, 'ttyA');
