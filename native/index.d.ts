@@ -7,6 +7,8 @@ export function close(fd: number): void;
 export function hwAddress(ifname: string): Buffer;
 /** SO_BINDTODEVICE on an existing socket fd. */
 export function bindToDevice(fd: number, ifname: string): void;
+/** Receive buffer of a socket (SO_RCVBUFFORCE, else SO_RCVBUF); returns what the kernel granted (it doubles the request for bookkeeping). */
+export function setRecvBuffer(fd: number, bytes: number): number;
 /** One datagram to systemd's notification socket; an address starting with '@' is abstract. Never blocks. */
 export function sdNotify(address: string, message: string): void;
 /** An open raw ICMP socket (opaque). */

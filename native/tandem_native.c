@@ -135,6 +135,28 @@ static napi_value bind_to_device(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// setRecvBuffer(fd, bytes) -> bytes the kernel granted. SO_RCVBUFFORCE
+// (root) goes past net.core.rmem_max, which is only 208 KiB on a stock host;
+// without the privilege it falls back to SO_RCVBUF, capped at rmem_max.
+static napi_value set_recv_buffer(napi_env env, napi_callback_info info) {
+  size_t argc = 2; napi_value argv[2]; int32_t fd, bytes;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 2 || napi_get_value_int32(env, argv[0], &fd) != napi_ok ||
+      napi_get_value_int32(env, argv[1], &bytes) != napi_ok || bytes <= 0) {
+    napi_throw_type_error(env, NULL, "setRecvBuffer(fd, bytes)");
+    return NULL;
+  }
+  if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &bytes, sizeof bytes) < 0 &&
+      setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes) < 0)
+    return throw_errno(env, "setsockopt(SO_RCVBUF)", errno);
+  int got = 0;
+  socklen_t len = sizeof got;
+  if (getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &got, &len) < 0) return throw_errno(env, "getsockopt(SO_RCVBUF)", errno);
+  napi_value out;
+  napi_create_int32(env, got, &out);
+  return out;
+}
+
 // sdNotify(address, message): one datagram to systemd's notification socket
 // ($NOTIFY_SOCKET). An address starting with '@' is in the abstract
 // namespace. Never blocks: a full socket buffer is an error, not a stall of
@@ -339,6 +361,7 @@ static napi_value init(napi_env env, napi_value exports) {
     {"close", NULL, close_fd, NULL, NULL, NULL, napi_default, NULL},
     {"hwAddress", NULL, hw_address, NULL, NULL, NULL, napi_default, NULL},
     {"bindToDevice", NULL, bind_to_device, NULL, NULL, NULL, napi_default, NULL},
+    {"setRecvBuffer", NULL, set_recv_buffer, NULL, NULL, NULL, napi_default, NULL},
     {"sdNotify", NULL, sd_notify, NULL, NULL, NULL, napi_default, NULL},
     {"icmpOpen", NULL, icmp_open, NULL, NULL, NULL, napi_default, NULL},
     {"icmpSend", NULL, icmp_send, NULL, NULL, NULL, napi_default, NULL},

@@ -68,7 +68,7 @@ export function formatStatus(r: StatusReport): string {
   }
   const d = r.counters.dropped;
   lines.push('');
-  lines.push(`packets: sent ${r.counters.sent}, received ${r.counters.received}; dropped: auth ${d.auth}, malformed ${d.malformed}, replay ${d.replay}, unconfirmed ${d.unconfirmed ?? 0}, generation jump ${d.jump ?? 0}, foreign ${d.foreign}, spoofed ${d.spoofed}, ignored ${d.ignored}`);
+  lines.push(`packets: sent ${r.counters.sent}, received ${r.counters.received}; dropped: auth ${d.auth}, malformed ${d.malformed}, replay ${d.replay}, unconfirmed ${d.unconfirmed ?? 0}, generation jump ${d.jump ?? 0}, foreign ${d.foreign}, spoofed ${d.spoofed}, ignored ${d.ignored}, filtered ${d.filtered ?? 0}`);
   return lines.join('\n') + '\n';
 }
 

@@ -28,14 +28,16 @@ import type { LeaseBackend } from '../quorum/backend.js';
 import { loadArbiterKeys } from '../../arbiter/server.js';
 import { heldGroups } from '../resources/machine.js';
 import { StateStore, type JournalFields } from '../state/store.js';
-import { localAddresses, openUdpPath, pathName, type Path } from '../transport/udp.js';
+import { localAddresses, openUdpPath, pathName, RECV_BUFFER_BYTES, type Path } from '../transport/udp.js';
+import { RxGate } from '../transport/gate.js';
+import { membershipJudgementDeadline } from '../membership/machine.js';
 import { openSerialPath } from '../transport/serial.js';
 import { PathMonitor } from './paths.js';
 import { createAgent, openNetlink, type NetlinkHandle } from '../agents/index.js';
 import type { ResourceAgent } from '../agents/types.js';
 import { listenControl, PID_NAME } from '../control/socket.js';
 import { Logger } from '../util/log.js';
-import { RateLimitedLog } from '../util/ratelimit.js';
+import { RateLimitedLog, type LazyText } from '../util/ratelimit.js';
 import { UserError } from '../util/errors.js';
 import { prepareDir } from './dirs.js';
 import { groupLabel } from '../config/haresources.js';
@@ -65,6 +67,13 @@ export interface ReloadReport {
 const JOURNAL_PAGE = 500;
 /** How far past the wall clock a generation of ours the peer reports may be and still be taken as one we used. */
 const GENERATION_RAISE_LIMIT_S = 86_400;
+
+/**
+ * Longest a liveness judgement waits for the sockets to be read. Reading a
+ * receive buffer full of junk (RECV_BUFFER_BYTES, about 1 KiB per small
+ * datagram in the kernel, a few microseconds each) takes some 40 ms.
+ */
+export const DRAIN_MAX_MS = 100;
 
 export interface DaemonOptions {
   config: Config;
@@ -96,7 +105,13 @@ export class Daemon {
   private uuid: Buffer = Buffer.alloc(16);
   private readonly peer: string;
   private readonly startedWall = Date.now();
-  private readonly drops: DropCounts = { auth: 0, malformed: 0, ignored: 0, own: 0, spoofed: 0 };
+  private readonly drops: DropCounts = { auth: 0, malformed: 0, ignored: 0, own: 0, spoofed: 0, filtered: 0 };
+  /** Per path: cheap admission before decoding (src/transport/gate.ts). */
+  private readonly gates = new Map<string, RxGate>();
+  /** Datagrams handed up by every path, admitted or not: tells the timer whether the sockets still had input. */
+  private rxSeen = 0;
+  /** Engine steps so far: a step during a drain has done the tick's work. */
+  private steps = 0;
   private ownAddresses = new Set<string>();
   private sent = 0;
   private received = 0;
@@ -195,17 +210,23 @@ export class Daemon {
       env: { TANDEM_NODE: node, TANDEM_PEER: this.peer },
       ...(h.notify ? { notify: { ...h.notify, file: h.file } } : {}),
     });
-    const deliver = mon.receiver((buf, path, from) => this.onDatagram(buf, path, from));
+    const deliver = (buf: Buffer, path: string, from: string) => this.onDatagram(buf, path, from);
     for (const m of h.media) {
       if (m.kind === 'ucast' && own.has(m.peer)) continue;   // the line for our own address, so one ha.cf fits both nodes
       // FILE:LINE, as check-config --host would report it.
-      const path = await openUdpPath(m, deliver, (p, e) => mon.pathError(p, e)).catch((e: unknown) => {
+      const p = await openUdpPath(m, deliver, (path, e) => mon.pathError(path, e)).catch((e: unknown) => {
         throw e instanceof UserError ? new UserError(`${h.file}:${m.line}: ${e.message}`) : e;
       });
-      this.paths.push(mon.wrap(path, m.kind));
+      this.gates.set(p.name, new RxGate({ own, ...(m.kind === 'ucast' ? { peer: m.peer } : {}) }));
+      if (p.recvBufferBytes !== undefined && p.recvBufferBytes < RECV_BUFFER_BYTES) {
+        this.log.warn(`${p.name}: receive buffer is ${p.recvBufferBytes >> 10} KiB, asked for ${RECV_BUFFER_BYTES >> 10} KiB (not root?); a flood overflows it sooner`);
+      }
+      this.paths.push(mon.wrap(p, m.kind));
     }
     for (const m of h.serial ?? []) {
-      this.paths.push(mon.wrap(await openSerialPath(m, deliver, { log: logFn, file: h.file, keepaliveMs: h.keepaliveMs }), 'serial'));
+      const p = await openSerialPath(m, deliver, { log: logFn, file: h.file, keepaliveMs: h.keepaliveMs });
+      this.gates.set(p.name, new RxGate({ own, serial: true }));
+      this.paths.push(mon.wrap(p, 'serial'));
     }
     if (this.paths.length === 0) throw new UserError(`${h.file}: no heartbeat medium reaches the peer (every ucast line names an address of this host)`);
 
@@ -348,7 +369,19 @@ export class Daemon {
   }
 
   private onDatagram(buf: Buffer, path: string, from: string): void {
-    if (this.stopping && !this.engine) return;
+    this.rxSeen += 1;
+    // Paths open one after another before the engine exists; a packet in
+    // that window has nobody to go to yet.
+    if (!this.engine || this.closed) return;
+    // Cheapest first: length, framing bytes and sender, before any decoding.
+    const gate = this.gates.get(path);
+    const verdict = gate ? gate.check(buf, from, this.now()) : 'pass';
+    if (verdict !== 'pass') {
+      if (verdict === 'shape') this.drops.malformed += 1; else this.drops.filtered += 1;
+      const summary = gate!.report(this.now());
+      if (summary) this.log.warn(`${path}: ${summary}`);
+      return;
+    }
     let fields;
     try {
       fields = decode(buf, this.opts.config.authkeys);
@@ -356,7 +389,8 @@ export class Daemon {
       if (e instanceof DecodeError) {
         const authFail = e.reason === 'auth' || e.reason === 'auth-index';
         if (authFail) this.drops.auth += 1; else this.drops.malformed += 1;
-        this.rateLimitedWarn(`drop:${e.reason}`, `dropped packet from ${from} on ${path}: ${e.message}`);
+        // Built only when it is logged: under a flood this runs per datagram.
+        this.rateLimitedWarn(`drop:${e.reason}`, () => `dropped packet from ${from} on ${path}: ${e.message}`);
         if (authFail && this.authDiag) {
           const raised = this.authDiag.onAuthFailure(from, claimsSender(buf, this.peer), this.now()) === 'raised';
           if (raised || (this.now() - this.authDiagLoggedAt > 60_000 && this.authDiag.view(this.now()).suspected)) this.authMismatchLog();
@@ -393,7 +427,9 @@ export class Daemon {
       this.rateLimitedWarn(`drop:${e.reason}`, `dropped packet from ${from} on ${path}: ${e.message}`);
       return;
     }
+    this.pathMon?.observe(fields, path);
     this.received += 1;
+    const accepted = this.engine.m.paths[path]?.accepted ?? 0;
     this.current = { from, path, src: header.src };
     try {
       this.step({
@@ -405,6 +441,9 @@ export class Daemon {
     } finally {
       this.current = undefined;
     }
+    // Fresh and authentic on this path: the peer really sends from here.
+    if ((this.engine.m.paths[path]?.accepted ?? 0) > accepted) gate?.confirm(from);
+    this.pathMon?.checkTransitions();
   }
 
   /** The "authkeys differ?" diagnosis, loud: on the transition and then at most once a minute while it lasts. */
@@ -428,12 +467,13 @@ export class Daemon {
 
   // Per kind of message, so a flood of one kind never hides another.
   private readonly limitedLog = new RateLimitedLog((level, m) => this.log.log(level, m), () => performance.now());
-  private rateLimitedWarn(key: string, msg: string): void {
+  private rateLimitedWarn(key: string, msg: LazyText): void {
     this.limitedLog.warn(key, msg);
   }
 
   private step(ev: EngineEvent): void {
     if (this.closed) return;
+    this.steps += 1;
     const actions = engineStep(this.engine, ev, this.now());
     for (const a of actions) this.act(a);
     this.schedule();
@@ -446,11 +486,44 @@ export class Daemon {
     // Timers can fire up to ~1 ms early against the monotonic clock; the
     // engine re-checks, and we simply come back.
     const delay = Math.max(1, Math.ceil(deadline - this.now()));
-    this.timer = setTimeout(() => {
+    this.timer = setTimeout(() => this.onTimer(), delay);
+  }
+
+  /**
+   * A tick that may judge liveness waits until the sockets have been read.
+   * Timers run before the poll phase, so after a pause (SIGSTOP, a long GC,
+   * a VM freeze) or under a flood the peer's heartbeats may sit unread in a
+   * socket when the deadline fires; setImmediate runs after the next poll
+   * phase. Repeat while datagrams keep coming, for at most DRAIN_MAX_MS (a
+   * flood never empties the socket). A step in between (a heartbeat) has
+   * done the tick's work and scheduled the next timer.
+   */
+  private onTimer(): void {
+    this.timer = undefined;
+    if (this.closed) return;
+    // The watchdog is fed from the timer that sends and judges heartbeats, so a stalled loop starves it.
+    this.sd?.tick(this.now());
+    for (const [name, g] of this.gates) {
+      const summary = g.report(this.now());
+      if (summary) this.log.warn(`${name}: ${summary}`);
+    }
+    if (this.now() < membershipJudgementDeadline(this.engine.m)) {
       this.step({ kind: 'tick' });
-      // The watchdog is fed from the timer that sends and judges heartbeats, so a stalled loop starves it.
-      this.sd?.tick(this.now());
-    }, delay);
+      return;
+    }
+    const started = this.now();
+    const steps = this.steps;
+    let seen = this.rxSeen;
+    const again = (): void => {
+      if (this.closed || this.steps !== steps) return;
+      if (this.rxSeen !== seen && this.now() - started < DRAIN_MAX_MS) {
+        seen = this.rxSeen;
+        setImmediate(again);
+        return;
+      }
+      this.step({ kind: 'tick' });
+    };
+    setImmediate(again);
   }
 
   private act(a: EngineAction): void {

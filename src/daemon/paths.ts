@@ -175,27 +175,32 @@ export class PathMonitor {
     r.suppressed = 0;
   }
 
-  /** Receive hook for every path: observe, then hand on to the daemon. */
+  /**
+   * Receive hook for a caller that does not decode itself (tests): decode,
+   * observe, then hand on. The daemon decodes once and calls observe() and
+   * checkTransitions() itself.
+   */
   receiver(deliver: OnDatagram): OnDatagram {
     return (buf, path, from) => {
       // Paths open one after another before the engine exists; a packet in
       // that window has nobody to go to yet.
       if (!this.o.engine()) return;
-      this.observe(buf, path);
+      let fields: Field[] | undefined;
+      try {
+        fields = decode(buf, this.o.authkeys);
+      } catch {
+        fields = undefined;   // the caller counts it
+      }
+      if (fields) this.observe(fields, path);
       deliver(buf, path, from);
       this.checkTransitions();
     };
   }
 
-  private observe(buf: Buffer, path: string): void {
+  /** Rate, loss and echo bookkeeping for one authenticated datagram received on `path`. */
+  observe(fields: readonly Field[], path: string): void {
     const rec = this.recs.get(path);
     if (!rec) return;
-    let fields: Field[];
-    try {
-      fields = decode(buf, this.o.authkeys);
-    } catch {
-      return;   // the daemon counts it
-    }
     if (str(fields, 't') !== 'status' || str(fields, 'src') !== this.o.peer) return;
     const seq = hex(fields, 'seq');
     const gen = hex(fields, 'hg');
@@ -228,7 +233,7 @@ export class PathMonitor {
     this.takeEcho(fields, rec, now);
   }
 
-  private takeEcho(fields: Field[], rec: Rec, now: number): void {
+  private takeEcho(fields: readonly Field[], rec: Rec, now: number): void {
     const echo = str(fields, ECHO_FIELD);
     if (echo === undefined || this.ownGeneration === undefined) return;
     const m = /^([0-9a-f]{1,16}) ([0-9a-f]{1,16}) ([0-9a-f]{1,16})$/.exec(echo);
@@ -281,7 +286,8 @@ export class PathMonitor {
     }
   }
 
-  private checkTransitions(): void {
+  /** Runs the notify hook for path transitions the engine made since the last look. */
+  checkTransitions(): void {
     const engine = this.o.engine();
     if (!engine) return;
     for (const [name, rec] of this.recs) {

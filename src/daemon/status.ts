@@ -22,6 +22,7 @@ export interface DropCounts {
   ignored: number;    // authentic but of a message type tandem does not act on
   own: number;        // our own broadcasts/multicasts coming back
   spoofed: number;    // authentic, claiming to come from this node, but not from our addresses
+  filtered: number;   // from a sender that is not the peer, over its budget: not decoded (transport/gate.ts)
 }
 
 export interface StatusInput {

@@ -345,6 +345,41 @@ function decodeClassic(buf: Buffer, keys: AuthKeys): Field[] {
   return fields;
 }
 
+/** The smallest datagram either framing can carry ("###\n%%%\n" and the shortest trailer). */
+export const MIN_DATAGRAM_BYTES = 14;
+
+/**
+ * The cheapest look at a datagram, for use before decode: a length decode
+ * accepts, the first four bytes of one of the two framings, and the last byte
+ * that framing must end with. False means decode would refuse it as
+ * malformed; true means nothing more than "worth decoding". Random junk
+ * fails here without a single allocation.
+ */
+export function plausible(buf: Buffer, maxBytes = DEFAULT_MAX_BYTES): boolean {
+  const n = buf.length;
+  if (n < MIN_DATAGRAM_BYTES || n > maxBytes) return false;
+  if (buf[1] !== buf[0] || buf[2] !== buf[0] || buf[3] !== NEWLINE) return false;
+  if (buf[0] === 0x3e /* > */) {
+    // Classic: ends with "<<<\n", or with one NUL after it that a C sender counted.
+    const end = buf[n - 1] === 0 ? n - 1 : n;
+    return CLASSIC_TAIL_LINE.compare(buf, end - 4, end - 1) === 0 && buf[end - 1] === NEWLINE;
+  }
+  if (buf[0] !== 0x23 /* # */) return false;
+  // Netstring: the first field's length (or the end of the fields) right
+  // after the head, and from the end, "%%%\n<len>:<token>," with <len> the
+  // token's length. The token holds no ':' (key index, space, hex digest).
+  if (!isDigit(buf[4]!) && buf[4] !== PERCENT) return false;
+  if (buf[n - 1] !== COMMA) return false;
+  const colon = buf.lastIndexOf(COLON, n - 2);
+  if (colon < 8) return false;
+  let len = 0;
+  let scale = 1;
+  let p = colon - 1;
+  for (; p >= 0 && isDigit(buf[p]!) && scale <= maxBytes; p--, scale *= 10) len += (buf[p]! - DIGIT_0) * scale;
+  if (p === colon - 1 || len !== n - 2 - colon) return false;
+  return p >= 3 && NETSTRING_TAIL.compare(buf, p - 3, p + 1) === 0;
+}
+
 /**
  * Parse and authenticate one datagram. Returns the fields in wire order
  * without `auth`. Throws only DecodeError.

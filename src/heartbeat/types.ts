@@ -22,6 +22,12 @@ export type DecodeReason =
 export class DecodeError extends Error {
   override readonly name = 'DecodeError';
   constructor(readonly reason: DecodeReason, message: string) {
+    // A flood of forged datagrams throws one of these per datagram. The stack
+    // is never shown (the reason and message are), and capturing it costs
+    // more than the check that failed.
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     super(message);
+    Error.stackTraceLimit = limit;
   }
 }

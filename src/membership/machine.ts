@@ -208,7 +208,16 @@ export function membershipStep(s: MembershipState, ev: MembershipEvent, now: num
 
 /** The earliest instant at which membershipStep({kind:'tick'}) has something to do. */
 export function membershipDeadline(s: MembershipState): number {
-  let t = s.nextSendAt;
+  return Math.min(s.nextSendAt, membershipJudgementDeadline(s));
+}
+
+/**
+ * The earliest instant at which a tick judges liveness: declares the peer
+ * dead (deadtime, initdead), a path down, or a heartbeat late. An adapter
+ * reads whatever its sockets hold before delivering a tick at or after it.
+ */
+export function membershipJudgementDeadline(s: MembershipState): number {
+  let t = Infinity;
   const p = s.peer;
   if (p.liveness === 'unknown') t = Math.min(t, s.startedAt + s.cfg.initdeadMs);
   if (p.liveness === 'up' && p.lastHeard !== undefined) {

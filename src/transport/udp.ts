@@ -10,6 +10,8 @@ import { UserError } from '../util/errors.js';
 
 export interface Path {
   readonly name: string;
+  /** UDP: the receive buffer the kernel granted (bytes, as SO_RCVBUF reports it). */
+  readonly recvBufferBytes?: number;
   send(buf: Buffer): void;
   close(): Promise<void>;
 }
@@ -58,6 +60,15 @@ function socketFd(sock: dgram.Socket): number {
   return fd;
 }
 
+/**
+ * Receive buffer asked for on every UDP path. A flood fills the default
+ * 208 KiB in a few milliseconds of event-loop stall (a GC, a netlink call),
+ * and the kernel then drops the peer's heartbeats with the junk; 4 MiB rides
+ * out such stalls, while draining a full buffer of junk still takes only a
+ * few tens of milliseconds, well inside any deadtime.
+ */
+export const RECV_BUFFER_BYTES = 4 << 20;
+
 function bindSocket(sock: dgram.Socket, port: number, address?: string): Promise<void> {
   return new Promise((resolve, reject) => {
     const onError = (e: Error) => reject(e);
@@ -74,6 +85,7 @@ export async function openUdpPath(m: Medium, onDatagram: OnDatagram, onError: On
   const ifa = ipv4Of(m.iface);
   const sock = dgram.createSocket({ type: 'udp4', reuseAddr: true });
   let dest: string;
+  let recvBufferBytes: number;
   try {
     if (m.kind === 'mcast') {
       await bindSocket(sock, m.port);
@@ -92,6 +104,7 @@ export async function openUdpPath(m: Medium, onDatagram: OnDatagram, onError: On
       }
     }
     native.bindToDevice(socketFd(sock), m.iface);
+    recvBufferBytes = native.setRecvBuffer(socketFd(sock), RECV_BUFFER_BYTES);
   } catch (e) {
     sock.close();
     const msg = (e as NodeJS.ErrnoException).code === 'EADDRINUSE'
@@ -103,6 +116,7 @@ export async function openUdpPath(m: Medium, onDatagram: OnDatagram, onError: On
   sock.on('error', (e) => onError(name, e));
   return {
     name,
+    recvBufferBytes,
     send(buf: Buffer) {
       sock.send(buf, port, dest, (err) => { if (err) onError(name, err); });
     },

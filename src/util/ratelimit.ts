@@ -98,6 +98,9 @@ export class KeyedRateLimiter<T = string> {
 
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
 
+export type LazyText = string | (() => string);
+const text = (m: LazyText): string => (typeof m === 'string' ? m : m());
+
 /** A line let through, with the count held back before it: `msg (N similar suppressed)`. */
 export function withSuppressed(msg: string, n: number): string {
   return n === 0 ? msg : `${msg} (${n} similar suppressed)`;
@@ -115,7 +118,7 @@ export function suppressedSummary(s: Suppressed<string>): string {
  * its full count.
  */
 export class RateLimitedLog {
-  private readonly limiter: KeyedRateLimiter<{ level: LogLevel; msg: string }>;
+  private readonly limiter: KeyedRateLimiter<{ level: LogLevel; msg: LazyText }>;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
 
@@ -127,23 +130,24 @@ export class RateLimitedLog {
     this.limiter = new KeyedRateLimiter(opts.intervalMs ?? 1000, opts.maxKeys ?? 64);
   }
 
-  log(level: LogLevel, key: string, msg: string): void {
+  /** A message may be a function: under a flood it is built only for the lines that are written. */
+  log(level: LogLevel, key: string, msg: LazyText): void {
     const r = this.limiter.admit(key, { level, msg }, this.now());
     if (r.emit) {
-      this.out(level, withSuppressed(msg, r.suppressed));
+      this.out(level, withSuppressed(text(msg), r.suppressed));
       return;
     }
     this.arm();
   }
 
-  warn(key: string, msg: string): void {
+  warn(key: string, msg: LazyText): void {
     this.log('warn', key, msg);
   }
 
   /** Writes the summaries that are due now; `all`: every count held back (before exiting). */
   flush(all = false): void {
     for (const s of this.limiter.due(this.now(), all)) {
-      this.out(s.last.level, suppressedSummary({ ...s, last: s.last.msg }));
+      this.out(s.last.level, suppressedSummary({ ...s, last: text(s.last.msg) }));
     }
   }
 

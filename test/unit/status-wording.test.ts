@@ -37,7 +37,7 @@ describe('status wording', () => {
     }, 10);
     const report = buildStatusReport({
       engine, config: config!, node: 'beta', peer: 'alpha', generation: 3, now: 12_500, startedWall: 0,
-      drops: { auth: 0, malformed: 0, ignored: 0, own: 0, spoofed: 0 }, sent: 1, received: 1, journal: [],
+      drops: { auth: 0, malformed: 0, ignored: 0, own: 0, spoofed: 0, filtered: 0 }, sent: 1, received: 1, journal: [],
     });
     const text = formatStatus(report);
     expect(text).toMatch(/^ {2}beta +up +standby \(this node\) +holds: -$/m);
