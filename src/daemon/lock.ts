@@ -59,7 +59,9 @@ function lockHolder(name: string): { pid: number; uid: number; command: string }
     let inode: string | undefined;
     for (const line of readFileSync('/proc/net/unix', 'utf8').split('\n').slice(1)) {
       const f = line.trim().split(/\s+/);
-      if (f.length >= 8 && f[7] === want && f[5] === '01') { inode = f[6]; break; }   // 01 = listening
+      // Node binds abstract names padded with NULs to the full sun_path, which /proc shows as '@'s.
+      const shown = f[7];
+      if (f.length >= 8 && shown?.startsWith(want) && /^@*$/.test(shown.slice(want.length)) && f[5] === '01') { inode = f[6]; break; }   // 01 = listening
     }
     if (!inode) return undefined;
     const target = `socket:[${inode}]`;
