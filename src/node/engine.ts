@@ -36,6 +36,13 @@ export interface EngineState {
   droppedAt: Record<string, number>;
   /** The unheard drops last handed to the resources machine (to hand it a change at once). */
   unheardKey: string;
+  /**
+   * The seq of our first message in the current unbroken run that told the
+   * peer we hear it (tg_hears=1); undefined while we say we do not. A peer
+   * report that has read this seq or a later one (tg_hears_seq) was written
+   * by a peer that counts the pair as mutual.
+   */
+  hearsRunFrom?: number;
 }
 
 /** What the engine needs to run quorum: the pure decision's config plus the lease grace. */
@@ -145,15 +152,30 @@ function quorumInput(s: EngineState, q: EngineQuorum): QuorumInput {
       ...(lease ? { lease } : {}),
     };
   }
+  const confirms = confirmsMutual(s);
   return {
     peer: {
       liveness: s.m.peer.liveness,
       ...(report?.hearsMe !== undefined ? { hearsMe: report.hearsMe } : {}),
+      ...(confirms !== undefined ? { confirmsMutual: confirms } : {}),
       ...(report?.reach ? { reach: report.reach } : {}),
     },
     ...(q.reach ? { reach: q.reach } : {}),
     groups,
   };
+}
+
+/**
+ * Whether the peer's newest report was written after it read a message of
+ * ours saying we hear it: its own mutual view (it hears us, and our newest
+ * report it holds says we hear it). undefined when the report does not say
+ * which of our messages it had read.
+ */
+function confirmsMutual(s: EngineState): boolean | undefined {
+  const r = s.m.peer.report;
+  if (!r || r.hearsSeq === undefined) return undefined;
+  if (r.hearsGeneration !== s.r.cfg.generation || s.hearsRunFrom === undefined) return false;
+  return r.hearsSeq >= s.hearsRunFrom;
 }
 
 /** Runs the quorum decision and hands it to the resources machine; its journal lines go to `out`. */
@@ -352,5 +374,8 @@ function outgoing(s: EngineState, seq: number, released: boolean): OutgoingStatu
   const hearsSeq = hears !== null ? s.m.peer.lastSeq : undefined;
   const base = { seq, status, hold: heldGroups(s.r), yielding: yieldingGroups(s.r), failed: failedGroups(s.r), hears, ...(hearsSeq !== undefined ? { hearsSeq } : {}) };
   if (!s.q) return base;
-  return { ...base, extra: quorumFields({ ...(s.q.reach ? { reach: s.q.reach } : {}), hearsPeer: s.m.peer.liveness === 'up' }) };
+  const hearsPeer = s.m.peer.liveness === 'up';
+  if (!hearsPeer) s.hearsRunFrom = undefined;
+  else s.hearsRunFrom ??= seq;
+  return { ...base, extra: quorumFields({ ...(s.q.reach ? { reach: s.q.reach } : {}), hearsPeer }) };
 }

@@ -68,20 +68,32 @@ export interface QuorumInput {
     liveness: 'unknown' | 'up' | 'dead';
     /** false when the peer says it does not hear us (asymmetric link); undefined = not reported */
     hearsMe?: boolean;
+    /**
+     * Whether the peer's newest report was written after it had read one of
+     * our messages saying that we hear it, i.e. whether the peer, too, counts
+     * the pair as mutual (the engine tells from tg_hears_seq). undefined =
+     * the peer does not say (no tg_hears_seq): treated as true.
+     */
+    confirmsMutual?: boolean;
     reach?: Reach;          // the peer's own count, as it last reported it
   };
   reach?: Reach;            // ours; undefined when no ping node is configured
   groups: Record<string, GroupInput>;
 }
 
-/** Applies when this node holds the group. */
-export type HoldRule = 'normal' | 'keep' | 'release';
+/**
+ * Applies when this node holds the group. `no-resume`: as `normal`, except
+ * that a group held only from before a restart (recovering) is not started
+ * again yet.
+ */
+export type HoldRule = 'normal' | 'keep' | 'release' | 'no-resume';
 /** Applies when this node does not hold the group. */
 export type TakeRule = 'normal' | 'allow' | 'forbid';
 
 export type DecisionCode =
   | 'startup'               // peer not known yet: the resource rules wait anyway
   | 'mutual'                // the nodes hear each other; nothing to add
+  | 'mutual-unconfirmed'    // we hear each other, but the peer has not yet read that we hear it: start nothing
   | 'ipfail-pending'        // connectivity differs, not for long enough yet
   | 'ipfail-handover'       // we reach fewer ping targets: hand over
   | 'ipfail-dwell'          // we would hand over, but the group moved recently
@@ -200,11 +212,13 @@ export function decideQuorum(s: QuorumState, input: QuorumInput, now: number): Q
 export function applyDecision(
   normal: boolean | undefined,
   d: GroupDecision | undefined,
-  g: { iHold: boolean; peerHeard: boolean; peerHolds: boolean; failedHere?: boolean },
+  g: { iHold: boolean; peerHeard: boolean; peerHolds: boolean; failedHere?: boolean; recovering?: boolean },
 ): boolean | undefined {
   if (!d) return normal;
   if (g.iHold) {
     if (d.hold === 'release') return false;
+    // Resuming is a start: wait (stopping the leftovers stays allowed).
+    if (d.hold === 'no-resume') return g.recovering && normal === true ? undefined : normal;
     if (d.hold === 'keep') return normal === undefined ? undefined : true;
     return normal;
   }
@@ -292,6 +306,15 @@ function decideGroup(
     return mk('normal', 'normal', 'heartbeat-rules', `${why}; no arbiter configured: Heartbeat rules`);
   }
 
+  if (cfg.arbiter !== 'none' && input.peer.confirmsMutual === false) {
+    // The peer does not count us as mutual yet (it has not read that we hear
+    // it), so it may hold, or still be getting, a lease for this group, and
+    // use it as soon as it declares us dead on its older view: both would
+    // run the group (simulator seed 91012102). Start nothing until its
+    // report shows it has read our word; one report round.
+    return mk(gi.iHold ? 'no-resume' : 'normal', 'forbid', 'mutual-unconfirmed',
+      `hearing ${peer}, but ${peer} has not yet heard that this node hears it: it may still act on a lease; starting nothing until it has`);
+  }
   if (s.cmp.sign === 0 || mine === undefined || theirs === undefined) {
     const settleEnd = s.cmp.since + (cfg.ipfailSettleMs ?? 0);
     if (s.cmp.from === -1 && !gi.iHold && now < settleEnd) {
