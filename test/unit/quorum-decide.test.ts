@@ -27,6 +27,22 @@ function input(o: { peer?: 'unknown' | 'up' | 'dead'; hearsMe?: boolean; mine?: 
 }
 
 describe('quorum decision', () => {
+  it('with an arbiter, a peer that has not read that we hear it: start nothing, resume nothing, keep what runs (seed 91012102)', () => {
+    const s = initQuorum(base, 0);
+    const un = (g: Partial<GroupInput>) => decideQuorum(s, { ...input({ mine: 2, theirs: 2, g }), peer: { liveness: 'up', hearsMe: true, confirmsMutual: false } }, 0).groups.vip!;
+    const free = un({});
+    expect(free).toMatchObject({ take: 'forbid', code: 'mutual-unconfirmed' });
+    expect(applyDecision(true, free, { iHold: false, peerHeard: true, peerHolds: false })).toBe(false);
+    const held = un({ iHold: true });
+    expect(held.hold).toBe('no-resume');
+    expect(applyDecision(true, held, { iHold: true, peerHeard: true, peerHolds: false, recovering: true })).toBeUndefined();
+    expect(applyDecision(false, held, { iHold: true, peerHeard: true, peerHolds: true, recovering: true })).toBe(false);
+    expect(applyDecision(true, held, { iHold: true, peerHeard: true, peerHolds: false })).toBe(true);
+    // Confirmed, or not said (a peer without tg_hears_seq), or no arbiter: the mutual rule as before.
+    expect(decideQuorum(s, { ...input({ mine: 2, theirs: 2 }), peer: { liveness: 'up', hearsMe: true, confirmsMutual: true } }, 0).groups.vip!.code).toBe('mutual');
+    expect(decideQuorum(initQuorum({ ...base, arbiter: 'none' }, 0), { ...input({ mine: 2, theirs: 2 }), peer: { liveness: 'up', confirmsMutual: false } }, 0).groups.vip!.code).toBe('mutual');
+  });
+
   it('changes nothing while the nodes hear each other, even with the arbiter unreachable (no lease)', () => {
     const s = initQuorum(base, 0);
     const d = decideQuorum(s, input({ mine: 2, theirs: 2, g: { iHold: true, lease: { status: 'requesting', reason: 'no answer' } } }), 0);
