@@ -43,6 +43,9 @@ export interface EngineState {
    * by a peer that counts the pair as mutual.
    */
   hearsRunFrom?: number;
+  /** The tg_ping value we send, and the seq of our first message that carried it. */
+  reachSent?: string;
+  reachSentFrom?: number;
 }
 
 /** What the engine needs to run quorum: the pure decision's config plus the lease grace. */
@@ -153,11 +156,13 @@ function quorumInput(s: EngineState, q: EngineQuorum): QuorumInput {
     };
   }
   const confirms = confirmsMutual(s);
+  const readReach = peerRead(s, s.reachSentFrom);
   return {
     peer: {
       liveness: s.m.peer.liveness,
       ...(report?.hearsMe !== undefined ? { hearsMe: report.hearsMe } : {}),
       ...(confirms !== undefined ? { confirmsMutual: confirms } : {}),
+      ...(q.reach && readReach !== undefined ? { readOurReach: readReach } : {}),
       ...(report?.reach ? { reach: report.reach } : {}),
     },
     ...(q.reach ? { reach: q.reach } : {}),
@@ -172,10 +177,15 @@ function quorumInput(s: EngineState, q: EngineQuorum): QuorumInput {
  * which of our messages it had read.
  */
 function confirmsMutual(s: EngineState): boolean | undefined {
+  return peerRead(s, s.hearsRunFrom);
+}
+
+/** Whether the peer's newest report was written after it had read our message `seq` (undefined: it does not say). */
+function peerRead(s: EngineState, seq: number | undefined): boolean | undefined {
   const r = s.m.peer.report;
   if (!r || r.hearsSeq === undefined) return undefined;
-  if (r.hearsGeneration !== s.r.cfg.generation || s.hearsRunFrom === undefined) return false;
-  return r.hearsSeq >= s.hearsRunFrom;
+  if (r.hearsGeneration !== s.r.cfg.generation || seq === undefined) return false;
+  return r.hearsSeq >= seq;
 }
 
 /** Runs the quorum decision and hands it to the resources machine; its journal lines go to `out`. */
@@ -377,5 +387,11 @@ function outgoing(s: EngineState, seq: number, released: boolean): OutgoingStatu
   const hearsPeer = s.m.peer.liveness === 'up';
   if (!hearsPeer) s.hearsRunFrom = undefined;
   else s.hearsRunFrom ??= seq;
-  return { ...base, extra: quorumFields({ ...(s.q.reach ? { reach: s.q.reach } : {}), hearsPeer }) };
+  const extra = quorumFields({ ...(s.q.reach ? { reach: s.q.reach } : {}), hearsPeer });
+  const reach = extra.find(([k]) => k === 'tg_ping')?.[1];
+  if (reach !== s.reachSent) {
+    s.reachSent = reach;
+    s.reachSentFrom = reach === undefined ? undefined : seq;
+  }
+  return { ...base, extra };
 }

@@ -75,6 +75,12 @@ export interface QuorumInput {
      * the peer does not say (no tg_hears_seq): treated as true.
      */
     confirmsMutual?: boolean;
+    /**
+     * Whether the peer's newest report was written after it read our
+     * current ping count (tg_hears_seq at or past our first message with
+     * it). undefined = not known (treated as read).
+     */
+    readOurReach?: boolean;
     reach?: Reach;          // the peer's own count, as it last reported it
   };
   reach?: Reach;            // ours; undefined when no ping node is configured
@@ -136,6 +142,12 @@ interface GroupMemory {
 export interface QuorumState {
   readonly cfg: QuorumConfig;
   cmp: { sign: -1 | 0 | 1; since: number; from?: -1 | 0 | 1 };
+  /**
+   * Set when this node stops reaching fewer ping targets than its peer:
+   * it starts nothing until `until` has passed and the peer has read our
+   * new count, whatever the comparison does meanwhile.
+   */
+  settle?: { until: number };
   /** Since when the nodes have not heard each other both ways (undefined while they do). */
   aloneSince?: number;
   groups: Record<string, GroupMemory>;
@@ -176,7 +188,12 @@ export function decideQuorum(s: QuorumState, input: QuorumInput, now: number): Q
 
   const comparable = mutual && cfg.ipfail.enabled && mine !== undefined && theirs !== undefined;
   const sign = comparable ? (Math.sign(mine.up - theirs.up) as -1 | 0 | 1) : 0;
-  if (sign !== s.cmp.sign) s.cmp = { sign, since: now, from: s.cmp.sign };
+  if (sign !== s.cmp.sign) {
+    if (s.cmp.sign === -1) s.settle = { until: now + (cfg.ipfailSettleMs ?? 0) };
+    if (sign === -1) s.settle = undefined;
+    s.cmp = { sign, since: now, from: s.cmp.sign };
+  }
+  if (s.settle && now >= s.settle.until && input.peer.readOurReach !== false) s.settle = undefined;
   const connectivity: Connectivity = !comparable ? 'unknown' : sign === 0 ? 'equal' : sign > 0 ? 'better' : 'worse';
   let nextAt = Infinity;
 
@@ -315,12 +332,16 @@ function decideGroup(
     return mk(gi.iHold ? 'no-resume' : 'normal', 'forbid', 'mutual-unconfirmed',
       `hearing ${peer}, but ${peer} has not yet heard that this node hears it: it may still act on a lease; starting nothing until it has`);
   }
+  if (s.settle && !gi.iHold) {
+    // The peer may still take a group we released on our old, lower count
+    // until it has read the new one. The wait outlives any further change
+    // of the comparison: a count that flaps on to 'better' within it must
+    // not let us start what the peer is taking (simulator seed 200045201).
+    const end = s.settle.until;
+    return mk('normal', 'forbid', 'ipfail-pending',
+      `ipfail: this node no longer reaches fewer ping targets than ${peer}; starting nothing ${now < end ? `for ${fmt(end - now)}` : `until ${peer} has read the new count`} while ${peer} may still act on the old counts`, now < end ? end : undefined);
+  }
   if (s.cmp.sign === 0 || mine === undefined || theirs === undefined) {
-    const settleEnd = s.cmp.since + (cfg.ipfailSettleMs ?? 0);
-    if (s.cmp.from === -1 && !gi.iHold && now < settleEnd) {
-      return mk('normal', 'forbid', 'ipfail-pending',
-        `ipfail: this node reaches as many ping targets as ${peer} again; starting nothing for ${fmt(settleEnd - now)} while ${peer} may still act on the old counts`, settleEnd);
-    }
     return mk('normal', 'normal', 'mutual', `hearing ${peer}: quorum rules do not apply`);
   }
   if (s.cmp.sign < 0 && gi.peerFailed) {

@@ -196,6 +196,24 @@ describe('quorum decision', () => {
     expect(decideQuorum(b, input({ mine: 2, theirs: 2 }), 100).groups.vip!.code).toBe('mutual');
   });
 
+  // Simulator seed 200045201 (fresh range, issue 10 item 17 run): beta,
+  // worse, handed g1 over; its count went to equal and 3 ms later to better,
+  // and the settle wait, kept only while the comparison stayed 'equal', was
+  // gone: beta started g1 while alpha, on beta's older report, took it too.
+  it('ipfail: the settle wait survives a further change of the comparison, and lasts until the peer has read the new count', () => {
+    const s = initQuorum({ ...base, ipfailSettleMs: 3000 }, 0);
+    const at = (mine: number, theirs: number, now: number, readOurReach?: boolean) =>
+      decideQuorum(s, { ...input({ mine, theirs }), peer: { liveness: 'up', reach: { up: theirs, total: 2 }, ...(readOurReach !== undefined ? { readOurReach } : {}) } }, now).groups.vip!;
+    at(2, 2, 0);
+    at(1, 2, 1000);
+    expect(at(1, 2, 6000).code).toBe('ipfail-handover');
+    expect(at(2, 2, 7000, false)).toMatchObject({ take: 'forbid', code: 'ipfail-pending' });
+    expect(at(2, 1, 7003, false)).toMatchObject({ take: 'forbid', code: 'ipfail-pending' });
+    // Past the time, but the peer has not read our new count yet: still nothing.
+    expect(at(2, 1, 10_500, false)).toMatchObject({ take: 'forbid', code: 'ipfail-pending' });
+    expect(at(2, 1, 10_600, true).take).not.toBe('forbid');
+  });
+
   it('without an arbiter: Heartbeat rules, except that a node reaching no ping target takes nothing over', () => {
     const s = initQuorum({ ...base, arbiter: 'none' }, 0);
     let d = decideQuorum(s, input({ peer: 'dead', mine: 1 }), 0);
