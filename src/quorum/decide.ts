@@ -236,7 +236,16 @@ export function applyDecision(
     if (d.hold === 'release') return false;
     // Resuming is a start: wait (stopping the leftovers stays allowed).
     if (d.hold === 'no-resume') return g.recovering && normal === true ? undefined : normal;
-    if (d.hold === 'keep') return normal === undefined ? undefined : true;
+    if (d.hold === 'keep') {
+      if (normal === undefined) return undefined;
+      // Keeping a group held only from before a restart means resuming it,
+      // a start: not while the peer's report still lists it, whose copy may
+      // be up (leftovers, a stop walk). Wait for its report to drop it
+      // (simulator seed 2476739868: resumed under a lease beside the
+      // restarted peer's leftovers).
+      if (normal === false && g.recovering && g.peerHeard && g.peerHolds) return undefined;
+      return true;
+    }
     return normal;
   }
   if (d.take === 'forbid') return false;

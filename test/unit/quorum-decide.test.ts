@@ -214,6 +214,19 @@ describe('quorum decision', () => {
     expect(at(2, 1, 10_600, true).take).not.toBe('forbid');
   });
 
+  // Simulator seed 2476739868 (found by test/sim/random.test.ts): alpha,
+  // recovering g2 and holding its lease, heard the restarted beta, which was
+  // recovering g2 too with its leftovers up. The resource rules said alpha
+  // (not preferred) should not keep it; 'keep' turned that into a resume,
+  // a start beside beta's leftovers.
+  it('keep does not resume a group held from before a restart while the peer still lists it', () => {
+    const keep = { group: 'vip', hold: 'keep' as const, take: 'allow' as const, code: 'grant-held' as const, reason: '' };
+    expect(applyDecision(false, keep, { iHold: true, peerHeard: true, peerHolds: true, recovering: true })).toBeUndefined();
+    expect(applyDecision(false, keep, { iHold: true, peerHeard: true, peerHolds: false, recovering: true })).toBe(true);
+    expect(applyDecision(false, keep, { iHold: true, peerHeard: false, peerHolds: false, recovering: true })).toBe(true);
+    expect(applyDecision(false, keep, { iHold: true, peerHeard: true, peerHolds: true })).toBe(true);
+  });
+
   it('without an arbiter: Heartbeat rules, except that a node reaching no ping target takes nothing over', () => {
     const s = initQuorum({ ...base, arbiter: 'none' }, 0);
     let d = decideQuorum(s, input({ peer: 'dead', mine: 1 }), 0);
