@@ -36,11 +36,26 @@ export interface GrantRecord {
   ttlMs: number;
 }
 
+/**
+ * The newest request number taken from a node for one group. Records
+ * written before the counters were per group have no `group`: they are a
+ * floor for every group of that node.
+ */
 export interface NonceRecord {
   cluster: string;
   node: string;
+  group?: string;
   gen: number;
   seq: number;
+}
+
+interface GenSeq { gen: number; seq: number }
+
+/** Per node: its newest generation, and the newest (gen, seq) taken per group. */
+interface NodeNonces {
+  gen: number;
+  floor?: GenSeq;
+  groups: Map<string, GenSeq>;
 }
 
 export interface Grant {
@@ -76,7 +91,7 @@ export interface ArbiterState {
   readonly limits: ArbiterLimits;
   grants: Map<string, Grant>;                     // cluster/group
   candidates: Map<string, Map<string, Candidate>>; // cluster/group -> node
-  nonces: Map<string, { gen: number; seq: number }>; // cluster/node
+  nonces: Map<string, NodeNonces>;                 // cluster/node
   left: Map<string, number>;                       // cluster/node -> generation that said it is leaving
   counters: ArbiterCounters;
 }
@@ -109,7 +124,19 @@ export function initArbiter(
     // How much of the TTL was left when we stopped is unknown: assume all of it.
     s.grants.set(key(g.cluster, g.group), { node: g.node, ttlMs: g.ttlMs, grantedAt: now, expiresAt: now + g.ttlMs });
   }
-  for (const n of loaded.nonces) s.nonces.set(key(n.cluster, n.node), { gen: n.gen, seq: n.seq });
+  for (const n of loaded.nonces) {
+    const nk = key(n.cluster, n.node);
+    let rec = s.nonces.get(nk);
+    if (!rec) s.nonces.set(nk, (rec = { gen: n.gen, groups: new Map() }));
+    rec.gen = Math.max(rec.gen, n.gen);
+    const v = { gen: n.gen, seq: n.seq };
+    if (n.group === undefined) {
+      if (!rec.floor || above(v, rec.floor)) rec.floor = v;
+    } else {
+      const cur = rec.groups.get(n.group);
+      if (!cur || above(v, cur)) rec.groups.set(n.group, v);
+    }
+  }
   return s;
 }
 
@@ -121,17 +148,30 @@ export function arbiterStep(s: ArbiterState, ev: ArbiterEvent, now: number): Arb
   }
   const req = ev.req;
   const nk = key(req.cluster, req.node);
-  const last = s.nonces.get(nk);
-  if (last && (req.gen < last.gen || (req.gen === last.gen && req.seq <= last.seq))) {
-    // A replay, or a duplicate the network made. Answering would only help
-    // an attacker probe; the real sender has long had its answer.
+  // Requests are numbered per node but checked per group: a node's requests
+  // for different groups go out together and the network may reorder them;
+  // checked per node, each overtaken one was dropped, and with renewals
+  // of every group falling due at once, a lease could lose its renewal and
+  // its retry that way and be given up while the arbiter was reachable
+  // (simulator seeds 70010875, 91031149). Within a group the order is kept:
+  // an acquire overtaken by its own release is still dropped.
+  const rec = s.nonces.get(nk);
+  const last = rec && (req.gen < rec.gen ? { gen: rec.gen, seq: Infinity } : newest(rec.groups.get(req.group), rec.floor));
+  if (last && !above(req, last)) {
+    // A replay, an old generation, or a duplicate the network made. Answering
+    // would only help an attacker probe; the real sender has long had its answer.
     s.counters.replays += 1;
-    out.push({ kind: 'log', level: 'debug', key: `replay:${nk}`, message: `${req.cluster}/${req.node}: ignored request ${req.gen}.${req.seq} (not above ${last.gen}.${last.seq})` });
+    out.push({ kind: 'log', level: 'debug', key: `replay:${nk}`, message: `${req.cluster}/${req.node}: ignored request ${req.gen}.${req.seq} for ${req.group} (not above ${last.gen}.${last.seq})` });
     return out;
   }
   s.counters.requests += 1;
-  s.nonces.set(nk, { gen: req.gen, seq: req.seq });
-  const ops: StoreOp[] = [{ type: 'put-nonce', rec: { cluster: req.cluster, node: req.node, gen: req.gen, seq: req.seq } }];
+  if (rec) {
+    rec.gen = req.gen;
+    rec.groups.set(req.group, { gen: req.gen, seq: req.seq });
+  } else {
+    s.nonces.set(nk, { gen: req.gen, groups: new Map([[req.group, { gen: req.gen, seq: req.seq }]]) });
+  }
+  const ops: StoreOp[] = [{ type: 'put-nonce', rec: { cluster: req.cluster, node: req.node, group: req.group, gen: req.gen, seq: req.seq } }];
   const leftGen = s.left.get(nk);
   if (leftGen !== undefined && req.gen > leftGen) s.left.delete(nk);
 
@@ -263,6 +303,16 @@ function acquire(s: ArbiterState, req: ArbiterRequest, now: number, ops: StoreOp
   if (now >= waitEnd) return grant(true);
   // Come back within half a TTL even if the grace is longer, to stay a live candidate.
   return deny(`waiting ${Math.ceil(waitEnd - now)} ms for a former holder to stop`, Math.min(waitEnd - now, ttlMs / 4));
+}
+
+function above(a: GenSeq, b: GenSeq): boolean {
+  return a.gen > b.gen || (a.gen === b.gen && a.seq > b.seq);
+}
+
+function newest(a: GenSeq | undefined, b: GenSeq | undefined): GenSeq | undefined {
+  if (!a) return b;
+  if (!b) return a;
+  return above(a, b) ? a : b;
 }
 
 function connected(c: { reach: number; reachTotal: number }): boolean {

@@ -10,7 +10,9 @@ import type { GrantRecord, NonceRecord, StoreOp } from './machine.js';
 // Names may hold '/', so each part is URI-encoded: keys stay unambiguous.
 const enc = encodeURIComponent;
 const grantKey = (cluster: string, group: string) => `grant/${enc(cluster)}/${enc(group)}`;
-const nonceKey = (cluster: string, node: string) => `nonce/${enc(cluster)}/${enc(node)}`;
+// Per group; a key without the group part is a record from before the counters were per group.
+const nonceKey = (cluster: string, node: string, group?: string) =>
+  `nonce/${enc(cluster)}/${enc(node)}${group === undefined ? '' : `/${enc(group)}`}`;
 
 export class ArbiterStore {
   private readonly writer: LevelWriter;
@@ -46,8 +48,9 @@ export class ArbiterStore {
     }
     for await (const [k, v] of this.db.iterator({ gte: 'nonce/', lt: 'nonce0' })) {
       const r = parse<NonceRecord>(v);
-      if (r && typeof r.cluster === 'string' && typeof r.node === 'string' && isCount(r.gen) && isCount(r.seq)) {
-        nonces.push({ cluster: r.cluster, node: r.node, gen: r.gen, seq: r.seq });
+      if (r && typeof r.cluster === 'string' && typeof r.node === 'string' && isCount(r.gen) && isCount(r.seq) &&
+        (r.group === undefined || typeof r.group === 'string')) {
+        nonces.push({ cluster: r.cluster, node: r.node, ...(r.group !== undefined ? { group: r.group } : {}), gen: r.gen, seq: r.seq });
       } else {
         warn(`${this.dir}: unreadable request counter ${k}; ignored`);
       }
@@ -65,7 +68,7 @@ export class ArbiterStore {
         case 'del-grant':
           return { type: 'del' as const, key: grantKey(op.cluster, op.group) };
         case 'put-nonce':
-          return { type: 'put' as const, key: nonceKey(op.rec.cluster, op.rec.node), value: JSON.stringify(op.rec) };
+          return { type: 'put' as const, key: nonceKey(op.rec.cluster, op.rec.node, op.rec.group), value: JSON.stringify(op.rec) };
       }
     });
     await this.writer.write(batch, true);

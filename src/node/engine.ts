@@ -36,6 +36,16 @@ export interface EngineState {
   droppedAt: Record<string, number>;
   /** The unheard drops last handed to the resources machine (to hand it a change at once). */
   unheardKey: string;
+  /**
+   * The seq of our first message in the current unbroken run that told the
+   * peer we hear it (tg_hears=1); undefined while we say we do not. A peer
+   * report that has read this seq or a later one (tg_hears_seq) was written
+   * by a peer that counts the pair as mutual.
+   */
+  hearsRunFrom?: number;
+  /** The tg_ping value we send, and the seq of our first message that carried it. */
+  reachSent?: string;
+  reachSentFrom?: number;
 }
 
 /** What the engine needs to run quorum: the pure decision's config plus the lease grace. */
@@ -169,15 +179,37 @@ function quorumInput(s: EngineState, q: EngineQuorum): QuorumInput {
       ...(lease ? { lease } : {}),
     };
   }
+  const confirms = confirmsMutual(s);
+  const readReach = peerRead(s, s.reachSentFrom);
   return {
     peer: {
       liveness: s.m.peer.liveness,
       ...(report?.hearsMe !== undefined ? { hearsMe: report.hearsMe } : {}),
+      ...(confirms !== undefined ? { confirmsMutual: confirms } : {}),
+      ...(q.reach && readReach !== undefined ? { readOurReach: readReach } : {}),
       ...(report?.reach ? { reach: report.reach } : {}),
     },
     ...(q.reach ? { reach: q.reach } : {}),
     groups,
   };
+}
+
+/**
+ * Whether the peer's newest report was written after it read a message of
+ * ours saying we hear it: its own mutual view (it hears us, and our newest
+ * report it holds says we hear it). undefined when the report does not say
+ * which of our messages it had read.
+ */
+function confirmsMutual(s: EngineState): boolean | undefined {
+  return peerRead(s, s.hearsRunFrom);
+}
+
+/** Whether the peer's newest report was written after it had read our message `seq` (undefined: it does not say). */
+function peerRead(s: EngineState, seq: number | undefined): boolean | undefined {
+  const r = s.m.peer.report;
+  if (!r || r.hearsSeq === undefined) return undefined;
+  if (r.hearsGeneration !== s.r.cfg.generation || seq === undefined) return false;
+  return r.hearsSeq >= seq;
 }
 
 /** Runs the quorum decision and hands it to the resources machine; its journal lines go to `out`. */
@@ -399,5 +431,14 @@ function outgoing(s: EngineState, seq: number, released: boolean): OutgoingStatu
   const hearsSeq = hears !== null ? s.m.peer.lastSeq : undefined;
   const base = { seq, status, hold: heldGroups(s.r), yielding: yieldingGroups(s.r), failed: failedGroups(s.r), hears, ...(hearsSeq !== undefined ? { hearsSeq } : {}) };
   if (!s.q) return base;
-  return { ...base, extra: quorumFields({ ...(s.q.reach ? { reach: s.q.reach } : {}), hearsPeer: s.m.peer.liveness === 'up' }) };
+  const hearsPeer = s.m.peer.liveness === 'up';
+  if (!hearsPeer) s.hearsRunFrom = undefined;
+  else s.hearsRunFrom ??= seq;
+  const extra = quorumFields({ ...(s.q.reach ? { reach: s.q.reach } : {}), hearsPeer });
+  const reach = extra.find(([k]) => k === 'tg_ping')?.[1];
+  if (reach !== s.reachSent) {
+    s.reachSent = reach;
+    s.reachSentFrom = reach === undefined ? undefined : seq;
+  }
+  return { ...base, extra };
 }

@@ -68,20 +68,38 @@ export interface QuorumInput {
     liveness: 'unknown' | 'up' | 'dead';
     /** false when the peer says it does not hear us (asymmetric link); undefined = not reported */
     hearsMe?: boolean;
+    /**
+     * Whether the peer's newest report was written after it had read one of
+     * our messages saying that we hear it, i.e. whether the peer, too, counts
+     * the pair as mutual (the engine tells from tg_hears_seq). undefined =
+     * the peer does not say (no tg_hears_seq): treated as true.
+     */
+    confirmsMutual?: boolean;
+    /**
+     * Whether the peer's newest report was written after it read our
+     * current ping count (tg_hears_seq at or past our first message with
+     * it). undefined = not known (treated as read).
+     */
+    readOurReach?: boolean;
     reach?: Reach;          // the peer's own count, as it last reported it
   };
   reach?: Reach;            // ours; undefined when no ping node is configured
   groups: Record<string, GroupInput>;
 }
 
-/** Applies when this node holds the group. */
-export type HoldRule = 'normal' | 'keep' | 'release';
+/**
+ * Applies when this node holds the group. `no-resume`: as `normal`, except
+ * that a group held only from before a restart (recovering) is not started
+ * again yet.
+ */
+export type HoldRule = 'normal' | 'keep' | 'release' | 'no-resume';
 /** Applies when this node does not hold the group. */
 export type TakeRule = 'normal' | 'allow' | 'forbid';
 
 export type DecisionCode =
   | 'startup'               // peer not known yet: the resource rules wait anyway
   | 'mutual'                // the nodes hear each other; nothing to add
+  | 'mutual-unconfirmed'    // we hear each other, but the peer has not yet read that we hear it: start nothing
   | 'ipfail-pending'        // connectivity differs, not for long enough yet
   | 'ipfail-handover'       // we reach fewer ping targets: hand over
   | 'ipfail-dwell'          // we would hand over, but the group moved recently
@@ -124,6 +142,12 @@ interface GroupMemory {
 export interface QuorumState {
   readonly cfg: QuorumConfig;
   cmp: { sign: -1 | 0 | 1; since: number; from?: -1 | 0 | 1 };
+  /**
+   * Set when this node stops reaching fewer ping targets than its peer:
+   * it starts nothing until `until` has passed and the peer has read our
+   * new count, whatever the comparison does meanwhile.
+   */
+  settle?: { until: number };
   /** Since when the nodes have not heard each other both ways (undefined while they do). */
   aloneSince?: number;
   groups: Record<string, GroupMemory>;
@@ -164,7 +188,12 @@ export function decideQuorum(s: QuorumState, input: QuorumInput, now: number): Q
 
   const comparable = mutual && cfg.ipfail.enabled && mine !== undefined && theirs !== undefined;
   const sign = comparable ? (Math.sign(mine.up - theirs.up) as -1 | 0 | 1) : 0;
-  if (sign !== s.cmp.sign) s.cmp = { sign, since: now, from: s.cmp.sign };
+  if (sign !== s.cmp.sign) {
+    if (s.cmp.sign === -1) s.settle = { until: now + (cfg.ipfailSettleMs ?? 0) };
+    if (sign === -1) s.settle = undefined;
+    s.cmp = { sign, since: now, from: s.cmp.sign };
+  }
+  if (s.settle && now >= s.settle.until && input.peer.readOurReach !== false) s.settle = undefined;
   const connectivity: Connectivity = !comparable ? 'unknown' : sign === 0 ? 'equal' : sign > 0 ? 'better' : 'worse';
   let nextAt = Infinity;
 
@@ -200,12 +229,23 @@ export function decideQuorum(s: QuorumState, input: QuorumInput, now: number): Q
 export function applyDecision(
   normal: boolean | undefined,
   d: GroupDecision | undefined,
-  g: { iHold: boolean; peerHeard: boolean; peerHolds: boolean; failedHere?: boolean },
+  g: { iHold: boolean; peerHeard: boolean; peerHolds: boolean; failedHere?: boolean; recovering?: boolean },
 ): boolean | undefined {
   if (!d) return normal;
   if (g.iHold) {
     if (d.hold === 'release') return false;
-    if (d.hold === 'keep') return normal === undefined ? undefined : true;
+    // Resuming is a start: wait (stopping the leftovers stays allowed).
+    if (d.hold === 'no-resume') return g.recovering && normal === true ? undefined : normal;
+    if (d.hold === 'keep') {
+      if (normal === undefined) return undefined;
+      // Keeping a group held only from before a restart means resuming it,
+      // a start: not while the peer's report still lists it, whose copy may
+      // be up (leftovers, a stop walk). Wait for its report to drop it
+      // (simulator seed 2476739868: resumed under a lease beside the
+      // restarted peer's leftovers).
+      if (normal === false && g.recovering && g.peerHeard && g.peerHolds) return undefined;
+      return true;
+    }
     return normal;
   }
   if (d.take === 'forbid') return false;
@@ -292,12 +332,25 @@ function decideGroup(
     return mk('normal', 'normal', 'heartbeat-rules', `${why}; no arbiter configured: Heartbeat rules`);
   }
 
+  if (cfg.arbiter !== 'none' && input.peer.confirmsMutual === false) {
+    // The peer does not count us as mutual yet (it has not read that we hear
+    // it), so it may hold, or still be getting, a lease for this group, and
+    // use it as soon as it declares us dead on its older view: both would
+    // run the group (simulator seed 91012102). Start nothing until its
+    // report shows it has read our word; one report round.
+    return mk(gi.iHold ? 'no-resume' : 'normal', 'forbid', 'mutual-unconfirmed',
+      `hearing ${peer}, but ${peer} has not yet heard that this node hears it: it may still act on a lease; starting nothing until it has`);
+  }
+  if (s.settle && !gi.iHold) {
+    // The peer may still take a group we released on our old, lower count
+    // until it has read the new one. The wait outlives any further change
+    // of the comparison: a count that flaps on to 'better' within it must
+    // not let us start what the peer is taking (simulator seed 200045201).
+    const end = s.settle.until;
+    return mk('normal', 'forbid', 'ipfail-pending',
+      `ipfail: this node no longer reaches fewer ping targets than ${peer}; starting nothing ${now < end ? `for ${fmt(end - now)}` : `until ${peer} has read the new count`} while ${peer} may still act on the old counts`, now < end ? end : undefined);
+  }
   if (s.cmp.sign === 0 || mine === undefined || theirs === undefined) {
-    const settleEnd = s.cmp.since + (cfg.ipfailSettleMs ?? 0);
-    if (s.cmp.from === -1 && !gi.iHold && now < settleEnd) {
-      return mk('normal', 'forbid', 'ipfail-pending',
-        `ipfail: this node reaches as many ping targets as ${peer} again; starting nothing for ${fmt(settleEnd - now)} while ${peer} may still act on the old counts`, settleEnd);
-    }
     return mk('normal', 'normal', 'mutual', `hearing ${peer}: quorum rules do not apply`);
   }
   if (s.cmp.sign < 0 && gi.peerFailed) {

@@ -242,7 +242,7 @@ export function wantsWithQuorum(s: ResourcesState, spec: GroupSpec, d: GroupDeci
   return applyDecision(normal, d, {
     iHold: HELD.has(me.phase), peerHeard,
     peerHolds: peerHeard && (s.peer.report?.hold.includes(spec.name) ?? false),
-    failedHere: me.phase === 'failed',
+    failedHere: me.phase === 'failed', recovering: me.phase === 'recovering',
   });
 }
 

@@ -1,6 +1,7 @@
-// npm run sim -- --seeds N [--seed S] [--steps K] [--verbose] [--workers W]
+// npm run sim -- --seeds N [--from S | --seed S] [--steps K] [--verbose] [--workers W]
 //
-// Runs seeds S..S+N-1 (S defaults to 1; --seed alone runs just S) and prints
+// Runs seeds S..S+N-1 (S defaults to 1; --seed alone runs just S; --from is
+// the same as --seed, for a range) and prints
 // how many schedules and steps ran and every violation with its seed and the
 // end of its trace. A seed's run depends on nothing but the seed (and
 // --steps), so `--seed S` replays a reported violation exactly.
@@ -30,7 +31,12 @@ interface Batch {
   };
 }
 
-const USAGE = 'usage: sim --seeds N [--seed S] [--steps K] [--verbose] [--workers W]';
+const USAGE = 'usage: sim --seeds N [--from S | --seed S] [--steps K] [--verbose] [--workers W]\n' +
+  '  runs seeds S..S+N-1 (S = 1 by default); --seed S alone replays seed S. Seeds are 32-bit (0..4294967295).';
+
+// The PRNG mixes a seed in as a 32-bit integer (rng.ts): a larger one would
+// silently replay a smaller one.
+const MAX_SEED = 0xffff_ffff;
 
 function parseArgs(argv: string[]): Opts {
   let seeds: number | undefined;
@@ -38,16 +44,18 @@ function parseArgs(argv: string[]): Opts {
   let steps = DEFAULT_STEPS;
   let verbose = false;
   let workers: number | undefined;
-  const num = (flag: string, v: string | undefined, min: number): number => {
+  const num = (flag: string, v: string | undefined, min: number, max = Number.MAX_SAFE_INTEGER): number => {
     const n = Number(v);
-    if (v === undefined || !Number.isSafeInteger(n) || n < min) throw new Error(`${flag} needs an integer >= ${min}\n${USAGE}`);
+    if (v === undefined || !/^[0-9]+$/.test(v) || !Number.isSafeInteger(n) || n < min || n > max) {
+      throw new Error(`${flag} needs an integer from ${min} to ${max}\n${USAGE}`);
+    }
     return n;
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     switch (a) {
       case '--seeds': seeds = num(a, argv[++i], 1); break;
-      case '--seed': seed = num(a, argv[++i], 0); break;
+      case '--seed': case '--from': seed = num(a, argv[++i], 0, MAX_SEED); break;
       case '--steps': steps = num(a, argv[++i], 1); break;
       case '--workers': workers = num(a, argv[++i], 1); break;
       case '--verbose': verbose = true; break;
@@ -56,6 +64,7 @@ function parseArgs(argv: string[]): Opts {
     }
   }
   const count = seeds ?? (seed !== undefined ? 1 : 100);
+  if ((seed ?? 1) + count - 1 > MAX_SEED) throw new Error(`seeds ${seed ?? 1}..${(seed ?? 1) + count - 1} go past ${MAX_SEED}\n${USAGE}`);
   const single = count === 1;
   // Verbose output is one ordered stream: keep it in this thread.
   const w = verbose || single ? 1 : (workers ?? Math.min(availableParallelism(), 8));

@@ -213,7 +213,7 @@ export class SimArbiter {
     for (const op of ops) {
       if (op.type === 'put-grant') this.durable.grants.set(`${op.rec.cluster}/${op.rec.group}`, op.rec);
       else if (op.type === 'del-grant') this.durable.grants.delete(`${op.cluster}/${op.group}`);
-      else this.durable.nonces.set(`${op.rec.cluster}/${op.rec.node}`, op.rec);
+      else this.durable.nonces.set(JSON.stringify([op.rec.cluster, op.rec.node, op.rec.group]), op.rec);
     }
   }
 
@@ -522,6 +522,7 @@ export class NodeQuorum {
       }
       case 'lease-held':
       case 'lease-lost':
+        this.host.note(NODE_NAMES[this.proc.ix], a.kind === 'lease-held' ? `lease ${a.group} held until ${Math.round(a.until)} (local)` : `lease ${a.group} lost: ${a.reason}`);
         // The daemon queues a tick so engine steps do not nest.
         this.proc.quorumInput({ leases: this.views() }, true);
         return;

@@ -167,9 +167,12 @@ export function boundsFor(p: Params): Bounds {
   // walk, the announce, the durable hold and a start walk.
   let settleMs = dualMs + 2 * hear + 2 * W + (2 * R + 1) * O;
   // ipfail: once the ping targets answer again, upAfter probes, then the
-  // node that reached fewer waits deadtime before it starts anything.
+  // node that reached fewer waits deadtime before it starts anything, and
+  // until the peer has read its new count: our next report, the peer's
+  // answer (two hears from the change), which deadtime covers unless the
+  // hop is long.
   const qp = p.quorum;
-  if (qp && qp.pingTargets > 0 && qp.ipfail.enabled) settleMs += 3 * K + qp.pingRttMs + eps + p.deadtimeMs;
+  if (qp && qp.pingTargets > 0 && qp.ipfail.enabled) settleMs += 3 * K + qp.pingRttMs + eps + Math.max(p.deadtimeMs, 2 * hear);
   // Alone: the peer is declared dead after deadtime (initdead if we just
   // booted), then a pending stop walk and a start walk.
   const soloMs = Math.max(p.deadtimeMs, p.initdeadMs) + eps + Sr + 2 * W + (2 * R + 1) * O;

@@ -69,6 +69,7 @@ function formatAction(a: EngineAction): string | undefined {
     case 'may-take-over': return `may take over (${a.reason})`;
     case 'fence-alert': return 'FENCE ALERT';
     case 'fence-log': return undefined;
+    case 'quorum-changed': return `quorum ${a.changed.map((d) => `${d.group}:${d.code}`).join(',')}`;
   }
 }
 

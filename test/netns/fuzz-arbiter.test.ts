@@ -58,7 +58,9 @@ type Verdict = 'auth' | 'malformed' | 'replay' | 'fresh';
 
 /** What the arbiter must make of each datagram, in sending order: its decoder, then its replay rule. */
 class Oracle {
+  // The arbiter's rule: (gen, seq) above the last taken for that node and group; an older generation than the node's newest never.
   private readonly nonces = new Map<string, { gen: number; seq: number }>();
+  private readonly gens = new Map<string, number>();
   classify(buf: Buffer): { verdict: Verdict; req?: ArbiterRequest } {
     let msg;
     try {
@@ -68,10 +70,13 @@ class Oracle {
       throw e;
     }
     if (msg.t !== 'req') return { verdict: 'malformed' };
-    const k = `${msg.cluster}/${msg.node}`;
+    const nk = JSON.stringify([msg.cluster, msg.node]);
+    const k = JSON.stringify([msg.cluster, msg.node, msg.group]);
     const last = this.nonces.get(k);
+    if (msg.gen < (this.gens.get(nk) ?? 0)) return { verdict: 'replay' };
     if (last && (msg.gen < last.gen || (msg.gen === last.gen && msg.seq <= last.seq))) return { verdict: 'replay' };
     this.nonces.set(k, { gen: msg.gen, seq: msg.seq });
+    this.gens.set(nk, msg.gen);
     return { verdict: 'fresh', req: msg };
   }
 }

@@ -143,13 +143,51 @@ describe('arbiter machine', () => {
     const acts = arbiterStep(s, { kind: 'request', from: 'x:1', req: r }, 0);
     expect(acts.map((x) => x.kind)).toEqual(['log', 'persist', 'reply']);
     const persist = acts[1] as Extract<ArbiterAction, { kind: 'persist' }>;
-    expect(persist.ops).toContainEqual({ type: 'put-nonce', rec: { cluster: 'c1', node: 'alpha', gen: 7, seq: 1 } });
+    expect(persist.ops).toContainEqual({ type: 'put-nonce', rec: { cluster: 'c1', node: 'alpha', group: 'g', gen: 7, seq: 1 } });
     expect(persist.ops).toContainEqual({ type: 'put-grant', rec: { cluster: 'c1', group: 'g', node: 'alpha', ttlMs: 3000 } });
     expect(arbiterStep(s, { kind: 'request', from: 'x:1', req: r }, 10).filter((x) => x.kind === 'reply')).toEqual([]);
     expect(arbiterStep(s, { kind: 'request', from: 'x:1', req: { ...r, gen: 6, seq: 100 } }, 10).filter((x) => x.kind === 'reply')).toEqual([]);
     expect(s.counters.replays).toBe(2);
     // Counters are per node and per cluster.
     expect(ask(s, new Client('alpha', 1, 'c2').req(), 20)).toMatchObject({ cluster: 'c2' });
+  });
+
+  // Simulator seeds 70010875 and 91031149: a node's renewals for several
+  // groups go out together; the network delivered a later-numbered one for
+  // another group first, the per-node counter dropped the overtaken renewal
+  // (and, in lockstep, its retry), and the holder gave the lease up while
+  // the arbiter was reachable.
+  it('checks request numbers per group: a request overtaken by one for another group still counts', () => {
+    const s = initArbiter({ grants: [], nonces: [] }, 0);
+    const a = new Client('alpha');
+    const g1 = a.req({ group: 'g1', holds: true });
+    const g2 = a.req({ group: 'g2', holds: true });
+    expect(ask(s, g2, 0)).toMatchObject({ group: 'g2', outcome: 'granted' });
+    expect(ask(s, g1, 1)).toMatchObject({ group: 'g1', outcome: 'granted', seq: g1.seq });
+    // Within a group the order still holds: a replay, or an acquire overtaken by its own release, gets nothing.
+    const rel = a.req({ group: 'g1', op: 'release' });
+    const late = a.req({ group: 'g1' });
+    expect(ask(s, late, 2)).toMatchObject({ outcome: 'granted' });
+    expect(arbiterStep(s, { kind: 'request', from: 'x:1', req: rel }, 3).filter((x) => x.kind === 'reply')).toEqual([]);
+    expect(arbiterStep(s, { kind: 'request', from: 'x:1', req: g2 }, 4).filter((x) => x.kind === 'reply')).toEqual([]);
+    // An older generation gets nothing, for any group, even one it never asked for.
+    expect(arbiterStep(s, { kind: 'request', from: 'x:1', req: { ...a.req({ group: 'g3' }), gen: 0 } }, 5).filter((x) => x.kind === 'reply')).toEqual([]);
+    expect(s.counters.replays).toBe(3);
+  });
+
+  it('per-group request counters survive a restart; a counter written before they were per group is a floor for every group', () => {
+    const s = initArbiter({ grants: [], nonces: [
+      { cluster: 'c1', node: 'alpha', gen: 3, seq: 50 },
+      { cluster: 'c1', node: 'alpha', group: 'g1', gen: 3, seq: 60 },
+    ] }, 0);
+    const quiet = (req: ArbiterRequest) => arbiterStep(s, { kind: 'request', from: 'x:1', req }, 0).filter((x) => x.kind === 'reply');
+    const base = new Client('alpha', 3).req();
+    expect(quiet({ ...base, group: 'g2', seq: 50 })).toEqual([]);
+    expect(quiet({ ...base, group: 'g1', seq: 55 })).toEqual([]);
+    expect(quiet({ ...base, group: 'g1', seq: 60 })).toEqual([]);
+    expect(quiet({ ...base, group: 'g2', seq: 51 })).toHaveLength(1);
+    expect(quiet({ ...base, group: 'g1', seq: 61 })).toHaveLength(1);
+    expect(quiet({ ...base, group: 'g3', gen: 2, seq: 1000 })).toEqual([]);
   });
 
   it('after a restart every grant on disk stays exclusive for a full TTL from the restart', () => {
@@ -203,7 +241,7 @@ describe('arbiter machine', () => {
         for (const x of o) {
           if (x.type === 'put-grant') disk.grants.set(`${x.rec.cluster}/${x.rec.group}`, x.rec);
           else if (x.type === 'del-grant') disk.grants.delete(`${x.cluster}/${x.group}`);
-          else disk.nonces.set(`${x.rec.cluster}/${x.rec.node}`, x.rec);
+          else disk.nonces.set(JSON.stringify([x.rec.cluster, x.rec.node, x.rec.group]), x.rec);
         }
       };
       let now = 0;

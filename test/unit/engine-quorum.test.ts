@@ -67,6 +67,41 @@ describe('engine with quorum', () => {
     expect(lost.some((a) => a.kind === 'quorum-changed')).toBe(true);
   });
 
+  // Simulator seed 91012102: beta held the lease and did not count the pair
+  // as mutual (alpha's last report said it did not hear beta). Alpha, on
+  // first hearing beta say it heard alpha, started the group without a
+  // lease; beta then declared alpha dead on its older view and started the
+  // group under its lease: split brain. Alpha must wait until beta's
+  // report shows (tg_hears_seq) it has read one of alpha's "I hear you".
+  it('starts nothing while the peer has not yet read that this node hears it (it may use a lease meanwhile)', () => {
+    const e = initEngine(
+      { self: 'alpha', peer: 'beta', paths: ['bcast eth0'], keepaliveMs: 100, warntimeMs: 200, deadtimeMs: 300, initdeadMs: 1000 },
+      { self: 'alpha', autoFailback: 'on', stopRetries: 3, stopRetryDelayMs: 100, generation: 7, groups: [{ name: GROUP, preferredNode: 'alpha', resourceCount: 1 }] },
+      0, { held: new Set() }, undefined, qcfg({ self: 'alpha', peer: 'beta' }),
+    );
+    engineStep(e, { kind: 'tick' }, 0);
+    engineStep(e, { kind: 'tick' }, 1000);
+    expect(e.m.peer.liveness).toBe('dead');
+    const before = e.m.seq;   // every message so far said tg_hears=0
+    const heardBeta = (seq: number, at: number, hearsSeq: number) => engineStep(e, {
+      kind: 'heard', path: 'bcast eth0', src: 'beta', generation: 9, seq,
+      report: { status: 'active', hold: [], yielding: [], failed: [], hearsMe: true, hearsGeneration: 7, hearsSeq },
+    }, at);
+    // Beta says it hears alpha, but the newest alpha message it had read said alpha did not hear beta.
+    const first = heardBeta(1, 1100, before);
+    expect(e.q?.decision?.mutual).toBe(true);
+    expect(e.q?.decision?.groups[GROUP]?.code).toBe('mutual-unconfirmed');
+    expect(starts(first)).toEqual([]);
+    const told = first.find((a) => a.kind === 'send');
+    expect(told).toMatchObject({ status: { extra: [['tg_hears', '1']] } });
+    const toldSeq = (told as Extract<EngineAction, { kind: 'send' }>).status.seq;
+    expect(starts(heardBeta(2, 1150, toldSeq - 1))).toEqual([]);
+    // Beta has read alpha's "I hear you": it counts the pair as mutual and uses no lease now.
+    const confirmed = heardBeta(3, 1200, toldSeq);
+    expect(e.q?.decision?.groups[GROUP]?.code).toBe('mutual');
+    expect(starts(confirmed)).toHaveLength(1);
+  });
+
   it('while the nodes hear each other, quorum changes nothing and the heartbeat says so', () => {
     const e = beta(qcfg({ pingConfigured: true }));
     engineQuorumInput(e, { reach: { up: 1, total: 1 } });

@@ -27,6 +27,22 @@ function input(o: { peer?: 'unknown' | 'up' | 'dead'; hearsMe?: boolean; mine?: 
 }
 
 describe('quorum decision', () => {
+  it('with an arbiter, a peer that has not read that we hear it: start nothing, resume nothing, keep what runs (seed 91012102)', () => {
+    const s = initQuorum(base, 0);
+    const un = (g: Partial<GroupInput>) => decideQuorum(s, { ...input({ mine: 2, theirs: 2, g }), peer: { liveness: 'up', hearsMe: true, confirmsMutual: false } }, 0).groups.vip!;
+    const free = un({});
+    expect(free).toMatchObject({ take: 'forbid', code: 'mutual-unconfirmed' });
+    expect(applyDecision(true, free, { iHold: false, peerHeard: true, peerHolds: false })).toBe(false);
+    const held = un({ iHold: true });
+    expect(held.hold).toBe('no-resume');
+    expect(applyDecision(true, held, { iHold: true, peerHeard: true, peerHolds: false, recovering: true })).toBeUndefined();
+    expect(applyDecision(false, held, { iHold: true, peerHeard: true, peerHolds: true, recovering: true })).toBe(false);
+    expect(applyDecision(true, held, { iHold: true, peerHeard: true, peerHolds: false })).toBe(true);
+    // Confirmed, or not said (a peer without tg_hears_seq), or no arbiter: the mutual rule as before.
+    expect(decideQuorum(s, { ...input({ mine: 2, theirs: 2 }), peer: { liveness: 'up', hearsMe: true, confirmsMutual: true } }, 0).groups.vip!.code).toBe('mutual');
+    expect(decideQuorum(initQuorum({ ...base, arbiter: 'none' }, 0), { ...input({ mine: 2, theirs: 2 }), peer: { liveness: 'up', confirmsMutual: false } }, 0).groups.vip!.code).toBe('mutual');
+  });
+
   it('changes nothing while the nodes hear each other, even with the arbiter unreachable (no lease)', () => {
     const s = initQuorum(base, 0);
     const d = decideQuorum(s, input({ mine: 2, theirs: 2, g: { iHold: true, lease: { status: 'requesting', reason: 'no answer' } } }), 0);
@@ -178,6 +194,37 @@ describe('quorum decision', () => {
     const b = initQuorum({ ...base, ipfailSettleMs: 3000 }, 0);
     decideQuorum(b, input({ mine: 2, theirs: 1 }), 0);
     expect(decideQuorum(b, input({ mine: 2, theirs: 2 }), 100).groups.vip!.code).toBe('mutual');
+  });
+
+  // Simulator seed 200045201 (fresh range, issue 10 item 17 run): beta,
+  // worse, handed g1 over; its count went to equal and 3 ms later to better,
+  // and the settle wait, kept only while the comparison stayed 'equal', was
+  // gone: beta started g1 while alpha, on beta's older report, took it too.
+  it('ipfail: the settle wait survives a further change of the comparison, and lasts until the peer has read the new count', () => {
+    const s = initQuorum({ ...base, ipfailSettleMs: 3000 }, 0);
+    const at = (mine: number, theirs: number, now: number, readOurReach?: boolean) =>
+      decideQuorum(s, { ...input({ mine, theirs }), peer: { liveness: 'up', reach: { up: theirs, total: 2 }, ...(readOurReach !== undefined ? { readOurReach } : {}) } }, now).groups.vip!;
+    at(2, 2, 0);
+    at(1, 2, 1000);
+    expect(at(1, 2, 6000).code).toBe('ipfail-handover');
+    expect(at(2, 2, 7000, false)).toMatchObject({ take: 'forbid', code: 'ipfail-pending' });
+    expect(at(2, 1, 7003, false)).toMatchObject({ take: 'forbid', code: 'ipfail-pending' });
+    // Past the time, but the peer has not read our new count yet: still nothing.
+    expect(at(2, 1, 10_500, false)).toMatchObject({ take: 'forbid', code: 'ipfail-pending' });
+    expect(at(2, 1, 10_600, true).take).not.toBe('forbid');
+  });
+
+  // Simulator seed 2476739868 (found by test/sim/random.test.ts): alpha,
+  // recovering g2 and holding its lease, heard the restarted beta, which was
+  // recovering g2 too with its leftovers up. The resource rules said alpha
+  // (not preferred) should not keep it; 'keep' turned that into a resume,
+  // a start beside beta's leftovers.
+  it('keep does not resume a group held from before a restart while the peer still lists it', () => {
+    const keep = { group: 'vip', hold: 'keep' as const, take: 'allow' as const, code: 'grant-held' as const, reason: '' };
+    expect(applyDecision(false, keep, { iHold: true, peerHeard: true, peerHolds: true, recovering: true })).toBeUndefined();
+    expect(applyDecision(false, keep, { iHold: true, peerHeard: true, peerHolds: false, recovering: true })).toBe(true);
+    expect(applyDecision(false, keep, { iHold: true, peerHeard: false, peerHolds: false, recovering: true })).toBe(true);
+    expect(applyDecision(false, keep, { iHold: true, peerHeard: true, peerHolds: true })).toBe(true);
   });
 
   it('without an arbiter: Heartbeat rules, except that a node reaching no ping target takes nothing over', () => {
