@@ -81,6 +81,8 @@ export interface PeerState {
   previous?: { generation: number; lastSeq: number; switchedAtSeq?: number };
   /** A generation the peer's real messages contradicted: never accepted again. */
   refused?: number;
+  /** A generation past the bound, and how many of its messages came in seq order so far. */
+  jump?: { generation: number; lastSeq: number; count: number };
   /**
    * Set while this node has restarted and has not yet heard the peer's known
    * generation in a message that must be new: one naming our current
@@ -108,6 +110,25 @@ export interface DropCounters {
  * does not.
  */
 export const GENERATION_MAX_AHEAD_S = 2 * 86_400;
+
+/** Messages of one generation past the bound, in seq order, after which it is taken (see jumpConfirmed). */
+export const JUMP_CONFIRMATIONS = 5;
+
+/**
+ * Whether a generation past the bound keeps coming: JUMP_CONFIRMATIONS of its
+ * messages in seq order, or two when they name our current generation (the
+ * peer hears this run of ours: a capture from before it cannot say that).
+ */
+function jumpConfirmed(p: PeerState, ev: Extract<MembershipEvent, { kind: 'heard' }>, vouched: boolean): boolean {
+  const j = p.jump;
+  if (j && j.generation === ev.generation && ev.seq > j.lastSeq) {
+    j.lastSeq = ev.seq;
+    j.count += 1;
+  } else if (!j || j.generation !== ev.generation) {
+    p.jump = { generation: ev.generation, lastSeq: ev.seq, count: 1 };
+  }
+  return (p.jump?.count ?? 0) >= (vouched ? 2 : JUMP_CONFIRMATIONS);
+}
 
 export interface MembershipState {
   readonly cfg: MembershipConfig;
@@ -264,14 +285,20 @@ function onHeard(s: MembershipState, ev: Extract<MembershipEvent, { kind: 'heard
       return;
     }
     const base = Math.max(p.generation ?? -Infinity, ev.wallS ?? -Infinity);
-    if (Number.isFinite(base) && ev.generation > base + GENERATION_MAX_AHEAD_S) {
+    // Past the bound, a generation counts only once it keeps coming (within
+    // deadtime when the peer hears us): one forged datagram is dropped, but a peer whose clock is days ahead (its
+    // generation follows the wall clock) is not locked out for good, which
+    // would leave both nodes holding the groups (simulator seeds 300002332,
+    // 300004786).
+    if (Number.isFinite(base) && ev.generation > base + GENERATION_MAX_AHEAD_S && !jumpConfirmed(p, ev, s.cfg.generation !== undefined && ev.report.hearsGeneration === s.cfg.generation)) {
       s.drops.jump += 1;
       out.push({
         kind: 'dropped', reason: 'jump',
-        detail: `generation ${ev.generation} is more than ${GENERATION_MAX_AHEAD_S} s ahead of ${p.generation !== undefined ? `the last accepted ${p.generation} and ` : ''}this node's clock (${Math.floor(ev.wallS ?? NaN)}): forged, or clocks far apart?`,
+        detail: `generation ${ev.generation} is more than ${GENERATION_MAX_AHEAD_S} s ahead of ${p.generation !== undefined ? `the last accepted ${p.generation} and ` : ''}this node's clock (${Math.floor(ev.wallS ?? NaN)}): forged, or clocks far apart? (taken once it keeps coming)`,
       });
       return;
     }
+    p.jump = undefined;
     if (p.generation !== undefined && p.lastSeq !== undefined) p.previous = { generation: p.generation, lastSeq: p.lastSeq, switchedAtSeq: s.seq };
     p.generation = ev.generation;
     p.lastSeq = undefined;

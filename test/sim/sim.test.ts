@@ -447,6 +447,17 @@ describe('simulator: regressions (bugs the simulator found)', () => {
     expect(r.violation, formatViolation(r)).toBeUndefined();
   });
 
+  // Seeds 300002332 and 300004786 (and six more of 300,000,001-300,020,000),
+  // found once wall-clock generations met the generation bound: a node whose
+  // clock had jumped days ahead was dropped as a jump for good, and the peer
+  // took its groups. A generation past the bound is now taken once it keeps
+  // coming in order.
+  it.each([300002332, 300003720, 300004786, 300006173, 300006950, 300012374, 300018094, 300018827])(
+    'seed %i: a peer generation past the bound that keeps coming is taken, not dropped for good', (seed) => {
+      const r = runSeed(seed);
+      expect(r.violation, formatViolation(r)).toBeUndefined();
+    });
+
   // Found with fencing configured (strict split-brain): a node resumed a
   // group it held before a restart (recovering -> starting) while the peer,
   // which also held it, was still stopping its copy (seed 73), or still had

@@ -4,7 +4,7 @@
 // only once it shows it was written after the restart.
 import { describe, expect, it } from 'vitest';
 import {
-  GENERATION_MAX_AHEAD_S, initMembership, membershipStep, type MembershipAction, type MembershipConfig, type PeerReport,
+  GENERATION_MAX_AHEAD_S, JUMP_CONFIRMATIONS, initMembership, membershipStep, type MembershipAction, type MembershipConfig, type PeerReport,
 } from '../../src/membership/machine.js';
 
 const OUR_GEN = 1_800_000_500;
@@ -31,6 +31,23 @@ describe('peer generation bound', () => {
     // The real peer is still fresh, not a replay.
     expect(dropped(membershipStep(s, heard(1_799_000_000, 11), 20))).toEqual([]);
     expect(s.peer.lastSeq).toBe(11);
+  });
+
+  it('takes a generation past the bound only once it keeps coming in order: a peer whose clock is days ahead is not locked out', () => {
+    // Seeds 300002332 / 300004786: the peer's wall-clock generation after a clock jump; dropped for
+    // good, both nodes held the groups.
+    const far = WALL + GENERATION_MAX_AHEAD_S + 5000;
+    const s = initMembership(cfg, 0, 1_799_000_000);
+    membershipStep(s, heard(1_799_000_000, 10), 0);
+    for (let i = 1; i < JUMP_CONFIRMATIONS; i++) expect(dropped(membershipStep(s, heard(far, i, tandem(null)), i * 10))).toEqual(['jump']);
+    expect(dropped(membershipStep(s, heard(far, 3, tandem(null)), 100))).toEqual(['jump']);   // out of order: no count
+    expect(dropped(membershipStep(s, heard(far, JUMP_CONFIRMATIONS, tandem(null)), 110))).toEqual([]);
+    expect(s.peer.generation).toBe(far);
+    // Naming our generation, the second in order suffices (within deadtime).
+    const t = initMembership(cfg, 0, 1_799_000_000);
+    expect(dropped(membershipStep(t, heard(far, 1), 0))).toEqual(['jump']);
+    expect(dropped(membershipStep(t, heard(far, 2), 10))).toEqual([]);
+    expect(t.peer.generation).toBe(far);
   });
 
   it('bounds a first contact by this node\'s clock', () => {
