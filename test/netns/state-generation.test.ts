@@ -60,7 +60,10 @@ afterAll(async () => {
   daemon?.kill('SIGKILL');
   sock?.close();
   await destroyNetns(NS);
-  if (await succeeds('ip', ['link', 'show', HOST_IF])) await sh('ip', ['link', 'del', HOST_IF]);
+  // Deleting the namespace takes the veth pair with it, asynchronously: the host end may vanish between show and del.
+  if (await succeeds('ip', ['link', 'show', HOST_IF])) await sh('ip', ['link', 'del', HOST_IF]).catch(async (e: unknown) => {
+    if (await succeeds('ip', ['link', 'show', HOST_IF])) throw e;
+  });
   rmSync(dir, { recursive: true, force: true });
 });
 

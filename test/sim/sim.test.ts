@@ -447,12 +447,13 @@ describe('simulator: regressions (bugs the simulator found)', () => {
     expect(r.violation, formatViolation(r)).toBeUndefined();
   });
 
-  // Seeds 300002332 and 300004786 (and six more of 300,000,001-300,020,000),
+  // Seeds 300002332 and 300004786 (and six more of 300,000,001-300,020,000,
+  // and 310008193, where the peer fell silent for want of confirming us),
   // found once wall-clock generations met the generation bound: a node whose
   // clock had jumped days ahead was dropped as a jump for good, and the peer
   // took its groups. A generation past the bound is now taken once it keeps
   // coming in order.
-  it.each([300002332, 300003720, 300004786, 300006173, 300006950, 300012374, 300018094, 300018827])(
+  it.each([300002332, 300003720, 300004786, 300006173, 300006950, 300012374, 300018094, 300018827, 310008193])(
     'seed %i: a peer generation past the bound that keeps coming is taken, not dropped for good', (seed) => {
       const r = runSeed(seed);
       expect(r.violation, formatViolation(r)).toBeUndefined();
