@@ -9,24 +9,11 @@
 
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { reflectedCrc32 } from '../util/crc.js';
 
 // ---- CRC-32C (Castagnoli), as LevelDB checksums its records -------------
 
-const CRC_TABLE = (() => {
-  const t = new Uint32Array(256);
-  for (let i = 0; i < 256; i++) {
-    let c = i;
-    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0x82f63b78 : c >>> 1;
-    t[i] = c >>> 0;
-  }
-  return t;
-})();
-
-export function crc32c(buf: Uint8Array, start = 0, end = buf.length): number {
-  let c = 0xffffffff;
-  for (let i = start; i < end; i++) c = CRC_TABLE[(c ^ buf[i]!) & 0xff]! ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
+export const crc32c = reflectedCrc32(0x82f63b78);
 
 /** LevelDB stores masked CRCs (crc32c::Mask). */
 export function unmaskCrc(masked: number): number {

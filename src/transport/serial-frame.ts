@@ -17,6 +17,8 @@
 // The payload is the authenticated Heartbeat message, byte for byte what UDP
 // carries, so authentication does not depend on the medium.
 
+import { reflectedCrc32 } from '../util/crc.js';
+
 export const FRAME_HEARTBEAT = 0x01;
 /** Largest payload accepted either way. A tandem status message is about 450 bytes. */
 export const MAX_PAYLOAD = 4096;
@@ -43,21 +45,7 @@ export interface FrameCounters {
 // ---------------------------------------------------------------------------
 // CRC-32 (IEEE 802.3, reflected polynomial 0xEDB88320, as in zlib and PNG)
 
-const CRC_TABLE = (() => {
-  const t = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    t[n] = c >>> 0;
-  }
-  return t;
-})();
-
-export function crc32(buf: Uint8Array, start = 0, end = buf.length): number {
-  let c = 0xffffffff;
-  for (let i = start; i < end; i++) c = CRC_TABLE[(c ^ buf[i]!) & 0xff]! ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
+export const crc32 = reflectedCrc32(0xedb88320);
 
 // ---------------------------------------------------------------------------
 // COBS (consistent overhead byte stuffing)
