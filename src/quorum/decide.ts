@@ -307,7 +307,7 @@ function decideGroup(
       const lease = gi.lease;
       // A view taken before the deadline but read after it (a late timer, a
       // stalled loop) must not count: the deadline itself is the authority.
-      if (lease?.status === 'held' && (lease.until === undefined || now < lease.until)) {
+      if (lease && leaseValid(lease, now)) {
         const heldFor = lease.since !== undefined ? now - lease.since : Infinity;
         const aloneFor = now - (s.aloneSince ?? now);
         const aloneGrace = cfg.aloneGraceMs ?? 0;
@@ -338,6 +338,16 @@ function decideGroup(
     // use it as soon as it declares us dead on its older view: both would
     // run the group (simulator seed 91012102). Start nothing until its
     // report shows it has read our word; one report round.
+    // A group already running is kept only under a valid lease: the peer
+    // can be granted a lapsed one and, not counting us as mutual, start the
+    // group after its takeover delay (seed 330341212: alpha's renewals went
+    // unanswered while it heard beta only over a slow path; it kept g1 until
+    // it declared beta dead, too late to have stopped it).
+    if (gi.iHold && !leaseValid(gi.lease, now)) {
+      const who = cfg.arbiter === 'etcd' ? 'etcd' : 'the arbiter';
+      return mk('release', 'forbid', 'mutual-unconfirmed',
+        `hearing ${peer}, but ${peer} has not yet heard that this node hears it, and this node holds no valid lease from ${who}: ${peer} may be granted it, so stopping`);
+    }
     return mk(gi.iHold ? 'no-resume' : 'normal', 'forbid', 'mutual-unconfirmed',
       `hearing ${peer}, but ${peer} has not yet heard that this node hears it: it may still act on a lease; starting nothing until it has`);
   }
@@ -390,6 +400,11 @@ function summarize(cfg: QuorumConfig, input: QuorumInput, mutual: boolean, c: Co
   if (c === 'better' || c === 'worse') parts.push(`connectivity ${c} than ${cfg.peer}`);
   if (cfg.arbiter !== 'none') parts.push(`arbiter ${cfg.arbiter}`);
   return parts.join('; ');
+}
+
+/** A view taken before the deadline but read after it (a late timer, a stalled loop) does not count. */
+function leaseValid(lease: LeaseView | undefined, now: number): boolean {
+  return lease?.status === 'held' && (lease.until === undefined || now < lease.until);
 }
 
 function fmt(ms: number): string {

@@ -27,17 +27,25 @@ function input(o: { peer?: 'unknown' | 'up' | 'dead'; hearsMe?: boolean; mine?: 
 }
 
 describe('quorum decision', () => {
-  it('with an arbiter, a peer that has not read that we hear it: start nothing, resume nothing, keep what runs (seed 91012102)', () => {
+  it('with an arbiter, a peer that has not read that we hear it: start nothing, resume nothing, keep what runs under a valid lease (seeds 91012102, 330341212)', () => {
     const s = initQuorum(base, 0);
     const un = (g: Partial<GroupInput>) => decideQuorum(s, { ...input({ mine: 2, theirs: 2, g }), peer: { liveness: 'up', hearsMe: true, confirmsMutual: false } }, 0).groups.vip!;
     const free = un({});
     expect(free).toMatchObject({ take: 'forbid', code: 'mutual-unconfirmed' });
     expect(applyDecision(true, free, { iHold: false, peerHeard: true, peerHolds: false })).toBe(false);
-    const held = un({ iHold: true });
+    const held = un({ iHold: true, lease: { status: 'held', until: 1, since: -5000, reason: 'held' } });
     expect(held.hold).toBe('no-resume');
     expect(applyDecision(true, held, { iHold: true, peerHeard: true, peerHolds: false, recovering: true })).toBeUndefined();
     expect(applyDecision(false, held, { iHold: true, peerHeard: true, peerHolds: true, recovering: true })).toBe(false);
     expect(applyDecision(true, held, { iHold: true, peerHeard: true, peerHolds: false })).toBe(true);
+    // Running, but the lease lapsed (seed 330341212): the peer may be granted it, so stop.
+    for (const lease of [
+      { status: 'requesting', reason: 'renewal unanswered' },
+      { status: 'held', until: 0, since: -5000, reason: 'held' },
+    ] as const) {
+      expect(un({ iHold: true, lease })).toMatchObject({ hold: 'release', take: 'forbid', code: 'mutual-unconfirmed' });
+    }
+    expect(un({ iHold: true, lease: { status: 'held', until: 1, since: -5000, reason: 'held' } }).hold).toBe('no-resume');
     // Confirmed, or not said (a peer without tg_hears_seq), or no arbiter: the mutual rule as before.
     expect(decideQuorum(s, { ...input({ mine: 2, theirs: 2 }), peer: { liveness: 'up', hearsMe: true, confirmsMutual: true } }, 0).groups.vip!.code).toBe('mutual');
     expect(decideQuorum(initQuorum({ ...base, arbiter: 'none' }, 0), { ...input({ mine: 2, theirs: 2 }), peer: { liveness: 'up', confirmsMutual: false } }, 0).groups.vip!.code).toBe('mutual');
