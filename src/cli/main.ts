@@ -3,7 +3,7 @@
 
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { loadConfig, formatIssue, sortIssues } from '../config/load.js';
 import { checkHost } from '../config/host.js';
 import { generateAuthKeys, writeSecretFile } from '../config/authkeys.js';
@@ -17,6 +17,7 @@ import { registerTimelineCommands } from './timeline.js';
 import { SdNotify } from '../daemon/sdnotify.js';
 import { DAEMON_SIGNALS, installSignals } from '../daemon/signals.js';
 import type { ReloadReport } from '../daemon/daemon.js';
+import { DEFAULT_WAIT_MS, type OperatorReport } from '../daemon/operator.js';
 
 const DEFAULT_STATE_DIR = '/var/lib/tandem';
 const DEFAULT_RUN_DIR = '/run/tandem';
@@ -36,6 +37,12 @@ function packageVersion(): string {
 function nodeName(value: string): string {
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(value)) throw new InvalidArgumentError('a node name is letters, digits, ".", "_" or "-"');
   return value.toLowerCase();
+}
+
+function seconds(value: string): number {
+  const n = Number(value);
+  if (!/^\d+(\.\d+)?$/.test(value) || !Number.isFinite(n) || n > 3600) throw new InvalidArgumentError('seconds, 0 to 3600');
+  return n;
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -118,6 +125,36 @@ export async function main(argv: string[]): Promise<number> {
       if (!r.applied.length) process.stdout.write('nothing to apply: the configuration did not change\n');
       for (const x of r.restart) process.stdout.write(`needs a restart: ${x}\n`);
     });
+
+  // Heartbeat's hb_standby / hb_takeover, and Pacemaker-style cleanup (docs/operations.md).
+  const waitOption = () => new Option('--wait <seconds>', 'how long to wait for the outcome').default(DEFAULT_WAIT_MS / 1000).argParser(seconds);
+  const operatorCommand = async (runDir: string, req: { cmd: string; [k: string]: unknown }, waitS: number) => {
+    const r = await request(runDir, { ...req, waitMs: waitS * 1000 }, waitS * 1000 + 15_000) as OperatorReport;
+    if (!r || typeof r !== 'object' || !Array.isArray(r.groups) || !Array.isArray(r.notes)) throw new UserError(`the daemon in ${runDir} sent an answer this tandem cannot read`);
+    for (const n of r.notes) process.stdout.write(`note: ${n}\n`);
+    for (const g of r.groups) process.stdout.write(`group ${g.group}: ${g.outcome}\n`);
+    if (r.refused) process.stderr.write(`tandem: ${req.cmd} refused: ${r.refused}\n`);
+    if (!r.ok) exitCode = 1;
+  };
+  const which = new Argument('[which]', 'local: groups preferred on this node; foreign (or failback): preferred on the peer; all').choices(['all', 'local', 'foreign', 'failback']).default('all');
+  program.command('standby')
+    .description('hand resource groups to the peer, as Heartbeat\'s hb_standby; waits for the outcome')
+    .addArgument(which)
+    .option('--run-dir <dir>', 'the daemon\'s run directory', DEFAULT_RUN_DIR)
+    .addOption(waitOption())
+    .action(async (w: string, o: { runDir: string; wait: number }) => operatorCommand(o.runDir, { cmd: 'standby', which: w }, o.wait));
+  program.command('takeover')
+    .description('ask the peer to hand resource groups to this node, as Heartbeat\'s hb_takeover; waits for the outcome')
+    .addArgument(which)
+    .option('--run-dir <dir>', 'the daemon\'s run directory', DEFAULT_RUN_DIR)
+    .addOption(waitOption())
+    .action(async (w: string, o: { runDir: string; wait: number }) => operatorCommand(o.runDir, { cmd: 'takeover', which: w }, o.wait));
+  program.command('cleanup')
+    .description('clear a failed (or, after checking its resources, stop-failed) group so the rules place it again')
+    .argument('<group>', 'the group\'s name or its label as tandem status shows it')
+    .option('--run-dir <dir>', 'the daemon\'s run directory', DEFAULT_RUN_DIR)
+    .addOption(waitOption())
+    .action(async (group: string, o: { runDir: string; wait: number }) => operatorCommand(o.runDir, { cmd: 'cleanup', group }, o.wait));
 
   program.command('check-config')
     .description('validate ha.cf, authkeys and haresources; print every error as FILE:LINE: message')

@@ -115,7 +115,8 @@ export async function request(runDir: string, req: { cmd: string; [k: string]: u
     c.on('data', (d: string) => { buf += d; });
     c.on('error', (e: NodeJS.ErrnoException) => {
       clearTimeout(timer);
-      const why = e.code === 'ENOENT' || e.code === 'ECONNREFUSED' ? 'is the daemon running? (tandem run)' : e.message;
+      const why = e.code === 'ENOENT' || e.code === 'ECONNREFUSED' ? 'is the daemon running? (tandem run)'
+        : e.code === 'EACCES' || e.code === 'EPERM' ? 'permission denied (the control socket is root\'s alone: run this as root)' : e.message;
       reject(new UserError(`cannot reach the daemon at ${path}: ${why}`));
     });
     c.on('end', () => {

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import type { Server } from 'node:net';
 import type { Config, ResourceGroup } from '../config/types.js';
 import { decode, encode } from '../heartbeat/codec.js';
-import { buildStatus, parseHeader, parseStatus } from '../heartbeat/messages.js';
+import { buildAskResources, buildStatus, parseAskResources, parseHeader, parseStatus } from '../heartbeat/messages.js';
 import { DecodeError } from '../heartbeat/types.js';
 import {
   engineDeadline, engineQuorumInput, engineStep, initEngine,
@@ -52,6 +52,7 @@ import { formatIssue, loadConfig } from '../config/load.js';
 import { diffConfig, groupSetChanges } from '../config/diff.js';
 import { lockNode, type NodeLock } from './lock.js';
 import { nextDebugLevel } from './signals.js';
+import { cleanup as operatorCleanup, handover as operatorHandover, type OperatorHost } from './operator.js';
 
 /** What `tandem reload` (and SIGHUP) did; `valid: false` means nothing changed. */
 export interface ReloadReport {
@@ -411,6 +412,18 @@ export class Daemon {
         else { this.drops.spoofed += 1; this.rateLimitedWarn('drop:spoofed', `dropped message from ${from} on ${path} claiming to come from this node`); }
         return;
       }
+      if (header.type === 'ask_resources' && header.seq !== undefined && header.generation !== undefined) {
+        // Heartbeat's hb_standby/hb_takeover protocol; authenticated above, replay-checked by the engine.
+        const ask = parseAskResources(fields);
+        this.received += 1;
+        this.current = { from, path, src: header.src };
+        try {
+          this.step({ kind: 'ask-heard', src: header.src, generation: header.generation, seq: header.seq, rscHold: ask.rscHold, info: ask.info });
+        } finally {
+          this.current = undefined;
+        }
+        return;
+      }
       if (header.type !== 'status' || header.seq === undefined || header.generation === undefined) {
         this.drops.ignored += 1;
         return;
@@ -436,7 +449,8 @@ export class Daemon {
         kind: 'heard', path, src: header.src, generation: header.generation, seq: header.seq, wallS: Date.now() / 1000,
         report: { status: st.status, hold: st.hold, yielding: st.yielding, failed: st.failed,
           ...(st.hearsGeneration !== undefined ? { hearsGeneration: st.hearsGeneration } : {}),
-          ...(st.hearsSeq !== undefined ? { hearsSeq: st.hearsSeq } : {}), ...(st.deadtimeMs !== undefined ? { deadtimeMs: st.deadtimeMs } : {}), ...quorum },
+          ...(st.hearsSeq !== undefined ? { hearsSeq: st.hearsSeq } : {}), ...(st.deadtimeMs !== undefined ? { deadtimeMs: st.deadtimeMs } : {}),
+          ...(st.standby !== undefined ? { standby: st.standby } : {}), ...quorum },
       });
     } finally {
       this.current = undefined;
@@ -533,13 +547,32 @@ export class Daemon {
         const fields = buildStatus({
           status: a.status.status, deadtimeMs: h.deadtimeMs, src: this.opts.node, srcUuid: this.uuid,
           seq: a.status.seq, generation: this.generation, wallSeconds: Math.floor(Date.now() / 1000),
-          hold: a.status.hold, yielding: a.status.yielding, failed: a.status.failed, hears: a.status.hears,
+          hold: a.status.hold, yielding: a.status.yielding, failed: a.status.failed, standby: a.status.standby, hears: a.status.hears,
           ...(a.status.hearsSeq !== undefined ? { hearsSeq: a.status.hearsSeq } : {}),
           ...(a.status.extra ? { extra: a.status.extra } : {}),
         });
         const buf = encode(fields, this.opts.config.authkeys);
         for (const p of this.paths) p.send(buf);
         this.sent += 1;
+        return;
+      }
+      case 'ask': {
+        const fields = buildAskResources({
+          rscHold: a.rscHold, info: a.info, src: this.opts.node, srcUuid: this.uuid,
+          seq: a.seq, generation: this.generation, wallSeconds: Math.floor(Date.now() / 1000),
+        });
+        const buf = encode(fields, this.opts.config.authkeys);
+        for (const p of this.paths) p.send(buf);
+        this.sent += 1;
+        this.log.debug(`sent ask_resources rsc_hold=${a.rscHold} info=${a.info} (seq ${a.seq})`);
+        return;
+      }
+      case 'handover-log':
+        this.event(a.level, 'handover', a.message);
+        return;
+      case 'ask-ignored': {
+        const c = this.current;
+        this.rateLimitedWarn('engine:ask', c ? `${a.detail} (from ${c.from} on ${c.path})` : a.detail);
         return;
       }
       case 'peer-up':
@@ -881,8 +914,21 @@ export class Daemon {
     }
   }
 
+  /** What the day-2 commands (src/daemon/operator.ts) may use of the daemon. */
+  private operatorHost(): OperatorHost {
+    return {
+      node: this.opts.node, peer: this.peer,
+      engine: () => (this.engine && !this.closed ? this.engine : undefined),
+      step: (ev) => this.step(ev),
+      journal: (level, msg) => this.event(level, 'operator', msg),
+      agents: (g) => this.agents.get(g),
+    };
+  }
+
   private async handleControl(cmd: string, req: Record<string, unknown> = {}): Promise<unknown> {
     if (cmd === 'reload') return this.reload('tandem reload');
+    if (cmd === 'standby' || cmd === 'takeover') return operatorHandover(this.operatorHost(), cmd, req.which, req.waitMs);
+    if (cmd === 'cleanup') return operatorCleanup(this.operatorHost(), req.group, req.waitMs);
     if (cmd === 'journal') {
       // `tandem journal` / `tandem timeline` read a running node's journal here (the daemon holds the LevelDB
       // lock), a page at a time: one reply for all 10,000 entries would take tens of ms of JSON on this loop.

@@ -29,6 +29,8 @@ export interface StatusParams {
   hearsSeq?: number;
   /** Resource groups that failed to start on the sender. */
   failed: string[];
+  /** Groups the sender hands to its peer (standby/takeover). Sent as tg_standby when given. */
+  standby?: string[];
   /** More tandem fields (`tg_` names) placed after tg_failed, e.g. tg_ping/tg_hears. */
   extra?: Array<[string, string]>;
 }
@@ -52,6 +54,8 @@ export interface Status {
   hearsGeneration?: number | null;
   /** The receiver's highest seq (of that generation) the sender has accepted; undefined = not said. */
   hearsSeq?: number;
+  /** Groups the sender hands to the receiver (tg_standby); undefined = field absent (Heartbeat, older tandem). */
+  standby?: string[];
 }
 
 // Heartbeat's ttl is hopfudge (default 1) + node count; tandem is always a pair.
@@ -86,6 +90,7 @@ export function buildStatus(p: StatusParams): Field[] {
     ...(p.hears !== undefined ? [field('tg_hears_hg', p.hears === null ? '' : p.hears.toString(16))] : []),
     ...(p.hearsSeq !== undefined ? [hexField('tg_hears_seq', p.hearsSeq)] : []),
     groupList('tg_failed', p.failed),
+    ...(p.standby !== undefined ? [groupList('tg_standby', p.standby)] : []),
     ...(p.extra ?? []).map(([name, value]) => field(name, value)),
     field('src', p.src),
     field('srcuuid', p.srcUuid, 1),
@@ -146,7 +151,44 @@ export function parseStatus(fields: readonly Field[]): Status {
   }
   const dt = optionalHex(fields, 'dt');
   if (dt !== undefined) s.deadtimeMs = dt;
+  if (str(fields, 'tg_standby') !== undefined) s.standby = splitGroups(fields, 'tg_standby');
   return s;
+}
+
+export interface AskResourcesParams {
+  rscHold: string;
+  info: string;
+  src: string;
+  srcUuid: Buffer;
+  seq: number;
+  generation: number;
+  wallSeconds: number;
+}
+
+/**
+ * Heartbeat's hb_standby protocol message, `t=ask_resources` with
+ * `rsc_hold` (all|local|foreign, as the node that releases sees them) and
+ * `info` (me|other|done), in the field order Heartbeat's send_standby_msg
+ * uses, then the usual header. It carries a seq of the heartbeat sequence.
+ */
+export function buildAskResources(p: AskResourcesParams): Field[] {
+  if (p.srcUuid.length !== 16) throw new RangeError(`srcuuid must be 16 bytes, got ${p.srcUuid.length}`);
+  return [
+    field('t', 'ask_resources'),
+    field('rsc_hold', p.rscHold),
+    field('info', p.info),
+    field('src', p.src),
+    field('srcuuid', p.srcUuid, 1),
+    hexField('seq', p.seq),
+    hexField('hg', p.generation),
+    hexField('ts', p.wallSeconds),
+    field('ttl', TTL),
+  ];
+}
+
+/** rsc_hold and info of a t=ask_resources (Heartbeat treats a missing rsc_hold as all). */
+export function parseAskResources(fields: readonly Field[]): { rscHold: string; info: string } {
+  return { rscHold: str(fields, 'rsc_hold') ?? 'all', info: requiredString(fields, 'info') };
 }
 
 function hearsGenerationOf(fields: readonly Field[]): { hearsGeneration?: number | null } {

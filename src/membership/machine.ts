@@ -58,6 +58,8 @@ export interface PeerReport {
    */
   unheardDrops?: string[];
   failed: string[];
+  /** Groups the peer hands to this node (tg_standby); absent = the peer does not say (Heartbeat, older tandem). */
+  standby?: string[];
   deadtimeMs?: number;
   /** The peer's reachable ping targets (tg_ping), when it reports them. */
   reach?: { up: number; total: number };
@@ -400,4 +402,26 @@ function checkTimeouts(s: MembershipState, now: number, out: MembershipAction[])
       out.push({ kind: 'late-heartbeat', silentMs: silent });
     }
   }
+}
+
+/**
+ * A control message from the peer (ask_resources) shares its heartbeats'
+ * generation and seq space, and passes the same replay rule: only from the
+ * peer we hear now, its current generation, with a seq above every message
+ * of it accepted so far. Accepting it raises that watermark, so the same
+ * datagram replayed later is refused. Returns why it is refused, or
+ * undefined when accepted ('duplicate': the same message over another path).
+ */
+export function acceptPeerMessage(s: MembershipState, src: string, generation: number, seq: number): string | undefined {
+  const p = s.peer;
+  if (src !== s.cfg.peer) return `from unknown node '${src}'`;
+  if (p.liveness !== 'up' || p.generation === undefined) return `from ${src}, which this node does not hear now`;
+  if (generation !== p.generation) return `generation ${generation} is not ${src}'s current ${p.generation}`;
+  if (p.lastSeq !== undefined && seq === p.lastSeq) return 'duplicate';
+  if (p.lastSeq !== undefined && seq < p.lastSeq) {
+    s.drops.replay += 1;
+    return `seq ${seq} <= ${p.lastSeq}`;
+  }
+  p.lastSeq = seq;
+  return undefined;
 }

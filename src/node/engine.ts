@@ -7,9 +7,10 @@ import {
   type MembershipAction, type MembershipConfig, type MembershipEvent, type MembershipState, type PeerReport,
 } from '../membership/machine.js';
 import {
-  allReleased, failedGroups, heldGroups, initResources, yieldingGroups, resourcesDeadline, resourcesStep,
+  allReleased, failedGroups, groupsOf, heldGroups, initResources, yieldingGroups, resourcesDeadline, resourcesStep,
   type ResourcesAction, type ResourcesConfig, type ResourcesEvent, type ResourcesState,
 } from '../resources/machine.js';
+import { acceptPeerMessage } from '../membership/machine.js';
 import {
   fencingDeadline, fencingStep, initFencing, mayTakeOver,
   type FencingAction, type FencingEvent, type FencingPolicyConfig, type FencingState,
@@ -46,7 +47,26 @@ export interface EngineState {
   /** The tg_ping value we send, and the seq of our first message that carried it. */
   reachSent?: string;
   reachSentFrom?: number;
+  /** The standby list of our last status message (a group leaving it is a drop, like one leaving the hold set). */
+  lastSentStandby?: string[];
+  /**
+   * Heartbeat's hand-over messages still to send: `done` once the groups we
+   * hand over are all released; a takeover request (`other`), repeated with
+   * our next heartbeats until the peer's report lists the groups as handed
+   * over (a lost datagram must not lose the request).
+   */
+  handover?: {
+    done?: { rscHold: RscHold; groups: string[] };
+    ask?: { rscHold: RscHold; groups: string[]; tries: number };
+  };
 }
+
+/** Heartbeat's rsc_hold values: groups preferred on the releasing node (local), on the other (foreign), or all. */
+export type RscHold = 'all' | 'local' | 'foreign';
+/** Heartbeat's ask_resources info values: me = the sender goes standby; other = the receiver should; done = released. */
+export type AskInfo = 'me' | 'other' | 'done';
+/** Takeover requests are repeated with this many heartbeats at most. */
+export const TAKEOVER_ASK_TRIES = 5;
 
 /** What the engine needs to run quorum: the pure decision's config plus the lease grace. */
 export interface EngineQuorumConfig extends QuorumConfig {
@@ -82,6 +102,8 @@ export interface OutgoingStatus {
   hold: string[];
   yielding: string[];
   failed: string[];
+  /** Groups this node hands to its peer (tg_standby). */
+  standby: string[];
   /** tandem's extra status fields (tg_ping, tg_hears), only with quorum configured. */
   extra?: Array<[string, string]>;
   /** The peer generation we hear now, or null. */
@@ -98,7 +120,12 @@ export type EngineEvent =
   | Extract<ResourcesEvent, { kind: 'op-done' }>
   | Extract<ResourcesEvent, { kind: 'reconfigure' }>   // a reload's new group set (the daemon computes the difference)
   | { kind: 'shutdown' }
-  | Extract<FencingEvent, { kind: 'fence-done' | 'check-done' | 'operator' }>;
+  | Extract<FencingEvent, { kind: 'fence-done' | 'check-done' | 'operator' }>
+  /** The operator's `tandem standby` / `tandem takeover` (groups from planHandover). */
+  | { kind: 'standby' | 'takeover'; which: RscHold; groups: string[] }
+  /** An authenticated t=ask_resources from the wire (its rsc_hold/info not yet checked). */
+  | { kind: 'ask-heard'; src: string; generation: number; seq: number; rscHold: string; info: string }
+  | Extract<ResourcesEvent, { kind: 'cleanup' }>;
 
 /**
  * The fencing policy's actions, passed through to the daemon. Its alert and
@@ -123,7 +150,13 @@ export type EngineAction =
    * as a replay until we move past it: persist a higher one, then 'generation'.
    */
   | { kind: 'generation-seen'; generation: number; seq?: number; ours: number; ourSeq: number }
-  | { kind: 'released' };   // shutdown finished: every group is stopped and the peer was told
+  | { kind: 'released' }   // shutdown finished: every group is stopped and the peer was told
+  /** Send Heartbeat's t=ask_resources with this seq (taken from our heartbeat seq space). */
+  | { kind: 'ask'; seq: number; rscHold: RscHold; info: AskInfo }
+  /** A hand-over happened or was refused: worth a journal line. */
+  | { kind: 'handover-log'; level: 'info' | 'warn'; message: string }
+  /** An authentic ask_resources with values tandem does not know: a per-packet line, to be rate-limited. */
+  | { kind: 'ask-ignored'; detail: string };
 
 export function initEngine(
   mcfg: MembershipConfig, rcfg: ResourcesConfig, now: number,
@@ -297,12 +330,34 @@ export function engineStep(s: EngineState, ev: EngineEvent, now: number): Engine
     case 'operator':
       mEvent = { kind: 'tick' };
       break;
+    case 'cleanup':
+      rEvents.push(ev);
+      mEvent = { kind: 'tick' };
+      break;
+    case 'standby':
+    case 'takeover':
+      rEvents.push(...operatorHandover(s, ev, out));
+      mEvent = { kind: 'tick' };
+      break;
+    case 'ask-heard':
+      rEvents.push(...askHeard(s, ev, out));
+      mEvent = { kind: 'tick' };
+      break;
   }
   // Membership first: resource decisions must see the newest peer report.
   const mActs = membershipStep(s.m, mEvent, now);
   let peerChanged = false;
   for (const a of mActs) {
     if (a.kind === 'peer-up' || a.kind === 'peer-dead' || a.kind === 'peer-report') peerChanged = true;
+    // The peer restarted (or died): what the two had handed each other ends with it.
+    if (a.kind === 'persist-peer-generation' || a.kind === 'peer-dead') {
+      const had = (s.r.standby?.length ?? 0) + (s.r.fromPeer?.length ?? 0) > 0 || s.handover?.done || s.handover?.ask;
+      if (had) {
+        out.push({ kind: 'handover-log', level: 'warn', message: `${s.m.cfg.peer} ${a.kind === 'peer-dead' ? 'is gone' : 'restarted'}: the standby/takeover between the two nodes ends; the usual rules place the groups again` });
+        rEvents.push({ kind: 'handover-reset' });
+        s.handover = undefined;
+      }
+    }
   }
   const fActs: FencingAction[] = [];
   if (s.f) {
@@ -372,8 +427,12 @@ export function engineStep(s: EngineState, ev: EngineEvent, now: number): Engine
   for (const a of sends) {
     const status = outgoing(s, a.seq, released);
     for (const g of s.lastSentHold ?? []) if (!status.hold.includes(g)) s.droppedAt[g] = a.seq;
+    // No longer handing a group over is a drop too: the peer may be taking it on our older word.
+    for (const g of s.lastSentStandby ?? []) if (!status.standby.includes(g)) s.droppedAt[g] = a.seq;
     s.lastSentHold = status.hold;
+    s.lastSentStandby = status.standby;
     out.push({ kind: 'send', status });
+    handoverMessages(s, out);
   }
   if (released && !s.releasedAnnounced) {
     s.releasedAnnounced = true;
@@ -429,7 +488,7 @@ function outgoing(s: EngineState, seq: number, released: boolean): OutgoingStatu
   if (released || s.r.stopping) status = 'dead';
   const hears = s.m.peer.liveness === 'up' ? s.m.peer.generation ?? null : null;
   const hearsSeq = hears !== null ? s.m.peer.lastSeq : undefined;
-  const base = { seq, status, hold: heldGroups(s.r), yielding: yieldingGroups(s.r), failed: failedGroups(s.r), hears, ...(hearsSeq !== undefined ? { hearsSeq } : {}) };
+  const base = { seq, status, hold: heldGroups(s.r), yielding: yieldingGroups(s.r), failed: failedGroups(s.r), standby: [...(s.r.standby ?? [])], hears, ...(hearsSeq !== undefined ? { hearsSeq } : {}) };
   if (!s.q) return base;
   const hearsPeer = s.m.peer.liveness === 'up';
   if (!hearsPeer) s.hearsRunFrom = undefined;
@@ -441,4 +500,164 @@ function outgoing(s: EngineState, seq: number, released: boolean): OutgoingStatu
     s.reachSentFrom = reach === undefined ? undefined : seq;
   }
   return { ...base, extra };
+}
+
+
+/** What the operator's standby/takeover would do now; refusal = nothing happens, and why. */
+export interface HandoverPlan {
+  groups: string[];
+  refusal?: string;
+  /** Per group notes for the operator (excluded groups and why). */
+  notes: string[];
+}
+
+/**
+ * Pure planning for `tandem standby|takeover [local|foreign|all]`: which
+ * groups it names (local = preferred on this node, as Heartbeat's
+ * hb_standby/hb_takeover read it), and whether anything can happen at all.
+ */
+export function planHandover(s: EngineState, cmd: 'standby' | 'takeover', which: RscHold): HandoverPlan {
+  const self = s.r.cfg.self;
+  const peer = s.m.cfg.peer;
+  const live = gatedLiveness(s);
+  if (s.r.stopping) return { groups: [], notes: [], refusal: 'this node is shutting down' };
+  if (live !== 'up') {
+    const state = live === 'dead' ? 'dead' : s.m.peer.liveness === 'dead' ? 'dead and not yet fenced' : 'not heard yet';
+    return {
+      groups: [], notes: [],
+      refusal: cmd === 'standby'
+        ? `${peer} is ${state}: nobody could take the groups; they stay here`
+        : `${peer} is ${state}: there is nobody to hand the groups over (this node takes a dead peer's groups by itself)`,
+    };
+  }
+  const named = groupsOf(s.r, which, self);
+  if (!named.length) {
+    const why = which === 'all' ? 'there are no groups' : which === 'local' ? `no group is preferred on ${self}` : `no group is preferred on ${peer}`;
+    return { groups: [], notes: [], refusal: `nothing matched '${which}': ${why}` };
+  }
+  const report = s.m.peer.report;
+  const notes: string[] = [];
+  const groups: string[] = [];
+  for (const g of named) {
+    const here = s.r.groups[g]!;
+    if (cmd === 'standby' && report?.failed.includes(g)) { notes.push(`group ${g}: failed to start on ${peer}; not handed over (tandem cleanup ${g} on ${peer} first)`); continue; }
+    if (cmd === 'takeover' && here.phase === 'failed') { notes.push(`group ${g}: failed to start here; not taken (tandem cleanup ${g} first)`); continue; }
+    if (here.phase === 'stop-failed') { notes.push(`group ${g}: stop-failed here; not moved (tandem cleanup ${g} first)`); continue; }
+    groups.push(g);
+  }
+  if (!groups.length) return { groups, notes, refusal: `none of the groups of '${which}' can move: ${notes.join('; ')}` };
+  return { groups, notes };
+}
+
+const SWAP: Record<RscHold, RscHold> = { all: 'all', local: 'foreign', foreign: 'local' };
+
+/** The operator's standby/takeover: the resources machine's events, and the message for the peer. */
+function operatorHandover(s: EngineState, ev: Extract<EngineEvent, { kind: 'standby' | 'takeover' }>, out: EngineAction[]): ResourcesEvent[] {
+  s.handover ??= {};
+  const peer = s.m.cfg.peer;
+  if (ev.kind === 'standby') {
+    // rsc_hold names groups as the releasing node sees them: here, this node.
+    s.handover.done = { rscHold: ev.which, groups: ev.groups };
+    if (s.handover.ask) s.handover.ask.groups = s.handover.ask.groups.filter((g) => !ev.groups.includes(g));
+    out.push(askAction(s, ev.which, 'me'));
+    out.push({ kind: 'handover-log', level: 'info', message: `standby [${ev.which}]: handing ${ev.groups.join(', ')} to ${peer}` });
+    return [{ kind: 'hand-over', groups: ev.groups }];
+  }
+  // The peer releases: rsc_hold as the peer sees it.
+  const rscHold = SWAP[ev.which];
+  s.handover.ask = { rscHold, groups: ev.groups, tries: 1 };
+  if (s.handover.done) s.handover.done.groups = s.handover.done.groups.filter((g) => !ev.groups.includes(g));
+  out.push(askAction(s, rscHold, 'other'));
+  out.push({ kind: 'handover-log', level: 'info', message: `takeover [${ev.which}]: asking ${peer} to hand over ${ev.groups.join(', ')}` });
+  return [{ kind: 'take-back', groups: ev.groups }];
+}
+
+function askAction(s: EngineState, rscHold: RscHold, info: AskInfo): EngineAction {
+  s.m.seq += 1;
+  return { kind: 'ask', seq: s.m.seq, rscHold, info };
+}
+
+/**
+ * A t=ask_resources from the peer (Heartbeat's hb_standby protocol):
+ * `me` = the peer goes standby for rsc_hold (as the peer sees it): stop
+ * handing those to it, and answer `other` as Heartbeat does (a Heartbeat
+ * peer releases only on that answer). `other` = we should release rsc_hold
+ * (as we see it): the peer's takeover, or its answer to our standby.
+ * `done` = a release finished (informational, except from a peer that does
+ * not send tg_standby: then the groups it released are ours to take).
+ */
+function askHeard(s: EngineState, ev: Extract<EngineEvent, { kind: 'ask-heard' }>, out: EngineAction[]): ResourcesEvent[] {
+  const why = acceptPeerMessage(s.m, ev.src, ev.generation, ev.seq);
+  if (why === 'duplicate') return [];
+  if (why !== undefined) {
+    out.push({ kind: 'dropped', reason: 'replay', detail: `ask_resources ${why}` });
+    return [];
+  }
+  const peer = s.m.cfg.peer;
+  const self = s.r.cfg.self;
+  if (ev.rscHold !== 'all' && ev.rscHold !== 'local' && ev.rscHold !== 'foreign') {
+    out.push({ kind: 'ask-ignored', detail: `ask_resources from ${ev.src} with rsc_hold=${JSON.stringify(ev.rscHold.slice(0, 20))} (not all, local or foreign): ignored` });
+    return [];
+  }
+  const rscHold: RscHold = ev.rscHold;
+  if (s.r.stopping) {
+    out.push({ kind: 'handover-log', level: 'warn', message: `hb_standby/hb_takeover message (info=${ev.info.slice(0, 10)}) from ${peer} ignored: this node is shutting down` });
+    return [];
+  }
+  switch (ev.info) {
+    case 'me': {
+      const groups = groupsOf(s.r, rscHold, peer);
+      out.push({ kind: 'handover-log', level: 'info', message: `hb_standby [${rscHold}] from ${peer}: it hands ${groups.join(', ') || 'no group'} to this node` });
+      out.push(askAction(s, rscHold, 'other'));
+      if (s.handover?.done) s.handover.done.groups = s.handover.done.groups.filter((g) => !groups.includes(g));
+      return [{ kind: 'take-back', groups }];
+    }
+    case 'other': {
+      const groups = groupsOf(s.r, rscHold, self);
+      const fresh = groups.filter((g) => !(s.r.standby ?? []).includes(g));
+      if (!fresh.length) return [];   // the answer to our own standby
+      out.push({ kind: 'handover-log', level: 'info', message: `hb_takeover [${SWAP[rscHold]}] from ${peer}: handing ${fresh.join(', ')} to it` });
+      s.handover ??= {};
+      const prev = s.handover.done?.groups ?? [];
+      s.handover.done = { rscHold, groups: [...new Set([...prev, ...fresh])] };
+      if (s.handover.ask) s.handover.ask.groups = s.handover.ask.groups.filter((g) => !fresh.includes(g));
+      return [{ kind: 'hand-over', groups: fresh }];
+    }
+    case 'done': {
+      if (s.m.peer.report?.standby !== undefined || (s.r.standby?.length ?? 0) > 0) {
+        out.push({ kind: 'handover-log', level: 'info', message: `${peer} reports its part of the hand-over [${rscHold}] done` });
+        return [];
+      }
+      const groups = groupsOf(s.r, rscHold, peer);
+      out.push({ kind: 'handover-log', level: 'info', message: `${peer} released ${groups.join(', ') || 'no group'} for this node (hb_standby done)` });
+      return [{ kind: 'take-back', groups, released: true }];
+    }
+    default:
+      out.push({ kind: 'ask-ignored', detail: `ask_resources from ${ev.src} with info=${JSON.stringify(ev.info.slice(0, 20))} (not me, other or done): ignored` });
+      return [];
+  }
+}
+
+/** After a status send: `done` once our hand-over is released; a takeover request again while unanswered. */
+function handoverMessages(s: EngineState, out: EngineAction[]): void {
+  const h = s.handover;
+  if (!h) return;
+  if (h.done) {
+    const held = new Set(heldGroups(s.r));
+    if (!h.done.groups.some((g) => held.has(g))) {
+      const { rscHold } = h.done;
+      h.done = undefined;
+      out.push(askAction(s, rscHold, 'done'));
+    }
+  }
+  if (h.ask) {
+    const listed = s.m.peer.report?.standby;
+    const answered = listed === undefined || h.ask.groups.every((g) => listed.includes(g));
+    if (answered || h.ask.tries >= TAKEOVER_ASK_TRIES || s.m.peer.liveness !== 'up') h.ask = undefined;
+    else {
+      h.ask.tries += 1;
+      out.push(askAction(s, h.ask.rscHold, 'other'));
+    }
+  }
+  if (!h.done && !h.ask) s.handover = undefined;
 }

@@ -75,6 +75,19 @@ export interface ResourcesState {
    * each step when quorum is configured; absent = the resource rules alone.
    */
   quorum?: Record<string, GroupDecision>;
+  /**
+   * Groups this node hands to its peer (`tandem standby` here, or the
+   * peer's `tandem takeover`): not wanted here while the peer is up, and
+   * reported as tg_standby so the peer may take them. Cleared for a group
+   * by the opposite request, and for all when the peer dies or restarts
+   * (docs/operations.md, "Standby and takeover"). Not persisted.
+   */
+  standby?: string[];
+  /**
+   * Groups a peer that does not send tg_standby (Heartbeat) said it has
+   * released for us (`ask_resources info=done`). Same lifetime as standby.
+   */
+  fromPeer?: string[];
 }
 
 export type ResourcesEvent =
@@ -94,7 +107,22 @@ export type ResourcesEvent =
    * released and then started again by the usual rules; the rest keep
    * their state, untouched.
    */
-  | { kind: 'reconfigure'; groups: GroupSpec[]; autoFailback: AutoFailback; replace: string[] };
+  | { kind: 'reconfigure'; groups: GroupSpec[]; autoFailback: AutoFailback; replace: string[] }
+  /** Hand these groups to the peer: this node's standby, or the peer's takeover request. */
+  | { kind: 'hand-over'; groups: string[] }
+  /**
+   * Stop handing these groups to the peer: this node's takeover, or the
+   * peer's own standby of them. `released`: the peer (one that does not send
+   * tg_standby) says it has released them for us.
+   */
+  | { kind: 'take-back'; groups: string[]; released?: boolean }
+  /** The peer died or restarted: every hand-over between the two ends. */
+  | { kind: 'handover-reset' }
+  /**
+   * An operator clears a failed group. A stop-failed group comes with what
+   * its resources' status operations said: any one running, or all stopped.
+   */
+  | { kind: 'cleanup'; group: string; probe?: 'running' | 'stopped' };
 
 export type ResourcesAction =
   | { kind: 'op'; group: string; op: 'start' | 'stop'; index: number }
@@ -146,8 +174,11 @@ export function resourcesStep(s: ResourcesState, ev: ResourcesEvent, now: number
       const wasDead = s.peer.liveness === 'dead';
       s.peer = ev.report ? { liveness: ev.liveness, report: ev.report } : { liveness: ev.liveness };
       // A peer that just died can no longer take our failed groups: try again.
+      // Nor can it take what we handed to it, nor keep what it handed to us.
       if (ev.liveness === 'dead' && !wasDead) {
         for (const g of Object.values(s.groups)) if (g.phase === 'failed') g.phase = 'stopped';
+        s.standby = [];
+        s.fromPeer = [];
       }
       break;
     }
@@ -162,6 +193,21 @@ export function resourcesStep(s: ResourcesState, ev: ResourcesEvent, now: number
       break;
     case 'reconfigure':
       reconfigure(s, ev, now);
+      break;
+    case 'hand-over':
+      s.standby = union(s.standby, ev.groups);
+      s.fromPeer = minus(s.fromPeer, ev.groups);
+      break;
+    case 'take-back':
+      s.standby = minus(s.standby, ev.groups);
+      if (ev.released) s.fromPeer = union(s.fromPeer, ev.groups);
+      break;
+    case 'handover-reset':
+      s.standby = [];
+      s.fromPeer = [];
+      break;
+    case 'cleanup':
+      cleanup(s, ev, now, out);
       break;
     case 'tick':
       break;
@@ -192,6 +238,12 @@ export function wantsGroup(s: ResourcesState, spec: GroupSpec): boolean | undefi
   const peerFailed = report?.failed.includes(spec.name) ?? false;
   const iHold = HELD.has(me.phase);
   const failback = s.cfg.autoFailback !== 'off';
+  // An operator's hand-over overrides preference and failback, never the
+  // start rules below. When both sides hand the group over (two requests
+  // crossed), neither counts and the usual rules decide.
+  const iHand = handingOver(s, spec.name);
+  const handed = peerHandsOver(s, spec.name);
+  if (iHand && !handed) return false;
 
   if (peerHolds && iHold) {
     // Both may run it: after a crash, a partition, or while one side
@@ -220,7 +272,7 @@ export function wantsGroup(s: ResourcesState, spec: GroupSpec): boolean | undefi
   const heard = report?.hearsGeneration;
   const olderWord = heard !== undefined && s.cfg.generation !== undefined && heard !== s.cfg.generation;
   if (iHold) {
-    if (failback && !preferred && !peerFailed && report?.status !== 'dead') return false;
+    if (failback && !preferred && !peerFailed && report?.status !== 'dead' && !(handed && !iHand)) return false;
     // Resuming a group remembered from before the restart is such a start.
     if (me.phase === 'recovering' && olderWord) return undefined;
     return true;
@@ -230,7 +282,94 @@ export function wantsGroup(s: ResourcesState, spec: GroupSpec): boolean | undefi
   // We dropped it in a message the peer had not read when it wrote this report: it may be taking it now.
   if (report?.unheardDrops?.includes(spec.name)) return undefined;
   if (olderWord) return undefined;
-  return preferred ? true : peerFailed;
+  return preferred || (handed && !iHand) ? true : peerFailed;
+}
+
+/** This node hands the group to its peer (standby here, or takeover there). */
+export function handingOver(s: ResourcesState, group: string): boolean {
+  return s.standby?.includes(group) ?? false;
+}
+
+/**
+ * The peer hands the group to this node: its report lists it in tg_standby,
+ * or, from a peer that does not send tg_standby (Heartbeat), it said it has
+ * released it for us.
+ */
+export function peerHandsOver(s: ResourcesState, group: string): boolean {
+  if (s.peer.liveness !== 'up') return false;
+  const listed = s.peer.report?.standby;
+  if (listed !== undefined) return listed.includes(group);
+  return s.fromPeer?.includes(group) ?? false;
+}
+
+/** The groups of `which` seen from `releaser` (local: preferred on that node; foreign: on the other). */
+export function groupsOf(s: ResourcesState, which: 'all' | 'local' | 'foreign', releaser: string): string[] {
+  return s.cfg.groups
+    .filter((g) => !s.groups[g.name]!.retire)
+    .filter((g) => which === 'all' || (which === 'local') === (g.preferredNode === releaser))
+    .map((g) => g.name);
+}
+
+/**
+ * What `tandem cleanup GROUP` may do now: refused (unknown group, or not
+ * failed), clear at once (failed), or first ask the resources' status
+ * operations (stop-failed: its resources may still run here).
+ */
+export function cleanupCheck(s: ResourcesState, group: string): { error: string } | { probe: boolean } {
+  const g = s.groups[group];
+  if (!g) {
+    const known = s.cfg.groups.map((x) => x.name);
+    return { error: `no group ${JSON.stringify(group)}; known groups: ${known.length ? known.join(', ') : 'none'}` };
+  }
+  if (g.busy && g.phase !== 'stop-failed') return { error: `group ${group} is ${g.phase} (an operation is running); nothing to clean up` };
+  if (g.phase === 'failed') return { probe: false };
+  if (g.phase === 'stop-failed') return { probe: true };
+  return { error: `group ${group} is ${g.phase}, not failed; nothing to clean up` };
+}
+
+/**
+ * Like Pacemaker's crm_resource --cleanup: forget the failure and let the
+ * rules place the group again. A failed group (its start failed and was
+ * unwound) becomes stopped. A stop-failed one goes by what its status
+ * operations found: all stopped -> stopped and released; anything running
+ * -> recovering with leftovers, exactly like a group held before a restart:
+ * it is started again (idempotent) if this node should hold it, or stopped
+ * right to left, every resource, if not.
+ */
+function cleanup(s: ResourcesState, ev: Extract<ResourcesEvent, { kind: 'cleanup' }>, now: number, out: ResourcesAction[]): void {
+  const g = s.groups[ev.group];
+  if (!g) return;
+  const reason = 'cleaned up by the operator';
+  if (g.phase === 'failed' && !g.busy) {
+    g.lastError = undefined;
+    g.failAfterStop = false;
+    g.retryAt = undefined;
+    setPhase(g, 'stopped', now, out, ev.group, reason);
+    return;
+  }
+  if (g.phase !== 'stop-failed' || ev.probe === undefined) return;
+  g.busy = false;
+  g.stopAttempts = 0;
+  g.retryAt = undefined;
+  g.lastError = undefined;
+  g.failAfterStop = false;
+  if (ev.probe === 'stopped') {
+    g.leftovers = false;
+    g.next = 0;
+    setPhase(g, 'stopped', now, out, ev.group, `${reason}: every resource reports stopped`);
+    out.push({ kind: 'persist-hold', group: ev.group, held: false });
+    return;
+  }
+  g.leftovers = true;
+  g.next = 0;
+  setPhase(g, 'recovering', now, out, ev.group, `${reason}: a resource still reports running`);
+}
+
+function union(a: readonly string[] | undefined, b: readonly string[]): string[] {
+  return [...new Set([...(a ?? []), ...b])].sort();
+}
+function minus(a: readonly string[] | undefined, b: readonly string[]): string[] {
+  return (a ?? []).filter((x) => !b.includes(x));
 }
 
 /** wantsGroup adjusted by the group's quorum decision (applyDecision in quorum/decide.ts). */

@@ -21,7 +21,7 @@ function formatEvent(ev: EngineEvent): string {
       return 'tick';
     case 'heard': {
       const r = ev.report;
-      return `heard ${ev.path} gen ${ev.generation} seq ${ev.seq} ${r.status}${list('hold', r.hold)}${list('yield', r.yielding)}${list('failed', r.failed)}`;
+      return `heard ${ev.path} gen ${ev.generation} seq ${ev.seq} ${r.status}${list('hold', r.hold)}${list('yield', r.yielding)}${list('failed', r.failed)}${list('standby', r.standby ?? [])}`;
     }
     case 'op-done':
       return `op-done ${ev.op} ${ev.group}#${ev.index} ${ev.ok ? 'ok' : 'FAILED'}`;
@@ -39,6 +39,13 @@ function formatEvent(ev: EngineEvent): string {
       return `operator ${ev.op}`;
     case 'reconfigure':
       return `reconfigure ${ev.groups.map((g) => g.name).join(',')}`;
+    case 'standby':
+    case 'takeover':
+      return `operator ${ev.kind} [${ev.which}] ${ev.groups.join(',')}`;
+    case 'ask-heard':
+      return `heard ask_resources gen ${ev.generation} seq ${ev.seq} rsc_hold=${ev.rscHold} info=${ev.info}`;
+    case 'cleanup':
+      return `operator cleanup ${ev.group}${ev.probe ? ` (probe: ${ev.probe})` : ''}`;
   }
 }
 
@@ -46,7 +53,7 @@ function formatAction(a: EngineAction): string | undefined {
   switch (a.kind) {
     case 'send': {
       const s = a.status;
-      return `send seq ${s.seq} ${s.status}${list('hold', s.hold)}${list('yield', s.yielding)}${list('failed', s.failed)}`;
+      return `send seq ${s.seq} ${s.status}${list('hold', s.hold)}${list('yield', s.yielding)}${list('failed', s.failed)}${list('standby', s.standby)}`;
     }
     case 'peer-up': return `peer-up gen ${a.generation}${a.restarted ? ' (restarted)' : ''}`;
     case 'peer-dead': return `peer-dead (${a.reason})`;
@@ -70,6 +77,9 @@ function formatAction(a: EngineAction): string | undefined {
     case 'fence-alert': return 'FENCE ALERT';
     case 'fence-log': return undefined;
     case 'quorum-changed': return `quorum ${a.changed.map((d) => `${d.group}:${d.code}`).join(',')}`;
+    case 'ask': return `ask_resources seq ${a.seq} rsc_hold=${a.rscHold} info=${a.info}`;
+    case 'handover-log': return undefined;
+    case 'ask-ignored': return 'ask ignored';
   }
 }
 
