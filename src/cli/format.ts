@@ -30,7 +30,7 @@ export function formatStatus(r: StatusReport): string {
   lines.push('RESOURCE GROUPS');
   for (const g of r.groups) {
     lines.push(`  ${g.label ?? g.name}  (preferred ${g.preferredNode})`);
-    lines.push(`    holder: ${g.holder ?? 'none'}; here: ${g.local.phase}${g.local.lastError ? ` (last error: ${g.local.lastError})` : ''}`);
+    lines.push(`    holder: ${g.holder ?? 'none'}; here: ${g.local.phase}${g.local.lastError ? ` (last error: ${g.local.lastError})` : ''}${g.handover ? `; handed over ${g.handover} (standby/takeover)` : ''}`);
     lines.push(`    resources: ${g.resources.join(' ')}`);
   }
   if (r.fencing) {

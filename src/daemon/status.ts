@@ -6,7 +6,7 @@ import type { Config } from '../config/types.js';
 import { waitingOnFencing, type EngineState } from '../node/engine.js';
 import type { FenceRecord } from '../fencing/history.js';
 import type { FencingState } from '../fencing/policy.js';
-import { heldGroups } from '../resources/machine.js';
+import { handingOver, heldGroups, peerHandsOver } from '../resources/machine.js';
 import type { JournalEntry } from '../state/store.js';
 import type { PathReport } from './paths.js';
 import type { TargetStats } from '../ping/tracker.js';
@@ -107,6 +107,8 @@ export function buildStatusReport(i: StatusInput) {
         resources: g.resources.map((r) => r.spec),
         holder: mine && theirs ? 'both' : mine ? i.node : theirs ? i.peer : null,
         local: { phase: gs.phase, sinceMsAgo: ago(now, gs.since), lastError: gs.lastError ?? null },
+        // An operator's standby/takeover in force (docs/operations.md): until the opposite command or a restart/death of either node.
+        handover: handingOver(e.r, g.name) ? `to ${i.peer}` : peerHandsOver(e.r, g.name) ? `from ${i.peer}` : null,
       };
     }),
     counters: {

@@ -5,37 +5,22 @@
 // FILE:LINE problem while the old configuration keeps running; a change
 // that only a restart can apply is reported as such.
 
-import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Pair, REPO_ROOT, type NodeName } from '../../lab/pair.js';
-import { LineWatcher, sh, sleep, waitFor } from '../../lab/sh.js';
+import { Pair, type NodeName } from '../../lab/pair.js';
+import { LineWatcher, sleep, waitFor } from '../../lab/sh.js';
+import { runTandem as tandem, vipsOf } from '../helpers/tandem-cli.js';
 
 const NET = '10.231.3';
-const TANDEM = join(REPO_ROOT, 'bin', 'tandem');
 const vipLine = (last: number) => `alpha IPaddr2::${NET}.${last}/24/eth0::arp_count=1`;
-
-function tandem(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve) => {
-    const c = spawn(process.execPath, [TANDEM, ...args]);
-    let out = '';
-    let err = '';
-    c.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-    c.stderr.on('data', (d: Buffer) => { err += d.toString(); });
-    c.on('exit', (code) => resolve({ code, out, err }));
-  });
-}
 
 describe.sequential('reload', () => {
   const p = new Pair({ prefix: 'tdrl', net: NET, workDir: join(tmpdir(), 'tandem-reload') });
   const monitors: Partial<Record<NodeName, LineWatcher>> = {};
   const log = (n: NodeName) => readFileSync(p.logFile(n), 'utf8');
-  const vips = async (n: NodeName) => {
-    const out = await sh('ip', ['-n', p.ns[n], '-4', '-o', 'addr', 'show', 'dev', 'eth0']);
-    return [...out.matchAll(new RegExp(`inet (${NET.replace(/\./g, '\\.')}\\.\\d+)/`, 'g'))].map((m) => m[1]).filter((a) => !/\.(1|2)$/.test(a!)).sort();
-  };
+  const vips = (n: NodeName) => vipsOf(p, NET, n);
   const writeResources = (lines: string[]) => {
     for (const n of ['alpha', 'beta'] as const) writeFileSync(join(p.configDir(n), 'haresources'), lines.join('\n') + '\n');
   };

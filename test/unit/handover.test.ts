@@ -207,11 +207,11 @@ describe('standby and takeover (hb_standby / hb_takeover)', () => {
     let seq = b.m.peer.lastSeq! + 1;
     const me = engineStep(b, { kind: 'ask-heard', src: 'alpha', generation: GEN.alpha, seq: seq++, rscHold: 'local', info: 'me' }, p.t);
     expect(me.filter((a) => a.kind === 'ask').map((a) => a.kind === 'ask' && `${a.rscHold}/${a.info}`)).toEqual(['local/other']);
-    b.m.peer.report = { ...b.m.peer.report!, standby: undefined } as never;
-    delete (b.m.peer.report as { standby?: string[] }).standby;
+    const { standby: _dropped, ...heartbeatLike } = b.m.peer.report!;
+    b.m.peer.report = heartbeatLike;
     b.r.peer.report = b.m.peer.report;
     expect(wantsGroup(b.r, GROUPS[0]!)).toBe(false);   // alpha still holds ga
-    b.m.peer.report = { ...b.m.peer.report!, hold: [] };
+    b.m.peer.report = { ...heartbeatLike, hold: [] };
     b.r.peer.report = b.m.peer.report;
     expect(wantsGroup(b.r, GROUPS[0]!)).toBe(false);   // not before done: it may still be stopping
     engineStep(b, { kind: 'ask-heard', src: 'alpha', generation: GEN.alpha, seq: seq++, rscHold: 'local', info: 'done' }, p.t);
