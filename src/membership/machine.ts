@@ -85,6 +85,8 @@ export interface PeerState {
   refused?: number;
   /** A generation past the bound, and how many of its messages came in seq order so far. */
   jump?: { generation: number; lastSeq: number; count: number };
+  /** The newest control message (ask_resources) accepted from the peer: its generation and seq (acceptPeerMessage). */
+  ask?: { generation: number; seq: number };
   /**
    * Set while this node has restarted and has not yet heard the peer's known
    * generation in a message that must be new: one naming our current
@@ -406,22 +408,28 @@ function checkTimeouts(s: MembershipState, now: number, out: MembershipAction[])
 
 /**
  * A control message from the peer (ask_resources) shares its heartbeats'
- * generation and seq space, and passes the same replay rule: only from the
- * peer we hear now, its current generation, with a seq above every message
- * of it accepted so far. Accepting it raises that watermark, so the same
- * datagram replayed later is refused. Returns why it is refused, or
- * undefined when accepted ('duplicate': the same message over another path).
+ * generation and seq space. It is taken only from the peer we hear now, in
+ * its current generation, with a seq above every control message of it
+ * accepted so far and at most ASK_WINDOW below its newest heartbeat (it may
+ * overtake or trail the heartbeat sent with it on another path). It does
+ * not move the heartbeats' watermark: a heartbeat it overtook is no replay
+ * (simulator seed 900001803: repeated takeover requests that overtook every
+ * heartbeat made the peer drop them all and declare this node dead).
+ * Returns why it is refused, or undefined when accepted ('duplicate': the
+ * same message over another path).
  */
+export const ASK_WINDOW = PATH_FRESH_WINDOW;
 export function acceptPeerMessage(s: MembershipState, src: string, generation: number, seq: number): string | undefined {
   const p = s.peer;
   if (src !== s.cfg.peer) return `from unknown node '${src}'`;
   if (p.liveness !== 'up' || p.generation === undefined) return `from ${src}, which this node does not hear now`;
   if (generation !== p.generation) return `generation ${generation} is not ${src}'s current ${p.generation}`;
-  if (p.lastSeq !== undefined && seq === p.lastSeq) return 'duplicate';
-  if (p.lastSeq !== undefined && seq < p.lastSeq) {
+  const last = p.ask?.generation === generation ? p.ask.seq : undefined;
+  if (last !== undefined && seq === last) return 'duplicate';
+  if ((last !== undefined && seq < last) || (p.lastSeq !== undefined && seq + ASK_WINDOW <= p.lastSeq)) {
     s.drops.replay += 1;
-    return `seq ${seq} <= ${p.lastSeq}`;
+    return `seq ${seq} is not newer than the control messages and heartbeats already accepted`;
   }
-  p.lastSeq = seq;
+  p.ask = { generation, seq };
   return undefined;
 }

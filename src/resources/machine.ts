@@ -243,7 +243,9 @@ export function wantsGroup(s: ResourcesState, spec: GroupSpec): boolean | undefi
   // crossed), neither counts and the usual rules decide.
   const iHand = handingOver(s, spec.name);
   const handed = peerHandsOver(s, spec.name);
-  if (iHand && !handed) return false;
+  // A peer that failed the group cannot take it: the usual rules give it back.
+  const peerFailedIt = report?.failed.includes(spec.name) ?? false;
+  if (iHand && !handed && !peerFailedIt) return false;
 
   if (peerHolds && iHold) {
     // Both may run it: after a crash, a partition, or while one side

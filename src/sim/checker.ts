@@ -104,6 +104,8 @@ export class Checker {
   private fenceQuiet = true;
   private fenceQuietSince = 0;
   private quietSince = 0;
+  /** An operator's standby/takeover/cleanup moves groups on purpose: the settle bound counts from the last one. */
+  private operatorAt = -Infinity;
   private survivor = -1;
   private soloSince = 0;
   private readonly lastBootGen: Array<number | undefined> = [undefined, undefined];
@@ -117,6 +119,11 @@ export class Checker {
 
   private flag(kind: Violation['kind'], t: number, message: string): void {
     if (!this.violation) this.violation = { kind, t, message };
+  }
+
+  /** An operator command was applied (whether or not it moved anything). */
+  onOperator(t: number): void {
+    this.operatorAt = t;
   }
 
   /** Recomputes the connection and quiet intervals; call after every event, before check(). */
@@ -175,12 +182,13 @@ export class Checker {
           this.flag('dual-hold', t, `group ${g} up on both hosts (alpha [${bits(a, g)}], beta [${bits(b, g)}]) ${t - since} ms after they could hear each other again (bound ${B.dualMs} ms)`);
         }
       }
-      if (this.quiet && t - this.quietSince > B.settleMs) {
+      const settledFrom = Math.max(this.quietSince, this.operatorAt);
+      if (this.quiet && t - settledFrom > B.settleMs) {
         this.stats.settledChecks += 1;
         const exempt = (a.lastStartFailed.get(g) ?? false) && (b.lastStartFailed.get(g) ?? false);
         const one = (allUp(a, g) && !anyUp(b, g)) || (allUp(b, g) && !anyUp(a, g));
         if (!exempt && !one) {
-          this.flag('liveness', t, `group ${g} is not held by exactly one node ${t - this.quietSince} ms after everything healed (bound ${B.settleMs} ms): alpha [${bits(a, g)}] ${a.phase(g)}, beta [${bits(b, g)}] ${b.phase(g)}`);
+          this.flag('liveness', t, `group ${g} is not held by exactly one node ${t - settledFrom} ms after everything healed${settledFrom > this.quietSince ? ' and the last operator command' : ''} (bound ${B.settleMs} ms): alpha [${bits(a, g)}] ${a.phase(g)}, beta [${bits(b, g)}] ${b.phase(g)}`);
         }
       }
       if (this.survivor >= 0 && t - this.soloSince > B.soloMs) {

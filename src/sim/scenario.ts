@@ -112,6 +112,8 @@ export type Fault =
   | { k: 'arb-resume' }
   /** Ping targets that stop answering the given nodes. */
   | { k: 'gw'; id: number; on: boolean; nodes: NodeIx[]; targets: number[] }
+  /** An operator's day-2 command on node n (docs/operations.md), as through its control socket. */
+  | { k: 'operator'; n: NodeIx; op: 'standby' | 'takeover' | 'cleanup'; which: 'all' | 'local' | 'foreign'; group: string }
   | { k: 'heal-all' };
 
 export interface ScheduledFault {
@@ -512,6 +514,18 @@ export function makeScenario(seed: number): Scenario {
     add(at, { k: 'node-loss', n, power: qr.chance(0.5) });
     add(back, { k: 'boot', n });
     params.endMs = Math.max(params.endMs, back + params.bootMs[1] + b.writeMs + params.slowOpMs + b.dualMs + b.settleMs + b.leaseMs + 3 * K);
+  }
+  // Operator commands, from a stream of their own: a seed without them has
+  // the schedule it had before they were simulated. Some near the heal, so
+  // a hand-over in force when everything else is quiet is checked too.
+  const or = new Rng(seed, 7);
+  if (or.chance(0.5)) {
+    const count = or.weighted([[1, 3], [or.int(2, 4), 3], [or.int(5, 10), 1]] as const);
+    for (let i = 0; i < count; i++) {
+      const at = or.chance(0.8) ? or.int(0, H - 1) : or.int(Math.floor(H * 0.9), H - 1);
+      const op = or.weighted([['standby', 3], ['takeover', 3], ['cleanup', 2]] as const);
+      add(at, { k: 'operator', n: or.chance(0.5) ? 0 : 1, op, which: or.weighted([['all', 2], ['local', 1], ['foreign', 1]] as const), group: or.pick(groups).name });
+    }
   }
   add(H, { k: 'heal-all' });
   // Stable order by time; ties keep generation order.

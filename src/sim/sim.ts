@@ -5,7 +5,7 @@
 // replays exactly.
 
 import {
-  engineDeadline, engineQuorumInput, engineStep, initEngine,
+  engineDeadline, engineQuorumInput, engineStep, initEngine, planHandover,
   type EngineAction, type EngineEvent, type EngineQuorumConfig, type EngineState,
 } from '../node/engine.js';
 import { parseQuorumFields } from '../quorum/report.js';
@@ -14,7 +14,7 @@ import type { LeaseView } from '../quorum/lease.js';
 import type { Reach } from '../ping/tracker.js';
 import { NodeQuorum, SimArbiter, type QuorumHost, type QuorumProcess } from './quorum.js';
 import type { PeerReport } from '../membership/machine.js';
-import { heldGroups, type GroupPhase } from '../resources/machine.js';
+import { cleanupCheck, heldGroups, type GroupPhase } from '../resources/machine.js';
 import type { FencingPolicyConfig } from '../fencing/policy.js';
 import { Checker, type CheckedNode, type CheckStats, type Proc, type Violation } from './checker.js';
 import { EventHeap } from './heap.js';
@@ -70,6 +70,8 @@ interface Msg {
   generation: number;
   seq: number;
   report: PeerReport;
+  /** A t=ask_resources (standby/takeover) rather than a heartbeat; `report` is then unused. */
+  ask?: { rscHold: string; info: string };
 }
 
 type Body =
@@ -438,6 +440,28 @@ class SimNode implements CheckedNode, QuorumProcess {
     return false;
   }
 
+  /**
+   * An operator's command through the control socket (src/daemon/operator.ts
+   * without its wait): planned, refused or stepped. A frozen process does
+   * not answer: the command is lost (the CLI would time out).
+   */
+  operator(f: Extract<Fault, { k: 'operator' }>): string {
+    if (this.proc !== 'up' || !this.engine || this.shuttingDown) return 'no effect (not running)';
+    if (this.paused) return 'no effect (paused: the socket does not answer)';
+    if (f.op === 'cleanup') {
+      const check = cleanupCheck(this.engine.r, f.group);
+      if ('error' in check) return `refused: ${check.error}`;
+      // The status operations report what really runs here.
+      const probe = check.probe ? (this.world.get(f.group)!.some((x) => x) ? 'running' : 'stopped') : undefined;
+      this.step({ kind: 'cleanup', group: f.group, ...(probe ? { probe } : {}) });
+      return probe ? `cleanup (status: ${probe})` : 'cleanup';
+    }
+    const plan = planHandover(this.engine, f.op, f.which);
+    if (plan.refusal) return `refused: ${plan.refusal}`;
+    this.step({ kind: f.op, which: f.which, groups: plan.groups });
+    return `${f.op} ${plan.groups.join(',')}`;
+  }
+
   // ---- events from the simulator ----------------------------------------
 
   onTimer(inc: number, token: number): boolean {
@@ -452,10 +476,12 @@ class SimNode implements CheckedNode, QuorumProcess {
 
   onPacket(path: number, msg: Msg): boolean {
     if (this.proc !== 'up') return false;   // no socket yet, or closed
-    const ev: EngineEvent = {
-      kind: 'heard', path: this.sim.scenario.params.paths[path]!.name, src: msg.src,
-      generation: msg.generation, seq: msg.seq, report: msg.report, wallS: this.wallS(),
-    };
+    const ev: EngineEvent = msg.ask
+      ? { kind: 'ask-heard', src: msg.src, generation: msg.generation, seq: msg.seq, rscHold: msg.ask.rscHold, info: msg.ask.info }
+      : {
+        kind: 'heard', path: this.sim.scenario.params.paths[path]!.name, src: msg.src,
+        generation: msg.generation, seq: msg.seq, report: msg.report, wallS: this.wallS(),
+      };
     if (this.paused) {
       if (this.deferredPkts >= SOCKET_BACKLOG) return false;
       this.deferredPkts += 1;
@@ -536,7 +562,7 @@ class SimNode implements CheckedNode, QuorumProcess {
         const msg: Msg = {
           src: this.name, generation: this.generation, seq: st.seq,
           report: {
-            status: st.status, hold: st.hold, yielding: st.yielding, failed: st.failed, hearsGeneration: st.hears, deadtimeMs: s.scenario.params.deadtimeMs,
+            status: st.status, hold: st.hold, yielding: st.yielding, failed: st.failed, standby: st.standby, hearsGeneration: st.hears, deadtimeMs: s.scenario.params.deadtimeMs,
             ...(st.hearsSeq !== undefined ? { hearsSeq: st.hearsSeq } : {}),
             ...(qr.reach ? { reach: qr.reach } : {}), ...(qr.hearsPeer !== undefined ? { hearsMe: qr.hearsPeer } : {}),
           },
@@ -545,6 +571,10 @@ class SimNode implements CheckedNode, QuorumProcess {
         s.send(this.ix, msg);
         return;
       }
+      case 'ask':
+        s.checker.onSend(s.t, this.ix, this.generation, a.seq);
+        s.send(this.ix, { src: this.name, generation: this.generation, seq: a.seq, report: { status: 'active', hold: [], yielding: [], failed: [] }, ask: { rscHold: a.rscHold, info: a.info } });
+        return;
       case 'persist-peer-generation':
         this.storeWrite((d) => {
           d.peerGeneration = a.generation;
@@ -929,6 +959,9 @@ class Sim implements QuorumHost {
       case 'wall-jump':
         this.nodes[f.n].wallOffsetS += f.deltaS;
         return '';
+      case 'operator':
+        this.checker.onOperator(this.t);
+        return this.nodes[f.n].operator(f);
       case 'device':
         if (f.on) {
           this.deviceFaults.set(f.id, f);
@@ -1047,6 +1080,7 @@ export function describeFault(f: Fault): string {
     case 'shutdown': return `graceful shutdown of ${NODE_NAMES[f.n]}`;
     case 'pause': return `pause ${NODE_NAMES[f.n]}`;
     case 'resume': return `resume ${NODE_NAMES[f.n]}`;
+    case 'operator': return `operator on ${NODE_NAMES[f.n]}: tandem ${f.op} ${f.op === 'cleanup' ? f.group : f.which}`;
     case 'net': return `net #${f.id} ${f.label} ${f.on ? 'begins' : 'heals'}`;
     case 'ops': {
       const p = f.p < 1 ? ` ${Math.round(f.p * 100)}%` : '';

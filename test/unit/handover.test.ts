@@ -10,6 +10,7 @@ import {
   type EngineAction, type EngineEvent, type EngineState, type RscHold,
 } from '../../src/node/engine.js';
 import { cleanupCheck, heldGroups, resourcesStep, initResources, wantsGroup } from '../../src/resources/machine.js';
+import { ASK_WINDOW } from '../../src/membership/machine.js';
 import { buildAskResources, buildStatus, parseAskResources, parseHeader, parseStatus } from '../../src/heartbeat/messages.js';
 import { decode, encode } from '../../src/heartbeat/codec.js';
 import type { AuthKeys } from '../../src/config/types.js';
@@ -160,6 +161,18 @@ describe('standby and takeover (hb_standby / hb_takeover)', () => {
     expect(p.both).toEqual([]);
   });
 
+  it('a group handed over that the peer fails to start comes back to this node', () => {
+    const p = new Pair('on');
+    p.run(1000);
+    p.b.fail = (g, op) => g === 'ga' && op === 'start';
+    p.command(p.a, 'standby', 'local');
+    p.run(2000);
+    expect(p.b.e.r.groups.ga!.phase).toBe('failed');
+    expect(p.a.e.r.standby).toEqual(['ga']);
+    expect(p.holds(p.a)).toEqual(['ga']);
+    expect(p.both).toEqual([]);
+  });
+
   it('the standby lasts until the peer dies: then this node takes its groups back', () => {
     const p = new Pair('on');
     p.run(1000);
@@ -189,14 +202,39 @@ describe('standby and takeover (hb_standby / hb_takeover)', () => {
     const p = new Pair('on');
     p.run(1000);
     const seq = p.b.e.m.peer.lastSeq!;
-    const old = engineStep(p.b.e, { kind: 'ask-heard', src: 'alpha', generation: GEN.alpha, seq: seq - 1, rscHold: 'all', info: 'me' }, p.t);
+    const ask = (n: number, rscHold = 'all', info = 'me') => engineStep(p.b.e, { kind: 'ask-heard', src: 'alpha', generation: GEN.alpha, seq: n, rscHold, info }, p.t);
+    // Far older than the heartbeats accepted: a recording played back.
+    const old = ask(seq - ASK_WINDOW);
     expect(old.some((a) => a.kind === 'dropped' && a.reason === 'replay')).toBe(true);
     expect(old.some((a) => a.kind === 'ask')).toBe(false);
-    const bad = engineStep(p.b.e, { kind: 'ask-heard', src: 'alpha', generation: GEN.alpha, seq: seq + 5, rscHold: 'sideways', info: 'me' }, p.t);
+    expect(ask(seq + 1).some((a) => a.kind === 'ask')).toBe(true);   // taken, answered with other
+    // The same datagram again (a second path, or a replay) does nothing; an older one is refused.
+    expect(ask(seq + 1)).toEqual(expect.not.arrayContaining([expect.objectContaining({ kind: 'ask' })]));
+    expect(ask(seq).some((a) => a.kind === 'dropped' && a.reason === 'replay')).toBe(true);
+    const bad = ask(seq + 5, 'sideways');
     expect(bad.filter((a) => a.kind === 'ask-ignored').map((a) => a.kind === 'ask-ignored' && a.detail)).toEqual([expect.stringMatching(/rsc_hold="sideways"/)]);
-    const info = engineStep(p.b.e, { kind: 'ask-heard', src: 'alpha', generation: GEN.alpha, seq: seq + 6, rscHold: 'all', info: 'maybe' }, p.t);
-    expect(info.some((a) => a.kind === 'ask-ignored')).toBe(true);
-    expect(p.b.e.r.standby ?? []).toEqual([]);
+    expect(ask(seq + 6, 'all', 'maybe').some((a) => a.kind === 'ask-ignored')).toBe(true);
+  });
+
+  it('a request that overtakes the heartbeat sent before it does not make that heartbeat a replay (seed 900001803)', () => {
+    const p = new Pair('off');
+    p.run(1000);
+    // beta sends a heartbeat, then a takeover request; the request arrives first, every time.
+    let held: Array<{ to: Node; buf: Buffer }> = [];
+    const deliver = p.deliver.bind(p);
+    p.deliver = () => {
+      const asks = p.wire.filter((w) => parseHeader(decode(w.buf, KEYS)).type === 'ask_resources');
+      const rest = p.wire.filter((w) => !asks.includes(w));
+      p.wire = [...asks, ...held];
+      held = rest;
+      deliver();
+    };
+    p.command(p.b, 'takeover', 'all');
+    p.run(3000);
+    expect(p.a.e.m.peer.liveness).toBe('up');
+    expect(p.a.e.m.drops.replay).toBe(0);
+    expect(p.holds(p.b)).toEqual(['ga', 'gb']);
+    expect(p.both).toEqual([]);
   });
 
   it('accepts a Heartbeat peer\'s hb_standby: answers other, takes the groups only after done', () => {
