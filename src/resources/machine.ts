@@ -434,6 +434,9 @@ function retire(s: ResourcesState, now: number, out: ResourcesAction[]): void {
     } else {
       delete s.groups[spec.name];
       s.cfg = { ...s.cfg, groups: s.cfg.groups.filter((x) => x.name !== spec.name) };
+      // A hand-over of a group that is gone must not apply to a later one of the same name.
+      if (s.standby) s.standby = minus(s.standby, [spec.name]);
+      if (s.fromPeer) s.fromPeer = minus(s.fromPeer, [spec.name]);
       out.push({ kind: 'group-retired', group: spec.name, replaced: false });
     }
   }

@@ -308,3 +308,14 @@ describe('cleanup', () => {
     expect(heldGroups(b)).toEqual(['ga']);
   });
 });
+
+describe('hand-over and reload', () => {
+  it('a group removed by a reload leaves no hand-over behind for a later group of the same name', () => {
+    const s = initResources({ self: 'alpha', autoFailback: 'on', stopRetries: 0, stopRetryDelayMs: 100, groups: GROUPS }, new Set(), 0);
+    resourcesStep(s, { kind: 'peer', liveness: 'up', report: { status: 'active', hold: [], yielding: [], failed: [] } }, 0);
+    resourcesStep(s, { kind: 'hand-over', groups: ['ga', 'gb'] }, 1);
+    expect(s.standby).toEqual(['ga', 'gb']);
+    resourcesStep(s, { kind: 'reconfigure', groups: [GROUPS[0]!], autoFailback: 'on', replace: [] }, 2);
+    expect(s.standby).toEqual(['ga']);
+  });
+});
