@@ -189,6 +189,10 @@ describe('tandem command line under random arguments', () => {
       [['status', '--run-dir', p('run-odd-status')], 1, /^tandem: the daemon in .* sent a status report this tandem cannot read; try --json$/m],
       [['status', '--run-dir', p('run-file')], 1, /^tandem: cannot reach the daemon at .*: is the daemon running\? \(tandem run\)$/m],
       [['frobnicate'], 2, /^error: unknown command 'frobnicate'$/m],
+      [['standby', 'sideways'], 2, /^error: command-argument value 'sideways' is invalid for argument 'which'\. Allowed choices are all, local, foreign, failback\.$/m],
+      [['takeover', '--wait', '-1'], 2, /^error: option '--wait <seconds>' argument '-1' is invalid\. seconds, 0 to 3600$/m],
+      [['cleanup', 'g1', '--run-dir', p('run-odd-status')], 1, /^tandem: the daemon in .* sent an answer this tandem cannot read$/m],
+      [['standby', '--run-dir', p('run-refuse')], 1, /^tandem: refused by the fuzz test$/m],
       [['run', '-c'], 2, /^error: option '-c, --config <dir>' argument missing$/m],
       [['arbiter', '--listen'], 2, /^error: option '--listen <host:port>' argument missing$/m],
     ];
@@ -215,7 +219,7 @@ describe('tandem command line under random arguments', () => {
     ].map((x) => p(x)).concat(['', '.', '/', '/dev/null', '/dev/zero', '/proc/self/mem', 'relative/nowhere', '~', '-']);
     const COMMANDS = ['run', 'status', 'check-config', 'fence', 'arbiter', 'authkeys', 'help'];
     const FLAGS = [
-      '-c', '--config', '--node', '--state-dir', '--run-dir', '--init-dir', '-d', '--debug', '--json', '--action', '--listen',
+      '-c', '--config', '--node', '--state-dir', '--run-dir', '--init-dir', '-d', '--debug', '--json', '--action', '--listen', '--wait',
       '--keys', '--method', '-h', '--help', '-V', '--version', '--', '-', '---', '-x', '--Config', '--no-json', '-cd', '-dc',
     ];
     const VALUES = [
@@ -241,6 +245,10 @@ describe('tandem command line under random arguments', () => {
       },
       arbiter: { opts: { '--listen': pick(VALUES.filter((v) => /[.:]/.test(v))), '--state-dir': pick(nowhere), '--keys': pick([...ofKind('keys-'), ...nowhere, '/dev/zero', '/dev/null']) } },
       authkeys: { positional: pick(['generate', 'generate', 'list', '']), opts: { '--method': pick(['sha256', 'sha1', 'md5', 'crc', 'SHA256', '']) } },
+      ...Object.fromEntries(['standby', 'takeover', 'cleanup'].map((cmd) => [cmd, {
+        positional: pick(cmd === 'cleanup' ? ['g1', 'IPaddr2::10.0.0.1/24/eth0', '', '-x'] : ['all', 'local', 'foreign', 'failback', 'sideways', '']),
+        opts: { '--run-dir': pick([...ofKind('run-'), ...PATHS]), '--wait': pick(['0', '1', '60', '-1', 'x', '3601', '1.5', '']) },
+      }])),
     };
     const shaped = fc.constantFrom(...Object.keys(SPEC)).chain((cmd) => {
       const spec = SPEC[cmd]!;
