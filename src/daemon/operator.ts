@@ -33,6 +33,7 @@ export interface OperatorReport {
 /** Longest a command waits for its outcome unless told otherwise. */
 export const DEFAULT_WAIT_MS = 60_000;
 const POLL_MS = 100;
+const STOPPED = 'the daemon stopped meanwhile';
 
 /** hb_standby's arguments: all|local|foreign, and failback meaning foreign. */
 export function parseWhich(v: unknown): RscHold {
@@ -78,7 +79,8 @@ export async function handover(host: OperatorHost, cmd: 'standby' | 'takeover', 
   host.step({ kind: cmd, which, groups: plan.groups });
   const { peer, node } = host;
   const view = (g: string) => {
-    const s = host.engine()!;
+    const s = host.engine();
+    if (!s) return undefined;
     const report = s.m.peer.report;
     return {
       s, here: s.r.groups[g], heldHere: heldGroups(s.r).includes(g),
@@ -88,6 +90,7 @@ export async function handover(host: OperatorHost, cmd: 'standby' | 'takeover', 
   };
   const judge = (g: string): GroupOutcome | undefined => {
     const v = view(g);
+    if (!v) return { group: g, ok: false, outcome: STOPPED };
     if (!v.here) return { group: g, ok: false, outcome: 'removed by a reload meanwhile' };
     if (!v.peerUp) return { group: g, ok: false, outcome: `${peer} is gone; the usual rules place it again` };
     if (cmd === 'standby') {
@@ -104,6 +107,7 @@ export async function handover(host: OperatorHost, cmd: 'standby' | 'takeover', 
   };
   const pending = (g: string) => {
     const v = view(g);
+    if (!v) return STOPPED;
     return `here ${v.here?.phase ?? 'gone'}; ${peer} ${v.peerHolds ? 'holds it' : 'does not hold it'}`;
   };
   const groups = await settle(plan.groups, waitMs, judge, pending);
@@ -150,15 +154,16 @@ export async function cleanup(host: OperatorHost, groupArg: unknown, waitArg: un
     probe = running.length ? 'running' : 'stopped';
     notes.push(running.length ? `still running here: ${running.join(', ')}` : 'every resource reports stopped');
     // The status operations took time: the group must still be stop-failed.
-    if (host.engine()!.r.groups[group]?.phase !== 'stop-failed') {
+    if (host.engine()?.r.groups[group]?.phase !== 'stop-failed') {
       return { ok: false, refused: `group ${group} changed while its resources were checked; run cleanup again`, notes, groups: [] };
     }
   }
-  host.journal('info', `${asked}: clearing ${host.engine()!.r.groups[group]!.phase}${notes.length ? ` (${notes.join('; ')})` : ''}`);
+  host.journal('info', `${asked}: clearing ${e.r.groups[group]!.phase}${notes.length ? ` (${notes.join('; ')})` : ''}`);
   host.step({ kind: 'cleanup', group, ...(probe ? { probe } : {}) });
   const { peer, node } = host;
   const [res] = await settle([group], waitMs, (g) => {
-    const s = host.engine()!;
+    const s = host.engine();
+    if (!s) return { group: g, ok: false, outcome: STOPPED };
     const here = s.r.groups[g];
     if (!here) return { group: g, ok: false, outcome: 'removed by a reload meanwhile' };
     const peerHolds = s.m.peer.liveness === 'up' && (s.m.peer.report?.hold.includes(g) ?? false);
@@ -167,7 +172,7 @@ export async function cleanup(host: OperatorHost, groupArg: unknown, waitArg: un
     if (here.phase === 'failed') return { group: g, ok: false, outcome: `cleaned up, but its start failed again: ${here.lastError ?? ''}` };
     if (here.phase === 'stop-failed') return { group: g, ok: false, outcome: `cleaned up, but its stop failed again: ${here.lastError ?? ''}` };
     return { group: g, ok: true, outcome: `cleaned up; stopped here${peerHolds ? `, held by ${peer}` : ''}` };
-  }, (g) => `here ${host.engine()!.r.groups[g]?.phase ?? 'gone'}`);
+  }, (g) => `here ${host.engine()?.r.groups[g]?.phase ?? 'gone'}`);
   host.journal(res!.ok ? 'info' : 'warn', `${asked}: ${res!.outcome}`);
   return { ok: res!.ok, notes, groups: [res!] };
 }
