@@ -38,6 +38,8 @@ describe.sequential('day-2 operations: standby, takeover, reload, cleanup', () =
   };
   /** A resource.d script that fails its start while FLAG exists on that node. */
   const flaky = (n: NodeName) => join(p.dir(n), 'flaky.fail');
+  /** A resource.d script that fails its stop while this exists on that node. */
+  const stuck = (n: NodeName) => join(p.dir(n), 'stuck.fail');
 
   beforeAll(async () => {
     await p.setup();
@@ -48,6 +50,16 @@ case "$1" in
   start) [ -e ${flaky(n)} ] && { echo "flaky: made to fail" >&2; exit 1; }; touch ${p.dir(n)}/flaky.up; exit 0 ;;
   stop) rm -f ${p.dir(n)}/flaky.up; exit 0 ;;
   status) [ -e ${p.dir(n)}/flaky.up ] && echo running || echo "not running"; exit 0 ;;
+esac
+exit 2
+`, { mode: 0o755 });
+      writeFileSync(join(p.configDir(n), 'resource.d', 'stuck'), `#!/bin/sh
+# stuck [x] start|stop|status: fails to stop while ${stuck(n)} exists
+eval op=\\$$#
+case "$op" in
+  start) touch ${p.dir(n)}/stuck.up; exit 0 ;;
+  stop) [ -e ${stuck(n)} ] && { echo "stuck: made to fail" >&2; exit 1; }; rm -f ${p.dir(n)}/stuck.up; exit 0 ;;
+  status) [ -e ${p.dir(n)}/stuck.up ] && echo running || echo "not running"; exit 0 ;;
 esac
 exit 2
 `, { mode: 0o755 });
@@ -142,6 +154,29 @@ exit 2
     expect(log('alpha')).toMatch(/tandem cleanup .* from the control socket: clearing failed/);
   });
 
+  it('cleanup of a stop-failed group checks its resources first, and finishes what the failed stop left', async () => {
+    const C = ip(103);
+    const D = ip(104);
+    const base = [`alpha ${A}`, `beta ${ip(102)}`, `alpha ${C} flaky`];
+    writeResources([...base, `alpha ${D} stuck`]);
+    for (const n of ['beta', 'alpha'] as const) expect((await tandem(n, ['reload'])).code).toBe(0);
+    await placed({ alpha: [`${NET}.100`, `${NET}.103`, `${NET}.104`], beta: [`${NET}.102`] }, 'alpha to run the new group');
+    // Its resources change, so a reload releases it first; the stop fails 11 times (1 s apart): stop-failed, still held.
+    writeFileSync(stuck('alpha'), '');
+    writeResources([...base, `alpha ${D} stuck::x`]);
+    for (const n of ['beta', 'alpha'] as const) expect((await tandem(n, ['reload'])).code).toBe(0);
+    await p.waitForStatus('alpha', 'the stop to fail for good', (s) => s.groups.find((g) => g.name === D)?.local.phase === 'stop-failed', 30_000);
+    expect(await vips('alpha')).toContain(`${NET}.104`);
+    rmSync(stuck('alpha'));
+    const r = await tandem('alpha', ['cleanup', D]);
+    expect(r.code, r.err + r.out).toBe(0);
+    // The status operations find both resources still up (the stop walk failed at its first step, stuck).
+    expect(r.out).toBe(`note: still running here: ${D}, stuck\ngroup ${D}: cleaned up; running on alpha (this node)\n`);
+    expect(log('alpha')).toMatch(/tandem cleanup .*104.* from the control socket: clearing stop-failed \(still running here: .*104.*, stuck\)/);
+    expect(log('alpha')).toMatch(/group 10\.236\.2\.104: recovering \(cleaned up by the operator: a resource still reports running\)/);
+    expect(await vips('alpha')).toEqual([`${NET}.100`, `${NET}.103`, `${NET}.104`]);
+  }, 60_000);
+
   it('CLI errors are one line each: bad argument, not root, no daemon', async () => {
     const bad = await tandem('alpha', ['standby', 'sideways']);
     expect(bad.code).toBe(2);
@@ -159,10 +194,11 @@ exit 2
   it('standby is refused while the peer is dead: nobody could take the groups', async () => {
     await p.stopTandem('beta');
     await p.waitForStatus('alpha', 'beta dead', (s) => s.nodes.some((n) => !n.self && n.state === 'dead'));
-    await placed({ alpha: [`${NET}.100`, `${NET}.102`, `${NET}.103`], beta: [] }, 'alpha to take beta\'s group');
+    const all = [`${NET}.100`, `${NET}.102`, `${NET}.103`, `${NET}.104`];
+    await placed({ alpha: all, beta: [] }, 'alpha to take beta\'s group');
     const r = await tandem('alpha', ['standby', 'local']);
     expect(r.code).toBe(1);
     expect(r.err).toBe('tandem: standby refused: beta is dead: nobody could take the groups; they stay here\n');
-    expect(await vips('alpha')).toEqual([`${NET}.100`, `${NET}.102`, `${NET}.103`]);
+    expect(await vips('alpha')).toEqual(all);
   });
 });
