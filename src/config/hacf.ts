@@ -25,6 +25,10 @@ export const DEFAULT_KEEPALIVE_MS = 1000;
 export const DEFAULT_DEADTIME_MS = 30000;
 export const DEFAULT_CLUSTER = 'linux-ha';
 export const DEFAULT_BAUD: BaudRate = 19200;
+/** SCHED_FIFO's range on Linux; Heartbeat's default is halfway, as here. */
+export const RTPRIO_MIN = 1;
+export const RTPRIO_MAX = 99;
+export const DEFAULT_RTPRIO = 50;
 
 /**
  * Real Heartbeat 3.0.6 directives (config.c tables and comm plugins) that
@@ -36,7 +40,7 @@ export const DEFAULT_BAUD: BaudRate = 19200;
 export const UNSUPPORTED_DIRECTIVES: ReadonlySet<string> = new Set([
   'mcast6', 'ucast6', 'hopfudge', 'ping6',
   'hbaping', 'rds', 'udp', 'respawn', 'failfast', 'apiauth', 'stonith', 'watchdog',
-  'use_logd', 'conn_logd_time', 'syslogmsgfmt', 'realtime', 'rtprio', 'memreserve', 'coredumps',
+  'use_logd', 'conn_logd_time', 'syslogmsgfmt', 'memreserve', 'coredumps',
   'coreroot', 'hbgenmethod', 'uuidfrom', 'autojoin', 'msgfmt', 'compression',
   'compression_threshold', 'traditional_compression', 'max_rexmit_delay', 'log_badpack',
   'pacemaker', 'crm', 'crm_daemon_dir', 'crmd_spawns_pengine', 'record_config_changes',
@@ -47,7 +51,7 @@ export const UNSUPPORTED_DIRECTIVES: ReadonlySet<string> = new Set([
 export const SUPPORTED_DIRECTIVES: ReadonlySet<string> = new Set([
   'node', 'ucast', 'mcast', 'bcast', 'udpport', 'keepalive', 'warntime', 'deadtime', 'initdead',
   'auto_failback', 'nice_failback', 'cluster', 'logfile', 'debugfile', 'logfacility', 'debug',
-  'serial', 'baud',
+  'serial', 'baud', 'realtime', 'rtprio',
   // tandem extension (not in Heartbeat): a hook run on heartbeat path transitions
   'notify',
   // tandem extension: accept crc and extra key lines in authkeys (config/authkeys.ts)
@@ -442,6 +446,30 @@ export function parseHaCf(text: string, file: string, stonithOpts: StonithParseO
         break;
       }
 
+      case 'realtime': {
+        const v = one('on or off');
+        if (v === undefined) break;
+        const b = parseBool(v);
+        if (b === undefined) {
+          out.add(line, `'realtime' must be on or off (got '${v}')`);
+          break;
+        }
+        setOnce('realtime', line, b);
+        break;
+      }
+
+      case 'rtprio': {
+        const v = one(`a priority ${RTPRIO_MIN}-${RTPRIO_MAX}`);
+        if (v === undefined) break;
+        const n = parseUInt(v);
+        if (n === undefined || n < RTPRIO_MIN || n > RTPRIO_MAX) {
+          out.add(line, `'rtprio' must be a number from ${RTPRIO_MIN} to ${RTPRIO_MAX} (SCHED_FIFO priorities; got '${v}')`);
+          break;
+        }
+        setOnce('rtprio', line, n);
+        break;
+      }
+
       case 'debug': {
         const v = one('a level 0-255');
         if (v === undefined) break;
@@ -550,6 +578,8 @@ export function parseHaCf(text: string, file: string, stonithOpts: StonithParseO
     initdeadMs,
     autoFailback: auto?.value ?? nice?.value ?? 'legacy',
     debug: get<number>('debug')?.value ?? 0,
+    realtime: get<boolean>('realtime')?.value ?? true,
+    rtprio: get<number>('rtprio')?.value ?? DEFAULT_RTPRIO,
   };
   const logfile = get<string>('logfile')?.value;
   const debugfile = get<string>('debugfile')?.value;

@@ -52,6 +52,9 @@ export interface HaCf {
   debugfile?: string;
   logfacility?: string;     // syslog facility name, or undefined/'none'
   debug: number;
+  /** `realtime` (default on): SCHED_FIFO at `rtprio` for the thread that sends and judges heartbeats, and locked memory. */
+  realtime: boolean;
+  rtprio: number;
   /** tandem extension: a program run with `path-down PATH` / `path-up PATH` on every path transition. */
   notify?: { command: string; line: number };
   /** STONITH devices and fencing policy (config/stonith.ts); absent when ha.cf has no stonith_host line. */

@@ -44,6 +44,7 @@ import { groupLabel } from '../config/haresources.js';
 import { formatDuration } from '../util/duration.js';
 import { buildStatusReport, type DropCounts } from './status.js';
 import { SdNotify } from './sdnotify.js';
+import { applyRealtime, type Scheduling } from './realtime.js';
 import { AuthDiag, claimsSender } from './authdiag.js';
 import { keyFingerprint } from '../config/authkeys.js';
 import type { StonithDevice } from '../config/stonith.js';
@@ -133,6 +134,7 @@ export class Daemon {
   private readonly sd: SdNotify | undefined;
   /** "authkeys differ?" diagnosis (issue 11). */
   private authDiag?: AuthDiag;
+  private scheduling?: Scheduling;
   private authDiagLoggedAt = -Infinity;
   /** The datagram being stepped, so drops name its real source, not the peer. */
   private current?: { from: string; path: string; src: string };
@@ -260,7 +262,12 @@ export class Daemon {
     );
     if (h.autoFailback === 'legacy') this.log.warn(`${h.file}: auto_failback legacy behaves as 'on' (resources return to their preferred node)`);
     this.authDiag = new AuthDiag(this.peer, Math.max(h.deadtimeMs, 3 * h.keepaliveMs, 2000));
+    this.scheduling = applyRealtime(h);
+    if (this.scheduling.refused) {
+      this.log.warn(`${h.file}: realtime on, but the system refused real-time scheduling: ${this.scheduling.refused}; heartbeats run at normal priority (set 'realtime off' to silence this)`);
+    }
     this.log.info(`starting: node ${node}, peer ${this.peer}, generation ${this.generation}, paths: ${this.paths.map((p) => p.name).join('; ')}` +
+      `; scheduling ${this.scheduling.policy}` +
       `; authkeys: auth ${config.authkeys.sendIndex}, fingerprint ${keyFingerprint(config.authkeys)}` +
       (held.size ? `; held before restart: ${[...held].join(', ')}` : ''));
     if (h.allowInsecureAuthkeys) {
@@ -896,6 +903,7 @@ export class Daemon {
         engine: this.engine, config: this.opts.config, node: this.opts.node, peer: this.peer,
         generation: this.generation, now: this.now(), startedWall: this.startedWall,
         drops: this.drops, sent: this.sent, received: this.received,
+        ...(this.scheduling ? { scheduling: this.scheduling } : {}),
         ...(this.authDiag ? { auth: { sendIndex: this.opts.config.authkeys.sendIndex, fingerprint: keyFingerprint(this.opts.config.authkeys), insecureAllowed: !!this.opts.config.hacf.allowInsecureAuthkeys, diagnosis: this.authDiag.view(this.now()) } } : {}),
         journal: await this.store.recentJournal(20),
         ...(this.pathMon ? { pathStats: this.pathMon.snapshot() } : {}),
