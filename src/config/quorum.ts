@@ -3,12 +3,11 @@
 // fencing lines, because the defaults depend on deadtime and the checks on
 // each other.
 
-import type { ConfigIssue } from './types.js';
+import type { ArbiterSetting, ConfigIssue, QuorumSettings } from './types.js';
 import { isIPv4, oncePerFile, unicastProblem } from './common.js';
 import { parseTime } from './time.js';
 import { UserError } from '../util/errors.js';
-import { parseArbiterAddress } from '../quorum/arbiter-client.js';
-import { parseEtcdUrl } from '../quorum/etcd.js';
+import { parseArbiterAddress, parseEtcdUrl } from '../quorum/endpoints.js';
 import { defaultLeaseConfig, leaseConfigProblems } from '../quorum/lease.js';
 import { defaultIpfail } from '../quorum/decide.js';
 
@@ -18,19 +17,7 @@ export const QUORUM_DIRECTIVES: ReadonlySet<string> = new Set([
   'arbiter', 'arbiter_keys', 'arbiter_ttl', 'arbiter_safety',
 ]);
 
-export type ArbiterSetting = { kind: 'arbiter'; address: string } | { kind: 'etcd'; url: string };
-
-export interface QuorumSettings {
-  ping: string[];                                   // `ping IP…`, one target per address
-  pingGroups: Array<{ name: string; addrs: string[] }>;
-  deadpingMs: number;
-  ipfail: { enabled: boolean; delayMs: number; dwellMs: number };
-  arbiter?: ArbiterSetting;
-  /** Key file for tandem's arbiter; absent = the cluster's authkeys. */
-  arbiterKeys?: string;
-  arbiterTtlMs: number;
-  arbiterSafetyMs: number;
-}
+export type { ArbiterSetting, QuorumSettings } from './types.js';
 
 export interface QuorumLine {
   directive: string;

@@ -25,7 +25,9 @@ import { join } from 'node:path';
 import { asciiLower, findExecutable, isIPv4, looksLikeIPv4, oncePerFile, parseUInt } from './common.js';
 import { parseTime } from './time.js';
 import { trustedFileProblem } from './filesec.js';
-import type { ConfigIssue } from './types.js';
+import type {
+  ConfigIssue, ExternalDevice, FenceAgentDevice, FenceFailurePolicy, FencingConfig, IpmiDevice, ParamValue, StonithDevice,
+} from './types.js';
 import { UserError } from '../util/errors.js';
 
 /** Where cluster-glue installs external plugins (Debian's cluster-glue). */
@@ -51,70 +53,10 @@ export const FENCE_SKEW_ALLOWANCE_MS = 100;
 /** No single fence may take longer: the pair waits on it with its groups down. */
 const MAX_DEVICE_TIMEOUT_MS = 600_000;
 
-/** A parameter value: literal text, or the contents of a root-only file read at fence time. */
-export type ParamValue = { text: string } | { file: string };
-
-interface DeviceBase {
-  /** '*' or the node that may use this device. */
-  from: string;
-  /** The only node this device ever fences. */
-  target: string;
-  /** Hard bound on one fence() call, confirmation included; the process group is killed at it. */
-  timeoutMs: number;
-  file: string;
-  line: number;
-}
-
-export interface IpmiDevice extends DeviceBase {
-  type: 'ipmi';
-  host: string;
-  port: number;
-  user: string;
-  passfile: string;
-  interface: 'lanplus' | 'lan';
-  cipher: number;
-  privlvl: 'CALLBACK' | 'USER' | 'OPERATOR' | 'ADMINISTRATOR';
-  /** ipmitool -N: seconds per try. */
-  ipmitoolTimeoutS: number;
-  /** ipmitool -R: tries after the first. 0 is not accepted: ipmitool reads it as its default (about 20 s). */
-  retries: number;
-  /** Pause after "power off" before the first confirming status. */
-  powerWaitMs: number;
-}
-
-export interface FenceAgentDevice extends DeviceBase {
-  type: 'fence';
-  agent: string;            // fence_ipmilan, ...
-  dirs: string[];           // searched in order at fence time
-  params: Array<[string, ParamValue]>;
-  passfile?: string;
-}
-
-export interface ExternalDevice extends DeviceBase {
-  type: 'external';
-  plugin: string;           // the NAME of external/NAME
-  dirs: string[];
-  params: Array<[string, ParamValue]>;
-}
-
-export type StonithDevice = IpmiDevice | FenceAgentDevice | ExternalDevice;
-
-export type FenceFailurePolicy = 'wait' | 'takeover';
-
-export interface FencingConfig {
-  /** Every stonith_host line, in file order, whatever its from-node. */
-  devices: StonithDevice[];
-  /** How long the node that holds fewer groups waits before it shoots. */
-  fenceDelayMs: number;
-  failurePolicy: FenceFailurePolicy;
-  /** Period of device status checks; 0 = never. */
-  checkIntervalMs: number;
-  retryMs: number;
-  retryMaxMs: number;
-  /** A node that has not heard its peer since it started neither fences nor takes over. */
-  waitForAll: boolean;
-  pluginDir?: string;
-}
+export type {
+  ExternalDevice, FenceAgentDevice, FenceFailurePolicy, FencingConfig, IpmiDevice, ParamValue, StonithDevice,
+} from './types.js';
+export { deviceLabel } from '../fencing/policy.js';
 
 export interface StonithParseOptions {
   /** Extra directory searched first for fence_* agents and external plugins (stonith_plugin_dir). */
@@ -589,16 +531,6 @@ export function parseFencing(lines: FencingLine[], file: string, nodes: string[]
   };
   if (pluginDir !== undefined) config.pluginDir = pluginDir;
   return { config, issues };
-}
-
-/** A short, secret-free name for logs and history: "ipmi beta via 10.0.0.12:623 (ha.cf:12)". */
-export function deviceLabel(d: StonithDevice): string {
-  const where = `${d.file.split('/').pop()}:${d.line}`;
-  switch (d.type) {
-    case 'ipmi': return `ipmi ${d.target} via ${d.host}:${d.port} (${where})`;
-    case 'fence': return `${d.agent} ${d.target} (${where})`;
-    case 'external': return `external/${d.plugin} ${d.target} (${where})`;
-  }
 }
 
 /** Why `path` is not a fit place for a secret, or undefined. */
