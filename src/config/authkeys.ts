@@ -11,7 +11,7 @@ import { closeSync, constants, fsyncSync, openSync, renameSync, statSync, unlink
 import { basename, dirname, join } from 'node:path';
 
 import { IssueSink, errnoText, parseUInt, physicalLines } from './common.js';
-import { ownedRegularFile, withoutPath } from './filesec.js';
+import { ownedRegularFile, withoutPath } from './files.js';
 import type { AuthKey, AuthKeys, AuthMethod, ConfigIssue } from './types.js';
 import { UserError } from '../util/errors.js';
 

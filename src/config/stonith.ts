@@ -24,7 +24,7 @@ import { join } from 'node:path';
 
 import { asciiLower, findExecutable, isIPv4, looksLikeIPv4, oncePerFile, parseUInt } from './common.js';
 import { parseTime } from './time.js';
-import { trustedFileProblem } from './filesec.js';
+import { trustedFileProblem } from './files.js';
 import type {
   ConfigIssue, ExternalDevice, FenceAgentDevice, FenceFailurePolicy, FencingConfig, IpmiDevice, ParamValue, StonithDevice,
 } from './types.js';
