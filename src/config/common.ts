@@ -1,6 +1,6 @@
-// Small helpers shared by the ha.cf, authkeys and haresources parsers.
+// Small helpers shared by the ha.cf, authkeys and haresources parsers; no I/O
+// (files.ts does that).
 
-import { accessSync, closeSync, constants, fstatSync, openSync, readFileSync, statSync } from 'node:fs';
 import type { ConfigIssue } from './types.js';
 
 /** Collects issues for one file so parsers can keep going after an error. */
@@ -124,22 +124,6 @@ export function nodeNameProblem(name: string): string | undefined {
   return undefined;
 }
 
-/**
- * Reads a configuration or key file, which must be a regular file: a FIFO
- * would block the read forever (hence O_NONBLOCK on the open, which does
- * nothing to a regular file) and a device like /dev/zero never ends.
- * Throws like readFileSync; errnoText() turns either into a message.
- */
-export function readRegularFile(file: string): Buffer {
-  const fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK);
-  try {
-    if (!fstatSync(fd).isFile()) throw new Error('not a regular file');
-    return readFileSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
 /** "no such file or directory (ENOENT)" from a Node fs error. */
 export function errnoText(e: unknown): string {
   if (e instanceof Error) {
@@ -151,30 +135,4 @@ export function errnoText(e: unknown): string {
     return code && !text.includes(code) ? `${text} (${code})` : text;
   }
   return String(e);
-}
-
-export type ExecutableLookup =
-  | { path: string }
-  | { problems: Array<{ path: string; why: 'not-file' | 'not-executable' }> };
-
-/** The first of `paths` that is an executable regular file; otherwise why each one that exists is not. */
-export function findExecutable(paths: readonly string[]): ExecutableLookup {
-  const problems: Array<{ path: string; why: 'not-file' | 'not-executable' }> = [];
-  for (const path of paths) {
-    try {
-      if (!statSync(path).isFile()) {
-        problems.push({ path, why: 'not-file' });
-        continue;
-      }
-    } catch {
-      continue;   // absent: try the next place
-    }
-    try {
-      accessSync(path, constants.X_OK);
-      return { path };
-    } catch {
-      problems.push({ path, why: 'not-executable' });
-    }
-  }
-  return { problems };
 }

@@ -19,12 +19,13 @@
 // docs/fencing.md: fence_delay, fence_failure_policy, fence_check_interval,
 // fence_retry, fence_wait_for_all, stonith_plugin_dir.
 
-import { accessSync, constants as fsc, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { asciiLower, findExecutable, isIPv4, looksLikeIPv4, oncePerFile, parseUInt } from './common.js';
+import { asciiLower, isIPv4, looksLikeIPv4, oncePerFile, parseUInt } from './common.js';
 import { parseTime } from './time.js';
-import { trustedFileProblem } from './files.js';
+import { agentRunsIpmitool, findExecutable, isExecutableFile, trustedFileProblem } from './files.js';
+
+export { agentRunsIpmitool };
 import type {
   ConfigIssue, ExternalDevice, FenceAgentDevice, FenceFailurePolicy, FencingConfig, IpmiDevice, ParamValue, StonithDevice,
 } from './types.js';
@@ -542,43 +543,6 @@ function scriptFileProblem(path: string, owners?: number[]): string | undefined 
   if (!path.startsWith('/')) return `'${path}' must be an absolute path`;
   // Whoever can change the script can read the password it prints.
   return trustedFileProblem(path, 'script', owners);
-}
-
-const ipmitoolAgents = new Map<string, boolean>();
-
-/**
- * Does this fence agent run ipmitool with the password on -P? fence_ipmilan
- * and its copies (fence_idrac, fence_ilo3/4/5, fence_imm, fence_ipmilanplus)
- * are the agents with an ipmitool_path option.
- */
-export function agentRunsIpmitool(path: string): boolean {
-  let key: string;
-  try {
-    const st = statSync(path);
-    key = `${path}:${st.mtimeMs}:${st.size}`;
-  } catch {
-    return false;
-  }
-  let v = ipmitoolAgents.get(key);
-  if (v === undefined) {
-    try {
-      v = /ipmitool[_-]path/.test(readFileSync(path, 'utf8').slice(0, 256 * 1024));
-    } catch {
-      v = false;
-    }
-    ipmitoolAgents.set(key, v);
-  }
-  return v;
-}
-
-function isExecutableFile(path: string): boolean {
-  try {
-    if (!statSync(path).isFile()) return false;
-    accessSync(path, fsc.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Why no executable `name` is found in `dirs`, or undefined when one is. */
