@@ -29,25 +29,6 @@ export class IssueSink {
  * '\r' from CRLF files is dropped), so line numbers match what editors and
  * `wc -l` show.
  */
-/**
- * A directive allowed once per file: returns a check that reports a repeat
- * (naming the first line) through `add` and says whether to use the line.
- * `seen` ends up mapping each directive to its first line.
- */
-export function oncePerFile(
-  add: (line: number, message: string) => void, seen = new Map<string, number>(),
-): (l: { directive: string; line: number }) => boolean {
-  return (l) => {
-    const prev = seen.get(l.directive);
-    if (prev !== undefined) {
-      add(l.line, `'${l.directive}' is given more than once (first at line ${prev})`);
-      return false;
-    }
-    seen.set(l.directive, l.line);
-    return true;
-  };
-}
-
 export function physicalLines(text: string): string[] {
   // Some editors prepend a UTF-8 byte order mark; it would otherwise become
   // an invisible part of the first directive.

@@ -21,7 +21,8 @@
 
 import { join } from 'node:path';
 
-import { asciiLower, isIPv4, looksLikeIPv4, oncePerFile, parseUInt } from './common.js';
+import { asciiLower, isIPv4, looksLikeIPv4, parseUInt } from './common.js';
+import { applyKeywords, keywordNames, type AddIssue, type Directive, type KeywordTable } from './keywords.js';
 import { parseTime } from './time.js';
 import { agentRunsIpmitool, findExecutable, isExecutableFile, trustedFileProblem } from './files.js';
 
@@ -69,12 +70,6 @@ export interface StonithParseOptions {
   /** ha.cf's keepalive: fence_delay must also cover the skew between the two nodes' death declarations. */
   keepaliveMs?: number;
 }
-
-/** ha.cf directives this module parses; hacf.ts hands their lines to parseFencing(). */
-export const FENCING_DIRECTIVES: ReadonlySet<string> = new Set([
-  'stonith_host', 'fence_delay', 'fence_failure_policy', 'fence_check_interval', 'fence_retry',
-  'fence_wait_for_all', 'stonith_plugin_dir',
-]);
 
 /** cluster-glue's compiled (.so) plugins, which tandem cannot load. */
 const GLUE_SO_PLUGINS = new Set([
@@ -362,16 +357,140 @@ export function parseStonithHost(
 }
 
 /** One ha.cf line that belongs to this module. */
-export interface FencingLine {
-  directive: string;
-  args: string[];
-  line: number;
-}
+export type FencingLine = Directive;
 
 export interface FencingResult {
   config?: FencingConfig;
   issues: ConfigIssue[];
 }
+
+interface FencingState {
+  add: AddIssue;
+  issues: ConfigIssue[];
+  file: string;
+  nodes: string[];
+  opts: StonithParseOptions;
+  pluginDir?: string;
+  devices: StonithDevice[];
+  fenceDelay?: { ms: number; line: number };
+  failurePolicy: FenceFailurePolicy;
+  checkIntervalMs: number;
+  retryMs: number;
+  retryMaxMs: number;
+  waitForAll: boolean;
+}
+
+const TIME_VALUE = 'a time: seconds, or Nms';
+
+/** A time of at least `min`, or undefined after reporting why not. */
+function timeValue(s: FencingState, d: Directive, v: string, min: number): number | undefined {
+  try {
+    const ms = parseTime(v);
+    if (ms < min) {
+      s.add(d.line, `'${d.directive}' must be at least ${fmtMs(min)} (got '${v}')`);
+      return undefined;
+    }
+    return ms;
+  } catch (e) {
+    if (!(e instanceof UserError)) throw e;
+    s.add(d.line, `'${d.directive}': ${e.message}`);
+    return undefined;
+  }
+}
+
+/** ha.cf's fencing keywords (docs/fencing.md). */
+export const FENCING_KEYWORDS: KeywordTable<FencingState> = [
+  {
+    name: 'stonith_host',
+    apply(s, d) {
+      const { pluginDir } = s;
+      const r = parseStonithHost(d.args, s.file, d.line, s.nodes, { ...s.opts, ...(pluginDir ? { pluginDir } : {}) });
+      s.issues.push(...r.issues);
+      if (r.device) s.devices.push(r.device);
+    },
+  },
+  {
+    // Applies to every stonith_host line wherever it is written, so it is read first.
+    name: 'stonith_plugin_dir',
+    first: true,
+    once: true,
+    one: 'an absolute directory',
+    apply(s, d, v) {
+      if (!v.startsWith('/')) {
+        s.add(d.line, `'stonith_plugin_dir' must be an absolute path (got '${v}')`);
+        return;
+      }
+      s.pluginDir = v;
+    },
+  },
+  {
+    name: 'fence_delay',
+    once: true,
+    one: TIME_VALUE,
+    apply(s, d, v) {
+      const ms = timeValue(s, d, v, 0);
+      if (ms !== undefined) s.fenceDelay = { ms, line: d.line };
+    },
+  },
+  {
+    name: 'fence_failure_policy',
+    once: true,
+    one: 'wait or takeover',
+    apply(s, d, v) {
+      if (v !== 'wait' && v !== 'takeover') {
+        s.add(d.line, `'fence_failure_policy' must be wait (take nothing over until the peer is confirmed off) or takeover (got '${v}')`);
+        return;
+      }
+      s.failurePolicy = v;
+    },
+  },
+  {
+    name: 'fence_check_interval',
+    once: true,
+    one: 'a time, 0 = never',
+    apply(s, d, v) {
+      const ms = timeValue(s, d, v, 0);
+      if (ms !== undefined && ms > 0 && ms < 1000) {
+        s.add(d.line, `'fence_check_interval' must be 0 (never) or at least 1 s (got '${v}'); a BMC polled faster gets busy when it is needed`);
+      } else if (ms !== undefined) s.checkIntervalMs = ms;
+    },
+  },
+  {
+    name: 'fence_retry',
+    once: true,
+    apply(s, d) {
+      if (d.args.length < 1 || d.args.length > 2) {
+        s.add(d.line, `'fence_retry' takes the first retry delay and optionally the longest one (e.g. 'fence_retry 2 60'), got ${d.args.length} values`);
+        return;
+      }
+      const first = timeValue(s, d, d.args[0]!, 100);
+      const max = d.args[1] === undefined ? Math.max(first ?? 0, DEFAULT_FENCE_RETRY_MAX_MS) : timeValue(s, d, d.args[1], 100);
+      if (first === undefined || max === undefined) return;
+      if (max < first) {
+        s.add(d.line, `'fence_retry' longest delay (${fmtMs(max)}) is shorter than the first (${fmtMs(first)})`);
+        return;
+      }
+      s.retryMs = first;
+      s.retryMaxMs = max;
+    },
+  },
+  {
+    name: 'fence_wait_for_all',
+    once: true,
+    one: 'on or off',
+    apply(s, d, v) {
+      const b = parseOnOff(v);
+      if (b === undefined) {
+        s.add(d.line, `'fence_wait_for_all' must be on or off (got '${v}')`);
+        return;
+      }
+      s.waitForAll = b;
+    },
+  },
+];
+
+/** ha.cf directives this module parses; hacf.ts hands their lines to parseFencing(). */
+export const FENCING_DIRECTIVES: ReadonlySet<string> = keywordNames(FENCING_KEYWORDS);
 
 /**
  * Parses every fencing directive of one ha.cf (the lines whose directive is in
@@ -381,122 +500,16 @@ export interface FencingResult {
  */
 export function parseFencing(lines: FencingLine[], file: string, nodes: string[], opts: StonithParseOptions = {}): FencingResult {
   const issues: ConfigIssue[] = [];
-  const add = (line: number, message: string): void => { issues.push({ file, line, message: clean(message) }); };
-  const once = oncePerFile(add);
-  const one = (l: FencingLine, what: string): string | undefined => {
-    if (l.args.length !== 1) {
-      add(l.line, `'${l.directive}' takes exactly one value (${what}), got ${l.args.length}`);
-      return undefined;
-    }
-    return l.args[0];
+  const add: AddIssue = (line, message) => { issues.push({ file, line, message: clean(message) }); };
+  const s: FencingState = {
+    add, issues, file, nodes, opts, devices: [], failurePolicy: 'wait', checkIntervalMs: DEFAULT_FENCE_CHECK_INTERVAL_MS,
+    retryMs: DEFAULT_FENCE_RETRY_MS, retryMaxMs: DEFAULT_FENCE_RETRY_MAX_MS, waitForAll: true,
+    ...(opts.pluginDir !== undefined ? { pluginDir: opts.pluginDir } : {}),
   };
-  const time = (l: FencingLine, v: string, min: number): number | undefined => {
-    try {
-      const ms = parseTime(v);
-      if (ms < min) {
-        add(l.line, `'${l.directive}' must be at least ${fmtMs(min)} (got '${v}')`);
-        return undefined;
-      }
-      return ms;
-    } catch (e) {
-      if (!(e instanceof UserError)) throw e;
-      add(l.line, `'${l.directive}': ${e.message}`);
-      return undefined;
-    }
-  };
-
-  let pluginDir = opts.pluginDir;
-  let fenceDelay: { ms: number; line: number } | undefined;
-  let failurePolicy: FenceFailurePolicy = 'wait';
-  let checkIntervalMs = DEFAULT_FENCE_CHECK_INTERVAL_MS;
-  let retryMs = DEFAULT_FENCE_RETRY_MS;
-  let retryMaxMs = DEFAULT_FENCE_RETRY_MAX_MS;
-  let waitForAll = true;
-
-  // The plugin directory applies to every stonith_host line wherever it is
-  // written, so it is read first.
-  for (const l of lines) {
-    if (l.directive !== 'stonith_plugin_dir' || !once(l)) continue;
-    const v = one(l, 'an absolute directory');
-    if (v === undefined) continue;
-    if (!v.startsWith('/')) {
-      add(l.line, `'stonith_plugin_dir' must be an absolute path (got '${v}')`);
-      continue;
-    }
-    pluginDir = v;
-  }
-
-  const devices: StonithDevice[] = [];
-  for (const l of lines) {
-    switch (l.directive) {
-      case 'stonith_plugin_dir':
-        break;
-      case 'stonith_host': {
-        const r = parseStonithHost(l.args, file, l.line, nodes, { ...opts, ...(pluginDir ? { pluginDir } : {}) });
-        issues.push(...r.issues);
-        if (r.device) devices.push(r.device);
-        break;
-      }
-      case 'fence_delay': {
-        if (!once(l)) break;
-        const v = one(l, 'a time: seconds, or Nms');
-        const ms = v === undefined ? undefined : time(l, v, 0);
-        if (ms !== undefined) fenceDelay = { ms, line: l.line };
-        break;
-      }
-      case 'fence_failure_policy': {
-        if (!once(l)) break;
-        const v = one(l, 'wait or takeover');
-        if (v === undefined) break;
-        if (v !== 'wait' && v !== 'takeover') {
-          add(l.line, `'fence_failure_policy' must be wait (take nothing over until the peer is confirmed off) or takeover (got '${v}')`);
-          break;
-        }
-        failurePolicy = v;
-        break;
-      }
-      case 'fence_check_interval': {
-        if (!once(l)) break;
-        const v = one(l, 'a time, 0 = never');
-        const ms = v === undefined ? undefined : time(l, v, 0);
-        if (ms !== undefined && ms > 0 && ms < 1000) {
-          add(l.line, `'fence_check_interval' must be 0 (never) or at least 1 s (got '${v}'); a BMC polled faster gets busy when it is needed`);
-        } else if (ms !== undefined) checkIntervalMs = ms;
-        break;
-      }
-      case 'fence_retry': {
-        if (!once(l)) break;
-        if (l.args.length < 1 || l.args.length > 2) {
-          add(l.line, `'fence_retry' takes the first retry delay and optionally the longest one (e.g. 'fence_retry 2 60'), got ${l.args.length} values`);
-          break;
-        }
-        const first = time(l, l.args[0]!, 100);
-        const max = l.args[1] === undefined ? Math.max(first ?? 0, DEFAULT_FENCE_RETRY_MAX_MS) : time(l, l.args[1], 100);
-        if (first === undefined || max === undefined) break;
-        if (max < first) {
-          add(l.line, `'fence_retry' longest delay (${fmtMs(max)}) is shorter than the first (${fmtMs(first)})`);
-          break;
-        }
-        retryMs = first;
-        retryMaxMs = max;
-        break;
-      }
-      case 'fence_wait_for_all': {
-        if (!once(l)) break;
-        const v = one(l, 'on or off');
-        if (v === undefined) break;
-        const b = parseOnOff(v);
-        if (b === undefined) {
-          add(l.line, `'fence_wait_for_all' must be on or off (got '${v}')`);
-          break;
-        }
-        waitForAll = b;
-        break;
-      }
-      default:
-        add(l.line, `'${l.directive}' is not a fencing directive`);
-    }
-  }
+  applyKeywords(FENCING_KEYWORDS, s, lines, add, {
+    unknown: (d) => add(d.line, `'${d.directive}' is not a fencing directive`),
+  });
+  const { pluginDir, devices, fenceDelay, failurePolicy, checkIntervalMs, retryMs, retryMaxMs, waitForAll } = s;
 
   // --- whole-file rules -----------------------------------------------------
   const slowest = devices.reduce<StonithDevice | undefined>((a, d) => (!a || d.timeoutMs > a.timeoutMs ? d : a), undefined);
