@@ -86,10 +86,6 @@ const PLUGIN_NAME = /^[A-Za-z0-9][A-Za-z0-9_.+-]*$/;
 // key or its last _part, so snmp_priv_passwd counts and passwd_method does not.
 const SECRET_KEY = /(^|_)(password|passwd|pass|secret|passphrase|community)$/i;
 
-const IPMI_KEYS = new Set([
-  'target', 'host', 'port', 'user', 'passfile', 'interface', 'cipher', 'privlvl', 'timeout',
-  'ipmitool_timeout', 'retries', 'power_wait',
-]);
 const PRIVLVLS = new Set(['CALLBACK', 'USER', 'OPERATOR', 'ADMINISTRATOR']);
 /** Keys tandem sets itself when it runs a fence agent. */
 const AGENT_RESERVED = new Set(['action', 'nodename']);
@@ -183,178 +179,279 @@ export function parseStonithHost(
     }
   }
 
-  const secretCheck = (key: string, path: string): void => {
-    if (!checkFiles) return;
-    const problem = secretFileProblem(path, opts.secretOwners);
-    if (problem) add(`${key}: ${problem}`);
-  };
-
-  const timeout = (dflt: number): number => {
-    const v = params.get('timeout');
-    if (!v) return dflt;
-    const ms = timeParam('timeout', v.value, add, 100, MAX_DEVICE_TIMEOUT_MS);
-    return ms ?? dflt;
-  };
-
-  const base = { from, target, file, line };
-  const before = issues.length;
-
-  if (type === 'ipmi') {
-    for (const key of params.keys()) {
-      if (!IPMI_KEYS.has(key)) add(`unknown ipmi parameter '${key}' (accepted: ${[...IPMI_KEYS].join(', ')})`);
-    }
-    for (const [key, p] of params) {
-      if ('file' in p.value && key !== 'target') add(`ipmi parameter '${key}' cannot come from a file; the password file is passfile=`);
-    }
-    const text = (key: string): string | undefined => {
+  const c: DeviceContext = {
+    type, params, add, issues, opts, checkFiles, before: issues.length, base: { from, target, file, line },
+    text: (key) => {
       const p = params.get(key);
       return p && 'text' in p.value ? p.value.text : undefined;
-    };
-    const host = text('host');
-    if (host === undefined) add(`missing host=<BMC address>`);
-    else if (looksLikeIPv4(host) ? !isIPv4(host) : !/^[A-Za-z0-9][A-Za-z0-9.:-]*$/.test(host)) {
-      add(`host '${host}' is not an IPv4 address or host name`);
-    }
-    const port = intParam(text('port'), 'port', 623, 1, 65535, add);
-    const user = text('user');
-    if (user === undefined) add(`missing user=<BMC user name>`);
-    const passfile = text('passfile');
-    if (passfile === undefined) {
-      add(`missing passfile=<file with the BMC password> (ipmitool reads it with -f; passwords are never written in ha.cf)`);
-    } else if (!passfile.startsWith('/')) {
-      add(`passfile '${passfile}' must be an absolute path`);
-    } else {
-      secretCheck('passfile', passfile);
-    }
-    const iface = text('interface') ?? 'lanplus';
-    if (iface !== 'lanplus' && iface !== 'lan') add(`interface '${iface}' must be lanplus (IPMI 2.0) or lan (IPMI 1.5)`);
-    // Cipher suite 3 (HMAC-SHA1, AES-128) is what BMCs and ipmi_sim answer at
-    // once; without -C ipmitool first asks for the suites and loses 10 s when
-    // the BMC does not implement that command.
-    const cipher = intParam(text('cipher'), 'cipher', 3, 0, 17, add);
-    const privRaw = (text('privlvl') ?? 'ADMINISTRATOR').toUpperCase();
-    if (!PRIVLVLS.has(privRaw)) add(`privlvl '${text('privlvl')}' must be one of ${[...PRIVLVLS].join(', ')}`);
-    const nS = intParam(text('ipmitool_timeout'), 'ipmitool_timeout', 1, 1, 60, add);
-    const retries = intParam(text('retries'), 'retries', 1, 1, 10, add,
-      ' (0 is refused: ipmitool treats -R 0 as its default and then takes about 20 s to give up)');
-    const pw = params.get('power_wait');
-    const powerWaitMs = pw ? timeParam('power_wait', pw.value, add, 0, 60_000) ?? 0 : 0;
-    const timeoutMs = timeout(DEFAULT_IPMI_TIMEOUT_MS);
-    // One ipmitool call against a dead BMC takes about -N x (-R + 1) seconds;
-    // the hard bound must leave room for the off and one confirming status.
-    const oneCall = nS * (retries + 1) * 1000;
-    if (issues.length === before && timeoutMs < 2 * oneCall) {
-      add(`timeout ${fmtMs(timeoutMs)} is too short for ipmitool_timeout=${nS} retries=${retries}: ` +
-        `one unanswered call takes about ${fmtMs(oneCall)} and a fence needs two (off, then status); use at least timeout=${(2 * oneCall) / 1000}`);
-    }
-    if (issues.length > 0) return { issues };
-    return {
-      device: {
-        ...base, type: 'ipmi', timeoutMs, host: host!, port, user: user!, passfile: passfile!,
-        interface: iface as 'lanplus' | 'lan', cipher, privlvl: privRaw as IpmiDevice['privlvl'],
-        ipmitoolTimeoutS: nS, retries, powerWaitMs,
-      },
-      issues,
-    };
-  }
-
-  const agentParams = (what: string): Array<[string, ParamValue]> => {
-    const out: Array<[string, ParamValue]> = [];
-    for (const [key, p] of params) {
-      if (key === 'target' || key === 'timeout' || (what === 'fence' && key === 'passfile')) continue;
-      if ('file' in p.value) {
-        secretCheck(key, p.value.file);
-      } else if (SECRET_KEY.test(key)) {
-        // A path to a root-only file is how some plugins take their password
-        // (external/ipmi passwd_method=file); anything else is a secret in ha.cf.
-        if (what === 'external' && p.value.text.startsWith('/')) {
-          secretCheck(key, p.value.text);
-        } else {
-          add(`${key}= must not hold a secret in ha.cf (it is readable by more than root and ends up in backups); ` +
-            `put it in a file only root can read and write ${key}=@/etc/ha.d/<file>` +
-            (what === 'fence' ? ' or passfile=/etc/ha.d/<file>' : ''));
-        }
-      }
-      out.push([key, p.value]);
-    }
-    return out;
+    },
+    secretCheck: (key, path) => {
+      if (!checkFiles) return;
+      const problem = secretFileProblem(path, opts.secretOwners);
+      if (problem) add(`${key}: ${problem}`);
+    },
+    timeout: (dflt) => {
+      const v = params.get('timeout');
+      if (!v) return dflt;
+      const ms = timeParam('timeout', v.value, add, 100, MAX_DEVICE_TIMEOUT_MS);
+      return ms ?? dflt;
+    },
+    dirs: (system) => (opts.pluginDir ? [opts.pluginDir, ...system] : [...system]),
   };
-
-  const dirs = (system: readonly string[]): string[] => (opts.pluginDir ? [opts.pluginDir, ...system] : [...system]);
-
-  if (/^fence_/.test(type)) {
-    if (!PLUGIN_NAME.test(type)) {
-      add(`fence agent name '${type}' is not a plain file name`);
-      return { issues };
-    }
-    for (const key of AGENT_RESERVED) {
-      if (params.has(key)) add(`parameter '${key}' is set by tandem (it chooses the action and the target); remove it`);
-    }
-    let passfile: string | undefined;
-    const pf = params.get('passfile');
-    if (pf) {
-      if (!('text' in pf.value) || !pf.value.text.startsWith('/')) add(`passfile must be an absolute path`);
-      else {
-        passfile = pf.value.text;
-        secretCheck('passfile', passfile);
-      }
-      for (const k of ['password', 'passwd']) if (params.has(k)) add(`give the password once: passfile= and ${k}= are both set`);
-    }
-    const ps = params.get('password_script');
-    if (ps && 'text' in ps.value && checkFiles) {
-      const problem = scriptFileProblem(ps.value.text, opts.secretOwners);
-      if (problem) add(`password_script: ${problem}`);
-    }
-    const list = agentParams('fence');
-    const timeoutMs = timeout(DEFAULT_AGENT_TIMEOUT_MS);
-    const searchDirs = dirs(SYSTEM_FENCE_AGENT_DIRS);
-    if (checkFiles && issues.length === before) {
-      const problem = findExecutableProblem(type, searchDirs);
-      if (problem) add(`fence agent ${problem} (Debian: apt-get install fence-agents)`);
-      const path = problem ? undefined : searchDirs.map((d) => join(d, type)).find((p) => isExecutableFile(p));
-      // It runs as root with the device's password.
-      const untrusted = path && trustedFileProblem(path, 'script', opts.secretOwners);
-      if (untrusted) add(`fence agent: ${untrusted}`);
-      for (const k of ['password_script', 'passwd_script']) {
-        if (path && params.has(k) && agentRunsIpmitool(path)) {
-          add(`${k}: ${type} hands that password to ipmitool as -P, where ps can read it; use passfile= instead (tandem then has ipmitool read the file with -f)`);
-        }
-      }
-    }
-    if (issues.length > 0) return { issues };
-    const device: FenceAgentDevice = { ...base, type: 'fence', timeoutMs, agent: type, dirs: searchDirs, params: list };
-    if (passfile !== undefined) device.passfile = passfile;
-    return { device, issues };
-  }
-
-  if (type.startsWith('external/')) {
-    const name = type.slice('external/'.length);
-    if (!PLUGIN_NAME.test(name)) {
-      add(`external plugin name '${name}' is not a plain file name`);
-      return { issues };
-    }
-    const list = agentParams('external');
-    const timeoutMs = timeout(DEFAULT_AGENT_TIMEOUT_MS);
-    const searchDirs = dirs([SYSTEM_EXTERNAL_DIR]);
-    if (checkFiles && issues.length === before) {
-      const problem = findExecutableProblem(name, searchDirs);
-      if (problem) add(`external plugin ${problem}`);
-      const path = problem ? undefined : searchDirs.map((d) => join(d, name)).find((p) => isExecutableFile(p));
-      const untrusted = path && trustedFileProblem(path, 'script', opts.secretOwners);
-      if (untrusted) add(`external plugin: ${untrusted}`);
-    }
-    if (issues.length > 0) return { issues };
-    return { device: { ...base, type: 'external', timeoutMs, plugin: name, dirs: searchDirs, params: list }, issues };
-  }
-
-  if (GLUE_SO_PLUGINS.has(type)) {
-    add(`cluster-glue plugin '${type}' is a compiled plugin tandem cannot load; use ipmi, a fence_* agent ` +
-      `or an external/* plugin` + (type === 'ipmilan' ? ' (ipmi or fence_ipmilan replace it)' : type === 'ssh' ? ' (external/ssh)' : ''));
-  } else {
-    add(`unknown stonith device type '${type}': use ipmi, fence_<agent> (fence-agents) or external/<plugin> (cluster-glue)`);
-  }
+  const kind = DEVICE_TYPES.find((t) => (t.prefix ? type.startsWith(t.name) : type === t.name));
+  if (kind?.parse) return kind.parse(c);
+  add(kind?.refused ?? `unknown stonith device type '${type}': use ipmi, fence_<agent> (fence-agents) or external/<plugin> (cluster-glue)`);
   return { issues };
 }
+
+/** What a device type's parser gets: the line's parameters and the checks every type shares. */
+interface DeviceContext {
+  type: string;
+  params: Map<string, { value: ParamValue; raw: string }>;
+  add: (message: string) => void;
+  issues: ConfigIssue[];
+  opts: StonithParseOptions;
+  checkFiles: boolean;
+  /** Issues from the parts every type shares (node, parameters, target). */
+  before: number;
+  base: { from: string; target: string; file: string; line: number };
+  /** A literal parameter's text; undefined when absent or from a file. */
+  text(key: string): string | undefined;
+  secretCheck(key: string, path: string): void;
+  /** The shared timeout= parameter, or `dflt`. */
+  timeout(dflt: number): number;
+  /** Where agents and plugins are looked for: stonith_plugin_dir first. */
+  dirs(system: readonly string[]): string[];
+}
+
+/**
+ * A stonith_host device type: `name` is the type word (or, with `prefix`,
+ * how it starts); `parse` reads the rest of the line, `refused` says why
+ * tandem does not take this type.
+ */
+interface DeviceType {
+  name: string;
+  prefix?: boolean;
+  parse?(c: DeviceContext): StonithHostResult;
+  refused?: string;
+}
+
+/** One parameter of the ipmi type; `read` is absent for those every type reads (target, timeout). */
+interface IpmiParam {
+  key: string;
+  read?(c: DeviceContext, v: Partial<IpmiDevice>): void;
+}
+
+/** The ipmi type's parameters, in the order the "accepted:" message lists them and they are read. */
+const IPMI_PARAMS: readonly IpmiParam[] = [
+  { key: 'target' },
+  {
+    key: 'host',
+    read(c, v) {
+      const host = c.text('host');
+      if (host === undefined) c.add(`missing host=<BMC address>`);
+      else if (looksLikeIPv4(host) ? !isIPv4(host) : !/^[A-Za-z0-9][A-Za-z0-9.:-]*$/.test(host)) {
+        c.add(`host '${host}' is not an IPv4 address or host name`);
+      }
+      if (host !== undefined) v.host = host;
+    },
+  },
+  { key: 'port', read(c, v) { v.port = intParam(c.text('port'), 'port', 623, 1, 65535, c.add); } },
+  {
+    key: 'user',
+    read(c, v) {
+      const user = c.text('user');
+      if (user === undefined) c.add(`missing user=<BMC user name>`);
+      else v.user = user;
+    },
+  },
+  {
+    key: 'passfile',
+    read(c, v) {
+      const passfile = c.text('passfile');
+      if (passfile === undefined) {
+        c.add(`missing passfile=<file with the BMC password> (ipmitool reads it with -f; passwords are never written in ha.cf)`);
+      } else if (!passfile.startsWith('/')) {
+        c.add(`passfile '${passfile}' must be an absolute path`);
+      } else {
+        c.secretCheck('passfile', passfile);
+      }
+      if (passfile !== undefined) v.passfile = passfile;
+    },
+  },
+  {
+    key: 'interface',
+    read(c, v) {
+      const iface = c.text('interface') ?? 'lanplus';
+      if (iface !== 'lanplus' && iface !== 'lan') c.add(`interface '${iface}' must be lanplus (IPMI 2.0) or lan (IPMI 1.5)`);
+      v.interface = iface as IpmiDevice['interface'];
+    },
+  },
+  // Cipher suite 3 (HMAC-SHA1, AES-128) is what BMCs and ipmi_sim answer at
+  // once; without -C ipmitool first asks for the suites and loses 10 s when
+  // the BMC does not implement that command.
+  { key: 'cipher', read(c, v) { v.cipher = intParam(c.text('cipher'), 'cipher', 3, 0, 17, c.add); } },
+  {
+    key: 'privlvl',
+    read(c, v) {
+      const privRaw = (c.text('privlvl') ?? 'ADMINISTRATOR').toUpperCase();
+      if (!PRIVLVLS.has(privRaw)) c.add(`privlvl '${c.text('privlvl')}' must be one of ${[...PRIVLVLS].join(', ')}`);
+      v.privlvl = privRaw as IpmiDevice['privlvl'];
+    },
+  },
+  { key: 'timeout' },
+  { key: 'ipmitool_timeout', read(c, v) { v.ipmitoolTimeoutS = intParam(c.text('ipmitool_timeout'), 'ipmitool_timeout', 1, 1, 60, c.add); } },
+  {
+    key: 'retries',
+    read(c, v) {
+      v.retries = intParam(c.text('retries'), 'retries', 1, 1, 10, c.add,
+        ' (0 is refused: ipmitool treats -R 0 as its default and then takes about 20 s to give up)');
+    },
+  },
+  {
+    key: 'power_wait',
+    read(c, v) {
+      const pw = c.params.get('power_wait');
+      v.powerWaitMs = pw ? timeParam('power_wait', pw.value, c.add, 0, 60_000) ?? 0 : 0;
+    },
+  },
+];
+const IPMI_KEYS: ReadonlySet<string> = new Set(IPMI_PARAMS.map((p) => p.key));
+
+function parseIpmi(c: DeviceContext): StonithHostResult {
+  const { params, add, issues } = c;
+  for (const key of params.keys()) {
+    if (!IPMI_KEYS.has(key)) add(`unknown ipmi parameter '${key}' (accepted: ${[...IPMI_KEYS].join(', ')})`);
+  }
+  for (const [key, p] of params) {
+    if ('file' in p.value && key !== 'target') add(`ipmi parameter '${key}' cannot come from a file; the password file is passfile=`);
+  }
+  const v: Partial<IpmiDevice> = {};
+  for (const p of IPMI_PARAMS) p.read?.(c, v);
+  const nS = v.ipmitoolTimeoutS!;
+  const retries = v.retries!;
+  const timeoutMs = c.timeout(DEFAULT_IPMI_TIMEOUT_MS);
+  // One ipmitool call against a dead BMC takes about -N x (-R + 1) seconds;
+  // the hard bound must leave room for the off and one confirming status.
+  const oneCall = nS * (retries + 1) * 1000;
+  if (issues.length === c.before && timeoutMs < 2 * oneCall) {
+    add(`timeout ${fmtMs(timeoutMs)} is too short for ipmitool_timeout=${nS} retries=${retries}: ` +
+      `one unanswered call takes about ${fmtMs(oneCall)} and a fence needs two (off, then status); use at least timeout=${(2 * oneCall) / 1000}`);
+  }
+  if (issues.length > 0) return { issues };
+  return {
+    device: {
+      ...c.base, type: 'ipmi', timeoutMs, host: v.host!, port: v.port!, user: v.user!, passfile: v.passfile!,
+      interface: v.interface!, cipher: v.cipher!, privlvl: v.privlvl!, ipmitoolTimeoutS: nS, retries, powerWaitMs: v.powerWaitMs!,
+    },
+    issues,
+  };
+}
+
+/** The parameters handed to an agent or plugin, with the checks that keep secrets out of ha.cf. */
+function agentParams(c: DeviceContext, what: 'fence' | 'external'): Array<[string, ParamValue]> {
+  const out: Array<[string, ParamValue]> = [];
+  for (const [key, p] of c.params) {
+    if (key === 'target' || key === 'timeout' || (what === 'fence' && key === 'passfile')) continue;
+    if ('file' in p.value) {
+      c.secretCheck(key, p.value.file);
+    } else if (SECRET_KEY.test(key)) {
+      // A path to a root-only file is how some plugins take their password
+      // (external/ipmi passwd_method=file); anything else is a secret in ha.cf.
+      if (what === 'external' && p.value.text.startsWith('/')) {
+        c.secretCheck(key, p.value.text);
+      } else {
+        c.add(`${key}= must not hold a secret in ha.cf (it is readable by more than root and ends up in backups); ` +
+          `put it in a file only root can read and write ${key}=@/etc/ha.d/<file>` +
+          (what === 'fence' ? ' or passfile=/etc/ha.d/<file>' : ''));
+      }
+    }
+    out.push([key, p.value]);
+  }
+  return out;
+}
+
+function parseFenceAgent(c: DeviceContext): StonithHostResult {
+  const { type, params, add, issues, opts, checkFiles } = c;
+  if (!PLUGIN_NAME.test(type)) {
+    add(`fence agent name '${type}' is not a plain file name`);
+    return { issues };
+  }
+  for (const key of AGENT_RESERVED) {
+    if (params.has(key)) add(`parameter '${key}' is set by tandem (it chooses the action and the target); remove it`);
+  }
+  let passfile: string | undefined;
+  const pf = params.get('passfile');
+  if (pf) {
+    if (!('text' in pf.value) || !pf.value.text.startsWith('/')) add(`passfile must be an absolute path`);
+    else {
+      passfile = pf.value.text;
+      c.secretCheck('passfile', passfile);
+    }
+    for (const k of ['password', 'passwd']) if (params.has(k)) add(`give the password once: passfile= and ${k}= are both set`);
+  }
+  const ps = params.get('password_script');
+  if (ps && 'text' in ps.value && checkFiles) {
+    const problem = scriptFileProblem(ps.value.text, opts.secretOwners);
+    if (problem) add(`password_script: ${problem}`);
+  }
+  const list = agentParams(c, 'fence');
+  const timeoutMs = c.timeout(DEFAULT_AGENT_TIMEOUT_MS);
+  const searchDirs = c.dirs(SYSTEM_FENCE_AGENT_DIRS);
+  if (checkFiles && issues.length === c.before) {
+    const problem = findExecutableProblem(type, searchDirs);
+    if (problem) add(`fence agent ${problem} (Debian: apt-get install fence-agents)`);
+    const path = problem ? undefined : searchDirs.map((d) => join(d, type)).find((p) => isExecutableFile(p));
+    // It runs as root with the device's password.
+    const untrusted = path && trustedFileProblem(path, 'script', opts.secretOwners);
+    if (untrusted) add(`fence agent: ${untrusted}`);
+    for (const k of ['password_script', 'passwd_script']) {
+      if (path && params.has(k) && agentRunsIpmitool(path)) {
+        add(`${k}: ${type} hands that password to ipmitool as -P, where ps can read it; use passfile= instead (tandem then has ipmitool read the file with -f)`);
+      }
+    }
+  }
+  if (issues.length > 0) return { issues };
+  const device: FenceAgentDevice = { ...c.base, type: 'fence', timeoutMs, agent: type, dirs: searchDirs, params: list };
+  if (passfile !== undefined) device.passfile = passfile;
+  return { device, issues };
+}
+
+function parseExternal(c: DeviceContext): StonithHostResult {
+  const { add, issues, opts, checkFiles } = c;
+  const name = c.type.slice('external/'.length);
+  if (!PLUGIN_NAME.test(name)) {
+    add(`external plugin name '${name}' is not a plain file name`);
+    return { issues };
+  }
+  const list = agentParams(c, 'external');
+  const timeoutMs = c.timeout(DEFAULT_AGENT_TIMEOUT_MS);
+  const searchDirs = c.dirs([SYSTEM_EXTERNAL_DIR]);
+  if (checkFiles && issues.length === c.before) {
+    const problem = findExecutableProblem(name, searchDirs);
+    if (problem) add(`external plugin ${problem}`);
+    const path = problem ? undefined : searchDirs.map((d) => join(d, name)).find((p) => isExecutableFile(p));
+    const untrusted = path && trustedFileProblem(path, 'script', opts.secretOwners);
+    if (untrusted) add(`external plugin: ${untrusted}`);
+  }
+  if (issues.length > 0) return { issues };
+  return { device: { ...c.base, type: 'external', timeoutMs, plugin: name, dirs: searchDirs, params: list }, issues };
+}
+
+/** What a compiled plugin's users should take instead, where there is a direct replacement. */
+const GLUE_SO_HINTS: Readonly<Record<string, string>> = { ipmilan: ' (ipmi or fence_ipmilan replace it)', ssh: ' (external/ssh)' };
+
+/** The device types of stonith_host. */
+const DEVICE_TYPES: readonly DeviceType[] = [
+  { name: 'ipmi', parse: parseIpmi },
+  { name: 'fence_', prefix: true, parse: parseFenceAgent },
+  { name: 'external/', prefix: true, parse: parseExternal },
+  ...[...GLUE_SO_PLUGINS].map((name) => ({
+    name,
+    refused: `cluster-glue plugin '${name}' is a compiled plugin tandem cannot load; use ipmi, a fence_* agent ` +
+      `or an external/* plugin${GLUE_SO_HINTS[name] ?? ''}`,
+  })),
+];
 
 /** One ha.cf line that belongs to this module. */
 export type FencingLine = Directive;
