@@ -6,14 +6,16 @@
 // in stonith.ts, quorum in quorum.ts): the spelling, what arguments the
 // keyword takes, and a function that checks them and records the result in
 // that subsystem's parse state. Adding a keyword is one entry in one table.
-// docs/configuration.md ("Keyword tables") says how a block-structured file
-// (keepalived.conf) plugs into the same shape.
+// docs/architecture.md ("Configuration: keyword tables") says how a
+// block-structured file (keepalived.conf) plugs into the same shape.
 
 /** One line of a configuration file, split into its keyword and values. */
 export interface Directive {
   directive: string;        // as written
   args: string[];
   line: number;             // 1-based
+  /** The lines between '{' and '}' after it, in a block-structured file (keepalived.conf). */
+  block?: Directive[];
 }
 
 /** Reports a problem at a line (0 = the file as a whole). */
@@ -41,6 +43,29 @@ export interface Keyword<S> {
   apply(s: S, d: Directive, value: string): void;
   /** `one` was set and the count was wrong (already reported). */
   miscount?(s: S): void;
+  /** A block keyword: the lines of its block go through a table of their own (see nested()). */
+  block?: Block<S>;
+}
+
+/** How a block keyword runs the lines inside its block. */
+export interface Block<S> {
+  run(s: S, d: Directive, add: AddIssue): void;
+}
+
+/**
+ * A block whose lines go through `table`, with the state `open` makes from
+ * the enclosing state and the opening line (a vrrp_instance inside the file,
+ * a real_server inside a virtual_server). Nesting goes as deep as tables do.
+ */
+export function nested<S, C>(
+  table: KeywordTable<C>, open: (s: S, d: Directive) => C, unknown?: (c: C, d: Directive) => void,
+): Block<S> {
+  return {
+    run(s, d, add) {
+      const c = open(s, d);
+      applyKeywords(table, c, d.block ?? [], add, unknown ? { unknown: (inner) => unknown(c, inner) } : {});
+    },
+  };
 }
 
 /**
@@ -90,6 +115,7 @@ function runner<S>(table: KeywordTable<S>, s: S, add: AddIssue, seen?: Map<strin
       value = d.args[0]!;
     }
     k.apply(s, d, value);
+    k.block?.run(s, d, add);
   };
   return { byName, run };
 }

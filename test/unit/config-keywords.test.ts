@@ -4,7 +4,7 @@
 
 import { describe, expect, it } from 'vitest';
 import {
-  Settings, applyKeywords, directiveLines, immediateSection, keywordNames, routeDirectives,
+  Settings, applyKeywords, directiveLines, immediateSection, keywordNames, nested, routeDirectives,
   type Directive, type KeywordTable,
 } from '../../src/config/keywords.js';
 import { CORE_KEYWORDS, SUPPORTED_DIRECTIVES, UNSUPPORTED, UNSUPPORTED_DIRECTIVES } from '../../src/config/hacf.js';
@@ -77,6 +77,45 @@ describe('keyword tables: the driver', () => {
       "5: unknown directive 'Legacy_Thing' (directives are lower-case: 'legacy_thing')",
       "6: unknown directive 'nonsense'",
     ]);
+  });
+
+  it('a block keyword runs the lines of its block through its own table, nested as deep as tables go', () => {
+    // keepalived.conf's shape, as its tokenizer would hand it over:
+    //   vrrp_instance VI_1 { priority 100  priority 1  virtual_ipaddress { 10.0.0.5/24 } bogus }
+    interface Instance { name: string; priority?: number; vips: string[] }
+    interface File { instances: Instance[] }
+    const issues: string[] = [];
+    const add = (line: number, m: string) => issues.push(`${line}: ${m}`);
+    const VIPS: KeywordTable<Instance> = [];
+    const INSTANCE: KeywordTable<Instance> = [
+      { name: 'priority', once: true, one: 'a number 1-255', apply: (i, _d, v) => { i.priority = Number(v); } },
+      {
+        name: 'virtual_ipaddress',
+        apply: () => {},
+        block: nested(VIPS, (i: Instance) => i, (i, d) => i.vips.push(d.directive)),
+      },
+    ];
+    const FILE: KeywordTable<File> = [{
+      name: 'vrrp_instance',
+      one: 'a name',
+      apply: () => {},
+      block: nested(INSTANCE, (f: File, d) => {
+        const i: Instance = { name: d.args[0]!, vips: [] };
+        f.instances.push(i);
+        return i;
+      }, (_i, d) => add(d.line, `unknown keyword '${d.directive}' in vrrp_instance`)),
+    }];
+    const f: File = { instances: [] };
+    applyKeywords(FILE, f, [{
+      directive: 'vrrp_instance', args: ['VI_1'], line: 1, block: [
+        { directive: 'priority', args: ['100'], line: 2 },
+        { directive: 'priority', args: ['1'], line: 3 },
+        { directive: 'virtual_ipaddress', args: [], line: 4, block: [{ directive: '10.0.0.5/24', args: [], line: 5 }] },
+        { directive: 'bogus', args: [], line: 7 },
+      ],
+    }], add);
+    expect(f.instances).toEqual([{ name: 'VI_1', priority: 100, vips: ['10.0.0.5/24'] }]);
+    expect(issues).toEqual(["3: 'priority' is given more than once (first at line 2)", "7: unknown keyword 'bogus' in vrrp_instance"]);
   });
 
   it('Settings: once per file, counted only when the value was stored', () => {
