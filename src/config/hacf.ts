@@ -4,12 +4,10 @@
 
 import { IssueSink, asciiLower, nodeNameProblem, parseUInt, physicalLines } from './common.js';
 import {
-  Settings, directiveLines, immediateSection, keywordNames, routeDirectives,
+  Settings, directiveLines, immediateSection, keywordNames, routeDirectives, timeArg,
   type AddIssue, type Keyword, type KeywordTable, type Unsupported,
 } from './keywords.js';
-import { parseTime } from './time.js';
 import type { AutoFailback, ConfigIssue, HaCf } from './types.js';
-import { UserError } from '../util/errors.js';
 import { QUORUM_DIRECTIVES, parseQuorum, type QuorumLine } from './quorum.js';
 import { FENCING_DIRECTIVES, parseFencing, type FencingConfig, type FencingLine, type StonithParseOptions } from './stonith.js';
 import { DEFAULT_UDPPORT, MEDIA_KEYWORDS, mediaWithPort, newMediaState } from '../transport/keywords.js';
@@ -87,20 +85,10 @@ function timeKeyword(name: string): Keyword<CoreState> {
     name,
     one: TIME_VALUE,
     miscount(s) { s.timeValueError = true; },
-    apply(s, { line }, v) {
-      try {
-        const ms = parseTime(v);
-        if (ms <= 0 && name !== 'initdead') {
-          s.timeValueError = true;
-          s.add(line, `'${name}' must be greater than zero (got '${v}')`);
-          return;
-        }
-        s.settings.set(name, line, ms);
-      } catch (e) {
-        if (!(e instanceof UserError)) throw e;
-        s.timeValueError = true;
-        s.add(line, `'${name}': ${e.message}`);
-      }
+    apply(s, d, v) {
+      const ms = timeArg(s.add, d, v, (t) => (t <= 0 && name !== 'initdead' ? 'must be greater than zero' : undefined));
+      if (ms === undefined) s.timeValueError = true;
+      else s.settings.set(name, d.line, ms);
     },
   };
 }

@@ -9,6 +9,9 @@
 // docs/architecture.md ("Configuration: keyword tables") says how a
 // block-structured file (keepalived.conf) plugs into the same shape.
 
+import { parseTime } from './time.js';
+import { UserError } from '../util/errors.js';
+
 /** One line of a configuration file, split into its keyword and values. */
 export interface Directive {
   directive: string;        // as written
@@ -219,5 +222,26 @@ export class Settings {
 
   get<T>(directive: string): { value: T; line: number } | undefined {
     return this.values.get(directive) as { value: T; line: number } | undefined;
+  }
+}
+
+/**
+ * A keyword's time value (seconds, or Nms), or undefined after reporting why
+ * not; `refuse` says what is wrong with a time that parsed ("must be greater
+ * than zero"), or nothing.
+ */
+export function timeArg(add: AddIssue, d: Directive, v: string, refuse?: (ms: number) => string | undefined): number | undefined {
+  try {
+    const ms = parseTime(v);
+    const problem = refuse?.(ms);
+    if (problem !== undefined) {
+      add(d.line, `'${d.directive}' ${problem} (got '${v}')`);
+      return undefined;
+    }
+    return ms;
+  } catch (e) {
+    if (!(e instanceof UserError)) throw e;
+    add(d.line, `'${d.directive}': ${e.message}`);
+    return undefined;
   }
 }

@@ -5,8 +5,7 @@
 
 import type { ArbiterSetting, ConfigIssue, QuorumSettings } from './types.js';
 import { isIPv4, unicastProblem } from './common.js';
-import { applyKeywords, keywordNames, type AddIssue, type Directive, type KeywordTable } from './keywords.js';
-import { parseTime } from './time.js';
+import { applyKeywords, keywordNames, timeArg, type AddIssue, type Directive, type Keyword, type KeywordTable } from './keywords.js';
 import { UserError } from '../util/errors.js';
 import { parseArbiterAddress, parseEtcdUrl } from '../quorum/endpoints.js';
 import { defaultLeaseConfig, leaseConfigProblems } from '../quorum/lease.js';
@@ -37,18 +36,7 @@ const TIME_VALUE = 'a time: seconds, or Nms';
 
 /** A time greater than zero, or undefined after reporting why not. */
 function timeValue(s: QuorumState, d: Directive, v: string): number | undefined {
-  try {
-    const ms = parseTime(v);
-    if (ms <= 0) {
-      s.add(d.line, `'${d.directive}' must be greater than zero (got '${v}')`);
-      return undefined;
-    }
-    return ms;
-  } catch (e) {
-    if (!(e instanceof UserError)) throw e;
-    s.add(d.line, `'${d.directive}': ${e.message}`);
-    return undefined;
-  }
+  return timeArg(s.add, d, v, (ms) => (ms <= 0 ? 'must be greater than zero' : undefined));
 }
 
 function addrOk(s: QuorumState, d: Directive, a: string): boolean {
@@ -62,6 +50,19 @@ function addrOk(s: QuorumState, d: Directive, a: string): boolean {
     return false;
   }
   return true;
+}
+
+/** A lease time, kept with its line for the checks against the other lease settings. */
+function leaseTime(name: string, field: 'ttl' | 'safety'): Keyword<QuorumState> {
+  return {
+    name,
+    once: true,
+    one: TIME_VALUE,
+    apply(s, d, v) {
+      const ms = timeValue(s, d, v);
+      if (ms !== undefined) s[field] = { ms, line: d.line };
+    },
+  };
 }
 
 /** ha.cf's quorum keywords: ping nodes, ipfail and the arbiter. */
@@ -135,24 +136,8 @@ export const QUORUM_KEYWORDS: KeywordTable<QuorumState> = [
       s.keys = d.args[0];
     },
   },
-  {
-    name: 'arbiter_ttl',
-    once: true,
-    one: TIME_VALUE,
-    apply(s, d, v) {
-      const ms = timeValue(s, d, v);
-      if (ms !== undefined) s.ttl = { ms, line: d.line };
-    },
-  },
-  {
-    name: 'arbiter_safety',
-    once: true,
-    one: TIME_VALUE,
-    apply(s, d, v) {
-      const ms = timeValue(s, d, v);
-      if (ms !== undefined) s.safety = { ms, line: d.line };
-    },
-  },
+  leaseTime('arbiter_ttl', 'ttl'),
+  leaseTime('arbiter_safety', 'safety'),
 ];
 
 /** ha.cf directives this module parses. */

@@ -22,7 +22,7 @@
 import { join } from 'node:path';
 
 import { asciiLower, isIPv4, looksLikeIPv4, parseUInt } from './common.js';
-import { applyKeywords, keywordNames, type AddIssue, type Directive, type KeywordTable } from './keywords.js';
+import { applyKeywords, keywordNames, timeArg, type AddIssue, type Directive, type KeywordTable } from './keywords.js';
 import { parseTime } from './time.js';
 import { agentRunsIpmitool, findExecutable, isExecutableFile, trustedFileProblem } from './files.js';
 
@@ -481,18 +481,7 @@ const TIME_VALUE = 'a time: seconds, or Nms';
 
 /** A time of at least `min`, or undefined after reporting why not. */
 function timeValue(s: FencingState, d: Directive, v: string, min: number): number | undefined {
-  try {
-    const ms = parseTime(v);
-    if (ms < min) {
-      s.add(d.line, `'${d.directive}' must be at least ${fmtMs(min)} (got '${v}')`);
-      return undefined;
-    }
-    return ms;
-  } catch (e) {
-    if (!(e instanceof UserError)) throw e;
-    s.add(d.line, `'${d.directive}': ${e.message}`);
-    return undefined;
-  }
+  return timeArg(s.add, d, v, (ms) => (ms < min ? `must be at least ${fmtMs(min)}` : undefined));
 }
 
 /** ha.cf's fencing keywords (docs/fencing.md). */
