@@ -14,8 +14,8 @@ const PURE = [
   '^src/quorum/(decide|lease|report|protocol|backend|endpoints)[.]ts$',
   '^src/ping/tracker[.]ts$',
   '^src/fencing/policy[.]ts$',
-  '^src/transport/(gate|serial-frame|keywords)[.]ts$',
-  '^src/config/(types|common|time|diff|haresources|quorum|keywords)[.]ts$',
+  '^src/transport/(gate|serial-frame)[.]ts$',
+  '^src/config/(types|common|time|diff|haresources|quorum|keywords|media)[.]ts$',
   '^src/util/(crc|duration|errors|ratelimit)[.]ts$',
   '^arbiter/machine[.]ts$',
 ];

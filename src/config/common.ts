@@ -1,7 +1,7 @@
 // Small helpers shared by the ha.cf, authkeys and haresources parsers; no I/O
 // (files.ts does that).
 
-import type { ConfigIssue } from './types.js';
+import type { ConfigIssue, StonithDevice } from './types.js';
 
 /** Collects issues for one file so parsers can keep going after an error. */
 export class IssueSink {
@@ -116,4 +116,14 @@ export function errnoText(e: unknown): string {
     return code && !text.includes(code) ? `${text} (${code})` : text;
   }
   return String(e);
+}
+
+/** A short, secret-free name for logs and history: "ipmi beta via 10.0.0.12:623 (ha.cf:12)". */
+export function deviceLabel(d: StonithDevice): string {
+  const where = `${d.file.split('/').pop()}:${d.line}`;
+  switch (d.type) {
+    case 'ipmi': return `ipmi ${d.target} via ${d.host}:${d.port} (${where})`;
+    case 'fence': return `${d.agent} ${d.target} (${where})`;
+    case 'external': return `external/${d.plugin} ${d.target} (${where})`;
+  }
 }

@@ -10,10 +10,10 @@ import {
 import type { AutoFailback, ConfigIssue, HaCf } from './types.js';
 import { QUORUM_DIRECTIVES, parseQuorum, type QuorumLine } from './quorum.js';
 import { FENCING_DIRECTIVES, parseFencing, type FencingConfig, type FencingLine, type StonithParseOptions } from './stonith.js';
-import { DEFAULT_UDPPORT, MEDIA_KEYWORDS, mediaWithPort, newMediaState } from '../transport/keywords.js';
+import { DEFAULT_UDPPORT, MEDIA_KEYWORDS, mediaWithPort, newMediaState } from './media.js';
 import { formatDuration } from '../util/duration.js';
 
-export { DEFAULT_BAUD, DEFAULT_UDPPORT } from '../transport/keywords.js';
+export { DEFAULT_BAUD, DEFAULT_UDPPORT } from './media.js';
 export const DEFAULT_KEEPALIVE_MS = 1000;
 export const DEFAULT_DEADTIME_MS = 30000;
 export const DEFAULT_CLUSTER = 'linux-ha';

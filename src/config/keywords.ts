@@ -2,7 +2,7 @@
 // small driver that walks a file and hands each line to its keyword.
 //
 // Each subsystem declares its own keywords beside its code (heartbeat paths
-// in transport/keywords.ts, the node and timing keywords in hacf.ts, fencing
+// in media.ts, the node and timing keywords in hacf.ts, fencing
 // in stonith.ts, quorum in quorum.ts): the spelling, what arguments the
 // keyword takes, and a function that checks them and records the result in
 // that subsystem's parse state. Adding a keyword is one entry in one table.

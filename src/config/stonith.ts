@@ -58,7 +58,7 @@ const MAX_DEVICE_TIMEOUT_MS = 600_000;
 export type {
   ExternalDevice, FenceAgentDevice, FenceFailurePolicy, FencingConfig, IpmiDevice, ParamValue, StonithDevice,
 } from './types.js';
-export { deviceLabel } from '../fencing/policy.js';
+export { deviceLabel } from './common.js';
 
 export interface StonithParseOptions {
   /** Extra directory searched first for fence_* agents and external plugins (stonith_plugin_dir). */

@@ -20,6 +20,7 @@
 //  - Every device is status-checked every fence_check_interval, so a broken
 //    BMC is reported before the day it is needed.
 
+import { deviceLabel } from '../config/common.js';
 import type { FenceFailurePolicy, FencingConfig, StonithDevice } from '../config/types.js';
 
 export interface FencingPolicyConfig {
@@ -414,14 +415,4 @@ function advance(s: FencingState, now: number, out: FencingAction[]): void {
     c.checking = true;
     out.push({ kind: 'check', device: i });
   });
-}
-
-/** A short, secret-free name for logs and history: "ipmi beta via 10.0.0.12:623 (ha.cf:12)". */
-export function deviceLabel(d: StonithDevice): string {
-  const where = `${d.file.split('/').pop()}:${d.line}`;
-  switch (d.type) {
-    case 'ipmi': return `ipmi ${d.target} via ${d.host}:${d.port} (${where})`;
-    case 'fence': return `${d.agent} ${d.target} (${where})`;
-    case 'external': return `external/${d.plugin} ${d.target} (${where})`;
-  }
 }

@@ -10,7 +10,7 @@ import {
 import { CORE_KEYWORDS, SUPPORTED_DIRECTIVES, UNSUPPORTED, UNSUPPORTED_DIRECTIVES } from '../../src/config/hacf.js';
 import { FENCING_DIRECTIVES } from '../../src/config/stonith.js';
 import { QUORUM_DIRECTIVES } from '../../src/config/quorum.js';
-import { MEDIA_KEYWORDS } from '../../src/transport/keywords.js';
+import { MEDIA_KEYWORDS } from '../../src/config/media.js';
 
 interface Toy { log: string[]; dir?: string }
 const TOY: KeywordTable<Toy> = [

@@ -1,10 +1,12 @@
-// The ha.cf keywords of the heartbeat paths (udp.ts, serial.ts): ucast,
-// bcast, mcast, udpport, serial and baud. Pure: config/hacf.ts runs them
-// through its keyword driver (config/keywords.ts).
+// The ha.cf keywords of the heartbeat paths (transport/udp.ts and
+// transport/serial.ts): ucast, bcast, mcast, udpport, serial and baud. Pure;
+// hacf.ts runs them through the keyword driver (keywords.ts). They live in
+// src/config rather than beside the transport so that config never imports
+// from the folders that import it.
 
-import { ifaceNameProblem, isIPv4, isMulticastIPv4, parseUInt, unicastProblem } from '../config/common.js';
-import type { AddIssue, KeywordTable, Settings } from '../config/keywords.js';
-import { SERIAL_BAUD_RATES, type BaudRate, type Medium, type SerialMedium } from '../config/types.js';
+import { ifaceNameProblem, isIPv4, isMulticastIPv4, parseUInt, unicastProblem } from './common.js';
+import type { AddIssue, KeywordTable, Settings } from './keywords.js';
+import { SERIAL_BAUD_RATES, type BaudRate, type Medium, type SerialMedium } from './types.js';
 
 export const DEFAULT_UDPPORT = 694;
 export const DEFAULT_BAUD: BaudRate = 19200;
