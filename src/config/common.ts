@@ -3,19 +3,21 @@
 
 import type { ConfigIssue, StonithDevice } from './types.js';
 
+/**
+ * Messages quote file content; control characters in it must not reach the
+ * operator's terminal raw (or split a FILE:LINE: line in two).
+ */
+export function escapeControls(message: string): string {
+  return message.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
 /** Collects issues for one file so parsers can keep going after an error. */
 export class IssueSink {
   readonly issues: ConfigIssue[] = [];
   constructor(readonly file: string) {}
 
   add(line: number, message: string): void {
-    // Messages quote file content; control characters in it must not reach
-    // the operator's terminal raw (or split a FILE:LINE: line in two).
-    const safe = message.replace(
-      /[\u0000-\u001f\u007f-\u009f]/g,
-      (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`,
-    );
-    this.issues.push({ file: this.file, line, message: safe });
+    this.issues.push({ file: this.file, line, message: escapeControls(message) });
   }
 
   /** Issues in line order; the sort is stable, so same-line issues keep their order. */

@@ -4,7 +4,7 @@
 // each other.
 
 import type { ArbiterSetting, ConfigIssue, QuorumSettings } from './types.js';
-import { isIPv4, unicastProblem } from './common.js';
+import { escapeControls, isIPv4, unicastProblem } from './common.js';
 import { applyKeywords, keywordNames, timeArg, type AddIssue, type Directive, type Keyword, type KeywordTable } from './keywords.js';
 import { UserError } from '../util/errors.js';
 import { parseArbiterAddress, parseEtcdUrl } from '../quorum/endpoints.js';
@@ -150,7 +150,7 @@ export const QUORUM_DIRECTIVES: ReadonlySet<string> = keywordNames(QUORUM_KEYWOR
 export function parseQuorum(lines: QuorumLine[], file: string, deadtimeMs: number): { settings?: QuorumSettings; issues: ConfigIssue[] } {
   const issues: ConfigIssue[] = [];
   if (lines.length === 0) return { issues };
-  const add: AddIssue = (line, message) => { issues.push({ file, line, message }); };
+  const add: AddIssue = (line, message) => { issues.push({ file, line, message: escapeControls(message) }); };
   const seen = new Map<string, number>();
   const s: QuorumState = { add, ping: [], pingGroups: [], targetLine: new Map(), arbiterLine: 0 };
   applyKeywords(QUORUM_KEYWORDS, s, lines, add, { seen });

@@ -21,7 +21,7 @@
 
 import { join } from 'node:path';
 
-import { asciiLower, isIPv4, looksLikeIPv4, parseUInt } from './common.js';
+import { asciiLower, escapeControls, isIPv4, looksLikeIPv4, parseUInt } from './common.js';
 import { applyKeywords, keywordNames, timeArg, type AddIssue, type Directive, type KeywordTable } from './keywords.js';
 import { parseTime } from './time.js';
 import { agentRunsIpmitool, findExecutable, isExecutableFile, trustedFileProblem } from './files.js';
@@ -104,7 +104,7 @@ export function parseStonithHost(
   args: string[], file: string, line: number, nodes: string[], opts: StonithParseOptions = {},
 ): StonithHostResult {
   const issues: ConfigIssue[] = [];
-  const add = (message: string): void => { issues.push({ file, line, message: clean(message) }); };
+  const add = (message: string): void => { issues.push({ file, line, message: escapeControls(message) }); };
   const checkFiles = opts.checkFiles ?? true;
 
   if (args.length < 3) {
@@ -586,7 +586,7 @@ export const FENCING_DIRECTIVES: ReadonlySet<string> = keywordNames(FENCING_KEYW
  */
 export function parseFencing(lines: FencingLine[], file: string, nodes: string[], opts: StonithParseOptions = {}): FencingResult {
   const issues: ConfigIssue[] = [];
-  const add: AddIssue = (line, message) => { issues.push({ file, line, message: clean(message) }); };
+  const add: AddIssue = (line, message) => { issues.push({ file, line, message: escapeControls(message) }); };
   const s: FencingState = {
     add, issues, file, nodes, opts, devices: [], failurePolicy: 'wait', checkIntervalMs: DEFAULT_FENCE_CHECK_INTERVAL_MS,
     retryMs: DEFAULT_FENCE_RETRY_MS, retryMaxMs: DEFAULT_FENCE_RETRY_MAX_MS, waitForAll: true,
@@ -707,9 +707,6 @@ function errText(e: unknown): string {
   return err instanceof Error ? err.message : String(e);
 }
 
-function clean(message: string): string {
-  return message.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
-}
 
 function sortByLine(issues: ConfigIssue[]): ConfigIssue[] {
   return [...issues].sort((a, b) => a.line - b.line);
