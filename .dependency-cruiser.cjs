@@ -17,6 +17,7 @@ const PURE = [
   '^src/transport/(gate|serial-frame)[.]ts$',
   '^src/config/(types|common|time|diff|haresources|quorum|keywords|media)[.]ts$',
   '^src/util/(crc|duration|errors|ratelimit)[.]ts$',
+  '^src/timeline/(model|svg)[.]ts$',
   '^arbiter/machine[.]ts$',
 ];
 
