@@ -5,7 +5,7 @@
 // modules together for a reader and for every refactoring) but not for
 // purity (they are erased: no I/O can run through them).
 
-/** Modules that make decisions: `(state, event, now) -> (state, effects)`, no I/O. */
+/** Modules without I/O: the decision machines `(state, event, now) -> (state, effects)`, codecs and parsers. */
 const PURE = [
   '^src/membership/',
   '^src/resources/',
