@@ -571,4 +571,12 @@ describe('parseHaCf: quorum directives (docs/quorum.md)', () => {
       `${F}:4: 'arbiter' is given more than once (first at line 3)`,
     ]);
   });
+
+  it('escapes control characters a quorum line echoes, as every other ha.cf message does', () => {
+    // An escape sequence in ha.cf must not reach the terminal of whoever runs check-config.
+    expect(errors(withBase('ping 10.0.0.\x1b[2J', 'arbiter etcd://\x07'))).toEqual([
+      `${F}:3: 'ping' address '10.0.0.\\x1b[2J' is not an IPv4 address`,
+      `${F}:4: arbiter 'etcd://\\x07': '\\x07' is not HOST:PORT`,
+    ]);
+  });
 });
