@@ -339,10 +339,14 @@ esac
 `, { mode: 0o755 });
   }
 
-  /** Starts tandem on `node`; its output goes to logFile(node); `env` adds environment variables (e.g. systemd's). */
-  startTandem(node: NodeName, extraArgs: string[] = [], env?: Record<string, string>): ChildProcess {
+  /**
+   * Starts tandem on `node`; its output goes to logFile(node); `env` adds
+   * environment variables (e.g. systemd's); `wrap` is a command line the
+   * daemon's is appended to, e.g. ['prlimit', '--rtprio=0', '--'].
+   */
+  startTandem(node: NodeName, extraArgs: string[] = [], env?: Record<string, string>, wrap: string[] = []): ChildProcess {
     const fd = openSync(this.logFile(node), 'a');
-    const [cmd, ...args] = this.tandemCommand(node, extraArgs);
+    const [cmd, ...args] = [...wrap, ...this.tandemCommand(node, extraArgs)];
     const child = spawn(cmd!, args, { stdio: ['ignore', fd, fd], ...(env ? { env: { ...process.env, ...env } } : {}) });
     closeSync(fd);
     this.procs[node] = child;
@@ -412,6 +416,11 @@ esac
   async powerOn(node: NodeName): Promise<ChildProcess> {
     await this.bringUp(node);
     return this.startNode(node);
+  }
+
+  /** The daemon's ha.cf, e.g. to change a line before a restart. */
+  haCfPath(node: NodeName): string {
+    return join(this.configDir(node), 'ha.cf');
   }
 
   /** kill -9 of the daemon alone: the host stays up, and so does whatever the daemon configured. */

@@ -22,3 +22,7 @@ export function icmpOpen(onPacket: (packet: Buffer | null, sourceOrError: string
 export function icmpSend(h: IcmpHandle, message: Buffer, address: string): number;
 /** Stop receiving and close; idempotent. */
 export function icmpClose(h: IcmpHandle): void;
+/** SCHED_FIFO at `priority` for the calling (main) thread, reset in children; throws with errno text. */
+export function setRealtime(priority: number): void;
+/** The calling thread's scheduling policy and priority, e.g. ['fifo', 50] or ['other', 0]. */
+export function schedPolicy(): [string, number];

@@ -20,6 +20,7 @@
 #include <netinet/in.h>
 #include <linux/if_packet.h>
 #include <linux/if_ether.h>
+#include <sched.h>
 
 static napi_value throw_errno(napi_env env, const char *what, int err) {
   char msg[256];
@@ -354,6 +355,43 @@ static napi_value icmp_close(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// setRealtime(priority): SCHED_FIFO for the calling thread, which is the JS
+// main thread that sends and judges heartbeats. Linux scheduling policy is per
+// thread, so Node's worker and GC threads stay as they are.
+// SCHED_RESET_ON_FORK: resource scripts and the services they start must not
+// inherit a real-time policy (a runaway service would starve the machine).
+static napi_value set_realtime(napi_env env, napi_callback_info info) {
+  size_t argc = 1; napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int32_t prio = 0;
+  if (argc < 1 || napi_get_value_int32(env, argv[0], &prio) != napi_ok) {
+    napi_throw_type_error(env, NULL, "setRealtime(priority)");
+    return NULL;
+  }
+  struct sched_param sp; memset(&sp, 0, sizeof sp);
+  sp.sched_priority = prio;
+  if (sched_setscheduler(0, SCHED_FIFO | SCHED_RESET_ON_FORK, &sp) != 0) return throw_errno(env, "sched_setscheduler(SCHED_FIFO)", errno);
+  return NULL;
+}
+
+// schedPolicy() -> [policy name, priority] of the calling thread.
+static napi_value sched_policy(napi_env env, napi_callback_info info) {
+  (void)info;
+  int pol = sched_getscheduler(0);
+  if (pol < 0) return throw_errno(env, "sched_getscheduler", errno);
+  struct sched_param sp; memset(&sp, 0, sizeof sp);
+  if (sched_getparam(0, &sp) != 0) return throw_errno(env, "sched_getparam", errno);
+  pol &= ~SCHED_RESET_ON_FORK;
+  const char *name = pol == SCHED_FIFO ? "fifo" : pol == SCHED_RR ? "rr" : pol == SCHED_OTHER ? "other" : pol == SCHED_BATCH ? "batch" : pol == SCHED_IDLE ? "idle" : "unknown";
+  napi_value arr, n, p;
+  napi_create_array_with_length(env, 2, &arr);
+  napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &n);
+  napi_create_int32(env, sp.sched_priority, &p);
+  napi_set_element(env, arr, 0, n);
+  napi_set_element(env, arr, 1, p);
+  return arr;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"openPacket", NULL, open_packet, NULL, NULL, NULL, napi_default, NULL},
@@ -366,6 +404,8 @@ static napi_value init(napi_env env, napi_value exports) {
     {"icmpOpen", NULL, icmp_open, NULL, NULL, NULL, napi_default, NULL},
     {"icmpSend", NULL, icmp_send, NULL, NULL, NULL, napi_default, NULL},
     {"icmpClose", NULL, icmp_close, NULL, NULL, NULL, napi_default, NULL},
+    {"setRealtime", NULL, set_realtime, NULL, NULL, NULL, napi_default, NULL},
+    {"schedPolicy", NULL, sched_policy, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

@@ -9,7 +9,9 @@ const ms = (v: number | null) => (v === null ? 'never' : `${dur(v)} ago`);
 export function formatStatus(r: StatusReport): string {
   const lines: string[] = [];
   lines.push(`cluster ${r.cluster}: node ${r.node}, generation ${r.generation}, started ${r.startedAt}`);
-  lines.push(`timing: keepalive ${dur(r.timing.keepaliveMs)}, deadtime ${dur(r.timing.deadtimeMs)}, auto_failback ${r.timing.autoFailback}`);
+  const sched = r.timing.scheduling;
+  lines.push(`timing: keepalive ${dur(r.timing.keepaliveMs)}, deadtime ${dur(r.timing.deadtimeMs)}, auto_failback ${r.timing.autoFailback}` +
+    (sched ? `, scheduling ${sched.policy}${sched.refused ? ' (realtime refused)' : ''}` : ''));
   if (r.auth) lines.push(`authkeys: auth ${r.auth.sendIndex}, fingerprint ${r.auth.fingerprint}${r.auth.insecureAllowed ? ' (allow_insecure_authkeys: forgeable)' : ''}`);
   if (r.auth?.mismatch) lines.push(`!! ${r.auth.mismatch.message}`);
   lines.push('');

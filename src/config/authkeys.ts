@@ -7,11 +7,9 @@
 // is tandem's HMAC-SHA256.
 
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, constants, fsyncSync, openSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
 
-import { IssueSink, errnoText, parseUInt, physicalLines } from './common.js';
-import { ownedRegularFile, withoutPath } from './filesec.js';
+import { IssueSink, parseUInt, physicalLines } from './common.js';
+export { checkAuthKeysMode, writeSecretFile } from './files.js';
 import type { AuthKey, AuthKeys, AuthMethod, ConfigIssue } from './types.js';
 import { UserError } from '../util/errors.js';
 
@@ -169,37 +167,6 @@ function printable(s: string): string {
 }
 
 /**
- * The keys are shared secrets: anyone who can read them can forge
- * heartbeats, and anyone who can write them can lock a node out. Returns an
- * issue (line 0) when group or others have read or write permission, when
- * the file or a directory above it is not root's or is writable by others,
- * or when the file cannot be examined.
- */
-export function checkAuthKeysMode(file: string): ConfigIssue | undefined {
-  let st;
-  try {
-    st = statSync(file);
-  } catch (e) {
-    return { file, line: 0, message: `cannot check permissions: ${errnoText(e)}` };
-  }
-  if (!st.isFile()) return undefined;   // reading it says so
-  const mode = st.mode & 0o7777;
-  if ((mode & 0o066) === 0) {
-    // Root's (or, for an arbiter run by another user, that user's), in
-    // directories nobody else can write: a key file someone else can
-    // replace is theirs.
-    const owned = ownedRegularFile(file);
-    return 'problem' in owned ? { file, line: 0, message: withoutPath(owned.problem, file) } : undefined;
-  }
-  const shown = mode.toString(8).padStart(4, '0');
-  return {
-    file,
-    line: 0,
-    message: `authkeys must not be accessible by group or others (mode ${shown}); run chmod 600 ${file}`,
-  };
-}
-
-/**
  * A fresh authkeys file: index 1 with a random 256-bit key, hex-encoded so it
  * survives copy/paste and editors. crc is refused because it authenticates
  * nothing.
@@ -229,48 +196,4 @@ export function keyFingerprint(keys: AuthKeys): string {
   if (!k) return 'none';
   const h = createHash('sha256').update('tandem authkeys fingerprint v1\0').update(k.method).update('\0').update(k.key).digest('hex');
   return `${k.method}:${h.slice(0, 16)}`;
-}
-
-/**
- * Writes a secret to `file`, readable by its owner only from the first byte:
- * created with O_EXCL and mode 0600 (a umask can only take bits away), so
- * there is no moment when another user can open it, and a symlink or an
- * existing file in its place is never followed or reused. An existing file
- * is refused unless `force`; then the new file is written beside it the same
- * way and renamed over it, so the old key stays whole until the new one is
- * complete. UserError naming the file on any failure.
- */
-export function writeSecretFile(file: string, text: string, opts: { force?: boolean } = {}): void {
-  const exists = (() => {
-    try { statSync(file); return true; } catch { return false; }
-  })();
-  if (exists && !opts.force) {
-    throw new UserError(`${file} exists; not overwriting a key (the other node may use it). Remove it first, or add --force to replace it`);
-  }
-  const target = exists ? join(dirname(file), `.${basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`) : file;
-  let fd: number;
-  try {
-    fd = openSync(target, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'EEXIST') throw new UserError(`${file} exists; not overwriting a key. Remove it first, or add --force to replace it`);
-    throw new UserError(`${file}: cannot create: ${errnoText(e)}`);
-  }
-  try {
-    writeSync(fd, text);
-    fsyncSync(fd);
-  } catch (e) {
-    closeSync(fd);
-    try { unlinkSync(target); } catch { /* gone already */ }
-    throw new UserError(`${file}: cannot write: ${errnoText(e)}`);
-  }
-  closeSync(fd);
-  if (target !== file) {
-    try {
-      renameSync(target, file);
-    } catch (e) {
-      try { unlinkSync(target); } catch { /* gone already */ }
-      throw new UserError(`${file}: cannot replace: ${errnoText(e)}`);
-    }
-  }
 }

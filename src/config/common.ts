@@ -1,7 +1,15 @@
-// Small helpers shared by the ha.cf, authkeys and haresources parsers.
+// Small helpers shared by the ha.cf, authkeys and haresources parsers; no I/O
+// (files.ts does that).
 
-import { accessSync, closeSync, constants, fstatSync, openSync, readFileSync, statSync } from 'node:fs';
-import type { ConfigIssue } from './types.js';
+import type { ConfigIssue, StonithDevice } from './types.js';
+
+/**
+ * Messages quote file content; control characters in it must not reach the
+ * operator's terminal raw (or split a FILE:LINE: line in two).
+ */
+export function escapeControls(message: string): string {
+  return message.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
 
 /** Collects issues for one file so parsers can keep going after an error. */
 export class IssueSink {
@@ -9,13 +17,7 @@ export class IssueSink {
   constructor(readonly file: string) {}
 
   add(line: number, message: string): void {
-    // Messages quote file content; control characters in it must not reach
-    // the operator's terminal raw (or split a FILE:LINE: line in two).
-    const safe = message.replace(
-      /[\u0000-\u001f\u007f-\u009f]/g,
-      (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`,
-    );
-    this.issues.push({ file: this.file, line, message: safe });
+    this.issues.push({ file: this.file, line, message: escapeControls(message) });
   }
 
   /** Issues in line order; the sort is stable, so same-line issues keep their order. */
@@ -29,25 +31,6 @@ export class IssueSink {
  * '\r' from CRLF files is dropped), so line numbers match what editors and
  * `wc -l` show.
  */
-/**
- * A directive allowed once per file: returns a check that reports a repeat
- * (naming the first line) through `add` and says whether to use the line.
- * `seen` ends up mapping each directive to its first line.
- */
-export function oncePerFile(
-  add: (line: number, message: string) => void, seen = new Map<string, number>(),
-): (l: { directive: string; line: number }) => boolean {
-  return (l) => {
-    const prev = seen.get(l.directive);
-    if (prev !== undefined) {
-      add(l.line, `'${l.directive}' is given more than once (first at line ${prev})`);
-      return false;
-    }
-    seen.set(l.directive, l.line);
-    return true;
-  };
-}
-
 export function physicalLines(text: string): string[] {
   // Some editors prepend a UTF-8 byte order mark; it would otherwise become
   // an invisible part of the first directive.
@@ -124,22 +107,6 @@ export function nodeNameProblem(name: string): string | undefined {
   return undefined;
 }
 
-/**
- * Reads a configuration or key file, which must be a regular file: a FIFO
- * would block the read forever (hence O_NONBLOCK on the open, which does
- * nothing to a regular file) and a device like /dev/zero never ends.
- * Throws like readFileSync; errnoText() turns either into a message.
- */
-export function readRegularFile(file: string): Buffer {
-  const fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK);
-  try {
-    if (!fstatSync(fd).isFile()) throw new Error('not a regular file');
-    return readFileSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
 /** "no such file or directory (ENOENT)" from a Node fs error. */
 export function errnoText(e: unknown): string {
   if (e instanceof Error) {
@@ -153,28 +120,12 @@ export function errnoText(e: unknown): string {
   return String(e);
 }
 
-export type ExecutableLookup =
-  | { path: string }
-  | { problems: Array<{ path: string; why: 'not-file' | 'not-executable' }> };
-
-/** The first of `paths` that is an executable regular file; otherwise why each one that exists is not. */
-export function findExecutable(paths: readonly string[]): ExecutableLookup {
-  const problems: Array<{ path: string; why: 'not-file' | 'not-executable' }> = [];
-  for (const path of paths) {
-    try {
-      if (!statSync(path).isFile()) {
-        problems.push({ path, why: 'not-file' });
-        continue;
-      }
-    } catch {
-      continue;   // absent: try the next place
-    }
-    try {
-      accessSync(path, constants.X_OK);
-      return { path };
-    } catch {
-      problems.push({ path, why: 'not-executable' });
-    }
+/** A short, secret-free name for logs and history: "ipmi beta via 10.0.0.12:623 (ha.cf:12)". */
+export function deviceLabel(d: StonithDevice): string {
+  const where = `${d.file.split('/').pop()}:${d.line}`;
+  switch (d.type) {
+    case 'ipmi': return `ipmi ${d.target} via ${d.host}:${d.port} (${where})`;
+    case 'fence': return `${d.agent} ${d.target} (${where})`;
+    case 'external': return `external/${d.plugin} ${d.target} (${where})`;
   }
-  return { problems };
 }

@@ -4,36 +4,13 @@
 // file checks, so what only `run` (or a 3 a.m. takeover) would find shows up
 // in one check-config run.
 
-import { statSync } from 'node:fs';
-import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { BUILTIN_AGENTS } from './haresources.js';
 import { parseIpAddrArgs } from '../agents/ipaddr.js';
 import type { Config, ConfigIssue } from './types.js';
+import { localHostFacts, type HostFacts } from './files.js';
 
-export interface HostFacts {
-  /** Interface name -> its IPv4 addresses with netmasks. */
-  interfaces: Map<string, Array<{ address: string; netmask: string }>>;
-  /** stat of a device path: 'char', 'other', or an errno text. */
-  device: (path: string) => 'char' | 'other' | string;
-}
-
-export function localHostFacts(): HostFacts {
-  const interfaces = new Map<string, Array<{ address: string; netmask: string }>>();
-  for (const [name, list] of Object.entries(networkInterfaces())) {
-    interfaces.set(name, (list ?? []).filter((a) => a.family === 'IPv4').map((a) => ({ address: a.address, netmask: a.netmask })));
-  }
-  return {
-    interfaces,
-    device: (path) => {
-      try {
-        return statSync(path).isCharacterDevice() ? 'char' : 'other';
-      } catch (e) {
-        return (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : (e as Error).message;
-      }
-    },
-  };
-}
+export { localHostFacts, type HostFacts };
 
 const u32 = (ip: string): number => ip.split('.').reduce((a, x) => ((a << 8) | Number(x)) >>> 0, 0);
 

@@ -4,9 +4,9 @@
 
 import { join } from 'node:path';
 
-import { checkAuthKeysMode, keyPolicyIssues, parseAuthKeys } from './authkeys.js';
-import { errnoText, findExecutable, readRegularFile } from './common.js';
-import { trustedFileProblem, withoutPath } from './filesec.js';
+import { keyPolicyIssues, parseAuthKeys } from './authkeys.js';
+import { errnoText } from './common.js';
+import { checkAuthKeysMode, findExecutable, readRegularFile, trustedFileProblem, withoutPath } from './files.js';
 import { parseHaCf } from './hacf.js';
 import { BUILTIN_AGENTS, parseHaResources } from './haresources.js';
 import type { Config, ConfigIssue, ResourceGroup } from './types.js';

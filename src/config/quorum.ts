@@ -3,40 +3,145 @@
 // fencing lines, because the defaults depend on deadtime and the checks on
 // each other.
 
-import type { ConfigIssue } from './types.js';
-import { isIPv4, oncePerFile, unicastProblem } from './common.js';
-import { parseTime } from './time.js';
+import type { ArbiterSetting, ConfigIssue, QuorumSettings } from './types.js';
+import { escapeControls, isIPv4, unicastProblem } from './common.js';
+import { applyKeywords, keywordNames, timeArg, type AddIssue, type Directive, type Keyword, type KeywordTable } from './keywords.js';
 import { UserError } from '../util/errors.js';
-import { parseArbiterAddress } from '../quorum/arbiter-client.js';
-import { parseEtcdUrl } from '../quorum/etcd.js';
+import { parseArbiterAddress, parseEtcdUrl } from '../quorum/endpoints.js';
 import { defaultLeaseConfig, leaseConfigProblems } from '../quorum/lease.js';
 import { defaultIpfail } from '../quorum/decide.js';
 
-/** ha.cf directives this module parses. */
-export const QUORUM_DIRECTIVES: ReadonlySet<string> = new Set([
-  'ping', 'ping_group', 'deadping', 'ipfail', 'ipfail_delay', 'ipfail_dwell',
-  'arbiter', 'arbiter_keys', 'arbiter_ttl', 'arbiter_safety',
-]);
+export type { ArbiterSetting, QuorumSettings } from './types.js';
 
-export type ArbiterSetting = { kind: 'arbiter'; address: string } | { kind: 'etcd'; url: string };
+/** One ha.cf line that belongs to this module. */
+export type QuorumLine = Directive;
 
-export interface QuorumSettings {
-  ping: string[];                                   // `ping IP…`, one target per address
-  pingGroups: Array<{ name: string; addrs: string[] }>;
-  deadpingMs: number;
-  ipfail: { enabled: boolean; delayMs: number; dwellMs: number };
+interface QuorumState {
+  add: AddIssue;
+  ping: string[];
+  pingGroups: QuorumSettings['pingGroups'];
+  targetLine: Map<string, number>;   // target name or address -> line
+  deadping?: number;
+  ipfail?: { on: boolean; line: number };
+  delay?: number;
+  dwell?: number;
   arbiter?: ArbiterSetting;
-  /** Key file for tandem's arbiter; absent = the cluster's authkeys. */
-  arbiterKeys?: string;
-  arbiterTtlMs: number;
-  arbiterSafetyMs: number;
+  arbiterLine: number;
+  keys?: string;
+  ttl?: { ms: number; line: number };
+  safety?: { ms: number; line: number };
 }
 
-export interface QuorumLine {
-  directive: string;
-  args: string[];
-  line: number;
+const TIME_VALUE = 'a time: seconds, or Nms';
+
+/** A time greater than zero, or undefined after reporting why not. */
+function timeValue(s: QuorumState, d: Directive, v: string): number | undefined {
+  return timeArg(s.add, d, v, (ms) => (ms <= 0 ? 'must be greater than zero' : undefined));
 }
+
+function addrOk(s: QuorumState, d: Directive, a: string): boolean {
+  if (!isIPv4(a)) {
+    s.add(d.line, `'${d.directive}' address '${a}' is not an IPv4 address`);
+    return false;
+  }
+  const bad = unicastProblem(a);
+  if (bad) {
+    s.add(d.line, `'${d.directive}' address ${a} ${bad}`);
+    return false;
+  }
+  return true;
+}
+
+/** A lease time, kept with its line for the checks against the other lease settings. */
+function leaseTime(name: string, field: 'ttl' | 'safety'): Keyword<QuorumState> {
+  return {
+    name,
+    once: true,
+    one: TIME_VALUE,
+    apply(s, d, v) {
+      const ms = timeValue(s, d, v);
+      if (ms !== undefined) s[field] = { ms, line: d.line };
+    },
+  };
+}
+
+/** ha.cf's quorum keywords: ping nodes, ipfail and the arbiter. */
+export const QUORUM_KEYWORDS: KeywordTable<QuorumState> = [
+  {
+    name: 'ping',
+    apply(s, d) {
+      if (d.args.length === 0) { s.add(d.line, `'ping' needs at least one IPv4 address, e.g. 'ping 192.0.2.1'`); return; }
+      for (const a of d.args) {
+        if (!addrOk(s, d, a)) continue;
+        const prev = s.targetLine.get(a);
+        if (prev !== undefined) { s.add(d.line, `ping target ${a} is already given at line ${prev}`); continue; }
+        s.targetLine.set(a, d.line);
+        s.ping.push(a);
+      }
+    },
+  },
+  {
+    name: 'ping_group',
+    apply(s, d) {
+      const [name = '', ...addrs] = d.args;
+      if (addrs.length === 0) { s.add(d.line, `'ping_group' takes a name and at least one IPv4 address (ping_group NAME IP...)`); return; }
+      if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(name) || isIPv4(name)) {
+        s.add(d.line, `'ping_group' name '${name}' must be letters, digits, '.', '_' or '-' and not an address`);
+        return;
+      }
+      const prev = s.targetLine.get(name);
+      if (prev !== undefined) { s.add(d.line, `ping_group ${name} is already given at line ${prev}`); return; }
+      const ok = addrs.filter((a) => addrOk(s, d, a));
+      if (ok.length !== addrs.length) return;
+      s.targetLine.set(name, d.line);
+      s.pingGroups.push({ name, addrs: [...new Set(ok)] });
+    },
+  },
+  { name: 'deadping', once: true, one: TIME_VALUE, apply(s, d, v) { s.deadping = timeValue(s, d, v); } },
+  {
+    name: 'ipfail',
+    once: true,
+    apply(s, d) {
+      const v = d.args.length === 1 ? d.args[0]!.toLowerCase() : '';
+      if (['on', 'yes', 'true', '1'].includes(v)) s.ipfail = { on: true, line: d.line };
+      else if (['off', 'no', 'false', '0'].includes(v)) s.ipfail = { on: false, line: d.line };
+      else s.add(d.line, `'ipfail' must be on or off (got '${d.args.join(' ')}')`);
+    },
+  },
+  { name: 'ipfail_delay', once: true, one: TIME_VALUE, apply(s, d, v) { s.delay = timeValue(s, d, v); } },
+  { name: 'ipfail_dwell', once: true, one: TIME_VALUE, apply(s, d, v) { s.dwell = timeValue(s, d, v); } },
+  {
+    name: 'arbiter',
+    once: true,
+    apply(s, d) {
+      // The ha.cf tokenizer splits on ',', which etcd endpoint lists use.
+      const v = d.args.join(',');
+      if (d.args.length === 0) { s.add(d.line, `'arbiter' takes HOST:PORT or etcd://HOST:PORT[,HOST:PORT...]/PREFIX`); return; }
+      try {
+        if (v.startsWith('etcd://')) { parseEtcdUrl(v); s.arbiter = { kind: 'etcd', url: v }; }
+        else if (d.args.length !== 1) s.add(d.line, `'arbiter' takes one HOST:PORT (got '${d.args.join(' ')}')`);
+        else { parseArbiterAddress(v); s.arbiter = { kind: 'arbiter', address: v }; }
+        s.arbiterLine = d.line;
+      } catch (e) {
+        if (!(e instanceof UserError)) throw e;
+        s.add(d.line, e.message);
+      }
+    },
+  },
+  {
+    name: 'arbiter_keys',
+    once: true,
+    apply(s, d) {
+      if (d.args.length !== 1 || !d.args[0]!.startsWith('/')) { s.add(d.line, `'arbiter_keys' takes the absolute path of an authkeys-format file`); return; }
+      s.keys = d.args[0];
+    },
+  },
+  leaseTime('arbiter_ttl', 'ttl'),
+  leaseTime('arbiter_safety', 'safety'),
+];
+
+/** ha.cf directives this module parses. */
+export const QUORUM_DIRECTIVES: ReadonlySet<string> = keywordNames(QUORUM_KEYWORDS);
 
 /**
  * Parses every quorum line of one ha.cf. Returns settings only when there is
@@ -45,134 +150,11 @@ export interface QuorumLine {
 export function parseQuorum(lines: QuorumLine[], file: string, deadtimeMs: number): { settings?: QuorumSettings; issues: ConfigIssue[] } {
   const issues: ConfigIssue[] = [];
   if (lines.length === 0) return { issues };
-  const add = (line: number, message: string) => issues.push({ file, line, message });
+  const add: AddIssue = (line, message) => { issues.push({ file, line, message: escapeControls(message) }); };
   const seen = new Map<string, number>();
-  const once = oncePerFile(add, seen);
-  const time = (l: QuorumLine): number | undefined => {
-    if (l.args.length !== 1) {
-      add(l.line, `'${l.directive}' takes exactly one value (a time: seconds, or Nms), got ${l.args.length}`);
-      return undefined;
-    }
-    try {
-      const ms = parseTime(l.args[0]!);
-      if (ms <= 0) {
-        add(l.line, `'${l.directive}' must be greater than zero (got '${l.args[0]}')`);
-        return undefined;
-      }
-      return ms;
-    } catch (e) {
-      if (!(e instanceof UserError)) throw e;
-      add(l.line, `'${l.directive}': ${e.message}`);
-      return undefined;
-    }
-  };
-  const addrOk = (l: QuorumLine, a: string): boolean => {
-    if (!isIPv4(a)) {
-      add(l.line, `'${l.directive}' address '${a}' is not an IPv4 address`);
-      return false;
-    }
-    const bad = unicastProblem(a);
-    if (bad) {
-      add(l.line, `'${l.directive}' address ${a} ${bad}`);
-      return false;
-    }
-    return true;
-  };
-
-  const ping: string[] = [];
-  const pingGroups: QuorumSettings['pingGroups'] = [];
-  const targetLine = new Map<string, number>();   // target name or address -> line
-  let deadping: number | undefined;
-  let ipfail: { on: boolean; line: number } | undefined;
-  let delay: number | undefined;
-  let dwell: number | undefined;
-  let arbiter: ArbiterSetting | undefined;
-  let arbiterLine = 0;
-  let keys: string | undefined;
-  let ttl: { ms: number; line: number } | undefined;
-  let safety: { ms: number; line: number } | undefined;
-
-  for (const l of lines) {
-    switch (l.directive) {
-      case 'ping': {
-        if (l.args.length === 0) { add(l.line, `'ping' needs at least one IPv4 address, e.g. 'ping 192.0.2.1'`); break; }
-        for (const a of l.args) {
-          if (!addrOk(l, a)) continue;
-          const prev = targetLine.get(a);
-          if (prev !== undefined) { add(l.line, `ping target ${a} is already given at line ${prev}`); continue; }
-          targetLine.set(a, l.line);
-          ping.push(a);
-        }
-        break;
-      }
-      case 'ping_group': {
-        const [name = '', ...addrs] = l.args;
-        if (addrs.length === 0) { add(l.line, `'ping_group' takes a name and at least one IPv4 address (ping_group NAME IP...)`); break; }
-        if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(name) || isIPv4(name)) {
-          add(l.line, `'ping_group' name '${name}' must be letters, digits, '.', '_' or '-' and not an address`);
-          break;
-        }
-        const prev = targetLine.get(name);
-        if (prev !== undefined) { add(l.line, `ping_group ${name} is already given at line ${prev}`); break; }
-        const ok = addrs.filter((a) => addrOk(l, a));
-        if (ok.length !== addrs.length) break;
-        targetLine.set(name, l.line);
-        pingGroups.push({ name, addrs: [...new Set(ok)] });
-        break;
-      }
-      case 'deadping':
-        if (once(l)) deadping = time(l);
-        break;
-      case 'ipfail': {
-        if (!once(l)) break;
-        const v = l.args.length === 1 ? l.args[0]!.toLowerCase() : '';
-        if (['on', 'yes', 'true', '1'].includes(v)) ipfail = { on: true, line: l.line };
-        else if (['off', 'no', 'false', '0'].includes(v)) ipfail = { on: false, line: l.line };
-        else add(l.line, `'ipfail' must be on or off (got '${l.args.join(' ')}')`);
-        break;
-      }
-      case 'ipfail_delay':
-        if (once(l)) delay = time(l);
-        break;
-      case 'ipfail_dwell':
-        if (once(l)) dwell = time(l);
-        break;
-      case 'arbiter': {
-        if (!once(l)) break;
-        // The ha.cf tokenizer splits on ',', which etcd endpoint lists use.
-        const v = l.args.join(',');
-        if (l.args.length === 0) { add(l.line, `'arbiter' takes HOST:PORT or etcd://HOST:PORT[,HOST:PORT...]/PREFIX`); break; }
-        try {
-          if (v.startsWith('etcd://')) { parseEtcdUrl(v); arbiter = { kind: 'etcd', url: v }; }
-          else if (l.args.length !== 1) add(l.line, `'arbiter' takes one HOST:PORT (got '${l.args.join(' ')}')`);
-          else { parseArbiterAddress(v); arbiter = { kind: 'arbiter', address: v }; }
-          arbiterLine = l.line;
-        } catch (e) {
-          if (!(e instanceof UserError)) throw e;
-          add(l.line, e.message);
-        }
-        break;
-      }
-      case 'arbiter_keys': {
-        if (!once(l)) break;
-        if (l.args.length !== 1 || !l.args[0]!.startsWith('/')) { add(l.line, `'arbiter_keys' takes the absolute path of an authkeys-format file`); break; }
-        keys = l.args[0];
-        break;
-      }
-      case 'arbiter_ttl': {
-        if (!once(l)) break;
-        const ms = time(l);
-        if (ms !== undefined) ttl = { ms, line: l.line };
-        break;
-      }
-      case 'arbiter_safety': {
-        if (!once(l)) break;
-        const ms = time(l);
-        if (ms !== undefined) safety = { ms, line: l.line };
-        break;
-      }
-    }
-  }
+  const s: QuorumState = { add, ping: [], pingGroups: [], targetLine: new Map(), arbiterLine: 0 };
+  applyKeywords(QUORUM_KEYWORDS, s, lines, add, { seen });
+  const { ping, pingGroups, deadping, ipfail, delay, dwell, arbiter, arbiterLine, keys, ttl, safety } = s;
 
   const anyTarget = ping.length + pingGroups.length > 0;
   const hadTargetLine = lines.some((l) => l.directive === 'ping' || l.directive === 'ping_group');

@@ -19,13 +19,17 @@
 // docs/fencing.md: fence_delay, fence_failure_policy, fence_check_interval,
 // fence_retry, fence_wait_for_all, stonith_plugin_dir.
 
-import { accessSync, constants as fsc, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { asciiLower, findExecutable, isIPv4, looksLikeIPv4, oncePerFile, parseUInt } from './common.js';
+import { asciiLower, escapeControls, isIPv4, looksLikeIPv4, parseUInt } from './common.js';
+import { applyKeywords, keywordNames, timeArg, type AddIssue, type Directive, type KeywordTable } from './keywords.js';
 import { parseTime } from './time.js';
-import { trustedFileProblem } from './filesec.js';
-import type { ConfigIssue } from './types.js';
+import { agentRunsIpmitool, findExecutable, isExecutableFile, trustedFileProblem } from './files.js';
+
+export { agentRunsIpmitool };
+import type {
+  ConfigIssue, ExternalDevice, FenceAgentDevice, FenceFailurePolicy, FencingConfig, IpmiDevice, ParamValue, StonithDevice,
+} from './types.js';
 import { UserError } from '../util/errors.js';
 
 /** Where cluster-glue installs external plugins (Debian's cluster-glue). */
@@ -51,70 +55,10 @@ export const FENCE_SKEW_ALLOWANCE_MS = 100;
 /** No single fence may take longer: the pair waits on it with its groups down. */
 const MAX_DEVICE_TIMEOUT_MS = 600_000;
 
-/** A parameter value: literal text, or the contents of a root-only file read at fence time. */
-export type ParamValue = { text: string } | { file: string };
-
-interface DeviceBase {
-  /** '*' or the node that may use this device. */
-  from: string;
-  /** The only node this device ever fences. */
-  target: string;
-  /** Hard bound on one fence() call, confirmation included; the process group is killed at it. */
-  timeoutMs: number;
-  file: string;
-  line: number;
-}
-
-export interface IpmiDevice extends DeviceBase {
-  type: 'ipmi';
-  host: string;
-  port: number;
-  user: string;
-  passfile: string;
-  interface: 'lanplus' | 'lan';
-  cipher: number;
-  privlvl: 'CALLBACK' | 'USER' | 'OPERATOR' | 'ADMINISTRATOR';
-  /** ipmitool -N: seconds per try. */
-  ipmitoolTimeoutS: number;
-  /** ipmitool -R: tries after the first. 0 is not accepted: ipmitool reads it as its default (about 20 s). */
-  retries: number;
-  /** Pause after "power off" before the first confirming status. */
-  powerWaitMs: number;
-}
-
-export interface FenceAgentDevice extends DeviceBase {
-  type: 'fence';
-  agent: string;            // fence_ipmilan, ...
-  dirs: string[];           // searched in order at fence time
-  params: Array<[string, ParamValue]>;
-  passfile?: string;
-}
-
-export interface ExternalDevice extends DeviceBase {
-  type: 'external';
-  plugin: string;           // the NAME of external/NAME
-  dirs: string[];
-  params: Array<[string, ParamValue]>;
-}
-
-export type StonithDevice = IpmiDevice | FenceAgentDevice | ExternalDevice;
-
-export type FenceFailurePolicy = 'wait' | 'takeover';
-
-export interface FencingConfig {
-  /** Every stonith_host line, in file order, whatever its from-node. */
-  devices: StonithDevice[];
-  /** How long the node that holds fewer groups waits before it shoots. */
-  fenceDelayMs: number;
-  failurePolicy: FenceFailurePolicy;
-  /** Period of device status checks; 0 = never. */
-  checkIntervalMs: number;
-  retryMs: number;
-  retryMaxMs: number;
-  /** A node that has not heard its peer since it started neither fences nor takes over. */
-  waitForAll: boolean;
-  pluginDir?: string;
-}
+export type {
+  ExternalDevice, FenceAgentDevice, FenceFailurePolicy, FencingConfig, IpmiDevice, ParamValue, StonithDevice,
+} from './types.js';
+export { deviceLabel } from './common.js';
 
 export interface StonithParseOptions {
   /** Extra directory searched first for fence_* agents and external plugins (stonith_plugin_dir). */
@@ -126,12 +70,6 @@ export interface StonithParseOptions {
   /** ha.cf's keepalive: fence_delay must also cover the skew between the two nodes' death declarations. */
   keepaliveMs?: number;
 }
-
-/** ha.cf directives this module parses; hacf.ts hands their lines to parseFencing(). */
-export const FENCING_DIRECTIVES: ReadonlySet<string> = new Set([
-  'stonith_host', 'fence_delay', 'fence_failure_policy', 'fence_check_interval', 'fence_retry',
-  'fence_wait_for_all', 'stonith_plugin_dir',
-]);
 
 /** cluster-glue's compiled (.so) plugins, which tandem cannot load. */
 const GLUE_SO_PLUGINS = new Set([
@@ -148,10 +86,6 @@ const PLUGIN_NAME = /^[A-Za-z0-9][A-Za-z0-9_.+-]*$/;
 // key or its last _part, so snmp_priv_passwd counts and passwd_method does not.
 const SECRET_KEY = /(^|_)(password|passwd|pass|secret|passphrase|community)$/i;
 
-const IPMI_KEYS = new Set([
-  'target', 'host', 'port', 'user', 'passfile', 'interface', 'cipher', 'privlvl', 'timeout',
-  'ipmitool_timeout', 'retries', 'power_wait',
-]);
 const PRIVLVLS = new Set(['CALLBACK', 'USER', 'OPERATOR', 'ADMINISTRATOR']);
 /** Keys tandem sets itself when it runs a fence agent. */
 const AGENT_RESERVED = new Set(['action', 'nodename']);
@@ -170,7 +104,7 @@ export function parseStonithHost(
   args: string[], file: string, line: number, nodes: string[], opts: StonithParseOptions = {},
 ): StonithHostResult {
   const issues: ConfigIssue[] = [];
-  const add = (message: string): void => { issues.push({ file, line, message: clean(message) }); };
+  const add = (message: string): void => { issues.push({ file, line, message: escapeControls(message) }); };
   const checkFiles = opts.checkFiles ?? true;
 
   if (args.length < 3) {
@@ -245,190 +179,404 @@ export function parseStonithHost(
     }
   }
 
-  const secretCheck = (key: string, path: string): void => {
-    if (!checkFiles) return;
-    const problem = secretFileProblem(path, opts.secretOwners);
-    if (problem) add(`${key}: ${problem}`);
-  };
-
-  const timeout = (dflt: number): number => {
-    const v = params.get('timeout');
-    if (!v) return dflt;
-    const ms = timeParam('timeout', v.value, add, 100, MAX_DEVICE_TIMEOUT_MS);
-    return ms ?? dflt;
-  };
-
-  const base = { from, target, file, line };
-  const before = issues.length;
-
-  if (type === 'ipmi') {
-    for (const key of params.keys()) {
-      if (!IPMI_KEYS.has(key)) add(`unknown ipmi parameter '${key}' (accepted: ${[...IPMI_KEYS].join(', ')})`);
-    }
-    for (const [key, p] of params) {
-      if ('file' in p.value && key !== 'target') add(`ipmi parameter '${key}' cannot come from a file; the password file is passfile=`);
-    }
-    const text = (key: string): string | undefined => {
+  const c: DeviceContext = {
+    type, params, add, issues, opts, checkFiles, before: issues.length, base: { from, target, file, line },
+    text: (key) => {
       const p = params.get(key);
       return p && 'text' in p.value ? p.value.text : undefined;
-    };
-    const host = text('host');
-    if (host === undefined) add(`missing host=<BMC address>`);
-    else if (looksLikeIPv4(host) ? !isIPv4(host) : !/^[A-Za-z0-9][A-Za-z0-9.:-]*$/.test(host)) {
-      add(`host '${host}' is not an IPv4 address or host name`);
-    }
-    const port = intParam(text('port'), 'port', 623, 1, 65535, add);
-    const user = text('user');
-    if (user === undefined) add(`missing user=<BMC user name>`);
-    const passfile = text('passfile');
-    if (passfile === undefined) {
-      add(`missing passfile=<file with the BMC password> (ipmitool reads it with -f; passwords are never written in ha.cf)`);
-    } else if (!passfile.startsWith('/')) {
-      add(`passfile '${passfile}' must be an absolute path`);
-    } else {
-      secretCheck('passfile', passfile);
-    }
-    const iface = text('interface') ?? 'lanplus';
-    if (iface !== 'lanplus' && iface !== 'lan') add(`interface '${iface}' must be lanplus (IPMI 2.0) or lan (IPMI 1.5)`);
-    // Cipher suite 3 (HMAC-SHA1, AES-128) is what BMCs and ipmi_sim answer at
-    // once; without -C ipmitool first asks for the suites and loses 10 s when
-    // the BMC does not implement that command.
-    const cipher = intParam(text('cipher'), 'cipher', 3, 0, 17, add);
-    const privRaw = (text('privlvl') ?? 'ADMINISTRATOR').toUpperCase();
-    if (!PRIVLVLS.has(privRaw)) add(`privlvl '${text('privlvl')}' must be one of ${[...PRIVLVLS].join(', ')}`);
-    const nS = intParam(text('ipmitool_timeout'), 'ipmitool_timeout', 1, 1, 60, add);
-    const retries = intParam(text('retries'), 'retries', 1, 1, 10, add,
-      ' (0 is refused: ipmitool treats -R 0 as its default and then takes about 20 s to give up)');
-    const pw = params.get('power_wait');
-    const powerWaitMs = pw ? timeParam('power_wait', pw.value, add, 0, 60_000) ?? 0 : 0;
-    const timeoutMs = timeout(DEFAULT_IPMI_TIMEOUT_MS);
-    // One ipmitool call against a dead BMC takes about -N x (-R + 1) seconds;
-    // the hard bound must leave room for the off and one confirming status.
-    const oneCall = nS * (retries + 1) * 1000;
-    if (issues.length === before && timeoutMs < 2 * oneCall) {
-      add(`timeout ${fmtMs(timeoutMs)} is too short for ipmitool_timeout=${nS} retries=${retries}: ` +
-        `one unanswered call takes about ${fmtMs(oneCall)} and a fence needs two (off, then status); use at least timeout=${(2 * oneCall) / 1000}`);
-    }
-    if (issues.length > 0) return { issues };
-    return {
-      device: {
-        ...base, type: 'ipmi', timeoutMs, host: host!, port, user: user!, passfile: passfile!,
-        interface: iface as 'lanplus' | 'lan', cipher, privlvl: privRaw as IpmiDevice['privlvl'],
-        ipmitoolTimeoutS: nS, retries, powerWaitMs,
-      },
-      issues,
-    };
-  }
-
-  const agentParams = (what: string): Array<[string, ParamValue]> => {
-    const out: Array<[string, ParamValue]> = [];
-    for (const [key, p] of params) {
-      if (key === 'target' || key === 'timeout' || (what === 'fence' && key === 'passfile')) continue;
-      if ('file' in p.value) {
-        secretCheck(key, p.value.file);
-      } else if (SECRET_KEY.test(key)) {
-        // A path to a root-only file is how some plugins take their password
-        // (external/ipmi passwd_method=file); anything else is a secret in ha.cf.
-        if (what === 'external' && p.value.text.startsWith('/')) {
-          secretCheck(key, p.value.text);
-        } else {
-          add(`${key}= must not hold a secret in ha.cf (it is readable by more than root and ends up in backups); ` +
-            `put it in a file only root can read and write ${key}=@/etc/ha.d/<file>` +
-            (what === 'fence' ? ' or passfile=/etc/ha.d/<file>' : ''));
-        }
-      }
-      out.push([key, p.value]);
-    }
-    return out;
+    },
+    secretCheck: (key, path) => {
+      if (!checkFiles) return;
+      const problem = secretFileProblem(path, opts.secretOwners);
+      if (problem) add(`${key}: ${problem}`);
+    },
+    timeout: (dflt) => {
+      const v = params.get('timeout');
+      if (!v) return dflt;
+      const ms = timeParam('timeout', v.value, add, 100, MAX_DEVICE_TIMEOUT_MS);
+      return ms ?? dflt;
+    },
+    dirs: (system) => (opts.pluginDir ? [opts.pluginDir, ...system] : [...system]),
   };
-
-  const dirs = (system: readonly string[]): string[] => (opts.pluginDir ? [opts.pluginDir, ...system] : [...system]);
-
-  if (/^fence_/.test(type)) {
-    if (!PLUGIN_NAME.test(type)) {
-      add(`fence agent name '${type}' is not a plain file name`);
-      return { issues };
-    }
-    for (const key of AGENT_RESERVED) {
-      if (params.has(key)) add(`parameter '${key}' is set by tandem (it chooses the action and the target); remove it`);
-    }
-    let passfile: string | undefined;
-    const pf = params.get('passfile');
-    if (pf) {
-      if (!('text' in pf.value) || !pf.value.text.startsWith('/')) add(`passfile must be an absolute path`);
-      else {
-        passfile = pf.value.text;
-        secretCheck('passfile', passfile);
-      }
-      for (const k of ['password', 'passwd']) if (params.has(k)) add(`give the password once: passfile= and ${k}= are both set`);
-    }
-    const ps = params.get('password_script');
-    if (ps && 'text' in ps.value && checkFiles) {
-      const problem = scriptFileProblem(ps.value.text, opts.secretOwners);
-      if (problem) add(`password_script: ${problem}`);
-    }
-    const list = agentParams('fence');
-    const timeoutMs = timeout(DEFAULT_AGENT_TIMEOUT_MS);
-    const searchDirs = dirs(SYSTEM_FENCE_AGENT_DIRS);
-    if (checkFiles && issues.length === before) {
-      const problem = findExecutableProblem(type, searchDirs);
-      if (problem) add(`fence agent ${problem} (Debian: apt-get install fence-agents)`);
-      const path = problem ? undefined : searchDirs.map((d) => join(d, type)).find((p) => isExecutableFile(p));
-      // It runs as root with the device's password.
-      const untrusted = path && trustedFileProblem(path, 'script', opts.secretOwners);
-      if (untrusted) add(`fence agent: ${untrusted}`);
-      for (const k of ['password_script', 'passwd_script']) {
-        if (path && params.has(k) && agentRunsIpmitool(path)) {
-          add(`${k}: ${type} hands that password to ipmitool as -P, where ps can read it; use passfile= instead (tandem then has ipmitool read the file with -f)`);
-        }
-      }
-    }
-    if (issues.length > 0) return { issues };
-    const device: FenceAgentDevice = { ...base, type: 'fence', timeoutMs, agent: type, dirs: searchDirs, params: list };
-    if (passfile !== undefined) device.passfile = passfile;
-    return { device, issues };
-  }
-
-  if (type.startsWith('external/')) {
-    const name = type.slice('external/'.length);
-    if (!PLUGIN_NAME.test(name)) {
-      add(`external plugin name '${name}' is not a plain file name`);
-      return { issues };
-    }
-    const list = agentParams('external');
-    const timeoutMs = timeout(DEFAULT_AGENT_TIMEOUT_MS);
-    const searchDirs = dirs([SYSTEM_EXTERNAL_DIR]);
-    if (checkFiles && issues.length === before) {
-      const problem = findExecutableProblem(name, searchDirs);
-      if (problem) add(`external plugin ${problem}`);
-      const path = problem ? undefined : searchDirs.map((d) => join(d, name)).find((p) => isExecutableFile(p));
-      const untrusted = path && trustedFileProblem(path, 'script', opts.secretOwners);
-      if (untrusted) add(`external plugin: ${untrusted}`);
-    }
-    if (issues.length > 0) return { issues };
-    return { device: { ...base, type: 'external', timeoutMs, plugin: name, dirs: searchDirs, params: list }, issues };
-  }
-
-  if (GLUE_SO_PLUGINS.has(type)) {
-    add(`cluster-glue plugin '${type}' is a compiled plugin tandem cannot load; use ipmi, a fence_* agent ` +
-      `or an external/* plugin` + (type === 'ipmilan' ? ' (ipmi or fence_ipmilan replace it)' : type === 'ssh' ? ' (external/ssh)' : ''));
-  } else {
-    add(`unknown stonith device type '${type}': use ipmi, fence_<agent> (fence-agents) or external/<plugin> (cluster-glue)`);
-  }
+  const kind = DEVICE_TYPES.find((t) => (t.prefix ? type.startsWith(t.name) : type === t.name));
+  if (kind?.parse) return kind.parse(c);
+  add(kind?.refused ?? `unknown stonith device type '${type}': use ipmi, fence_<agent> (fence-agents) or external/<plugin> (cluster-glue)`);
   return { issues };
 }
 
-/** One ha.cf line that belongs to this module. */
-export interface FencingLine {
-  directive: string;
-  args: string[];
-  line: number;
+/** What a device type's parser gets: the line's parameters and the checks every type shares. */
+interface DeviceContext {
+  type: string;
+  params: Map<string, { value: ParamValue; raw: string }>;
+  add: (message: string) => void;
+  issues: ConfigIssue[];
+  opts: StonithParseOptions;
+  checkFiles: boolean;
+  /** Issues from the parts every type shares (node, parameters, target). */
+  before: number;
+  base: { from: string; target: string; file: string; line: number };
+  /** A literal parameter's text; undefined when absent or from a file. */
+  text(key: string): string | undefined;
+  secretCheck(key: string, path: string): void;
+  /** The shared timeout= parameter, or `dflt`. */
+  timeout(dflt: number): number;
+  /** Where agents and plugins are looked for: stonith_plugin_dir first. */
+  dirs(system: readonly string[]): string[];
 }
+
+/**
+ * A stonith_host device type: `name` is the type word (or, with `prefix`,
+ * how it starts); `parse` reads the rest of the line, `refused` says why
+ * tandem does not take this type.
+ */
+interface DeviceType {
+  name: string;
+  prefix?: boolean;
+  parse?(c: DeviceContext): StonithHostResult;
+  refused?: string;
+}
+
+/** One parameter of the ipmi type; `read` is absent for those every type reads (target, timeout). */
+interface IpmiParam {
+  key: string;
+  read?(c: DeviceContext, v: Partial<IpmiDevice>): void;
+}
+
+/** The ipmi type's parameters, in the order the "accepted:" message lists them and they are read. */
+const IPMI_PARAMS: readonly IpmiParam[] = [
+  { key: 'target' },
+  {
+    key: 'host',
+    read(c, v) {
+      const host = c.text('host');
+      if (host === undefined) c.add(`missing host=<BMC address>`);
+      else if (looksLikeIPv4(host) ? !isIPv4(host) : !/^[A-Za-z0-9][A-Za-z0-9.:-]*$/.test(host)) {
+        c.add(`host '${host}' is not an IPv4 address or host name`);
+      }
+      if (host !== undefined) v.host = host;
+    },
+  },
+  { key: 'port', read(c, v) { v.port = intParam(c.text('port'), 'port', 623, 1, 65535, c.add); } },
+  {
+    key: 'user',
+    read(c, v) {
+      const user = c.text('user');
+      if (user === undefined) c.add(`missing user=<BMC user name>`);
+      else v.user = user;
+    },
+  },
+  {
+    key: 'passfile',
+    read(c, v) {
+      const passfile = c.text('passfile');
+      if (passfile === undefined) {
+        c.add(`missing passfile=<file with the BMC password> (ipmitool reads it with -f; passwords are never written in ha.cf)`);
+      } else if (!passfile.startsWith('/')) {
+        c.add(`passfile '${passfile}' must be an absolute path`);
+      } else {
+        c.secretCheck('passfile', passfile);
+      }
+      if (passfile !== undefined) v.passfile = passfile;
+    },
+  },
+  {
+    key: 'interface',
+    read(c, v) {
+      const iface = c.text('interface') ?? 'lanplus';
+      if (iface !== 'lanplus' && iface !== 'lan') c.add(`interface '${iface}' must be lanplus (IPMI 2.0) or lan (IPMI 1.5)`);
+      v.interface = iface as IpmiDevice['interface'];
+    },
+  },
+  // Cipher suite 3 (HMAC-SHA1, AES-128) is what BMCs and ipmi_sim answer at
+  // once; without -C ipmitool first asks for the suites and loses 10 s when
+  // the BMC does not implement that command.
+  { key: 'cipher', read(c, v) { v.cipher = intParam(c.text('cipher'), 'cipher', 3, 0, 17, c.add); } },
+  {
+    key: 'privlvl',
+    read(c, v) {
+      const privRaw = (c.text('privlvl') ?? 'ADMINISTRATOR').toUpperCase();
+      if (!PRIVLVLS.has(privRaw)) c.add(`privlvl '${c.text('privlvl')}' must be one of ${[...PRIVLVLS].join(', ')}`);
+      v.privlvl = privRaw as IpmiDevice['privlvl'];
+    },
+  },
+  { key: 'timeout' },
+  { key: 'ipmitool_timeout', read(c, v) { v.ipmitoolTimeoutS = intParam(c.text('ipmitool_timeout'), 'ipmitool_timeout', 1, 1, 60, c.add); } },
+  {
+    key: 'retries',
+    read(c, v) {
+      v.retries = intParam(c.text('retries'), 'retries', 1, 1, 10, c.add,
+        ' (0 is refused: ipmitool treats -R 0 as its default and then takes about 20 s to give up)');
+    },
+  },
+  {
+    key: 'power_wait',
+    read(c, v) {
+      const pw = c.params.get('power_wait');
+      v.powerWaitMs = pw ? timeParam('power_wait', pw.value, c.add, 0, 60_000) ?? 0 : 0;
+    },
+  },
+];
+const IPMI_KEYS: ReadonlySet<string> = new Set(IPMI_PARAMS.map((p) => p.key));
+
+function parseIpmi(c: DeviceContext): StonithHostResult {
+  const { params, add, issues } = c;
+  for (const key of params.keys()) {
+    if (!IPMI_KEYS.has(key)) add(`unknown ipmi parameter '${key}' (accepted: ${[...IPMI_KEYS].join(', ')})`);
+  }
+  for (const [key, p] of params) {
+    if ('file' in p.value && key !== 'target') add(`ipmi parameter '${key}' cannot come from a file; the password file is passfile=`);
+  }
+  const v: Partial<IpmiDevice> = {};
+  for (const p of IPMI_PARAMS) p.read?.(c, v);
+  const nS = v.ipmitoolTimeoutS!;
+  const retries = v.retries!;
+  const timeoutMs = c.timeout(DEFAULT_IPMI_TIMEOUT_MS);
+  // One ipmitool call against a dead BMC takes about -N x (-R + 1) seconds;
+  // the hard bound must leave room for the off and one confirming status.
+  const oneCall = nS * (retries + 1) * 1000;
+  if (issues.length === c.before && timeoutMs < 2 * oneCall) {
+    add(`timeout ${fmtMs(timeoutMs)} is too short for ipmitool_timeout=${nS} retries=${retries}: ` +
+      `one unanswered call takes about ${fmtMs(oneCall)} and a fence needs two (off, then status); use at least timeout=${(2 * oneCall) / 1000}`);
+  }
+  if (issues.length > 0) return { issues };
+  return {
+    device: {
+      ...c.base, type: 'ipmi', timeoutMs, host: v.host!, port: v.port!, user: v.user!, passfile: v.passfile!,
+      interface: v.interface!, cipher: v.cipher!, privlvl: v.privlvl!, ipmitoolTimeoutS: nS, retries, powerWaitMs: v.powerWaitMs!,
+    },
+    issues,
+  };
+}
+
+/** The parameters handed to an agent or plugin, with the checks that keep secrets out of ha.cf. */
+function agentParams(c: DeviceContext, what: 'fence' | 'external'): Array<[string, ParamValue]> {
+  const out: Array<[string, ParamValue]> = [];
+  for (const [key, p] of c.params) {
+    if (key === 'target' || key === 'timeout' || (what === 'fence' && key === 'passfile')) continue;
+    if ('file' in p.value) {
+      c.secretCheck(key, p.value.file);
+    } else if (SECRET_KEY.test(key)) {
+      // A path to a root-only file is how some plugins take their password
+      // (external/ipmi passwd_method=file); anything else is a secret in ha.cf.
+      if (what === 'external' && p.value.text.startsWith('/')) {
+        c.secretCheck(key, p.value.text);
+      } else {
+        c.add(`${key}= must not hold a secret in ha.cf (it is readable by more than root and ends up in backups); ` +
+          `put it in a file only root can read and write ${key}=@/etc/ha.d/<file>` +
+          (what === 'fence' ? ' or passfile=/etc/ha.d/<file>' : ''));
+      }
+    }
+    out.push([key, p.value]);
+  }
+  return out;
+}
+
+function parseFenceAgent(c: DeviceContext): StonithHostResult {
+  const { type, params, add, issues, opts, checkFiles } = c;
+  if (!PLUGIN_NAME.test(type)) {
+    add(`fence agent name '${type}' is not a plain file name`);
+    return { issues };
+  }
+  for (const key of AGENT_RESERVED) {
+    if (params.has(key)) add(`parameter '${key}' is set by tandem (it chooses the action and the target); remove it`);
+  }
+  let passfile: string | undefined;
+  const pf = params.get('passfile');
+  if (pf) {
+    if (!('text' in pf.value) || !pf.value.text.startsWith('/')) add(`passfile must be an absolute path`);
+    else {
+      passfile = pf.value.text;
+      c.secretCheck('passfile', passfile);
+    }
+    for (const k of ['password', 'passwd']) if (params.has(k)) add(`give the password once: passfile= and ${k}= are both set`);
+  }
+  const ps = params.get('password_script');
+  if (ps && 'text' in ps.value && checkFiles) {
+    const problem = scriptFileProblem(ps.value.text, opts.secretOwners);
+    if (problem) add(`password_script: ${problem}`);
+  }
+  const list = agentParams(c, 'fence');
+  const timeoutMs = c.timeout(DEFAULT_AGENT_TIMEOUT_MS);
+  const searchDirs = c.dirs(SYSTEM_FENCE_AGENT_DIRS);
+  if (checkFiles && issues.length === c.before) {
+    const problem = findExecutableProblem(type, searchDirs);
+    if (problem) add(`fence agent ${problem} (Debian: apt-get install fence-agents)`);
+    const path = problem ? undefined : searchDirs.map((d) => join(d, type)).find((p) => isExecutableFile(p));
+    // It runs as root with the device's password.
+    const untrusted = path && trustedFileProblem(path, 'script', opts.secretOwners);
+    if (untrusted) add(`fence agent: ${untrusted}`);
+    for (const k of ['password_script', 'passwd_script']) {
+      if (path && params.has(k) && agentRunsIpmitool(path)) {
+        add(`${k}: ${type} hands that password to ipmitool as -P, where ps can read it; use passfile= instead (tandem then has ipmitool read the file with -f)`);
+      }
+    }
+  }
+  if (issues.length > 0) return { issues };
+  const device: FenceAgentDevice = { ...c.base, type: 'fence', timeoutMs, agent: type, dirs: searchDirs, params: list };
+  if (passfile !== undefined) device.passfile = passfile;
+  return { device, issues };
+}
+
+function parseExternal(c: DeviceContext): StonithHostResult {
+  const { add, issues, opts, checkFiles } = c;
+  const name = c.type.slice('external/'.length);
+  if (!PLUGIN_NAME.test(name)) {
+    add(`external plugin name '${name}' is not a plain file name`);
+    return { issues };
+  }
+  const list = agentParams(c, 'external');
+  const timeoutMs = c.timeout(DEFAULT_AGENT_TIMEOUT_MS);
+  const searchDirs = c.dirs([SYSTEM_EXTERNAL_DIR]);
+  if (checkFiles && issues.length === c.before) {
+    const problem = findExecutableProblem(name, searchDirs);
+    if (problem) add(`external plugin ${problem}`);
+    const path = problem ? undefined : searchDirs.map((d) => join(d, name)).find((p) => isExecutableFile(p));
+    const untrusted = path && trustedFileProblem(path, 'script', opts.secretOwners);
+    if (untrusted) add(`external plugin: ${untrusted}`);
+  }
+  if (issues.length > 0) return { issues };
+  return { device: { ...c.base, type: 'external', timeoutMs, plugin: name, dirs: searchDirs, params: list }, issues };
+}
+
+/** What a compiled plugin's users should take instead, where there is a direct replacement. */
+const GLUE_SO_HINTS: Readonly<Record<string, string>> = { ipmilan: ' (ipmi or fence_ipmilan replace it)', ssh: ' (external/ssh)' };
+
+/** The device types of stonith_host. */
+const DEVICE_TYPES: readonly DeviceType[] = [
+  { name: 'ipmi', parse: parseIpmi },
+  { name: 'fence_', prefix: true, parse: parseFenceAgent },
+  { name: 'external/', prefix: true, parse: parseExternal },
+  ...[...GLUE_SO_PLUGINS].map((name) => ({
+    name,
+    refused: `cluster-glue plugin '${name}' is a compiled plugin tandem cannot load; use ipmi, a fence_* agent ` +
+      `or an external/* plugin${GLUE_SO_HINTS[name] ?? ''}`,
+  })),
+];
+
+/** One ha.cf line that belongs to this module. */
+export type FencingLine = Directive;
 
 export interface FencingResult {
   config?: FencingConfig;
   issues: ConfigIssue[];
 }
+
+interface FencingState {
+  add: AddIssue;
+  issues: ConfigIssue[];
+  file: string;
+  nodes: string[];
+  opts: StonithParseOptions;
+  pluginDir?: string;
+  devices: StonithDevice[];
+  fenceDelay?: { ms: number; line: number };
+  failurePolicy: FenceFailurePolicy;
+  checkIntervalMs: number;
+  retryMs: number;
+  retryMaxMs: number;
+  waitForAll: boolean;
+}
+
+const TIME_VALUE = 'a time: seconds, or Nms';
+
+/** A time of at least `min`, or undefined after reporting why not. */
+function timeValue(s: FencingState, d: Directive, v: string, min: number): number | undefined {
+  return timeArg(s.add, d, v, (ms) => (ms < min ? `must be at least ${fmtMs(min)}` : undefined));
+}
+
+/** ha.cf's fencing keywords (docs/fencing.md). */
+export const FENCING_KEYWORDS: KeywordTable<FencingState> = [
+  {
+    name: 'stonith_host',
+    apply(s, d) {
+      const { pluginDir } = s;
+      const r = parseStonithHost(d.args, s.file, d.line, s.nodes, { ...s.opts, ...(pluginDir ? { pluginDir } : {}) });
+      s.issues.push(...r.issues);
+      if (r.device) s.devices.push(r.device);
+    },
+  },
+  {
+    // Applies to every stonith_host line wherever it is written, so it is read first.
+    name: 'stonith_plugin_dir',
+    first: true,
+    once: true,
+    one: 'an absolute directory',
+    apply(s, d, v) {
+      if (!v.startsWith('/')) {
+        s.add(d.line, `'stonith_plugin_dir' must be an absolute path (got '${v}')`);
+        return;
+      }
+      s.pluginDir = v;
+    },
+  },
+  {
+    name: 'fence_delay',
+    once: true,
+    one: TIME_VALUE,
+    apply(s, d, v) {
+      const ms = timeValue(s, d, v, 0);
+      if (ms !== undefined) s.fenceDelay = { ms, line: d.line };
+    },
+  },
+  {
+    name: 'fence_failure_policy',
+    once: true,
+    one: 'wait or takeover',
+    apply(s, d, v) {
+      if (v !== 'wait' && v !== 'takeover') {
+        s.add(d.line, `'fence_failure_policy' must be wait (take nothing over until the peer is confirmed off) or takeover (got '${v}')`);
+        return;
+      }
+      s.failurePolicy = v;
+    },
+  },
+  {
+    name: 'fence_check_interval',
+    once: true,
+    one: 'a time, 0 = never',
+    apply(s, d, v) {
+      const ms = timeValue(s, d, v, 0);
+      if (ms !== undefined && ms > 0 && ms < 1000) {
+        s.add(d.line, `'fence_check_interval' must be 0 (never) or at least 1 s (got '${v}'); a BMC polled faster gets busy when it is needed`);
+      } else if (ms !== undefined) s.checkIntervalMs = ms;
+    },
+  },
+  {
+    name: 'fence_retry',
+    once: true,
+    apply(s, d) {
+      if (d.args.length < 1 || d.args.length > 2) {
+        s.add(d.line, `'fence_retry' takes the first retry delay and optionally the longest one (e.g. 'fence_retry 2 60'), got ${d.args.length} values`);
+        return;
+      }
+      const first = timeValue(s, d, d.args[0]!, 100);
+      const max = d.args[1] === undefined ? Math.max(first ?? 0, DEFAULT_FENCE_RETRY_MAX_MS) : timeValue(s, d, d.args[1], 100);
+      if (first === undefined || max === undefined) return;
+      if (max < first) {
+        s.add(d.line, `'fence_retry' longest delay (${fmtMs(max)}) is shorter than the first (${fmtMs(first)})`);
+        return;
+      }
+      s.retryMs = first;
+      s.retryMaxMs = max;
+    },
+  },
+  {
+    name: 'fence_wait_for_all',
+    once: true,
+    one: 'on or off',
+    apply(s, d, v) {
+      const b = parseOnOff(v);
+      if (b === undefined) {
+        s.add(d.line, `'fence_wait_for_all' must be on or off (got '${v}')`);
+        return;
+      }
+      s.waitForAll = b;
+    },
+  },
+];
+
+/** ha.cf directives this module parses; hacf.ts hands their lines to parseFencing(). */
+export const FENCING_DIRECTIVES: ReadonlySet<string> = keywordNames(FENCING_KEYWORDS);
 
 /**
  * Parses every fencing directive of one ha.cf (the lines whose directive is in
@@ -438,122 +586,16 @@ export interface FencingResult {
  */
 export function parseFencing(lines: FencingLine[], file: string, nodes: string[], opts: StonithParseOptions = {}): FencingResult {
   const issues: ConfigIssue[] = [];
-  const add = (line: number, message: string): void => { issues.push({ file, line, message: clean(message) }); };
-  const once = oncePerFile(add);
-  const one = (l: FencingLine, what: string): string | undefined => {
-    if (l.args.length !== 1) {
-      add(l.line, `'${l.directive}' takes exactly one value (${what}), got ${l.args.length}`);
-      return undefined;
-    }
-    return l.args[0];
+  const add: AddIssue = (line, message) => { issues.push({ file, line, message: escapeControls(message) }); };
+  const s: FencingState = {
+    add, issues, file, nodes, opts, devices: [], failurePolicy: 'wait', checkIntervalMs: DEFAULT_FENCE_CHECK_INTERVAL_MS,
+    retryMs: DEFAULT_FENCE_RETRY_MS, retryMaxMs: DEFAULT_FENCE_RETRY_MAX_MS, waitForAll: true,
+    ...(opts.pluginDir !== undefined ? { pluginDir: opts.pluginDir } : {}),
   };
-  const time = (l: FencingLine, v: string, min: number): number | undefined => {
-    try {
-      const ms = parseTime(v);
-      if (ms < min) {
-        add(l.line, `'${l.directive}' must be at least ${fmtMs(min)} (got '${v}')`);
-        return undefined;
-      }
-      return ms;
-    } catch (e) {
-      if (!(e instanceof UserError)) throw e;
-      add(l.line, `'${l.directive}': ${e.message}`);
-      return undefined;
-    }
-  };
-
-  let pluginDir = opts.pluginDir;
-  let fenceDelay: { ms: number; line: number } | undefined;
-  let failurePolicy: FenceFailurePolicy = 'wait';
-  let checkIntervalMs = DEFAULT_FENCE_CHECK_INTERVAL_MS;
-  let retryMs = DEFAULT_FENCE_RETRY_MS;
-  let retryMaxMs = DEFAULT_FENCE_RETRY_MAX_MS;
-  let waitForAll = true;
-
-  // The plugin directory applies to every stonith_host line wherever it is
-  // written, so it is read first.
-  for (const l of lines) {
-    if (l.directive !== 'stonith_plugin_dir' || !once(l)) continue;
-    const v = one(l, 'an absolute directory');
-    if (v === undefined) continue;
-    if (!v.startsWith('/')) {
-      add(l.line, `'stonith_plugin_dir' must be an absolute path (got '${v}')`);
-      continue;
-    }
-    pluginDir = v;
-  }
-
-  const devices: StonithDevice[] = [];
-  for (const l of lines) {
-    switch (l.directive) {
-      case 'stonith_plugin_dir':
-        break;
-      case 'stonith_host': {
-        const r = parseStonithHost(l.args, file, l.line, nodes, { ...opts, ...(pluginDir ? { pluginDir } : {}) });
-        issues.push(...r.issues);
-        if (r.device) devices.push(r.device);
-        break;
-      }
-      case 'fence_delay': {
-        if (!once(l)) break;
-        const v = one(l, 'a time: seconds, or Nms');
-        const ms = v === undefined ? undefined : time(l, v, 0);
-        if (ms !== undefined) fenceDelay = { ms, line: l.line };
-        break;
-      }
-      case 'fence_failure_policy': {
-        if (!once(l)) break;
-        const v = one(l, 'wait or takeover');
-        if (v === undefined) break;
-        if (v !== 'wait' && v !== 'takeover') {
-          add(l.line, `'fence_failure_policy' must be wait (take nothing over until the peer is confirmed off) or takeover (got '${v}')`);
-          break;
-        }
-        failurePolicy = v;
-        break;
-      }
-      case 'fence_check_interval': {
-        if (!once(l)) break;
-        const v = one(l, 'a time, 0 = never');
-        const ms = v === undefined ? undefined : time(l, v, 0);
-        if (ms !== undefined && ms > 0 && ms < 1000) {
-          add(l.line, `'fence_check_interval' must be 0 (never) or at least 1 s (got '${v}'); a BMC polled faster gets busy when it is needed`);
-        } else if (ms !== undefined) checkIntervalMs = ms;
-        break;
-      }
-      case 'fence_retry': {
-        if (!once(l)) break;
-        if (l.args.length < 1 || l.args.length > 2) {
-          add(l.line, `'fence_retry' takes the first retry delay and optionally the longest one (e.g. 'fence_retry 2 60'), got ${l.args.length} values`);
-          break;
-        }
-        const first = time(l, l.args[0]!, 100);
-        const max = l.args[1] === undefined ? Math.max(first ?? 0, DEFAULT_FENCE_RETRY_MAX_MS) : time(l, l.args[1], 100);
-        if (first === undefined || max === undefined) break;
-        if (max < first) {
-          add(l.line, `'fence_retry' longest delay (${fmtMs(max)}) is shorter than the first (${fmtMs(first)})`);
-          break;
-        }
-        retryMs = first;
-        retryMaxMs = max;
-        break;
-      }
-      case 'fence_wait_for_all': {
-        if (!once(l)) break;
-        const v = one(l, 'on or off');
-        if (v === undefined) break;
-        const b = parseOnOff(v);
-        if (b === undefined) {
-          add(l.line, `'fence_wait_for_all' must be on or off (got '${v}')`);
-          break;
-        }
-        waitForAll = b;
-        break;
-      }
-      default:
-        add(l.line, `'${l.directive}' is not a fencing directive`);
-    }
-  }
+  applyKeywords(FENCING_KEYWORDS, s, lines, add, {
+    unknown: (d) => add(d.line, `'${d.directive}' is not a fencing directive`),
+  });
+  const { pluginDir, devices, fenceDelay, failurePolicy, checkIntervalMs, retryMs, retryMaxMs, waitForAll } = s;
 
   // --- whole-file rules -----------------------------------------------------
   const slowest = devices.reduce<StonithDevice | undefined>((a, d) => (!a || d.timeoutMs > a.timeoutMs ? d : a), undefined);
@@ -591,16 +633,6 @@ export function parseFencing(lines: FencingLine[], file: string, nodes: string[]
   return { config, issues };
 }
 
-/** A short, secret-free name for logs and history: "ipmi beta via 10.0.0.12:623 (ha.cf:12)". */
-export function deviceLabel(d: StonithDevice): string {
-  const where = `${d.file.split('/').pop()}:${d.line}`;
-  switch (d.type) {
-    case 'ipmi': return `ipmi ${d.target} via ${d.host}:${d.port} (${where})`;
-    case 'fence': return `${d.agent} ${d.target} (${where})`;
-    case 'external': return `external/${d.plugin} ${d.target} (${where})`;
-  }
-}
-
 /** Why `path` is not a fit place for a secret, or undefined. */
 export function secretFileProblem(path: string, owners?: number[]): string | undefined {
   return trustedFileProblem(path, 'secret', owners);
@@ -610,43 +642,6 @@ function scriptFileProblem(path: string, owners?: number[]): string | undefined 
   if (!path.startsWith('/')) return `'${path}' must be an absolute path`;
   // Whoever can change the script can read the password it prints.
   return trustedFileProblem(path, 'script', owners);
-}
-
-const ipmitoolAgents = new Map<string, boolean>();
-
-/**
- * Does this fence agent run ipmitool with the password on -P? fence_ipmilan
- * and its copies (fence_idrac, fence_ilo3/4/5, fence_imm, fence_ipmilanplus)
- * are the agents with an ipmitool_path option.
- */
-export function agentRunsIpmitool(path: string): boolean {
-  let key: string;
-  try {
-    const st = statSync(path);
-    key = `${path}:${st.mtimeMs}:${st.size}`;
-  } catch {
-    return false;
-  }
-  let v = ipmitoolAgents.get(key);
-  if (v === undefined) {
-    try {
-      v = /ipmitool[_-]path/.test(readFileSync(path, 'utf8').slice(0, 256 * 1024));
-    } catch {
-      v = false;
-    }
-    ipmitoolAgents.set(key, v);
-  }
-  return v;
-}
-
-function isExecutableFile(path: string): boolean {
-  try {
-    if (!statSync(path).isFile()) return false;
-    accessSync(path, fsc.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Why no executable `name` is found in `dirs`, or undefined when one is. */
@@ -712,9 +707,6 @@ function errText(e: unknown): string {
   return err instanceof Error ? err.message : String(e);
 }
 
-function clean(message: string): string {
-  return message.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
-}
 
 function sortByLine(issues: ConfigIssue[]): ConfigIssue[] {
   return [...issues].sort((a, b) => a.line - b.line);

@@ -1,8 +1,7 @@
-// The parsed configuration model shared by every subsystem. Parsers in this
-// folder produce it; nothing else reads the files.
-
-import type { FencingConfig } from './stonith.js';
-import type { QuorumSettings } from './quorum.js';
+// The parsed configuration model shared by every subsystem: types only, and
+// no imports, so any module (pure machines included) can name the model
+// without pulling in a parser. Parsers in this folder produce it; only
+// files.ts reads files.
 
 export type AuthMethod = 'crc' | 'md5' | 'sha1' | 'sha256';
 
@@ -52,6 +51,9 @@ export interface HaCf {
   debugfile?: string;
   logfacility?: string;     // syslog facility name, or undefined/'none'
   debug: number;
+  /** `realtime` (default on): SCHED_FIFO at `rtprio` for the thread that sends and judges heartbeats, and locked memory. */
+  realtime: boolean;
+  rtprio: number;
   /** tandem extension: a program run with `path-down PATH` / `path-up PATH` on every path transition. */
   notify?: { command: string; line: number };
   /** STONITH devices and fencing policy (config/stonith.ts); absent when ha.cf has no stonith_host line. */
@@ -87,4 +89,87 @@ export interface ConfigIssue {
   file: string;
   line: number;             // 1-based; 0 when the problem is the whole file (missing, mode)
   message: string;
+}
+
+// --- fencing (parsed by stonith.ts; docs/fencing.md) ---------------------------
+
+/** A parameter value: literal text, or the contents of a root-only file read at fence time. */
+export type ParamValue = { text: string } | { file: string };
+
+interface DeviceBase {
+  /** '*' or the node that may use this device. */
+  from: string;
+  /** The only node this device ever fences. */
+  target: string;
+  /** Hard bound on one fence() call, confirmation included; the process group is killed at it. */
+  timeoutMs: number;
+  file: string;
+  line: number;
+}
+
+export interface IpmiDevice extends DeviceBase {
+  type: 'ipmi';
+  host: string;
+  port: number;
+  user: string;
+  passfile: string;
+  interface: 'lanplus' | 'lan';
+  cipher: number;
+  privlvl: 'CALLBACK' | 'USER' | 'OPERATOR' | 'ADMINISTRATOR';
+  /** ipmitool -N: seconds per try. */
+  ipmitoolTimeoutS: number;
+  /** ipmitool -R: tries after the first. 0 is not accepted: ipmitool reads it as its default (about 20 s). */
+  retries: number;
+  /** Pause after "power off" before the first confirming status. */
+  powerWaitMs: number;
+}
+
+export interface FenceAgentDevice extends DeviceBase {
+  type: 'fence';
+  agent: string;            // fence_ipmilan, ...
+  dirs: string[];           // searched in order at fence time
+  params: Array<[string, ParamValue]>;
+  passfile?: string;
+}
+
+export interface ExternalDevice extends DeviceBase {
+  type: 'external';
+  plugin: string;           // the NAME of external/NAME
+  dirs: string[];
+  params: Array<[string, ParamValue]>;
+}
+
+export type StonithDevice = IpmiDevice | FenceAgentDevice | ExternalDevice;
+
+export type FenceFailurePolicy = 'wait' | 'takeover';
+
+export interface FencingConfig {
+  /** Every stonith_host line, in file order, whatever its from-node. */
+  devices: StonithDevice[];
+  /** How long the node that holds fewer groups waits before it shoots. */
+  fenceDelayMs: number;
+  failurePolicy: FenceFailurePolicy;
+  /** Period of device status checks; 0 = never. */
+  checkIntervalMs: number;
+  retryMs: number;
+  retryMaxMs: number;
+  /** A node that has not heard its peer since it started neither fences nor takes over. */
+  waitForAll: boolean;
+  pluginDir?: string;
+}
+
+// --- quorum (parsed by quorum.ts; docs/quorum.md) ------------------------------
+
+export type ArbiterSetting = { kind: 'arbiter'; address: string } | { kind: 'etcd'; url: string };
+
+export interface QuorumSettings {
+  ping: string[];                                   // `ping IP…`, one target per address
+  pingGroups: Array<{ name: string; addrs: string[] }>;
+  deadpingMs: number;
+  ipfail: { enabled: boolean; delayMs: number; dwellMs: number };
+  arbiter?: ArbiterSetting;
+  /** Key file for tandem's arbiter; absent = the cluster's authkeys. */
+  arbiterKeys?: string;
+  arbiterTtlMs: number;
+  arbiterSafetyMs: number;
 }

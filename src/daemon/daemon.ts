@@ -10,15 +10,10 @@ import { chmodSync, writeFileSync, unlinkSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Server } from 'node:net';
 import type { Config, ResourceGroup } from '../config/types.js';
-import { decode, encode } from '../heartbeat/codec.js';
-import { buildAskResources, buildStatus, parseAskResources, parseHeader, parseStatus } from '../heartbeat/messages.js';
-import { DecodeError } from '../heartbeat/types.js';
 import {
   engineDeadline, engineQuorumInput, engineStep, initEngine,
   type EngineAction, type EngineEvent, type EngineQuorumConfig, type EngineState,
 } from '../node/engine.js';
-import { str } from '../heartbeat/codec.js';
-import { parseQuorumFields } from '../quorum/report.js';
 import { IcmpPinger, pingTargets } from '../ping/icmp.js';
 import { LeaseDriver } from '../quorum/driver.js';
 import { defaultLeaseConfig } from '../quorum/lease.js';
@@ -44,6 +39,8 @@ import { groupLabel } from '../config/haresources.js';
 import { formatDuration } from '../util/duration.js';
 import { buildStatusReport, type DropCounts } from './status.js';
 import { SdNotify } from './sdnotify.js';
+import { applyRealtime, type Scheduling } from './realtime.js';
+import { encodeAsk, encodeStatus, readDatagram, type Receiver } from '../node/wire.js';
 import { AuthDiag, claimsSender } from './authdiag.js';
 import { keyFingerprint } from '../config/authkeys.js';
 import type { StonithDevice } from '../config/stonith.js';
@@ -134,6 +131,11 @@ export class Daemon {
   private readonly sd: SdNotify | undefined;
   /** "authkeys differ?" diagnosis (issue 11). */
   private authDiag?: AuthDiag;
+  /** Read per datagram: a reload may have changed the keys. */
+  private get receiver(): Receiver {
+    return { node: this.opts.node, authkeys: this.opts.config.authkeys, quorum: this.opts.config.hacf.quorum !== undefined };
+  }
+  private scheduling?: Scheduling;
   private authDiagLoggedAt = -Infinity;
   /** The datagram being stepped, so drops name its real source, not the peer. */
   private current?: { from: string; path: string; src: string };
@@ -261,7 +263,12 @@ export class Daemon {
     );
     if (h.autoFailback === 'legacy') this.log.warn(`${h.file}: auto_failback legacy behaves as 'on' (resources return to their preferred node)`);
     this.authDiag = new AuthDiag(this.peer, Math.max(h.deadtimeMs, 3 * h.keepaliveMs, 2000));
+    this.scheduling = applyRealtime(h);
+    if (this.scheduling.refused) {
+      this.log.warn(`${h.file}: realtime on, but the system refused real-time scheduling: ${this.scheduling.refused}; heartbeats run at normal priority (set 'realtime off' to silence this)`);
+    }
     this.log.info(`starting: node ${node}, peer ${this.peer}, generation ${this.generation}, paths: ${this.paths.map((p) => p.name).join('; ')}` +
+      `; scheduling ${this.scheduling.policy}` +
       `; authkeys: auth ${config.authkeys.sendIndex}, fingerprint ${keyFingerprint(config.authkeys)}` +
       (held.size ? `; held before restart: ${[...held].join(', ')}` : ''));
     if (h.allowInsecureAuthkeys) {
@@ -383,75 +390,51 @@ export class Daemon {
       if (summary) this.log.warn(`${path}: ${summary}`);
       return;
     }
-    let fields;
-    try {
-      fields = decode(buf, this.opts.config.authkeys);
-    } catch (e) {
-      if (e instanceof DecodeError) {
-        const authFail = e.reason === 'auth' || e.reason === 'auth-index';
-        if (authFail) this.drops.auth += 1; else this.drops.malformed += 1;
-        // Built only when it is logged: under a flood this runs per datagram.
-        this.rateLimitedWarn(`drop:${e.reason}`, () => `dropped packet from ${from} on ${path}: ${e.message}`);
-        if (authFail && this.authDiag) {
-          const raised = this.authDiag.onAuthFailure(from, claimsSender(buf, this.peer), this.now()) === 'raised';
-          if (raised || (this.now() - this.authDiagLoggedAt > 60_000 && this.authDiag.view(this.now()).suspected)) this.authMismatchLog();
+    const r = readDatagram(buf, path, this.receiver, Date.now() / 1000);
+    if (r.kind === 'drop') {
+      switch (r.reason) {
+        case 'auth':
+        case 'malformed': {
+          const e = r.error!;
+          if (r.reason === 'auth') this.drops.auth += 1; else this.drops.malformed += 1;
+          // Built only when it is logged: under a flood this runs per datagram.
+          this.rateLimitedWarn(`drop:${e.reason}`, () => `dropped packet from ${from} on ${path}: ${e.message}`);
+          if (r.reason === 'auth' && this.authDiag) {
+            const raised = this.authDiag.onAuthFailure(from, claimsSender(buf, this.peer), this.now()) === 'raised';
+            if (raised || (this.now() - this.authDiagLoggedAt > 60_000 && this.authDiag.view(this.now()).suspected)) this.authMismatchLog();
+          }
+          return;
         }
-        return;
+        case 'own':
+          // Our own broadcasts come back from our own address; anything else
+          // using our name is somebody pretending to be us.
+          if (this.ownAddresses.has(from)) this.drops.own += 1;
+          else { this.drops.spoofed += 1; this.rateLimitedWarn('drop:spoofed', `dropped message from ${from} on ${path} claiming to come from this node`); }
+          return;
+        case 'ignored':
+          this.drops.ignored += 1;
+          return;
       }
-      throw e;
     }
-    let header;
-    let st;
-    let quorum = {};
-    try {
-      header = parseHeader(fields);
-      if (header.src === this.opts.node) {
-        // Our own broadcasts come back from our own address; anything else
-        // using our name is somebody pretending to be us.
-        if (this.ownAddresses.has(from)) this.drops.own += 1;
-        else { this.drops.spoofed += 1; this.rateLimitedWarn('drop:spoofed', `dropped message from ${from} on ${path} claiming to come from this node`); }
-        return;
+    if (r.kind === 'ask') {
+      // Heartbeat's hb_standby/hb_takeover protocol: authenticated above, replay-checked by the engine.
+      this.received += 1;
+      this.current = { from, path, src: r.event.src };
+      try {
+        this.step(r.event);
+      } finally {
+        this.current = undefined;
       }
-      if (header.type === 'ask_resources' && header.seq !== undefined && header.generation !== undefined) {
-        // Heartbeat's hb_standby/hb_takeover protocol; authenticated above, replay-checked by the engine.
-        const ask = parseAskResources(fields);
-        this.received += 1;
-        this.current = { from, path, src: header.src };
-        try {
-          this.step({ kind: 'ask-heard', src: header.src, generation: header.generation, seq: header.seq, rscHold: ask.rscHold, info: ask.info });
-        } finally {
-          this.current = undefined;
-        }
-        return;
-      }
-      if (header.type !== 'status' || header.seq === undefined || header.generation === undefined) {
-        this.drops.ignored += 1;
-        return;
-      }
-      st = parseStatus(fields);
-      if (this.opts.config.hacf.quorum) {
-        const f = fields;
-        const qr = parseQuorumFields((name) => str(f, name));
-        quorum = { ...(qr.reach ? { reach: qr.reach } : {}), ...(qr.hearsPeer !== undefined ? { hearsMe: qr.hearsPeer } : {}) };
-      }
-    } catch (e) {
-      if (!(e instanceof DecodeError)) throw e;
-      this.drops.malformed += 1;
-      this.rateLimitedWarn(`drop:${e.reason}`, `dropped packet from ${from} on ${path}: ${e.message}`);
       return;
     }
+    const fields = r.fields;
+    const header = r.event;
     this.pathMon?.observe(fields, path);
     this.received += 1;
     const accepted = this.engine.m.paths[path]?.accepted ?? 0;
     this.current = { from, path, src: header.src };
     try {
-      this.step({
-        kind: 'heard', path, src: header.src, generation: header.generation, seq: header.seq, wallS: Date.now() / 1000,
-        report: { status: st.status, hold: st.hold, yielding: st.yielding, failed: st.failed,
-          ...(st.hearsGeneration !== undefined ? { hearsGeneration: st.hearsGeneration } : {}),
-          ...(st.hearsSeq !== undefined ? { hearsSeq: st.hearsSeq } : {}), ...(st.deadtimeMs !== undefined ? { deadtimeMs: st.deadtimeMs } : {}),
-          ...(st.standby !== undefined ? { standby: st.standby } : {}), ...quorum },
-      });
+      this.step(r.event);
     } finally {
       this.current = undefined;
     }
@@ -543,25 +526,19 @@ export class Daemon {
   private act(a: EngineAction): void {
     switch (a.kind) {
       case 'send': {
-        const h = this.opts.config.hacf;
-        const fields = buildStatus({
-          status: a.status.status, deadtimeMs: h.deadtimeMs, src: this.opts.node, srcUuid: this.uuid,
-          seq: a.status.seq, generation: this.generation, wallSeconds: Math.floor(Date.now() / 1000),
-          hold: a.status.hold, yielding: a.status.yielding, failed: a.status.failed, standby: a.status.standby, hears: a.status.hears,
-          ...(a.status.hearsSeq !== undefined ? { hearsSeq: a.status.hearsSeq } : {}),
-          ...(a.status.extra ? { extra: a.status.extra } : {}),
-        });
-        const buf = encode(fields, this.opts.config.authkeys);
+        const buf = encodeStatus(a.status, {
+          node: this.opts.node, uuid: this.uuid, generation: this.generation,
+          deadtimeMs: this.opts.config.hacf.deadtimeMs, authkeys: this.opts.config.authkeys,
+        }, Math.floor(Date.now() / 1000));
         for (const p of this.paths) p.send(buf);
         this.sent += 1;
         return;
       }
       case 'ask': {
-        const fields = buildAskResources({
-          rscHold: a.rscHold, info: a.info, src: this.opts.node, srcUuid: this.uuid,
-          seq: a.seq, generation: this.generation, wallSeconds: Math.floor(Date.now() / 1000),
-        });
-        const buf = encode(fields, this.opts.config.authkeys);
+        const buf = encodeAsk(a, {
+          node: this.opts.node, uuid: this.uuid, generation: this.generation,
+          deadtimeMs: this.opts.config.hacf.deadtimeMs, authkeys: this.opts.config.authkeys,
+        }, Math.floor(Date.now() / 1000));
         for (const p of this.paths) p.send(buf);
         this.sent += 1;
         this.log.debug(`sent ask_resources rsc_hold=${a.rscHold} info=${a.info} (seq ${a.seq})`);
@@ -942,6 +919,7 @@ export class Daemon {
         engine: this.engine, config: this.opts.config, node: this.opts.node, peer: this.peer,
         generation: this.generation, now: this.now(), startedWall: this.startedWall,
         drops: this.drops, sent: this.sent, received: this.received,
+        ...(this.scheduling ? { scheduling: this.scheduling } : {}),
         ...(this.authDiag ? { auth: { sendIndex: this.opts.config.authkeys.sendIndex, fingerprint: keyFingerprint(this.opts.config.authkeys), insecureAllowed: !!this.opts.config.hacf.allowInsecureAuthkeys, diagnosis: this.authDiag.view(this.now()) } } : {}),
         journal: await this.store.recentJournal(20),
         ...(this.pathMon ? { pathStats: this.pathMon.snapshot() } : {}),

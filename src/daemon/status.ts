@@ -2,6 +2,7 @@
 // per-path fields in docs/paths.md). Bump STATUS_VERSION on any incompatible
 // change; added fields are compatible.
 
+import type { Scheduling } from './realtime.js';
 import type { Config } from '../config/types.js';
 import { waitingOnFencing, type EngineState } from '../node/engine.js';
 import type { FenceRecord } from '../fencing/history.js';
@@ -47,6 +48,8 @@ export interface StatusInput {
   arbiter?: string;
   /** The send key's fingerprint and the "authkeys differ?" diagnosis (daemon/authdiag.ts). */
   auth?: { sendIndex: number; fingerprint: string; insecureAllowed: boolean; diagnosis: AuthDiagView };
+  /** The heartbeat thread's scheduling as applied at start. */
+  scheduling?: Scheduling;
   /** Datagrams tandem's arbiter client dropped: not an authentic answer to one of its requests. */
   arbiterDrops?: { auth: number; malformed: number; unmatched: number };
 }
@@ -79,6 +82,8 @@ export function buildStatusReport(i: StatusInput) {
       keepaliveMs: i.config.hacf.keepaliveMs, warntimeMs: i.config.hacf.warntimeMs,
       deadtimeMs: i.config.hacf.deadtimeMs, initdeadMs: i.config.hacf.initdeadMs,
       autoFailback: i.config.hacf.autoFailback,
+      // Heartbeat's realtime/rtprio as applied (daemon/realtime.ts); refused: why `realtime on` did not take.
+      scheduling: i.scheduling ? { policy: i.scheduling.policy, refused: i.scheduling.refused ?? null } : null,
     },
     nodes: [
       { name: i.node, self: true, state: localState, generation: i.generation, lastHeardMsAgo: 0, holds: myHold },

@@ -2,7 +2,7 @@
 // the pure policy (policy.ts) and the devices (devices.ts): run a policy
 // action, get back the event to feed into the policy.
 
-import type { StonithDevice } from '../config/stonith.js';
+import type { StonithDevice } from '../config/types.js';
 import { checkDevice, fence, type FenceContext } from './devices.js';
 import type { FenceRecord } from './history.js';
 import type { FenceRecordDraft, FencingAction, FencingEvent } from './policy.js';

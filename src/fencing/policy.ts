@@ -20,8 +20,8 @@
 //  - Every device is status-checked every fence_check_interval, so a broken
 //    BMC is reported before the day it is needed.
 
-import type { FenceFailurePolicy, FencingConfig, StonithDevice } from '../config/stonith.js';
-import { deviceLabel } from '../config/stonith.js';
+import { deviceLabel } from '../config/common.js';
+import type { FenceFailurePolicy, FencingConfig, StonithDevice } from '../config/types.js';
 
 export interface FencingPolicyConfig {
   self: string;

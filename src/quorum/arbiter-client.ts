@@ -8,6 +8,7 @@ import { isIP } from 'node:net';
 import type { AuthKeys } from '../config/types.js';
 import { UserError } from '../util/errors.js';
 import type { BackendReply, BackendRequest, LeaseBackend } from './backend.js';
+import { parseArbiterAddress } from './endpoints.js';
 import { decodeMessage, encodeMessage, groupProblem, isAuthenticating, nameProblem, ProtocolError, type ArbiterRequest } from './protocol.js';
 
 export interface ArbiterClientOptions {
@@ -29,13 +30,7 @@ const PENDING_KEEP = 1024;
 // counting, or the arbiter would take its requests for replays.
 let lastSeq = 0;
 
-/** "host:port" / "[v6]:port" -> parts, or a UserError naming the value (for `arbiter` in ha.cf). */
-export function parseArbiterAddress(s: string): { host: string; port: number } {
-  const m = /^\[([0-9a-fA-F:.]+)\]:([0-9]{1,5})$/.exec(s) ?? /^([A-Za-z0-9.-]+):([0-9]{1,5})$/.exec(s);
-  const port = m ? Number(m[2]) : NaN;
-  if (!m || !(port >= 1 && port <= 65535)) throw new UserError(`arbiter address '${s}': expected HOST:PORT, e.g. 192.0.2.9:7610`);
-  return { host: m[1]!, port };
-}
+export { parseArbiterAddress };
 
 export class ArbiterClient implements LeaseBackend {
   readonly kind = 'arbiter' as const;

@@ -20,6 +20,7 @@
 
 import { UserError } from '../util/errors.js';
 import type { BackendReply, BackendRequest, LeaseBackend } from './backend.js';
+import { parseEtcdUrl } from './endpoints.js';
 import { groupProblem, nameProblem } from './protocol.js';
 
 export interface EtcdOptions {
@@ -31,20 +32,7 @@ export interface EtcdOptions {
   requestTimeoutMs?: number;   // per HTTP call; default 1000
 }
 
-/** `etcd://h1:2379,h2:2379/tandem` -> endpoints and key prefix; UserError naming the value otherwise. */
-export function parseEtcdUrl(s: string): { endpoints: string[]; prefix: string } {
-  const m = /^etcd:\/\/([^/]+)(\/.*)?$/.exec(s);
-  if (!m) throw new UserError(`arbiter '${s}': expected etcd://HOST:PORT[,HOST:PORT...]/PREFIX`);
-  const endpoints = m[1]!.split(',').map((hp) => {
-    const e = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):([0-9]{1,5})$/.exec(hp);
-    const port = e ? Number(e[2]) : NaN;
-    if (!e || !(port >= 1 && port <= 65535)) throw new UserError(`arbiter '${s}': '${hp}' is not HOST:PORT`);
-    return `http://${e[1]}:${port}`;
-  });
-  const prefix = (m[2] ?? '/tandem').replace(/\/+$/, '') || '/tandem';
-  if (/[\s\x00-\x1f]/.test(prefix)) throw new UserError(`arbiter '${s}': the key prefix contains blanks or control characters`);
-  return { endpoints, prefix };
-}
+export { parseEtcdUrl };
 
 interface Kv {
   key?: string;

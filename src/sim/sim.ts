@@ -8,12 +8,12 @@ import {
   engineDeadline, engineQuorumInput, engineStep, initEngine, planHandover,
   type EngineAction, type EngineEvent, type EngineQuorumConfig, type EngineState,
 } from '../node/engine.js';
-import { parseQuorumFields } from '../quorum/report.js';
+import { encodeAsk, encodeStatus, readDatagram, type Receiver } from '../node/wire.js';
+import type { AuthKeys } from '../config/types.js';
 import type { ArbiterReply, ArbiterRequest } from '../quorum/protocol.js';
 import type { LeaseView } from '../quorum/lease.js';
 import type { Reach } from '../ping/tracker.js';
 import { NodeQuorum, SimArbiter, type QuorumHost, type QuorumProcess } from './quorum.js';
-import type { PeerReport } from '../membership/machine.js';
 import { cleanupCheck, heldGroups, type GroupPhase } from '../resources/machine.js';
 import type { FencingPolicyConfig } from '../fencing/policy.js';
 import { Checker, type CheckedNode, type CheckStats, type Proc, type Violation } from './checker.js';
@@ -65,19 +65,16 @@ export interface SimResult {
 export const DEFAULT_STEPS = 1_000_000;
 const SOCKET_BACKLOG = 256;   // datagrams a frozen process can have queued before the kernel drops more
 
-interface Msg {
-  src: string;
-  generation: number;
-  seq: number;
-  report: PeerReport;
-  /** A t=ask_resources (standby/takeover) rather than a heartbeat; `report` is then unused. */
-  ask?: { rscHold: string; info: string };
-}
+// Heartbeats travel as the daemon's bytes (node/wire.ts): encoded, signed
+// and checked with a real key, so the codec and authentication run under
+// every fault the network injects.
+const SIM_KEYS: AuthKeys = { sendIndex: 1, keys: new Map([[1, { index: 1, method: 'sha1', key: Buffer.from('tandem simulator') }]]) };
+const SIM_UUIDS = [Buffer.alloc(16, 0xa1), Buffer.alloc(16, 0xb2)] as const;
 
 type Body =
   | { k: 'fault'; f: Fault }
   | { k: 'timer'; n: NodeIx; inc: number; token: number }
-  | { k: 'pkt'; to: NodeIx; path: number; msg: Msg }
+  | { k: 'pkt'; to: NodeIx; path: number; bytes: Buffer }
   | { k: 'io'; n: NodeIx; id: number }
   | { k: 'sd'; n: NodeIx; inc: number; i: number }
   | { k: 'power-on'; n: NodeIx; token: number }
@@ -474,22 +471,27 @@ class SimNode implements CheckedNode, QuorumProcess {
     return true;
   }
 
-  onPacket(path: number, msg: Msg): boolean {
+  onPacket(path: number, bytes: Buffer): boolean {
     if (this.proc !== 'up') return false;   // no socket yet, or closed
-    const ev: EngineEvent = msg.ask
-      ? { kind: 'ask-heard', src: msg.src, generation: msg.generation, seq: msg.seq, rscHold: msg.ask.rscHold, info: msg.ask.info }
-      : {
-        kind: 'heard', path: this.sim.scenario.params.paths[path]!.name, src: msg.src,
-        generation: msg.generation, seq: msg.seq, report: msg.report, wallS: this.wallS(),
-      };
     if (this.paused) {
       if (this.deferredPkts >= SOCKET_BACKLOG) return false;
       this.deferredPkts += 1;
-      this.deferred.push(() => { if (this.proc === 'up') this.step(ev); });
+      this.deferred.push(() => { if (this.proc === 'up') this.receive(path, bytes); });
       return false;
     }
-    this.step(ev);
+    this.receive(path, bytes);
     return true;
+  }
+
+  /** As the daemon reads a datagram: decoded and authenticated when the process reads it. */
+  private receive(path: number, bytes: Buffer): void {
+    const r = readDatagram(bytes, this.sim.scenario.params.paths[path]!.name, this.receiver, this.wallS());
+    if (r.kind === 'drop') throw new Error(`${this.name}: a datagram from the simulated peer was dropped (${r.reason}${r.error ? `: ${r.error.message}` : ''})`);
+    this.step(r.event);
+  }
+
+  private get receiver(): Receiver {
+    return { node: this.name, authkeys: SIM_KEYS, quorum: this.sim.scenario.params.quorum !== undefined };
   }
 
   onIo(id: number): boolean {
@@ -555,26 +557,23 @@ class SimNode implements CheckedNode, QuorumProcess {
     const s = this.sim;
     switch (a.kind) {
       case 'send': {
-        const st = a.status;
-        // The peer reads tg_ping/tg_hears back as the daemon does (only with quorum configured).
-        const extra = st.extra ?? [];
-        const qr = s.scenario.params.quorum ? parseQuorumFields((f) => extra.find(([k]) => k === f)?.[1]) : {};
-        const msg: Msg = {
-          src: this.name, generation: this.generation, seq: st.seq,
-          report: {
-            status: st.status, hold: st.hold, yielding: st.yielding, failed: st.failed, standby: st.standby, hearsGeneration: st.hears, deadtimeMs: s.scenario.params.deadtimeMs,
-            ...(st.hearsSeq !== undefined ? { hearsSeq: st.hearsSeq } : {}),
-            ...(qr.reach ? { reach: qr.reach } : {}), ...(qr.hearsPeer !== undefined ? { hearsMe: qr.hearsPeer } : {}),
-          },
-        };
-        s.checker.onSend(s.t, this.ix, this.generation, st.seq);
-        s.send(this.ix, msg);
+        const bytes = encodeStatus(a.status, {
+          node: this.name, uuid: SIM_UUIDS[this.ix], generation: this.generation,
+          deadtimeMs: s.scenario.params.deadtimeMs, authkeys: SIM_KEYS,
+        }, Math.floor(this.wallS()));
+        s.checker.onSend(s.t, this.ix, this.generation, a.status.seq);
+        s.send(this.ix, bytes);
         return;
       }
-      case 'ask':
+      case 'ask': {
+        const bytes = encodeAsk(a, {
+          node: this.name, uuid: SIM_UUIDS[this.ix], generation: this.generation,
+          deadtimeMs: s.scenario.params.deadtimeMs, authkeys: SIM_KEYS,
+        }, Math.floor(this.wallS()));
         s.checker.onSend(s.t, this.ix, this.generation, a.seq);
-        s.send(this.ix, { src: this.name, generation: this.generation, seq: a.seq, report: { status: 'active', hold: [], yielding: [], failed: [] }, ask: { rscHold: a.rscHold, info: a.info } });
+        s.send(this.ix, bytes);
         return;
+      }
       case 'persist-peer-generation':
         this.storeWrite((d) => {
           d.peerGeneration = a.generation;
@@ -870,10 +869,10 @@ class Sim implements QuorumHost {
     this.record({ t: this.t, who, note });
   }
 
-  send(from: NodeIx, msg: Msg): void {
+  send(from: NodeIx, bytes: Buffer): void {
     const to: NodeIx = from === 0 ? 1 : 0;
     for (let p = 0; p < this.net.paths.length; p++) {
-      for (const d of this.net.transmit(from, p, this.t)) this.schedule(d.delayMs, { k: 'pkt', to, path: p, msg });
+      for (const d of this.net.transmit(from, p, this.t)) this.schedule(d.delayMs, { k: 'pkt', to, path: p, bytes });
     }
   }
 
@@ -1016,7 +1015,7 @@ class Sim implements QuorumHost {
       case 'timer':
         return this.nodes[ev.n].onTimer(ev.inc, ev.token);
       case 'pkt':
-        return this.nodes[ev.to].onPacket(ev.path, ev.msg);
+        return this.nodes[ev.to].onPacket(ev.path, ev.bytes);
       case 'io':
         return this.nodes[ev.n].onIo(ev.id);
       case 'sd':

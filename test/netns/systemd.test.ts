@@ -87,13 +87,15 @@ describe.sequential('sd_notify from a running daemon', () => {
     expect(ready).toBe(0);
     expect(msgs[0]!.msg).toMatch(/^READY=1\nSTATUS=node alpha, generation \d+\nMAINPID=\d+$/);
     const pings = msgs.filter((m) => m.msg === 'WATCHDOG=1');
-    expect(pings.length).toBeGreaterThanOrEqual(5);
+    // About five in 5.5 s; at least one per WatchdogSec is what systemd requires.
+    expect(pings.length).toBeGreaterThanOrEqual(3);
     const gaps = pings.slice(1).map((m, i) => m.t - pings[i]!.t).sort((a, b) => a - b);
     const half = WATCHDOG_USEC / 2000;
-    // Never more often than half of WatchdogSec, and never so late that systemd would have killed
+    // Never more often than a quarter of WatchdogSec (a late ping is followed by one on the
+    // original cadence), and never so late that systemd would have killed
     // the daemon. How late within that depends on the host's load (a full parallel run on 2 cores
     // gave a median of 1.4 s): the cadence is a benchmark figure, not a test assertion.
-    expect(gaps[0]).toBeGreaterThanOrEqual(half - 5);
+    expect(gaps[0]).toBeGreaterThanOrEqual(half / 2 - 5);
     expect(gaps.at(-1)).toBeLessThan(2 * half);
     // Nothing but READY and pings so far.
     expect(msgs.filter((m) => m.msg !== 'WATCHDOG=1' && !m.msg.startsWith('READY=1'))).toEqual([]);

@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { makeScenario, type Fault, type NetSpec, type Scenario, type ScheduledFault } from '../../src/sim/scenario.js';
 import { formatViolation, runSeed, type SimOptions } from '../../src/sim/sim.js';
+import { yieldCpu } from '../helpers/nice.js';
+
+yieldCpu();
 
 // Quorum in the simulator: the arbiter (tandem's machine, or the etcd
 // model) as a third host, each node's lease machines and ping tracker, with

@@ -1,6 +1,9 @@
 import { randomInt } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { formatViolation, runSeed } from '../../src/sim/sim.js';
+import { yieldCpu } from '../helpers/nice.js';
+
+yieldCpu();
 
 // A fresh range of seeds on every run, besides the fixed ranges and
 // regression seeds of sim.test.ts and quorum.test.ts: a bug found only

@@ -9,6 +9,9 @@ import { Checker, type CheckedNode, type Conditions, type Proc } from '../../src
 import { Rng } from '../../src/sim/rng.js';
 import { boundsFor, makeScenario } from '../../src/sim/scenario.js';
 import { formatViolation, runSeed, type SimResult } from '../../src/sim/sim.js';
+import { yieldCpu } from '../helpers/nice.js';
+
+yieldCpu();
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 

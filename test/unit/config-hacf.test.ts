@@ -37,6 +37,8 @@ describe('parseHaCf: valid files', () => {
       'debugfile /var/log/tandem-debug.log',    // 14
       'logfacility local0',                     // 15
       'debug 2',                                // 16
+      'realtime off',                           // 17
+      'rtprio 20',                              // 18
       '',
     ].join('\n');
     const { config, issues } = parseHaCf(text, F);
@@ -61,6 +63,8 @@ describe('parseHaCf: valid files', () => {
       debugfile: '/var/log/tandem-debug.log',
       logfacility: 'local0',
       debug: 2,
+      realtime: false,
+      rtprio: 20,
     });
   });
 
@@ -78,6 +82,8 @@ describe('parseHaCf: valid files', () => {
       initdeadMs: 30000,
       autoFailback: 'legacy',
       debug: 0,
+      realtime: true,
+      rtprio: 50,
     });
     expect(config).not.toHaveProperty('logfile');
     expect(config).not.toHaveProperty('logfacility');
@@ -154,7 +160,7 @@ describe('parseHaCf: errors name the file and line', () => {
   const heartbeatOnly = [
     'mcast6', 'ucast6', 'hopfudge', 'hbaping',
     'respawn', 'failfast', 'apiauth', 'stonith', 'watchdog', 'use_logd',
-    'conn_logd_time', 'syslogmsgfmt', 'realtime', 'rtprio', 'memreserve', 'coredumps', 'coreroot',
+    'conn_logd_time', 'syslogmsgfmt', 'memreserve', 'coredumps', 'coreroot',
     'hbgenmethod', 'uuidfrom', 'autojoin', 'msgfmt', 'compression', 'compression_threshold',
     'traditional_compression', 'max_rexmit_delay', 'log_badpack', 'pacemaker', 'crm',
     'crm_daemon_dir', 'crmd_spawns_pengine', 'record_config_changes', 'record_pengine_inputs',
@@ -379,6 +385,22 @@ describe('parseHaCf: errors name the file and line', () => {
     });
   });
 
+  describe('realtime and rtprio', () => {
+    it('default to on at priority 50 (halfway, as Heartbeat), and take its spellings', () => {
+      const base = parseHaCf('node a b\nbcast eth0\n', F).config!;
+      expect(base).toMatchObject({ realtime: true, rtprio: 50 });
+      expect(parseHaCf('node a b\nbcast eth0\nrealtime off\nrtprio 7\n', F).config).toMatchObject({ realtime: false, rtprio: 7 });
+      expect(parseHaCf('node a b\nbcast eth0\nrealtime yes\n', F).config).toMatchObject({ realtime: true });
+    });
+
+    it('refuses values the scheduler would not take, at their line', () => {
+      expect(errors(withBase('rtprio 0'))).toEqual([`${F}:3: 'rtprio' must be a number from 1 to 99 (SCHED_FIFO priorities; got '0')`]);
+      expect(errors(withBase('rtprio 100'))).toEqual([`${F}:3: 'rtprio' must be a number from 1 to 99 (SCHED_FIFO priorities; got '100')`]);
+      expect(errors(withBase('realtime maybe'))).toEqual([`${F}:3: 'realtime' must be on or off (got 'maybe')`]);
+      expect(errors(withBase('realtime'))).toEqual([`${F}:3: 'realtime' takes exactly one value (on or off), got 0`]);
+    });
+  });
+
   describe('serial, baud and notify', () => {
     it('takes several devices per line and several lines, at 19200 baud unless a baud line comes first', () => {
       const { config, issues } = parseHaCf('node a b\nserial /dev/ttyS0 /dev/ttyS1\nserial /dev/ttyUSB0\n', F);
@@ -547,6 +569,14 @@ describe('parseHaCf: quorum directives (docs/quorum.md)', () => {
     ]);
     expect(errors(withBase('arbiter 10.0.0.9:7610', 'arbiter 10.0.0.9:7611'))).toEqual([
       `${F}:4: 'arbiter' is given more than once (first at line 3)`,
+    ]);
+  });
+
+  it('escapes control characters a quorum line echoes, as every other ha.cf message does', () => {
+    // An escape sequence in ha.cf must not reach the terminal of whoever runs check-config.
+    expect(errors(withBase('ping 10.0.0.\x1b[2J', 'arbiter etcd://\x07'))).toEqual([
+      `${F}:3: 'ping' address '10.0.0.\\x1b[2J' is not an IPv4 address`,
+      `${F}:4: arbiter 'etcd://\\x07': '\\x07' is not HOST:PORT`,
     ]);
   });
 });

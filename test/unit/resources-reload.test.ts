@@ -87,7 +87,7 @@ function config(over: Partial<Config['hacf']>, groups: ResourceGroup[], key = 'k
     dir: '/etc/ha.d',
     hacf: {
       file: '/etc/ha.d/ha.cf', cluster: 'c', nodes: ['alpha', 'beta'], media: [{ kind: 'bcast', iface: 'eth0', port: 694, line: 3 }],
-      udpport: 694, keepaliveMs: 100, deadtimeMs: 300, warntimeMs: 200, initdeadMs: 1000, autoFailback: 'off', debug: 0, ...over,
+      udpport: 694, keepaliveMs: 100, deadtimeMs: 300, warntimeMs: 200, initdeadMs: 1000, autoFailback: 'off', debug: 0, realtime: false, rtprio: 50, ...over,
     },
     authkeys: { sendIndex: 1, keys: new Map([[1, { index: 1, method: 'sha1', key: Buffer.from(key) }]]) },
     groups,

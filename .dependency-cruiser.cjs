@@ -1,0 +1,69 @@
+// Import rules that `npm test` enforces (docs/architecture.md, "Import rules").
+// Run by hand: npx depcruise src arbiter
+//
+// Type-only imports count for cycles (a circle of types still ties the
+// modules together for a reader and for every refactoring) but not for
+// purity (they are erased: no I/O can run through them).
+
+/** Modules without I/O: the decision machines `(state, event, now) -> (state, effects)`, codecs and parsers. */
+const PURE = [
+  '^src/membership/',
+  '^src/resources/',
+  '^src/node/',
+  '^src/heartbeat/',
+  '^src/quorum/(decide|lease|report|protocol|backend|endpoints)[.]ts$',
+  '^src/ping/tracker[.]ts$',
+  '^src/fencing/policy[.]ts$',
+  '^src/transport/(gate|serial-frame)[.]ts$',
+  '^src/config/(types|common|time|diff|haresources|quorum|keywords|media)[.]ts$',
+  '^src/util/(crc|duration|errors|ratelimit)[.]ts$',
+  '^src/timeline/(model|svg)[.]ts$',
+  '^arbiter/machine[.]ts$',
+];
+
+/** What reaches the disk, the network, processes or the kernel. */
+const IO = [
+  '^(node:)?(dgram|fs|fs/promises|child_process|net|os|cluster|worker_threads|http|https|perf_hooks)$',
+  '^node_modules/(classic-level|level|abstract-level|netlink|serialport|@serialport|raw-socket)/',
+  '^node_modules/tandem-native/',
+  '^native/',
+];
+
+module.exports = {
+  forbidden: [
+    {
+      name: 'no-circular',
+      severity: 'error',
+      comment: 'Import cycles in src/ and arbiter/ are not allowed: move the shared part (often a type) to a module both can import.',
+      from: { path: '^(src|arbiter)/' },
+      to: { circular: true },
+    },
+    {
+      name: 'pure-no-io',
+      severity: 'error',
+      comment: 'A pure machine must not import an I/O module; take the fact as an event or return an effect instead.',
+      from: { path: PURE },
+      to: { path: IO, dependencyTypesNot: ['type-only'] },
+    },
+    {
+      name: 'pure-imports-pure',
+      severity: 'error',
+      comment: 'A pure machine may import only other pure modules (the PURE list in .dependency-cruiser.cjs); anything else may reach I/O.',
+      from: { path: PURE },
+      to: { path: '^(src|arbiter)/', pathNot: PURE, dependencyTypesNot: ['type-only'] },
+    },
+    {
+      name: 'config-reads-in-one-place',
+      severity: 'error',
+      comment: 'In src/config/ only files.ts touches the file system or the host; parsers take text and facts.',
+      from: { path: '^src/config/', pathNot: '^src/config/files[.]ts$' },
+      to: { path: '^(node:)?(fs|fs/promises|os|child_process)$', dependencyTypesNot: ['type-only'] },
+    },
+  ],
+  options: {
+    tsPreCompilationDeps: true,
+    tsConfig: { fileName: 'tsconfig.json' },
+    doNotFollow: { path: 'node_modules' },
+    exclude: { path: '^(dist|node_modules)/' },
+  },
+};

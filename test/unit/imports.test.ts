@@ -1,0 +1,85 @@
+// The import rules of .dependency-cruiser.cjs (docs/architecture.md, "Import
+// rules"): no cycles in src/ and arbiter/, pure machines reach no I/O, and
+// only config/files.ts touches the disk in src/config. `npm test` runs the
+// same check on the tree before vitest; here it also runs on small trees
+// that break each rule, so a rule that stopped matching would be noticed.
+
+import { execFile } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const DEPCRUISE = join(ROOT, 'node_modules/dependency-cruiser/bin/dependency-cruise.mjs');
+
+function depcruise(cwd: string): Promise<{ code: number; out: string }> {
+  return new Promise((done) => {
+    execFile(process.execPath, [DEPCRUISE, 'src', 'arbiter', '--output-type', 'err'], { cwd }, (err, stdout, stderr) => {
+      done({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, out: `${stdout}${stderr}` });
+    });
+  });
+}
+
+const dirs: string[] = [];
+/** A throw-away tree with the project's rules and tsconfig, holding `files`. */
+function tree(files: Record<string, string>): string {
+  const dir = mkdtempSync(join(tmpdir(), 'tandem-imports-'));
+  dirs.push(dir);
+  copyFileSync(join(ROOT, '.dependency-cruiser.cjs'), join(dir, '.dependency-cruiser.cjs'));
+  copyFileSync(join(ROOT, 'tsconfig.json'), join(dir, 'tsconfig.json'));
+  for (const [path, text] of Object.entries({ 'arbiter/machine.ts': 'export const x = 1;\n', ...files })) {
+    mkdirSync(dirname(join(dir, path)), { recursive: true });
+    writeFileSync(join(dir, path), text);
+  }
+  return dir;
+}
+afterAll(() => { for (const d of dirs) rmSync(d, { recursive: true, force: true }); });
+
+describe('import rules (dependency-cruiser)', () => {
+  it('the tree keeps them', async () => {
+    const r = await depcruise(ROOT);
+    expect(r.out).toContain('no dependency violations found');
+    expect(r.code).toBe(0);
+  });
+
+  it('a cycle fails, naming every module on it', async () => {
+    const r = await depcruise(tree({
+      'src/a/one.ts': "import { two } from '../b/two.js';\nexport const one = () => two;\n",
+      'src/b/two.ts': "import type { Three } from './three.js';\nexport const two: Three | 2 = 2;\n",
+      'src/b/three.ts': "import { one } from '../a/one.js';\nexport type Three = ReturnType<typeof one>;\n",
+    }));
+    expect(r.code).not.toBe(0);
+    expect(r.out).toMatch(/error no-circular: src\/a\/one\.ts → \s*src\/b\/two\.ts →\s*src\/b\/three\.ts →\s*src\/a\/one\.ts/);
+  });
+
+  it("a pure machine importing node:fs fails, naming the import", async () => {
+    const r = await depcruise(tree({
+      'src/membership/machine.ts': "import { readFileSync } from 'node:fs';\nexport const f = () => readFileSync('/x');\n",
+    }));
+    expect(r.code).not.toBe(0);
+    expect(r.out).toContain('error pure-no-io: src/membership/machine.ts → fs');
+  });
+
+  it('a pure machine reaching I/O through an adapter module fails; a type-only import does not', async () => {
+    const r = await depcruise(tree({
+      'src/transport/udp.ts': "import { createSocket } from 'node:dgram';\nexport type Medium = 'udp';\nexport const open = () => createSocket('udp4');\n",
+      'src/node/engine.ts': "import { open } from '../transport/udp.js';\nexport const e = open;\n",
+      'src/quorum/lease.ts': "import type { Medium } from '../transport/udp.js';\nexport const m: Medium = 'udp';\n",
+    }));
+    expect(r.code).not.toBe(0);
+    expect(r.out).toContain('error pure-imports-pure: src/node/engine.ts → src/transport/udp.ts');
+    expect(r.out).not.toContain('src/quorum/lease.ts');
+  });
+
+  it('a config parser reading a file itself fails: only config/files.ts may', async () => {
+    const r = await depcruise(tree({
+      'src/config/files.ts': "import { readFileSync } from 'node:fs';\nexport const read = (f: string) => readFileSync(f);\n",
+      'src/config/load.ts': "import { statSync } from 'node:fs';\nimport { read } from './files.js';\nexport const l = (f: string) => statSync(f) && read(f);\n",
+    }));
+    expect(r.code).not.toBe(0);
+    expect(r.out).toContain('error config-reads-in-one-place: src/config/load.ts → fs');
+    expect(r.out).not.toContain('src/config/files.ts →');
+  });
+});
