@@ -339,7 +339,7 @@ describe.sequential('IPaddr agent in network namespaces', () => {
       ok: false, code: 'EEXIST', name: 'UserError', error: `${ip}/24 is already configured on va`,
     });
     const listed = await d().nl('listAddresses', 'va');
-    expect(listed.value).toContainEqual({ ifname: 'va', index: expect.any(Number), address: ip, prefixLen: 24, secondary: true, label: 'va' });
+    expect(listed.value).toContainEqual({ ifname: 'va', index: expect.any(Number), family: 4, address: ip, prefixLen: 24, secondary: true, label: 'va' });
     expect((await d().nl('delAddress', 'va', ip, 24)).ok).toBe(true);
     expect(await d().nl('delAddress', 'va', ip, 24)).toMatchObject({
       ok: false, code: 'EADDRNOTAVAIL', error: `${ip}/24 is not configured on va`,
