@@ -251,7 +251,7 @@ export function parseAttrs(buf: Buffer, start: number): Map<number, Buffer> {
 
 /** errno of an NLMSG_ERROR body: 0 is an acknowledgement. */
 export function decodeError(body: Buffer): number {
-  return body.length >= 4 ? -body.readInt32LE(0) : 0;
+  return body.length >= 4 ? 0 - body.readInt32LE(0) : 0;
 }
 
 const cstrOf = (b: Buffer | undefined): string | undefined => {
