@@ -97,6 +97,8 @@ class RtnlSocket {
   private readonly pending = new Map<number, Pending>();
   private dumpChain: Promise<unknown> = Promise.resolve();
   private closedErr?: Error;
+  /** sendmsg calls and the messages they carried (a batch is one call). */
+  readonly counters = { sendmsg: 0, messages: 0 };
 
   constructor(private readonly sock: RawNetlinkSocket) {
     sock.on('message', (buf) => this.onDatagram(buf));
@@ -125,6 +127,8 @@ class RtnlSocket {
     timer.unref();
     const all = Promise.allSettled(promises).then(() => clearTimeout(timer));
     void all;
+    this.counters.sendmsg += 1;
+    this.counters.messages += msgs.length;
     try {
       this.sock.send(msgs.map((m) => m.bytes), {}, (err) => {
         if (err) for (const m of msgs) this.fail(m.seq, new NetlinkError(`sendmsg: ${err.message}`, err.code));
@@ -210,6 +214,11 @@ export class Netlink {
 
   get closed(): boolean {
     return this.rt.closed;
+  }
+
+  /** sendmsg calls so far and the messages they carried. */
+  counters(): { sendmsg: number; messages: number } {
+    return { ...this.rt.counters };
   }
 
   /** Closes the socket; requests still in flight reject. Safe to call twice. */

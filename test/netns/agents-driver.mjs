@@ -32,10 +32,11 @@ const held = [];
 async function handle(cmd) {
   switch (cmd.op) {
     case 'agent': {
-      let a = byspec.get(cmd.resource.spec);
+      const key = `${cmd.owner ?? ''}\n${cmd.resource.spec}`;
+      let a = byspec.get(key);
       if (!a) {
         a = agents.createAgent(cmd.resource, ctx, core, cmd.owner);
-        byspec.set(cmd.resource.spec, a);
+        byspec.set(key, a);
       }
       return a[cmd.method]();
     }
