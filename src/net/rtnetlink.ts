@@ -71,6 +71,7 @@ export const RT_TABLE_MAIN = 254;
 export const RTPROT_STATIC = 4;
 export const RT_SCOPE_UNIVERSE = 0;
 export const RT_SCOPE_LINK = 253;
+export const RT_SCOPE_NOWHERE = 255;
 export const RTN_UNICAST = 1;
 
 // Multicast groups (RTNLGRP_*) for link, address and route events.
@@ -188,9 +189,14 @@ export function encodeRoute(op: 'add' | 'del', r: RouteRequest, seq: number): Bu
   m.writeUInt8(family, 0);
   m.writeUInt8(r.dstLen, 1);
   m.writeUInt8(table < 256 ? table : 0, 4);
-  m.writeUInt8(RTPROT_STATIC, 5);
-  m.writeUInt8(r.gateway ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK, 6);
-  m.writeUInt8(RTN_UNICAST, 7);
+  if (op === 'add') {
+    m.writeUInt8(RTPROT_STATIC, 5);
+    m.writeUInt8(r.gateway ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK, 6);
+    m.writeUInt8(RTN_UNICAST, 7);
+  } else {
+    // As `ip route del`: any protocol, scope and type match (0, NOWHERE, 0).
+    m.writeUInt8(RT_SCOPE_NOWHERE, 6);
+  }
   const attrs: Attr[] = [[RTA_DST, r.dst], [RTA_TABLE, u32(table)]];
   if (r.gateway) attrs.push([RTA_GATEWAY, r.gateway]);
   if (r.oif !== undefined) attrs.push([RTA_OIF, u32(r.oif)]);

@@ -173,6 +173,23 @@ describe.sequential('network core in network namespaces', () => {
     await d().agent('stop', v6, 'vrrp VI_1');
   });
 
+  it('routes of both families: added, listed and removed over rtnetlink', async () => {
+    expect((await d().nl('route', 'add', { dst: '10.236.99.0', dstLen: 24, gateway: '10.236.1.2' })).ok).toBe(true);
+    expect((await d().nl('route', 'add', { dst: 'fd00:236:99::', dstLen: 64, gateway: 'fd00:236:1::2', metric: 7 })).ok).toBe(true);
+    expect((await sh('ip', ['-n', A, 'route', 'show', '10.236.99.0/24'])).stdout).toContain('via 10.236.1.2 dev va');
+    expect((await sh('ip', ['-n', A, '-6', 'route', 'show', 'fd00:236:99::/64'])).stdout).toMatch(/via fd00:236:1::2 dev va .*metric 7/);
+    const listed = (await d().nl('listRoutes')).value as Array<{ family: number; dst: string; dstLen: number; gateway?: string }>;
+    expect(listed).toContainEqual(expect.objectContaining({ family: 4, dst: '10.236.99.0', dstLen: 24, gateway: '10.236.1.2' }));
+    expect(listed).toContainEqual(expect.objectContaining({ family: 6, dst: 'fd00:236:99::', dstLen: 64, gateway: 'fd00:236:1::2' }));
+    expect(await d().nl('route', 'add', { dst: '10.236.99.0', dstLen: 24, gateway: '10.236.1.2' })).toMatchObject({
+      ok: false, code: 'EEXIST', error: 'the route to 10.236.99.0/24 already exists',
+    });
+    expect((await d().nl('route', 'del', { dst: '10.236.99.0', dstLen: 24 })).ok).toBe(true);
+    expect((await d().nl('route', 'del', { dst: 'fd00:236:99::', dstLen: 64, metric: 7 })).ok).toBe(true);
+    expect((await sh('ip', ['-n', A, 'route', 'show', '10.236.99.0/24'])).stdout.trim()).toBe('');
+    expect((await sh('ip', ['-n', A, '-6', 'route', 'show', 'fd00:236:99::/64'])).stdout.trim()).toBe('');
+  });
+
   it('link and carrier changes arrive as events', async () => {
     expect((await d().call({ op: 'watch' })).ok).toBe(true);
     const seen = (pred: (e: Record<string, unknown>) => boolean, from: number) =>
