@@ -18,6 +18,7 @@ const PURE = [
   '^src/config/(types|common|time|diff|haresources|quorum|keywords|media)[.]ts$',
   '^src/util/(crc|duration|errors|ratelimit)[.]ts$',
   '^src/timeline/(model|svg)[.]ts$',
+  '^src/net/(addr|rtnetlink|frames|registry|vip)[.]ts$',
   '^arbiter/machine[.]ts$',
 ];
 

@@ -28,7 +28,8 @@ import { RxGate } from '../transport/gate.js';
 import { membershipJudgementDeadline } from '../membership/machine.js';
 import { openSerialPath } from '../transport/serial.js';
 import { PathMonitor } from './paths.js';
-import { createAgent, openNetlink, type NetlinkHandle } from '../agents/index.js';
+import { createAgent, groupOwner } from '../agents/index.js';
+import { NetCore } from '../net/core.js';
 import type { ResourceAgent } from '../agents/types.js';
 import { listenControl, PID_NAME } from '../control/socket.js';
 import { Logger } from '../util/log.js';
@@ -89,7 +90,7 @@ export class Daemon {
   private paths: Path[] = [];
   private pathMon?: PathMonitor;
   private control?: Server;
-  private netlink?: NetlinkHandle;
+  private netlink?: NetCore;
   private agents = new Map<string, ResourceAgent[]>();
   private groupQueues = new Map<string, Promise<void>>();
   /** Groups whose hold write failed: the start queued behind it must not run (the engine was told). */
@@ -187,13 +188,13 @@ export class Daemon {
     const held = await this.store.heldGroups();
     for (const g of [...held]) if (!config.groups.some((x) => x.name === g)) held.delete(g);
 
-    this.netlink = await openNetlink();
+    this.netlink = NetCore.open();
     const ctx = {
       configDir: config.dir, initDir: this.opts.initDir ?? '/etc/init.d',
       scriptTimeoutMs: this.opts.scriptTimeoutMs ?? 60_000,
       log: (level: 'info' | 'warn' | 'error' | 'debug', msg: string) => this.log.log(level, msg),
     };
-    for (const g of config.groups) this.agents.set(g.name, g.resources.map((r) => createAgent(r, ctx, this.netlink!)));
+    for (const g of config.groups) this.agents.set(g.name, g.resources.map((r) => createAgent(r, ctx, this.netlink!, groupOwner(g.name))));
 
     this.control = await listenControl(runDir, async (req) => this.handleControl(req.cmd, req));
     this.ownsRunDir = true;
@@ -818,7 +819,7 @@ export class Daemon {
       };
       const built = new Map<string, ResourceAgent[]>();
       try {
-        for (const g of [...d.added, ...d.changed]) built.set(g.name, g.resources.map((r) => createAgent(r, ctx, this.netlink!)));
+        for (const g of [...d.added, ...d.changed]) built.set(g.name, g.resources.map((r) => createAgent(r, ctx, this.netlink!, groupOwner(g.name))));
       } catch (e) {
         return refuse([(e as Error).message]);
       }
