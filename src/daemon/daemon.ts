@@ -580,7 +580,7 @@ export class Daemon {
       }
       case 'group-phase':
         this.event(a.phase === 'failed' || a.phase === 'stop-failed' ? 'error' : 'info', 'group', `group ${groupLabel(a.group)}: ${a.phase} (${a.reason})`,
-          { group: a.group, phase: a.phase, reason: a.reason });
+          { group: a.group, phase: a.phase, reason: a.reason, code: a.code });
         return;
       case 'alert':
         this.event('error', 'alert', `group ${groupLabel(a.group)}: ${a.message}`, { group: a.group });
