@@ -2,6 +2,7 @@
 // with its line (Heartbeat itself often fails with only "configuration
 // error"), and builds the HaCf model only when the file is clean.
 
+import { parseMetricsValue } from './metrics.js';
 import {
   IssueSink,
   asciiLower,
@@ -52,6 +53,8 @@ export const SUPPORTED_DIRECTIVES: ReadonlySet<string> = new Set([
   'notify',
   // tandem extension: accept crc and extra key lines in authkeys (config/authkeys.ts)
   'allow_insecure_authkeys',
+  // tandem extension: the Prometheus endpoint (config/metrics.ts)
+  'metrics',
 ]);
 
 /** Facility names syslog(3) understands (glibc facilitynames, minus the internal "mark"). */
@@ -442,6 +445,15 @@ export function parseHaCf(text: string, file: string, stonithOpts: StonithParseO
         break;
       }
 
+      case 'metrics': {
+        const v = one(`off or ADDRESS:PORT`);
+        if (v === undefined) break;
+        const m = parseMetricsValue(v);
+        if (typeof m === 'object' && 'error' in m) out.add(line, m.error);
+        else setOnce('metrics', line, m);
+        break;
+      }
+
       case 'debug': {
         const v = one('a level 0-255');
         if (v === undefined) break;
@@ -562,6 +574,8 @@ export function parseHaCf(text: string, file: string, stonithOpts: StonithParseO
   if (notify !== undefined) config.notify = { command: notify.value, line: notify.line };
   if (fencing) config.fencing = fencing;
   if (quorum.settings) config.quorum = quorum.settings;
+  const metrics = get<{ host: string; port: number } | 'off'>('metrics');
+  if (metrics) config.metrics = metrics.value === 'off' ? { off: true, line: metrics.line } : { ...metrics.value, line: metrics.line };
   const insecure = get<boolean>('allow_insecure_authkeys');
   if (insecure?.value) config.allowInsecureAuthkeys = { line: insecure.line };
   return { config, issues };

@@ -3,6 +3,7 @@
 
 import type { FencingConfig } from './stonith.js';
 import type { QuorumSettings } from './quorum.js';
+import type { MetricsSetting } from './metrics.js';
 
 export type AuthMethod = 'crc' | 'md5' | 'sha1' | 'sha256';
 
@@ -60,6 +61,8 @@ export interface HaCf {
   quorum?: QuorumSettings;
   /** tandem extension: `allow_insecure_authkeys yes` accepts crc keys and key lines besides the send key. */
   allowInsecureAuthkeys?: { line: number };
+  /** tandem extension: the Prometheus endpoint (config/metrics.ts); absent = on, 127.0.0.1:9694. */
+  metrics?: MetricsSetting;
 }
 
 export interface Resource {
