@@ -66,7 +66,7 @@ export class Metrics {
     this.pathChanges = new Counter({ name: 'tandem_path_transitions_total', help: 'Heartbeat path state changes, by path and new state', labelNames: ['path', 'state'], registers: r });
     this.g = this.gauges(r);
     // process_cpu_seconds_total, memory, and nodejs_eventloop_lag_* (perf_hooks.monitorEventLoopDelay, 10 ms resolution).
-    collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 10 });
+    collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 50 });
   }
 
   private gauges(r: Registry[]) {
