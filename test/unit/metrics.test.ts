@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseWatchInterval } from '../../src/cli/watch.js';
+import { parseWatchInterval, watch } from '../../src/cli/watch.js';
 import { parseHaCf } from '../../src/config/hacf.js';
 import { metricsListen } from '../../src/config/metrics.js';
 import { Metrics, METRICS_MAX_CONNECTIONS } from '../../src/daemon/metrics.js';
@@ -103,6 +103,36 @@ describe('tandem status --watch SECONDS', () => {
     expect(r.status).toBe(2);
     expect(r.stderr).toBe("error: option '--watch [seconds]' argument 'soon' is invalid. 'soon' is not a number of seconds from 0.1 to 3600\n");
     expect(r.stdout).toBe('');
+  });
+});
+
+describe('watch() on a terminal', () => {
+  it('redraws in place with the cursor hidden, shows a daemon that stopped answering, and restores the cursor on SIGINT with 0', async () => {
+    const writes: string[] = [];
+    const out = { isTTY: true, write: (x: string) => { writes.push(x); return true; } };
+    let n = 0;
+    const snapshot = async () => {
+      n += 1;
+      if (n === 2 || n === 3) throw new Error('cannot reach the daemon');
+      return `snapshot ${n}\n`;
+    };
+    const listeners = process.listenerCount('SIGINT');
+    const done = watch({ intervalS: 0.1, snapshot, out });
+    await new Promise((r) => setTimeout(r, 450));
+    process.emit('SIGINT');
+    expect(await done).toBe(0);
+    expect(process.listenerCount('SIGINT')).toBe(listeners);
+    expect(writes[0]).toBe('\x1b[?25l');
+    expect(writes.at(-1)).toBe('\x1b[?25h');
+    const frames = writes.slice(1, -1);
+    expect(frames.length).toBeGreaterThanOrEqual(4);
+    for (const f of frames) expect(f.startsWith('\x1b[H\x1b[2J')).toBe(true);
+    expect(frames[0]).toMatch(/\(every 0\.1 s; Ctrl-C ends\)\n\nsnapshot 1\n$/);
+    // Not answering: the line, and the last good picture below it, marked.
+    expect(frames[1]).toMatch(/daemon not answering since (\S+) \(cannot reach the daemon\); trying again every 0\.1 s\n\nlast answer before that:\nsnapshot 1\n$/);
+    const since = (f: string) => /since (\S+) /.exec(f)?.[1];
+    expect(since(frames[2]!)).toBe(since(frames[1]!));
+    expect(frames[3]).toMatch(/\n\nsnapshot 4\n$/);
   });
 });
 
