@@ -14,6 +14,15 @@ import { UserError } from '../util/errors.js';
 export const METRICS_MAX_CONNECTIONS = 8;
 /** A request must be complete within this (headers and all). */
 export const METRICS_REQUEST_TIMEOUT_MS = 5000;
+/**
+ * A scrape within this long of the last rendering gets that text again: the
+ * rendering (~2.5 ms) runs on the daemon's loop, and anyone on the host can
+ * connect, so a client scraping in a loop must not take the loop from the
+ * heartbeats.
+ */
+export const METRICS_MIN_RENDER_INTERVAL_MS = 1000;
+/** Requests per second answered at all; more get 429 at once (a token bucket, burst of the same size). */
+export const METRICS_MAX_REQUESTS_PER_S = 20;
 
 const LATENESS_BUCKETS_S = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 
@@ -26,6 +35,8 @@ export interface MetricsOptions {
   /** The status report, built when a scrape comes (not before). */
   report: () => StatusReport;
   labels: { node: string; peer: string; cluster: string };
+  /** Tests: 0 renders every scrape. */
+  minRenderIntervalMs?: number;
 }
 
 export class Metrics {
@@ -46,7 +57,11 @@ export class Metrics {
   /** Set from the status report on each scrape. */
   private readonly scraped: Array<Gauge<string> | Counter<string>> = [];
   private readonly g: ReturnType<Metrics['gauges']>;
+  /** Renderings done (a cached answer does not count). */
   scrapes = 0;
+  private cached?: { at: number; text: string };
+  private tokens = METRICS_MAX_REQUESTS_PER_S;
+  private tokensAt = performance.now();
 
   constructor(private readonly o: MetricsOptions) {
     this.report = o.report;
@@ -145,6 +160,15 @@ export class Metrics {
 
   /** Sets every scraped gauge from a fresh status report, then renders the registry. */
   async render(): Promise<string> {
+    const now = performance.now();
+    const c = this.cached;
+    if (c && now - c.at < (this.o.minRenderIntervalMs ?? METRICS_MIN_RENDER_INTERVAL_MS)) return c.text;
+    const text = await this.renderNow();
+    this.cached = { at: now, text };
+    return text;
+  }
+
+  private async renderNow(): Promise<string> {
     this.scrapes += 1;
     const r = this.report();
     const g = this.g;
@@ -235,6 +259,11 @@ export class Metrics {
       req.socket.destroy();
       return;
     }
+    const now = performance.now();
+    this.tokens = Math.min(METRICS_MAX_REQUESTS_PER_S, this.tokens + ((now - this.tokensAt) / 1000) * METRICS_MAX_REQUESTS_PER_S);
+    this.tokensAt = now;
+    if (this.tokens < 1) return close(429, 'tandem metrics: too many requests\n', { 'Retry-After': '1' });
+    this.tokens -= 1;
     const path = (req.url ?? '').split('?')[0];
     if (path !== '/metrics') return close(404, 'tandem metrics: only /metrics is served\n');
     if (req.method !== 'GET' && req.method !== 'HEAD') return close(405, 'tandem metrics: only GET\n', { Allow: 'GET, HEAD' });

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseWatchInterval, watch } from '../../src/cli/watch.js';
 import { parseHaCf } from '../../src/config/hacf.js';
 import { metricsListen } from '../../src/config/metrics.js';
-import { Metrics, METRICS_MAX_CONNECTIONS } from '../../src/daemon/metrics.js';
+import { Metrics, METRICS_MAX_CONNECTIONS, METRICS_MAX_REQUESTS_PER_S } from '../../src/daemon/metrics.js';
 import type { StatusReport } from '../../src/daemon/status.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -147,7 +147,7 @@ describe('the metrics endpoint', () => {
   let m: Metrics;
   let port = 0;
   beforeAll(async () => {
-    m = new Metrics({ host: '127.0.0.1', port: 0, origin: 'test', keepaliveMs: 100, report: () => REPORT, labels: { node: 'mx1', peer: 'mx2', cluster: 'c' } });
+    m = new Metrics({ host: '127.0.0.1', port: 0, origin: 'test', keepaliveMs: 100, report: () => REPORT, labels: { node: 'mx1', peer: 'mx2', cluster: 'c' }, minRenderIntervalMs: 0 });
     await m.listen();
     port = m.address!.port;
   });
@@ -208,6 +208,26 @@ describe('the metrics endpoint', () => {
     expect(post.headers.allow).toBe('GET, HEAD');
     expect((await http('DELETE', '/metrics')).status).toBe(405);
     await expect(http('GET', '/metrics', 'x'.repeat(10), { 'Content-Length': '10' })).resolves.toMatchObject({ status: 413 });
+  });
+
+  it('a client scraping in a loop cannot take the daemon\'s loop: one rendering per second, 429 past the request budget', async () => {
+    const busy = new Metrics({ host: '127.0.0.1', port: 0, origin: 'test', keepaliveMs: 100, report: () => REPORT, labels: { node: 'mx1', peer: 'mx2', cluster: 'c' } });
+    await busy.listen();
+    const get = () => new Promise<number>((res, rej) => {
+      request({ host: '127.0.0.1', port: busy.address!.port, path: '/metrics', agent: false }, (r) => { r.resume(); r.on('end', () => res(r.statusCode!)); }).on('error', rej).end();
+    });
+    try {
+      const codes: number[] = [];
+      for (let i = 0; i < METRICS_MAX_REQUESTS_PER_S + 10; i++) codes.push(await get());
+      expect(busy.scrapes).toBe(1);   // rendered once; the rest got the same text
+      expect(codes.filter((c) => c === 200).length).toBeGreaterThanOrEqual(METRICS_MAX_REQUESTS_PER_S);
+      expect(codes.filter((c) => c === 429).length).toBeGreaterThan(0);
+      await new Promise((r) => setTimeout(r, 1100));
+      expect(await get()).toBe(200);
+      expect(busy.scrapes).toBe(2);
+    } finally {
+      await busy.close();
+    }
   });
 
   it('is bounded: at most METRICS_MAX_CONNECTIONS connections at once; an idle one does not keep a slot', async () => {
