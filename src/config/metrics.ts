@@ -1,8 +1,6 @@
 // The `metrics` ha.cf keyword (tandem extension): where the Prometheus
 // endpoint listens, or `off`. Absent = on, on 127.0.0.1 only (docs/metrics.md).
 
-import { isIP } from 'node:net';
-
 /**
  * 9694: Heartbeat's port 694 behind the 9 of the range Prometheus exporters
  * use (9100-9999), easy to remember beside udpport 694 and away from the
@@ -20,7 +18,8 @@ export function parseMetricsValue(v: string): { host: string; port: number } | '
   const m = /^(?:(\d{1,3}(?:\.\d{1,3}){3})|\[([0-9A-Fa-f:.]+)\]):(\d{1,5})$/.exec(v) ?? /^()()(\d{1,5})$/.exec(v);
   if (!m) return bad;
   const host = m[1] || m[2] || DEFAULT_METRICS_HOST;
-  if (isIP(host) === 0) return bad;
+  if (m[1] && m[1].split('.').some((o) => Number(o) > 255)) return bad;
+  if (m[2] && !validIpv6(m[2])) return bad;
   const port = Number(m[3]);
   if (!(port >= 1 && port <= 65535)) return { error: `'metrics' port ${m[3]} must be from 1 to 65535` };
   return { host, port };
@@ -30,4 +29,13 @@ export function parseMetricsValue(v: string): { host: string; port: number } | '
 export function metricsListen(s: MetricsSetting | undefined): { host: string; port: number } | undefined {
   if (!s) return { host: DEFAULT_METRICS_HOST, port: DEFAULT_METRICS_PORT };
   return s.off ? undefined : { host: s.host, port: s.port };
+}
+
+/** WHATWG URL parsing checks an IPv6 literal exactly, without node:net (this module stays pure). */
+function validIpv6(h: string): boolean {
+  try {
+    return new URL(`http://[${h}]/`).hostname.length > 2;
+  } catch {
+    return false;
+  }
 }

@@ -51,6 +51,8 @@ describe('ha.cf metrics', () => {
     expect(issues('metrics 127.0.0.1:0\n')).toEqual(["5: 'metrics' port 0 must be from 1 to 65535"]);
     expect(issues('metrics 127.0.0.1:70000\n')).toEqual(["5: 'metrics' port 70000 must be from 1 to 65535"]);
     expect(issues('metrics 300.0.0.1:9694\n')[0]).toMatch(/^5: 'metrics' must be off, PORT or ADDRESS:PORT/);
+    expect(issues('metrics [1::2::3]:9694\n')[0]).toMatch(/^5: 'metrics' must be off, PORT or ADDRESS:PORT/);
+    expect(issues('metrics [fe80::1%eth0]:9694\n')[0]).toMatch(/^5: 'metrics' must be off, PORT or ADDRESS:PORT/);
     expect(issues('metrics\n')).toEqual(["5: 'metrics' takes exactly one value (off or ADDRESS:PORT), got 0"]);
     expect(issues('metrics off\nmetrics 9700\n')).toEqual(["6: 'metrics' is given more than once (first at line 5)"]);
   });
