@@ -1,6 +1,10 @@
 // The `metrics` ha.cf keyword (tandem extension): where the Prometheus
 // endpoint listens, or `off`. Absent = on, on 127.0.0.1 only (docs/metrics.md).
 
+import type { MetricsSetting } from './types.js';
+
+export type { MetricsSetting };
+
 /**
  * 9694: Heartbeat's port 694 behind the 9 of the range Prometheus exporters
  * use (9100-9999), easy to remember beside udpport 694 and away from the
@@ -9,7 +13,6 @@
 export const DEFAULT_METRICS_PORT = 9694;
 export const DEFAULT_METRICS_HOST = '127.0.0.1';
 
-export type MetricsSetting = { off: true; line: number } | { off?: false; host: string; port: number; line: number };
 
 /** Parses the value of a `metrics` line: `off`, `HOST:PORT` (an IPv4 or [IPv6] literal) or `PORT`. */
 export function parseMetricsValue(v: string): { host: string; port: number } | 'off' | { error: string } {

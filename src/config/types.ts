@@ -3,7 +3,9 @@
 
 import type { FencingConfig } from './stonith.js';
 import type { QuorumSettings } from './quorum.js';
-import type { MetricsSetting } from './metrics.js';
+
+/** The `metrics` ha.cf line (config/metrics.ts): off, or where the Prometheus endpoint listens. */
+export type MetricsSetting = { off: true; line: number } | { off?: false; host: string; port: number; line: number };
 
 export type AuthMethod = 'crc' | 'md5' | 'sha1' | 'sha256';
 
