@@ -15,9 +15,10 @@ const PURE = [
   '^src/ping/tracker[.]ts$',
   '^src/fencing/policy[.]ts$',
   '^src/transport/(gate|serial-frame)[.]ts$',
-  '^src/config/(types|common|time|diff|haresources|quorum|keywords|media)[.]ts$',
+  '^src/config/(types|common|time|diff|haresources|quorum|keywords|media|metrics)[.]ts$',
   '^src/util/(crc|duration|errors|ratelimit)[.]ts$',
   '^src/timeline/(model|svg)[.]ts$',
+  '^src/net/(addr|rtnetlink|frames|registry|vip)[.]ts$',
   '^arbiter/machine[.]ts$',
 ];
 

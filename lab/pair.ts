@@ -61,6 +61,12 @@ export interface PairOptions {
   gateway?: boolean;
   /** The authkeys file per node (tandem only); default `auth 1` / `1 sha1 lab-secret` on both. */
   authkeys?: Partial<Record<NodeName, string>>;
+  /**
+   * Dual stack (tandem only): the first three groups of a /64, e.g.
+   * "fd00:236:2". Nodes get ::1 and ::2, the client ::10 (all without DAD),
+   * and the group gets an IPv6 VIP ::100 beside the IPv4 one (vip6).
+   */
+  ipv6?: string;
 }
 
 export interface PairFencing {
@@ -93,7 +99,9 @@ export class Pair {
   arbiterProc?: ChildProcess;
   readonly gatewayNs: string;
   readonly gatewayIp: string;
-  private readonly o: Required<Omit<PairOptions, 'fencing' | 'arbiter' | 'gateway'>> & Pick<PairOptions, 'fencing' | 'arbiter' | 'gateway'>;
+  /** With the ipv6 option: the group's IPv6 VIP (canonical text). */
+  readonly vip6: string | undefined;
+  private readonly o: Required<Omit<PairOptions, 'fencing' | 'arbiter' | 'gateway' | 'ipv6'>> & Pick<PairOptions, 'fencing' | 'arbiter' | 'gateway' | 'ipv6'>;
 
   constructor(opts: PairOptions) {
     this.o = {
@@ -106,6 +114,7 @@ export class Pair {
     this.ip = { alpha: `${opts.net}.1`, beta: `${opts.net}.2` };
     this.clientIp = `${opts.net}.10`;
     this.vip = `${opts.net}.100`;
+    this.vip6 = opts.ipv6 === undefined ? undefined : `${opts.ipv6}::100`;
     this.arbiterNs = `${p}-r`;
     this.arbiterIp = `${opts.net}.20`;
     this.gatewayNs = `${p}-g`;
@@ -140,6 +149,7 @@ export class Pair {
     const c = this.ns.client;
     await sh('ip', ['-n', c, 'link', 'add', 'br0', 'type', 'bridge']);
     await sh('ip', ['-n', c, 'addr', 'add', `${this.clientIp}/24`, 'brd', '+', 'dev', 'br0']);
+    if (this.o.ipv6) await sh('ip', ['-n', c, 'addr', 'add', `${this.o.ipv6}::10/64`, 'dev', 'br0', 'nodad']);
     await sh('ip', ['-n', c, 'link', 'set', 'br0', 'up']);
     for (const node of ['alpha', 'beta'] as const) {
       const port = node === 'alpha' ? 'va' : 'vb';
@@ -278,6 +288,7 @@ export class Pair {
     const ns = this.ns[node];
     await sh('ip', ['-n', ns, 'addr', 'flush', 'dev', 'eth0']);
     await sh('ip', ['-n', ns, 'addr', 'add', `${this.ip[node]}/24`, 'brd', '+', 'dev', 'eth0']);
+    if (this.o.ipv6) await sh('ip', ['-n', ns, 'addr', 'add', `${this.o.ipv6}::${node === 'alpha' ? 1 : 2}/64`, 'dev', 'eth0', 'nodad']);
     await sh('ip', ['-n', ns, 'link', 'set', 'eth0', 'up']);
   }
 
@@ -305,7 +316,9 @@ export class Pair {
     writeFileSync(join(cfg, 'authkeys'), o.authkeys[node] ?? 'auth 1\n1 sha1 lab-secret\n', { mode: 0o600 });
     chmodSync(join(cfg, 'authkeys'), 0o600);
     const arp = o.impl === 'tandem' ? `::arp_count=${o.arpCount}::arp_interval=${o.arpIntervalMs}` : '';
-    writeFileSync(join(cfg, 'haresources'), `alpha IPaddr2::${this.vip}/24/eth0${arp} labsvc::${o.servicePort}\n`);
+    // haresources splits on "::", so the IPv6 VIP is written with all eight groups.
+    const v6 = o.ipv6 ? ` IPv6addr::${o.ipv6}:0:0:0:0:100/64/eth0${arp}` : '';
+    writeFileSync(join(cfg, 'haresources'), `alpha IPaddr2::${this.vip}/24/eth0${arp}${v6} labsvc::${o.servicePort}\n`);
     this.writeServiceScript(node);
   }
 
@@ -370,6 +383,19 @@ esac
     return out.includes(` ${this.vip}/`);
   }
 
+  async holdsVip6(node: NodeName): Promise<boolean> {
+    if (!this.vip6) return false;
+    const out = await sh('ip', ['-n', this.ns[node], '-6', '-o', 'addr', 'show', 'dev', 'eth0'], { allowFail: true });
+    return out.includes(` ${this.vip6}/`);
+  }
+
+  /** The MAC the client's IPv6 neighbour table holds for the IPv6 VIP. */
+  async clientNeighbourMac6(): Promise<string | undefined> {
+    if (!this.vip6) return undefined;
+    const out = await sh('ip', ['-n', this.ns.client, '-6', 'neigh', 'show', this.vip6], { allowFail: true });
+    return out.match(/lladdr ([0-9a-f:]{17})/)?.[1];
+  }
+
   async serviceRunning(node: NodeName): Promise<boolean> {
     const out = await sh('ip', ['netns', 'exec', this.ns[node], 'ss', '-Hltn', `sport = :${this.o.servicePort}`], { allowFail: true });
     return out.includes(this.vip);
@@ -405,7 +431,7 @@ esac
   }
 
   get impl(): 'tandem' | 'heartbeat' { return this.o.impl; }
-  get options(): Readonly<Required<Omit<PairOptions, 'fencing' | 'arbiter' | 'gateway'>> & Pick<PairOptions, 'fencing' | 'arbiter' | 'gateway'>> { return this.o; }
+  get options(): Readonly<Required<Omit<PairOptions, 'fencing' | 'arbiter' | 'gateway' | 'ipv6'>> & Pick<PairOptions, 'fencing' | 'arbiter' | 'gateway' | 'ipv6'>> { return this.o; }
 
   /** Starts the configured daemon on `node`. */
   startNode(node: NodeName): ChildProcess {

@@ -11,17 +11,18 @@ export function bindToDevice(fd: number, ifname: string): void;
 export function setRecvBuffer(fd: number, bytes: number): number;
 /** One datagram to systemd's notification socket; an address starting with '@' is abstract. Never blocks. */
 export function sdNotify(address: string, message: string): void;
-/** An open raw ICMP socket (opaque). */
-export type IcmpHandle = { readonly __icmp: unique symbol };
+/** An open raw IPv4 socket (opaque). */
+export type RawHandle = { readonly __raw: unique symbol };
 /**
- * Raw IPv4 ICMP socket receiving echo replies only. onPacket gets each IP
- * datagram (header included) and its source address, or null and an error text.
+ * Raw IPv4 socket for one IP protocol (1 ICMP, 112 VRRP...). onPacket gets
+ * each IP datagram (header included) and its source address, or null and an
+ * error text. For ICMP the kernel passes echo replies only.
  */
-export function icmpOpen(onPacket: (packet: Buffer | null, sourceOrError: string) => void): IcmpHandle;
-/** Send one ICMP message to an IPv4 address; throws with errno text. */
-export function icmpSend(h: IcmpHandle, message: Buffer, address: string): number;
+export function rawOpen(protocol: number, onPacket: (packet: Buffer | null, sourceOrError: string) => void): RawHandle;
+/** Send one message (without IP header) to an IPv4 address; throws with errno text. */
+export function rawSend(h: RawHandle, message: Buffer, address: string): number;
 /** Stop receiving and close; idempotent. */
-export function icmpClose(h: IcmpHandle): void;
+export function rawClose(h: RawHandle): void;
 /** SCHED_FIFO at `priority` for the calling (main) thread, reset in children; throws with errno text. */
 export function setRealtime(priority: number): void;
 /** The calling thread's scheduling policy and priority, e.g. ['fifo', 50] or ['other', 0]. */

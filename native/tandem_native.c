@@ -188,10 +188,11 @@ static napi_value sd_notify(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-// ---- ICMP echo for ping nodes ----------------------------------------------
-// A raw IPv4 ICMP socket (root or CAP_NET_RAW). Node has no ICMP sockets and
-// unprivileged ICMP is off on Debian; doing it here means no third-party
-// addon (and no extra header download) is needed for it.
+// ---- raw IPv4 sockets: ICMP echo for ping nodes, VRRP (protocol 112) next ---
+// A raw IPv4 socket for one IP protocol (root or CAP_NET_RAW). Node has no
+// raw sockets and unprivileged ICMP is off on Debian; doing it here means no
+// third-party addon (and no extra header download) is needed for it. The
+// only raw-socket binding in tandem: src/net/raw.ts wraps it.
 
 // From <linux/icmp.h>, which clashes with <net/if.h>.
 #define TN_ICMP_FILTER 1
@@ -271,29 +272,39 @@ static void icmp_free(uv_handle_t *h) {
   free(s);
 }
 
-// icmpOpen(onPacket) -> handle. Only echo replies pass the kernel filter.
+// rawOpen(protocol, onPacket) -> handle. For ICMP only echo replies pass
+// the kernel filter.
 static napi_value icmp_open(napi_env env, napi_callback_info info) {
-  size_t argc = 1; napi_value argv[1];
+  size_t argc = 2; napi_value argv[2];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   napi_valuetype t;
-  if (argc < 1 || napi_typeof(env, argv[0], &t) != napi_ok || t != napi_function) {
-    napi_throw_type_error(env, NULL, "icmpOpen(onPacket): callback required");
+  int32_t proto = 0;
+  if (argc < 2 || napi_get_value_int32(env, argv[0], &proto) != napi_ok || proto <= 0 || proto > 255 ||
+      proto == IPPROTO_RAW || napi_typeof(env, argv[1], &t) != napi_ok || t != napi_function) {
+    napi_throw_type_error(env, NULL, "rawOpen(protocol 1..254, onPacket): protocol and callback required");
     return NULL;
   }
-  int fd = socket(AF_INET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_ICMP);
-  if (fd < 0) return throw_errno(env, "socket(AF_INET, SOCK_RAW, ICMP)", errno);
-  // Let the kernel drop every ICMP type except echo reply before it wakes us;
-  // best effort (userspace checks every packet anyway).
-  struct tn_icmp_filter filt = { .data = ~(1U << TN_ICMP_ECHOREPLY) };
-  (void)setsockopt(fd, SOL_RAW, TN_ICMP_FILTER, &filt, sizeof filt);
+  argv[0] = argv[1];
+  int fd = socket(AF_INET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, proto);
+  if (fd < 0) {
+    char what[64];
+    snprintf(what, sizeof what, "socket(AF_INET, SOCK_RAW, %d)", proto);
+    return throw_errno(env, what, errno);
+  }
+  if (proto == IPPROTO_ICMP) {
+    // Let the kernel drop every ICMP type except echo reply before it wakes us;
+    // best effort (userspace checks every packet anyway).
+    struct tn_icmp_filter filt = { .data = ~(1U << TN_ICMP_ECHOREPLY) };
+    (void)setsockopt(fd, SOL_RAW, TN_ICMP_FILTER, &filt, sizeof filt);
+  }
   uv_loop_t *loop;
   if (napi_get_uv_event_loop(env, &loop) != napi_ok) { close(fd); napi_throw_error(env, NULL, "no event loop"); return NULL; }
   icmp_sock *s = calloc(1, sizeof *s);
-  if (!s) { close(fd); return throw_errno(env, "icmpOpen", ENOMEM); }
+  if (!s) { close(fd); return throw_errno(env, "rawOpen", ENOMEM); }
   s->env = env; s->fd = fd;
   napi_create_reference(env, argv[0], 1, &s->cb);
   napi_value name;
-  napi_create_string_utf8(env, "tandem:icmp", NAPI_AUTO_LENGTH, &name);
+  napi_create_string_utf8(env, "tandem:raw", NAPI_AUTO_LENGTH, &name);
   napi_async_init(env, NULL, name, &s->ctx);
   int rc = uv_poll_init(loop, &s->poll, fd);
   if (rc == 0) {
@@ -316,7 +327,7 @@ static icmp_sock *icmp_arg(napi_env env, napi_value v) {
   return s->closed ? NULL : s;
 }
 
-// icmpSend(handle, message, ipv4) -> bytes; throws with errno text (e.g. a
+// rawSend(handle, message, ipv4) -> bytes (the kernel adds the IP header); throws with errno text (e.g. a
 // route that is down) so the caller counts the probe lost at once.
 static napi_value icmp_send(napi_env env, napi_callback_info info) {
   size_t argc = 3; napi_value argv[3];
@@ -326,22 +337,22 @@ static napi_value icmp_send(napi_env env, napi_callback_info info) {
   icmp_sock *s = argc >= 3 ? icmp_arg(env, argv[0]) : NULL;
   if (!s || napi_get_buffer_info(env, argv[1], &data, &len) != napi_ok ||
       get_string(env, argv[2], addr, sizeof addr) <= 0) {
-    napi_throw_type_error(env, NULL, "icmpSend(open handle, buffer, ipv4)");
+    napi_throw_type_error(env, NULL, "rawSend(open handle, buffer, ipv4)");
     return NULL;
   }
   struct sockaddr_in to; memset(&to, 0, sizeof to);
   to.sin_family = AF_INET;
   if (inet_pton(AF_INET, addr, &to.sin_addr) != 1) {
-    napi_throw_type_error(env, NULL, "icmpSend: not an IPv4 address");
+    napi_throw_type_error(env, NULL, "rawSend: not an IPv4 address");
     return NULL;
   }
   ssize_t n = sendto(s->fd, data, len, 0, (struct sockaddr *)&to, sizeof to);
-  if (n < 0) return throw_errno(env, "sendto(ICMP)", errno);
+  if (n < 0) return throw_errno(env, "sendto(raw IPv4)", errno);
   napi_value r; napi_create_int32(env, (int32_t)n, &r);
   return r;
 }
 
-// icmpClose(handle): stops receiving at once; the fd is closed by libuv's close callback.
+// rawClose(handle): stops receiving at once; the fd is closed by libuv's close callback.
 static napi_value icmp_close(napi_env env, napi_callback_info info) {
   size_t argc = 1; napi_value argv[1];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
@@ -401,9 +412,9 @@ static napi_value init(napi_env env, napi_value exports) {
     {"bindToDevice", NULL, bind_to_device, NULL, NULL, NULL, napi_default, NULL},
     {"setRecvBuffer", NULL, set_recv_buffer, NULL, NULL, NULL, napi_default, NULL},
     {"sdNotify", NULL, sd_notify, NULL, NULL, NULL, napi_default, NULL},
-    {"icmpOpen", NULL, icmp_open, NULL, NULL, NULL, napi_default, NULL},
-    {"icmpSend", NULL, icmp_send, NULL, NULL, NULL, napi_default, NULL},
-    {"icmpClose", NULL, icmp_close, NULL, NULL, NULL, napi_default, NULL},
+    {"rawOpen", NULL, icmp_open, NULL, NULL, NULL, napi_default, NULL},
+    {"rawSend", NULL, icmp_send, NULL, NULL, NULL, napi_default, NULL},
+    {"rawClose", NULL, icmp_close, NULL, NULL, NULL, napi_default, NULL},
     {"setRealtime", NULL, set_realtime, NULL, NULL, NULL, napi_default, NULL},
     {"schedPolicy", NULL, sched_policy, NULL, NULL, NULL, napi_default, NULL},
   };

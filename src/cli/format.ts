@@ -1,7 +1,7 @@
 // Human-readable `tandem status`.
 
 import type { PathEntry, StatusReport } from '../daemon/status.js';
-import { formatDuration } from '../util/duration.js';
+import { formatAge, formatDuration } from '../util/duration.js';
 
 const dur = formatDuration;
 const ms = (v: number | null) => (v === null ? 'never' : `${dur(v)} ago`);
@@ -32,7 +32,10 @@ export function formatStatus(r: StatusReport): string {
   lines.push('RESOURCE GROUPS');
   for (const g of r.groups) {
     lines.push(`  ${g.label ?? g.name}  (preferred ${g.preferredNode})`);
-    lines.push(`    holder: ${g.holder ?? 'none'}; here: ${g.local.phase}${g.local.lastError ? ` (last error: ${g.local.lastError})` : ''}${g.handover ? `; handed over ${g.handover} (standby/takeover)` : ''}`);
+    const since = g.holderSinceMsAgo === null || g.holderSinceMsAgo === undefined ? '' : ` for ${formatAge(g.holderSinceMsAgo)}`;
+    lines.push(`    holder: ${g.holder ?? 'nobody'}${g.holder ? since : ''}; here: ${g.local.phase}${g.local.lastError ? ` (last error: ${g.local.lastError})` : ''}${g.handover ? `; handed over ${g.handover} (standby/takeover)` : ''}`);
+    const why = g.transition ? transitionLine(g.transition, g.holder) : null;
+    if (why) lines.push(`    ${why}`);
     lines.push(`    resources: ${g.resources.join(' ')}`);
   }
   if (r.fencing) {
@@ -94,4 +97,25 @@ function formatPath(p: PathEntry): string[] {
     out.push(`      frames in ${s.rx.frames}, rejected: ${rej}; frames out ${s.tx.frames}, queue drops ${s.tx.queueDrops}, not sent while away ${s.tx.offline}`);
   }
   return out;
+}
+
+type Transition = NonNullable<StatusReport['groups'][number]['transition']>;
+
+/**
+ * "Why" in one line: the verb from the kind of change, the reason as the
+ * engine gave it with the transition (never re-derived here).
+ */
+export function transitionLine(t: Transition, holder: string | null): string {
+  const when = t.msAgo === null ? '' : ` ${formatAge(t.msAgo)} ago`;
+  const because = t.reason ? `: ${t.reason}` : '';
+  switch (t.change) {
+    case 'started': return `started here${when}${because}`;
+    case 'moved-here': return `moved to ${t.node ?? 'this node'}${when}${because}`;
+    case 'moved-to-peer': return `moved to ${holder ?? 'the peer'}${when}${because}`;
+    case 'held-by-peer': return `started on ${t.node ?? holder ?? 'the peer'}${when} (its reason is in ${t.node ?? 'the peer'}'s status and journal)`;
+    case 'stopping': return `stopping here (began${when})${because}`;
+    case 'failed': return `failed here${when}${because}`;
+    case 'stop-failed': return `stop failed here${when}${because}`;
+    default: return `stopped${when}${because}`;
+  }
 }

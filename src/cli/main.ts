@@ -10,6 +10,7 @@ import { generateAuthKeys, writeSecretFile } from '../config/authkeys.js';
 import { Daemon } from '../daemon/daemon.js';
 import { request } from '../control/socket.js';
 import { formatStatus } from './format.js';
+import { parseWatchInterval, watch, WATCH_DEFAULT_S } from './watch.js';
 import { fenceByHand } from './fence.js';
 import { UserError } from '../util/errors.js';
 import { formatArbiterStats, runArbiter } from '../../arbiter/server.js';
@@ -93,20 +94,23 @@ export async function main(argv: string[]): Promise<number> {
     .description('show nodes, heartbeat paths and resource groups of the running daemon')
     .option('--run-dir <dir>', 'the daemon\'s run directory', DEFAULT_RUN_DIR)
     .option('--json', 'machine-readable output (docs/status.md)')
-    .action(async (o: { runDir: string; json?: boolean }) => {
-      const report = await request(o.runDir, { cmd: 'status' });
-      if (o.json) {
-        process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+    .option('--watch [seconds]', `refresh every SECONDS (default ${WATCH_DEFAULT_S}) until Ctrl-C: in place on a terminal, else successive timestamped snapshots`, parseWatchInterval)
+    .action(async (o: { runDir: string; json?: boolean; watch?: number | true }) => {
+      const snapshot = async (): Promise<string> => {
+        const report = await request(o.runDir, { cmd: 'status' }, 5000);
+        if (o.json) return JSON.stringify(report, null, 2) + '\n';
+        try {
+          return formatStatus(report as never);
+        } catch {
+          // A daemon of another version, or something else on the socket: say so instead of crashing.
+          throw new UserError(`the daemon in ${o.runDir} sent a status report this tandem cannot read; try --json`);
+        }
+      };
+      if (o.watch === undefined) {
+        process.stdout.write(await snapshot());
         return;
       }
-      let text: string;
-      try {
-        text = formatStatus(report as never);
-      } catch {
-        // A daemon of another version, or something else on the socket: say so instead of crashing.
-        throw new UserError(`the daemon in ${o.runDir} sent a status report this tandem cannot read; try --json`);
-      }
-      process.stdout.write(text);
+      exitCode = await watch({ intervalS: o.watch === true ? WATCH_DEFAULT_S : o.watch, snapshot, out: process.stdout });
     });
 
   program.command('reload')

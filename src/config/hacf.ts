@@ -12,6 +12,7 @@ import { QUORUM_DIRECTIVES, parseQuorum, type QuorumLine } from './quorum.js';
 import { FENCING_DIRECTIVES, parseFencing, type FencingConfig, type FencingLine, type StonithParseOptions } from './stonith.js';
 import { DEFAULT_UDPPORT, MEDIA_KEYWORDS, mediaWithPort, newMediaState } from './media.js';
 import { formatDuration } from '../util/duration.js';
+import { parseMetricsValue } from './metrics.js';
 
 export { DEFAULT_BAUD, DEFAULT_UDPPORT } from './media.js';
 export const DEFAULT_KEEPALIVE_MS = 1000;
@@ -226,6 +227,16 @@ export const CORE_KEYWORDS: KeywordTable<CoreState> = [
       s.settings.set('rtprio', line, n);
     },
   },
+  // tandem extension: the Prometheus endpoint (config/metrics.ts)
+  {
+    name: 'metrics',
+    one: 'off or ADDRESS:PORT',
+    apply(s, { line }, v) {
+      const m = parseMetricsValue(v);
+      if (typeof m === 'object' && 'error' in m) s.add(line, m.error);
+      else s.settings.set('metrics', line, m);
+    },
+  },
   // tandem extension (not in Heartbeat): a hook run on heartbeat path transitions
   pathKeyword('notify', 'the absolute path of a program'),
   // tandem extension: accept crc and extra key lines in authkeys (config/authkeys.ts)
@@ -381,6 +392,8 @@ export function parseHaCf(text: string, file: string, stonithOpts: StonithParseO
   if (quorum.settings) config.quorum = quorum.settings;
   const insecure = get<boolean>('allow_insecure_authkeys');
   if (insecure?.value) config.allowInsecureAuthkeys = { line: insecure.line };
+  const metrics = get<{ host: string; port: number } | 'off'>('metrics');
+  if (metrics) config.metrics = metrics.value === 'off' ? { off: true, line: metrics.line } : { ...metrics.value, line: metrics.line };
   return { config, issues };
 }
 

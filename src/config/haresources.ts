@@ -16,13 +16,15 @@ import {
   unicastProblem,
 } from './common.js';
 import type { ConfigIssue, Resource, ResourceGroup } from './types.js';
+import { AddressRegistry, conflictMessage } from '../net/registry.js';
+import { parseVipArgs } from '../net/vip.js';
 
 const AGENT_NAME = /^[A-Za-z0-9_.+@-]+$/;
 // What the native address agent accepts as a device name.
 const NIC_NAME = /^[A-Za-z0-9_.@-]+$/;
 
 /** Agents tandem implements itself; every other agent is a script on disk. */
-export const BUILTIN_AGENTS: ReadonlySet<string> = new Set(['IPaddr', 'IPaddr2']);
+export const BUILTIN_AGENTS: ReadonlySet<string> = new Set(['IPaddr', 'IPaddr2', 'IPv6addr']);
 
 /**
  * IPaddr/IPaddr2 options accepted after the address argument, with the upper
@@ -86,7 +88,7 @@ export function parseHaResources(
   // Identity of a resource is agent + args, so "10.0.0.5" and
   // "IPaddr::10.0.0.5" count as the same resource.
   const seenResources = new Map<string, { group: string; line: number }>();
-  const seenAddresses = new Map<string, { spec: string; line: number }>();
+  const claims = new AddressRegistry();
   const wanted = nodes?.map(asciiLower);
 
   for (const { line, tokens } of logicalLines(text)) {
@@ -126,15 +128,10 @@ export function parseHaResources(
         continue;
       }
       seenResources.set(id, { group: groupName, line });
-      if (BUILTIN_AGENTS.has(parsed.agent)) {
-        // Two resources for one address would fight over it on takeover.
-        const address = (parsed.args[0] ?? '').split('/')[0] ?? '';
-        const other = seenAddresses.get(address);
-        if (other) {
-          out.add(line, `address ${address} is already managed by '${other.spec}' (line ${other.line})`);
-            continue;
-        }
-        seenAddresses.set(address, { spec, line });
+      const conflict = claimConfigAddress(claims, parsed, groupName, file, line);
+      if (conflict) {
+        out.add(line, conflict);
+        continue;
       }
       resources.push(parsed);
     }
@@ -143,6 +140,25 @@ export function parseHaResources(
 
   const issues = out.sorted();
   return issues.length > 0 ? { groups: undefined, issues, parsed: groups } : { groups, issues, parsed: groups };
+}
+
+/**
+ * Two resources for one address would fight over it on takeover: the address
+ * registry of the network core (src/net/registry.ts) refuses the second claim
+ * with a message naming both places. Undefined when `r` is not an address
+ * resource or its claim is accepted.
+ */
+export function claimConfigAddress(claims: AddressRegistry, r: Resource, group: string, file: string, line: number): string | undefined {
+  if (!BUILTIN_AGENTS.has(r.agent)) return undefined;
+  const spec = parseVipArgs(r.agent, r.args);
+  if (typeof spec === 'string') return undefined;   // reported by parseResourceSpec
+  const [, prefix = ''] = (r.args[0] ?? '').split('/');
+  const shown = /^\d+$/.test(prefix) ? `${spec.ip}/${prefix}` : spec.ip;
+  // Within one group too: the second resource would remove the first one's address on stop.
+  const holder = claims.holderOf(spec.ip);
+  if (holder) return conflictMessage(shown, holder);
+  claims.claim(spec.ip, `group '${group}'`, `${file}:${line}`);
+  return undefined;
 }
 
 /** A Resource, or the message explaining why `spec` is not one. */
@@ -170,7 +186,10 @@ export function parseResourceSpec(spec: string): Resource | string {
     return `resource '${spec}' has an empty argument (check for ':::' or a trailing '::')`;
   }
   if (BUILTIN_AGENTS.has(agent)) {
-    const problem = ipAgentProblem(agent, args);
+    const v6 = agent === 'IPv6addr' || (args[0] ?? '').split('/')[0]!.includes(':');
+    const v6problem = v6 ? parseVipArgs(agent, args) : undefined;
+    if (typeof v6problem === 'string') return `resource '${spec}': ${v6problem}`;
+    const problem = v6 ? undefined : ipAgentProblem(agent, args);
     if (problem) return `resource '${spec}': ${problem}`;
   }
   return { spec, agent, args };

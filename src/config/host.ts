@@ -54,6 +54,8 @@ export function checkHost(config: Config, node: string, nodeSource: string, fact
         if (!facts.interfaces.has(p.nic)) issues.push({ file: resFile, line: g.line, message: `resource '${r.spec}': interface ${p.nic} does not exist on this host` });
         continue;
       }
+      // IPv6 without an interface: placed at start (the host facts are IPv4 only).
+      if (p.family === 6) continue;
       // No interface given: like Heartbeat's findif, one whose subnet holds the address must exist.
       const ip = u32(p.ip);
       const found = [...facts.interfaces.values()].some((list) => list.some((a) => {

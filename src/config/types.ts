@@ -3,6 +3,9 @@
 // without pulling in a parser. Parsers in this folder produce it; only
 // files.ts reads files.
 
+/** The `metrics` ha.cf line (config/metrics.ts): off, or where the Prometheus endpoint listens. */
+export type MetricsSetting = { off: true; line: number } | { off?: false; host: string; port: number; line: number };
+
 export type AuthMethod = 'crc' | 'md5' | 'sha1' | 'sha256';
 
 export interface AuthKey {
@@ -62,6 +65,8 @@ export interface HaCf {
   quorum?: QuorumSettings;
   /** tandem extension: `allow_insecure_authkeys yes` accepts crc keys and key lines besides the send key. */
   allowInsecureAuthkeys?: { line: number };
+  /** tandem extension: the Prometheus endpoint (config/metrics.ts); absent = on, 127.0.0.1:9694. */
+  metrics?: MetricsSetting;
 }
 
 export interface Resource {

@@ -22,13 +22,14 @@ import { EtcdBackend } from '../quorum/etcd.js';
 import type { LeaseBackend } from '../quorum/backend.js';
 import { loadArbiterKeys } from '../../arbiter/server.js';
 import { heldGroups } from '../resources/machine.js';
-import { StateStore, type JournalFields } from '../state/store.js';
+import { StateStore, type JournalEntry, type JournalFields } from '../state/store.js';
 import { localAddresses, openUdpPath, pathName, RECV_BUFFER_BYTES, type Path } from '../transport/udp.js';
 import { RxGate } from '../transport/gate.js';
 import { membershipJudgementDeadline } from '../membership/machine.js';
 import { openSerialPath } from '../transport/serial.js';
 import { PathMonitor } from './paths.js';
-import { createAgent, openNetlink, type NetlinkHandle } from '../agents/index.js';
+import { createAgent, groupOwner } from '../agents/index.js';
+import { NetCore } from '../net/core.js';
 import type { ResourceAgent } from '../agents/types.js';
 import { listenControl, PID_NAME } from '../control/socket.js';
 import { Logger } from '../util/log.js';
@@ -37,7 +38,8 @@ import { UserError } from '../util/errors.js';
 import { prepareDir } from './dirs.js';
 import { groupLabel } from '../config/haresources.js';
 import { formatDuration } from '../util/duration.js';
-import { buildStatusReport, type DropCounts } from './status.js';
+import { buildStatusReport, type DropCounts, type StatusReport } from './status.js';
+import type { FenceRecord } from '../fencing/history.js';
 import { SdNotify } from './sdnotify.js';
 import { applyRealtime, type Scheduling } from './realtime.js';
 import { encodeAsk, encodeStatus, readDatagram, type Receiver } from '../node/wire.js';
@@ -50,6 +52,8 @@ import { diffConfig, groupSetChanges } from '../config/diff.js';
 import { lockNode, type NodeLock } from './lock.js';
 import { nextDebugLevel } from './signals.js';
 import { cleanup as operatorCleanup, handover as operatorHandover, type OperatorHost } from './operator.js';
+import { Metrics } from './metrics.js';
+import { metricsListen } from '../config/metrics.js';
 
 /** What `tandem reload` (and SIGHUP) did; `valid: false` means nothing changed. */
 export interface ReloadReport {
@@ -90,7 +94,7 @@ export class Daemon {
   private paths: Path[] = [];
   private pathMon?: PathMonitor;
   private control?: Server;
-  private netlink?: NetlinkHandle;
+  private netlink?: NetCore;
   private agents = new Map<string, ResourceAgent[]>();
   private groupQueues = new Map<string, Promise<void>>();
   /** Groups whose hold write failed: the start queued behind it must not run (the engine was told). */
@@ -148,6 +152,10 @@ export class Daemon {
   private ownsRunDir = false;
   /** Agents of groups a reload changed, used once the old ones are released (group-retired). */
   private pendingAgents = new Map<string, ResourceAgent[]>();
+  /** The Prometheus endpoint (ha.cf `metrics`, on by default on 127.0.0.1). */
+  private metrics?: Metrics;
+  /** The deadline the engine timer was set for: how late it ran goes to the metrics. */
+  private timerDeadline = 0;
 
   constructor(private readonly opts: DaemonOptions) {
     const h = opts.config.hacf;
@@ -188,19 +196,27 @@ export class Daemon {
     const held = await this.store.heldGroups();
     for (const g of [...held]) if (!config.groups.some((x) => x.name === g)) held.delete(g);
 
-    this.netlink = await openNetlink();
+    this.netlink = NetCore.open();
     const ctx = {
       configDir: config.dir, initDir: this.opts.initDir ?? '/etc/init.d',
       scriptTimeoutMs: this.opts.scriptTimeoutMs ?? 60_000,
       log: (level: 'info' | 'warn' | 'error' | 'debug', msg: string) => this.log.log(level, msg),
     };
-    for (const g of config.groups) this.agents.set(g.name, g.resources.map((r) => createAgent(r, ctx, this.netlink!)));
+    for (const g of config.groups) this.agents.set(g.name, g.resources.map((r) => createAgent(r, ctx, this.netlink!, groupOwner(g.name))));
 
     this.control = await listenControl(runDir, async (req) => this.handleControl(req.cmd, req));
     this.ownsRunDir = true;
     const pidFile = join(runDir, PID_NAME);
     writeFileSync(pidFile, `${process.pid}\n`, { mode: 0o644 });
     chmodSync(pidFile, 0o644);   // whatever the umask, and whoever left a file there
+    const listen = metricsListen(h.metrics);
+    if (listen) {
+      this.metrics = new Metrics({
+        ...listen, origin: h.metrics ? `${h.file}:${h.metrics.line}: metrics` : `${h.file}: metrics (default, no metrics line)`,
+        keepaliveMs: h.keepaliveMs, report: () => this.statusReport([]), labels: { node, peer: this.peer, cluster: h.cluster },
+      });
+      await this.metrics.listen();
+    }
 
     const own = localAddresses();
     this.ownAddresses = own;
@@ -432,12 +448,14 @@ export class Daemon {
     this.pathMon?.observe(fields, path);
     this.received += 1;
     const accepted = this.engine.m.paths[path]?.accepted ?? 0;
+    const lastSeq = this.engine.m.peer.lastSeq;
     this.current = { from, path, src: header.src };
     try {
       this.step(r.event);
     } finally {
       this.current = undefined;
     }
+    if (this.metrics && this.engine.m.peer.lastSeq !== lastSeq) this.metrics.heartbeat(this.now());
     // Fresh and authentic on this path: the peer really sends from here.
     if ((this.engine.m.paths[path]?.accepted ?? 0) > accepted) gate?.confirm(from);
     this.pathMon?.checkTransitions();
@@ -483,6 +501,7 @@ export class Daemon {
     // Timers can fire up to ~1 ms early against the monotonic clock; the
     // engine re-checks, and we simply come back.
     const delay = Math.max(1, Math.ceil(deadline - this.now()));
+    this.timerDeadline = deadline;
     this.timer = setTimeout(() => this.onTimer(), delay);
   }
 
@@ -498,6 +517,7 @@ export class Daemon {
   private onTimer(): void {
     this.timer = undefined;
     if (this.closed) return;
+    this.metrics?.timer(this.now() - this.timerDeadline);
     // The watchdog is fed from the timer that sends and judges heartbeats, so a stalled loop starves it.
     this.sd?.tick(this.now());
     for (const [name, g] of this.gates) {
@@ -560,6 +580,7 @@ export class Daemon {
           ? `node ${this.peer} not heard within initdead: declared dead`
           : a.reason === 'left' ? `node ${this.peer} left the cluster (graceful shutdown)` : `node ${this.peer} is dead: silent on every path for deadtime`,
         { peer: this.peer, reason: a.reason });
+        this.metrics?.peerGone(a.reason);
         return;
       case 'peer-report':
         if (this.authDiag?.onAuthentic(this.now()) === 'cleared') this.event('info', 'authkeys', `authentic heartbeats from ${this.peer} again: the authkeys-differ diagnosis is cleared`);
@@ -569,9 +590,11 @@ export class Daemon {
         return;
       case 'path-up':
         this.event('info', 'path-up', `heartbeat path to ${this.peer} up: ${a.path}`, { path: a.path });
+        this.metrics?.path(a.path, 'up');
         return;
       case 'path-down':
         this.event('warn', 'path-down', `heartbeat path to ${this.peer} down: ${a.path}`, { path: a.path });
+        this.metrics?.path(a.path, 'down');
         return;
       case 'persist-peer-generation':
         this.store.setPeerGeneration(this.peer, a.generation, a.previous).then(() => this.stateWriteOk(), (e: Error) => this.stateWriteFailed(`generation ${a.generation} of ${this.peer}`, e));
@@ -590,7 +613,8 @@ export class Daemon {
       }
       case 'group-phase':
         this.event(a.phase === 'failed' || a.phase === 'stop-failed' ? 'error' : 'info', 'group', `group ${groupLabel(a.group)}: ${a.phase} (${a.reason})`,
-          { group: a.group, phase: a.phase, reason: a.reason });
+          { group: a.group, phase: a.phase, reason: a.reason, code: a.code });
+        this.metrics?.transition(groupLabel(a.group), a.phase, a.code);
         return;
       case 'alert':
         this.event('error', 'alert', `group ${groupLabel(a.group)}: ${a.message}`, { group: a.group });
@@ -644,6 +668,7 @@ export class Daemon {
           `fence of ${rec.target} through ${rec.device}: ${rec.result} after ${formatDuration(rec.durationMs)}${rec.error ? ` (${rec.error})` : ''}`,
           { peer: rec.target, phase: rec.result });
         this.fenceHistory?.append(rec).catch((e: Error) => this.log.error(`fencing history: ${e.message}`));
+        this.metrics?.fence(rec.target, rec.device, rec.result);
         return;
       }
       case 'may-take-over':
@@ -774,6 +799,7 @@ export class Daemon {
     this.paths = [];
     this.limitedLog.flush(true);
     this.limitedLog.close();
+    await this.metrics?.close();
     if (this.control) await new Promise<void>((r) => this.control!.close(() => r()));
     // A refused start (another daemon answers in this run dir) must leave that daemon's pid file alone.
     if (this.ownsRunDir) try { unlinkSync(join(this.opts.runDir, PID_NAME)); } catch { /* already gone */ }
@@ -848,7 +874,7 @@ export class Daemon {
       };
       const built = new Map<string, ResourceAgent[]>();
       try {
-        for (const g of [...d.added, ...d.changed]) built.set(g.name, g.resources.map((r) => createAgent(r, ctx, this.netlink!)));
+        for (const g of [...d.added, ...d.changed]) built.set(g.name, g.resources.map((r) => createAgent(r, ctx, this.netlink!, groupOwner(g.name))));
       } catch (e) {
         return refuse([(e as Error).message]);
       }
@@ -915,22 +941,30 @@ export class Daemon {
       return { node: this.opts.node, exportedAt: new Date().toISOString(), live: true, ...page };
     }
     if (cmd === 'status') {
-      return buildStatusReport({
-        engine: this.engine, config: this.opts.config, node: this.opts.node, peer: this.peer,
-        generation: this.generation, now: this.now(), startedWall: this.startedWall,
-        drops: this.drops, sent: this.sent, received: this.received,
-        ...(this.scheduling ? { scheduling: this.scheduling } : {}),
-        ...(this.authDiag ? { auth: { sendIndex: this.opts.config.authkeys.sendIndex, fingerprint: keyFingerprint(this.opts.config.authkeys), insecureAllowed: !!this.opts.config.hacf.allowInsecureAuthkeys, diagnosis: this.authDiag.view(this.now()) } } : {}),
-        journal: await this.store.recentJournal(20),
-        ...(this.pathMon ? { pathStats: this.pathMon.snapshot() } : {}),
-        // The database is closed while a failed write waits for its reopen: status still answers.
-        ...(this.fenceHistory ? { fenceHistory: await this.fenceHistory.recent(10).catch(() => []) } : {}),
-        ...(this.pinger ? { ping: this.pinger.stats() } : {}),
-        ...(this.backend ? { arbiter: this.backend.target } : {}),
-        ...(this.backend instanceof ArbiterClient ? { arbiterDrops: this.backend.dropped } : {}),
-      });
+      const journal = await this.store.recentJournal(20);
+      // The database is closed while a failed write waits for its reopen: status still answers.
+      const fenceHistory = this.fenceHistory ? await this.fenceHistory.recent(10).catch(() => []) : undefined;
+      return this.statusReport(journal, fenceHistory);
     }
     throw new Error(`unknown command '${cmd}'`);
+  }
+
+  /** The status report (`tandem status`; the metrics endpoint reads it on each scrape). */
+  private statusReport(journal: JournalEntry[], fenceHistory?: FenceRecord[]): StatusReport {
+    if (!this.engine) throw new Error('the daemon is starting');
+    return buildStatusReport({
+      engine: this.engine, config: this.opts.config, node: this.opts.node, peer: this.peer,
+      generation: this.generation, now: this.now(), startedWall: this.startedWall,
+      drops: this.drops, sent: this.sent, received: this.received,
+      ...(this.scheduling ? { scheduling: this.scheduling } : {}),
+      ...(this.authDiag ? { auth: { sendIndex: this.opts.config.authkeys.sendIndex, fingerprint: keyFingerprint(this.opts.config.authkeys), insecureAllowed: !!this.opts.config.hacf.allowInsecureAuthkeys, diagnosis: this.authDiag.view(this.now()) } } : {}),
+      journal,
+      ...(this.pathMon ? { pathStats: this.pathMon.snapshot() } : {}),
+      ...(fenceHistory ? { fenceHistory } : {}),
+      ...(this.pinger ? { ping: this.pinger.stats() } : {}),
+      ...(this.backend ? { arbiter: this.backend.target } : {}),
+      ...(this.backend instanceof ArbiterClient ? { arbiterDrops: this.backend.dropped } : {}),
+    });
   }
 }
 

@@ -7,7 +7,7 @@ import type { Config } from '../config/types.js';
 import { waitingOnFencing, type EngineState } from '../node/engine.js';
 import type { FenceRecord } from '../fencing/history.js';
 import type { FencingState } from '../fencing/policy.js';
-import { handingOver, heldGroups, peerHandsOver } from '../resources/machine.js';
+import { handingOver, heldGroups, isTakeover, peerHandsOver, type GroupState } from '../resources/machine.js';
 import type { JournalEntry } from '../state/store.js';
 import type { PathReport } from './paths.js';
 import type { TargetStats } from '../ping/tracker.js';
@@ -114,6 +114,7 @@ export function buildStatusReport(i: StatusInput) {
         local: { phase: gs.phase, sinceMsAgo: ago(now, gs.since), lastError: gs.lastError ?? null },
         // An operator's standby/takeover in force (docs/operations.md): until the opposite command or a restart/death of either node.
         handover: handingOver(e.r, g.name) ? `to ${i.peer}` : peerHandsOver(e.r, g.name) ? `from ${i.peer}` : null,
+        ...whyHeld(gs, mine, theirs, i.node, i.peer, now),
       };
     }),
     counters: {
@@ -129,6 +130,43 @@ export function buildStatusReport(i: StatusInput) {
     recentEvents: i.journal,
     fencing: e.f ? fencingReport(e, e.f, now, i.fenceHistory ?? []) : null,
     quorum: e.q ? quorumReport(e, e.q, i, now) : null,
+  };
+}
+
+/**
+ * Who holds the group since when, and the last transition seen here with the
+ * reason the machine gave for it (GroupState.cause): status only picks the
+ * verb, the reason is the decision's own.
+ */
+function whyHeld(gs: GroupState, mine: boolean, theirs: boolean, node: string, peer: string, now: number) {
+  const c = gs.cause;
+  const peerSince = theirs ? gs.peerSince : undefined;
+  const holderSince = mine && c ? c.at : theirs ? peerSince : c?.at;
+  let change: string | null = null;
+  let by: string | null = c ? node : null;
+  let at = c?.at;
+  if (c) {
+    const starting = c.phase === 'starting' || c.phase === 'running' || c.phase === 'recovering';
+    if (starting) change = isTakeover(c.code) ? 'moved-here' : 'started';
+    else if (c.phase === 'failed' || c.phase === 'stop-failed') change = c.phase;
+    else if (theirs && !mine) {
+      // Released here and the peer now holds it: it moved, for the reason this node let go.
+      change = 'moved-to-peer';
+      at = peerSince ?? c.at;
+    } else change = c.phase === 'stopping' && mine ? 'stopping' : 'stopped';
+  } else if (theirs && !mine) {
+    change = 'held-by-peer';   // the peer started it; its reason is in the peer's status and journal
+    by = peer;
+    at = peerSince;
+  }
+  return {
+    holderSinceMsAgo: mine || theirs ? ago(now, holderSince) : null,
+    /** The last transition: change is started | moved-here | moved-to-peer | held-by-peer | stopping | stopped | failed | stop-failed. */
+    transition: change === null ? null : {
+      change, node: by, msAgo: ago(now, at), phase: c?.phase ?? null,
+      code: change === 'held-by-peer' ? null : c?.code ?? null,
+      reason: change === 'held-by-peer' ? null : c?.reason ?? null,
+    },
   };
 }
 

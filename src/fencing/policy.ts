@@ -87,6 +87,8 @@ export interface FencingState {
   tookOver: boolean;
   deadSince?: number;
   checks: DeviceHealth[];
+  /** The held counts this episode's fence race was decided on (self: own count; peer: from its last report). */
+  decidedOn?: { selfHeld: number; peerHeld: number };
 }
 
 export type FencingEvent =
@@ -221,6 +223,7 @@ function onPeerUp(s: FencingState, out: FencingAction[]): void {
 
 function reset(s: FencingState): void {
   s.phase = 'idle';
+  s.decidedOn = undefined;
   s.reason = '';
   s.fenceAt = undefined;
   s.rounds = 0;
@@ -258,6 +261,7 @@ function onPeerDead(s: FencingState, ev: Extract<FencingEvent, { kind: 'peer-dea
 }
 
 function scheduleFirstRound(s: FencingState, selfHeld: number, peerHeld: number, now: number, out: FencingAction[]): void {
+  s.decidedOn = { selfHeld, peerHeld };
   const wins = selfHeld > peerHeld || (selfHeld === peerHeld && s.cfg.tieBreakWinner);
   const delay = wins ? 0 : s.cfg.fenceDelayMs;
   s.phase = 'delayed';

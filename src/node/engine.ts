@@ -23,6 +23,7 @@ import type { LeaseView } from '../quorum/lease.js';
 import type { RequestContext } from '../quorum/backend.js';
 import { quorumFields } from '../quorum/report.js';
 import type { Reach } from '../ping/tracker.js';
+import { formatDuration } from '../util/duration.js';
 
 export interface EngineState {
   m: MembershipState;
@@ -59,6 +60,8 @@ export interface EngineState {
     done?: { rscHold: RscHold; groups: string[] };
     ask?: { rscHold: RscHold; groups: string[]; tries: number };
   };
+  /** Why the peer counts as dead, in plain words, for the transitions it causes (set on peer-dead). */
+  peerWhy?: string;
 }
 
 /** Heartbeat's rsc_hold values: groups preferred on the releasing node (local), on the other (foreign), or all. */
@@ -179,7 +182,7 @@ export function initEngine(
         ...(persisted.peerPrevious ? { previous: persisted.peerPrevious } : {}),
       },
     ),
-    r: initResources(rcfg, persisted.held, now),
+    r: initResources({ ...rcfg, peer: rcfg.peer ?? mcfg.peer }, persisted.held, now),
     releasedAnnounced: false,
     droppedAt: {},
     unheardKey: '',
@@ -345,6 +348,7 @@ export function engineStep(s: EngineState, ev: EngineEvent, now: number): Engine
       break;
   }
   // Membership first: resource decisions must see the newest peer report.
+  const silentFor = s.m.peer.lastHeard !== undefined ? now - s.m.peer.lastHeard : undefined;
   const mActs = membershipStep(s.m, mEvent, now);
   let peerChanged = false;
   for (const a of mActs) {
@@ -358,6 +362,8 @@ export function engineStep(s: EngineState, ev: EngineEvent, now: number): Engine
         s.handover = undefined;
       }
     }
+    if (a.kind === 'peer-up') s.peerWhy = undefined;
+    if (a.kind === 'peer-dead') s.peerWhy = deadWhy(s, a.reason, silentFor);
   }
   const fActs: FencingAction[] = [];
   if (s.f) {
@@ -373,6 +379,7 @@ export function engineStep(s: EngineState, ev: EngineEvent, now: number): Engine
     }
     if (ev.kind === 'fence-done' || ev.kind === 'check-done' || ev.kind === 'operator') fActs.push(...fencingStep(f, ev, now));
     fActs.push(...fencingStep(f, { kind: 'tick' }, now));
+    for (const a of fActs) if (a.kind === 'may-take-over' && s.peerWhy) s.peerWhy += `; ${TAKE_OVER_WORDS[a.reason]}`;
   }
   // Without fencing the gate is the identity, so this is exactly the old
   // condition; with it, a takeover allowed later (fence-done) also reaches
@@ -380,9 +387,10 @@ export function engineStep(s: EngineState, ev: EngineEvent, now: number): Engine
   const liveness = gatedLiveness(s);
   const report = reportWithDrops(s);
   const unheardKey = report?.unheardDrops?.join(',') ?? '';
-  if (peerChanged || liveness !== s.r.peer.liveness || unheardKey !== s.unheardKey) {
+  const why = liveness === 'unknown' && s.m.peer.liveness === 'dead' ? `${s.peerWhy ?? `${s.m.cfg.peer} declared dead`}; waiting for fencing` : s.peerWhy;
+  if (peerChanged || liveness !== s.r.peer.liveness || unheardKey !== s.unheardKey || why !== s.r.peer.why) {
     s.unheardKey = unheardKey;
-    rEvents = [{ kind: 'peer', liveness, ...(report ? { report } : {}) }, ...rEvents];
+    rEvents = [{ kind: 'peer', liveness, ...(report ? { report } : {}), ...(why && liveness !== 'up' ? { why } : {}) }, ...rEvents];
   }
   const qActs: EngineAction[] = [];
   if (s.q) {
@@ -439,6 +447,19 @@ export function engineStep(s: EngineState, ev: EngineEvent, now: number): Engine
     out.push({ kind: 'released' });
   }
   return out;
+}
+
+const TAKE_OVER_WORDS: Record<string, string> = {
+  fenced: 'fenced off', operator: 'an operator confirmed it off', 'peer-left': 'it left gracefully',
+  'no-fencing': 'no fencing device applies', 'failure-policy': 'fencing failed; taking over by policy',
+};
+
+/** Why membership declared the peer dead, in plain words (the reason its groups move here). */
+function deadWhy(s: EngineState, reason: 'silent' | 'initdead' | 'left', silentFor: number | undefined): string {
+  const peer = s.m.cfg.peer;
+  if (reason === 'left') return `${peer} left the cluster (graceful shutdown)`;
+  if (reason === 'initdead') return `${peer} not heard within initdead (${formatDuration(s.m.cfg.initdeadMs)}) of start`;
+  return `${peer} declared dead (silent on every path for ${formatDuration(silentFor ?? s.m.cfg.deadtimeMs)})`;
 }
 
 export function engineDeadline(s: EngineState): number {

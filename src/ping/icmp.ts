@@ -11,7 +11,7 @@
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { isIP } from 'node:net';
-import native, { type IcmpHandle } from 'tandem-native';
+import { IPPROTO_ICMP, rawClose, rawOpen, rawSend, type RawHandle } from '../net/raw.js';
 import { UserError } from '../util/errors.js';
 import {
   initTracker, reach, trackerConfigProblems, trackerDeadline, trackerStats, trackerStep,
@@ -87,7 +87,7 @@ export interface PingerOptions {
 
 export class IcmpPinger {
   private readonly state: TrackerState;
-  private readonly socket: IcmpHandle;
+  private readonly socket: RawHandle;
   private readonly id: number;
   private readonly token: Buffer;
   private readonly now: () => number;
@@ -106,7 +106,7 @@ export class IcmpPinger {
     this.token = randomBytes(TOKEN_LEN);
     // The native socket lets the kernel drop every ICMP type but echo reply.
     try {
-      this.socket = native.icmpOpen((buf, source) => {
+      this.socket = rawOpen(IPPROTO_ICMP, (buf, source) => {
         if (buf) this.onMessage(buf, source);
         else this.onRecvError(source);
       });
@@ -154,7 +154,7 @@ export class IcmpPinger {
     if (this.closed) return;
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
-    native.icmpClose(this.socket);
+    rawClose(this.socket);
   }
 
   /**
@@ -199,7 +199,7 @@ export class IcmpPinger {
       case 'probe': {
         const pkt = encodeEchoRequest(this.id, a.seq, this.token);
         try {
-          native.icmpSend(this.socket, pkt, a.addr);
+          rawSend(this.socket, pkt, a.addr);
         } catch (e) {
           this.sendErrors += 1;
           // EHOSTUNREACH/ENETUNREACH: this probe is lost now, not after the timeout.

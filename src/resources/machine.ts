@@ -25,6 +25,8 @@ export interface GroupSpec {
 
 export interface ResourcesConfig {
   self: string;
+  /** The peer's name, for the reasons given with transitions (default 'the peer'). */
+  peer?: string;
   autoFailback: AutoFailback;
   groups: GroupSpec[];
   stopRetries: number;      // failed stops are retried this many times before giving up
@@ -60,6 +62,54 @@ export interface GroupState {
    * forgotten or swapped for its new definition (ResourcesState.pending).
    */
   retire?: 'remove' | 'replace';
+  /**
+   * Why the group is where it is: the decision that began its current walk
+   * (start or stop) or its outcome (failed, stop-failed), with when. Kept
+   * through the walk's completion, so "running" still says why it started.
+   */
+  cause?: GroupCause;
+  /** Since when the peer's reports list the group as held (while the peer is heard). */
+  peerSince?: number;
+}
+
+/** A transition's reason in plain words, and a stable code for it (metrics, JSON). */
+export interface GroupCause {
+  at: number;
+  phase: GroupPhase;
+  code: ReasonCode;
+  reason: string;
+}
+
+/**
+ * Why a group was started or stopped here. `quorum-*` codes are the quorum
+ * decision's (quorum/decide.ts DecisionCode) when quorum changed the answer.
+ */
+export type ReasonCode =
+  | 'peer-dead'       // the peer was declared dead (or left); its groups run here
+  | 'peer-leaving'    // the peer is shutting down and let go of it
+  | 'peer-failed'     // it failed to start on the peer
+  | 'handover'        // an operator's standby/takeover hands it to one node
+  | 'cleanup'         // an operator cleared its failure
+  | 'preferred'       // this node is its preferred node and the peer agreed
+  | 'peer-holds'      // the peer holds it (or is preferred and back: auto_failback)
+  | 'failback'        // auto_failback: released to its preferred node
+  | 'both-hold'       // both held it: one yields
+  | 'held'            // already held here (resumed after a restart)
+  | 'shutdown'        // this node is shutting down
+  | 'reload'          // a reload removed or changed it
+  | 'start-failed'    // a start failed: unwound, and the group is failed here
+  | 'stop-failed'     // a stop kept failing
+  | 'hold-failed'     // its hold could not be recorded durably
+  | 'done'            // a walk finished (running, stopped)
+  | `quorum-${string}`;
+
+/**
+ * Codes of a start here that takes the group over from the peer: a failover,
+ * not its usual placement (status says "moved to", metrics count failovers).
+ */
+export function isTakeover(code: ReasonCode): boolean {
+  return code === 'peer-dead' || code === 'peer-leaving' || code === 'peer-failed'
+    || code === 'quorum-grant-held' || code === 'quorum-ipfail-better';
 }
 
 export interface ResourcesState {
@@ -68,7 +118,8 @@ export interface ResourcesState {
   /** New definitions of groups being released for a reload ('replace'), applied once they are stopped. */
   pending?: Record<string, GroupSpec>;
   groups: Record<string, GroupState>;
-  peer: { liveness: PeerLiveness; report?: PeerReport };
+  /** why: the peer's liveness in plain words, from the engine (e.g. why it was declared dead). */
+  peer: { liveness: PeerLiveness; report?: PeerReport; why?: string };
   stopping: boolean;        // the daemon is shutting down: release everything
   /**
    * The quorum rules per group (quorum/decide.ts), set by the engine before
@@ -91,7 +142,7 @@ export interface ResourcesState {
 }
 
 export type ResourcesEvent =
-  | { kind: 'peer'; liveness: PeerLiveness; report?: PeerReport }
+  | { kind: 'peer'; liveness: PeerLiveness; report?: PeerReport; why?: string }
   | { kind: 'op-done'; group: string; op: 'start' | 'stop'; index: number; ok: boolean; error?: string }
   /**
    * The durable write of a persist-hold failed (a full or broken state disk).
@@ -128,7 +179,8 @@ export type ResourcesAction =
   | { kind: 'op'; group: string; op: 'start' | 'stop'; index: number }
   | { kind: 'persist-hold'; group: string; held: boolean }   // must be durable before the next op runs; else hold-failed comes back
   | { kind: 'announce' }                                       // our hold set changed
-  | { kind: 'group-phase'; group: string; phase: GroupPhase; reason: string }
+  /** reason: plain words, from the decision that caused it; code: the same as a stable code. */
+  | { kind: 'group-phase'; group: string; phase: GroupPhase; reason: string; code: ReasonCode }
   | { kind: 'alert'; group: string; message: string }
   /** A reload's release is done: forget the group's resources (removed) or switch to its new ones (replaced). */
   | { kind: 'group-retired'; group: string; replaced: boolean };
@@ -172,7 +224,12 @@ export function resourcesStep(s: ResourcesState, ev: ResourcesEvent, now: number
   switch (ev.kind) {
     case 'peer': {
       const wasDead = s.peer.liveness === 'dead';
-      s.peer = ev.report ? { liveness: ev.liveness, report: ev.report } : { liveness: ev.liveness };
+      s.peer = { liveness: ev.liveness, ...(ev.report ? { report: ev.report } : {}), ...(ev.why ? { why: ev.why } : {}) };
+      for (const [name, g] of Object.entries(s.groups)) {
+        const listed = ev.liveness === 'up' && (ev.report?.hold.includes(name) ?? false);
+        if (!listed) delete g.peerSince;
+        else g.peerSince ??= now;
+      }
       // A peer that just died can no longer take our failed groups: try again.
       // Nor can it take what we handed to it, nor keep what it handed to us.
       if (ev.liveness === 'dead' && !wasDead) {
@@ -225,13 +282,32 @@ export function resourcesDeadline(s: ResourcesState): number {
   return t;
 }
 
+/** Whether this node should hold a group (undefined = not yet decidable), and why, in plain words. */
+export interface Want {
+  want: boolean | undefined;
+  code: ReasonCode;
+  reason: string;
+}
+
+const w = (want: boolean | undefined, code: ReasonCode, reason: string): Want => ({ want, code, reason });
+
 /** Should this node hold the group, given what it knows now? undefined = not yet decidable. */
 export function wantsGroup(s: ResourcesState, spec: GroupSpec): boolean | undefined {
-  if (s.stopping) return false;
+  return decideWant(s, spec).want;
+}
+
+/** wantsGroup with its reason: the reason travels with the transition it causes (group-phase). */
+export function decideWant(s: ResourcesState, spec: GroupSpec): Want {
+  if (s.stopping) return w(false, 'shutdown', 'this node is shutting down');
   const me = s.groups[spec.name]!;
   const { liveness, report } = s.peer;
-  if (liveness === 'unknown') return undefined;
-  if (liveness === 'dead') return me.phase !== 'failed';
+  const peer = s.cfg.peer ?? 'the peer';
+  if (liveness === 'unknown') return w(undefined, 'peer-dead', s.peer.why ?? `${peer} not heard yet`);
+  if (liveness === 'dead') {
+    return me.phase !== 'failed'
+      ? w(true, 'peer-dead', s.peer.why ?? `${peer} is dead`)
+      : w(false, 'start-failed', `it failed to start here${me.lastError ? ` (${me.lastError})` : ''}`);
+  }
   const preferred = spec.preferredNode === s.cfg.self;
   const peerHolds = report?.hold.includes(spec.name) ?? false;
   const peerYields = report?.yielding.includes(spec.name) ?? false;
@@ -245,14 +321,18 @@ export function wantsGroup(s: ResourcesState, spec: GroupSpec): boolean | undefi
   const handed = peerHandsOver(s, spec.name);
   // A peer that failed the group cannot take it: the usual rules give it back.
   const peerFailedIt = report?.failed.includes(spec.name) ?? false;
-  if (iHand && !handed && !peerFailedIt) return false;
+  if (iHand && !handed && !peerFailedIt) return w(false, 'handover', `handed to ${peer} (standby/takeover)`);
 
   if (peerHolds && iHold) {
     // Both may run it: after a crash, a partition, or while one side
     // releases it. The side that does not claim it (it only remembers holding
     // it, or is already stopping it) yields; otherwise the preferred node keeps it.
     const iYield = YIELDING.has(me.phase);
-    if (iYield !== peerYields) return !iYield;
+    if (iYield !== peerYields) {
+      return iYield
+        ? w(false, 'both-hold', `both nodes held it; this node ${me.phase === 'recovering' ? 'only remembered it from before a restart' : 'was releasing it'}, ${peer} keeps it`)
+        : w(true, 'both-hold', `both nodes held it; ${peer} yields it`);
+    }
     // Neither claims it (each recovering or stopping): the preferred node
     // gets it, but only once the peer's report drops it. The peer's copy may
     // still be up (leftovers from before its crash, or a stop walk under
@@ -260,11 +340,18 @@ export function wantsGroup(s: ResourcesState, spec: GroupSpec): boolean | undefi
     // group on both hosts until that walk ends. The peer does not wait in
     // turn: it is not preferred, so it stops its copy, and no one waits on
     // the other.
-    if (peerYields) return preferred ? undefined : false;
-    return preferred;
+    if (peerYields) {
+      return preferred
+        ? w(undefined, 'both-hold', `both nodes held it; waiting for ${peer} to release its copy`)
+        : w(false, 'both-hold', `both nodes held it, neither claimed it: ${spec.preferredNode} is its preferred node`);
+    }
+    return preferred
+      ? w(true, 'both-hold', 'both nodes held it: this node is its preferred node and keeps it')
+      : w(false, 'both-hold', `both nodes held it: ${spec.preferredNode} is its preferred node and keeps it`);
   }
   if (peerHolds) {
-    return false;   // with failback, the peer releases first; we start once its report drops the group
+    // with failback, the peer releases first; we start once its report drops the group
+    return w(false, 'peer-holds', `${peer} holds it`);
   }
   // Starting a group on the peer's word that it does not hold needs a word
   // the peer wrote after hearing this incarnation: an older report may
@@ -273,18 +360,25 @@ export function wantsGroup(s: ResourcesState, spec: GroupSpec): boolean | undefi
   // path still delivers its old reports), and both would start the group.
   const heard = report?.hearsGeneration;
   const olderWord = heard !== undefined && s.cfg.generation !== undefined && heard !== s.cfg.generation;
+  const waitWord = `waiting for a report ${peer} wrote after hearing this node`;
   if (iHold) {
-    if (failback && !preferred && !peerFailed && report?.status !== 'dead' && !(handed && !iHand)) return false;
+    if (failback && !preferred && !peerFailed && report?.status !== 'dead' && !(handed && !iHand)) {
+      return w(false, 'failback', `auto_failback: ${spec.preferredNode}, its preferred node, is up`);
+    }
     // Resuming a group remembered from before the restart is such a start.
-    if (me.phase === 'recovering' && olderWord) return undefined;
-    return true;
+    if (me.phase === 'recovering' && olderWord) return w(undefined, 'held', waitWord);
+    return w(true, 'held', me.phase === 'recovering' ? `held here before the restart; ${peer} does not hold it` : `${peer} does not hold it`);
   }
-  if (me.phase === 'failed') return false;
-  if (report?.status === 'dead') return true;   // the peer is leaving and has let go of it
+  if (me.phase === 'failed') return w(false, 'start-failed', `it failed to start here${me.lastError ? ` (${me.lastError})` : ''}`);
+  if (report?.status === 'dead') return w(true, 'peer-leaving', `${peer} is shutting down and let go of it`);   // the peer is leaving and has let go of it
   // We dropped it in a message the peer had not read when it wrote this report: it may be taking it now.
-  if (report?.unheardDrops?.includes(spec.name)) return undefined;
-  if (olderWord) return undefined;
-  return preferred || (handed && !iHand) ? true : peerFailed;
+  if (report?.unheardDrops?.includes(spec.name)) return w(undefined, 'peer-holds', `waiting for ${peer} to read that this node released it`);
+  if (olderWord) return w(undefined, 'preferred', waitWord);
+  if (preferred) return w(true, 'preferred', `preferred node, ${peer} agreed`);
+  if (handed && !iHand) return w(true, 'handover', `${peer} hands it to this node (standby/takeover)`);
+  return peerFailed
+    ? w(true, 'peer-failed', `it failed to start on ${peer}`)
+    : w(false, 'peer-holds', `${spec.preferredNode} is its preferred node`);
 }
 
 /** This node hands the group to its peer (standby here, or takeover there). */
@@ -346,7 +440,7 @@ function cleanup(s: ResourcesState, ev: Extract<ResourcesEvent, { kind: 'cleanup
     g.lastError = undefined;
     g.failAfterStop = false;
     g.retryAt = undefined;
-    setPhase(g, 'stopped', now, out, ev.group, reason);
+    setPhase(g, 'stopped', now, out, ev.group, { code: 'cleanup', reason });
     return;
   }
   if (g.phase !== 'stop-failed' || ev.probe === undefined) return;
@@ -358,13 +452,13 @@ function cleanup(s: ResourcesState, ev: Extract<ResourcesEvent, { kind: 'cleanup
   if (ev.probe === 'stopped') {
     g.leftovers = false;
     g.next = 0;
-    setPhase(g, 'stopped', now, out, ev.group, `${reason}: every resource reports stopped`);
+    setPhase(g, 'stopped', now, out, ev.group, { code: 'cleanup', reason: `${reason}: every resource reports stopped` });
     out.push({ kind: 'persist-hold', group: ev.group, held: false });
     return;
   }
   g.leftovers = true;
   g.next = 0;
-  setPhase(g, 'recovering', now, out, ev.group, `${reason}: a resource still reports running`);
+  setPhase(g, 'recovering', now, out, ev.group, { code: 'cleanup', reason: `${reason}: a resource still reports running` });
 }
 
 function union(a: readonly string[] | undefined, b: readonly string[]): string[] {
@@ -376,15 +470,21 @@ function minus(a: readonly string[] | undefined, b: readonly string[]): string[]
 
 /** wantsGroup adjusted by the group's quorum decision (applyDecision in quorum/decide.ts). */
 export function wantsWithQuorum(s: ResourcesState, spec: GroupSpec, d: GroupDecision | undefined): boolean | undefined {
-  const normal = wantsGroup(s, spec);
-  if (s.stopping) return normal;   // a shutdown releases everything, whatever quorum says
+  return decideWithQuorum(s, spec, d).want;
+}
+
+/** decideWant adjusted by quorum; when quorum changes the answer, quorum's reason is the reason. */
+export function decideWithQuorum(s: ResourcesState, spec: GroupSpec, d: GroupDecision | undefined): Want {
+  const normal = decideWant(s, spec);
+  if (s.stopping || !d) return normal;   // a shutdown releases everything, whatever quorum says
   const me = s.groups[spec.name]!;
   const peerHeard = s.peer.liveness === 'up';
-  return applyDecision(normal, d, {
+  const want = applyDecision(normal.want, d, {
     iHold: HELD.has(me.phase), peerHeard,
     peerHolds: peerHeard && (s.peer.report?.hold.includes(spec.name) ?? false),
     failedHere: me.phase === 'failed', recovering: me.phase === 'recovering',
   });
+  return want === normal.want ? normal : w(want, `quorum-${d.code}`, `quorum: ${d.reason}`);
 }
 
 function reconfigure(s: ResourcesState, ev: Extract<ResourcesEvent, { kind: 'reconfigure' }>, now: number): void {
@@ -448,7 +548,10 @@ function drive(s: ResourcesState, spec: GroupSpec, now: number, out: ResourcesAc
   if (g.retryAt !== undefined && now < g.retryAt) return;
   g.retryAt = undefined;
   // A reload takes it away: release it whatever else holds.
-  const want = g.retire ? false : s.quorum ? wantsWithQuorum(s, spec, s.quorum[spec.name]) : wantsGroup(s, spec);
+  const why: Want = g.retire
+    ? w(false, 'reload', g.retire === 'remove' ? 'removed from haresources by a reload' : 'its resources changed in a reload: released, then started again by the usual rules')
+    : s.quorum ? decideWithQuorum(s, spec, s.quorum[spec.name]) : decideWant(s, spec);
+  const want = why.want;
   if (want === undefined) return;
   const n = spec.resourceCount;
   switch (g.phase) {
@@ -456,7 +559,7 @@ function drive(s: ResourcesState, spec: GroupSpec, now: number, out: ResourcesAc
     case 'failed':
       if (want) {
         g.startedFrom = g.phase;
-        setPhase(g, 'starting', now, out, spec.name, 'this node should hold it');
+        setPhase(g, 'starting', now, out, spec.name, why);
         g.next = 0;
         out.push({ kind: 'persist-hold', group: spec.name, held: true });
         issue(g, spec.name, 'start', out);
@@ -466,25 +569,25 @@ function drive(s: ResourcesState, spec: GroupSpec, now: number, out: ResourcesAc
       // Starting is idempotent per resource, so re-running the whole start
       // sequence confirms what survived the crash and repairs the rest.
       if (want) {
-        setPhase(g, 'starting', now, out, spec.name, 'resuming after restart');
+        setPhase(g, 'starting', now, out, spec.name, { code: why.code, reason: `resuming after restart: ${why.reason}` });
         g.next = 0;
         issue(g, spec.name, 'start', out);
       } else {
-        setPhase(g, 'stopping', now, out, spec.name, 'peer holds it: clearing what our last run left');
+        setPhase(g, 'stopping', now, out, spec.name, { code: why.code, reason: `clearing what the last run left: ${why.reason}` });
         g.next = n - 1;
         issue(g, spec.name, 'stop', out);
       }
       return;
     case 'starting':
       if (!want) {
-        setPhase(g, 'stopping', now, out, spec.name, 'no longer ours');
+        setPhase(g, 'stopping', now, out, spec.name, why);
         g.next = g.leftovers ? n - 1 : g.next - 1;
         if (g.next < 0) return finishStop(g, spec.name, now, out);
         issue(g, spec.name, 'stop', out);
         return;
       }
       if (g.next >= n) {
-        setPhase(g, 'running', now, out, spec.name, 'all resources started');
+        setPhase(g, 'running', now, out, spec.name, done(g, 'all resources started'));
         g.leftovers = false;
         return;
       }
@@ -492,7 +595,7 @@ function drive(s: ResourcesState, spec: GroupSpec, now: number, out: ResourcesAc
       return;
     case 'running':
       if (!want) {
-        setPhase(g, 'stopping', now, out, spec.name, 'releasing');
+        setPhase(g, 'stopping', now, out, spec.name, why);
         g.next = n - 1;
         issue(g, spec.name, 'stop', out);
       }
@@ -524,7 +627,7 @@ function onHoldFailed(s: ResourcesState, ev: Extract<ResourcesEvent, { kind: 'ho
   g.busy = false;
   g.holdFailures += 1;
   g.lastError = ev.error;
-  setPhase(g, g.startedFrom ?? 'stopped', now, out, ev.group, `not started: the hold could not be recorded (${ev.error})`);
+  setPhase(g, g.startedFrom ?? 'stopped', now, out, ev.group, { code: 'hold-failed', reason: `not started: the hold could not be recorded (${ev.error})` });
   g.retryAt = now + s.cfg.stopRetryDelayMs;
   if (g.holdFailures === 1) {
     out.push({ kind: 'alert', group: ev.group, message: `not started: the hold could not be recorded durably (${ev.error}); trying again every ${s.cfg.stopRetryDelayMs} ms` });
@@ -545,7 +648,7 @@ function onOpDone(s: ResourcesState, ev: Extract<ResourcesEvent, { kind: 'op-don
     g.lastError = ev.error ?? 'start failed';
     out.push({ kind: 'alert', group: ev.group, message: `resource ${ev.index + 1} failed to start: ${g.lastError}` });
     // Unwind, including the resource that failed: it may be half up.
-    setPhase(g, 'stopping', now, out, ev.group, 'start failed');
+    setPhase(g, 'stopping', now, out, ev.group, { code: 'start-failed', reason: `resource ${ev.index + 1} failed to start: ${g.lastError}` });
     g.failAfterStop = true;
     const count = s.cfg.groups.find((x) => x.name === ev.group)?.resourceCount ?? ev.index + 1;
     g.next = g.leftovers ? count - 1 : ev.index;
@@ -559,7 +662,7 @@ function onOpDone(s: ResourcesState, ev: Extract<ResourcesEvent, { kind: 'op-don
   g.stopAttempts += 1;
   g.lastError = ev.error ?? 'stop failed';
   if (g.stopAttempts > s.cfg.stopRetries) {
-    setPhase(g, 'stop-failed', now, out, ev.group, g.lastError);
+    setPhase(g, 'stop-failed', now, out, ev.group, { code: 'stop-failed', reason: `resource ${ev.index + 1} could not be stopped: ${g.lastError}` });
     out.push({ kind: 'alert', group: ev.group, message: `resource ${ev.index + 1} could not be stopped after ${g.stopAttempts} attempts: ${g.lastError}; the group stays held here until an operator intervenes` });
     return;
   }
@@ -571,7 +674,7 @@ function finishStop(g: GroupState, name: string, now: number, out: ResourcesActi
   g.failAfterStop = false;
   g.leftovers = false;
   g.next = 0;
-  setPhase(g, failed ? 'failed' : 'stopped', now, out, name, failed ? 'stopped after a failed start' : 'all resources stopped');
+  setPhase(g, failed ? 'failed' : 'stopped', now, out, name, done(g, failed ? 'stopped after a failed start' : 'all resources stopped'));
   out.push({ kind: 'persist-hold', group: name, held: false });
 }
 
@@ -580,9 +683,21 @@ function issue(g: GroupState, group: string, op: 'start' | 'stop', out: Resource
   out.push({ kind: 'op', group, op, index: g.next });
 }
 
-function setPhase(g: GroupState, phase: GroupPhase, now: number, out: ResourcesAction[], group: string, reason: string): void {
+/** A walk's end: the reason says what finished; the cause (and its code) stays the decision that began it. */
+interface Done { code: ReasonCode; reason: string; done: true }
+function done(g: GroupState, reason: string): Done {
+  return { code: g.cause?.code ?? 'done', reason, done: true };
+}
+
+/**
+ * The transition and its cause go out together (group-phase): the daemon
+ * journals and counts them, status shows g.cause. A walk's end keeps the
+ * cause that began it.
+ */
+function setPhase(g: GroupState, phase: GroupPhase, now: number, out: ResourcesAction[], group: string, why: { code: ReasonCode; reason: string; done?: true }): void {
   if (g.phase === phase) return;
   g.phase = phase;
   g.since = now;
-  out.push({ kind: 'group-phase', group, phase, reason });
+  if (!why.done || !g.cause) g.cause = { at: now, phase, code: why.code, reason: why.reason };
+  out.push({ kind: 'group-phase', group, phase, reason: why.reason, code: why.code });
 }

@@ -919,12 +919,18 @@ class Sim implements QuorumHost {
     // A fence called off (the peer was heard again) that lands anyway is not this race.
     const inflight = me.engine?.f?.inflight;
     if (!inflight || inflight.stale) return;
-    const mine = me.heldCount();
-    const theirs = peer.heldCount();
     // The rule compares each side's own count with the peer's last report; it is a guarantee only when
-    // those agree (no group changed hands in the last report round before the cut).
-    const reported = (n: SimNode) => n.engine?.m.peer.report?.hold.length;
-    if (reported(me) !== theirs || reported(peer) !== mine) {
+    // those agree (no group changed hands in the last report round before the cut). The counts are the
+    // ones each side decided on when it declared the other dead, not those at landing: a node may have
+    // stopped a group since (for want of a lease), and a node that started one after the cut was
+    // never seen with it by the other side (simulator seeds 400262359, 400269973).
+    const myView = me.engine?.f?.decidedOn;
+    if (!myView) return;
+    const peerView = peer.engine?.f?.decidedOn;
+    const mine = myView.selfHeld;
+    const theirs = peerView?.selfHeld ?? peer.heldCount();
+    const peerSawMine = peerView?.peerHeld ?? peer.engine?.m.peer.report?.hold.length;
+    if (myView.peerHeld !== theirs || peerSawMine !== mine) {
       this.checker.stats.racesUnclean += 1;
       return;
     }

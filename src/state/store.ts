@@ -19,6 +19,7 @@ export interface JournalEntry {
   group?: string;
   phase?: string;           // kind 'group': the group's new phase
   reason?: string;
+  code?: string;            // kind 'group': the reason as a stable code (resources/machine.ts ReasonCode)
   path?: string;            // kinds 'path-up' / 'path-down'
   peer?: string;            // the node the entry is about (peer-up, peer-dead, fence)
 }

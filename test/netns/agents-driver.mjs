@@ -2,6 +2,7 @@
 // and drives the compiled agents over stdin/stdout, one JSON object per line:
 //   {"id":1,"op":"agent","method":"start","resource":{"spec":..,"agent":..,"args":[..]}}
 //   {"id":2,"op":"nl","method":"addAddress","args":["va","10.210.7.9",24]}
+//   {"id":3,"op":"watch"}  then every kernel link/address event as {"event":{..}}
 // answers {"id":1,"ok":true,"value":..} or {"id":1,"ok":false,"error":msg,"name":..,"code":..};
 // agent log lines arrive as {"log":[level,msg]}. EOF on stdin closes the handle and exits.
 import { createInterface } from 'node:readline';
@@ -15,6 +16,7 @@ if (!dist) {
   process.exit(2);
 }
 const agents = await import(pathToFileURL(join(dist, 'src/agents/index.js')).href);
+const net = await import(pathToFileURL(join(dist, 'src/net/index.js')).href);
 const send = (o) => process.stdout.write(`${JSON.stringify(o)}\n`);
 const ctx = {
   configDir: '/nonexistent-tandem-config',
@@ -22,25 +24,30 @@ const ctx = {
   scriptTimeoutMs: 5000,
   log: (level, msg) => send({ log: [level, msg] }),
 };
-let nl = agents.Netlink.open();
+let core = net.NetCore.open();
+let watcher;
 const byspec = new Map();
 const held = [];
 
 async function handle(cmd) {
   switch (cmd.op) {
     case 'agent': {
-      let a = byspec.get(cmd.resource.spec);
+      const key = `${cmd.owner ?? ''}\n${cmd.resource.spec}`;
+      let a = byspec.get(key);
       if (!a) {
-        a = agents.createAgent(cmd.resource, ctx, nl);
-        byspec.set(cmd.resource.spec, a);
+        a = agents.createAgent(cmd.resource, ctx, core, cmd.owner);
+        byspec.set(key, a);
       }
       return a[cmd.method]();
     }
     case 'nl':
-      return nl[cmd.method](...(cmd.args ?? []));
+      return core.nl[cmd.method](...(cmd.args ?? []));
+    case 'watch':
+      watcher ??= core.watch((event) => send({ event }));
+      return null;
     case 'reopen':
-      nl.close();
-      nl = agents.Netlink.open();
+      core.close();
+      core = net.NetCore.open();
       byspec.clear();
       return null;
     case 'exhaust-fds': {
@@ -71,6 +78,7 @@ rl.on('line', (line) => {
   );
 });
 rl.on('close', () => {
-  nl.close();
+  watcher?.close();
+  core.close();
   // Pending GARP timers are unref'd; nothing else keeps the process alive.
 });

@@ -15,6 +15,7 @@ import {
   attachToBridge, cleanupPrefix, createBridge, createNetns, createVeth, destroyNetns, macOf, netnsName, nsExec, sh, succeeds, waitFor,
 } from '../helpers/netns.js';
 import { need } from '../helpers/tools.js';
+import { AgentsDriver as Driver } from '../helpers/agents-driver.js';
 
 beforeAll(() => need('ip', 'ping', 'tcpdump'));
 
@@ -23,76 +24,6 @@ const PREFIX = 'tdag';
 const A = netnsName(PREFIX, 'a');
 const C = netnsName(PREFIX, 'c');
 const FAKE_MAC = '02:00:00:00:00:99';
-
-interface Reply {
-  ok: boolean;
-  value?: unknown;
-  error?: string;
-  name?: string;
-  code?: string;
-}
-
-/** The agents-driver.mjs child inside a namespace, spoken to one JSON line at a time. */
-class Driver {
-  readonly logs: [string, string][] = [];
-  private readonly pending = new Map<number, (r: Reply) => void>();
-  private nextId = 1;
-  private stderr = '';
-  private exited = false;
-
-  private constructor(private readonly proc: ChildProcessWithoutNullStreams) {
-    createInterface({ input: proc.stdout }).on('line', (line) => {
-      const msg = JSON.parse(line) as Reply & { id?: number; log?: [string, string] };
-      if (msg.log) this.logs.push(msg.log);
-      else if (msg.id !== undefined) this.pending.get(msg.id)?.(msg);
-    });
-    proc.stderr.on('data', (d: Buffer) => { this.stderr += d.toString(); });
-    proc.on('exit', (code) => {
-      this.exited = true;
-      for (const done of this.pending.values()) {
-        done({ ok: false, error: `driver exited (${code}): ${this.stderr.trim()}` });
-      }
-      this.pending.clear();
-    });
-  }
-
-  static start(ns: string, dist: string): Driver {
-    return new Driver(spawn('ip', ['netns', 'exec', ns, process.execPath, join(ROOT, 'test/netns/agents-driver.mjs'), dist]));
-  }
-
-  call(cmd: Record<string, unknown>): Promise<Reply> {
-    if (this.exited) return Promise.resolve({ ok: false, error: `driver is gone: ${this.stderr.trim()}` });
-    const id = this.nextId++;
-    return new Promise((resolve) => {
-      this.pending.set(id, (r) => {
-        this.pending.delete(id);
-        resolve(r);
-      });
-      this.proc.stdin.write(`${JSON.stringify({ id, ...cmd })}\n`);
-    });
-  }
-
-  /** Calls an agent method; rejects with the agent's error text. */
-  async agent(method: 'start' | 'stop' | 'status', spec: string): Promise<unknown> {
-    const [agent = '', ...args] = spec.split('::');
-    const r = await this.call({ op: 'agent', method, resource: { spec, agent, args } });
-    if (!r.ok) throw Object.assign(new Error(r.error), { errName: r.name, code: r.code });
-    return r.value;
-  }
-
-  nl(method: string, ...args: unknown[]): Promise<Reply> {
-    return this.call({ op: 'nl', method, args });
-  }
-
-  async close(): Promise<void> {
-    if (this.exited) return;
-    const gone = new Promise<void>((r) => this.proc.once('exit', () => r()));
-    this.proc.stdin.end();
-    const t = setTimeout(() => this.proc.kill('SIGKILL'), 3000);
-    await gone;
-    clearTimeout(t);
-  }
-}
 
 /** tcpdump of ARP on one interface; stop() returns the lines seen. */
 async function captureArp(ns: string, ifname: string): Promise<{ stop(): Promise<string[]> }> {
@@ -339,7 +270,7 @@ describe.sequential('IPaddr agent in network namespaces', () => {
       ok: false, code: 'EEXIST', name: 'UserError', error: `${ip}/24 is already configured on va`,
     });
     const listed = await d().nl('listAddresses', 'va');
-    expect(listed.value).toContainEqual({ ifname: 'va', index: expect.any(Number), address: ip, prefixLen: 24, secondary: true, label: 'va' });
+    expect(listed.value).toContainEqual({ ifname: 'va', index: expect.any(Number), family: 4, address: ip, prefixLen: 24, secondary: true, label: 'va' });
     expect((await d().nl('delAddress', 'va', ip, 24)).ok).toBe(true);
     expect(await d().nl('delAddress', 'va', ip, 24)).toMatchObject({
       ok: false, code: 'EADDRNOTAVAIL', error: `${ip}/24 is not configured on va`,

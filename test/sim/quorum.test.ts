@@ -137,7 +137,14 @@ describe('simulator: quorum (arbiter, etcd, ping targets)', () => {
   // g1 until it declared beta dead, and beta, granted the lapsed lease,
   // started g1 before alpha had stopped (decide.ts: with the pair not yet
   // confirmed mutual, a running group needs a valid lease).
-  it.each([91012102, 70010875, 91031149, 200045201, 2476739868, 330341212])('seed %i (found in a fresh range) keeps every invariant', (seed) => {
+  // 400262359, 400269973 (400,000,001..): the checker's fence-race rule
+  // judged the held counts at landing, not those the nodes decided on: beta
+  // started g1 after the cut began (alpha never saw it hold g1), declared
+  // alpha dead holding 1, and had stopped g1 for want of a lease by the time
+  // the fences landed; both sides fenced at once on counts that disagreed,
+  // which the rule does not cover (sim.ts onFenceLands: the counts from the
+  // fencing policy's decision).
+  it.each([91012102, 70010875, 91031149, 200045201, 2476739868, 330341212, 400262359, 400269973])('seed %i (found in a fresh range) keeps every invariant', (seed) => {
     const r = runSeed(seed);
     expect(r.violation, formatViolation(r)).toBeUndefined();
   });

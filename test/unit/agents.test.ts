@@ -3,11 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createAgent } from '../../src/agents/index.js';
-import {
-  ARPOP_REPLY, ARPOP_REQUEST, GARP_FRAME_LEN, buildGarpFrame, sendGratuitousArp,
-} from '../../src/agents/garp.js';
 import { parseIpAddrArgs } from '../../src/agents/ipaddr.js';
-import { Netlink } from '../../src/agents/netlink.js';
+import { announce as sendGratuitousArp } from '../../src/net/announce.js';
+import { ARPOP_REPLY, ARPOP_REQUEST, GARP_FRAME_LEN, buildGarpFrame } from '../../src/net/frames.js';
+import { NetCore } from '../../src/net/core.js';
+import { Netlink } from '../../src/net/netlink.js';
 import { SCRIPT_ENV, ScriptAgent, findScript, interpretStatus } from '../../src/agents/script.js';
 import type { AgentContext } from '../../src/agents/types.js';
 import type { Resource } from '../../src/config/types.js';
@@ -95,7 +95,7 @@ describe('gratuitous ARP frame', () => {
 
 describe('IPaddr arguments', () => {
   it('accepts the haresources forms', () => {
-    expect(parseIpAddrArgs(res('IPaddr2::10.210.3.5'))).toEqual({ ip: '10.210.3.5', arpCount: 5, arpIntervalMs: 200 });
+    expect(parseIpAddrArgs(res('IPaddr2::10.210.3.5'))).toEqual({ family: 4, ip: '10.210.3.5', arpCount: 5, arpIntervalMs: 200 });
     expect(parseIpAddrArgs(res('IPaddr2::10.210.3.5/24'))).toMatchObject({ prefixLen: 24 });
     expect(parseIpAddrArgs(res('IPaddr2::10.210.3.5/24/eth1'))).toMatchObject({ prefixLen: 24, nic: 'eth1' });
     expect(parseIpAddrArgs(res('IPaddr2::10.210.3.5/24/eth1/10.210.3.255')))
@@ -103,7 +103,7 @@ describe('IPaddr arguments', () => {
     expect(parseIpAddrArgs(res('IPaddr::10.210.3.5/255.255.254.0/eth0:1')))
       .toMatchObject({ prefixLen: 23, nic: 'eth0', label: 'eth0:1' });
     expect(parseIpAddrArgs(res('IPaddr2::10.210.3.5/eth0.100'))).toMatchObject({ nic: 'eth0.100' });
-    expect(parseIpAddrArgs(res('IPaddr2::10.210.3.5//eth1'))).toEqual({ ip: '10.210.3.5', nic: 'eth1', arpCount: 5, arpIntervalMs: 200 });
+    expect(parseIpAddrArgs(res('IPaddr2::10.210.3.5//eth1'))).toEqual({ family: 4, ip: '10.210.3.5', nic: 'eth1', arpCount: 5, arpIntervalMs: 200 });
     expect(parseIpAddrArgs(res('IPaddr2::10.210.3.5/24/eth1::arp_count=2::arp_interval=50')))
       .toMatchObject({ arpCount: 2, arpIntervalMs: 50 });
   });
@@ -153,10 +153,10 @@ describe('script agents (real scripts)', () => {
   let root: string;
   let ctx: AgentContext;
   let logs: string[];
-  let nl: Netlink;
+  let nl: NetCore;
 
   beforeAll(() => {
-    nl = Netlink.open();
+    nl = NetCore.open();
   });
   afterAll(() => {
     nl.close();

@@ -122,7 +122,7 @@ describe('parseHaResources: errors name the file and line', () => {
 
   it('rejects two resources for one address', () => {
     expect(errors('hba IPaddr2::10.0.0.5/24/eth0\nhbb IPaddr::10.0.0.5/24\n')).toEqual([
-      `${F}:2: address 10.0.0.5 is already managed by 'IPaddr2::10.0.0.5/24/eth0' (line 1)`,
+      `${F}:2: 10.0.0.5/24 is already claimed by group 'IPaddr2::10.0.0.5/24/eth0' at ${F}:1`,
     ]);
   });
 

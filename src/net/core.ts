@@ -1,0 +1,143 @@
+// The network core: the one place the daemon changes the host's network
+// stack. It owns the rtnetlink handle, the address registry (which owner
+// holds which service address) and the pending announcements, and places,
+// removes and announces VIPs of either family for whoever owns them: a
+// haresources group today, a VRRP instance or an IPVS virtual server next.
+
+import { UserError } from '../util/errors.js';
+import { announce } from './announce.js';
+import { Netlink, NetlinkError, NetWatcher, type AddressChange, type InterfaceInfo, type NetEvent } from './netlink.js';
+import { AddressRegistry } from './registry.js';
+import { placeVip, type VipSpec } from './vip.js';
+
+export type NetLog = (level: 'info' | 'warn' | 'debug', msg: string) => void;
+
+export class NetCore {
+  readonly registry = new AddressRegistry();
+  /** Announcements still being repeated, by address: a removal or a new start cancels them. */
+  private readonly announcing = new Map<string, AbortController>();
+
+  constructor(readonly nl: Netlink) {}
+
+  /** Opens the rtnetlink handle in the caller's namespace; close() it on shutdown. */
+  static open(): NetCore {
+    return new NetCore(Netlink.open());
+  }
+
+  get closed(): boolean {
+    return this.nl.closed;
+  }
+
+  close(): void {
+    for (const c of this.announcing.values()) c.abort();
+    this.announcing.clear();
+    this.nl.close();
+  }
+
+  /** Link (up, carrier) and address events from the kernel, on a socket of their own. */
+  watch(onEvent: (e: NetEvent) => void): NetWatcher {
+    return NetWatcher.open(onEvent);
+  }
+
+  /**
+   * Puts the VIP on its interface for `owner` and announces it: first round
+   * before this resolves, the rest in the background. Refused (UserError,
+   * naming both owners) when another owner holds the address. `example` is
+   * how the caller would spell a fully given VIP, for messages.
+   */
+  async addVip(owner: string, spec: VipSpec, log: NetLog, example: string): Promise<void> {
+    const { ip } = spec;
+    const claim = this.registry.claim(ip, owner);
+    if (!claim.ok) throw new UserError(claim.message);
+    const ifs = await this.nl.interfaces();
+    const t = placeVip(spec, ifs, example);
+    if (typeof t === 'string') throw new UserError(t);
+    const nic = t.nic.name;
+    // Two interfaces answering for one address would split its traffic.
+    // (Loopback is exempt: LVS direct-routing setups keep VIPs there.)
+    const elsewhere = ifs.filter((i) => i.index !== t.nic.index && !i.loopback && i.addresses.some((a) => a.address === ip));
+    if (elsewhere.length > 0) {
+      throw new UserError(`${ip} is already configured on ${elsewhere.map((i) => i.name).join(', ')}, not on ${nic}; remove it there first`);
+    }
+    const batch: AddressChange[] = [];
+    if (!t.nic.up) {
+      log('info', `bringing ${nic} up`);
+      batch.push({ op: 'link-up', ifname: nic, ip: '' });
+    }
+    if (t.nic.addresses.some((a) => a.address === ip)) {
+      log('info', `${ip} already on ${nic}`);
+    } else {
+      log('info', `adding ${ip}/${t.prefixLen} to ${nic}`);
+      const add: AddressChange = { op: 'add', ifname: nic, ip, prefixLen: t.prefixLen };
+      if (t.broadcast !== undefined) add.broadcast = t.broadcast;
+      if (spec.label !== undefined) add.label = spec.label;
+      batch.push(add);
+    }
+    // Link up and address in one sendmsg; the kernel applies them in order.
+    const results = batch.length > 0 ? await this.nl.changeAddresses(batch, true) : [];
+    for (const r of results) {
+      // Someone added it between our listing and the add: same end state.
+      if (!r.ok && r.error.code !== 'EEXIST') throw r.error;
+    }
+
+    this.announcing.get(ip)?.abort();
+    this.announcing.delete(ip);
+    if (t.nic.loopback || t.nic.noarp || spec.arpCount === 0) return;
+    const ctl = new AbortController();
+    this.announcing.set(ip, ctl);
+    try {
+      await announce(nic, ip, { count: spec.arpCount, intervalMs: spec.arpIntervalMs, log }, ctl.signal);
+    } catch (e) {
+      // Not cosmetic: neighbours keep sending to the old holder until their
+      // caches expire, so a takeover without its announcement is not a
+      // takeover. The caller reports the start failed and unwinds it.
+      const what = spec.family === 4 ? 'gratuitous ARP' : 'unsolicited neighbour advertisement';
+      throw new UserError(`${ip} was added to ${nic} but neighbours could not be told (${what} failed): ${errText(e)}`);
+    }
+  }
+
+  /**
+   * Removes the VIP (every entry of it on the named interface, or on any but
+   * loopback) and gives up `owner`'s claim. An address another owner holds is
+   * left alone: unwinding a refused start must not take it from its holder.
+   */
+  async removeVip(owner: string, spec: VipSpec, log: NetLog): Promise<void> {
+    const { ip } = spec;
+    const holder = this.registry.holderOf(ip);
+    if (holder && holder.owner !== owner) {
+      log('info', `${ip} belongs to ${holder.owner}: left in place`);
+      return;
+    }
+    // Announcing an address we no longer hold would steal it back from the peer.
+    this.announcing.get(ip)?.abort();
+    this.announcing.delete(ip);
+    const changes: AddressChange[] = [];
+    for (const i of this.holders(spec, await this.nl.interfaces())) {
+      for (const a of i.addresses.filter((x) => x.address === ip)) {
+        log('info', `removing ${ip}/${a.prefixLen} from ${i.name}`);
+        changes.push({ op: 'del', ifname: i.name, ip, prefixLen: a.prefixLen });
+      }
+    }
+    for (const r of changes.length > 0 ? await this.nl.changeAddresses(changes, true) : []) {
+      // Already gone (or its interface vanished): what stop wants anyway.
+      if (!r.ok && r.error.code !== 'EADDRNOTAVAIL' && r.error.code !== 'ENODEV') throw r.error;
+    }
+    this.registry.release(ip, owner);
+  }
+
+  /** Whether the VIP is on the named interface (or on any but loopback). */
+  async vipPresent(spec: VipSpec): Promise<boolean> {
+    return this.holders(spec, await this.nl.interfaces()).length > 0;
+  }
+
+  private holders(spec: VipSpec, ifs: InterfaceInfo[]): InterfaceInfo[] {
+    const { ip, nic } = spec;
+    return ifs.filter((i) => (nic !== undefined ? i.name === nic : !i.loopback) && i.addresses.some((a) => a.address === ip));
+  }
+}
+
+function errText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+export { NetlinkError };

@@ -1,0 +1,13 @@
+// The network core (docs/architecture.md): the only code that talks to the
+// kernel's network stack for addresses, links, routes, announcements and raw
+// sockets. Pure modules: addr, rtnetlink, frames, registry, vip. I/O: netlink,
+// raw, announce, core.
+
+export * from './addr.js';
+export { NetCore, type NetLog } from './core.js';
+export { Netlink, NetlinkError, NetWatcher, decodeEvent } from './netlink.js';
+export type { AddressChange, AddressEntry, BatchResult, IfAddress, InterfaceInfo, NetEvent } from './netlink.js';
+export { AddressRegistry, conflictMessage, type Claim, type ClaimResult } from './registry.js';
+export { DEFAULT_ARP_COUNT, DEFAULT_ARP_INTERVAL_MS, parseVipArgs, placeVip, type VipSpec } from './vip.js';
+export { announce, announcementFrames, type AnnounceOptions } from './announce.js';
+export { buildGarpFrame, buildUnsolicitedNa, icmpv6Checksum } from './frames.js';

@@ -1,0 +1,56 @@
+// The one raw-socket binding: everything in tandem that sends or receives
+// below UDP goes through here, and through here to the tandem-native addon.
+//   - AF_PACKET, send only: gratuitous ARP and unsolicited neighbour
+//     advertisements, whole Ethernet frames built in frames.ts
+//   - raw IPv4 sockets for one protocol: ICMP echo (ping nodes), VRRP next
+// netlink.ts has the other kernel socket, NETLINK_ROUTE.
+
+import native, { type RawHandle } from 'tandem-native';
+
+export type { RawHandle };
+
+/** The interface's Ethernet address (6 bytes); throws with errno text. */
+export function hwAddress(ifname: string): Buffer {
+  return native.hwAddress(ifname);
+}
+
+/** A send-only AF_PACKET socket on one interface; it receives nothing, so it never needs draining. */
+export class PacketSocket {
+  private open = true;
+
+  private constructor(private readonly fd: number, readonly ifindex: number) {}
+
+  /** Throws with errno text (EPERM without CAP_NET_RAW, ENODEV, EMFILE...). */
+  static open(ifname: string): PacketSocket {
+    const [fd, ifindex] = native.openPacket(ifname);
+    return new PacketSocket(fd, ifindex);
+  }
+
+  /** One full Ethernet frame; its destination MAC and ethertype address it. */
+  send(frame: Buffer): void {
+    if (!this.open) throw new Error('packet socket is closed');
+    native.sendFrame(this.fd, this.ifindex, frame);
+  }
+
+  close(): void {
+    if (!this.open) return;
+    this.open = false;
+    try { native.close(this.fd); } catch { /* nothing useful to do */ }
+  }
+}
+
+export const IPPROTO_ICMP = 1;
+export const IPPROTO_VRRP = 112;
+
+/** Raw IPv4 socket for one IP protocol; onPacket gets each datagram with its IP header, or null and an error text. */
+export function rawOpen(protocol: number, onPacket: (packet: Buffer | null, sourceOrError: string) => void): RawHandle {
+  return native.rawOpen(protocol, onPacket);
+}
+
+export function rawSend(h: RawHandle, message: Buffer, address: string): number {
+  return native.rawSend(h, message, address);
+}
+
+export function rawClose(h: RawHandle): void {
+  native.rawClose(h);
+}
