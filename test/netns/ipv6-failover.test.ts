@@ -4,7 +4,6 @@
 // addresses, and the client's IPv6 neighbour entry follows by the
 // unsolicited neighbour advertisement, not by its cache timing out.
 
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Pair, type NodeName } from '../../lab/pair.js';
 import { sh, sleep, waitFor } from '../../lab/sh.js';
 import { need, PAIR_TOOLS } from '../helpers/tools.js';
+import { capture, NA_FILTER } from '../helpers/capture.js';
 
 beforeAll(() => need(...PAIR_TOOLS, 'tcpdump'));
 
@@ -37,29 +37,7 @@ async function holdsBoth(node: NodeName): Promise<boolean> {
 }
 
 /** tcpdump of neighbour advertisements on the client's bridge; stop() returns the packets, one line each. */
-async function captureNa(): Promise<{ stop(): Promise<string[]> }> {
-  const p = spawn('ip', ['netns', 'exec', pair.ns.client, 'tcpdump', '-i', 'br0', '-n', '-e', '-l', '-vv', '-tt', 'icmp6 and ip6[40] = 136']);
-  let out = '';
-  let err = '';
-  p.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-  const exited = new Promise<void>((r) => p.once('exit', () => r()));
-  await new Promise<void>((resolve, reject) => {
-    const t = setTimeout(() => { p.kill('SIGKILL'); reject(new Error(`tcpdump did not start: ${err}`)); }, 5000);
-    p.stderr.on('data', (d: Buffer) => {
-      err += d.toString();
-      if (err.includes('listening on')) { clearTimeout(t); resolve(); }
-    });
-  });
-  return {
-    async stop() {
-      p.kill('SIGINT');
-      const t = setTimeout(() => p.kill('SIGKILL'), 3000);
-      await exited;
-      clearTimeout(t);
-      return out.replace(/\n\s+/g, ' ').split('\n').filter((l) => l.trim() !== '');
-    },
-  };
-}
+const captureNa = () => capture(pair.ns.client, 'br0', NA_FILTER, ['-tt']);
 
 describe.sequential('dual-stack group on a pair', () => {
   beforeAll(async () => {

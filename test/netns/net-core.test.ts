@@ -2,13 +2,13 @@
 // through agents-driver.mjs) and C (a neighbour) joined by a veth pair,
 // 10.236.1.0/24 and fd00:236:1::/64.
 
-import { spawn } from 'node:child_process';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AgentsDriver } from '../helpers/agents-driver.js';
 import { cleanupPrefix, createNetns, createVeth, destroyNetns, macOf, netnsName, nsExec, sh, waitFor } from '../helpers/netns.js';
 import { need } from '../helpers/tools.js';
+import { capture, NA_FILTER } from '../helpers/capture.js';
 
 beforeAll(() => need('ip', 'ping', 'tcpdump'));
 
@@ -30,30 +30,7 @@ async function neigh6(ns: string, ip: string, dev: string): Promise<string | und
 }
 
 /** tcpdump -vv of neighbour advertisements in `ns`; stop() returns its lines. */
-async function captureNa(ns: string, ifname: string): Promise<{ stop(): Promise<string[]> }> {
-  const p = spawn('ip', ['netns', 'exec', ns, 'tcpdump', '-i', ifname, '-n', '-e', '-l', '-vv', 'icmp6 and ip6[40] = 136']);
-  let out = '';
-  let err = '';
-  p.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-  const exited = new Promise<void>((r) => p.once('exit', () => r()));
-  await new Promise<void>((resolve, reject) => {
-    const t = setTimeout(() => { p.kill('SIGKILL'); reject(new Error(`tcpdump did not start: ${err}`)); }, 5000);
-    p.stderr.on('data', (d: Buffer) => {
-      err += d.toString();
-      if (err.includes('listening on')) { clearTimeout(t); resolve(); }
-    });
-  });
-  return {
-    async stop() {
-      p.kill('SIGINT');
-      const t = setTimeout(() => p.kill('SIGKILL'), 3000);
-      await exited;
-      clearTimeout(t);
-      // -vv puts the option on a second line: join each packet into one.
-      return out.replace(/\n\s+/g, ' ').split('\n').filter((l) => l.trim() !== '');
-    },
-  };
-}
+const captureNa = (ns: string, ifname: string) => capture(ns, ifname, NA_FILTER);
 
 describe.sequential('network core in network namespaces', () => {
   let drv: AgentsDriver | undefined;
