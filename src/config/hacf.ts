@@ -98,6 +98,22 @@ function timeKeyword(name: string): Keyword<CoreState> {
   };
 }
 
+/** A switch, in any spelling Heartbeat's cl_str_to_boolean takes; `what` names the two words used in messages. */
+function boolKeyword(name: string, what: string): Keyword<CoreState> {
+  return {
+    name,
+    one: what,
+    apply(s, { line }, v) {
+      const b = parseBool(v);
+      if (b === undefined) {
+        s.add(line, `'${name}' must be ${what} (got '${v}')`);
+        return;
+      }
+      s.settings.set(name, line, b);
+    },
+  };
+}
+
 /** An absolute path, once per file. The daemon runs with cwd "/", so a relative path would not be where the operator expects it. */
 function pathKeyword(name: string, what: string): Keyword<CoreState> {
   return {
@@ -203,18 +219,7 @@ export const CORE_KEYWORDS: KeywordTable<CoreState> = [
       s.settings.set('debug', line, n);
     },
   },
-  {
-    name: 'realtime',
-    one: 'on or off',
-    apply(s, { line }, v) {
-      const b = parseBool(v);
-      if (b === undefined) {
-        s.add(line, `'realtime' must be on or off (got '${v}')`);
-        return;
-      }
-      s.settings.set('realtime', line, b);
-    },
-  },
+  boolKeyword('realtime', 'on or off'),
   {
     name: 'rtprio',
     one: `a priority ${RTPRIO_MIN}-${RTPRIO_MAX}`,
@@ -240,18 +245,7 @@ export const CORE_KEYWORDS: KeywordTable<CoreState> = [
   // tandem extension (not in Heartbeat): a hook run on heartbeat path transitions
   pathKeyword('notify', 'the absolute path of a program'),
   // tandem extension: accept crc and extra key lines in authkeys (config/authkeys.ts)
-  {
-    name: 'allow_insecure_authkeys',
-    one: 'yes or no',
-    apply(s, { line }, v) {
-      const b = parseBool(v);
-      if (b === undefined) {
-        s.add(line, `'allow_insecure_authkeys' must be yes or no (got '${v}')`);
-        return;
-      }
-      s.settings.set('allow_insecure_authkeys', line, b);
-    },
-  },
+  boolKeyword('allow_insecure_authkeys', 'yes or no'),
 ];
 
 /** Every ha.cf keyword tandem implements outside fencing and quorum. */
