@@ -49,16 +49,29 @@ export function digest(method: AuthMethod, key: Buffer, data: Buffer): string {
   return createHmac(algorithm, key).update(data).digest('hex');
 }
 
+const LOWER_HEX = /^[0-9a-f]*$/;
+
 /**
  * Whether `hex` is exactly the token for `data`. The comparison does not stop
  * at the first differing character, so response timing does not reveal how
  * much of a forged token was right.
  */
 export function verifyDigest(method: AuthMethod, key: Buffer, data: Buffer, hex: string): boolean {
-  const expected = Buffer.from(digest(method, key, data), 'utf8');
-  // utf8, not latin1: latin1 would fold e.g. U+0161 onto 'a' and accept a
-  // string that is not the token.
-  const given = Buffer.from(hex, 'utf8');
+  let expected: Buffer;
+  let given: Buffer;
+  if (method === 'crc') {
+    expected = Buffer.from(digest(method, key, data), 'latin1');
+    // utf8, not latin1: latin1 would fold e.g. U+0161 onto 'a' and accept a
+    // string that is not the token.
+    given = Buffer.from(hex, 'utf8');
+  } else {
+    const algorithm = HMAC_ALGORITHM[method];
+    if (algorithm === undefined) throw new TypeError(`unknown auth method ${String(method)}`);
+    // Compare raw digests: no hex string per datagram. The token must be the
+    // lowercase hex a Heartbeat peer prints, of exactly the digest's length.
+    expected = createHmac(algorithm, key).update(data).digest();
+    given = hex.length === 2 * expected.length && LOWER_HEX.test(hex) ? Buffer.from(hex, 'hex') : Buffer.alloc(0);
+  }
   if (given.length !== expected.length) {
     // Still do a comparison of the same cost so a length mismatch is not the
     // one fast path; the expected length is public anyway (fixed per method,

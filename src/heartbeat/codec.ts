@@ -42,15 +42,24 @@ const isDigit = (b: number): boolean => b >= DIGIT_0 && b <= DIGIT_9;
 
 /** Why `name` cannot be put in a message, or undefined when it can. */
 function nameProblem(name: string): string | undefined {
+  if (GOOD_NAMES.has(name)) return undefined;
   if (name.length === 0) return 'field name is empty';
   // '=' ends the name in both formats and '\n' ends a classic line.
   if (/[=\n\0]/.test(name)) return `field name ${JSON.stringify(name)} contains '=', newline or NUL`;
   // A classic line starting with '(' is read as a typed field.
   if (name.charCodeAt(0) === OPEN_PAREN) return `field name ${JSON.stringify(name)} starts with '('`;
   // Lone surrogates would not survive the UTF-8 round trip.
-  if (Buffer.from(name, 'utf8').toString('utf8') !== name) return `field name ${JSON.stringify(name)} is not valid Unicode`;
+  if (/\p{Cs}/u.test(name)) return `field name ${JSON.stringify(name)} is not valid Unicode`;
+  if (GOOD_NAMES.size >= MAX_GOOD_NAMES) GOOD_NAMES.clear();
+  GOOD_NAMES.add(name);
   return undefined;
 }
+
+// Every message repeats the same few dozen names; checking each once per
+// process keeps the regex and the Unicode check off the per-heartbeat path.
+// Bounded, since decoded names come from the network.
+const GOOD_NAMES = new Set<string>();
+const MAX_GOOD_NAMES = 1024;
 
 function isFieldType(t: unknown): t is FieldType {
   return t === 0 || t === 1 || t === 2 || t === 3 || t === 4 || t === 5;
@@ -96,30 +105,93 @@ export function hex(fields: readonly Field[], name: string): number | undefined 
 // ---------------------------------------------------------------------------
 // Signing
 
+// encode and classicText write into one scratch buffer each instead of
+// concatenating a dozen small Buffers per field: the heartbeat path runs them
+// for every status sent and received. Nothing yields between filling a
+// scratch buffer and reading it, so one per module is enough.
+const MAX_TRAILER_BYTES = 80; // "<len>:<idx> <64 hex digits>,"
+const frameScratch = Buffer.allocUnsafe(DEFAULT_MAX_BYTES + MAX_TRAILER_BYTES);
+let classicScratch = Buffer.allocUnsafe(4096);
+
+/** "(T)name=" as bytes, cached per type and name (a small set in practice; bounded). */
+const FIELD_HEADS = new Map<string, Buffer>();
+function fieldHead(type: FieldType, name: string): Buffer {
+  const k = type + name;
+  let head = FIELD_HEADS.get(k);
+  if (head === undefined) {
+    if (FIELD_HEADS.size >= MAX_GOOD_NAMES) FIELD_HEADS.clear();
+    head = Buffer.from(`(${type})${name}=`, 'utf8');
+    FIELD_HEADS.set(k, head);
+  }
+  return head;
+}
+
+/** "name=" as bytes for a classic string line, cached like fieldHead. */
+const CLASSIC_HEADS = new Map<string, Buffer>();
+function classicHead(name: string): Buffer {
+  let head = CLASSIC_HEADS.get(name);
+  if (head === undefined) {
+    if (CLASSIC_HEADS.size >= MAX_GOOD_NAMES) CLASSIC_HEADS.clear();
+    head = Buffer.from(`${name}=`, 'utf8');
+    CLASSIC_HEADS.set(name, head);
+  }
+  return head;
+}
+
+function decimalDigits(n: number): number {
+  let d = 1;
+  while (n >= 10) { n = Math.floor(n / 10); d++; }
+  return d;
+}
+
+/** Writes n in decimal at pos; returns the position after it. */
+function writeDecimal(buf: Buffer, pos: number, n: number): number {
+  const end = pos + decimalDigits(n);
+  for (let p = end - 1; p >= pos; p--) { buf[p] = DIGIT_0 + (n % 10); n = Math.floor(n / 10); }
+  return end;
+}
+
 /**
  * The classic text rendering the inner `auth` token is computed over: every
  * field but `auth`, in order, `name=value\n` for strings and
- * `(T)name=<base64>\n` for everything else, with no >>>/<<< lines.
+ * `(T)name=<base64>\n` for everything else, with no >>>/<<< lines. The
+ * result is a view of a scratch buffer: digest it before the next call.
  */
 function classicText(fields: readonly Field[]): Buffer {
-  const parts: Buffer[] = [];
+  let size = 0;
+  for (const f of fields) {
+    if (f.name === AUTH_FIELD) continue;
+    size += f.type === 0
+      ? classicHead(f.name).length + f.value.length + 1
+      : fieldHead(f.type, f.name).length + 4 * Math.ceil(f.value.length / 3) + 1;
+  }
+  if (size > classicScratch.length) classicScratch = Buffer.allocUnsafe(Math.max(size, 2 * classicScratch.length));
+  const out = classicScratch;
+  let pos = 0;
   for (const f of fields) {
     if (f.name === AUTH_FIELD) continue;
     if (f.type === 0) {
-      parts.push(Buffer.from(`${f.name}=`, 'utf8'), f.value, Buffer.of(NEWLINE));
+      const head = classicHead(f.name);
+      out.set(head, pos);
+      out.set(f.value, pos + head.length);
+      pos += head.length + f.value.length;
     } else {
-      parts.push(Buffer.from(`(${f.type})${f.name}=${f.value.toString('base64')}\n`, 'utf8'));
+      const head = fieldHead(f.type, f.name);
+      out.set(head, pos);
+      pos += head.length;
+      pos += out.write(f.value.toString('base64'), pos, 'latin1');
     }
+    out[pos++] = NEWLINE;
   }
-  return Buffer.concat(parts);
+  return out.subarray(0, pos);
 }
 
 function token(index: number, key: AuthKey, data: Buffer): string {
   return `${index} ${digest(key.method, key.key, data)}`;
 }
 
-function netstring(body: Buffer): Buffer[] {
-  return [Buffer.from(`${body.length}:`, 'latin1'), body, Buffer.of(COMMA)];
+function netstringSize(bodyLength: number): number {
+  return decimalDigits(bodyLength) + 1 + bodyLength + 1;
 }
 
 /**
@@ -131,18 +203,38 @@ export function encode(fields: readonly Field[], keys: AuthKeys): Buffer {
   if (key === undefined) throw new Error(`authkeys has no key ${keys.sendIndex} to send with`);
   for (const f of fields) checkOutgoing(f);
 
-  const inner = token(keys.sendIndex, key, classicText(fields));
-  const parts: Buffer[] = [NETSTRING_HEAD];
-  for (const f of [...fields, { type: 0 as const, name: AUTH_FIELD, value: Buffer.from(inner, 'latin1') }]) {
-    parts.push(...netstring(Buffer.concat([Buffer.from(`(${f.type})${f.name}=`, 'utf8'), f.value])));
-  }
-  parts.push(NETSTRING_TAIL);
-  const signed = Buffer.concat(parts);
-  const out = Buffer.concat([signed, ...netstring(Buffer.from(token(keys.sendIndex, key, signed), 'latin1'))]);
+  const inner = Buffer.from(token(keys.sendIndex, key, classicText(fields)), 'latin1');
+  const authHead = fieldHead(0, AUTH_FIELD);
+  let signedSize = NETSTRING_HEAD.length + NETSTRING_TAIL.length + netstringSize(authHead.length + inner.length);
+  for (const f of fields) signedSize += netstringSize(fieldHead(f.type, f.name).length + f.value.length);
   // Whatever we send must be something our own decoder (and a peer with the
   // same limit) accepts.
-  if (out.length > DEFAULT_MAX_BYTES) throw new RangeError(`message is ${out.length} bytes, limit ${DEFAULT_MAX_BYTES}`);
-  return out;
+  if (signedSize > DEFAULT_MAX_BYTES) throw new RangeError(`message is at least ${signedSize} bytes, limit ${DEFAULT_MAX_BYTES}`);
+
+  const out = frameScratch;
+  out.set(NETSTRING_HEAD, 0);
+  let pos = NETSTRING_HEAD.length;
+  const putField = (head: Buffer, value: Buffer): void => {
+    pos = writeDecimal(out, pos, head.length + value.length);
+    out[pos++] = COLON;
+    out.set(head, pos);
+    out.set(value, pos + head.length);
+    pos += head.length + value.length;
+    out[pos++] = COMMA;
+  };
+  for (const f of fields) putField(fieldHead(f.type, f.name), f.value);
+  putField(authHead, inner);
+  out.set(NETSTRING_TAIL, pos);
+  pos += NETSTRING_TAIL.length;
+
+  const trailer = token(keys.sendIndex, key, out.subarray(0, pos));
+  const total = pos + netstringSize(trailer.length);
+  if (total > DEFAULT_MAX_BYTES) throw new RangeError(`message is ${total} bytes, limit ${DEFAULT_MAX_BYTES}`);
+  pos = writeDecimal(out, pos, trailer.length);
+  out[pos++] = COLON;
+  pos += out.write(trailer, pos, 'latin1');
+  out[pos++] = COMMA;
+  return Buffer.from(out.subarray(0, pos));
 }
 
 // ---------------------------------------------------------------------------
@@ -188,27 +280,35 @@ function readNetstring(buf: Buffer, pos: number, maxBytes: number, what: string)
   return { start, end };
 }
 
-/** A decoded name must be valid UTF-8 and pass the same rules encode applies, so anything decoded re-encodes identically. */
-function decodeName(raw: Buffer, where: string): string {
-  const name = raw.toString('utf8');
-  if (!Buffer.from(name, 'utf8').equals(raw)) fail('field', `${where}: field name is not valid UTF-8`);
+/**
+ * buf[start, end) as a field name. It must be valid UTF-8 and pass the same
+ * rules encode applies, so anything decoded re-encodes identically.
+ */
+function decodeName(buf: Buffer, start: number, end: number, where: () => string): string {
+  let ascii = true;
+  for (let i = start; i < end; i++) if (buf[i]! >= 0x80) { ascii = false; break; }
+  // Plain ASCII is always valid UTF-8 and reads the same in latin1, which is cheaper.
+  const name = buf.toString(ascii ? 'latin1' : 'utf8', start, end);
+  if (!ascii && !Buffer.from(name, 'utf8').equals(buf.subarray(start, end))) fail('field', `${where()}: field name is not valid UTF-8`);
   const problem = nameProblem(name);
-  if (problem !== undefined) fail('field', `${where}: ${problem}`);
+  if (problem !== undefined) fail('field', `${where()}: ${problem}`);
   return name;
 }
 
-/** `(T)name=value`, the body of one field netstring. Values of every type stay opaque bytes. */
-function parseNetstringField(body: Buffer, where: string): Field {
-  if (body.length < 4 || body[0] !== OPEN_PAREN || body[2] !== CLOSE_PAREN) {
-    fail('field', `${where}: expected (T)name=value`);
+/**
+ * `(T)name=value`, the body of one field netstring at buf[start, end).
+ * Values of every type stay opaque bytes, views of `buf`.
+ */
+function parseNetstringField(buf: Buffer, start: number, end: number, where: () => string): Field {
+  if (end - start < 4 || buf[start] !== OPEN_PAREN || buf[start + 2] !== CLOSE_PAREN) {
+    fail('field', `${where()}: expected (T)name=value`);
   }
-  const type = body[1]! - DIGIT_0;
-  if (!isFieldType(type)) fail('field', `${where}: unknown field type 0x${body[1]!.toString(16)}`);
-  const eq = body.indexOf(EQUALS, 3);
-  if (eq < 0) fail('field', `${where}: no '=' in field`);
-  const name = decodeName(body.subarray(3, eq), where);
-  // Copy: callers may keep fields long after the datagram buffer is reused.
-  return { type, name, value: Buffer.from(body.subarray(eq + 1)) };
+  const type = buf[start + 1]! - DIGIT_0;
+  if (!isFieldType(type)) fail('field', `${where()}: unknown field type 0x${buf[start + 1]!.toString(16)}`);
+  const eq = buf.indexOf(EQUALS, start + 3);
+  if (eq < 0 || eq >= end) fail('field', `${where()}: no '=' in field`);
+  const name = decodeName(buf, start + 3, eq, where);
+  return { type, name, value: buf.subarray(eq + 1, end) };
 }
 
 /**
@@ -256,9 +356,12 @@ function decodeNetstring(buf: Buffer, keys: AuthKeys, maxBytes: number): Field[]
   if (trailer.end + 1 !== buf.length) fail('framing', `${buf.length - trailer.end - 1} bytes after the auth trailer`);
   checkToken(buf.subarray(trailer.start, trailer.end), buf.subarray(0, signedEnd), keys, 'auth trailer', 'framing');
 
+  // One copy of the authenticated datagram backs every value: callers may
+  // keep fields long after the receive buffer is reused.
+  const own = Buffer.from(buf);
   const fields: Field[] = [];
   for (let i = 0; i < spans.length; i += 3) {
-    fields.push(parseNetstringField(buf.subarray(spans[i + 1]!, spans[i + 2]!), `field ${i / 3} at byte ${spans[i]!}`));
+    fields.push(parseNetstringField(own, spans[i + 1]!, spans[i + 2]!, () => `field ${i / 3} at byte ${spans[i]!}`));
   }
   const authFields = fields.filter((f) => f.name === AUTH_FIELD);
   const rest = fields.filter((f) => f.name !== AUTH_FIELD);
@@ -292,7 +395,7 @@ function parseClassicLine(line: Buffer, where: string): Field {
   }
   const eq = line.indexOf(EQUALS, nameStart);
   if (eq < 0) fail('field', `${where}: no '=' in line`);
-  const name = decodeName(line.subarray(nameStart, eq), where);
+  const name = decodeName(line, nameStart, eq, () => where);
   // The one legitimate auth line was taken out before parsing.
   if (name === AUTH_FIELD) fail('field', `${where}: second or typed auth field`);
   const rawValue = line.subarray(eq + 1);
