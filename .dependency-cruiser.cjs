@@ -10,6 +10,7 @@ const PURE = [
   '^src/membership/',
   '^src/resources/',
   '^src/node/',
+  '^src/runtime/driver[.]ts$',
   '^src/heartbeat/',
   '^src/quorum/(decide|lease|report|protocol|backend|endpoints)[.]ts$',
   '^src/ping/tracker[.]ts$',

@@ -10,10 +10,9 @@ import { chmodSync, writeFileSync, unlinkSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Server } from 'node:net';
 import type { Config, ResourceGroup } from '../config/types.js';
-import {
-  engineDeadline, engineQuorumInput, engineStep, initEngine,
-  type EngineAction, type EngineEvent, type EngineQuorumConfig, type EngineState,
-} from '../node/engine.js';
+import { engineQuorumInput, type EngineAction, type EngineEvent, type EngineState } from '../node/engine.js';
+import { NodeRuntime, type NodeHost, type QuorumSpec } from '../node/runtime.js';
+import { nodeClock } from '../runtime/node-clock.js';
 import { IcmpPinger, pingTargets } from '../ping/icmp.js';
 import { LeaseDriver } from '../quorum/driver.js';
 import { defaultLeaseConfig } from '../quorum/lease.js';
@@ -42,7 +41,6 @@ import { buildStatusReport, type DropCounts, type StatusReport } from './status.
 import type { FenceRecord } from '../fencing/history.js';
 import { SdNotify } from './sdnotify.js';
 import { applyRealtime, type Scheduling } from './realtime.js';
-import { encodeAsk, encodeStatus, readDatagram, type Receiver } from '../node/wire.js';
 import { AuthDiag, claimsSender } from './authdiag.js';
 import { keyFingerprint } from '../config/authkeys.js';
 import type { StonithDevice } from '../config/stonith.js';
@@ -67,8 +65,6 @@ export interface ReloadReport {
 
 /** Journal entries per control-socket reply (about 300 bytes each). */
 const JOURNAL_PAGE = 500;
-/** How far past the wall clock a generation of ours the peer reports may be and still be taken as one we used. */
-const GENERATION_RAISE_LIMIT_S = 86_400;
 
 /**
  * Longest a liveness judgement waits for the sockets to be read. Reading a
@@ -89,20 +85,19 @@ export interface DaemonOptions {
 
 export class Daemon {
   readonly log: Logger;
-  private engine!: EngineState;
+  /** The engine and its wiring (src/node/runtime.ts), shared with the simulator. */
+  private runtime?: NodeRuntime;
+  private get engine(): EngineState {
+    return this.runtime?.engine as EngineState;
+  }
   private store!: StateStore;
   private paths: Path[] = [];
   private pathMon?: PathMonitor;
   private control?: Server;
   private netlink?: NetCore;
   private agents = new Map<string, ResourceAgent[]>();
-  private groupQueues = new Map<string, Promise<void>>();
-  /** Groups whose hold write failed: the start queued behind it must not run (the engine was told). */
-  private voidStarts = new Set<string>();
   /** The cause of the last failed state write, until one succeeds (logs the first of a streak). */
   private stateFailing?: string;
-  private raisingGeneration = false;
-  private timer?: NodeJS.Timeout;
   private generation = 0;
   private uuid: Buffer = Buffer.alloc(16);
   private readonly peer: string;
@@ -112,8 +107,6 @@ export class Daemon {
   private readonly gates = new Map<string, RxGate>();
   /** Datagrams handed up by every path, admitted or not: tells the timer whether the sockets still had input. */
   private rxSeen = 0;
-  /** Engine steps so far: a step during a drain has done the tick's work. */
-  private steps = 0;
   private ownAddresses = new Set<string>();
   private sent = 0;
   private received = 0;
@@ -135,10 +128,6 @@ export class Daemon {
   private readonly sd: SdNotify | undefined;
   /** "authkeys differ?" diagnosis (issue 11). */
   private authDiag?: AuthDiag;
-  /** Read per datagram: a reload may have changed the keys. */
-  private get receiver(): Receiver {
-    return { node: this.opts.node, authkeys: this.opts.config.authkeys, quorum: this.opts.config.hacf.quorum !== undefined };
-  }
   private scheduling?: Scheduling;
   private authDiagLoggedAt = -Infinity;
   /** The datagram being stepped, so drops name its real source, not the peer. */
@@ -154,8 +143,6 @@ export class Daemon {
   private pendingAgents = new Map<string, ResourceAgent[]>();
   /** The Prometheus endpoint (ha.cf `metrics`, on by default on 127.0.0.1). */
   private metrics?: Metrics;
-  /** The deadline the engine timer was set for: how late it ran goes to the metrics. */
-  private timerDeadline = 0;
 
   constructor(private readonly opts: DaemonOptions) {
     const h = opts.config.hacf;
@@ -257,26 +244,22 @@ export class Daemon {
       this.fenceHistory = await FenceHistory.on(this.store.sublevel('fence'));
       this.log.info(`fencing: ${f.devices.length} device(s) for ${this.peer}: ${f.cfg.devices.join('; ')}; fence_delay ${f.cfg.fenceDelayMs} ms`);
     }
-    const quorumCfg = await this.startQuorum();
-    this.engine = initEngine(
-      {
-        self: node, peer: this.peer, paths: this.paths.map((p) => p.name),
-        keepaliveMs: h.keepaliveMs, warntimeMs: h.warntimeMs, deadtimeMs: h.deadtimeMs, initdeadMs: h.initdeadMs,
-      },
-      {
-        self: node, autoFailback: h.autoFailback, stopRetries: 10, stopRetryDelayMs: 1000, generation: this.generation,
-        groups: config.groups.map((g) => ({ name: g.name, preferredNode: g.preferredNode, resourceCount: g.resources.length })),
-      },
-      this.now(),
-      {
+    const quorum = await this.startQuorum();
+    this.runtime = new NodeRuntime({
+      self: node, peer: this.peer, paths: this.paths.map((p) => p.name),
+      keepaliveMs: h.keepaliveMs, warntimeMs: h.warntimeMs, deadtimeMs: h.deadtimeMs, initdeadMs: h.initdeadMs,
+      autoFailback: h.autoFailback, stopRetries: 10, stopRetryDelayMs: 1000,
+      groups: config.groups.map((g) => ({ name: g.name, preferredNode: g.preferredNode, resourceCount: g.resources.length })),
+      generation: this.generation, uuid: this.uuid, authkeys: config.authkeys,
+      persisted: {
         ...(peerGeneration !== undefined ? { peerGeneration } : {}),
         ...(peerSeq !== undefined ? { peerSeq } : {}),
         ...(peerPrevious ? { peerPrevious } : {}),
         held,
       },
-      fencingCfg,
-      quorumCfg,
-    );
+      ...(fencingCfg ? { fencing: fencingCfg } : {}),
+      ...(quorum ? { quorum } : {}),
+    }, this.nodeHost());
     if (h.autoFailback === 'legacy') this.log.warn(`${h.file}: auto_failback legacy behaves as 'on' (resources return to their preferred node)`);
     this.authDiag = new AuthDiag(this.peer, Math.max(h.deadtimeMs, 3 * h.keepaliveMs, 2000));
     this.scheduling = applyRealtime(h);
@@ -303,7 +286,7 @@ export class Daemon {
       this.store.journal('group', `group ${g}: recovering (held before restart)`, new Date(), { node, group: g, phase: 'recovering', reason: 'held before restart' })
         .catch((e: Error) => this.stateWriteFailed('journal', e));
     }
-    this.step({ kind: 'tick' });
+    this.runtime.tick();
     this.sd?.send(`READY=1\nSTATUS=node ${node}, generation ${this.generation}\nMAINPID=${process.pid}`);
     this.sd?.tick(this.now());
     if (this.shutdownAfterStart) this.shutdown(this.shutdownAfterStart);
@@ -313,23 +296,20 @@ export class Daemon {
    * Opens the pinger and the lease backend when ha.cf asks for them. Their
    * events only reach the engine once it exists (start() steps it right after).
    */
-  private async startQuorum(): Promise<EngineQuorumConfig | undefined> {
+  private async startQuorum(): Promise<QuorumSpec | undefined> {
     const { config, node } = this.opts;
     const h = config.hacf;
     const q = h.quorum;
     if (!q) return undefined;
     const targets = pingTargets(q.ping, q.pingGroups);
     const safetyMs = q.arbiterSafetyMs;
-    const graceMs = h.deadtimeMs + safetyMs;
     const arbiter = q.arbiter?.kind ?? 'none';
     if (targets.length) {
       this.pinger = IcmpPinger.open({
         targets, intervalMs: h.keepaliveMs, deadpingMs: q.deadpingMs,
         onChange: (c) => {
           if (c.kind === 'target-status') this.event(c.status === 'up' ? 'info' : 'warn', 'ping', `ping target ${c.name} ${c.status} (${c.detail}); reachable ${c.reach.up}/${c.reach.total}`);
-          if (!this.engine) return;
-          engineQuorumInput(this.engine, { reach: c.reach });
-          this.step({ kind: 'tick' });
+          this.runtime?.quorumInput({ reach: c.reach });
         },
         onError: (m) => this.log.error(m),
       });
@@ -345,9 +325,7 @@ export class Daemon {
           // driver may report from inside an engine action (update), and
           // engine steps must not nest.
           queueMicrotask(() => {
-            if (!this.engine || this.closed) return;
-            engineQuorumInput(this.engine, { leases: driver.views() });
-            this.step({ kind: 'tick' });
+            if (!this.closed) this.runtime?.quorumInput({ leases: driver.views() });
           });
         },
       });
@@ -367,15 +345,7 @@ export class Daemon {
       this.log.info(`quorum: arbiter ${this.backend.target}; lease ttl ${q.arbiterTtlMs} ms, safety ${safetyMs} ms`);
     }
     if (targets.length) this.log.info(`quorum: ping ${targets.map((t) => t.name).join(', ')}; deadping ${q.deadpingMs} ms; ipfail ${q.ipfail.enabled ? 'on' : 'off'}`);
-    return {
-      self: node, peer: this.peer, groups: config.groups.map((g) => g.name),
-      pingConfigured: targets.length > 0, arbiter,
-      takeoverDelayMs: arbiter === 'etcd' ? graceMs : 0,
-      aloneGraceMs: arbiter === 'none' ? 0 : graceMs,
-      ipfailSettleMs: h.deadtimeMs,
-      ipfail: q.ipfail.enabled && targets.length > 0 ? q.ipfail : { ...q.ipfail, enabled: false },
-      graceMs,
-    };
+    return { pingConfigured: targets.length > 0, arbiter, safetyMs, ipfail: q.ipfail };
   }
 
   /** Graceful stop: release every group so the peer can take it at once, then exit. */
@@ -389,7 +359,7 @@ export class Daemon {
     this.stopping = true;
     this.sd?.send(`STOPPING=1\nSTATUS=releasing resource groups (${reason})`);
     this.log.info(`shutting down (${reason}): releasing resource groups`);
-    this.step({ kind: 'shutdown' });
+    this.runtime?.submit({ kind: 'shutdown' });
   }
 
   private onDatagram(buf: Buffer, path: string, from: string): void {
@@ -406,7 +376,7 @@ export class Daemon {
       if (summary) this.log.warn(`${path}: ${summary}`);
       return;
     }
-    const r = readDatagram(buf, path, this.receiver, Date.now() / 1000);
+    const r = this.runtime!.read(buf, path);
     if (r.kind === 'drop') {
       switch (r.reason) {
         case 'auth':
@@ -488,21 +458,66 @@ export class Daemon {
 
   private step(ev: EngineEvent): void {
     if (this.closed) return;
-    this.steps += 1;
-    const actions = engineStep(this.engine, ev, this.now());
-    for (const a of actions) this.act(a);
-    this.schedule();
+    this.runtime?.submit(ev);
   }
 
-  private schedule(): void {
-    if (this.timer) clearTimeout(this.timer);
-    const deadline = engineDeadline(this.engine);
-    if (!Number.isFinite(deadline)) return;
-    // Timers can fire up to ~1 ms early against the monotonic clock; the
-    // engine re-checks, and we simply come back.
-    const delay = Math.max(1, Math.ceil(deadline - this.now()));
-    this.timerDeadline = deadline;
-    this.timer = setTimeout(() => this.onTimer(), delay);
+  /** What the node runtime (src/node/runtime.ts) needs of this host: real sockets, LevelDB, agents and fence devices. */
+  private nodeHost(): NodeHost {
+    return {
+      clock: nodeClock(() => this.now()),
+      wallS: () => Date.now() / 1000,
+      sendDatagram: (bytes) => {
+        for (const p of this.paths) p.send(bytes);
+        this.sent += 1;
+      },
+      persistHold: (group, held, done) => {
+        const role = heldGroups(this.engine.r).length ? 'active' : 'standby';
+        this.store.setHeld(group, held, role).then(() => {
+          this.stateWriteOk();
+          done();
+        }, (e: Error) => {
+          // Durable intent before action, or no action: the runtime voids the start queued behind this write.
+          this.stateWriteFailed(`group ${group}: ${held ? 'hold' : 'release'}`, e);
+          done(e);
+        });
+      },
+      persistPeerGeneration: (generation, previous, done) => {
+        this.store.setPeerGeneration(this.peer, generation, previous)
+          .then(() => this.stateWriteOk(), (e: Error) => this.stateWriteFailed(`generation ${generation} of ${this.peer}`, e))
+          .finally(done);
+      },
+      raiseGeneration: (a, done) => {
+        this.store.raiseGeneration(a.generation, Date.now() / 1000).then((g) => {
+          this.stateWriteOk();
+          this.event('warn', 'generation', `${this.peer} has accepted generation ${a.generation}${a.seq !== undefined ? ` seq ${a.seq}` : ''} of this node, ` +
+            `but this run is generation ${a.ours} at seq ${a.ourSeq}: the generation was used before (state records lost?); moving to generation ${g}`);
+          this.generation = g;
+          done(g);
+        }, (e: Error) => {
+          this.stateWriteFailed('new generation', e);
+          done(undefined);
+        });
+      },
+      runOp: (group, op, index, done) => {
+        const agent = this.agents.get(group)?.[index];
+        if (!agent) return done(undefined);
+        const t0 = this.now();
+        (op === 'start' ? agent.start() : agent.stop()).then(() => undefined, (e: Error) => e.message).then((error) => {
+          this.log.log(error === undefined ? 'info' : 'error', `${op} ${agent.resource.spec}: ${error ?? 'ok'} (${formatDuration(this.now() - t0)})`);
+          done({ ok: error === undefined, ...(error !== undefined ? { error } : {}) });
+        });
+      },
+      device: (a, done) => this.runFencing(a, done),
+      ...(this.leases ? { leases: this.leases } : {}),
+      // etcd's revoke is an HTTP call: give it a moment before close() aborts it.
+      leaveDelayMs: this.backend?.kind === 'etcd' ? 200 : 0,
+      observe: (a) => this.observe(a),
+      generationClaimRefused: (claimed, limit) => {
+        this.rateLimitedWarn('generation-claim', `${this.peer} reports having heard generation ${claimed} of this node, beyond any it can have used (${limit}); ignored`);
+      },
+      left: () => void this.finishShutdown(),
+      onDeadline: (fire, at) => this.onDeadline(fire, at),
+    };
   }
 
   /**
@@ -512,12 +527,11 @@ export class Daemon {
    * socket when the deadline fires; setImmediate runs after the next poll
    * phase. Repeat while datagrams keep coming, for at most DRAIN_MAX_MS (a
    * flood never empties the socket). A step in between (a heartbeat) has
-   * done the tick's work and scheduled the next timer.
+   * done the tick's work and re-armed the timer: the driver then skips `fire`.
    */
-  private onTimer(): void {
-    this.timer = undefined;
+  private onDeadline(fire: () => void, at: number): void {
     if (this.closed) return;
-    this.metrics?.timer(this.now() - this.timerDeadline);
+    this.metrics?.timer(this.now() - at);
     // The watchdog is fed from the timer that sends and judges heartbeats, so a stalled loop starves it.
     this.sd?.tick(this.now());
     for (const [name, g] of this.gates) {
@@ -525,45 +539,29 @@ export class Daemon {
       if (summary) this.log.warn(`${name}: ${summary}`);
     }
     if (this.now() < membershipJudgementDeadline(this.engine.m)) {
-      this.step({ kind: 'tick' });
+      fire();
       return;
     }
     const started = this.now();
-    const steps = this.steps;
     let seen = this.rxSeen;
     const again = (): void => {
-      if (this.closed || this.steps !== steps) return;
+      if (this.closed) return;
       if (this.rxSeen !== seen && this.now() - started < DRAIN_MAX_MS) {
         seen = this.rxSeen;
         setImmediate(again);
         return;
       }
-      this.step({ kind: 'tick' });
+      fire();
     };
     setImmediate(again);
   }
 
-  private act(a: EngineAction): void {
+  /** The engine's effects as logs, journal entries and metrics (the runtime has carried out the rest). */
+  private observe(a: EngineAction): void {
     switch (a.kind) {
-      case 'send': {
-        const buf = encodeStatus(a.status, {
-          node: this.opts.node, uuid: this.uuid, generation: this.generation,
-          deadtimeMs: this.opts.config.hacf.deadtimeMs, authkeys: this.opts.config.authkeys,
-        }, Math.floor(Date.now() / 1000));
-        for (const p of this.paths) p.send(buf);
-        this.sent += 1;
-        return;
-      }
-      case 'ask': {
-        const buf = encodeAsk(a, {
-          node: this.opts.node, uuid: this.uuid, generation: this.generation,
-          deadtimeMs: this.opts.config.hacf.deadtimeMs, authkeys: this.opts.config.authkeys,
-        }, Math.floor(Date.now() / 1000));
-        for (const p of this.paths) p.send(buf);
-        this.sent += 1;
+      case 'ask':
         this.log.debug(`sent ask_resources rsc_hold=${a.rscHold} info=${a.info} (seq ${a.seq})`);
         return;
-      }
       case 'handover-log':
         this.event(a.level, 'handover', a.message);
         return;
@@ -596,12 +594,6 @@ export class Daemon {
         this.event('warn', 'path-down', `heartbeat path to ${this.peer} down: ${a.path}`, { path: a.path });
         this.metrics?.path(a.path, 'down');
         return;
-      case 'persist-peer-generation':
-        this.store.setPeerGeneration(this.peer, a.generation, a.previous).then(() => this.stateWriteOk(), (e: Error) => this.stateWriteFailed(`generation ${a.generation} of ${this.peer}`, e));
-        return;
-      case 'generation-seen':
-        this.raiseGeneration(a);
-        return;
       case 'generation-reverted':
         this.event('warn', 'generation', `${this.peer} generation ${a.from} was not the peer's: its generation ${a.to} is still sending; back to ${a.to} (a forged message, or a second daemon?)`);
         return;
@@ -619,29 +611,6 @@ export class Daemon {
       case 'alert':
         this.event('error', 'alert', `group ${groupLabel(a.group)}: ${a.message}`, { group: a.group });
         return;
-      case 'persist-hold': {
-        const role = () => (heldGroups(this.engine.r).length ? 'active' : 'standby');
-        const { group, held } = a;
-        this.enqueue(group, async () => {
-          this.voidStarts.delete(group);
-          try {
-            await this.store.setHeld(group, held, role());
-            this.stateWriteOk();
-          } catch (e) {
-            // Durable intent before action, or no action: the start queued behind this write is dropped.
-            if (held) this.voidStarts.add(group);
-            this.stateWriteFailed(`group ${group}: ${held ? 'hold' : 'release'}`, e as Error);
-            this.step({ kind: 'hold-failed', group, held, error: (e as Error).message });
-          }
-        });
-        return;
-      }
-      case 'op':
-        this.enqueue(a.group, () => (this.voidStarts.has(a.group) ? Promise.resolve() : this.runOp(a.group, a.op, a.index)));
-        return;
-      case 'released':
-        void this.finishShutdown();
-        return;
       case 'group-retired': {
         // Its release for a reload is done: its old resources are all stopped.
         const next = this.pendingAgents.get(a.group);
@@ -651,16 +620,8 @@ export class Daemon {
         this.event('info', 'reload', `group ${a.group}: ${a.replaced ? 'released; its new definition now applies' : 'released and removed'}`);
         return;
       }
-      case 'lease':
-        this.leases?.update(a.group, a.want, a.ctx);
-        if (this.leases) engineQuorumInput(this.engine, { leases: this.leases.views() });
-        return;
       case 'quorum-changed':
         for (const d of a.changed) this.event(d.hold === 'release' ? 'warn' : 'info', 'quorum', `group ${groupLabel(d.group)}: quorum ${d.code} (hold ${d.hold}, take ${d.take}): ${d.reason}`, { group: d.group, reason: d.reason });
-        return;
-      case 'fence':
-      case 'check':
-        this.runFencing(a);
         return;
       case 'record': {
         const rec = historyRecord(a.entry, this.opts.node);
@@ -681,6 +642,8 @@ export class Daemon {
       case 'fence-log':
         this.event(a.level, 'fencing', a.message);
         return;
+      default:
+        return;
     }
   }
 
@@ -688,7 +651,7 @@ export class Daemon {
    * A fence or device check runs beside the heartbeat path (it takes from
    * ~50 ms to the device's timeout); its result comes back as an event.
    */
-  private runFencing(a: Extract<FencingAction, { kind: 'fence' | 'check' }>): void {
+  private runFencing(a: Extract<FencingAction, { kind: 'fence' | 'check' }>, done: (ev: Extract<EngineEvent, { kind: 'fence-done' | 'check-done' }> | undefined) => void): void {
     const ctx = {
       workDir: join(this.opts.runDir, 'fence'),
       log: (level: 'info' | 'warn' | 'error' | 'debug', msg: string) => this.log.log(level === 'warn' ? 'debug' : level, msg),
@@ -696,8 +659,8 @@ export class Daemon {
     if (a.kind === 'fence') this.log.warn(`fencing ${a.target} through ${this.engine.f?.cfg.devices[a.device] ?? `device ${a.device}`}`);
     const job = runDeviceAction(a, this.fenceDevices, this.fenceAbort.signal, ctx)
       .then((ev) => {
-        if (!ev || this.fenceAbort.signal.aborted) return;
-        if (ev.kind === 'fence-done' || ev.kind === 'check-done') this.step(ev);
+        if (!ev || this.fenceAbort.signal.aborted) return done(undefined);
+        done(ev.kind === 'fence-done' || ev.kind === 'check-done' ? ev : undefined);
       })
       .catch((e: Error) => this.log.error(`fencing: ${e.message}`))
       .finally(() => this.fenceJobs.delete(job));
@@ -723,59 +686,8 @@ export class Daemon {
     this.log.info(`state dir ${this.opts.stateDir}: writes work again`);
   }
 
-  /** The peer has seen this generation (or a later one) used before: move past it, durably, before using it. */
-  private raiseGeneration(a: Extract<EngineAction, { kind: 'generation-seen' }>): void {
-    if (this.raisingGeneration) return;
-    // Our generations follow the wall clock: one far beyond it was never ours (a broken or hostile peer).
-    const limit = Math.max(this.generation, Math.floor(Date.now() / 1000)) + GENERATION_RAISE_LIMIT_S;
-    if (a.generation > limit) {
-      this.rateLimitedWarn('generation-claim', `${this.peer} reports having heard generation ${a.generation} of this node, beyond any it can have used (${limit}); ignored`);
-      return;
-    }
-    this.raisingGeneration = true;
-    this.store.raiseGeneration(a.generation, Date.now() / 1000).then((g) => {
-      this.stateWriteOk();
-      this.event('warn', 'generation', `${this.peer} has accepted generation ${a.generation}${a.seq !== undefined ? ` seq ${a.seq}` : ''} of this node, ` +
-        `but this run is generation ${a.ours} at seq ${a.ourSeq}: the generation was used before (state records lost?); moving to generation ${g}`);
-      this.generation = g;
-      this.step({ kind: 'generation', generation: g });
-    }, (e: Error) => this.stateWriteFailed('new generation', e)).finally(() => { this.raisingGeneration = false; });
-  }
-
-  /** Per-group serial queue: a group's durable intent is written before its next operation starts. */
-  private enqueue(group: string, job: () => Promise<void>): void {
-    const prev = this.groupQueues.get(group) ?? Promise.resolve();
-    const next = prev.then(job).catch((e: Error) => this.log.error(`group ${groupLabel(group)}: ${e.message}`));
-    this.groupQueues.set(group, next);
-  }
-
-  private async runOp(group: string, op: 'start' | 'stop', index: number): Promise<void> {
-    const agent = this.agents.get(group)?.[index];
-    if (!agent) return;
-    const t0 = this.now();
-    let ok = true;
-    let error: string | undefined;
-    try {
-      if (op === 'start') await agent.start(); else await agent.stop();
-    } catch (e) {
-      ok = false;
-      error = (e as Error).message;
-    }
-    this.log.log(ok ? 'info' : 'error', `${op} ${agent.resource.spec}: ${ok ? 'ok' : error} (${formatDuration(this.now() - t0)})`);
-    this.step({ kind: 'op-done', group, op, index, ok, ...(error !== undefined ? { error } : {}) });
-  }
-
+  /** The runtime's graceful shutdown is done (groups released, leases given up, st=dead repeated): close and exit. */
   private async finishShutdown(): Promise<void> {
-    // Every group is stopped: give the leases up, saying we leave, so the peer gets them at once.
-    this.leases?.releaseAll({ leaving: true });
-    // etcd's revoke is an HTTP call: give it a moment before close() aborts it.
-    if (this.backend?.kind === 'etcd') await new Promise((r) => setTimeout(r, 200));
-    // The engine already announced st=dead; repeat it so one lost datagram does not cost the peer a deadtime.
-    for (let i = 0; i < 2; i++) {
-      await new Promise((r) => setTimeout(r, 20));
-      this.step({ kind: 'tick' });
-    }
-    if (this.timer) clearTimeout(this.timer);
     // The timeline ends this node's intervals here rather than at an unknown time.
     await this.store.journal('stop', 'stopped (graceful shutdown)', new Date(), { node: this.opts.node }).catch(() => undefined);
     await this.close();
@@ -785,7 +697,7 @@ export class Daemon {
   }
 
   async close(): Promise<void> {
-    if (this.timer) clearTimeout(this.timer);
+    this.runtime?.close();
     if (this.seqTimer) clearInterval(this.seqTimer);
     if (this.engine && this.store) await this.writePeerSeq(true);
     // A fence still running is killed (its process group); its result is not fed back.
@@ -803,7 +715,8 @@ export class Daemon {
     if (this.control) await new Promise<void>((r) => this.control!.close(() => r()));
     // A refused start (another daemon answers in this run dir) must leave that daemon's pid file alone.
     if (this.ownsRunDir) try { unlinkSync(join(this.opts.runDir, PID_NAME)); } catch { /* already gone */ }
-    await Promise.allSettled([...this.groupQueues.values()]);
+    // Operations in flight finish (their results are no longer stepped).
+    if (this.runtime) await new Promise<void>((r) => this.runtime!.whenIdle(r));
     this.netlink?.close();
     await this.store?.close().catch(() => undefined);
     await this.lock?.release();
@@ -896,6 +809,7 @@ export class Daemon {
       }
       (this.opts as { config: Config }).config = effective;
       this.pathMon?.setAuthKeys(effective.authkeys);
+      this.runtime?.setAuthkeys(effective.authkeys);
       if (d.debug && !this.opts.debug) { this.log.setDebugLevel(d.debug.to); report.applied.push(`debug ${d.debug.from} -> ${d.debug.to}`); }
       if (d.authkeys) report.applied.push('authkeys: new keys in use');
       if (d.autoFailback) report.applied.push(`auto_failback ${d.autoFailback.from} -> ${d.autoFailback.to}`);

@@ -37,7 +37,7 @@ export interface DriverOptions<E> {
    * must not run ahead of heartbeats queued in them). It calls `fire` when
    * ready; a step in between has already done the tick's work.
    */
-  onDeadline?: (fire: () => void) => void;
+  onDeadline?: (fire: () => void, at: number) => void;
   /** Sees every event before the machine does (the simulator's fault hooks, tracing). */
   event?: (e: E) => E;
 }
@@ -124,7 +124,7 @@ export class Driver<S, E, A> {
       this.opts.onDeadline(() => {
         // A step since the deadline (a heartbeat, a reply) ticked the machine and re-armed.
         if (!this.closed && this.steps === steps) this.tick();
-      });
+      }, at);
     });
   }
 }
