@@ -1,14 +1,13 @@
-// The simulator: two nodes running the real engine (src/node/engine.ts)
-// behind an adapter that mirrors src/daemon/daemon.ts, over a simulated
-// network and a simulated monotonic clock, with faults from a seeded
-// schedule. Every source of nondeterminism is a seeded PRNG, so a seed
-// replays exactly.
+// The simulator: two nodes running the daemon's own node runtime
+// (src/node/runtime.ts: the engine, its effect ordering, the codec and
+// authentication) on a simulated host: a simulated network, monotonic
+// clock, disk and resources, with faults from a seeded schedule. Every
+// source of nondeterminism is a seeded PRNG, so a seed replays exactly.
 
-import {
-  engineDeadline, engineQuorumInput, engineStep, initEngine, planHandover,
-  type EngineAction, type EngineEvent, type EngineQuorumConfig, type EngineState,
-} from '../node/engine.js';
-import { encodeAsk, encodeStatus, readDatagram, type Received, type Receiver } from '../node/wire.js';
+import { planHandover, type EngineAction, type EngineEvent, type EngineQuorumConfig, type EngineState } from '../node/engine.js';
+import { NodeRuntime, type NodeHost, type NodeSpec } from '../node/runtime.js';
+import type { Received } from '../node/wire.js';
+import type { Clock, Timer } from '../runtime/driver.js';
 import type { AuthKeys } from '../config/types.js';
 import type { ArbiterReply, ArbiterRequest } from '../quorum/protocol.js';
 import type { LeaseView } from '../quorum/lease.js';
@@ -75,10 +74,8 @@ const DECODED = new WeakMap<Buffer, Received>();
 
 type Body =
   | { k: 'fault'; f: Fault }
-  | { k: 'timer'; n: NodeIx; inc: number; token: number }
   | { k: 'pkt'; to: NodeIx; path: number; bytes: Buffer }
   | { k: 'io'; n: NodeIx; id: number }
-  | { k: 'sd'; n: NodeIx; inc: number; i: number }
   | { k: 'power-on'; n: NodeIx; token: number }
   | { k: 'call'; fn: () => boolean };
 
@@ -88,7 +85,31 @@ interface Queued {
   e: Body;
 }
 
-type Job = { kind: 'hold'; held: boolean } | { kind: 'op'; op: 'start' | 'stop'; index: number; peerUp: boolean };
+/**
+ * A timer of one process on simulated time: it fires by the process's own
+ * clock (never early), late by up to the scenario's timer slack, never after
+ * the process died, and, while the process is frozen, on its resume.
+ */
+class SimTimer implements Timer {
+  private token = 0;
+
+  constructor(private readonly node: SimNode, private readonly inc: number) {}
+
+  set(at: number, fire: () => void): void {
+    const token = ++this.token;
+    const n = this.node;
+    const s = n.sim;
+    s.after(n.delayTo(at) + s.rng.int(0, s.scenario.params.timerSlackMs), () => {
+      if (token !== this.token || !n.alive(this.inc)) return false;
+      n.onTimerDue(() => { if (token === this.token && n.alive(this.inc)) fire(); });
+      return true;
+    });
+  }
+
+  clear(): void {
+    this.token += 1;
+  }
+}
 
 interface Io {
   id: number;
@@ -114,22 +135,20 @@ class SimNode implements CheckedNode, QuorumProcess {
   private incStart = 0;
   private clockOrigin = 0;
   wallOffsetS = 0;
-  engine: EngineState | null = null;
+  /** The daemon's node runtime of the current process (src/node/runtime.ts). */
+  rt: NodeRuntime | null = null;
   generation = 0;
   /** The quorum adapters of the current process (lease driver, arbiter client, pinger), when configured. */
   q: NodeQuorum | null = null;
   private readonly rate: number;
-  private inStep = false;
-  private pendingTick = false;
   /** Since when the process has run without a freeze (started, or resumed); the checker's grace after either. */
   liveSince = 0;
   readonly durable: Durable = { held: new Set() };
   private writes: Io[] = [];
   private lastWriteDone = 0;
   readonly io = new Map<number, Io>();
-  private queues = new Map<string, { busy: boolean; jobs: Job[] }>();
-  private timerToken = 0;
-  timerDue = false;
+  /** Timers that expired while the process was frozen: they run on resume. */
+  private dueTimers: Array<() => void> = [];
   private deferred: Array<() => void> = [];
   private deferredPkts = 0;
   readonly world = new Map<string, boolean[]>();
@@ -149,7 +168,7 @@ class SimNode implements CheckedNode, QuorumProcess {
   /** A fence of this node's failed since it last heard its peer. */
   fenceFailed = false;
 
-  constructor(readonly ix: NodeIx, private readonly sim: Sim) {
+  constructor(readonly ix: NodeIx, readonly sim: Sim) {
     this.rate = sim.scenario.params.quorum?.rates[ix] ?? 1;
     for (const g of sim.scenario.params.groups) {
       this.world.set(g.name, new Array<boolean>(g.resourceCount).fill(false));
@@ -159,6 +178,10 @@ class SimNode implements CheckedNode, QuorumProcess {
 
   get name(): string {
     return NODE_NAMES[this.ix];
+  }
+
+  get engine(): EngineState | null {
+    return this.rt?.engine ?? null;
   }
 
   get durableHeld(): ReadonlySet<string> {
@@ -261,22 +284,24 @@ class SimNode implements CheckedNode, QuorumProcess {
       };
       if (s.opts.hooks?.fencing) fcfg = s.opts.hooks.fencing(this.name, fcfg);
     }
-    this.engine = initEngine(
-      {
-        self: this.name, peer, paths: p.paths.map((x) => x.name),
-        keepaliveMs: p.keepaliveMs, warntimeMs: p.warntimeMs, deadtimeMs: p.deadtimeMs, initdeadMs: p.initdeadMs,
-      },
-      { self: this.name, autoFailback: p.autoFailback, stopRetries: p.stopRetries, stopRetryDelayMs: p.stopRetryDelayMs, groups: p.groups, generation },
-      this.localNow(),
-      {
+    const q = p.quorum;
+    const hook = s.opts.hooks?.quorum;
+    const spec: NodeSpec = {
+      self: this.name, peer, paths: p.paths.map((x) => x.name),
+      keepaliveMs: p.keepaliveMs, warntimeMs: p.warntimeMs, deadtimeMs: p.deadtimeMs, initdeadMs: p.initdeadMs,
+      autoFailback: p.autoFailback, stopRetries: p.stopRetries, stopRetryDelayMs: p.stopRetryDelayMs,
+      groups: p.groups, generation, uuid: SIM_UUIDS[this.ix], authkeys: SIM_KEYS,
+      persisted: {
         ...(this.durable.peerGeneration !== undefined ? { peerGeneration: this.durable.peerGeneration } : {}),
         ...(this.durable.peerPrevious ? { peerPrevious: this.durable.peerPrevious } : {}),
         held,
       },
-      fcfg,
-      this.quorumConfig(peer),
-    );
-    this.queues = new Map(p.groups.map((g) => [g.name, { busy: false, jobs: [] }]));
+      ...(fcfg ? { fencing: fcfg } : {}),
+      ...(q ? { quorum: { pingConfigured: q.pingTargets > 0, arbiter: q.arbiter, safetyMs: q.safetyMs, ipfail: q.ipfail } } : {}),
+      ...(hook ? { adjustQuorum: (cfg: EngineQuorumConfig) => hook(this.name, cfg) } : {}),
+    };
+    this.dueTimers = [];
+    this.rt = new NodeRuntime(spec, this.host(this.inc));
     this.phases = new Map(p.groups.map((g) => [g.name, this.engine!.r.groups[g.name]!.phase]));
     this.proc = 'up';
     this.liveSince = s.t;
@@ -285,37 +310,15 @@ class SimNode implements CheckedNode, QuorumProcess {
       this.q = new NodeQuorum(s, this, p);
       this.q.start();
     }
-    this.step({ kind: 'tick' });
-  }
-
-  /** As Daemon.startQuorum builds it. */
-  private quorumConfig(peer: string): EngineQuorumConfig | undefined {
-    const p = this.sim.scenario.params;
-    const q = p.quorum;
-    if (!q) return undefined;
-    const graceMs = p.deadtimeMs + q.safetyMs;
-    const cfg: EngineQuorumConfig = {
-      self: this.name, peer, groups: p.groups.map((g) => g.name),
-      pingConfigured: q.pingTargets > 0, arbiter: q.arbiter,
-      takeoverDelayMs: q.arbiter === 'etcd' ? graceMs : 0,
-      aloneGraceMs: q.arbiter === 'none' ? 0 : graceMs,
-      ipfailSettleMs: p.deadtimeMs,
-      ipfail: q.ipfail.enabled ? q.ipfail : { ...q.ipfail, enabled: false },
-      graceMs,
-    };
-    const hook = this.sim.opts.hooks?.quorum;
-    return hook ? hook(this.name, cfg) : cfg;
+    this.rt.tick();
   }
 
   // ---- QuorumProcess: what the quorum adapters see of this process ----------
 
   quorumInput(i: { reach?: Reach; leases?: Record<string, LeaseView> }, tick: boolean): void {
-    if (!this.engine || this.proc !== 'up') return;
-    engineQuorumInput(this.engine, i);
-    if (!tick) return;
-    // The daemon queues the step (a microtask): engine steps never nest.
-    if (this.inStep) this.pendingTick = true;
-    else this.step({ kind: 'tick' });
+    if (!this.rt || this.proc !== 'up') return;
+    // Engine steps never nest: the runtime's driver queues a tick asked for inside one.
+    this.rt.quorumInput(i, tick);
   }
 
   sendToArbiter(req: ArbiterRequest, etcdLease?: number): void {
@@ -355,18 +358,16 @@ class SimNode implements CheckedNode, QuorumProcess {
     this.io.clear();
     this.writes = [];
     this.lastWriteDone = this.sim.t;
-    this.queues.clear();
     this.deferred = [];
     this.deferredPkts = 0;
-    this.engine = null;
+    this.dueTimers = [];
+    this.rt?.close();
+    this.rt = null;
     this.q = null;
     this.proc = 'down';
     this.paused = false;
     this.shuttingDown = false;
     this.pendingBoot = false;
-    this.pendingTick = false;
-    this.timerToken += 1;
-    this.timerDue = false;
     if (power) for (const w of this.world.values()) w.fill(false);
     return `${landed} pending write(s) landed, ${lost} lost${power ? '; host resources gone' : ''}`;
   }
@@ -392,7 +393,7 @@ class SimNode implements CheckedNode, QuorumProcess {
     if (this.proc !== 'up' || this.shuttingDown) return 'no effect';
     this.shuttingDown = true;
     // SIGTERM reaches a frozen process's handler only when it runs again.
-    this.whenRunning(() => this.step({ kind: 'shutdown' }));
+    this.whenRunning(() => this.rt?.submit({ kind: 'shutdown' }));
     return this.paused ? 'handled on resume' : 'releasing';
   }
 
@@ -410,19 +411,24 @@ class SimNode implements CheckedNode, QuorumProcess {
     const backlog = this.deferred;
     this.deferred = [];
     this.deferredPkts = 0;
-    // The event loop may run the expired timer before or after the queued I/O;
-    // each step re-arms the timer, so after I/O it fires on a fresh deadline.
-    if (this.sim.rng.chance(0.5)) this.fireDueTimer();
+    // The event loop may run the expired timers before or after the queued
+    // I/O; a step re-arms its timer, so after I/O one fires on a fresh deadline.
+    if (this.sim.rng.chance(0.5)) this.fireDueTimers();
     for (const run of backlog) run();
-    this.fireDueTimer();
+    this.fireDueTimers();
     return `resumed with ${backlog.length} queued callback(s)`;
   }
 
-  private fireDueTimer(): void {
-    if (this.timerDue && this.proc === 'up' && !this.paused) {
-      this.timerDue = false;
-      this.step({ kind: 'tick' });
-    }
+  /** A SimTimer's deadline: fire now, or on resume when frozen. */
+  onTimerDue(fire: () => void): void {
+    if (this.paused) this.dueTimers.push(fire);
+    else fire();
+  }
+
+  private fireDueTimers(): void {
+    const due = this.dueTimers;
+    this.dueTimers = [];
+    for (const fire of due) if (this.proc === 'up' && !this.paused) fire();
   }
 
   /** Runs fn now, or queues it for the resume of a frozen process; a datagram is dropped once the socket's backlog is full. */
@@ -445,33 +451,23 @@ class SimNode implements CheckedNode, QuorumProcess {
    * not answer: the command is lost (the CLI would time out).
    */
   operator(f: Extract<Fault, { k: 'operator' }>): string {
-    if (this.proc !== 'up' || !this.engine || this.shuttingDown) return 'no effect (not running)';
+    if (this.proc !== 'up' || !this.rt || this.shuttingDown) return 'no effect (not running)';
     if (this.paused) return 'no effect (paused: the socket does not answer)';
     if (f.op === 'cleanup') {
-      const check = cleanupCheck(this.engine.r, f.group);
+      const check = cleanupCheck(this.rt.engine.r, f.group);
       if ('error' in check) return `refused: ${check.error}`;
       // The status operations report what really runs here.
       const probe = check.probe ? (this.world.get(f.group)!.some((x) => x) ? 'running' : 'stopped') : undefined;
-      this.step({ kind: 'cleanup', group: f.group, ...(probe ? { probe } : {}) });
+      this.rt.submit({ kind: 'cleanup', group: f.group, ...(probe ? { probe } : {}) });
       return probe ? `cleanup (status: ${probe})` : 'cleanup';
     }
-    const plan = planHandover(this.engine, f.op, f.which);
+    const plan = planHandover(this.rt.engine, f.op, f.which);
     if (plan.refusal) return `refused: ${plan.refusal}`;
-    this.step({ kind: f.op, which: f.which, groups: plan.groups });
+    this.rt.submit({ kind: f.op, which: f.which, groups: plan.groups });
     return `${f.op} ${plan.groups.join(',')}`;
   }
 
   // ---- events from the simulator ----------------------------------------
-
-  onTimer(inc: number, token: number): boolean {
-    if (inc !== this.inc || token !== this.timerToken || this.proc !== 'up') return false;
-    if (this.paused) {
-      this.timerDue = true;
-      return false;
-    }
-    this.step({ kind: 'tick' });
-    return true;
-  }
 
   onPacket(path: number, bytes: Buffer): boolean {
     if (this.proc !== 'up') return false;   // no socket yet, or closed
@@ -493,18 +489,14 @@ class SimNode implements CheckedNode, QuorumProcess {
     // they are decoded and authenticated once (4x the run time otherwise).
     let r = DECODED.get(bytes);
     if (!r) {
-      r = readDatagram(bytes, pathName, this.receiver, this.wallS());
+      r = this.rt!.read(bytes, pathName);
       DECODED.set(bytes, r);
     }
     if (r.kind === 'drop') throw new Error(`${this.name}: a datagram from the simulated peer was dropped (${r.reason}${r.error ? `: ${r.error.message}` : ''})`);
     // Per delivery: its path and clock; a report of its own (the engine annotates the one it keeps).
-    this.step(r.kind === 'heard'
+    this.rt!.submit(r.kind === 'heard'
       ? { ...r.event, path: pathName, wallS: this.wallS(), report: { ...r.event.report } }
       : r.event);
-  }
-
-  private get receiver(): Receiver {
-    return { node: this.name, authkeys: SIM_KEYS, quorum: this.sim.scenario.params.quorum !== undefined };
   }
 
   onIo(id: number): boolean {
@@ -519,86 +511,81 @@ class SimNode implements CheckedNode, QuorumProcess {
     return true;
   }
 
-  onShutdownTick(inc: number, i: number): boolean {
-    if (inc !== this.inc || this.proc !== 'up') return false;
-    this.whenRunning(() => {
-      if (this.proc !== 'up') return;
-      this.step({ kind: 'tick' });
-      if (i === 1) {
-        this.sim.schedule(20, { k: 'sd', n: this.ix, inc: this.inc, i: 2 });
-        return;
-      }
-      // Daemon.close(): sockets and timer go, then the group queues drain.
-      this.proc = 'closing';
-      this.timerToken += 1;
-      this.sim.note(this.name, 'closing: sockets closed, draining group queues');
-      this.maybeExit();
-    });
-    return true;
-  }
+  // ---- the simulated host of the daemon's node runtime --------------------
 
-  // ---- the daemon's step/act/schedule -------------------------------------
-
-  private step(ev: EngineEvent): void {
+  /** What NodeRuntime needs of a host, on simulated time, disk and resources (the daemon's is Daemon.nodeHost). */
+  private host(inc: number): NodeHost {
     const s = this.sim;
+    const p = s.scenario.params;
     const hooks = s.opts.hooks;
-    const e = hooks?.event ? hooks.event(this.name, ev) : ev;
-    let acts = engineStep(this.engine!, e, this.localNow());
-    if (hooks?.actions) acts = hooks.actions(this.name, acts);
-    s.record({ t: s.t, who: this.name, ev: e, acts });
-    this.inStep = true;
-    for (const a of acts) this.act(a);
-    this.inStep = false;
-    this.schedule();
-    if (this.pendingTick && this.engine && this.proc === 'up') {
-      this.pendingTick = false;
-      this.step({ kind: 'tick' });
-    }
+    const clock: Clock = { now: () => this.localNow(), timer: () => new SimTimer(this, inc) };
+    return {
+      clock,
+      wallS: () => this.wallS(),
+      sendDatagram: (bytes, sent) => {
+        s.checker.onSend(s.t, this.ix, sent.generation, sent.seq);
+        s.send(this.ix, bytes);
+      },
+      persistHold: (group, held, done) => {
+        this.storeWrite((d) => { if (held) d.held.add(group); else d.held.delete(group); }, () => done());
+      },
+      persistPeerGeneration: (generation, previous, done) => {
+        this.storeWrite((d) => {
+          d.peerGeneration = generation;
+          if (previous) d.peerPrevious = { ...previous }; else delete d.peerPrevious;
+        }, done);
+      },
+      raiseGeneration: (seen, done) => {
+        // As StateStore.raiseGeneration.
+        const prev = this.durable.generation;
+        const next = Math.max(Math.floor(this.wallS()), prev === undefined ? 0 : prev + 1, seen.generation + 1);
+        this.storeWrite((d) => { d.generation = next; }, () => {
+          this.generation = next;
+          s.note(this.name, `generation ${seen.generation} was used before: moving to ${next}`);
+          done(next);
+        });
+      },
+      runOp: (group, op, index, done) => this.runOp(group, op, index, this.claimedWithPeerUp(group), done),
+      device: (a, done) => {
+        if (a.kind === 'fence') {
+          s.checker.onFence(s.t, this.ix, this.heardPeer);
+          this.device(a.id, undefined, done);
+        } else {
+          this.device(undefined, a.device, done);
+        }
+      },
+      ...(p.quorum ? {
+        leases: {
+          update: (group, want, ctx) => this.q?.update(group, want, ctx),
+          views: () => this.q?.views() ?? {},
+          releaseAll: () => this.q?.releaseAll(),
+        },
+      } : {}),
+      leaveDelayMs: p.quorum?.arbiter === 'etcd' ? 200 : 0,
+      observe: (a) => this.observe(a),
+      generationClaimRefused: (claimed, limit) => s.note(this.name, `generation claim ${claimed} beyond ${limit}: ignored`),
+      left: () => {
+        // Daemon.close(): sockets and timers go, then the group queues drain.
+        this.proc = 'closing';
+        this.rt?.close();
+        s.note(this.name, 'closing: sockets closed, draining group queues');
+        this.rt?.whenIdle(() => this.maybeExit());
+        this.maybeExit();
+      },
+      wrapStep: (step) => (state, ev, now) => {
+        const e = hooks?.event ? hooks.event(this.name, ev) : ev;
+        let acts = step(state, e, now);
+        if (hooks?.actions) acts = hooks.actions(this.name, acts);
+        s.record({ t: s.t, who: this.name, ev: e, acts });
+        return acts;
+      },
+    };
   }
 
-  private schedule(): void {
-    this.timerToken += 1;
-    this.timerDue = false;
-    if (this.proc !== 'up' || !this.engine) return;
-    const deadline = engineDeadline(this.engine);
-    if (!Number.isFinite(deadline)) return;
-    const delay = this.delayTo(deadline) + this.sim.rng.int(0, this.sim.scenario.params.timerSlackMs);
-    this.sim.schedule(delay, { k: 'timer', n: this.ix, inc: this.inc, token: this.timerToken });
-  }
-
-  private act(a: EngineAction): void {
+  /** The checker's view of the engine's effects (the runtime has carried them out). */
+  private observe(a: EngineAction): void {
     const s = this.sim;
     switch (a.kind) {
-      case 'send': {
-        const bytes = encodeStatus(a.status, {
-          node: this.name, uuid: SIM_UUIDS[this.ix], generation: this.generation,
-          deadtimeMs: s.scenario.params.deadtimeMs, authkeys: SIM_KEYS,
-        }, Math.floor(this.wallS()));
-        s.checker.onSend(s.t, this.ix, this.generation, a.status.seq);
-        s.send(this.ix, bytes);
-        return;
-      }
-      case 'ask': {
-        const bytes = encodeAsk(a, {
-          node: this.name, uuid: SIM_UUIDS[this.ix], generation: this.generation,
-          deadtimeMs: s.scenario.params.deadtimeMs, authkeys: SIM_KEYS,
-        }, Math.floor(this.wallS()));
-        s.checker.onSend(s.t, this.ix, this.generation, a.seq);
-        s.send(this.ix, bytes);
-        return;
-      }
-      case 'persist-peer-generation':
-        this.storeWrite((d) => {
-          d.peerGeneration = a.generation;
-          if (a.previous) d.peerPrevious = { ...a.previous }; else delete d.peerPrevious;
-        });
-        return;
-      case 'persist-hold':
-        this.enqueue(a.group, { kind: 'hold', held: a.held });
-        return;
-      case 'op':
-        this.enqueue(a.group, { kind: 'op', op: a.op, index: a.index, peerUp: this.claimedWithPeerUp(a.group) });
-        return;
       case 'group-phase': {
         // The engine has already moved on; the mirror still has the phase it left.
         const from = this.phases.get(a.group);
@@ -613,14 +600,6 @@ class SimNode implements CheckedNode, QuorumProcess {
         }
         return;
       }
-      case 'released':
-        // Daemon.finishShutdown: every group is stopped; give the leases up, saying we leave.
-        this.q?.releaseAll();
-        s.schedule(20, { k: 'sd', n: this.ix, inc: this.inc, i: 1 });
-        return;
-      case 'lease':
-        this.q?.update(a.group, a.want, a.ctx);
-        return;
       case 'quorum-changed':
         for (const d of a.changed) {
           if (d.code === 'ipfail-handover' && this.engine && heldGroups(this.engine.r).includes(d.group)) s.checker.stats.ipfailHandovers += 1;
@@ -637,13 +616,6 @@ class SimNode implements CheckedNode, QuorumProcess {
         // It released everything and said so: no fence needed.
         if (a.reason === 'left') this.peerOffConfirmed = true;
         return;
-      case 'fence':
-        s.checker.onFence(s.t, this.ix, this.heardPeer);
-        this.device(a.id);
-        return;
-      case 'check':
-        this.device(undefined, a.device);
-        return;
       default:
         return;
     }
@@ -654,7 +626,7 @@ class SimNode implements CheckedNode, QuorumProcess {
    * or a status check (device). The call runs beside the process, like a
    * child: it lands even if this process is frozen.
    */
-  private device(id: number | undefined, check?: number): void {
+  private device(id: number | undefined, check: number | undefined, report: (ev: Extract<EngineEvent, { kind: 'fence-done' | 'check-done' }>) => void): void {
     const s = this.sim;
     const f = s.scenario.params.fencing;
     if (!f) return;
@@ -677,9 +649,9 @@ class SimNode implements CheckedNode, QuorumProcess {
       if (id !== undefined) {
         if (ok) this.peerOffConfirmed = true;
         else this.fenceFailed = true;
-        this.step({ kind: 'fence-done', id, ok, ...(error ? { error } : {}) });
+        report({ kind: 'fence-done', id, ok, ...(error ? { error } : {}) });
       } else {
-        this.step({ kind: 'check-done', device: check!, ok, ...(error ? { error } : {}) });
+        report({ kind: 'check-done', device: check!, ok, ...(error ? { error } : {}) });
       }
     };
     this.addIo(ms, { kind: 'device', faulty: false, land, done });
@@ -705,35 +677,8 @@ class SimNode implements CheckedNode, QuorumProcess {
     return io;
   }
 
-  /** As Daemon.enqueue: a group's jobs run one at a time, in order, so its durable intent precedes its next op. */
-  private enqueue(group: string, job: Job): void {
-    const q = this.queues.get(group);
-    if (!q) return;
-    q.jobs.push(job);
-    this.runNext(group);
-  }
-
-  private runNext(group: string): void {
-    const q = this.queues.get(group);
-    if (!q || q.busy) return;
-    const job = q.jobs.shift();
-    if (!job) {
-      this.maybeExit();
-      return;
-    }
-    q.busy = true;
-    const finish = () => {
-      q.busy = false;
-      this.runNext(group);
-    };
-    if (job.kind === 'hold') {
-      this.storeWrite((d) => { if (job.held) d.held.add(group); else d.held.delete(group); }, finish);
-      return;
-    }
-    this.runOp(group, job.op, job.index, job.peerUp, finish);
-  }
-
-  private runOp(group: string, op: 'start' | 'stop', index: number, peerUp: boolean, finish: () => void): void {
+  /** A resource operation on the simulated host (the runtime runs a group's operations one at a time). */
+  private runOp(group: string, op: 'start' | 'stop', index: number, peerUp: boolean, report: (r: { ok: boolean; error?: string }) => void): void {
     const s = this.sim;
     const p = s.scenario.params;
     const fault = s.opFault(this.ix, group, op);
@@ -752,20 +697,14 @@ class SimNode implements CheckedNode, QuorumProcess {
         w[index] = false;
       }
     };
-    const done = () => {
-      if (this.proc === 'up') {
-        this.step({ kind: 'op-done', group, op, index, ok: !fault.fail, ...(fault.fail ? { error: `injected ${op} failure` } : {}) });
-      }
-      finish();
-    };
+    const done = () => report({ ok: !fault.fail, ...(fault.fail ? { error: `injected ${op} failure` } : {}) });
     this.addIo(ms, { kind: 'op', faulty: fault.fail || fault.slow, land, done });
   }
 
   private maybeExit(): void {
-    if (this.proc !== 'closing' || this.writes.length > 0) return;
-    for (const q of this.queues.values()) if (q.busy || q.jobs.length) return;
+    if (this.proc !== 'closing' || this.writes.length > 0 || (this.rt && !this.rt.idle())) return;
     this.proc = 'down';
-    this.engine = null;
+    this.rt = null;
     this.shuttingDown = false;
     this.sim.note(this.name, 'exited');
     if (this.pendingBoot) this.sim.note(this.name, `restart: ${this.boot()}`);
@@ -1031,14 +970,10 @@ class Sim implements QuorumHost {
         if (outcome) this.note('*', `  -> ${outcome}`);
         return true;
       }
-      case 'timer':
-        return this.nodes[ev.n].onTimer(ev.inc, ev.token);
       case 'pkt':
         return this.nodes[ev.to].onPacket(ev.path, ev.bytes);
       case 'io':
         return this.nodes[ev.n].onIo(ev.id);
-      case 'sd':
-        return this.nodes[ev.n].onShutdownTick(ev.inc, ev.i);
       case 'power-on': {
         const out = this.nodes[ev.n].powerOn(ev.token);
         if (out === 'no effect') return false;
