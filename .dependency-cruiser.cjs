@@ -36,8 +36,8 @@ module.exports = {
     {
       name: 'no-circular',
       severity: 'error',
-      comment: 'Import cycles in src/ and arbiter/ are not allowed: move the shared part (often a type) to a module both can import.',
-      from: { path: '^(src|arbiter)/' },
+      comment: 'Import cycles in src/, arbiter/ and the test lab (lab/, bench/) are not allowed: move the shared part (often a type) to a module both can import.',
+      from: { path: '^(src|arbiter|lab|bench)/' },
       to: { circular: true },
     },
     {

@@ -17,7 +17,27 @@ import {
   chmodSync, chownSync, closeSync, cpSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import type { NodeName, Pair } from './pair.js';
+
+export type NodeName = 'alpha' | 'beta';
+
+/**
+ * What the Heartbeat yardstick needs of a lab pair (lab/pair.ts Pair has
+ * all of it). Structural, so pair.ts, which starts Heartbeat through this
+ * file, and this file do not import each other.
+ */
+export interface Pair {
+  readonly options: Readonly<{ autoFailback: string; deadtime: string; initdead: string; keepalive: string; servicePort: number; warntime: string }>;
+  readonly vip: string;
+  readonly ns: Readonly<Record<NodeName | 'client', string>>;
+  readonly procs: Partial<Record<NodeName, ChildProcess>>;
+  dir(node: NodeName): string;
+  configDir(node: NodeName): string;
+  stateDir(node: NodeName): string;
+  runDir(node: NodeName): string;
+  logFile(node: NodeName): string;
+  mediaLine(): string;
+  writeServiceScript(node: NodeName): void;
+}
 
 const HB_BIN = '/usr/libexec/heartbeat/heartbeat';
 const HOST_HA_D = '/etc/ha.d';

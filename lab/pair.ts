@@ -13,10 +13,10 @@ import { chmodSync, mkdirSync, openSync, rmSync, writeFileSync, closeSync } from
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sh, sleep, waitFor } from './sh.js';
-import { startHeartbeat, writeHeartbeatConfig } from './heartbeat.js';
+import { startHeartbeat, writeHeartbeatConfig, type NodeName } from './heartbeat.js';
 import { IpmiSim } from './ipmi.js';
 
-export type NodeName = 'alpha' | 'beta';
+export type { NodeName };
 
 export interface PairOptions {
   prefix: string;             // namespace prefix, <= 8 chars

@@ -5,7 +5,7 @@
 // that break each rule, so a rule that stopped matching would be noticed.
 
 import { execFile } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,9 +14,13 @@ import { afterAll, describe, expect, it } from 'vitest';
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const DEPCRUISE = join(ROOT, 'node_modules/dependency-cruiser/bin/dependency-cruise.mjs');
 
+// The folders and flags exactly as `npm run check:imports` passes them.
+const CHECK_ARGS = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> })
+  .scripts['check:imports']!.split(/\s+/).slice(1);
+
 function depcruise(cwd: string): Promise<{ code: number; out: string }> {
   return new Promise((done) => {
-    execFile(process.execPath, [DEPCRUISE, 'src', 'arbiter', '--output-type', 'err'], { cwd }, (err, stdout, stderr) => {
+    execFile(process.execPath, [DEPCRUISE, ...CHECK_ARGS], { cwd }, (err, stdout, stderr) => {
       done({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, out: `${stdout}${stderr}` });
     });
   });
@@ -29,7 +33,8 @@ function tree(files: Record<string, string>): string {
   dirs.push(dir);
   copyFileSync(join(ROOT, '.dependency-cruiser.cjs'), join(dir, '.dependency-cruiser.cjs'));
   copyFileSync(join(ROOT, 'tsconfig.json'), join(dir, 'tsconfig.json'));
-  for (const [path, text] of Object.entries({ 'arbiter/machine.ts': 'export const x = 1;\n', ...files })) {
+  const placeholders = { 'src/util/errors.ts': 'export const w = 1;\n', 'arbiter/machine.ts': 'export const x = 1;\n', 'lab/sh.ts': 'export const y = 1;\n', 'bench/x.ts': 'export const z = 1;\n' };
+  for (const [path, text] of Object.entries({ ...placeholders, ...files })) {
     mkdirSync(dirname(join(dir, path)), { recursive: true });
     writeFileSync(join(dir, path), text);
   }
@@ -52,6 +57,15 @@ describe('import rules (dependency-cruiser)', () => {
     }));
     expect(r.code).not.toBe(0);
     expect(r.out).toMatch(/error no-circular: src\/a\/one\.ts → \s*src\/b\/two\.ts →\s*src\/b\/three\.ts →\s*src\/a\/one\.ts/);
+  });
+
+  it('a cycle in the test lab fails too, even through a type-only import', async () => {
+    const r = await depcruise(tree({
+      'lab/pair.ts': "import { start } from './heartbeat.js';\nexport class Pair { run() { start(this); } }\n",
+      'lab/heartbeat.ts': "import type { Pair } from './pair.js';\nexport function start(p: Pair): void { void p; }\n",
+    }));
+    expect(r.code).not.toBe(0);
+    expect(r.out).toMatch(/error no-circular: lab\/(pair|heartbeat)\.ts/);
   });
 
   it("a pure machine importing node:fs fails, naming the import", async () => {
