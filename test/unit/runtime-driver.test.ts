@@ -5,10 +5,13 @@
 // Also the adapters built on it: LeaseDriver and PingerCore on a Clock.
 
 import { describe, expect, it } from 'vitest';
+import { ARBITER_MACHINE, initArbiter, PRUNE_EVERY_MS, type ArbiterAction, type ArbiterEvent, type ArbiterRun } from '../../arbiter/machine.js';
 import { PingerCore, pingerConfig } from '../../src/ping/pinger.js';
 import type { BackendRequest, LeaseBackend } from '../../src/quorum/backend.js';
 import { LeaseDriver, type LeaseDriverEvent } from '../../src/quorum/driver.js';
 import { Driver, type Clock, type Machine, type Timer } from '../../src/runtime/driver.js';
+import { processClock, type QuorumHost, type QuorumProcess } from '../../src/sim/quorum.js';
+import { Rng } from '../../src/sim/rng.js';
 
 /** A Clock whose time moves only when the test says: timers fire in deadline order. */
 class ManualClock implements Clock {
@@ -245,5 +248,96 @@ describe('PingerCore on a Clock', () => {
     p.start();
     expect(p.sendErrors).toBe(1);
     expect(p.stats()[0]!.addrs[0]).toMatchObject({ sent: 1, lost: 1 });
+  });
+});
+
+describe('the arbiter machine under the Driver', () => {
+  it('ticks (and so prunes) at least every PRUNE_EVERY_MS, however often requests come, and at a grant\'s expiry', () => {
+    const clock = new ManualClock();
+    const run: ArbiterRun = { arb: initArbiter({ grants: [], nonces: [] }, 0), lastTickAt: 0 };
+    const acts: ArbiterAction[] = [];
+    const d = new Driver<ArbiterRun, ArbiterEvent, ArbiterAction>(ARBITER_MACHINE, run, clock, (a) => acts.push(a));
+    d.tick();
+    const ticks: number[] = [];
+    let seq = 0;
+    for (let t = 100; t <= 3000; t += 100) {
+      clock.advance(t);
+      if (run.lastTickAt !== ticks[ticks.length - 1] && run.lastTickAt > 0) ticks.push(run.lastTickAt);
+      // A request every 100 ms: re-arming after each must not push the prune tick away.
+      d.submit({
+        kind: 'request', from: '10.0.0.1:1',
+        req: { t: 'req', op: 'acquire', cluster: 'c', node: 'a', group: 'g', gen: 1, seq: ++seq, ttlMs: 2500, graceMs: 0, holds: true, peerHeard: false, peerHolds: false, reach: 1, reachTotal: 1 },
+      });
+    }
+    expect(ticks).toEqual([PRUNE_EVERY_MS, 2 * PRUNE_EVERY_MS, 3 * PRUNE_EVERY_MS]);
+    expect(acts.some((a) => a.kind === 'reply' && a.reply.outcome === 'granted')).toBe(true);
+    // No more requests: the grant (renewed at 3000 for 2500 ms) expires on time, a tick at its expiry.
+    clock.advance(5500);
+    expect(run.arb.grants.size).toBe(0);
+    expect(run.lastTickAt).toBe(5500);
+  });
+});
+
+describe('the simulator\'s process clock', () => {
+  /** A host running `after` callbacks in time order, and a process that can crash and freeze. */
+  function world() {
+    const calls: Array<{ at: number; fn: () => boolean }> = [];
+    const host: QuorumHost = {
+      t: 0, qrng: new Rng(1, 6), note: () => undefined,
+      after(delayMs, fn) { calls.push({ at: host.t + delayMs, fn }); },
+    };
+    const deferred: Array<() => void> = [];
+    const proc = {
+      ix: 0 as const, generation: 1, inc: 1, up: true, paused: false,
+      alive(inc: number) { return this.up && this.inc === inc; },
+      whenRunning(fn: () => void) { if (!this.paused) { fn(); return true; } deferred.push(fn); return false; },
+      localNow: () => host.t * 2 + 7,   // a clock twice as fast, not starting at zero
+      delayTo(deadline: number) { return Math.max(1, Math.ceil((deadline - this.localNow()) / 2)); },
+      quorumInput: () => undefined, sendToArbiter: () => undefined, targetAnswers: () => true,
+    };
+    const run = (until: number) => {
+      for (;;) {
+        calls.sort((a, b) => a.at - b.at);
+        const c = calls[0];
+        if (!c || c.at > until) break;
+        calls.shift();
+        (host as { t: number }).t = c.at;
+        c.fn();
+      }
+      (host as { t: number }).t = until;
+    };
+    return { host, proc, run, deferred, proc2: proc as typeof proc & QuorumProcess };
+  }
+
+  it('fires at the process clock\'s deadline, never early; a reset or cleared timer does not fire', () => {
+    const w = world();
+    const clock = processClock(w.host, w.proc2);
+    const fired: number[] = [];
+    const t1 = clock.timer();
+    t1.set(27, () => fired.push(clock.now()));
+    t1.set(47, () => fired.push(clock.now()));
+    const t2 = clock.timer();
+    t2.set(30, () => fired.push(-1));
+    t2.clear();
+    w.run(100);
+    expect(fired).toEqual([47]);
+  });
+
+  it('a timer of a crashed incarnation never fires; one due while frozen fires on resume', () => {
+    const w = world();
+    const clock = processClock(w.host, w.proc2);
+    const fired: string[] = [];
+    clock.timer().set(27, () => fired.push('old'));
+    w.proc.inc = 2;   // crashed and booted again
+    w.run(100);
+    expect(fired).toEqual([]);
+    const clock2 = processClock(w.host, w.proc2);
+    clock2.timer().set(clock2.now() + 20, () => fired.push('frozen'));
+    w.proc.paused = true;
+    w.run(200);
+    expect(fired).toEqual([]);
+    w.proc.paused = false;
+    for (const f of w.deferred.splice(0)) f();
+    expect(fired).toEqual(['frozen']);
   });
 });
