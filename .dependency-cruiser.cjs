@@ -21,6 +21,7 @@ const PURE = [
   '^src/timeline/(model|svg)[.]ts$',
   '^src/net/(addr|rtnetlink|frames|registry|vip)[.]ts$',
   '^arbiter/machine[.]ts$',
+  '^src/ping/pinger[.]ts$',
 ];
 
 /** What reaches the disk, the network, processes or the kernel. */

@@ -19,6 +19,7 @@
 // peer the time to notice the partition and stop (docs/quorum.md).
 
 import type { ArbiterReply, ArbiterRequest } from '../src/quorum/protocol.js';
+import type { Machine } from '../src/runtime/driver.js';
 
 export interface ArbiterLimits {
   minTtlMs: number;
@@ -187,6 +188,26 @@ export function arbiterDeadline(s: ArbiterState): number {
   for (const g of s.grants.values()) t = Math.min(t, g.expiresAt);
   return t;
 }
+
+/** Stale candidacies are pruned only by ticks: one comes at least this often. */
+export const PRUNE_EVERY_MS = 1000;
+
+/** The machine as the runtime Driver runs it (arbiter/server.ts, the simulator). */
+export interface ArbiterRun {
+  readonly arb: ArbiterState;
+  lastTickAt: number;
+}
+
+export const ARBITER_MACHINE: Machine<ArbiterRun, ArbiterEvent, ArbiterAction> = {
+  step(r, e, now) {
+    if (e.kind === 'tick') r.lastTickAt = now;
+    return arbiterStep(r.arb, e, now);
+  },
+  // Expire grants on time (so status is right and the disk is tidied), and
+  // tick at least every PRUNE_EVERY_MS to prune stale candidacies.
+  deadline: (r) => Math.min(arbiterDeadline(r.arb), r.lastTickAt + PRUNE_EVERY_MS),
+  tick: { kind: 'tick' },
+};
 
 export interface GrantView {
   cluster: string;

@@ -17,11 +17,14 @@ import { errnoText } from '../src/config/common.js';
 import { readRegularFile } from '../src/config/files.js';
 import type { AuthKeys } from '../src/config/types.js';
 import { decodeMessage, encodeMessage, isAuthenticating, ProtocolError, type ArbiterReply } from '../src/quorum/protocol.js';
+import { Driver } from '../src/runtime/driver.js';
+import { nodeClock } from '../src/runtime/node-clock.js';
 import { UserError } from '../src/util/errors.js';
 import { RateLimitedLog } from '../src/util/ratelimit.js';
 import {
-  arbiterDeadline, arbiterStep, DEFAULT_LIMITS, grantsView, initArbiter,
-  type ArbiterAction, type ArbiterCounters, type ArbiterLimits, type ArbiterState, type GrantView, type StoreOp,
+  ARBITER_MACHINE, DEFAULT_LIMITS, grantsView, initArbiter,
+  type ArbiterAction, type ArbiterCounters, type ArbiterEvent, type ArbiterLimits, type ArbiterRun, type ArbiterState,
+  type GrantView, type StoreOp,
 } from './machine.js';
 import { ArbiterStore } from './store.js';
 
@@ -126,6 +129,9 @@ export async function runArbiter(opts: ArbiterOptions): Promise<ArbiterHandle> {
   }
 }
 
+/** A request carries the index of the key it was signed with: the reply uses the same one. */
+type ServerEvent = ArbiterEvent & { keyIndex?: number };
+
 interface PendingReply {
   to: string;
   reply: ArbiterReply;
@@ -136,7 +142,7 @@ class Server {
   private pendingOps: StoreOp[] = [];
   private pendingReplies: PendingReply[] = [];
   private flushing?: Promise<void>;
-  private timer?: NodeJS.Timeout;
+  private readonly driver: Driver<ArbiterRun, ServerEvent, ArbiterAction>;
   private closing = false;
   private failed = false;
   private auth = 0;
@@ -146,7 +152,6 @@ class Server {
   private resolveDone!: () => void;
   private rejectDone!: (e: Error) => void;
   readonly done: Promise<void>;
-  private currentKeyIndex = 0;
 
   constructor(
     private readonly state: ArbiterState,
@@ -163,7 +168,13 @@ class Server {
     socket.removeAllListeners('error');
     socket.on('error', (e) => this.log('warn', `socket: ${e.message}`));
     socket.on('message', (buf, rinfo) => this.onDatagram(buf, rinfo));
-    this.schedule();
+    this.driver = new Driver<ArbiterRun, ServerEvent, ArbiterAction>(
+      ARBITER_MACHINE, { arb: state, lastTickAt: now() }, nodeClock(now), (a, e) => this.apply(a, e),
+      // One flush per step, after all its effects: its writes and the replies that wait for them go in one batch.
+      { onDeadline: (fire) => { fire(); this.kick(); } },
+    );
+    this.driver.tick();
+    this.kick();
   }
 
   handle(address: { host: string; port: number }): ArbiterHandle {
@@ -190,28 +201,25 @@ class Server {
       this.limited.warn('drop:reply', `dropped datagram from ${rinfo.address}:${rinfo.port}: a reply sent to the arbiter`);
       return;
     }
-    this.currentKeyIndex = decoded.index;
     const to = rinfo.family === 'IPv6' ? `[${rinfo.address}]:${rinfo.port}` : `${rinfo.address}:${rinfo.port}`;
-    this.apply(arbiterStep(this.state, { kind: 'request', from: to, req: decoded.msg }, this.now()));
+    this.driver.submit({ kind: 'request', from: to, req: decoded.msg, keyIndex: decoded.index });
+    this.kick();
   }
 
-  private apply(actions: ArbiterAction[]): void {
-    for (const a of actions) {
-      switch (a.kind) {
-        case 'persist':
-          this.pendingOps.push(...a.ops);
-          break;
-        case 'reply':
-          // Answer with the key the client used, so rollover works both ways.
-          this.pendingReplies.push({ to: a.to, reply: a.reply, keyIndex: this.currentKeyIndex });
-          break;
-        case 'log':
-          if (a.key !== undefined) this.limited.log(a.level, a.key, a.message);
-          else this.log(a.level, a.message);
-          break;
-      }
+  private apply(a: ArbiterAction, e: ServerEvent): void {
+    switch (a.kind) {
+      case 'persist':
+        this.pendingOps.push(...a.ops);
+        break;
+      case 'reply':
+        // Answer with the key the client used, so rollover works both ways.
+        this.pendingReplies.push({ to: a.to, reply: a.reply, keyIndex: e.keyIndex ?? 0 });
+        break;
+      case 'log':
+        if (a.key !== undefined) this.limited.log(a.level, a.key, a.message);
+        else this.log(a.level, a.message);
+        break;
     }
-    this.kick();
   }
 
   private kick(): void {
@@ -252,18 +260,6 @@ class Server {
     });
   }
 
-  private schedule(): void {
-    if (this.closing) return;
-    if (this.timer) clearTimeout(this.timer);
-    // Expire grants on time (so status is right and the disk is tidied), and
-    // at least once a second prune stale candidacies.
-    const delay = Math.max(1, Math.min(1000, Math.ceil(arbiterDeadline(this.state) - this.now())));
-    this.timer = setTimeout(() => {
-      this.apply(arbiterStep(this.state, { kind: 'tick' }, this.now()));
-      this.schedule();
-    }, delay);
-  }
-
   private fatal(msg: string): void {
     if (this.failed) return;
     this.failed = true;
@@ -279,7 +275,7 @@ class Server {
   private async shutdown(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
-    if (this.timer) clearTimeout(this.timer);
+    this.driver.close();
     this.limited.flush(true);
     this.limited.close();
     await new Promise<void>((r) => {

@@ -1,6 +1,7 @@
 // ICMP echo for ping nodes over a raw socket (root or CAP_NET_RAW: Node has
 // no ICMP sockets and unprivileged ICMP is off on Debian). The decisions live
-// in tracker.ts; this file builds and parses packets and runs one timer.
+// in tracker.ts, run by pinger.ts's PingerCore on real timers; this file
+// builds and parses packets and owns the socket.
 //
 // A raw ICMP socket receives every ICMP packet that reaches the host's
 // network namespace: replies to other pingers, errors, our own requests on
@@ -9,14 +10,14 @@
 // was sent to (the tracker checks the last two).
 
 import { randomBytes } from 'node:crypto';
-import { performance } from 'node:perf_hooks';
 import { isIP } from 'node:net';
 import { IPPROTO_ICMP, rawClose, rawOpen, rawSend, type RawHandle } from '../net/raw.js';
+import { nodeClock } from '../runtime/node-clock.js';
 import { UserError } from '../util/errors.js';
-import {
-  initTracker, reach, trackerConfigProblems, trackerDeadline, trackerStats, trackerStep,
-  type AddrStatus, type PingTargetSpec, type Reach, type TargetStats, type TrackerAction, type TrackerConfig, type TrackerState,
-} from './tracker.js';
+import { PingerCore, pingerConfig, type PingChange, type PingerSpec } from './pinger.js';
+import type { PingTargetSpec, Reach, TargetStats, TrackerConfig } from './tracker.js';
+
+export type { PingChange };
 
 const ICMP_ECHO_REPLY = 0;
 const ICMP_ECHO_REQUEST = 8;
@@ -65,43 +66,28 @@ export function parseEchoReply(packet: Buffer): EchoReply | undefined {
   return { id: icmp.readUInt16BE(4), seq: icmp.readUInt16BE(6), token: Buffer.from(icmp.subarray(8)) };
 }
 
-export interface PingChange {
-  kind: 'addr-status' | 'target-status';
-  name: string;
-  status: AddrStatus;
-  detail: string;
-  reach: Reach;
-}
-
-export interface PingerOptions {
-  targets: PingTargetSpec[];
-  intervalMs: number;
-  deadpingMs: number;
-  upAfter?: number;         // default 2
-  timeoutMs?: number;       // default min(deadping, max(interval, 1000))
-  window?: number;          // default 100
+export interface PingerOptions extends PingerSpec {
   onChange?: (c: PingChange) => void;
   onError?: (message: string) => void;
   now?: () => number;
 }
 
 export class IcmpPinger {
-  private readonly state: TrackerState;
+  private readonly core: PingerCore;
   private readonly socket: RawHandle;
   private readonly id: number;
   private readonly token: Buffer;
   private readonly now: () => number;
-  private timer?: NodeJS.Timeout;
   private closed = false;
   /** Packets that reached the socket but were not echo replies for us. */
   foreign = 0;
-  sendErrors = 0;
   recvErrors = 0;
   private recvErrorLoggedAt = -Infinity;
   private recvErrorsUnlogged = 0;
 
   private constructor(private readonly opts: PingerOptions, cfg: TrackerConfig) {
-    this.now = opts.now ?? (() => performance.now());
+    const clock = nodeClock(opts.now);
+    this.now = clock.now;
     this.id = randomBytes(2).readUInt16BE(0);
     this.token = randomBytes(TOKEN_LEN);
     // The native socket lets the kernel drop every ICMP type but echo reply.
@@ -114,46 +100,46 @@ export class IcmpPinger {
       const msg = (e as Error).message;
       throw new UserError(`ping: cannot open a raw ICMP socket (${msg}); ping nodes need root or CAP_NET_RAW`);
     }
-    this.state = initTracker(cfg, this.now());
+    this.core = new PingerCore({
+      cfg, clock,
+      send: (addr, seq) => this.send(addr, seq),
+      ...(opts.onChange ? { onChange: opts.onChange } : {}),
+    });
   }
 
   /** Opens the socket and starts probing at once. Throws UserError on bad options or missing privileges. */
   static open(opts: PingerOptions): IcmpPinger {
-    const cfg: TrackerConfig = {
-      targets: opts.targets,
-      intervalMs: opts.intervalMs,
-      deadpingMs: opts.deadpingMs,
-      upAfter: opts.upAfter ?? 2,
-      timeoutMs: opts.timeoutMs ?? Math.min(opts.deadpingMs, Math.max(opts.intervalMs, 1000)),
-      window: opts.window ?? 100,
-    };
-    const problems = trackerConfigProblems(cfg);
+    const { cfg, problems } = pingerConfig(opts);
     for (const t of opts.targets) {
       for (const a of t.addrs) if (isIP(a) !== 4) problems.push(`targets: ${t.name}: '${a}' is not an IPv4 address`);
     }
     if (problems.length) throw new UserError(`ping: ${problems.join('; ')}`);
     const p = new IcmpPinger(opts, cfg);
-    p.step({ kind: 'tick' });
+    p.core.start();
     return p;
   }
 
   reach(): Reach {
-    return reach(this.state);
+    return this.core.reach();
   }
 
   stats(): TargetStats[] {
-    return trackerStats(this.state);
+    return this.core.stats();
   }
 
   /** Replies that matched no probe of ours to that address (other pingers, duplicates, late ones). */
   get ignored(): number {
-    return this.state.ignored;
+    return this.core.state.ignored;
+  }
+
+  get sendErrors(): number {
+    return this.core.sendErrors;
   }
 
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    if (this.timer) clearTimeout(this.timer);
+    this.core.close();
     rawClose(this.socket);
   }
 
@@ -182,38 +168,15 @@ export class IcmpPinger {
       this.foreign += 1;
       return;
     }
-    this.step({ kind: 'reply', addr: source, seq: r.seq });
+    this.core.reply(source, r.seq);
   }
 
-  private step(ev: Parameters<typeof trackerStep>[1]): void {
-    if (this.closed) return;
-    const acts = trackerStep(this.state, ev, this.now());
-    for (const a of acts) this.act(a);
-    if (this.timer) clearTimeout(this.timer);
-    const delay = Math.max(1, Math.ceil(trackerDeadline(this.state) - this.now()));
-    this.timer = setTimeout(() => this.step({ kind: 'tick' }), delay);
-  }
-
-  private act(a: TrackerAction): void {
-    switch (a.kind) {
-      case 'probe': {
-        const pkt = encodeEchoRequest(this.id, a.seq, this.token);
-        try {
-          rawSend(this.socket, pkt, a.addr);
-        } catch (e) {
-          this.sendErrors += 1;
-          // EHOSTUNREACH/ENETUNREACH: this probe is lost now, not after the timeout.
-          const error = (e as Error).message;
-          queueMicrotask(() => this.step({ kind: 'send-failed', addr: a.addr, seq: a.seq, error }));
-        }
-        return;
-      }
-      case 'addr-status':
-        this.opts.onChange?.({ kind: 'addr-status', name: a.addr, status: a.status, detail: a.detail, reach: reach(this.state) });
-        return;
-      case 'target-status':
-        this.opts.onChange?.({ kind: 'target-status', name: a.target, status: a.status, detail: a.detail, reach: reach(this.state) });
-        return;
+  private send(addr: string, seq: number): void | Error {
+    try {
+      rawSend(this.socket, encodeEchoRequest(this.id, seq, this.token), addr);
+    } catch (e) {
+      // EHOSTUNREACH/ENETUNREACH: the core counts this probe as lost now.
+      return e instanceof Error ? e : new Error(String(e));
     }
   }
 }

@@ -1,9 +1,12 @@
 // A thin adapter that runs one lease machine per group against a backend
-// (tandem's arbiter or etcd) with one timer. It decides nothing: lease.ts
-// does. The daemon tells it what it wants and what it knows; it reports
+// (tandem's arbiter or etcd), all groups through one runtime Driver (one
+// timer) on a Clock: real timers in the daemon, simulated time in the
+// simulator, which runs this very class. It decides nothing: lease.ts does.
+// The daemon tells it what it wants and what it knows; it reports
 // lease-held / lease-lost so the daemon can re-run the quorum decision.
 
-import { performance } from 'node:perf_hooks';
+import { Driver, type Clock, type Machine } from '../runtime/driver.js';
+import { nodeClock } from '../runtime/node-clock.js';
 import { UserError } from '../util/errors.js';
 import { replyEvent, type BackendReply, type LeaseBackend, type RequestContext } from './backend.js';
 import {
@@ -17,9 +20,40 @@ export type LeaseDriverEvent =
 
 export interface LeaseDriverOptions {
   leases: LeaseConfig[];    // one per group
+  /**
+   * Called from inside the driver's step (as an effect): it must not step
+   * the engine synchronously when the engine may be the caller (update() is
+   * an engine action); the daemon queues a microtask, the simulator a tick.
+   * Calls back into this driver from here are queued, not nested.
+   */
   onEvent: (ev: LeaseDriverEvent) => void;
   now?: () => number;       // monotonic ms; default performance.now
+  clock?: Clock;            // timers and time; default nodeClock(now)
 }
+
+/** One event for one group's machine; without `group`, for every group (the timer's tick). */
+interface GroupEvent { group?: string; ev: LeaseEvent }
+
+const TICK: GroupEvent = { ev: { kind: 'tick' } };
+
+/** Every group's lease machine as one Machine: the earliest deadline of any, a tick steps them all. */
+const LEASES: Machine<Map<string, LeaseState>, GroupEvent, LeaseAction> = {
+  step(machines, e, now) {
+    if (e.group !== undefined) {
+      const m = machines.get(e.group);
+      return m ? leaseStep(m, e.ev, now) : [];
+    }
+    const out: LeaseAction[] = [];
+    for (const m of machines.values()) out.push(...leaseStep(m, e.ev, now));
+    return out;
+  },
+  deadline(machines) {
+    let t = Infinity;
+    for (const m of machines.values()) t = Math.min(t, leaseDeadline(m));
+    return t;
+  },
+  tick: TICK,
+};
 
 const NO_CONTEXT: RequestContext = { holds: false, peerHeard: false, peerHolds: false, reach: 0, reachTotal: 0, graceMs: 0 };
 
@@ -27,27 +61,27 @@ export class LeaseDriver {
   private backend?: LeaseBackend;
   private readonly machines = new Map<string, LeaseState>();
   private readonly contexts = new Map<string, RequestContext>();
-  private readonly now: () => number;
-  private timer?: NodeJS.Timeout;
+  private readonly clock: Clock;
+  private readonly driver: Driver<Map<string, LeaseState>, GroupEvent, LeaseAction>;
   private leaving = false;
-  private closed = false;
   /** Every request and grant as it happened (monotonic ms); for status output and tests. */
   readonly history: Array<{ at: number; group: string; what: 'request' | 'granted' | 'denied' | 'lost' | 'release'; detail?: string }> = [];
   private readonly historyKeep = 200;
 
   constructor(private readonly o: LeaseDriverOptions) {
-    this.now = o.now ?? (() => performance.now());
+    this.clock = o.clock ?? nodeClock(o.now);
     for (const c of o.leases) {
       const p = leaseConfigProblems(c);
       if (p.length) throw new UserError(`lease for ${c.group}: ${p.join('; ')}`);
       this.machines.set(c.group, initLease(c));
     }
+    this.driver = new Driver(LEASES, this.machines, this.clock, (a) => this.act(a));
   }
 
   /** Connects the backend (whose onReply must call this.onReply). */
   attach(backend: LeaseBackend): void {
     this.backend = backend;
-    this.schedule();
+    this.driver.tick();
   }
 
   /** What to want for a group, and what to tell the arbiter with the next request. */
@@ -80,16 +114,11 @@ export class LeaseDriver {
 
   /** Stops the timer; does not release anything (that is releaseAll). */
   close(): void {
-    this.closed = true;
-    if (this.timer) clearTimeout(this.timer);
+    this.driver.close();
   }
 
   private step(group: string, ev: LeaseEvent): void {
-    const m = this.machines.get(group);
-    if (!m || this.closed) return;
-    const acts = leaseStep(m, ev, this.now());
-    for (const a of acts) this.act(a);
-    this.schedule();
+    if (this.machines.has(group)) this.driver.submit({ group, ev });
   }
 
   private act(a: LeaseAction): void {
@@ -114,22 +143,8 @@ export class LeaseDriver {
     }
   }
 
-  private schedule(): void {
-    if (this.closed) return;
-    if (this.timer) clearTimeout(this.timer);
-    let t = Infinity;
-    for (const m of this.machines.values()) t = Math.min(t, leaseDeadline(m));
-    if (!Number.isFinite(t)) return;
-    // Node timers may fire up to ~1 ms early; the machine re-checks and we come back.
-    const delay = Math.max(1, Math.ceil(t - this.now()));
-    this.timer = setTimeout(() => {
-      for (const g of this.machines.keys()) this.step(g, { kind: 'tick' });
-      this.schedule();
-    }, delay);
-  }
-
   private record(group: string, what: LeaseDriver['history'][number]['what'], detail?: string): void {
-    this.history.push({ at: this.now(), group, what, ...(detail !== undefined ? { detail } : {}) });
+    this.history.push({ at: this.clock.now(), group, what, ...(detail !== undefined ? { detail } : {}) });
     if (this.history.length > this.historyKeep) this.history.shift();
   }
 }

@@ -1,23 +1,24 @@
 // Quorum in the simulator: the arbiter (tandem's own machine from arbiter/,
-// or a model of etcd's lease-and-key semantics) as a third host with its own
-// clock, disk and links, and on each node the adapters the daemon runs
-// beside the engine (src/quorum/driver.ts, src/quorum/arbiter-client.ts,
-// src/ping/icmp.ts): one lease machine per group and the ping tracker.
-// Only the adapters are re-implemented here; every decision comes from the
-// real machines (lease.ts, tracker.ts, arbiter/machine.ts, decide.ts via
-// the engine).
+// run by the runtime Driver as arbiter/server.ts runs it, or a model of
+// etcd's lease-and-key semantics) as a third host with its own clock, disk
+// and links, and on each node the adapters the daemon runs beside the
+// engine: the real LeaseDriver (src/quorum/driver.ts) and the real pinger
+// core (src/ping/pinger.ts) on the process's simulated clock. Only the
+// sockets are modelled here (the arbiter client's or etcd's, and ICMP);
+// every decision comes from the real machines (lease.ts, tracker.ts,
+// arbiter/machine.ts, decide.ts via the engine).
 
 import {
-  arbiterDeadline, arbiterStep, initArbiter,
-  type ArbiterAction, type ArbiterState, type GrantRecord, type NonceRecord, type StoreOp,
+  ARBITER_MACHINE, initArbiter,
+  type ArbiterAction, type ArbiterEvent, type ArbiterRun, type ArbiterState, type GrantRecord, type NonceRecord, type StoreOp,
 } from '../../arbiter/machine.js';
+import { pingerConfig, PingerCore } from '../ping/pinger.js';
+import type { Reach } from '../ping/tracker.js';
+import type { BackendReply, BackendRequest, LeaseBackend, RequestContext } from '../quorum/backend.js';
+import { LeaseDriver } from '../quorum/driver.js';
+import type { LeaseView } from '../quorum/lease.js';
 import type { ArbiterReply, ArbiterRequest } from '../quorum/protocol.js';
-import type { RequestContext } from '../quorum/backend.js';
-import {
-  initLease, leaseDeadline, leaseStep, leaseView,
-  type LeaseAction, type LeaseEvent, type LeaseState, type LeaseView,
-} from '../quorum/lease.js';
-import { initTracker, reach, trackerDeadline, trackerStep, type Reach, type TrackerAction, type TrackerState } from '../ping/tracker.js';
+import { Driver, type Clock as RuntimeClock } from '../runtime/driver.js';
 import { Network } from './network.js';
 import type { Rng } from './rng.js';
 import { NODE_NAMES, type NodeIx, type Params, type QuorumParams } from './scenario.js';
@@ -37,7 +38,7 @@ export interface QuorumHost {
 type Req = ArbiterRequest;
 
 /** A process clock running at `rate`, starting near zero at every process start. */
-class Clock {
+class ProcClock {
   private start = 0;
   private origin = 0;
   constructor(private readonly host: QuorumHost, private readonly rate: number) {}
@@ -86,15 +87,16 @@ export class SimArbiter {
   private writes: Write[] = [];
   private lastWriteDone = 0;
   private deferred: Array<() => void> = [];
-  private timerToken = 0;
-  private timerDue = false;
-  readonly clock: Clock;
+  private driver?: Driver<ArbiterRun, ArbiterEvent, ArbiterAction>;
+  /** The driver's timer came due while the process was frozen: it fires on resume. */
+  private dueFire?: () => void;
+  readonly clock: ProcClock;
   readonly net: Network;
   /** Set by the simulator: delivers a reply to a node's current process. */
   deliver: (to: NodeIx, rep: ArbiterReply, delay: number, etcdLease?: number) => void = () => undefined;
 
   constructor(private readonly host: QuorumHost, readonly p: QuorumParams, private readonly load?: <T>(grants: T[]) => T[]) {
-    this.clock = new Clock(host, p.rates[2]);
+    this.clock = new ProcClock(host, p.rates[2]);
     this.net = new Network(p.arbLink.map((l, i) => ({ name: `arbiter-link-${NODE_NAMES[i]}`, delayMs: l.delayMs, jitterMs: l.jitterMs, dup: p.arbiter === 'etcd' ? 0 : 0.02, reorder: 0.05, reorderMs: Math.max(1, l.jitterMs) })), host.qrng);
   }
 
@@ -119,6 +121,7 @@ export class SimArbiter {
       if (this.kind === 'arbiter') {
         const grants = [...this.durable.grants.values()];
         this.state = initArbiter({ grants: this.load ? this.load(grants) : grants, nonces: [...this.durable.nonces.values()] }, now);
+        this.driver = new Driver(ARBITER_MACHINE, { arb: this.state, lastTickAt: now }, this.runtimeClock(), (a) => this.run(a));
       } else {
         this.etcdLeases.clear();
         this.etcdKeys.clear();
@@ -128,7 +131,7 @@ export class SimArbiter {
       }
       this.proc = 'up';
       this.host.note('arbiter', `up (${this.kind}); ${this.kind === 'arbiter' ? this.state!.grants.size : this.etcdKeys.size} grant(s) from disk, each for a full TTL`);
-      this.schedule();
+      this.driver?.tick();
       return true;
     });
     return 'starting';
@@ -146,8 +149,9 @@ export class SimArbiter {
     this.etcdKeys.clear();
     this.proc = 'down';
     this.paused = false;
-    this.timerToken += 1;
-    this.timerDue = false;
+    this.driver?.close();
+    this.driver = undefined;
+    this.dueFire = undefined;
     return `${landed} pending write(s) landed, ${lost} lost`;
   }
 
@@ -162,7 +166,9 @@ export class SimArbiter {
     this.paused = false;
     const backlog = this.deferred;
     this.deferred = [];
-    if (this.timerDue) { this.timerDue = false; this.tick(); }
+    const due = this.dueFire;
+    this.dueFire = undefined;
+    due?.();
     for (const run of backlog) run();
     return `resumed with ${backlog.length} queued request(s)`;
   }
@@ -193,20 +199,43 @@ export class SimArbiter {
   }
 
   private handle(from: NodeIx, req: Req, etcdLease?: number): void {
-    if (this.kind === 'arbiter') {
-      this.run(arbiterStep(this.state!, { kind: 'request', from: NODE_NAMES[from], req }, this.clock.now()), from);
-    } else {
-      this.etcdRequest(from, req, etcdLease);
-    }
-    this.schedule();
+    if (this.driver) this.driver.submit({ kind: 'request', from: NODE_NAMES[from], req });
+    else this.etcdRequest(from, req, etcdLease);
   }
 
-  private run(acts: ArbiterAction[], from?: NodeIx): void {
-    for (const a of acts) {
-      if (a.kind === 'persist') this.storeWrite(() => this.applyOps(a.ops));
-      else if (a.kind === 'reply' && from !== undefined) this.reply(from, a.reply);
-      else if (a.kind === 'log' && a.level !== 'debug') this.host.note('arbiter', a.message);
-    }
+  /** The server's executor: writes, then replies that wait for every write before them. */
+  private run(a: ArbiterAction): void {
+    if (a.kind === 'persist') this.storeWrite(() => this.applyOps(a.ops));
+    else if (a.kind === 'reply') {
+      const to = NODE_NAMES.indexOf(a.to as (typeof NODE_NAMES)[number]);
+      if (to >= 0) this.reply(to as NodeIx, a.reply);
+    } else if (a.level !== 'debug') this.host.note('arbiter', a.message);
+  }
+
+  /** The arbiter process's runtime Clock: timers die with the process and wait while it is frozen. */
+  private runtimeClock(): RuntimeClock {
+    const inc = this.inc;
+    return {
+      now: () => this.clock.now(),
+      timer: () => {
+        let token = 0;
+        return {
+          set: (at, fire) => {
+            const t = ++token;
+            this.host.after(this.clock.delayTo(at), () => {
+              if (t !== token || this.inc !== inc || this.proc !== 'up') return false;
+              if (this.paused) {
+                this.dueFire = () => { if (t === token && this.inc === inc && this.proc === 'up') fire(); };
+                return false;
+              }
+              fire();
+              return true;
+            });
+          },
+          clear: () => { token += 1; },
+        };
+      },
+    };
   }
 
   private applyOps(ops: StoreOp[]): void {
@@ -313,26 +342,6 @@ export class SimArbiter {
     if (last) last.after.push(send); else send();
   }
 
-  private schedule(): void {
-    this.timerToken += 1;
-    this.timerDue = false;
-    if (this.proc !== 'up' || this.kind !== 'arbiter') return;
-    const d = arbiterDeadline(this.state!);
-    if (!Number.isFinite(d)) return;
-    const token = this.timerToken;
-    this.host.after(this.clock.delayTo(d), () => {
-      if (token !== this.timerToken || this.proc !== 'up') return false;
-      if (this.paused) { this.timerDue = true; return false; }
-      this.tick();
-      return true;
-    });
-  }
-
-  private tick(): void {
-    if (this.proc !== 'up' || !this.state) return;
-    this.run(arbiterStep(this.state, { kind: 'tick' }, this.clock.now()));
-    this.schedule();
-  }
 }
 
 // ---- the node side ----------------------------------------------------------
@@ -358,113 +367,114 @@ export interface QuorumProcess {
 }
 
 /**
- * One process's lease driver, arbiter client and pinger, as the daemon wires
- * them (src/daemon/daemon.ts startQuorum): one timer for every lease machine
- * and the tracker, requests carrying the engine's context, replies matched
- * to their request by (generation, seq).
+ * A process's runtime Clock: its clock, and timers that wait while the
+ * process is frozen and never fire in a later incarnation (a crashed
+ * process's timers die with it).
  */
-export class NodeQuorum {
-  private readonly leases = new Map<string, LeaseState>();
-  private readonly ctx = new Map<string, RequestContext>();
+export function processClock(host: QuorumHost, proc: QuorumProcess): RuntimeClock {
+  const inc = proc.inc;
+  return {
+    now: () => proc.localNow(),
+    timer: () => {
+      let token = 0;
+      return {
+        set(at, fire) {
+          const t = ++token;
+          host.after(proc.delayTo(at), () => {
+            if (t !== token || !proc.alive(inc)) return false;
+            return proc.whenRunning(() => { if (t === token && proc.alive(inc)) fire(); }, false);
+          });
+        },
+        clear() { token += 1; },
+      };
+    },
+  };
+}
+
+/**
+ * The lease backend of one process over the simulator's network: the arbiter
+ * client (src/quorum/arbiter-client.ts: requests numbered per process,
+ * answers matched by (generation, seq)) or etcd.ts's call chains (one per
+ * group at a time, failing at the HTTP timeout, a lease id per group).
+ */
+class SimBackend implements LeaseBackend {
+  readonly target = 'sim arbiter';
   private readonly pending = new Map<number, { group: string; attempt: number; epoch: number }>();
   /** etcd.ts's per-group slot: one call chain at a time, the lease id in use, an epoch bumped by each release. */
   private readonly slots = new Map<string, { busy: number; epoch: number; leaseId?: number }>();
-  private readonly tracker?: TrackerState;
   private seq = 0;
-  private leaving = false;
-  private timerToken = 0;
 
-  constructor(private readonly host: QuorumHost, private readonly proc: QuorumProcess, private readonly params: Params) {
-    const q = params.quorum!;
-    if (q.arbiter !== 'none') {
-      for (const g of params.groups) {
-        this.leases.set(g.name, initLease({ group: g.name, ttlMs: q.ttlMs, renewFraction: 1 / 3, driftMargin: 0.01, safetyMs: q.safetyMs, retryMs: q.retryMs }));
-      }
+  constructor(
+    private readonly host: QuorumHost, private readonly proc: QuorumProcess,
+    readonly kind: 'arbiter' | 'etcd', private readonly onReply: (r: BackendReply) => void,
+  ) {}
+
+  request(r: BackendRequest): void {
+    const seq = ++this.seq;
+    const slot = this.slot(r.group);
+    if (this.kind === 'etcd') {
+      // One call chain per group at a time; a chain that gets no answer fails at the HTTP timeout (1 s).
+      if (slot.busy) return;
+      slot.busy = seq;
+      const inc = this.proc.inc;
+      this.host.after(this.proc.delayTo(this.proc.localNow() + 1000), () => {
+        if (!this.proc.alive(inc) || slot.busy !== seq) return false;
+        slot.busy = 0;
+        this.pending.delete(seq);
+        return true;
+      });
     }
-    if (q.pingTargets > 0) {
-      const targets = [...Array(q.pingTargets).keys()].map((i) => ({ name: `gw${i + 1}`, addrs: [`10.0.0.${i + 1}`] }));
-      this.tracker = initTracker({
-        targets, intervalMs: params.keepaliveMs, deadpingMs: q.deadpingMs, upAfter: 2,
-        timeoutMs: Math.min(q.deadpingMs, Math.max(params.keepaliveMs, 1000)), window: 100,
-      }, proc.localNow());
+    this.pending.set(seq, { group: r.group, attempt: r.attempt, epoch: slot.epoch });
+    if (this.pending.size > 64) this.pending.delete(this.pending.keys().next().value!);
+    this.proc.sendToArbiter({
+      t: 'req', cluster: CLUSTER, node: NODE_NAMES[this.proc.ix], group: r.group, gen: this.proc.generation,
+      op: 'acquire', seq, ttlMs: Math.max(1, Math.round(r.ttlMs)), graceMs: Math.max(0, Math.round(r.graceMs)),
+      holds: r.holds, peerHeard: r.peerHeard, peerHolds: r.peerHolds, reach: r.reach, reachTotal: r.reachTotal,
+    }, this.kind === 'etcd' ? slot.leaseId : undefined);
+  }
+
+  release(group: string, opts: { leaving: boolean }): void {
+    if (this.kind !== 'etcd') {
+      this.proc.sendToArbiter(this.releaseReq(group, opts.leaving));
+      return;
     }
+    const slot = this.slot(group);
+    slot.epoch += 1;
+    const id = slot.leaseId;
+    slot.leaseId = undefined;
+    if (id !== undefined) this.proc.sendToArbiter(this.releaseReq(group, opts.leaving), id);
   }
 
-  /** Lease views now (status output, the engine). */
-  views(): Record<string, LeaseView> {
-    const out: Record<string, LeaseView> = {};
-    for (const [g, m] of this.leases) out[g] = leaseView(m);
-    return out;
+  close(): Promise<void> {
+    return Promise.resolve();
   }
 
-  /** Groups whose lease this process counts as valid right now, by its own clock. */
-  validLeases(): string[] {
-    const now = this.proc.localNow();
-    const out: string[] = [];
-    for (const [g, m] of this.leases) if (m.status === 'held' && m.deadline !== undefined && now < m.deadline) out.push(g);
-    return out;
-  }
-
-  /** The first step: as the daemon, which starts the pinger and the driver before the engine's first step. */
-  start(): void {
-    if (this.tracker) this.trackerRun({ kind: 'tick' });
-    this.proc.quorumInput({ ...(this.tracker ? { reach: reach(this.tracker) } : {}), leases: this.views() }, false);
-    this.schedule();
-  }
-
-  /** The engine's `lease` action: LeaseDriver.update. */
-  update(group: string, want: boolean, ctx: RequestContext): void {
-    this.ctx.set(group, ctx);
-    this.leaseRun(group, { kind: 'want', want });
-    this.proc.quorumInput({ leases: this.views() }, false);
-  }
-
-  /** Graceful shutdown finished: LeaseDriver.releaseAll({ leaving: true }). */
-  releaseAll(): void {
-    this.leaving = true;
-    for (const g of this.leases.keys()) this.leaseRun(g, { kind: 'want', want: false });
-  }
-
-  onReply(rep: ArbiterReply, etcdLease?: number): boolean {
+  /** An answer reaches the process: false when it is not one to an outstanding request of this generation. */
+  receive(rep: ArbiterReply, etcdLease?: number): boolean {
     // ArbiterClient.onDatagram: only an answer to this generation's outstanding request counts
     // (with etcd: the call chain of this process, not timed out).
     if (rep.gen !== this.proc.generation || rep.outcome === 'released') return false;
     const p = this.pending.get(rep.seq);
     if (!p || p.group !== rep.group) return false;
     this.pending.delete(rep.seq);
-    if (this.etcd) {
+    if (this.kind === 'etcd') {
       const slot = this.slot(rep.group);
       slot.busy = 0;
       if (slot.epoch !== p.epoch) {
         // Released while the chain ran: whatever it obtained goes back.
-        if (etcdLease !== undefined) this.proc.sendToArbiter(this.releaseReq(rep.group), etcdLease);
+        if (etcdLease !== undefined) this.proc.sendToArbiter(this.releaseReq(rep.group, false), etcdLease);
         return true;
       }
       slot.leaseId = rep.outcome === 'granted' ? etcdLease : undefined;
     }
-    const ev: LeaseEvent = rep.outcome === 'granted'
-      ? { kind: 'granted', attempt: p.attempt, ttlMs: rep.ttlMs! }
-      : { kind: 'denied', attempt: p.attempt, reason: rep.reason ?? 'denied', ...(rep.holder !== undefined ? { holder: rep.holder } : {}), ...(rep.retryInMs !== undefined ? { retryInMs: rep.retryInMs } : {}) };
-    this.leaseRun(p.group, ev);
-    this.proc.quorumInput({ leases: this.views() }, false);
+    this.onReply(rep.outcome === 'granted'
+      ? { group: p.group, attempt: p.attempt, outcome: 'granted', ttlMs: rep.ttlMs! }
+      : {
+        group: p.group, attempt: p.attempt, outcome: 'denied', reason: rep.reason ?? 'denied',
+        ...(rep.holder !== undefined ? { holder: rep.holder } : {}),
+        ...(rep.retryInMs !== undefined ? { retryInMs: rep.retryInMs } : {}),
+      });
     return true;
-  }
-
-  onEcho(addr: string, seq: number): boolean {
-    if (!this.tracker) return false;
-    this.trackerRun({ kind: 'reply', addr, seq });
-    return true;
-  }
-
-  private leaseRun(group: string, ev: LeaseEvent): void {
-    const m = this.leases.get(group);
-    if (!m) return;
-    for (const a of leaseStep(m, ev, this.proc.localNow())) this.leaseAct(a);
-    this.schedule();
-  }
-
-  private get etcd(): boolean {
-    return this.params.quorum!.arbiter === 'etcd';
   }
 
   private slot(group: string): { busy: number; epoch: number; leaseId?: number } {
@@ -473,107 +483,105 @@ export class NodeQuorum {
     return s;
   }
 
-  private releaseReq(group: string): Req {
+  private releaseReq(group: string, leaving: boolean): Req {
     return {
       t: 'req', cluster: CLUSTER, node: NODE_NAMES[this.proc.ix], group, gen: this.proc.generation,
       op: 'release', seq: ++this.seq, ttlMs: 1, graceMs: 0, holds: false, peerHeard: false, peerHolds: false, reach: 0, reachTotal: 0,
-      ...(this.leaving ? { leaving: true } : {}),
+      ...(leaving ? { leaving: true } : {}),
     };
   }
+}
 
-  private leaseAct(a: LeaseAction): void {
-    const q = this.params.quorum!;
-    switch (a.kind) {
-      case 'send-request': {
-        const c = this.ctx.get(a.group) ?? { holds: false, peerHeard: false, peerHolds: false, reach: 0, reachTotal: 0, graceMs: 0 };
-        const seq = ++this.seq;
-        const slot = this.slot(a.group);
-        if (this.etcd) {
-          // One call chain per group at a time; a chain that gets no answer fails at the HTTP timeout (1 s).
-          if (slot.busy) return;
-          slot.busy = seq;
-          const inc = this.proc.inc;
-          this.host.after(this.proc.delayTo(this.proc.localNow() + 1000), () => {
-            if (!this.proc.alive(inc) || slot.busy !== seq) return false;
-            slot.busy = 0;
-            this.pending.delete(seq);
-            return true;
-          });
-        }
-        this.pending.set(seq, { group: a.group, attempt: a.attempt, epoch: slot.epoch });
-        if (this.pending.size > 64) this.pending.delete(this.pending.keys().next().value!);
-        this.proc.sendToArbiter({
-          t: 'req', cluster: CLUSTER, node: NODE_NAMES[this.proc.ix], group: a.group, gen: this.proc.generation,
-          op: 'acquire', seq, ttlMs: q.ttlMs, graceMs: Math.max(0, Math.round(c.graceMs)), holds: c.holds, peerHeard: c.peerHeard, peerHolds: c.peerHolds, reach: c.reach, reachTotal: c.reachTotal,
-        }, this.etcd ? slot.leaseId : undefined);
-        return;
-      }
-      case 'send-release': {
-        if (!this.etcd) {
-          this.proc.sendToArbiter(this.releaseReq(a.group));
-          return;
-        }
-        const slot = this.slot(a.group);
-        slot.epoch += 1;
-        const id = slot.leaseId;
-        slot.leaseId = undefined;
-        if (id !== undefined) this.proc.sendToArbiter(this.releaseReq(a.group), id);
-        return;
-      }
-      case 'lease-held':
-      case 'lease-lost':
-        this.host.note(NODE_NAMES[this.proc.ix], a.kind === 'lease-held' ? `lease ${a.group} held until ${Math.round(a.until)} (local)` : `lease ${a.group} lost: ${a.reason}`);
-        // The daemon queues a tick so engine steps do not nest.
-        this.proc.quorumInput({ leases: this.views() }, true);
-        return;
+/**
+ * One process's quorum adapters as the daemon wires them (src/daemon/daemon.ts
+ * startQuorum): the real LeaseDriver and the real pinger core, each on the
+ * process's simulated clock; only the backend and the ICMP socket are
+ * modelled here.
+ */
+export class NodeQuorum {
+  private readonly leases?: LeaseDriver;
+  private readonly backend?: SimBackend;
+  private readonly pinger?: PingerCore;
+
+  constructor(private readonly host: QuorumHost, private readonly proc: QuorumProcess, private readonly params: Params) {
+    const q = params.quorum!;
+    const clock = processClock(host, proc);
+    if (q.arbiter !== 'none') {
+      const leases = this.leases = new LeaseDriver({
+        leases: params.groups.map((g) => ({ group: g.name, ttlMs: q.ttlMs, renewFraction: 1 / 3, driftMargin: 0.01, safetyMs: q.safetyMs, retryMs: q.retryMs })),
+        clock,
+        onEvent: (ev) => {
+          host.note(NODE_NAMES[proc.ix], ev.kind === 'lease-held' ? `lease ${ev.group} held until ${Math.round(ev.until)} (local)` : `lease ${ev.group} lost: ${ev.reason}`);
+          // quorumInput queues the engine's tick when it is the engine that called us: steps do not nest.
+          proc.quorumInput({ leases: leases.views() }, true);
+        },
+      });
+      this.backend = new SimBackend(host, proc, q.arbiter, (r) => leases.onReply(r));
+    }
+    if (q.pingTargets > 0) {
+      const targets = [...Array(q.pingTargets).keys()].map((i) => ({ name: `gw${i + 1}`, addrs: [`10.0.0.${i + 1}`] }));
+      const { cfg } = pingerConfig({ targets, intervalMs: params.keepaliveMs, deadpingMs: q.deadpingMs });
+      this.pinger = new PingerCore({
+        cfg, clock,
+        send: (addr, seq) => this.probe(addr, seq),
+        onChange: (c) => { if (c.kind === 'target-status') proc.quorumInput({ reach: c.reach }, true); },
+      });
     }
   }
 
-  private trackerRun(ev: Parameters<typeof trackerStep>[1]): void {
-    const t = this.tracker!;
-    let changed = false;
-    for (const a of trackerStep(t, ev, this.proc.localNow())) if (this.trackerAct(a)) changed = true;
-    if (changed) this.proc.quorumInput({ reach: reach(t) }, true);
-    this.schedule();
+  /** Lease views now (status output, the engine). */
+  views(): Record<string, LeaseView> {
+    return this.leases ? this.leases.views() : {};
   }
 
-  private trackerAct(a: TrackerAction): boolean {
-    if (a.kind === 'target-status') return true;
-    if (a.kind !== 'probe') return false;
-    const i = Number(a.addr.split('.')[3]) - 1;
-    if (!this.proc.targetAnswers(i)) return false;
-    const q = this.params.quorum!;
+  /** Groups whose lease this process counts as valid right now, by its own clock. */
+  validLeases(): string[] {
+    const now = this.proc.localNow();
+    const out: string[] = [];
+    for (const [g, v] of Object.entries(this.views())) if (v.status === 'held' && v.until !== undefined && now < v.until) out.push(g);
+    return out;
+  }
+
+  /** The first step: as the daemon, which starts the pinger and the driver before the engine's first step. */
+  start(): void {
+    this.pinger?.start();
+    if (this.leases && this.backend) this.leases.attach(this.backend);
+    this.proc.quorumInput({ ...(this.pinger ? { reach: this.pinger.reach() } : {}), leases: this.views() }, false);
+  }
+
+  /** The engine's `lease` action: LeaseDriver.update. */
+  update(group: string, want: boolean, ctx: RequestContext): void {
+    this.leases?.update(group, want, ctx);
+    this.proc.quorumInput({ leases: this.views() }, false);
+  }
+
+  /** Graceful shutdown finished: LeaseDriver.releaseAll({ leaving: true }). */
+  releaseAll(): void {
+    this.leases?.releaseAll({ leaving: true });
+  }
+
+  /** An answer from the arbiter reaches this process (the daemon's onReply: the driver, then the views to the engine). */
+  onReply(rep: ArbiterReply, etcdLease?: number): boolean {
+    if (!this.backend) return false;
+    const matched = this.backend.receive(rep, etcdLease);
+    if (matched) this.proc.quorumInput({ leases: this.views() }, false);
+    return matched;
+  }
+
+  onEcho(addr: string, seq: number): boolean {
+    if (!this.pinger) return false;
+    this.pinger.reply(addr, seq);
+    return true;
+  }
+
+  /** The ICMP socket's send: the echo comes back after a round trip unless a gateway fault drops it. */
+  private probe(addr: string, seq: number): void {
+    const i = Number(addr.split('.')[3]) - 1;
+    if (!this.proc.targetAnswers(i)) return;
     const inc = this.proc.inc;
-    const { addr, seq } = a;
-    this.host.after(this.host.qrng.int(0, q.pingRttMs) + 1, () => {
+    this.host.after(this.host.qrng.int(0, this.params.quorum!.pingRttMs) + 1, () => {
       if (!this.proc.alive(inc)) return false;
       return this.proc.whenRunning(() => { if (this.proc.alive(inc)) this.onEcho(addr, seq); }, true);
     });
-    return false;
-  }
-
-  /** One timer for the lease machines and the tracker (the driver's and the pinger's). */
-  private schedule(): void {
-    this.timerToken += 1;
-    let d = Infinity;
-    for (const m of this.leases.values()) d = Math.min(d, leaseDeadline(m));
-    if (this.tracker) d = Math.min(d, trackerDeadline(this.tracker));
-    if (!Number.isFinite(d)) return;
-    const token = this.timerToken;
-    const inc = this.proc.inc;
-    this.host.after(this.proc.delayTo(d), () => {
-      if (token !== this.timerToken || !this.proc.alive(inc)) return false;
-      return this.proc.whenRunning(() => {
-        if (token !== this.timerToken || !this.proc.alive(inc)) return;
-        this.tick();
-      }, false);
-    });
-  }
-
-  private tick(): void {
-    for (const g of this.leases.keys()) this.leaseRun(g, { kind: 'tick' });
-    if (this.tracker) this.trackerRun({ kind: 'tick' });
-    this.proc.quorumInput({ leases: this.views() }, false);
-    this.schedule();
   }
 }
