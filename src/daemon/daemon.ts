@@ -15,7 +15,7 @@ import { NodeRuntime, type NodeHost, type QuorumSpec } from '../node/runtime.js'
 import { nodeClock } from '../runtime/node-clock.js';
 import { IcmpPinger, pingTargets } from '../ping/icmp.js';
 import { LeaseDriver } from '../quorum/driver.js';
-import { defaultLeaseConfig } from '../quorum/lease.js';
+import { groupLeaseConfigs } from '../quorum/lease.js';
 import { ArbiterClient } from '../quorum/arbiter-client.js';
 import { EtcdBackend } from '../quorum/etcd.js';
 import type { LeaseBackend } from '../quorum/backend.js';
@@ -315,7 +315,7 @@ export class Daemon {
       });
     }
     if (q.arbiter) {
-      const leases = config.groups.map((g) => ({ ...defaultLeaseConfig(g.name, h.deadtimeMs), ttlMs: q.arbiterTtlMs, safetyMs, retryMs: Math.max(100, Math.round(q.arbiterTtlMs / 10)) }));
+      const leases = groupLeaseConfigs(config.groups.map((g) => g.name), h.deadtimeMs, q.arbiterTtlMs, safetyMs);
       const driver = this.leases = new LeaseDriver({
         leases, now: () => this.now(),
         onEvent: (ev) => {

@@ -98,6 +98,14 @@ export function defaultLeaseConfig(group: string, deadtimeMs: number): LeaseConf
   };
 }
 
+/**
+ * Each group's lease as ha.cf's arbiter_ttl and arbiter_safety give it: the
+ * one derivation, used by the daemon and by the simulator's nodes.
+ */
+export function groupLeaseConfigs(groups: readonly string[], deadtimeMs: number, ttlMs: number, safetyMs: number): LeaseConfig[] {
+  return groups.map((g) => ({ ...defaultLeaseConfig(g, deadtimeMs), ttlMs, safetyMs, retryMs: Math.max(100, Math.round(ttlMs / 10)) }));
+}
+
 /** The local instant a grant for a request sent at `sentAt` stops counting. */
 export function localExpiry(cfg: LeaseConfig, sentAt: number, ttlMs: number): number {
   return sentAt + ttlMs * (1 - cfg.driftMargin) - cfg.safetyMs;

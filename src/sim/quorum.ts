@@ -16,7 +16,7 @@ import { pingerConfig, PingerCore } from '../ping/pinger.js';
 import type { Reach } from '../ping/tracker.js';
 import type { BackendReply, BackendRequest, LeaseBackend, RequestContext } from '../quorum/backend.js';
 import { LeaseDriver } from '../quorum/driver.js';
-import type { LeaseView } from '../quorum/lease.js';
+import { groupLeaseConfigs, type LeaseView } from '../quorum/lease.js';
 import type { ArbiterReply, ArbiterRequest } from '../quorum/protocol.js';
 import { Driver, type Clock as RuntimeClock } from '../runtime/driver.js';
 import { Network } from './network.js';
@@ -508,7 +508,7 @@ export class NodeQuorum {
     const clock = processClock(host, proc);
     if (q.arbiter !== 'none') {
       const leases = this.leases = new LeaseDriver({
-        leases: params.groups.map((g) => ({ group: g.name, ttlMs: q.ttlMs, renewFraction: 1 / 3, driftMargin: 0.01, safetyMs: q.safetyMs, retryMs: q.retryMs })),
+        leases: groupLeaseConfigs(params.groups.map((g) => g.name), params.deadtimeMs, q.ttlMs, q.safetyMs),
         clock,
         onEvent: (ev) => {
           host.note(NODE_NAMES[proc.ix], ev.kind === 'lease-held' ? `lease ${ev.group} held until ${Math.round(ev.until)} (local)` : `lease ${ev.group} lost: ${ev.reason}`);
@@ -551,8 +551,8 @@ export class NodeQuorum {
 
   /** The engine's `lease` action: LeaseDriver.update. */
   update(group: string, want: boolean, ctx: RequestContext): void {
+    // The node runtime hands the views to the engine right after, as in the daemon.
     this.leases?.update(group, want, ctx);
-    this.proc.quorumInput({ leases: this.views() }, false);
   }
 
   /** Graceful shutdown finished: LeaseDriver.releaseAll({ leaving: true }). */
