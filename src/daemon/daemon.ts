@@ -836,6 +836,7 @@ export class Daemon {
     return {
       node: this.opts.node, peer: this.peer,
       engine: () => (this.engine && !this.closed ? this.engine : undefined),
+      now: () => this.now(),
       step: (ev) => this.step(ev),
       journal: (level, msg) => this.event(level, 'operator', msg),
       agents: (g) => this.agents.get(g),

@@ -6,7 +6,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { isTakeover, type GroupPhase, type ReasonCode } from '../resources/machine.js';
+import { isTakeover, type GroupPhase, type ReasonCode } from '../resources/view.js';
 import type { StatusReport } from './status.js';
 import { UserError } from '../util/errors.js';
 

@@ -4,9 +4,7 @@
 // machine's hand-over and cleanup events); this adapter asks, steps the
 // engine, and watches it until the outcome is known, to tell the operator.
 
-import type { EngineEvent, EngineState, RscHold } from '../node/engine.js';
-import { planHandover } from '../node/engine.js';
-import { cleanupCheck, heldGroups } from '../resources/machine.js';
+import { cleanupCheckOf, handoverPlan, readEngine, type EngineEvent, type EngineHandle, type EngineView, type RscHold } from '../node/view.js';
 import type { ResourceAgent } from '../agents/types.js';
 import { groupLabel } from '../config/haresources.js';
 import { UserError } from '../util/errors.js';
@@ -14,7 +12,10 @@ import { UserError } from '../util/errors.js';
 export interface OperatorHost {
   readonly node: string;
   readonly peer: string;
-  engine(): EngineState | undefined;
+  /** The engine while it runs; read only through its view (node/view.ts). */
+  engine(): EngineHandle | undefined;
+  /** The engine's clock (the views turn its instants into ages). */
+  now(): number;
   step(ev: EngineEvent): void;
   journal(level: 'info' | 'warn' | 'error', msg: string): void;
   agents(group: string): ResourceAgent[] | undefined;
@@ -51,6 +52,12 @@ export function parseWait(v: unknown): number {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** The engine's view now, or undefined while the daemon starts or stops. */
+function look(host: OperatorHost): EngineView | undefined {
+  const e = host.engine();
+  return e ? readEngine(e, host.now()) : undefined;
+}
+
 /** Polls until every group has an outcome (or the wait ends); undefined from `judge` = not settled yet. */
 async function settle(groups: string[], waitMs: number, judge: (g: string) => GroupOutcome | undefined, pending: (g: string) => string): Promise<GroupOutcome[]> {
   const until = performance.now() + waitMs;
@@ -70,7 +77,7 @@ export async function handover(host: OperatorHost, cmd: 'standby' | 'takeover', 
   const e = host.engine();
   const asked = `tandem ${cmd} ${which} from the control socket`;
   if (!e) return { ok: false, refused: 'the daemon is starting or stopping', notes: [], groups: [] };
-  const plan = planHandover(e, cmd, which);
+  const plan = handoverPlan(e, cmd, which);
   if (plan.refusal) {
     host.journal('warn', `${asked}: refused: ${plan.refusal}`);
     return { ok: false, refused: plan.refusal, notes: plan.notes, groups: [] };
@@ -79,12 +86,12 @@ export async function handover(host: OperatorHost, cmd: 'standby' | 'takeover', 
   host.step({ kind: cmd, which, groups: plan.groups });
   const { peer, node } = host;
   const view = (g: string) => {
-    const s = host.engine();
-    if (!s) return undefined;
-    const report = s.m.peer.report;
+    const v = look(host);
+    if (!v) return undefined;
+    const report = v.membership.peer.report;
     return {
-      s, here: s.r.groups[g], heldHere: heldGroups(s.r).includes(g),
-      peerUp: s.m.peer.liveness === 'up',
+      here: v.resources.groups[g], heldHere: v.resources.held.includes(g),
+      peerUp: v.membership.peer.liveness === 'up',
       peerHolds: report?.hold.includes(g) ?? false, peerFailed: report?.failed.includes(g) ?? false,
     };
   };
@@ -94,7 +101,7 @@ export async function handover(host: OperatorHost, cmd: 'standby' | 'takeover', 
     if (!v.here) return { group: g, ok: false, outcome: 'removed by a reload meanwhile' };
     if (!v.peerUp) return { group: g, ok: false, outcome: `${peer} is gone; the usual rules place it again` };
     if (cmd === 'standby') {
-      if (!(v.s.r.standby ?? []).includes(g)) return { group: g, ok: false, outcome: `the standby was cancelled (${peer} asked for the opposite)` };
+      if (v.here.handover !== 'to-peer') return { group: g, ok: false, outcome: `the standby was cancelled (${peer} asked for the opposite)` };
       if (v.heldHere) return undefined;
       if (v.peerHolds) return { group: g, ok: true, outcome: `held by ${peer}` };
       if (v.peerFailed) return { group: g, ok: false, outcome: `released here, but ${peer} failed to start it` };
@@ -124,13 +131,14 @@ export async function handover(host: OperatorHost, cmd: 'standby' | 'takeover', 
  */
 export async function cleanup(host: OperatorHost, groupArg: unknown, waitArg: unknown): Promise<OperatorReport> {
   const waitMs = parseWait(waitArg);
-  const e = host.engine();
-  if (!e) return { ok: false, refused: 'the daemon is starting or stopping', notes: [], groups: [] };
+  const h = host.engine();
+  if (!h) return { ok: false, refused: 'the daemon is starting or stopping', notes: [], groups: [] };
+  const e = readEngine(h, host.now());
   if (typeof groupArg !== 'string' || !groupArg) throw new UserError('cleanup needs a group name');
   // Accept the label `tandem status` prints as well as the full name.
-  const group = e.r.cfg.groups.find((g) => g.name === groupArg || groupLabel(g.name) === groupArg)?.name ?? groupArg;
+  const group = e.resources.order.find((g) => g === groupArg || groupLabel(g) === groupArg) ?? groupArg;
   const asked = `tandem cleanup ${group} from the control socket`;
-  const check = cleanupCheck(e.r, group);
+  const check = cleanupCheckOf(h, group);
   if ('error' in check) {
     host.journal('warn', `${asked}: refused: ${check.error}`);
     return { ok: false, refused: check.error, notes: [], groups: [] };
@@ -154,25 +162,25 @@ export async function cleanup(host: OperatorHost, groupArg: unknown, waitArg: un
     probe = running.length ? 'running' : 'stopped';
     notes.push(running.length ? `still running here: ${running.join(', ')}` : 'every resource reports stopped');
     // The status operations took time: the group must still be stop-failed.
-    if (host.engine()?.r.groups[group]?.phase !== 'stop-failed') {
+    if (look(host)?.resources.groups[group]?.phase !== 'stop-failed') {
       return { ok: false, refused: `group ${group} changed while its resources were checked; run cleanup again`, notes, groups: [] };
     }
   }
-  host.journal('info', `${asked}: clearing ${e.r.groups[group]!.phase}${notes.length ? ` (${notes.join('; ')})` : ''}`);
+  host.journal('info', `${asked}: clearing ${e.resources.groups[group]!.phase}${notes.length ? ` (${notes.join('; ')})` : ''}`);
   host.step({ kind: 'cleanup', group, ...(probe ? { probe } : {}) });
   const { peer, node } = host;
   const [res] = await settle([group], waitMs, (g) => {
-    const s = host.engine();
-    if (!s) return { group: g, ok: false, outcome: STOPPED };
-    const here = s.r.groups[g];
+    const v = look(host);
+    if (!v) return { group: g, ok: false, outcome: STOPPED };
+    const here = v.resources.groups[g];
     if (!here) return { group: g, ok: false, outcome: 'removed by a reload meanwhile' };
-    const peerHolds = s.m.peer.liveness === 'up' && (s.m.peer.report?.hold.includes(g) ?? false);
+    const peerHolds = v.peerHolds.includes(g);
     if (here.busy || here.phase === 'starting' || here.phase === 'stopping' || here.phase === 'recovering') return undefined;
     if (here.phase === 'running') return { group: g, ok: true, outcome: `cleaned up; running on ${node} (this node)` };
     if (here.phase === 'failed') return { group: g, ok: false, outcome: `cleaned up, but its start failed again: ${here.lastError ?? ''}` };
     if (here.phase === 'stop-failed') return { group: g, ok: false, outcome: `cleaned up, but its stop failed again: ${here.lastError ?? ''}` };
     return { group: g, ok: true, outcome: `cleaned up; stopped here${peerHolds ? `, held by ${peer}` : ''}` };
-  }, (g) => `here ${host.engine()?.r.groups[g]?.phase ?? 'gone'}`);
+  }, (g) => `here ${look(host)?.resources.groups[g]?.phase ?? 'gone'}`);
   host.journal(res!.ok ? 'info' : 'warn', `${asked}: ${res!.outcome}`);
   return { ok: res!.ok, notes, groups: [res!] };
 }

@@ -17,7 +17,7 @@ import { accessSync, constants, statSync } from 'node:fs';
 import type { AuthKeys } from '../config/types.js';
 import { decode, encode, field, hex, str } from '../heartbeat/codec.js';
 import type { Field } from '../heartbeat/types.js';
-import type { EngineState } from '../node/engine.js';
+import { readEngine, type EngineHandle } from '../node/view.js';
 import type { SerialPath, SerialStats } from '../transport/serial.js';
 import type { OnDatagram, Path } from '../transport/udp.js';
 import { UserError } from '../util/errors.js';
@@ -79,8 +79,8 @@ export interface PathMonitorOptions {
   /** The peer's send interval: silence counts as loss of the messages it should have sent. */
   keepaliveMs?: number;
   now: () => number;
-  /** The engine, once initialised; path up/down is read from it. */
-  engine: () => EngineState | undefined;
+  /** The engine, once initialised; path up/down is read from its view. */
+  engine: () => EngineHandle | undefined;
   log: LogFn;
   notify?: { command: string; line: number; file: string };
   notifyTimeoutMs?: number;
@@ -290,8 +290,9 @@ export class PathMonitor {
   checkTransitions(): void {
     const engine = this.o.engine();
     if (!engine) return;
+    const paths = readEngine(engine, this.o.now()).membership.paths;
     for (const [name, rec] of this.recs) {
-      const up = engine.m.paths[name]?.up ?? false;
+      const up = paths.find((p) => p.name === name)?.up ?? false;
       if (up === rec.up) continue;
       rec.up = up;
       // The engine already logged and journaled the transition; this only runs the hook.

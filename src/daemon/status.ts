@@ -4,14 +4,11 @@
 
 import type { Scheduling } from './realtime.js';
 import type { Config } from '../config/types.js';
-import { waitingOnFencing, type EngineState } from '../node/engine.js';
+import { readEngine, type EngineHandle, type EngineView, type FencingView, type GroupView, type QuorumView } from '../node/view.js';
 import type { FenceRecord } from '../fencing/history.js';
-import type { FencingState } from '../fencing/policy.js';
-import { handingOver, heldGroups, isTakeover, peerHandsOver, type GroupState } from '../resources/machine.js';
 import type { JournalEntry } from '../state/store.js';
 import type { PathReport } from './paths.js';
 import type { TargetStats } from '../ping/tracker.js';
-import type { EngineQuorum } from '../node/engine.js';
 import { groupLabel } from '../config/haresources.js';
 import type { AuthDiagView } from './authdiag.js';
 
@@ -27,7 +24,8 @@ export interface DropCounts {
 }
 
 export interface StatusInput {
-  engine: EngineState;
+  /** Read only through its view (node/view.ts). */
+  engine: EngineHandle;
   config: Config;
   node: string;
   peer: string;
@@ -65,13 +63,16 @@ export type PathEntry = {
 } & Partial<PathReport>;
 
 const ago = (now: number, t: number | undefined) => (t === undefined ? null : Math.max(0, Math.round(now - t)));
+/** An age from a view (unrounded ms) as status shows it: whole ms, never negative. */
+const ms = (v: number | null | undefined) => (v === null || v === undefined ? null : Math.max(0, Math.round(v)));
 
 export function buildStatusReport(i: StatusInput) {
-  const { engine: e, now } = i;
-  const peer = e.m.peer;
-  const myHold = heldGroups(e.r);
-  const peerHold = peer.liveness === 'up' ? peer.report?.hold ?? [] : [];
-  const localState = peer.liveness === 'unknown' ? 'init' : e.r.stopping ? 'stopping' : 'active';
+  const { now } = i;
+  const v = readEngine(i.engine, now);
+  const peer = v.membership.peer;
+  const myHold = [...v.resources.held];
+  const peerHold = [...v.peerHolds];
+  const localState = v.localState;
   return {
     version: STATUS_VERSION,
     node: i.node,
@@ -92,17 +93,17 @@ export function buildStatusReport(i: StatusInput) {
         state: peer.liveness,                       // unknown | up | dead
         reportedStatus: peer.report?.status ?? null, // what the peer said of itself
         generation: peer.generation ?? null,
-        lastHeardMsAgo: ago(now, peer.lastHeard),
+        lastHeardMsAgo: ms(peer.lastHeardMsAgo),
         holds: peerHold,
       },
     ],
-    paths: Object.entries(e.m.paths).map(([name, p]): PathEntry => ({
-      name, peer: i.peer, state: p.up ? 'up' : 'down',
-      lastHeardMsAgo: ago(now, p.lastHeard), accepted: p.accepted, stale: p.stale,
-      ...(i.pathStats?.[name] ?? {}),
+    paths: v.membership.paths.map((p): PathEntry => ({
+      name: p.name, peer: i.peer, state: p.up ? 'up' : 'down',
+      lastHeardMsAgo: ms(p.lastHeardMsAgo), accepted: p.accepted, stale: p.stale,
+      ...(i.pathStats?.[p.name] ?? {}),
     })),
     groups: i.config.groups.map((g) => {
-      const gs = e.r.groups[g.name]!;
+      const gs = v.resources.groups[g.name]!;
       const mine = myHold.includes(g.name);
       const theirs = peerHold.includes(g.name);
       return {
@@ -111,15 +112,15 @@ export function buildStatusReport(i: StatusInput) {
         preferredNode: g.preferredNode,
         resources: g.resources.map((r) => r.spec),
         holder: mine && theirs ? 'both' : mine ? i.node : theirs ? i.peer : null,
-        local: { phase: gs.phase, sinceMsAgo: ago(now, gs.since), lastError: gs.lastError ?? null },
+        local: { phase: gs.phase, sinceMsAgo: ms(gs.sinceMsAgo), lastError: gs.lastError },
         // An operator's standby/takeover in force (docs/operations.md): until the opposite command or a restart/death of either node.
-        handover: handingOver(e.r, g.name) ? `to ${i.peer}` : peerHandsOver(e.r, g.name) ? `from ${i.peer}` : null,
-        ...whyHeld(gs, mine, theirs, i.node, i.peer, now),
+        handover: gs.handover === 'to-peer' ? `to ${i.peer}` : gs.handover === 'from-peer' ? `from ${i.peer}` : null,
+        ...whyHeld(gs, mine, theirs, i.node, i.peer),
       };
     }),
     counters: {
       sent: i.sent, received: i.received,
-      dropped: { ...i.drops, replay: e.m.drops.replay, foreign: e.m.drops.foreign, jump: e.m.drops.jump, unconfirmed: e.m.drops.unconfirmed },
+      dropped: { ...i.drops, replay: v.membership.drops.replay, foreign: v.membership.drops.foreign, jump: v.membership.drops.jump, unconfirmed: v.membership.drops.unconfirmed },
     },
     auth: i.auth ? {
       sendIndex: i.auth.sendIndex, fingerprint: i.auth.fingerprint, insecureAllowed: i.auth.insecureAllowed,
@@ -128,8 +129,8 @@ export function buildStatusReport(i: StatusInput) {
         : null,
     } : null,
     recentEvents: i.journal,
-    fencing: e.f ? fencingReport(e, e.f, now, i.fenceHistory ?? []) : null,
-    quorum: e.q ? quorumReport(e, e.q, i, now) : null,
+    fencing: v.fencing ? fencingReport(v, v.fencing, i.fenceHistory ?? []) : null,
+    quorum: v.quorum ? quorumReport(v, v.quorum, i, now) : null,
   };
 }
 
@@ -138,21 +139,21 @@ export function buildStatusReport(i: StatusInput) {
  * reason the machine gave for it (GroupState.cause): status only picks the
  * verb, the reason is the decision's own.
  */
-function whyHeld(gs: GroupState, mine: boolean, theirs: boolean, node: string, peer: string, now: number) {
+function whyHeld(gs: GroupView, mine: boolean, theirs: boolean, node: string, peer: string) {
   const c = gs.cause;
-  const peerSince = theirs ? gs.peerSince : undefined;
-  const holderSince = mine && c ? c.at : theirs ? peerSince : c?.at;
+  const peerSince = theirs ? gs.peerSinceMsAgo ?? undefined : undefined;
+  const holderSince = mine && c ? c.msAgo : theirs ? peerSince : c?.msAgo;
   let change: string | null = null;
   let by: string | null = c ? node : null;
-  let at = c?.at;
+  let at = c?.msAgo;
   if (c) {
     const starting = c.phase === 'starting' || c.phase === 'running' || c.phase === 'recovering';
-    if (starting) change = isTakeover(c.code) ? 'moved-here' : 'started';
+    if (starting) change = c.takeover ? 'moved-here' : 'started';
     else if (c.phase === 'failed' || c.phase === 'stop-failed') change = c.phase;
     else if (theirs && !mine) {
       // Released here and the peer now holds it: it moved, for the reason this node let go.
       change = 'moved-to-peer';
-      at = peerSince ?? c.at;
+      at = peerSince ?? c.msAgo;
     } else change = c.phase === 'stopping' && mine ? 'stopping' : 'stopped';
   } else if (theirs && !mine) {
     change = 'held-by-peer';   // the peer started it; its reason is in the peer's status and journal
@@ -160,10 +161,10 @@ function whyHeld(gs: GroupState, mine: boolean, theirs: boolean, node: string, p
     at = peerSince;
   }
   return {
-    holderSinceMsAgo: mine || theirs ? ago(now, holderSince) : null,
+    holderSinceMsAgo: mine || theirs ? ms(holderSince) : null,
     /** The last transition: change is started | moved-here | moved-to-peer | held-by-peer | stopping | stopped | failed | stop-failed. */
     transition: change === null ? null : {
-      change, node: by, msAgo: ago(now, at), phase: c?.phase ?? null,
+      change, node: by, msAgo: ms(at), phase: c?.phase ?? null,
       code: change === 'held-by-peer' ? null : c?.code ?? null,
       reason: change === 'held-by-peer' ? null : c?.reason ?? null,
     },
@@ -175,38 +176,37 @@ function whyHeld(gs: GroupState, mine: boolean, theirs: boolean, node: string, p
  * otherwise, with an arbiter, while it holds at least one lease; without one,
  * unless none of its ping targets answers.
  */
-function quorumVerdict(e: EngineState, q: EngineQuorum): { quorum: boolean; why: string } {
-  const d = q.decision;
-  const peer = q.state.cfg.peer;
-  if (!d || e.m.peer.liveness === 'unknown') return { quorum: false, why: `${peer} not heard yet (start-up)` };
-  if (d.mutual) return { quorum: true, why: `hearing ${peer} both ways` };
-  const oneWay = e.m.peer.liveness === 'up' ? `${peer} reports it does not hear this node` : `${peer} not heard`;
-  if (q.state.cfg.arbiter !== 'none') {
-    const held = Object.entries(q.leases).filter(([, l]) => l.status === 'held').map(([g]) => g);
+function quorumVerdict(v: EngineView, q: QuorumView): { quorum: boolean; why: string } {
+  const peer = q.peer;
+  const liveness = v.membership.peer.liveness;
+  if (!q.decided || liveness === 'unknown') return { quorum: false, why: `${peer} not heard yet (start-up)` };
+  if (q.mutual) return { quorum: true, why: `hearing ${peer} both ways` };
+  const oneWay = liveness === 'up' ? `${peer} reports it does not hear this node` : `${peer} not heard`;
+  if (q.arbiter !== 'none') {
+    const held = q.leasesHeld;
     if (held.length) return { quorum: true, why: `${oneWay}; lease held for ${held.join(', ')}` };
-    return { quorum: false, why: `${oneWay} and no lease from the ${q.state.cfg.arbiter === 'etcd' ? 'etcd' : 'arbiter'}` };
+    return { quorum: false, why: `${oneWay} and no lease from the ${q.arbiter === 'etcd' ? 'etcd' : 'arbiter'}` };
   }
   if (q.reach && q.reach.total > 0 && q.reach.up === 0) return { quorum: false, why: `${oneWay} and none of ${q.reach.total} ping targets answers` };
   return { quorum: true, why: `${oneWay}; no arbiter: Heartbeat rules` };
 }
 
-function quorumReport(e: EngineState, q: EngineQuorum, i: StatusInput, now: number) {
-  const d = q.decision;
-  const cfg = q.state.cfg;
-  const v = quorumVerdict(e, q);
+function quorumReport(v: EngineView, q: QuorumView, i: StatusInput, now: number) {
+  const verdict = quorumVerdict(v, q);
+  const report = v.membership.peer.report;
   const r1 = (x: number | null) => (x === null ? null : Math.round(x * 100) / 100);
   return {
-    quorum: v.quorum,
-    why: v.why,
-    summary: d?.summary ?? null,
-    mutual: d?.mutual ?? false,
-    connectivity: d?.connectivity ?? 'unknown',              // unknown | equal | better | worse (than the peer)
-    reach: q.reach ?? null,                                  // { up, total } ping targets reachable here
-    peerReach: e.m.peer.report?.reach ?? null,               // as the peer last reported it (tg_ping)
-    peerHearsMe: e.m.peer.report?.hearsMe ?? null,           // tg_hears
-    ipfail: cfg.ipfail,
-    arbiter: cfg.arbiter === 'none' ? null : {
-      kind: cfg.arbiter, target: i.arbiter ?? null, takeoverDelayMs: cfg.takeoverDelayMs, graceMs: q.graceMs,
+    quorum: verdict.quorum,
+    why: verdict.why,
+    summary: q.summary,
+    mutual: q.mutual,
+    connectivity: q.connectivity,                            // unknown | equal | better | worse (than the peer)
+    reach: q.reach ? { ...q.reach } : null,                  // { up, total } ping targets reachable here
+    peerReach: report?.reach ? { ...report.reach } : null,   // as the peer last reported it (tg_ping)
+    peerHearsMe: report?.hearsMe ?? null,                    // tg_hears
+    ipfail: { ...q.ipfail },
+    arbiter: q.arbiter === 'none' ? null : {
+      kind: q.arbiter, target: i.arbiter ?? null, takeoverDelayMs: q.takeoverDelayMs, graceMs: q.graceMs,
       dropped: i.arbiterDrops ? { ...i.arbiterDrops } : null,   // null for etcd
     },
     ping: (i.ping ?? []).map((t) => ({
@@ -216,56 +216,52 @@ function quorumReport(e: EngineState, q: EngineQuorum, i: StatusInput, now: numb
         lossPct: r1(a.lossPct), rttMs: { last: r1(a.rttMs.last), min: r1(a.rttMs.min), avg: r1(a.rttMs.avg), max: r1(a.rttMs.max) },
       })),
     })),
-    groups: cfg.groups.map((g) => {
-      const gd = d?.groups[g];
-      const l = q.leases[g];
-      return {
-        name: g,
-        label: groupLabel(g),
-        hold: gd?.hold ?? 'normal', take: gd?.take ?? 'normal', code: gd?.code ?? 'startup', reason: gd?.reason ?? '',
-        lease: cfg.arbiter === 'none' ? null : {
-          status: l?.status ?? 'idle',                         // idle | requesting | held | denied
-          reason: l?.reason ?? 'not wanted',
-          holder: l?.holder ?? null,
-          heldForMs: l?.status === 'held' && l.since !== undefined ? Math.max(0, Math.round(now - l.since)) : null,
-          validForMs: l?.status === 'held' && l.until !== undefined ? Math.max(0, Math.round(l.until - now)) : null,
-        },
-      };
-    }),
+    groups: q.groups.map((g) => ({
+      name: g.name,
+      label: groupLabel(g.name),
+      hold: g.hold, take: g.take, code: g.code, reason: g.reason,
+      lease: g.lease === null ? null : {
+        status: g.lease.status,                              // idle | requesting | held | denied
+        reason: g.lease.reason,
+        holder: g.lease.holder,
+        heldForMs: ms(g.lease.heldForMs),
+        validForMs: ms(g.lease.validForMs),
+      },
+    })),
   };
 }
 
 /** Why the takeover of the dead peer's groups is held back, in the operator's words. */
-function waitReason(f: FencingState, now: number): string {
-  const inMs = (t: number | undefined) => (t === undefined ? '' : ` in ${Math.max(0, Math.round(t - now))} ms`);
+function waitReason(f: FencingView): string {
+  const inMs = (t: number | null) => (t === null ? '' : ` in ${ms(t)} ms`);
   switch (f.phase) {
-    case 'blocked': return `fence_wait_for_all: ${f.cfg.peer} has not been heard since this node started; confirm it is off or unblock start-up`;
-    case 'delayed': return `fence_delay: fencing ${f.cfg.peer}${inMs(f.fenceAt)} (${f.reason})`;
-    case 'fencing': return `fencing ${f.cfg.peer} through ${f.cfg.devices[f.inflight?.device ?? f.device] ?? 'a device'}`;
-    case 'backoff': return `fencing ${f.cfg.peer} failed ${f.rounds} round(s); next round${inMs(f.fenceAt)}`;
+    case 'blocked': return `fence_wait_for_all: ${f.peer} has not been heard since this node started; confirm it is off or unblock start-up`;
+    case 'delayed': return `fence_delay: fencing ${f.peer}${inMs(f.nextFenceInMs)} (${f.reason})`;
+    case 'fencing': return `fencing ${f.peer} through ${f.device ?? 'a device'}`;
+    case 'backoff': return `fencing ${f.peer} failed ${f.failedRounds} round(s); next round${inMs(f.nextFenceInMs)}`;
     default: return f.reason || f.phase;
   }
 }
 
-function fencingReport(e: EngineState, f: FencingState, now: number, history: FenceRecord[]) {
-  const waiting = waitingOnFencing(e);
+function fencingReport(v: EngineView, f: FencingView, history: FenceRecord[]) {
+  const waiting = v.waitingOnFencing;
   const wallNow = Date.now();
   return {
-    peer: f.cfg.peer,
+    peer: f.peer,
     phase: f.phase,                  // idle | blocked | delayed | fencing | backoff | fenced | released
     waiting,                          // the peer is dead, and its groups are not taken over until it is fenced
-    waitingReason: waiting ? waitReason(f, now) : null,
-    failedRounds: f.rounds,
-    fenceDelayMs: f.cfg.fenceDelayMs,
-    devices: f.cfg.devices.map((label, idx) => {
-      const c = f.checks[idx];
+    waitingReason: waiting ? waitReason(f) : null,
+    failedRounds: f.failedRounds,
+    fenceDelayMs: f.fenceDelayMs,
+    devices: f.devices.map((d) => {
+      const c = d.lastCheck;
       return {
-        device: label,
-        lastCheck: c?.lastCheckedAt === undefined ? null : {
-          at: new Date(wallNow - (now - c.lastCheckedAt)).toISOString(),
-          msAgo: Math.max(0, Math.round(now - c.lastCheckedAt)),
-          ok: c.ok ?? false,
-          error: c.lastError ?? null,
+        device: d.device,
+        lastCheck: c === null ? null : {
+          at: new Date(wallNow - c.msAgo).toISOString(),
+          msAgo: ms(c.msAgo)!,
+          ok: c.ok,
+          error: c.error,
         },
       };
     }),

@@ -24,8 +24,19 @@ import type { RequestContext } from '../quorum/backend.js';
 import { quorumFields } from '../quorum/report.js';
 import type { Reach } from '../ping/tracker.js';
 import { formatDuration } from '../util/duration.js';
+import { membershipView, type MembershipView } from '../membership/view.js';
+import { resourcesView, type ResourcesView } from '../resources/view.js';
+import { fencingView, type FencingView } from '../fencing/view.js';
+import { quorumView, type QuorumView } from '../quorum/view.js';
 
-export interface EngineState {
+/**
+ * The engine as adapters and readers outside src/node hold it: an opaque
+ * handle with nothing to read. They read it through node/view.ts (a frozen
+ * EngineView) and change it only by stepping it.
+ */
+export interface EngineHandle { readonly __engine?: never }
+
+export interface EngineState extends EngineHandle {
   m: MembershipState;
   r: ResourcesState;
   releasedAnnounced: boolean;
@@ -300,6 +311,37 @@ export function gatedLiveness(s: EngineState): EngineState['m']['peer']['livenes
 /** Is this node waiting for fencing before it may take over its dead peer's groups? */
 export function waitingOnFencing(s: EngineState): boolean {
   return s.m.peer.liveness === 'dead' && s.f !== undefined && !mayTakeOver(s.f);
+}
+
+/** What the engine knows, for an operator: plain frozen data, built fresh; nothing in it reaches back into the state. */
+export interface EngineView {
+  readonly membership: MembershipView;
+  readonly resources: ResourcesView;
+  /** null without STONITH devices. */
+  readonly fencing: FencingView | null;
+  /** null without quorum rules. */
+  readonly quorum: QuorumView | null;
+  /** This node as its status messages would say: init until the peer is judged, stopping once shutdown began. */
+  readonly localState: 'init' | 'active' | 'stopping';
+  /** The groups the peer's newest report holds, while the peer is heard (empty otherwise). */
+  readonly peerHolds: readonly string[];
+  /** The peer is dead and its groups wait for fencing before they may start here. */
+  readonly waitingOnFencing: boolean;
+}
+
+/** The composed view of every machine at `now` (pure: `now` only turns instants into ages). */
+export function engineView(s: EngineState, now: number): EngineView {
+  const membership = membershipView(s.m, now);
+  const peer = membership.peer;
+  return Object.freeze({
+    membership,
+    resources: resourcesView(s.r, now),
+    fencing: s.f ? fencingView(s.f, now) : null,
+    quorum: s.q ? quorumView(s.q, now) : null,
+    localState: peer.liveness === 'unknown' ? 'init' : s.r.stopping ? 'stopping' : 'active',
+    peerHolds: peer.liveness === 'up' ? peer.report?.hold ?? Object.freeze([]) : Object.freeze([]),
+    waitingOnFencing: waitingOnFencing(s),
+  });
 }
 
 export function engineStep(s: EngineState, ev: EngineEvent, now: number): EngineAction[] {

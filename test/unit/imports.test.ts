@@ -1,6 +1,8 @@
 // The import rules of .dependency-cruiser.cjs (docs/architecture.md, "Import
-// rules"): no cycles in src/ and arbiter/, pure machines reach no I/O, and
-// only config/files.ts touches the disk in src/config. `npm test` runs the
+// rules"): no cycles in src/ and arbiter/, pure machines reach no I/O,
+// only config/files.ts touches the disk in src/config, and status, metrics,
+// the path monitor, the day-2 commands and the CLI read the engine only
+// through its views (node/view.ts). `npm test` runs the
 // same check on the tree before vitest; here it also runs on small trees
 // that break each rule, so a rule that stopped matching would be noticed.
 
@@ -85,6 +87,21 @@ describe('import rules (dependency-cruiser)', () => {
     expect(r.code).not.toBe(0);
     expect(r.out).toContain('error pure-imports-pure: src/node/engine.ts → src/transport/udp.ts');
     expect(r.out).not.toContain('src/quorum/lease.ts');
+  });
+
+  it('status or the CLI reaching into a machine fails, even for a type; reading through node/view.ts does not', async () => {
+    const r = await depcruise(tree({
+      'src/membership/machine.ts': 'export interface MembershipState { seq: number }\n',
+      'src/node/engine.ts': "import type { MembershipState } from '../membership/machine.js';\nexport interface EngineState { m: MembershipState }\n",
+      'src/node/view.ts': "import type { EngineState } from './engine.js';\nexport const readEngine = (e: EngineState) => ({ seq: e.m.seq });\n",
+      'src/daemon/status.ts': "import type { EngineState } from '../node/engine.js';\nexport const seq = (e: EngineState) => e.m.seq;\n",
+      'src/daemon/metrics.ts': "import { readEngine } from '../node/view.js';\nexport const m = readEngine;\n",
+      'src/cli/format.ts': "import type { MembershipState } from '../membership/machine.js';\nexport const f = (m: MembershipState) => m.seq;\n",
+    }));
+    expect(r.code).not.toBe(0);
+    expect(r.out).toContain('error engine-read-through-views: src/daemon/status.ts → src/node/engine.ts');
+    expect(r.out).toContain('error engine-read-through-views: src/cli/format.ts → src/membership/machine.ts');
+    expect(r.out).not.toContain('src/daemon/metrics.ts →');
   });
 
   it('a config parser reading a file itself fails: only config/files.ts may', async () => {
