@@ -63,6 +63,13 @@ module.exports = {
       to: { path: ['^src/node/engine[.]ts$', '^src/membership/machine[.]ts$', '^src/resources/machine[.]ts$', '^src/fencing/policy[.]ts$', '^src/quorum/(decide|lease)[.]ts$'] },
     },
     {
+      name: 'daemon-drives-through-the-runtime',
+      severity: 'error',
+      comment: 'The daemon is a host of node/runtime.ts: it steps the engine through NodeRuntime and reads it through node/view.ts, never through the engine or the machines directly.',
+      from: { path: '^src/daemon/daemon[.]ts$' },
+      to: { path: ['^src/node/engine[.]ts$', '^src/membership/machine[.]ts$', '^src/resources/machine[.]ts$', '^src/fencing/policy[.]ts$', '^src/quorum/decide[.]ts$'] },
+    },
+    {
       name: 'config-reads-in-one-place',
       severity: 'error',
       comment: 'In src/config/ only files.ts touches the file system or the host; parsers take text and facts.',

@@ -10,7 +10,7 @@ import { chmodSync, writeFileSync, unlinkSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Server } from 'node:net';
 import type { Config, ResourceGroup } from '../config/types.js';
-import { engineQuorumInput, type EngineAction, type EngineEvent, type EngineState } from '../node/engine.js';
+import type { EngineAction, EngineEvent, EngineHandle } from '../node/view.js';
 import { NodeRuntime, type NodeHost, type QuorumSpec } from '../node/runtime.js';
 import { nodeClock } from '../runtime/node-clock.js';
 import { IcmpPinger, pingTargets } from '../ping/icmp.js';
@@ -20,11 +20,10 @@ import { ArbiterClient } from '../quorum/arbiter-client.js';
 import { EtcdBackend } from '../quorum/etcd.js';
 import type { LeaseBackend } from '../quorum/backend.js';
 import { loadArbiterKeys } from '../../arbiter/server.js';
-import { heldGroups } from '../resources/machine.js';
+import { hotRead } from '../node/view.js';
 import { StateStore, type JournalEntry, type JournalFields } from '../state/store.js';
 import { localAddresses, openUdpPath, pathName, RECV_BUFFER_BYTES, type Path } from '../transport/udp.js';
 import { RxGate } from '../transport/gate.js';
-import { membershipJudgementDeadline } from '../membership/machine.js';
 import { openSerialPath } from '../transport/serial.js';
 import { PathMonitor } from './paths.js';
 import { createAgent, groupOwner } from '../agents/index.js';
@@ -87,8 +86,8 @@ export class Daemon {
   readonly log: Logger;
   /** The engine and its wiring (src/node/runtime.ts), shared with the simulator. */
   private runtime?: NodeRuntime;
-  private get engine(): EngineState {
-    return this.runtime?.engine as EngineState;
+  private get engine(): EngineHandle {
+    return this.runtime?.engine as EngineHandle;
   }
   private store!: StateStore;
   private paths: Path[] = [];
@@ -212,7 +211,7 @@ export class Daemon {
     // status, and the notify hook; it reads up/down from the engine.
     const mon = this.pathMon = new PathMonitor({
       peer: this.peer, authkeys: config.authkeys, deadtimeMs: h.deadtimeMs, keepaliveMs: h.keepaliveMs,
-      now: () => this.now(), engine: () => this.engine as EngineState | undefined, log: logFn,
+      now: () => this.now(), engine: () => this.engine as EngineHandle | undefined, log: logFn,
       env: { TANDEM_NODE: node, TANDEM_PEER: this.peer },
       ...(h.notify ? { notify: { ...h.notify, file: h.file } } : {}),
     });
@@ -332,7 +331,7 @@ export class Daemon {
       const onReply = (r: Parameters<LeaseDriver['onReply']>[0]) => {
         driver.onReply(r);
         // Denials carry a reason and a holder status shows; held/lost come through onEvent.
-        if (this.engine) engineQuorumInput(this.engine, { leases: driver.views() });
+        this.runtime?.quorumInput({ leases: driver.views() }, false);
       };
       const onWarn = (m: string, kind = 'warning') => this.rateLimitedWarn(`quorum:${kind}`, m);
       if (q.arbiter.kind === 'etcd') {
@@ -417,17 +416,18 @@ export class Daemon {
     const header = r.event;
     this.pathMon?.observe(fields, path);
     this.received += 1;
-    const accepted = this.engine.m.paths[path]?.accepted ?? 0;
-    const lastSeq = this.engine.m.peer.lastSeq;
+    const hot = hotRead(this.engine);
+    const accepted = hot.acceptedOn(path);
+    const lastSeq = hot.peerSeq;
     this.current = { from, path, src: header.src };
     try {
       this.step(r.event);
     } finally {
       this.current = undefined;
     }
-    if (this.metrics && this.engine.m.peer.lastSeq !== lastSeq) this.metrics.heartbeat(this.now());
+    if (this.metrics && hot.peerSeq !== lastSeq) this.metrics.heartbeat(this.now());
     // Fresh and authentic on this path: the peer really sends from here.
-    if ((this.engine.m.paths[path]?.accepted ?? 0) > accepted) gate?.confirm(from);
+    if (hot.acceptedOn(path) > accepted) gate?.confirm(from);
     this.pathMon?.checkTransitions();
   }
 
@@ -442,8 +442,8 @@ export class Daemon {
 
   /** Persists the peer's newest accepted seq when it changed (sync at shutdown). */
   private writePeerSeq(sync: boolean): Promise<void> {
-    const p = this.engine?.m.peer;
-    if (!p || p.generation === undefined || p.lastSeq === undefined || p.resume) return Promise.resolve();
+    const p = this.engine ? hotRead(this.engine).peerWatermark : undefined;
+    if (!p) return Promise.resolve();
     const key = `${p.generation}:${p.lastSeq}`;
     if (key === this.seqWritten && !sync) return Promise.resolve();
     this.seqWritten = key;
@@ -471,7 +471,7 @@ export class Daemon {
         this.sent += 1;
       },
       persistHold: (group, held, done) => {
-        const role = heldGroups(this.engine.r).length ? 'active' : 'standby';
+        const role = hotRead(this.engine).heldCount ? 'active' : 'standby';
         this.store.setHeld(group, held, role).then(() => {
           this.stateWriteOk();
           done();
@@ -538,7 +538,7 @@ export class Daemon {
       const summary = g.report(this.now());
       if (summary) this.log.warn(`${name}: ${summary}`);
     }
-    if (this.now() < membershipJudgementDeadline(this.engine.m)) {
+    if (this.now() < hotRead(this.engine).judgementDeadline) {
       fire();
       return;
     }
@@ -656,7 +656,7 @@ export class Daemon {
       workDir: join(this.opts.runDir, 'fence'),
       log: (level: 'info' | 'warn' | 'error' | 'debug', msg: string) => this.log.log(level === 'warn' ? 'debug' : level, msg),
     };
-    if (a.kind === 'fence') this.log.warn(`fencing ${a.target} through ${this.engine.f?.cfg.devices[a.device] ?? `device ${a.device}`}`);
+    if (a.kind === 'fence') this.log.warn(`fencing ${a.target} through ${hotRead(this.engine).deviceName(a.device) ?? `device ${a.device}`}`);
     const job = runDeviceAction(a, this.fenceDevices, this.fenceAbort.signal, ctx)
       .then((ev) => {
         if (!ev || this.fenceAbort.signal.aborted) return done(undefined);
@@ -804,7 +804,7 @@ export class Daemon {
         hacf: { ...old.hacf, autoFailback: config.hacf.autoFailback, debug: config.hacf.debug },
       };
       for (const [name, agents] of built) {
-        if (this.engine.r.groups[name]) this.pendingAgents.set(name, agents);   // still held under its old definition
+        if (hotRead(this.engine).knowsGroup(name)) this.pendingAgents.set(name, agents);   // still held under its old definition
         else this.agents.set(name, agents);
       }
       (this.opts as { config: Config }).config = effective;

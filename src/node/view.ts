@@ -5,10 +5,11 @@
 // keeps them from importing the machines or node/engine.ts, so a reader can
 // neither depend on a machine's internal layout nor edit its state.
 
-import { cleanupCheck } from '../resources/machine.js';
+import { membershipJudgementDeadline } from '../membership/machine.js';
+import { cleanupCheck, heldGroups } from '../resources/machine.js';
 import { engineView, planHandover, type EngineHandle, type EngineState, type EngineView, type HandoverPlan, type RscHold } from './engine.js';
 
-export type { EngineEvent, EngineHandle, EngineView, HandoverPlan, RscHold } from './engine.js';
+export type { EngineAction, EngineEvent, EngineHandle, EngineView, HandoverPlan, RscHold } from './engine.js';
 export type { MembershipView, PathView, PeerReportView, PeerView } from '../membership/view.js';
 export type { CauseView, GroupView, ResourcesView } from '../resources/view.js';
 export type { FenceDeviceView, FencingView } from '../fencing/view.js';
@@ -31,4 +32,42 @@ export function handoverPlan(h: EngineHandle, cmd: 'standby' | 'takeover', which
 /** What `tandem cleanup GROUP` may do now: refused (unknown group, not failed), clear at once, or probe first. */
 export function cleanupCheckOf(h: EngineHandle, group: string): { readonly error: string } | { readonly probe: boolean } {
   return { ...cleanupCheck(state(h).r, group) };
+}
+
+/**
+ * The few numbers the daemon's packet and timer path reads per datagram or
+ * per deadline: cheap reads, where building a whole view (microseconds)
+ * would sit on the send-and-judge path.
+ */
+export interface HotRead {
+  /** Heartbeats accepted on `path` so far (a datagram that raised it was fresh and authentic there). */
+  acceptedOn(path: string): number;
+  /** The peer's newest accepted seq (undefined: none yet). */
+  readonly peerSeq: number | undefined;
+  /** Until when a tick cannot declare the peer dead. */
+  readonly judgementDeadline: number;
+  /** Groups held here (the role written beside a hold). */
+  readonly heldCount: number;
+  /** The fencing device's name by its index in the policy, if fencing is configured. */
+  deviceName(index: number): string | undefined;
+  /** Whether the engine knows the group (a reload's replaced group is still held under its old definition). */
+  knowsGroup(group: string): boolean;
+  /** The peer's replay watermark to persist: its generation and newest accepted seq (undefined while unknown or resuming). */
+  readonly peerWatermark: { generation: number; lastSeq: number } | undefined;
+}
+
+export function hotRead(h: EngineHandle): HotRead {
+  const e = state(h);
+  return {
+    acceptedOn: (path) => e.m.paths[path]?.accepted ?? 0,
+    get peerSeq() { return e.m.peer.lastSeq; },
+    get judgementDeadline() { return membershipJudgementDeadline(e.m); },
+    get heldCount() { return heldGroups(e.r).length; },
+    deviceName: (i) => e.f?.cfg.devices[i],
+    knowsGroup: (g) => e.r.groups[g] !== undefined,
+    get peerWatermark() {
+      const p = e.m.peer;
+      return p.generation === undefined || p.lastSeq === undefined || p.resume ? undefined : { generation: p.generation, lastSeq: p.lastSeq };
+    },
+  };
 }

@@ -104,6 +104,19 @@ describe('import rules (dependency-cruiser)', () => {
     expect(r.out).not.toContain('src/daemon/metrics.ts →');
   });
 
+  it('the daemon stepping or reading the engine itself fails; through the runtime and node/view.ts it does not', async () => {
+    const r = await depcruise(tree({
+      'src/node/engine.ts': 'export interface EngineState { n: number }\nexport const engineStep = (e: EngineState) => e.n;\n',
+      'src/node/view.ts': "import type { EngineState } from './engine.js';\nexport const hotRead = (e: EngineState) => e.n;\n",
+      'src/node/runtime.ts': "import { engineStep, type EngineState } from './engine.js';\nexport const submit = (e: EngineState) => engineStep(e);\n",
+      'src/daemon/daemon.ts': "import { engineStep } from '../node/engine.js';\nimport { submit } from '../node/runtime.js';\nimport { hotRead } from '../node/view.js';\nexport const d = [engineStep, submit, hotRead];\n",
+    }));
+    expect(r.code).not.toBe(0);
+    expect(r.out).toContain('error daemon-drives-through-the-runtime: src/daemon/daemon.ts → src/node/engine.ts');
+    expect(r.out).not.toContain('src/daemon/daemon.ts → src/node/runtime.ts');
+    expect(r.out).not.toContain('src/daemon/daemon.ts → src/node/view.ts');
+  });
+
   it('a config parser reading a file itself fails: only config/files.ts may', async () => {
     const r = await depcruise(tree({
       'src/config/files.ts': "import { readFileSync } from 'node:fs';\nexport const read = (f: string) => readFileSync(f);\n",
