@@ -24,7 +24,6 @@ import { hotRead } from '../node/view.js';
 import { StateStore, type JournalEntry, type JournalFields } from '../state/store.js';
 import { localAddresses, openUdpPath, pathName, RECV_BUFFER_BYTES, type Path } from '../transport/udp.js';
 import { RxGate } from '../transport/gate.js';
-import { openSerialPath } from '../transport/serial.js';
 import { PathMonitor } from './paths.js';
 import { createAgent, groupOwner } from '../agents/index.js';
 import { NetCore } from '../net/core.js';
@@ -229,6 +228,8 @@ export class Daemon {
       this.paths.push(mon.wrap(p, m.kind));
     }
     for (const m of h.serial ?? []) {
+      // Loaded only for a serial line: serialport and its native binding are ~14 MB of RSS a UDP-only pair never uses.
+      const { openSerialPath } = await import('../transport/serial.js');
       const p = await openSerialPath(m, deliver, { log: logFn, file: h.file, keepaliveMs: h.keepaliveMs });
       this.gates.set(p.name, new RxGate({ own, serial: true }));
       this.paths.push(mon.wrap(p, 'serial'));
