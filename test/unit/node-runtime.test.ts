@@ -77,23 +77,31 @@ function hears(bytes: Buffer, to: string): number | null | undefined {
   return r.kind === 'heard' ? r.event.report.hearsGeneration : undefined;
 }
 
+/**
+ * alpha (generation 500) heard by beta (700), one way only: beta's statuses
+ * are read by the test, not delivered. 30 ms in, beta is writing 500 down.
+ */
+function alphaHeardByBeta() {
+  const clock = new ManualClock();
+  const a = node('alpha', clock, 500);
+  const b = node('beta', clock, 700);
+  a.connect((bytes) => { const r = b.rt.read(bytes, 'p0'); if (r.kind === 'heard') b.rt.submit(r.event); });
+  a.rt.tick();
+  b.rt.tick();
+  clock.advance(30);
+  const write = b.held.find((h) => h.what === 'peer-generation 500');
+  expect(write, 'beta records alpha\'s generation').toBeDefined();
+  return { clock, b, write: write! };
+}
+
 describe('node runtime: effects with an ordering contract', () => {
   it('a status acknowledging a new peer generation waits until that generation is on disk', () => {
-    const clock = new ManualClock();
-    const a = node('alpha', clock, 500);
-    const b = node('beta', clock, 700);
-    // alpha -> beta only: beta's statuses are read here, not delivered.
-    a.connect((bytes) => { const r = b.rt.read(bytes, 'p0'); if (r.kind === 'heard') b.rt.submit(r.event); });
-    a.rt.tick();
-    b.rt.tick();
-    clock.advance(30);
-    const write = b.held.find((h) => h.what === 'peer-generation 500');
-    expect(write, 'beta records alpha\'s generation').toBeDefined();
+    const { clock, b, write } = alphaHeardByBeta();
     // While the write is pending, nothing beta sends says it hears generation 500.
     clock.advance(60);
     expect(b.sent.map((x) => hears(x, 'alpha'))).not.toContain(500);
     const before = b.sent.length;
-    write!.done();
+    write.done();
     // Released at once, in order: the held statuses now go out, acknowledging 500.
     expect(b.sent.length).toBeGreaterThan(before);
     expect(hears(b.sent[b.sent.length - 1]!, 'alpha')).toBe(500);
@@ -101,15 +109,7 @@ describe('node runtime: effects with an ordering contract', () => {
   });
 
   it('a hung disk holds heartbeats back for at most keepalive', () => {
-    const clock = new ManualClock();
-    const a = node('alpha', clock, 500);
-    const b = node('beta', clock, 700);
-    a.connect((bytes) => { const r = b.rt.read(bytes, 'p0'); if (r.kind === 'heard') b.rt.submit(r.event); });
-    a.rt.tick();
-    b.rt.tick();
-    clock.advance(30);
-    const write = b.held.find((h) => h.what === 'peer-generation 500')!;
-    expect(write).toBeDefined();
+    const { clock, b, write } = alphaHeardByBeta();
     clock.advance(write.at + 99 - clock.t);
     expect(b.sent.length, 'held back while the write runs').toBe(write.sentBefore);
     // Never completed: after keepalive the statuses leave anyway (silence would get beta declared dead).
