@@ -353,13 +353,7 @@ export function decideWant(s: ResourcesState, spec: GroupSpec): Want {
     // with failback, the peer releases first; we start once its report drops the group
     return w(false, 'peer-holds', `${peer} holds it`);
   }
-  // Starting a group on the peer's word that it does not hold needs a word
-  // the peer wrote after hearing this incarnation: an older report may
-  // predate a takeover the peer made while it thought we were gone (e.g. we
-  // stopped and restarted quickly, or were fenced and rebooted while a slow
-  // path still delivers its old reports), and both would start the group.
-  const heard = report?.hearsGeneration;
-  const olderWord = heard !== undefined && s.cfg.generation !== undefined && heard !== s.cfg.generation;
+  const olderWord = reportPredatesUs(s);
   const waitWord = `waiting for a report ${peer} wrote after hearing this node`;
   if (iHold) {
     if (failback && !preferred && !peerFailed && report?.status !== 'dead' && !(handed && !iHand)) {
@@ -371,14 +365,38 @@ export function decideWant(s: ResourcesState, spec: GroupSpec): Want {
   }
   if (me.phase === 'failed') return w(false, 'start-failed', `it failed to start here${me.lastError ? ` (${me.lastError})` : ''}`);
   if (report?.status === 'dead') return w(true, 'peer-leaving', `${peer} is shutting down and let go of it`);   // the peer is leaving and has let go of it
-  // We dropped it in a message the peer had not read when it wrote this report: it may be taking it now.
-  if (report?.unheardDrops?.includes(spec.name)) return w(undefined, 'peer-holds', `waiting for ${peer} to read that this node released it`);
-  if (olderWord) return w(undefined, 'preferred', waitWord);
+  const wait = startWait(s, spec, 'preferred');
+  if (wait) return wait;
   if (preferred) return w(true, 'preferred', `preferred node, ${peer} agreed`);
   if (handed && !iHand) return w(true, 'handover', `${peer} hands it to this node (standby/takeover)`);
   return peerFailed
     ? w(true, 'peer-failed', `it failed to start on ${peer}`)
     : w(false, 'peer-holds', `${spec.preferredNode} is its preferred node`);
+}
+
+/**
+ * Starting a group on the peer's word that it does not hold needs a word
+ * the peer wrote after hearing this incarnation: an older report may
+ * predate a takeover the peer made while it thought we were gone (e.g. we
+ * stopped and restarted quickly, or were fenced and rebooted while a slow
+ * path still delivers its old reports), and both would start the group.
+ */
+function reportPredatesUs(s: ResourcesState): boolean {
+  const heard = s.peer.report?.hearsGeneration;
+  return heard !== undefined && s.cfg.generation !== undefined && heard !== s.cfg.generation;
+}
+
+/**
+ * Why this node may not start an unheld group on the peer's newest report
+ * yet, whatever else wants it here (the resource rules, or quorum's ipfail):
+ * we dropped it in a message the peer had not read when it wrote the report
+ * (it may be taking it now), or the report predates this incarnation.
+ */
+function startWait(s: ResourcesState, spec: GroupSpec, olderCode: ReasonCode): Want | undefined {
+  const peer = s.cfg.peer ?? 'the peer';
+  if (s.peer.report?.unheardDrops?.includes(spec.name)) return w(undefined, 'peer-holds', `waiting for ${peer} to read that this node released it`);
+  if (reportPredatesUs(s)) return w(undefined, olderCode, `waiting for a report ${peer} wrote after hearing this node`);
+  return undefined;
 }
 
 /** This node hands the group to its peer (standby here, or takeover there). */
@@ -484,7 +502,18 @@ export function decideWithQuorum(s: ResourcesState, spec: GroupSpec, d: GroupDec
     peerHolds: peerHeard && (s.peer.report?.hold.includes(spec.name) ?? false),
     failedHere: me.phase === 'failed', recovering: me.phase === 'recovering',
   });
-  return want === normal.want ? normal : w(want, `quorum-${d.code}`, `quorum: ${d.reason}`);
+  if (want === normal.want) return normal;
+  // Quorum may let this node take a group the resource rules would leave to
+  // the peer (ipfail: this node reaches more), but not past the start rules:
+  // an operator's hand-over comes first in those rules, and a drop the peer
+  // has not read yet means it may be starting the group right now
+  // (simulator seed 55836: standby handed g1 over, ipfail took it back
+  // while the peer started it).
+  if (want === true && !HELD.has(me.phase) && peerHeard) {
+    const wait = startWait(s, spec, 'peer-holds');
+    if (wait) return wait;
+  }
+  return w(want, `quorum-${d.code}`, `quorum: ${d.reason}`);
 }
 
 function reconfigure(s: ResourcesState, ev: Extract<ResourcesEvent, { kind: 'reconfigure' }>, now: number): void {

@@ -28,6 +28,11 @@ describe('simulator: operator commands', () => {
     expect(moved).toBeGreaterThan(100);
   });
 
+  it('seed 55836: ipfail does not take back a group handed over by standby while the peer may be starting it', () => {
+    const r = runSeed(55836);
+    expect(r.violation, r.violation?.message).toBeUndefined();
+  });
+
   it('planted: a beta that takes a handed-over group without waiting for alpha to stop it is caught', () => {
     // The broken rule: beta reads alpha's hand-over as if alpha no longer held the groups.
     const eager = (node: string, ev: EngineEvent): EngineEvent => {

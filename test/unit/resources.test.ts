@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
-  failedGroups, heldGroups, initResources, resourcesStep, wantsGroup, yieldingGroups,
+  decideWithQuorum, failedGroups, heldGroups, initResources, resourcesStep, wantsGroup, yieldingGroups,
   type ResourcesAction, type ResourcesConfig, type ResourcesState,
 } from '../../src/resources/machine.js';
 import type { PeerReport } from '../../src/membership/machine.js';
@@ -216,5 +216,30 @@ describe('resource groups', () => {
     expect(s.groups.g1!.phase).toBe('stop-failed');
     expect(acts).toContainEqual(expect.objectContaining({ kind: 'alert' }));
     expect(heldGroups(s)).toEqual(['g1']);
+  });
+});
+
+describe('quorum cannot take a group past the start rules', () => {
+  // alpha reaches more ping targets (ipfail-better: "take the peer's"), but it
+  // has just handed g1 to beta (tandem standby) and dropped it in a message
+  // beta had not read when it wrote its newest report: beta may be starting
+  // g1 right now (simulator seed 55836).
+  const ipfailBetter = { g1: { group: 'g1', hold: 'keep', take: 'allow', code: 'ipfail-better', reason: 'ipfail: this node reaches more' } as const };
+
+  it('waits while the peer has not read that this node released the group', () => {
+    const s = initResources(base('alpha'), new Set(), 0);
+    resourcesStep(s, { kind: 'peer', liveness: 'up', report: rep([], { unheardDrops: ['g1'] }) }, 0);
+    resourcesStep(s, { kind: 'hand-over', groups: ['g1'] }, 0);
+    s.quorum = ipfailBetter;
+    const d = decideWithQuorum(s, s.cfg.groups[0]!, ipfailBetter.g1);
+    expect(d.want).toBeUndefined();
+    expect(d.reason).toMatch(/to read that this node released it/);
+  });
+
+  it('takes it once the peer has read the release and does not hold it', () => {
+    const s = initResources(base('alpha'), new Set(), 0);
+    resourcesStep(s, { kind: 'peer', liveness: 'up', report: rep([]) }, 0);
+    resourcesStep(s, { kind: 'hand-over', groups: ['g1'] }, 0);
+    expect(decideWithQuorum(s, s.cfg.groups[0]!, ipfailBetter.g1).want).toBe(true);
   });
 });
