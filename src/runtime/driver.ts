@@ -136,7 +136,7 @@ export class Driver<S, E, A> {
  */
 export class KeyedSerial {
   private readonly queues = new Map<string, { busy: boolean; jobs: Array<(done: () => void) => void> }>();
-  private onIdle?: () => void;
+  private onIdle: Array<() => void> = [];
 
   run(key: string, job: (done: () => void) => void): void {
     let q = this.queues.get(key);
@@ -154,7 +154,7 @@ export class KeyedSerial {
   /** Calls `fn` once every queue has drained (at once if idle now). */
   whenIdle(fn: () => void): void {
     if (this.idle()) fn();
-    else this.onIdle = fn;
+    else this.onIdle.push(fn);
   }
 
   private next(key: string): void {
@@ -162,11 +162,7 @@ export class KeyedSerial {
     if (q.busy) return;
     const job = q.jobs.shift();
     if (!job) {
-      if (this.onIdle && this.idle()) {
-        const fn = this.onIdle;
-        this.onIdle = undefined;
-        fn();
-      }
+      if (this.onIdle.length && this.idle()) for (const fn of this.onIdle.splice(0)) fn();
       return;
     }
     q.busy = true;

@@ -9,7 +9,7 @@ import { ARBITER_MACHINE, initArbiter, PRUNE_EVERY_MS, type ArbiterAction, type 
 import { PingerCore, pingerConfig } from '../../src/ping/pinger.js';
 import type { BackendRequest, LeaseBackend } from '../../src/quorum/backend.js';
 import { LeaseDriver, type LeaseDriverEvent } from '../../src/quorum/driver.js';
-import { Driver, type Clock, type Machine, type Timer } from '../../src/runtime/driver.js';
+import { Driver, KeyedSerial, type Clock, type Machine, type Timer } from '../../src/runtime/driver.js';
 import { processClock, type QuorumHost, type QuorumProcess } from '../../src/sim/quorum.js';
 import { Rng } from '../../src/sim/rng.js';
 
@@ -339,5 +339,28 @@ describe('the simulator\'s process clock', () => {
     w.proc.paused = false;
     for (const f of w.deferred.splice(0)) f();
     expect(fired).toEqual(['frozen']);
+  });
+});
+
+describe('KeyedSerial', () => {
+  it('runs one job per key at a time, in order; keys do not wait on each other; every idle waiter is called', () => {
+    const q = new KeyedSerial();
+    const log: string[] = [];
+    const pending: Array<() => void> = [];
+    const job = (name: string) => (done: () => void) => { log.push(`start ${name}`); pending.push(() => { log.push(`end ${name}`); done(); }); };
+    q.run('g1', job('g1 hold'));
+    q.run('g1', job('g1 start'));
+    q.run('g2', job('g2 hold'));
+    expect(log).toEqual(['start g1 hold', 'start g2 hold']);
+    let idle = 0;
+    q.whenIdle(() => { idle += 1; });
+    q.whenIdle(() => { idle += 1; });
+    pending.shift()!();   // g1 hold ends: g1 start begins
+    expect(log.slice(2)).toEqual(['end g1 hold', 'start g1 start']);
+    expect(q.idle()).toBe(false);
+    pending.shift()!();
+    pending.shift()!();
+    expect(q.idle()).toBe(true);
+    expect(idle).toBe(2);
   });
 });
