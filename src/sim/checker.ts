@@ -106,6 +106,8 @@ export class Checker {
   private quietSince = 0;
   /** An operator's standby/takeover/cleanup moves groups on purpose: the settle bound counts from the last one. */
   private operatorAt = -Infinity;
+  /** Per group, the last step it was stop-failed on either node: its dual-hold bounds count from when it left that state. */
+  private readonly stopFailedAt = new Map<string, number>();
   private survivor = -1;
   private soloSince = 0;
   private readonly lastBootGen: Array<number | undefined> = [undefined, undefined];
@@ -164,11 +166,17 @@ export class Checker {
       const stopFailed = a.phase(g) === 'stop-failed' || b.phase(g) === 'stop-failed';
       if (this.fencing) this.checkSplitBrain(t, g, stopFailed);
       else if (this.arbiter) this.checkArbiterSplit(t, g, stopFailed);
-      if (stopFailed) continue;   // needs an operator (or fencing): no bound can hold
+      if (stopFailed) {
+        // Needs an operator (or fencing): no bound can hold until it is cleaned up.
+        this.stopFailedAt.set(g, t);
+        continue;
+      }
+      // A group an operator just cleaned up out of stop-failed is walked down from then on (seed 770284871).
+      const managedSince = this.stopFailedAt.get(g) ?? -Infinity;
       const pa = a.phase(g);
       const pb = b.phase(g);
       if ((pa === 'starting' || pa === 'running') && (pb === 'starting' || pb === 'running') && this.connected && this.opQuiet) {
-        const since = Math.max(this.connectedSince, this.opQuietSince);
+        const since = Math.max(this.connectedSince, this.opQuietSince, managedSince);
         if (t - since > B.claimBothMs) {
           this.flag('dual-claim', t, `both nodes claim ${g} (alpha ${pa}, beta ${pb}) ${t - since} ms after they could hear each other again (bound ${B.claimBothMs} ms)`);
         }
@@ -176,7 +184,7 @@ export class Checker {
       const dual = anyUp(a, g) && anyUp(b, g);
       if (dual) this.stats.dualSteps += 1;
       if (dual && this.connected && this.opQuiet) {
-        const since = Math.max(this.connectedSince, this.opQuietSince);
+        const since = Math.max(this.connectedSince, this.opQuietSince, managedSince);
         this.stats.dualWindowMaxMs = Math.max(this.stats.dualWindowMaxMs, t - since);
         if (t - since > B.dualMs) {
           this.flag('dual-hold', t, `group ${g} up on both hosts (alpha [${bits(a, g)}], beta [${bits(b, g)}]) ${t - since} ms after they could hear each other again (bound ${B.dualMs} ms)`);

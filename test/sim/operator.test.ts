@@ -33,6 +33,11 @@ describe('simulator: operator commands', () => {
     expect(r.violation, r.violation?.message).toBeUndefined();
   });
 
+  it('seed 770284871: a group an operator cleans up out of stop-failed is given its walk-down time (checker)', () => {
+    const r = runSeed(770284871);
+    expect(r.violation, r.violation?.message).toBeUndefined();
+  });
+
   it('planted: a beta that takes a handed-over group without waiting for alpha to stop it is caught', () => {
     // The broken rule: beta reads alpha's hand-over as if alpha no longer held the groups.
     const eager = (node: string, ev: EngineEvent): EngineEvent => {
