@@ -513,6 +513,9 @@ export class Daemon {
       // etcd's revoke is an HTTP call: give it a moment before close() aborts it.
       leaveDelayMs: this.backend?.kind === 'etcd' ? 200 : 0,
       observe: (a) => this.observe(a),
+      writeOverrun: (ms) => {
+        this.rateLimitedWarn('state:overrun', `state dir ${this.opts.stateDir}: a write heartbeats wait for took over ${ms} ms; they were sent before it landed (a hung or very slow disk?)`);
+      },
       generationClaimRefused: (claimed, limit) => {
         this.rateLimitedWarn('generation-claim', `${this.peer} reports having heard generation ${claimed} of this node, beyond any it can have used (${limit}); ignored`);
       },

@@ -116,6 +116,8 @@ export interface NodeHost {
   readonly leaveDelayMs: number;
   /** Every effect, after the runtime has carried out its part: logs, journal, metrics, the simulator's checker. */
   observe(a: EngineAction, cause: EngineEvent): void;
+  /** A write messages waited for took longer than keepalive: they went out before it landed (a hung or very slow disk). */
+  writeOverrun?(waitedMs: number): void;
   /** A raised generation was refused as impossible (beyond the wall clock by more than a day). */
   generationClaimRefused(claimed: number, limit: number): void;
   /** The graceful shutdown's last message is out: close sockets, drain, exit. */
@@ -145,7 +147,7 @@ export class NodeRuntime {
     this.generationValue = spec.generation;
     this.authkeys = spec.authkeys;
     this.sender = { node: spec.self, uuid: spec.uuid, generation: spec.generation, deadtimeMs: spec.deadtimeMs, authkeys: spec.authkeys };
-    this.gate = new DurableGate(clock, spec.keepaliveMs);
+    this.gate = new DurableGate(clock, spec.keepaliveMs, () => host.writeOverrun?.(spec.keepaliveMs));
     const state = initEngine(
       {
         self: spec.self, peer: spec.peer, paths: spec.paths,

@@ -194,7 +194,7 @@ export class DurableGate {
   /** Times the bound released messages ahead of a write (for status). */
   overruns = 0;
 
-  constructor(private readonly clock: Clock, private readonly maxWaitMs: number) {
+  constructor(private readonly clock: Clock, private readonly maxWaitMs: number, private readonly onOverrun?: () => void) {
     this.timer = clock.timer();
   }
 
@@ -226,6 +226,7 @@ export class DurableGate {
     this.overruns += 1;
     this.pending = 0;
     this.epoch += 1;
+    this.onOverrun?.();
     this.open();
   }
 

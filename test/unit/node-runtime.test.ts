@@ -66,6 +66,7 @@ function node(self: 'alpha' | 'beta', clock: ManualClock, generation: number) {
     observe: (a: EngineAction) => { if (a.kind === 'op' || a.kind === 'persist-hold') log.push(`action ${a.kind}`); },
     generationClaimRefused: () => undefined,
     left: () => log.push('left'),
+    writeOverrun: (ms) => log.push(`overrun ${ms}`),
   };
   const rt = new NodeRuntime(spec, host);
   return { rt, log, held, sent, ops, connect: (to: (b: Buffer) => void) => { deliver = to; } };
@@ -116,6 +117,7 @@ describe('node runtime: effects with an ordering contract', () => {
     clock.advance(2);
     expect(b.sent.length).toBeGreaterThan(write.sentBefore);
     expect(b.rt.gate.overruns).toBe(1);
+    expect(b.log, 'the host is told, to log it').toContain('overrun 100');
   });
 
   it("a group's start waits for its hold write, and a failed write voids it", () => {
