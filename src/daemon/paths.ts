@@ -66,6 +66,8 @@ interface Rec {
   sent: number;
   arrivals: number[];
   firstArrival?: number;
+  /** The first seq this path carried in the peer's current generation: a path that opened late lost nothing before it. */
+  firstSeq?: number;
   seen: Map<number, number>;   // seq -> arrival, inside the loss window
   latency: number[];
   rtt?: number;
@@ -214,6 +216,7 @@ export class PathMonitor {
       for (const r of this.recs.values()) {
         delete r.lastSeq;
         delete r.lastFreshAt;
+        delete r.firstSeq;
         r.seen.clear();
       }
     }
@@ -227,6 +230,7 @@ export class PathMonitor {
     if (rec.lastSeq !== undefined && seq <= rec.lastSeq) return;   // duplicate or replay: no news
     if (rec.lastSeq !== undefined) rec.lost += seq - rec.lastSeq - 1;
     rec.lastSeq = seq;
+    rec.firstSeq ??= seq;
     rec.lastFreshAt = now;
     rec.received += 1;
     rec.seen.set(seq, now);
@@ -322,7 +326,6 @@ export class PathMonitor {
     const k = this.o.keepaliveMs;
     const sinceNew = this.lastNewSeqAt === undefined ? 0 : Math.min(now - this.lastNewSeqAt, LOSS_WINDOW_MS) - grace;
     const silent = k && k > 0 && sinceNew > 0 ? Math.floor(sinceNew / k) : 0;
-    const expected = (hi >= lo ? hi - lo + 1 : 0) + silent;
     // The window is 60 s only once the peer has been heard for that long.
     const windowS = this.firstContactAt === undefined ? 0 : Math.round(Math.min(LOSS_WINDOW_MS, now - this.firstContactAt) / 1000);
     const out: Record<string, PathReport> = {};
@@ -332,8 +335,13 @@ export class PathMonitor {
         if (now - at <= LOSS_WINDOW_MS) break;
         r.seen.delete(seq);
       }
+      // From the path's first datagram on, not from the first seq any path
+      // carried: at start-up one socket or the serial line opens a beat later
+      // than another. A path that never carried anything counts from `lo`.
+      const from = Math.max(lo, r.firstSeq ?? lo);
       let got = 0;
-      for (const seq of r.seen.keys()) if (seq >= lo && seq <= hi) got += 1;
+      for (const seq of r.seen.keys()) if (seq >= from && seq <= hi) got += 1;
+      const pathExpected = hi >= from ? hi - from + 1 + silent : silent;
       const span = r.firstArrival === undefined ? 0 : Math.min(RATE_WINDOW_MS, now - r.firstArrival);
       const sorted = [...r.latency].sort((a, b) => a - b);
       const rep: PathReport = {
@@ -342,7 +350,7 @@ export class PathMonitor {
         sent: r.sent,
         loss: {
           received: r.received, lost: r.lost,
-          percent: expected > 0 ? round(100 * (1 - Math.min(got, expected) / expected), 1) : null,
+          percent: pathExpected > 0 ? round(100 * (1 - Math.min(got, pathExpected) / pathExpected), 1) : null,
           windowS,
         },
         latency: {

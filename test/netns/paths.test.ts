@@ -151,7 +151,7 @@ describe.sequential('redundant heartbeat paths: ethernet x2 + serial', () => {
         expect(x.state).toBe('up');
         expect(x.packetsPerSec).toBeGreaterThan(5);     // keepalive 100 ms: about 10/s
         expect(x.packetsPerSec).toBeLessThan(15);
-        expect(x.loss!.percent).toBe(0);
+        expect(x.loss!.percent, `${n}: ${x.name} ${JSON.stringify(x.loss)}`).toBe(0);
         expect(x.latency!.samples).toBeGreaterThan(5);
         expect(x.latency!.oneWayMs).toBeGreaterThanOrEqual(0);
         expect(x.latency!.oneWayMs).toBeLessThan(50);

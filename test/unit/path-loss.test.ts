@@ -42,4 +42,31 @@ describe('path loss while the peer is silent', () => {
     expect(loss.windowS).toBe(16);
     await path.close();
   });
+
+  it('a path that opened a beat after the others lost nothing before its first datagram; a later gap still counts', async () => {
+    let t = 0;
+    const paths = ['bcast eth0', 'ucast eth1 10.0.1.2'];
+    const engine = initEngine(
+      { self: 'alpha', peer: 'beta', paths, keepaliveMs: 100, warntimeMs: 500, deadtimeMs: 1000, initdeadMs: 2000 },
+      { self: 'alpha', autoFailback: 'off', groups: [], stopRetries: 1, stopRetryDelayMs: 1 },
+      0, { held: new Set() },
+    );
+    const mon = new PathMonitor({ peer: 'beta', authkeys: keys, deadtimeMs: 1000, keepaliveMs: 100, now: () => t, engine: () => engine, log: () => undefined });
+    const wrapped = paths.map((name) => mon.wrap({ name, send: () => undefined, close: async () => undefined }, name.startsWith('bcast') ? 'bcast' : 'ucast'));
+    const deliver = mon.receiver(() => undefined);
+    const status = (seq: number) => encode(buildStatus({
+      status: 'active', deadtimeMs: 1000, src: 'beta', srcUuid: Buffer.alloc(16), seq, generation: 5, wallSeconds: 1, hold: [], yielding: [], failed: [],
+    }), keys);
+    for (let seq = 1; seq <= 30; seq++) {
+      t = (seq - 1) * 100;
+      deliver(status(seq), 'ucast eth1 10.0.1.2', '10.0.1.2');
+      if (seq >= 3 && seq !== 20) deliver(status(seq), 'bcast eth0', '10.0.0.2');   // opened at seq 3; seq 20 lost
+    }
+    t = 2900 + 1000;
+    const snap = mon.snapshot();
+    expect(snap['ucast eth1 10.0.1.2']!.loss.percent).toBe(0);
+    // seqs 3..30 were due on bcast once it carried its first; 20 is missing: 1 of 28.
+    expect(snap['bcast eth0']!.loss.percent).toBeCloseTo(3.6, 1);
+    await Promise.all(wrapped.map((x) => x.close()));
+  });
 });
