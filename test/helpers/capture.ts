@@ -17,6 +17,7 @@ export async function capture(ns: string, ifname: string, filter: string, extra:
       err += d.toString();
       if (err.includes('listening on')) { clearTimeout(t); resolve(); }
     });
+    p.once('exit', () => { clearTimeout(t); reject(new Error(`tcpdump exited: ${err}`)); });
   });
   return {
     async stop() {

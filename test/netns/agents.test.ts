@@ -15,6 +15,7 @@ import {
   attachToBridge, cleanupPrefix, createBridge, createNetns, createVeth, destroyNetns, macOf, netnsName, nsExec, sh, succeeds, waitFor,
 } from '../helpers/netns.js';
 import { need } from '../helpers/tools.js';
+import { capture } from '../helpers/capture.js';
 import { AgentsDriver as Driver } from '../helpers/agents-driver.js';
 
 beforeAll(() => need('ip', 'ping', 'tcpdump'));
@@ -25,31 +26,8 @@ const A = netnsName(PREFIX, 'a');
 const C = netnsName(PREFIX, 'c');
 const FAKE_MAC = '02:00:00:00:00:99';
 
-/** tcpdump of ARP on one interface; stop() returns the lines seen. */
-async function captureArp(ns: string, ifname: string): Promise<{ stop(): Promise<string[]> }> {
-  const p = spawn('ip', ['netns', 'exec', ns, 'tcpdump', '-i', ifname, '-n', '-e', '-l', '-tt', 'arp']);
-  let out = '';
-  let err = '';
-  p.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-  const exited = new Promise<void>((r) => p.once('exit', () => r()));
-  await new Promise<void>((resolve, reject) => {
-    const t = setTimeout(() => { p.kill('SIGKILL'); reject(new Error(`tcpdump did not start: ${err}`)); }, 5000);
-    p.stderr.on('data', (d: Buffer) => {
-      err += d.toString();
-      if (err.includes('listening on')) { clearTimeout(t); resolve(); }
-    });
-    p.once('exit', () => { clearTimeout(t); reject(new Error(`tcpdump exited: ${err}`)); });
-  });
-  return {
-    async stop() {
-      p.kill('SIGINT'); // ip netns exec execs tcpdump, so this pid is tcpdump
-      const t = setTimeout(() => p.kill('SIGKILL'), 3000);
-      await exited;
-      clearTimeout(t);
-      return out.split('\n').filter((l) => l.trim() !== '');
-    },
-  };
-}
+/** ARP on one interface with epoch timestamps, one packet per line. */
+const captureArp = (ns: string, ifname: string) => capture(ns, ifname, 'arp', ['-tt']);
 
 interface Frame { t: number; kind: 'request' | 'reply'; line: string }
 
