@@ -47,6 +47,14 @@ export interface SignalHandlers {
 }
 
 /**
+ * V8's sampling profiler (`node --cpu-prof`, `--prof`) runs on SIGPROF: a
+ * listener would take the signal from it, and removing the listener at exit
+ * restores the default action, which kills the process before it writes the
+ * profile.
+ */
+const profiling = (): boolean => process.execArgv.some((a) => /^--(cpu-prof|prof)(=|$|-)/.test(a));
+
+/**
  * Installs a listener for every signal in `table`; returns a function that
  * removes them again. A second shutdown signal while the first is still
  * releasing is the operator insisting: `insist` decides (the daemon exits
@@ -56,6 +64,7 @@ export function installSignals(table: Readonly<Record<string, SignalMeaning>>, h
   let shutdowns = 0;
   const listeners: Array<[string, () => void]> = [];
   for (const [sig, meaning] of Object.entries(table)) {
+    if (sig === 'SIGPROF' && profiling()) continue;
     const fn = (): void => {
       switch (meaning) {
         case 'shutdown':
