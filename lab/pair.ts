@@ -9,7 +9,7 @@
 // beside a developer's) never tear down each other's pairs.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdirSync, openSync, rmSync, writeFileSync, closeSync } from 'node:fs';
+import { chmodSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, closeSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sh, sleep, waitFor } from './sh.js';
@@ -83,6 +83,8 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 // Runs both from source (vitest) and compiled (dist/lab, for demo and bench).
 export const REPO_ROOT = resolve(HERE, HERE.split('/').includes('dist') ? '../..' : '..');
 const TANDEM_BIN = join(REPO_ROOT, 'bin', 'tandem');
+/** Node's flags for the daemon, as bin/tandem's #! line gives them to an installed tandem. */
+export const TANDEM_NODE_FLAGS = readFileSync(TANDEM_BIN, 'utf8').split('\n')[0]!.split(/\s+/).filter((a) => a.startsWith('--'));
 
 export class Pair {
   readonly vip: string;
@@ -247,7 +249,7 @@ export class Pair {
         '--listen-client-urls', `http://${this.arbiterIp}:2379`, '--advertise-client-urls', `http://${this.arbiterIp}:2379`,
         '--listen-peer-urls', 'http://127.0.0.1:2380', '--initial-advertise-peer-urls', 'http://127.0.0.1:2380',
         '--initial-cluster', 'lab=http://127.0.0.1:2380']
-      : ['netns', 'exec', ns, process.execPath, TANDEM_BIN, 'arbiter', '--listen', `${this.arbiterIp}:7610`,
+      : ['netns', 'exec', ns, process.execPath, ...TANDEM_NODE_FLAGS, TANDEM_BIN, 'arbiter', '--listen', `${this.arbiterIp}:7610`,
         '--state-dir', join(this.arbiterDir(), 'state'), '--keys', this.arbiterKeys()];
     this.arbiterProc = spawn('ip', args, { stdio: ['ignore', fd, fd] });
     closeSync(fd);
@@ -280,7 +282,7 @@ export class Pair {
   }
 
   private tandemCommand(node: NodeName, extraArgs: string[] = []): string[] {
-    return ['ip', 'netns', 'exec', this.ns[node], process.execPath, TANDEM_BIN, 'run',
+    return ['ip', 'netns', 'exec', this.ns[node], process.execPath, ...TANDEM_NODE_FLAGS, TANDEM_BIN, 'run',
       '-c', this.configDir(node), '--node', node, '--state-dir', this.stateDir(node), '--run-dir', this.runDir(node), ...extraArgs];
   }
 

@@ -12,6 +12,13 @@ export function formatStatus(r: StatusReport): string {
   const sched = r.timing.scheduling;
   lines.push(`timing: keepalive ${dur(r.timing.keepaliveMs)}, deadtime ${dur(r.timing.deadtimeMs)}, auto_failback ${r.timing.autoFailback}` +
     (sched ? `, scheduling ${sched.policy}${sched.refused ? ' (realtime refused)' : ''}` : ''));
+  const late = r.timing.sendLateness;
+  const loop = r.timing.eventLoopDelay;
+  if (late?.samples || loop) {
+    const f = (v: number | null | undefined) => (v === null || v === undefined ? '-' : `${v} ms`);
+    lines.push(`  heartbeat timer late: p50 ${f(late?.p50Ms)}, p99 ${f(late?.p99Ms)}, max ${f(late?.maxMs)}` +
+      (loop ? `; event loop delay: p50 ${f(loop.p50Ms)}, p99 ${f(loop.p99Ms)}, max ${f(loop.maxMs)}` : ''));
+  }
   if (r.auth) lines.push(`authkeys: auth ${r.auth.sendIndex}, fingerprint ${r.auth.fingerprint}${r.auth.insecureAllowed ? ' (allow_insecure_authkeys: forgeable)' : ''}`);
   if (r.auth?.mismatch) lines.push(`!! ${r.auth.mismatch.message}`);
   lines.push('');

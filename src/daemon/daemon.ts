@@ -5,7 +5,7 @@
 // The send-and-judge path (timer -> engineStep -> encode -> send) stays
 // synchronous and small; everything slow (agents, LevelDB) runs beside it.
 
-import { performance } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance, type IntervalHistogram } from 'node:perf_hooks';
 import { chmodSync, writeFileSync, unlinkSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Server } from 'node:net';
@@ -24,7 +24,7 @@ import { hotRead } from '../node/view.js';
 import { StateStore, type JournalEntry, type JournalFields } from '../state/store.js';
 import { localAddresses, openUdpPath, pathName, RECV_BUFFER_BYTES, type Path } from '../transport/udp.js';
 import { RxGate } from '../transport/gate.js';
-import { PathMonitor } from './paths.js';
+import { PathMonitor, type MonitoredPath } from './paths.js';
 import { createAgent, groupOwner } from '../agents/index.js';
 import { NetCore } from '../net/core.js';
 import type { ResourceAgent } from '../agents/types.js';
@@ -35,6 +35,7 @@ import { UserError } from '../util/errors.js';
 import { prepareDir } from './dirs.js';
 import { groupLabel } from '../config/haresources.js';
 import { formatDuration } from '../util/duration.js';
+import { LatencyHistogram } from '../util/histogram.js';
 import { buildStatusReport, type DropCounts, type StatusReport } from './status.js';
 import type { FenceRecord } from '../fencing/history.js';
 import { SdNotify } from './sdnotify.js';
@@ -89,7 +90,7 @@ export class Daemon {
     return this.runtime?.engine as EngineHandle;
   }
   private store!: StateStore;
-  private paths: Path[] = [];
+  private paths: MonitoredPath[] = [];
   private pathMon?: PathMonitor;
   private control?: Server;
   private netlink?: NetCore;
@@ -127,6 +128,10 @@ export class Daemon {
   /** "authkeys differ?" diagnosis (issue 11). */
   private authDiag?: AuthDiag;
   private scheduling?: Scheduling;
+  /** How late the send-and-judge timer runs (status: timing.sendLateness). */
+  private readonly sendLateness = new LatencyHistogram();
+  /** Node's own event-loop delay sampler (a libuv timer in C++, no JS per sample). */
+  private readonly loopDelay = monitorEventLoopDelay({ resolution: 50 });
   private authDiagLoggedAt = -Infinity;
   /** The datagram being stepped, so drops name its real source, not the peer. */
   private current?: { from: string; path: string; src: string };
@@ -263,6 +268,7 @@ export class Daemon {
     if (h.autoFailback === 'legacy') this.log.warn(`${h.file}: auto_failback legacy behaves as 'on' (resources return to their preferred node)`);
     this.authDiag = new AuthDiag(this.peer, Math.max(h.deadtimeMs, 3 * h.keepaliveMs, 2000));
     this.scheduling = applyRealtime(h);
+    this.loopDelay.enable();
     if (this.scheduling.refused) {
       this.log.warn(`${h.file}: realtime on, but the system refused real-time scheduling: ${this.scheduling.refused}; heartbeats run at normal priority (set 'realtime off' to silence this)`);
     }
@@ -429,7 +435,6 @@ export class Daemon {
     if (this.metrics && hot.peerSeq !== lastSeq) this.metrics.heartbeat(this.now());
     // Fresh and authentic on this path: the peer really sends from here.
     if (hot.acceptedOn(path) > accepted) gate?.confirm(from);
-    this.pathMon?.checkTransitions();
   }
 
   /** The "authkeys differ?" diagnosis, loud: on the transition and then at most once a minute while it lasts. */
@@ -467,8 +472,8 @@ export class Daemon {
     return {
       clock: nodeClock(() => this.now()),
       wallS: () => Date.now() / 1000,
-      sendDatagram: (bytes) => {
-        for (const p of this.paths) p.send(bytes);
+      sendDatagram: (msg) => {
+        for (const p of this.paths) p.send(msg);
         this.sent += 1;
       },
       persistHold: (group, held, done) => {
@@ -535,7 +540,9 @@ export class Daemon {
    */
   private onDeadline(fire: () => void, at: number): void {
     if (this.closed) return;
-    this.metrics?.timer(this.now() - at);
+    const late = this.now() - at;
+    this.sendLateness.record(late);
+    this.metrics?.timer(late);
     // The watchdog is fed from the timer that sends and judges heartbeats, so a stalled loop starves it.
     this.sd?.tick(this.now());
     for (const [name, g] of this.gates) {
@@ -593,10 +600,12 @@ export class Daemon {
       case 'path-up':
         this.event('info', 'path-up', `heartbeat path to ${this.peer} up: ${a.path}`, { path: a.path });
         this.metrics?.path(a.path, 'up');
+        this.pathMon?.transition(a.path, true);
         return;
       case 'path-down':
         this.event('warn', 'path-down', `heartbeat path to ${this.peer} down: ${a.path}`, { path: a.path });
         this.metrics?.path(a.path, 'down');
+        this.pathMon?.transition(a.path, false);
         return;
       case 'generation-reverted':
         this.event('warn', 'generation', `${this.peer} generation ${a.from} was not the peer's: its generation ${a.to} is still sending; back to ${a.to} (a forged message, or a second daemon?)`);
@@ -702,6 +711,7 @@ export class Daemon {
 
   async close(): Promise<void> {
     this.runtime?.close();
+    this.loopDelay.disable();
     if (this.seqTimer) clearInterval(this.seqTimer);
     if (this.engine && this.store) await this.writePeerSeq(true);
     // A fence still running is killed (its process group); its result is not fed back.
@@ -876,6 +886,8 @@ export class Daemon {
       generation: this.generation, now: this.now(), startedWall: this.startedWall,
       drops: this.drops, sent: this.sent, received: this.received,
       ...(this.scheduling ? { scheduling: this.scheduling } : {}),
+      sendLateness: this.sendLateness.summary(),
+      eventLoopDelay: loopDelaySummary(this.loopDelay),
       ...(this.authDiag ? { auth: { sendIndex: this.opts.config.authkeys.sendIndex, fingerprint: keyFingerprint(this.opts.config.authkeys), insecureAllowed: !!this.opts.config.hacf.allowInsecureAuthkeys, diagnosis: this.authDiag.view(this.now()) } } : {}),
       journal,
       ...(this.pathMon ? { pathStats: this.pathMon.snapshot() } : {}),
@@ -885,6 +897,12 @@ export class Daemon {
       ...(this.backend instanceof ArbiterClient ? { arbiterDrops: this.backend.dropped } : {}),
     });
   }
+}
+
+/** The event-loop delay histogram in ms (it records ns; empty until it has sampled once). */
+function loopDelaySummary(h: IntervalHistogram): { p50Ms: number; p99Ms: number; maxMs: number } {
+  const ms = (ns: number) => (Number.isFinite(ns) ? Math.round(ns / 1000) / 1000 : 0);
+  return { p50Ms: ms(h.percentile(50)), p99Ms: ms(h.percentile(99)), maxMs: ms(h.max) };
 }
 
 export type { ResourceGroup };

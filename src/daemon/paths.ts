@@ -15,9 +15,10 @@
 import { spawn } from 'node:child_process';
 import { accessSync, constants, statSync } from 'node:fs';
 import type { AuthKeys } from '../config/types.js';
-import { decode, encode, field, hex, str } from '../heartbeat/codec.js';
+import { decode, field, hex, str } from '../heartbeat/codec.js';
 import type { Field } from '../heartbeat/types.js';
 import { readEngine, type EngineHandle } from '../node/view.js';
+import type { OutgoingDatagram } from '../node/wire.js';
 import type { SerialPath, SerialStats } from '../transport/serial.js';
 import type { OnDatagram, Path } from '../transport/udp.js';
 import { UserError } from '../util/errors.js';
@@ -30,7 +31,6 @@ export const NOTIFY_TIMEOUT_MS = 10_000;
 const LATENCY_SAMPLES = 128;
 const SENT_HISTORY = 1024;
 const NOTIFY_QUEUE = 32;
-const CHECK_EVERY_MS = 100;
 const ERROR_LOG_EVERY_MS = 10_000;
 
 export type PathKind = 'ucast' | 'bcast' | 'mcast' | 'serial';
@@ -87,12 +87,21 @@ export interface PathMonitorOptions {
   notify?: { command: string; line: number; file: string };
   notifyTimeoutMs?: number;
   env?: Record<string, string>;
+  /** Poll the engine's view for path transitions this often (ms), for a caller that does not report them through transition(). */
+  pollTransitionsMs?: number;
 }
 
 const round = (v: number, digits = 2) => Math.round(v * 10 ** digits) / 10 ** digits;
 
 function quantile(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+}
+
+/** A heartbeat path as the daemon sends on it: whole messages, which the monitor stamps per path. */
+export interface MonitoredPath {
+  readonly name: string;
+  send(msg: OutgoingDatagram): void;
+  close(): Promise<void>;
 }
 
 export class PathMonitor {
@@ -103,8 +112,8 @@ export class PathMonitor {
   private lastNewSeqAt: number | undefined;                  // the newest seq's first arrival, any path
   private ownGeneration: number | undefined;
   private readonly sentAt = new Map<number, number>();      // own seq -> send time
-  private lastOut: { buf: Buffer; fields: Field[] | undefined } | undefined;
-  private readonly timer: NodeJS.Timeout;
+  private lastOut: OutgoingDatagram | undefined;
+  private readonly timer: NodeJS.Timeout | undefined;
   private readonly notifier: Notifier | undefined;
   private open = 0;
   private readonly errs = new Map<string, { at: number; suppressed: number }>();
@@ -120,9 +129,20 @@ export class PathMonitor {
       }
       this.notifier = new Notifier(command, o.notifyTimeoutMs ?? NOTIFY_TIMEOUT_MS, o.log, o.env ?? {});
     }
-    // path-down happens on the engine's timer, not on a packet; look often.
-    this.timer = setInterval(() => this.checkTransitions(), CHECK_EVERY_MS);
-    this.timer.unref();
+    // The daemon reports the engine's path-up/path-down effects (transition());
+    // a caller without a driven engine (a test) has the view polled instead.
+    if (o.pollTransitionsMs) {
+      this.timer = setInterval(() => this.checkTransitions(), o.pollTransitionsMs);
+      this.timer.unref();
+    }
+  }
+
+  /** The engine judged a path up or down: run the hook (the engine already logged and journaled it). */
+  transition(name: string, up: boolean): void {
+    const rec = this.recs.get(name);
+    if (!rec || rec.up === up) return;
+    rec.up = up;
+    this.notifier?.push(up ? 'path-up' : 'path-down', name);
   }
 
   /**
@@ -133,28 +153,27 @@ export class PathMonitor {
     this.notifier?.push(event, arg);
   }
 
-  /** A reload changed the authkeys: decode and stamp with the new ones. */
+  /** A reload changed the authkeys: the receive hook for tests decodes with the new ones (messages carry their own). */
   setAuthKeys(keys: AuthKeys): void {
     (this.o as { authkeys: AuthKeys }).authkeys = keys;
-    this.lastOut = undefined;
   }
 
   /** Wraps an opened path: outgoing status messages get this path's echo. */
-  wrap(path: Path, kind: PathKind): Path {
+  wrap(path: Path, kind: PathKind): MonitoredPath {
     const rec: Rec = { kind, received: 0, lost: 0, sent: 0, arrivals: [], seen: new Map(), latency: [], up: false };
     if (kind === 'serial') rec.serial = path as SerialPath;
     this.recs.set(path.name, rec);
     this.open += 1;
     return {
       name: path.name,
-      send: (buf: Buffer) => {
+      send: (msg: OutgoingDatagram) => {
         rec.sent += 1;
-        path.send(this.stamp(buf, rec));
+        path.send(this.stamp(msg, rec));
       },
       close: async () => {
         await path.close();
         this.open -= 1;
-        if (this.open === 0) clearInterval(this.timer);
+        if (this.open === 0 && this.timer) clearInterval(this.timer);
       },
     };
   }
@@ -180,7 +199,7 @@ export class PathMonitor {
   /**
    * Receive hook for a caller that does not decode itself (tests): decode,
    * observe, then hand on. The daemon decodes once and calls observe() and
-   * checkTransitions() itself.
+   * transition() itself.
    */
   receiver(deliver: OnDatagram): OnDatagram {
     return (buf, path, from) => {
@@ -255,53 +274,30 @@ export class PathMonitor {
     if (rec.latency.length > LATENCY_SAMPLES) rec.latency.shift();
   }
 
-  /** Adds this path's echo to an outgoing status message; anything else passes unchanged. */
-  private stamp(buf: Buffer, rec: Rec): Buffer {
-    // The daemon hands the same buffer to every path; decode it once.
-    if (this.lastOut?.buf !== buf) {
-      let fields: Field[] | undefined;
-      try {
-        fields = decode(buf, this.o.authkeys);
-      } catch {
-        fields = undefined;
-      }
-      this.lastOut = { buf, fields };
-      const seq = fields && hex(fields, 'seq');
-      const gen = fields && hex(fields, 'hg');
-      if (fields && str(fields, 't') === 'status' && seq !== undefined && gen !== undefined) {
-        if (gen !== this.ownGeneration) this.sentAt.clear();
-        this.ownGeneration = gen;
-        this.sentAt.set(seq, this.o.now());
-        if (this.sentAt.size > SENT_HISTORY) this.sentAt.delete(this.sentAt.keys().next().value!);
-      }
+  /** What this path sends for `msg`: with its echo when it has one to give, else the message as it is. */
+  private stamp(msg: OutgoingDatagram, rec: Rec): Buffer {
+    const st = msg.status;
+    if (!st) return msg.bytes;
+    if (this.lastOut !== msg) {
+      // Once per message, however many paths send it.
+      this.lastOut = msg;
+      if (st.generation !== this.ownGeneration) this.sentAt.clear();
+      this.ownGeneration = st.generation;
+      this.sentAt.set(st.seq, this.o.now());
+      if (this.sentAt.size > SENT_HISTORY) this.sentAt.delete(this.sentAt.keys().next().value!);
     }
-    const fields = this.lastOut.fields;
-    if (!fields || str(fields, 't') !== 'status' || rec.lastSeq === undefined || rec.lastFreshAt === undefined || this.peerGeneration === undefined) return buf;
+    if (rec.lastSeq === undefined || rec.lastFreshAt === undefined || this.peerGeneration === undefined) return msg.bytes;
     const holdUs = Math.round((this.o.now() - rec.lastFreshAt) * 1000);
-    if (holdUs > LOSS_WINDOW_MS * 1000) return buf;   // too old to say anything about the path now
-    const echo = field(ECHO_FIELD, `${this.peerGeneration.toString(16)} ${rec.lastSeq.toString(16)} ${holdUs.toString(16)}`);
-    const at = fields.findIndex((f) => f.name === 'src');
-    const out = [...fields];
-    out.splice(at < 0 ? out.length : at, 0, echo);
-    try {
-      return encode(out, this.o.authkeys);
-    } catch {
-      return buf;
-    }
+    if (holdUs > LOSS_WINDOW_MS * 1000) return msg.bytes;   // too old to say anything about the path now
+    return msg.with(field(ECHO_FIELD, `${this.peerGeneration.toString(16)} ${rec.lastSeq.toString(16)} ${holdUs.toString(16)}`));
   }
 
-  /** Runs the notify hook for path transitions the engine made since the last look. */
+  /** Runs the notify hook for path transitions the engine's view shows since the last look. */
   checkTransitions(): void {
     const engine = this.o.engine();
     if (!engine) return;
     const paths = readEngine(engine, this.o.now()).membership.paths;
-    for (const [name, rec] of this.recs) {
-      const up = paths.find((p) => p.name === name)?.up ?? false;
-      if (up === rec.up) continue;
-      rec.up = up;
-      // The engine already logged and journaled the transition; this only runs the hook.
-      this.notifier?.push(up ? 'path-up' : 'path-down', name);
-    }
+    for (const name of this.recs.keys()) this.transition(name, paths.find((p) => p.name === name)?.up ?? false);
   }
 
   snapshot(): Record<string, PathReport> {

@@ -2,6 +2,7 @@
 // per-path fields in docs/paths.md). Bump STATUS_VERSION on any incompatible
 // change; added fields are compatible.
 
+import type { LatencySummary } from '../util/histogram.js';
 import type { Scheduling } from './realtime.js';
 import type { Config } from '../config/types.js';
 import { readEngine, type EngineHandle, type EngineView, type FencingView, type GroupView, type QuorumView } from '../node/view.js';
@@ -48,6 +49,10 @@ export interface StatusInput {
   auth?: { sendIndex: number; fingerprint: string; insecureAllowed: boolean; diagnosis: AuthDiagView };
   /** The heartbeat thread's scheduling as applied at start. */
   scheduling?: Scheduling;
+  /** How late the timer that sends and judges heartbeats ran after its deadline, since start. */
+  sendLateness?: LatencySummary;
+  /** Node's event-loop delay (perf_hooks.monitorEventLoopDelay), since start. */
+  eventLoopDelay?: { p50Ms: number; p99Ms: number; maxMs: number };
   /** Datagrams tandem's arbiter client dropped: not an authentic answer to one of its requests. */
   arbiterDrops?: { auth: number; malformed: number; unmatched: number };
 }
@@ -85,6 +90,8 @@ export function buildStatusReport(i: StatusInput) {
       autoFailback: i.config.hacf.autoFailback,
       // Heartbeat's realtime/rtprio as applied (daemon/realtime.ts); refused: why `realtime on` did not take.
       scheduling: i.scheduling ? { policy: i.scheduling.policy, refused: i.scheduling.refused ?? null } : null,
+      sendLateness: i.sendLateness ?? null,
+      eventLoopDelay: i.eventLoopDelay ?? null,
     },
     nodes: [
       { name: i.node, self: true, state: localState, generation: i.generation, lastHeardMsAgo: 0, holds: myHold },

@@ -11,7 +11,10 @@
 // sendmsg, each with NLM_F_ACK), and dumps run one at a time because the
 // kernel refuses a second dump on a socket (EBUSY) while one is in progress.
 
-import { RawNetlinkSocket } from 'netlink';
+// Only the raw socket: the package's index also loads its generated nl80211
+// and rtnetlink tables (~1 MB of JavaScript, ~7 MB of a daemon's memory),
+// none of which tandem uses (its own codec is src/net/rtnetlink.ts).
+import { RawNetlinkSocket } from 'netlink/dist/raw.js';
 import { UserError } from '../util/errors.js';
 import { parseIp, type Family } from './addr.js';
 import {

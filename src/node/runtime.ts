@@ -29,7 +29,7 @@ import {
   engineDeadline, engineQuorumInput, engineStep, initEngine,
   type EngineAction, type EngineEvent, type EngineQuorumConfig, type EngineState,
 } from './engine.js';
-import { encodeAsk, encodeStatus, readDatagram, type Received, type Sender } from './wire.js';
+import { askDatagram, readDatagram, statusDatagram, type OutgoingDatagram, type Received, type Sender } from './wire.js';
 
 /** Our generations follow the wall clock: a claim of one far beyond it was never ours (a broken or hostile peer). */
 export const GENERATION_RAISE_LIMIT_S = 86_400;
@@ -101,8 +101,8 @@ export interface NodeHost {
   readonly clock: Clock;
   /** The wall clock in seconds (ts fields, generations). */
   wallS(): number;
-  /** One encoded, signed datagram, on every heartbeat path. */
-  sendDatagram(bytes: Buffer, sent: { generation: number; seq: number }): void;
+  /** One message, on every heartbeat path (each path signs what it sends: `msg.bytes`, or its own variant). */
+  sendDatagram(msg: OutgoingDatagram, sent: { generation: number; seq: number }): void;
   persistHold(group: string, held: boolean, done: (error?: Error) => void): void;
   persistPeerGeneration(generation: number, previous: { generation: number; lastSeq: number } | undefined, done: () => void): void;
   /** Moves this node to a generation above the one the peer saw, durably; done(undefined) when the write failed (the host said why). */
@@ -215,10 +215,10 @@ export class NodeRuntime {
     this.driver.close();
   }
 
-  private send(bytes: () => Buffer, seq: number): void {
+  private send(msg: () => OutgoingDatagram, seq: number): void {
     this.gate.after(() => {
       if (this.driver.isClosed) return;
-      this.host.sendDatagram(bytes(), { generation: this.generationValue, seq });
+      this.host.sendDatagram(msg(), { generation: this.generationValue, seq });
     });
   }
 
@@ -226,10 +226,10 @@ export class NodeRuntime {
     const h = this.host;
     switch (a.kind) {
       case 'send':
-        this.send(() => encodeStatus(a.status, this.sender, Math.floor(h.wallS())), a.status.seq);
+        this.send(() => statusDatagram(a.status, this.sender, Math.floor(h.wallS())), a.status.seq);
         break;
       case 'ask':
-        this.send(() => encodeAsk(a, this.sender, Math.floor(h.wallS())), a.seq);
+        this.send(() => askDatagram(a, this.sender, Math.floor(h.wallS())), a.seq);
         break;
       case 'persist-peer-generation': {
         const release = this.gate.hold();

@@ -56,18 +56,26 @@ export interface HotRead {
   readonly peerWatermark: { generation: number; lastSeq: number } | undefined;
 }
 
+/** One reader per engine, kept: the hot path reads it per datagram and per tick without allocating. */
+class HotReader implements HotRead {
+  constructor(private readonly e: EngineState) {}
+  acceptedOn(path: string): number { return this.e.m.paths[path]?.accepted ?? 0; }
+  get peerSeq(): number | undefined { return this.e.m.peer.lastSeq; }
+  get judgementDeadline(): number { return membershipJudgementDeadline(this.e.m); }
+  get heldCount(): number { return heldGroups(this.e.r).length; }
+  deviceName(i: number): string | undefined { return this.e.f?.cfg.devices[i]; }
+  knowsGroup(g: string): boolean { return this.e.r.groups[g] !== undefined; }
+  get peerWatermark(): { generation: number; lastSeq: number } | undefined {
+    const p = this.e.m.peer;
+    return p.generation === undefined || p.lastSeq === undefined || p.resume ? undefined : { generation: p.generation, lastSeq: p.lastSeq };
+  }
+}
+
+const readers = new WeakMap<EngineState, HotReader>();
+
 export function hotRead(h: EngineHandle): HotRead {
   const e = state(h);
-  return {
-    acceptedOn: (path) => e.m.paths[path]?.accepted ?? 0,
-    get peerSeq() { return e.m.peer.lastSeq; },
-    get judgementDeadline() { return membershipJudgementDeadline(e.m); },
-    get heldCount() { return heldGroups(e.r).length; },
-    deviceName: (i) => e.f?.cfg.devices[i],
-    knowsGroup: (g) => e.r.groups[g] !== undefined,
-    get peerWatermark() {
-      const p = e.m.peer;
-      return p.generation === undefined || p.lastSeq === undefined || p.resume ? undefined : { generation: p.generation, lastSeq: p.lastSeq };
-    },
-  };
+  let r = readers.get(e);
+  if (!r) readers.set(e, (r = new HotReader(e)));
+  return r;
 }

@@ -20,7 +20,48 @@ export interface Sender {
   authkeys: AuthKeys;
 }
 
-/** One status heartbeat, encoded and signed once for every path. */
+/**
+ * A message built once for every path. Its plain encoding is made only when
+ * a path sends it as it is; a path that adds its own field (the echo, see
+ * src/daemon/paths.ts) signs its variant straight from the fields, so no
+ * path decodes or signs the message twice.
+ */
+export class OutgoingDatagram {
+  private plain?: Buffer;
+
+  constructor(
+    readonly fields: readonly Field[],
+    private readonly keys: AuthKeys,
+    /** Set for a status heartbeat: what a path's echo bookkeeping needs. */
+    readonly status?: { generation: number; seq: number },
+  ) {}
+
+  get bytes(): Buffer {
+    return (this.plain ??= encode(this.fields, this.keys));
+  }
+
+  /** The message with `extra` placed before `src` (where tandem's per-path fields go), signed. */
+  with(extra: Field): Buffer {
+    const at = this.fields.findIndex((f) => f.name === 'src');
+    const out = this.fields.slice();
+    out.splice(at < 0 ? out.length : at, 0, extra);
+    return encode(out, this.keys);
+  }
+}
+
+/** One status heartbeat for every path. */
+export function statusDatagram(s: OutgoingStatus, from: Sender, wallSeconds: number): OutgoingDatagram {
+  const fields = buildStatus({
+    status: s.status, deadtimeMs: from.deadtimeMs, src: from.node, srcUuid: from.uuid,
+    seq: s.seq, generation: from.generation, wallSeconds,
+    hold: s.hold, yielding: s.yielding, failed: s.failed, standby: s.standby, hears: s.hears,
+    ...(s.hearsSeq !== undefined ? { hearsSeq: s.hearsSeq } : {}),
+    ...(s.extra ? { extra: s.extra } : {}),
+  });
+  return new OutgoingDatagram(fields, from.authkeys, { generation: from.generation, seq: s.seq });
+}
+
+/** One status heartbeat, encoded and signed. */
 export function encodeStatus(s: OutgoingStatus, from: Sender, wallSeconds: number): Buffer {
   return encode(buildStatus({
     status: s.status, deadtimeMs: from.deadtimeMs, src: from.node, srcUuid: from.uuid,
@@ -32,8 +73,8 @@ export function encodeStatus(s: OutgoingStatus, from: Sender, wallSeconds: numbe
 }
 
 /** Heartbeat's hb_standby/hb_takeover message (t=ask_resources), numbered in the heartbeat sequence. */
-export function encodeAsk(a: Extract<EngineAction, { kind: 'ask' }>, from: Sender, wallSeconds: number): Buffer {
-  return encode(buildAskResources({
+export function askDatagram(a: Extract<EngineAction, { kind: 'ask' }>, from: Sender, wallSeconds: number): OutgoingDatagram {
+  return new OutgoingDatagram(buildAskResources({
     rscHold: a.rscHold, info: a.info, src: from.node, srcUuid: from.uuid, seq: a.seq, generation: from.generation, wallSeconds,
   }), from.authkeys);
 }

@@ -522,9 +522,9 @@ class SimNode implements CheckedNode, QuorumProcess {
     return {
       clock,
       wallS: () => this.wallS(),
-      sendDatagram: (bytes, sent) => {
+      sendDatagram: (msg, sent) => {
         s.checker.onSend(s.t, this.ix, sent.generation, sent.seq);
-        s.send(this.ix, bytes);
+        s.send(this.ix, msg.bytes);
       },
       persistHold: (group, held, done) => {
         this.storeWrite((d) => { if (held) d.held.add(group); else d.held.delete(group); }, () => done());

@@ -11,9 +11,9 @@ import type { AuthKeys, SerialMedium } from '../../src/config/types.js';
 import { decode, encode } from '../../src/heartbeat/codec.js';
 import { buildStatus, parseHeader, parseStatus } from '../../src/heartbeat/messages.js';
 import { engineStep, initEngine, type EngineState } from '../../src/node/engine.js';
-import { PathMonitor } from '../../src/daemon/paths.js';
+import { PathMonitor, type MonitoredPath } from '../../src/daemon/paths.js';
+import { OutgoingDatagram } from '../../src/node/wire.js';
 import { openSerialPath } from '../../src/transport/serial.js';
-import type { Path } from '../../src/transport/udp.js';
 import { UserError } from '../../src/util/errors.js';
 import { sleep, waitFor } from '../../lab/sh.js';
 import { need } from '../helpers/tools.js';
@@ -29,7 +29,7 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-interface Node { engine: EngineState; mon: PathMonitor; path: Path; send: (seq: number, generation: number) => void; logs: string[] }
+interface Node { engine: EngineState; mon: PathMonitor; path: MonitoredPath; send: (seq: number, generation: number) => void; logs: string[] }
 
 async function node(self: string, peer: string, device: string, notify?: string): Promise<Node> {
   const name = `serial ${device}`;
@@ -41,7 +41,7 @@ async function node(self: string, peer: string, device: string, notify?: string)
   const logs: string[] = [];
   const mon = new PathMonitor({
     peer, authkeys: keys, deadtimeMs: DEADTIME, now: () => performance.now(), engine: () => engine,
-    log: (l, m) => logs.push(`${l} ${m}`), env: { TANDEM_NODE: self, TANDEM_PEER: peer },
+    log: (l, m) => logs.push(`${l} ${m}`), env: { TANDEM_NODE: self, TANDEM_PEER: peer }, pollTransitionsMs: 100,
     ...(notify ? { notify: { command: notify, line: 9, file: '/etc/ha.d/ha.cf' } } : {}),
   });
   // What the daemon does with a datagram, minus resources: the engine judges the path.
@@ -54,9 +54,9 @@ async function node(self: string, peer: string, device: string, notify?: string)
   const medium: SerialMedium = { kind: 'serial', device, baud: 115200, line: 3 };
   const path = mon.wrap(await openSerialPath(medium, deliver), 'serial');
   cleanups.push(() => path.close());
-  const send = (seq: number, generation: number) => path.send(encode(buildStatus({
+  const send = (seq: number, generation: number) => path.send(new OutgoingDatagram(buildStatus({
     status: 'active', deadtimeMs: DEADTIME, src: self, srcUuid: Buffer.alloc(16), seq, generation, wallSeconds: 1, hold: [], yielding: [], failed: [],
-  }), keys));
+  }), keys, { generation, seq }));
   return { engine, mon, path, send, logs };
 }
 

@@ -56,7 +56,7 @@ function node(self: 'alpha' | 'beta', clock: ManualClock, generation: number) {
   const host: NodeHost = {
     clock,
     wallS: () => 1_700_000_000 + clock.t / 1000,
-    sendDatagram: (bytes) => { sent.push(bytes); log.push('send'); deliver(bytes); },
+    sendDatagram: (msg) => { sent.push(msg.bytes); log.push('send'); deliver(msg.bytes); },
     persistHold: (group, h, done) => { log.push(`hold ${group} ${h}`); held.push({ what: `hold ${group}`, at: clock.t, sentBefore: sent.length, done }); },
     persistPeerGeneration: (g, _p, done) => { log.push(`peer-generation ${g}`); held.push({ what: `peer-generation ${g}`, at: clock.t, sentBefore: sent.length, done: () => done() }); },
     raiseGeneration: (a, done) => done(a.generation + 1),
