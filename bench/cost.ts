@@ -21,7 +21,9 @@
 //   RSS     VmRSS summed over the processes; PSS from smaps_rollup beside it
 //           (RSS counts a page shared by N processes N times)
 // Targets of the issue, printed next to tandem's figures: CPU <= 2x
-// keepalived's at the same rate (per node), RSS <= 45 MB (per node).
+// keepalived's at the same rate (per node; judged on the scheduler run time,
+// as a 10 ms tick cannot tell keepalived's 0.03 % from nothing), RSS <= 45 MB
+// (per node).
 //
 // Usage: npm run bench:cost -- [--seconds 20] [--rates 10,100]
 //        [--impl tandem,keepalived,heartbeat] [--json FILE]
@@ -148,16 +150,18 @@ function printTable(rows: Row[], seconds: number): void {
 
   const tandem = rows.filter((r) => r.impl === 'tandem' && r.nodes);
   if (tandem.length === 0) return;
-  console.log('\ntargets (issue 13) for tandem:');
+  // At 10 ms a tick, utime+stime reads 0.00 % for a process that ran 0.04 %:
+  // the bound is judged on the scheduler's run time, both are printed.
+  console.log('\ntargets (issue 13) for tandem (CPU judged on the scheduler run time; utime+stime in brackets):');
   for (const t of tandem) {
     const k = rows.find((r) => r.impl === 'keepalived' && r.rateMs === t.rateMs && r.nodes);
     for (const n of ['alpha', 'beta'] as const) {
-      const tc = t.nodes![n].cpu;
+      const tc = t.nodes![n].sched;
       if (k) {
-        const bound = 2 * k.nodes![n].cpu;
-        console.log(`  ${`${t.rateMs} ms`.padEnd(7)} ${n.padEnd(5)}  CPU ${f2(tc)} % <= 2 x keepalived ${f2(k.nodes![n].cpu)} % = ${f2(bound)} %   ${tc <= bound ? 'PASS' : 'FAIL'}`);
+        const bound = 2 * k.nodes![n].sched;
+        console.log(`  ${`${t.rateMs} ms`.padEnd(7)} ${n.padEnd(5)}  CPU ${f2(tc)} % [${f2(t.nodes![n].cpu)}] <= 2 x keepalived ${f2(k.nodes![n].sched)} % [${f2(k.nodes![n].cpu)}] = ${f2(bound)} %   ${tc <= bound ? 'PASS' : 'FAIL'}`);
       } else {
-        console.log(`  ${`${t.rateMs} ms`.padEnd(7)} ${n.padEnd(5)}  CPU ${f2(tc)} %: keepalived not measured at this rate`);
+        console.log(`  ${`${t.rateMs} ms`.padEnd(7)} ${n.padEnd(5)}  CPU ${f2(tc)} % [${f2(t.nodes![n].cpu)}]: keepalived not measured at this rate`);
       }
       const rss = t.nodes![n].rssMb;
       console.log(`  ${`${t.rateMs} ms`.padEnd(7)} ${n.padEnd(5)}  RSS ${f1(rss)} MB <= 45 MB   ${rss <= 45 ? 'PASS' : 'FAIL'}`);
@@ -190,7 +194,7 @@ async function main(): Promise<void> {
   let idx = 1;
   for (const rate of rates) {
     for (const impl of impls) {
-      console.log(`${impl}, ${rate} ms: ${configured(impl, rate)}`);
+      console.log(`${impl}, ${rate} ms: ${impl === 'heartbeat' && rate < 100 ? 'not measured' : configured(impl, rate)}`);
       const row = await measure(impl, rate, seconds, idx++, prefix, netBase);
       rows.push(row);
       if (row.nodes) console.log(`  CPU % ${f2(row.nodes.alpha.cpu)} / ${f2(row.nodes.beta.cpu)}, RSS ${f1(row.nodes.alpha.rssMb)} / ${f1(row.nodes.beta.rssMb)} MB`);

@@ -21,7 +21,7 @@
 // Usage: npm run bench:load -- [--seconds 600] [--hogs 8] [--json FILE]
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KEEPALIVED_BIN, KeepalivedPair } from '../lab/keepalived.js';
@@ -93,6 +93,16 @@ function vipEvents(w: LineWatcher | undefined, vip: string, from: number, to: nu
   }
   if (since !== undefined) heldMs += to - since;
   return { added, removed, heldMs };
+}
+
+/** The last 64 KiB of a log, as lines. */
+function readTail(file: string): string[] {
+  try {
+    const s = readFileSync(file, 'utf8');
+    return s.slice(-65536).split('\n');
+  } catch {
+    return [];
+  }
 }
 
 async function tandemTiming(p: Pair, node: NodeName): Promise<Timing | undefined> {
@@ -191,10 +201,13 @@ async function main(): Promise<void> {
   for (const w of watched) { w.alpha?.stop(); w.beta?.stop(); }
 
   console.log(`\nfalse takeovers under load (${nHogs} busy loops, ${seconds} s, ${samples} samples of both nodes' addresses, one per ~${((toWall - fromWall) / Math.max(1, samples)).toFixed(0)} ms)`);
-  console.log('impl        false takeovers   VIP on beta (monitor)   VIP on both (sampled)   alpha lost VIP   alpha alive   CPU % alpha / beta under load');
+  console.log('impl        false takeovers   VIP on beta (monitor)   VIP on both (sampled) * alpha lost VIP   alpha alive   CPU % alpha / beta under load');
   for (const r of results) {
     console.log(`${r.impl.padEnd(11)} ${String(r.falseTakeovers).padEnd(17)} ${`${r.vipOnBetaMs.toFixed(0)} ms`.padEnd(23)} ${`${r.dualSampledMs.toFixed(0)} ms (${r.dualSamples})`.padEnd(23)} ${String(r.alphaLostVip).padEnd(16)} ${String(r.alphaAlive).padEnd(13)} ${r.cpuPercent.alpha.toFixed(2)} / ${r.cpuPercent.beta.toFixed(2)}`);
   }
+  console.log('* sampled: the time from the previous sample to each sample that saw the VIP on both nodes (an upper bound; samples in brackets)');
+  const betaSaid = readTail(tandem.logFile('beta')).filter((l) => /\bdead\b|takeover|taking|acquir/i.test(l)).slice(-5);
+  if (betaSaid.length) console.log(`tandem beta's log on it:\n  ${betaSaid.join('\n  ')}`);
   console.log('\ntandem timing from `tandem status --json` (since the daemon started; the after-load figures include the load window, percentiles cannot be subtracted):');
   for (const n of ['alpha', 'beta'] as const) {
     const sl = ['samples', 'p50Ms', 'p99Ms', 'maxMs'] as Array<keyof Percentiles>;

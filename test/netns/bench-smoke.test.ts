@@ -43,7 +43,7 @@ describe('benchmark smoke', () => {
       expect(procsB, r.out).toBe(procsA);
       for (const mb of [rssA!, rssB!, pssA!, pssB!]) expect(mb, r.out).toBeGreaterThan(1);
     }
-    expect(r.out).toMatch(/100 ms\s+alpha\s+CPU \d+\.\d+ % <= 2 x keepalived \d+\.\d+ % = \d+\.\d+ %\s+(PASS|FAIL)/);
+    expect(r.out).toMatch(/100 ms\s+alpha\s+CPU \d+\.\d+ % \[\d+\.\d+\] <= 2 x keepalived \d+\.\d+ % \[\d+\.\d+\] = \d+\.\d+ %\s+(PASS|FAIL)/);
     expect(r.out).toMatch(/100 ms\s+alpha\s+RSS \d+\.\d+ MB <= 45 MB\s+(PASS|FAIL)/);
     expect(await leftovers()).toEqual([]);
   }, 90_000);
