@@ -1,5 +1,5 @@
 // npm run bench:failover — crash-to-VIP and crash-to-client-reachable, for
-// tandem and for Debian's Heartbeat 3.0.6 in the same harness and settings.
+// tandem, Debian's Heartbeat 3.0.6 and keepalived 2.2.7 in the same harness.
 //
 // A "crash" is a power loss: the holder's link goes down and every process
 // in its namespace is SIGKILLed. t0 is taken just before the link goes down.
@@ -8,11 +8,21 @@
 // The crashed node is powered on again and given initdead + 0.5 s before the
 // next run, and the next crash hits whoever holds the VIP then.
 //
-// Usage: npm run bench:failover -- [--runs N] [--impl tandem|heartbeat|both] [--json FILE]
+// keepalived (lab/keepalived.ts: VRRPv3, unicast, alpha at the higher
+// priority, preempt) has no keepalive/deadtime: a setting maps to advert_int
+// = keepalive (0.1 s for 100 ms, 0.02 for 20 ms, 0.01 for 10 ms); its
+// Master_Down_Interval is 3 x advert_int + skew. A crash is a power loss as
+// for the others (link down, the VRRP child SIGKILLed first). As alpha
+// preempts when it comes back, the next crash hits whoever holds the VIP.
+// Heartbeat is not run at 10 ms (its dead-node check is polled every 250 ms).
+//
+// Usage: npm run bench:failover -- [--runs N] [--impl tandem|heartbeat|keepalived|both|all] [--json FILE]
+//   both = tandem and heartbeat (as before); all = tandem, heartbeat and keepalived
 
 import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { KEEPALIVED_BIN, KeepalivedPair } from '../lab/keepalived.js';
 import { Pair, type NodeName } from '../lab/pair.js';
 import { LineWatcher, sh, sleep, waitFor } from '../lab/sh.js';
 
@@ -20,7 +30,13 @@ interface Setting { label: string; keepalive: string; deadtime: string; warntime
 const SETTINGS: Setting[] = [
   { label: 'keepalive 100ms / deadtime 300ms', keepalive: '100ms', deadtime: '300ms', warntime: '200ms', initdead: '2' },
   { label: 'keepalive 20ms / deadtime 100ms', keepalive: '20ms', deadtime: '100ms', warntime: '60ms', initdead: '2' },
+  { label: 'keepalive 10ms / deadtime 30ms', keepalive: '10ms', deadtime: '30ms', warntime: '20ms', initdead: '2' },
 ];
+type Impl = 'tandem' | 'heartbeat' | 'keepalived';
+
+/** keepalived's advert_int for a setting: its keepalive, in seconds. */
+const advertInt = (s: Setting) => parseFloat(s.keepalive) / 1000;
+const settingLabel = (impl: Impl, s: Setting) => (impl === 'keepalived' ? `advert_int ${advertInt(s)} (for ${s.keepalive})` : s.label);
 
 function arg(name: string, def: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -31,12 +47,14 @@ const wallNow = () => performance.timeOrigin + performance.now();
 
 interface Run { vipMs: number; reachMs: number; killed: NodeName }
 
-async function measure(impl: 'tandem' | 'heartbeat', s: Setting, runs: number, idx: number): Promise<Run[]> {
-  const pair = new Pair({
-    prefix: `tdb${idx}`, net: `10.212.${idx}`, workDir: join(tmpdir(), `tandem-bench-${impl}-${idx}`),
-    keepalive: s.keepalive, deadtime: s.deadtime, warntime: s.warntime, initdead: s.initdead,
-    autoFailback: 'off', media: 'bcast', impl,
-  });
+async function measure(impl: Impl, s: Setting, runs: number, idx: number): Promise<Run[]> {
+  const common = { prefix: `tdb${idx}`, net: `10.212.${idx}`, workDir: join(tmpdir(), `tandem-bench-${impl}-${idx}`) };
+  const pair = impl === 'keepalived'
+    ? new KeepalivedPair({ ...common, advertInt: advertInt(s) })
+    : new Pair({
+      ...common, keepalive: s.keepalive, deadtime: s.deadtime, warntime: s.warntime, initdead: s.initdead,
+      autoFailback: 'off', media: 'bcast', impl,
+    });
   const initdeadMs = parseFloat(s.initdead) * 1000;
   const results: Run[] = [];
   const watchers: LineWatcher[] = [];
@@ -75,16 +93,25 @@ async function measure(impl: 'tandem' | 'heartbeat', s: Setting, runs: number, i
       const vipMs = ts ? Date.parse(`${ts[1]!.slice(0, 23)}Z`) + (parseInt(ts[1]!.slice(23, 26).padEnd(3, '0'), 10) / 1000) - t0wall : vip.at - t0mono;
       const run = { vipMs, reachMs, killed: holder };
       results.push(run);
-      console.log(`  ${impl} ${s.label} run ${i + 1}: killed=${holder} vip_ms=${run.vipMs.toFixed(0)} reach_ms=${Number.isNaN(reachMs) ? 'n/a' : reachMs.toFixed(0)}`);
+      console.log(`  ${impl} ${settingLabel(impl, s)} run ${i + 1}: killed=${holder} vip_ms=${run.vipMs.toFixed(0)} reach_ms=${Number.isNaN(reachMs) ? 'n/a' : reachMs.toFixed(0)}`);
       await pair.powerOn(holder);
       await sleep(initdeadMs + 500);
-      holder = survivor;
+      holder = impl === 'keepalived' ? await soleHolder(pair) : survivor;
     }
   } finally {
     for (const w of watchers) w.stop();
     await pair.cleanup();
   }
   return results;
+}
+
+/** The node that alone holds the VIP (keepalived's alpha preempts when it is back). */
+async function soleHolder(pair: { holdsVip(node: NodeName): Promise<boolean> }): Promise<NodeName> {
+  return waitFor('a single VIP holder', async () => {
+    const a = await pair.holdsVip('alpha');
+    const b = await pair.holdsVip('beta');
+    return a !== b ? (a ? 'alpha' : 'beta') : undefined;
+  }, 10_000, 50);
 }
 
 function stats(xs: number[]): string {
@@ -95,9 +122,14 @@ function stats(xs: number[]): string {
 }
 
 async function main(): Promise<void> {
-  const runs = Math.max(1, parseInt(arg('runs', '10'), 10));
+  const runs = Math.max(1, parseInt(arg('runs', '5'), 10));
   const implArg = arg('impl', 'both');
-  const impls = (implArg === 'both' ? ['tandem', 'heartbeat'] : [implArg]) as Array<'tandem' | 'heartbeat'>;
+  const impls: Impl[] = implArg === 'both' ? ['tandem', 'heartbeat'] : implArg === 'all' ? ['tandem', 'heartbeat', 'keepalived']
+    : (['tandem', 'heartbeat', 'keepalived'] as const).includes(implArg as Impl) ? [implArg as Impl] : [];
+  if (impls.length === 0) {
+    console.error(`bench:failover: --impl '${implArg}' is not one of tandem, heartbeat, keepalived, both, all`);
+    process.exit(2);
+  }
   if (impls.includes('heartbeat')) {
     const hb = await sh('sh', ['-c', 'test -x /usr/libexec/heartbeat/heartbeat && echo yes'], { allowFail: true });
     if (!hb.includes('yes')) {
@@ -105,18 +137,29 @@ async function main(): Promise<void> {
       impls.splice(impls.indexOf('heartbeat'), 1);
     }
   }
-  const table: Array<{ impl: string; setting: string; runs: Run[] }> = [];
+  if (impls.includes('keepalived') && !(await sh('sh', ['-c', `test -x ${KEEPALIVED_BIN} && echo yes`], { allowFail: true })).includes('yes')) {
+    console.error('keepalived is not installed (apt-get install keepalived); not measured');
+    impls.splice(impls.indexOf('keepalived'), 1);
+  }
+  const table: Array<{ impl: string; setting: string; anchorSetting?: string; runs: Run[] }> = [];
   let idx = 1;
   for (const s of SETTINGS) {
     for (const impl of impls) {
-      console.log(`${impl}, ${s.label}, ${runs} runs`);
-      table.push({ impl, setting: s.label, runs: await measure(impl, s, runs, idx++) });
+      // Heartbeat's 250 ms dead-node poll makes a 10 ms keepalive meaningless (and slow to run).
+      if (impl === 'heartbeat' && parseFloat(s.keepalive) < 20) { idx++; continue; }
+      console.log(`${impl}, ${settingLabel(impl, s)}, ${runs} runs`);
+      table.push({
+        impl, setting: s.label, ...(impl === 'keepalived' ? { anchorSetting: `advert_int ${advertInt(s)}` } : {}),
+        runs: await measure(impl, s, runs, idx++),
+      });
     }
   }
   console.log('\nfailover, power loss of the active node (ms, median / min / max)');
+  if (impls.includes('keepalived')) console.log('keepalived runs VRRPv3 unicast with advert_int = the setting\'s keepalive (Master_Down = 3 x advert_int + skew)');
   console.log('impl       setting                              crash-to-VIP        crash-to-client-reachable   n');
   for (const r of table) {
-    console.log(`${r.impl.padEnd(10)} ${r.setting.padEnd(36)} ${stats(r.runs.map((x) => x.vipMs)).padEnd(19)} ${stats(r.runs.map((x) => x.reachMs)).padEnd(27)} ${r.runs.length}`);
+    const label = r.anchorSetting ? `${r.setting.split(' / ')[0]} -> ${r.anchorSetting}` : r.setting;
+    console.log(`${r.impl.padEnd(10)} ${label.padEnd(36)} ${stats(r.runs.map((x) => x.vipMs)).padEnd(19)} ${stats(r.runs.map((x) => x.reachMs)).padEnd(27)} ${r.runs.length}`);
   }
   const out = arg('json', '');
   if (out) writeFileSync(out, JSON.stringify(table, null, 2));

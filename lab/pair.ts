@@ -494,7 +494,7 @@ function processAlive(pid: number): boolean {
   }
 }
 
-async function killAllIn(ns: string): Promise<void> {
+export async function killAllIn(ns: string): Promise<void> {
   for (let i = 0; i < 5; i++) {
     const pids = (await sh('ip', ['netns', 'pids', ns], { allowFail: true })).split('\n').filter(Boolean);
     if (pids.length === 0) return;
@@ -503,7 +503,7 @@ async function killAllIn(ns: string): Promise<void> {
   }
 }
 
-async function killNetns(ns: string): Promise<void> {
+export async function killNetns(ns: string): Promise<void> {
   await killAllIn(ns);
   await sh('ip', ['netns', 'del', ns], { allowFail: true });
 }

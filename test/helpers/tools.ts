@@ -21,6 +21,7 @@ export const TOOL_PACKAGES = {
   etcd: 'etcd-server',
   mount: 'mount',
   '/usr/libexec/heartbeat/heartbeat': 'heartbeat',
+  '/usr/sbin/keepalived': 'keepalived',
   '/usr/bin/chromium': 'chromium',
   '/usr/bin/systemd-analyze': 'systemd',
   '/usr/bin/man': 'man-db',

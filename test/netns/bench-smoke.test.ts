@@ -1,0 +1,61 @@
+// The cost and load benchmarks (issue 13) run end to end, briefly: each
+// prints its table with figures for tandem and keepalived, and leaves no
+// namespace or busy loop behind. The figures themselves are not judged here
+// (timing goals live in the benchmarks, not in tests).
+
+import { execFile } from 'node:child_process';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { sh } from '../../lab/sh.js';
+import { need, PAIR_TOOLS } from '../helpers/tools.js';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const PREFIX = 'tdbs';
+
+function runBench(script: string, args: string[]): Promise<{ code: number | null; out: string }> {
+  return new Promise((done) => {
+    execFile(process.execPath, [join(ROOT, 'dist/bench', script), ...args], { timeout: 80_000, maxBuffer: 4 << 20 }, (err, stdout, stderr) => {
+      done({ code: err ? ((err as { code?: number }).code ?? -1) : 0, out: `${stdout}${stderr}` });
+    });
+  });
+}
+
+const num = String.raw`(\d+\.\d+)`;
+
+async function leftovers(): Promise<string[]> {
+  const ns = (await sh('ip', ['netns', 'list'], { allowFail: true })).split('\n').map((l) => l.split(' ')[0]!).filter((n) => n.startsWith(PREFIX));
+  return ns;
+}
+
+describe('benchmark smoke', () => {
+  beforeAll(() => need(...PAIR_TOOLS, '/usr/sbin/keepalived'));
+
+  it('bench:cost prints CPU and RSS/PSS per node for tandem and keepalived at 100 ms', async () => {
+    const r = await runBench('cost.js', ['--seconds', '2', '--rates', '100', '--impl', 'tandem,keepalived', '--prefix', `${PREFIX}c`, '--net', '10.239']);
+    expect(r.code, r.out).toBe(0);
+    for (const impl of ['tandem', 'keepalived']) {
+      // impl, rate, procs a/b, CPU a / b, (sched a / b), RSS a / b, PSS a / b
+      const row = new RegExp(`^${impl}\\s+100 ms\\s+(\\d+)/(\\d+)\\s+${num} / ${num}\\s+\\(${num} / ${num}\\)\\s+${num} / ${num}\\s+${num} / ${num}\\s`, 'm').exec(r.out);
+      expect(row, r.out).not.toBeNull();
+      const [procsA, procsB, , , , , rssA, rssB, pssA, pssB] = row!.slice(1).map(Number);
+      expect(procsA, r.out).toBe(impl === 'keepalived' ? 2 : 1);   // keepalived: its parent and the VRRP child
+      expect(procsB, r.out).toBe(procsA);
+      for (const mb of [rssA!, rssB!, pssA!, pssB!]) expect(mb, r.out).toBeGreaterThan(1);
+    }
+    expect(r.out).toMatch(/100 ms\s+alpha\s+CPU \d+\.\d+ % \[\d+\.\d+\] <= 2 x keepalived \d+\.\d+ % \[\d+\.\d+\] = \d+\.\d+ %\s+(PASS|FAIL)/);
+    expect(r.out).toMatch(/100 ms\s+alpha\s+RSS \d+\.\d+ MB <= 45 MB\s+(PASS|FAIL)/);
+    expect(await leftovers()).toEqual([]);
+  }, 90_000);
+
+  it('bench:load counts takeovers for both pairs and stops its busy loops', async () => {
+    const r = await runBench('load.js', ['--seconds', '2', '--hogs', '2', '--prefix', `${PREFIX}l`, '--net', '10.240']);
+    expect(r.code, r.out).toBe(0);
+    for (const impl of ['tandem', 'keepalived']) expect(r.out, r.out).toMatch(new RegExp(`^${impl}\\s+\\d+\\s+\\d+ ms\\s+\\d+ ms \\(\\d+\\)`, 'm'));
+    expect(r.out).toMatch(/alpha\s+after load:\s+send lateness /);
+    expect(await leftovers()).toEqual([]);
+    // The burners ran in their own process groups; none may survive the bench.
+    const hogs = await sh('pgrep', ['-f', '^sh -c while :; do :; done$'], { allowFail: true });
+    expect(hogs.trim()).toBe('');
+  }, 90_000);
+});
