@@ -65,6 +65,8 @@ export interface PeerReport {
   reach?: { up: number; total: number };
   /** Whether the peer hears this node (tg_hears), when it reports it. */
   hearsMe?: boolean;
+  /** Groups the peer leaves to this node by ipfail (tg_ipfail_yield); absent = none. */
+  ipfailYields?: string[];
 }
 
 export interface PeerState {

@@ -223,6 +223,7 @@ function quorumInput(s: EngineState, q: EngineQuorum): QuorumInput {
       iHold: held.has(g),
       peerHolds: report?.hold.includes(g) ?? false,
       peerFailed: report?.failed.includes(g) ?? false,
+      peerYields: report?.ipfailYields?.includes(g) ?? false,
       ...(lease ? { lease } : {}),
     };
   }
@@ -556,7 +557,8 @@ function outgoing(s: EngineState, seq: number, released: boolean): OutgoingStatu
   const hearsPeer = s.m.peer.liveness === 'up';
   if (!hearsPeer) s.hearsRunFrom = undefined;
   else s.hearsRunFrom ??= seq;
-  const extra = quorumFields({ ...(s.q.reach ? { reach: s.q.reach } : {}), hearsPeer });
+  const ipfailYields = s.q.state.cfg.groups.filter((g) => s.q!.state.last[g]?.code === 'ipfail-handover');
+  const extra = quorumFields({ ...(s.q.reach ? { reach: s.q.reach } : {}), hearsPeer, ...(ipfailYields.length ? { ipfailYields } : {}) });
   const reach = extra.find(([k]) => k === 'tg_ping')?.[1];
   if (reach !== s.reachSent) {
     s.reachSent = reach;

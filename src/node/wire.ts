@@ -125,6 +125,7 @@ export function readDatagram(buf: Buffer, path: string, to: Receiver, wallS: num
       const qr = parseQuorumFields((name) => str(fields, name));
       if (qr.reach) report.reach = qr.reach;
       if (qr.hearsPeer !== undefined) report.hearsMe = qr.hearsPeer;
+      if (qr.ipfailYields) report.ipfailYields = qr.ipfailYields;
     }
     return {
       kind: 'heard', fields,

@@ -60,6 +60,7 @@ export interface GroupInput {
   iHold: boolean;           // any held phase: starting, running, stopping, recovering, stop-failed
   peerHolds: boolean;       // the peer's newest report lists it
   peerFailed?: boolean;     // the peer's newest report lists it as failed there
+  peerYields?: boolean;     // the peer's newest report leaves it to this node by ipfail (tg_ipfail_yield)
   lease?: LeaseView;
 }
 
@@ -388,6 +389,13 @@ function decideGroup(
   if (!gi.iHold && dwelling) {
     return mk('keep', 'normal', 'ipfail-dwell',
       `ipfail: this node reaches more ping targets (${counts}), but the group moved ${fmt(now - mem.movedAt!)} ago; taking over after the ${fmt(cfg.ipfail.dwellMs)} dwell`, dwellEnd);
+  }
+  if (!gi.iHold && !gi.peerYields) {
+    // The peer decides on its own view of the counts and may still be inside
+    // its own ipfail delay, where Heartbeat's rules let it start the group:
+    // take it only once the peer says it leaves it here (simulator seed 420034641).
+    return mk('normal', 'forbid', 'ipfail-pending',
+      `ipfail: this node reaches more ping targets (${counts}); taking the group once ${peer} reports leaving it here`);
   }
   return mk('keep', 'allow', 'ipfail-better', `ipfail: this node reaches more ping targets (${counts}): it runs the groups`);
 }

@@ -144,7 +144,14 @@ describe('simulator: quorum (arbiter, etcd, ping targets)', () => {
   // the fences landed; both sides fenced at once on counts that disagreed,
   // which the rule does not cover (sim.ts onFenceLands: the counts from the
   // fencing policy's decision).
-  it.each([91012102, 70010875, 91031149, 200045201, 2476739868, 330341212, 400262359, 400269973])('seed %i (found in a fresh range) keeps every invariant', (seed) => {
+  // 420034641 (the 1,000,000-schedule run from 420,000,001): ipfail with
+  // etcd and fencing; alpha (preferred) started g1 on a report beta sent
+  // before its counts were known there, while beta, its delay passed on its
+  // own view, took g1 as 'ipfail-better' on alpha's older report that held
+  // nothing; a slow path and a partition kept either from hearing the
+  // other's hold (decide.ts + quorum/report.ts: the better node takes a
+  // group only once the peer says it leaves it, tg_ipfail_yield).
+  it.each([91012102, 70010875, 91031149, 200045201, 2476739868, 330341212, 400262359, 400269973, 420034641])('seed %i (found in a fresh range) keeps every invariant', (seed) => {
     const r = runSeed(seed);
     expect(r.violation, formatViolation(r)).toBeUndefined();
   });

@@ -117,18 +117,32 @@ describe('engine with quorum', () => {
   it('ipfail: the node that reaches more takes the group once the difference has lasted the delay', () => {
     const e = beta(qcfg({ arbiter: 'none', pingConfigured: true, ipfail: { enabled: true, delayMs: 2000, dwellMs: 60_000 } }));
     engineQuorumInput(e, { reach: { up: 1, total: 1 } });
-    const lose = (seq: number, at: number, hold: string[]) => engineStep(e, {
+    const lose = (seq: number, at: number, hold: string[], ipfailYields?: string[]) => engineStep(e, {
       kind: 'heard', path: 'bcast eth0', src: 'alpha', generation: 5, seq,
-      report: { status: 'active', hold, yielding: [], failed: [], reach: { up: 0, total: 1 }, hearsMe: true },
+      report: { status: 'active', hold, yielding: [], failed: [], reach: { up: 0, total: 1 }, hearsMe: true, ...(ipfailYields ? { ipfailYields } : {}) },
     }, at);
     lose(1, 10, [GROUP]);
     expect(e.q?.decision?.groups[GROUP]?.code).toBe('ipfail-pending');
     expect(engineDeadline(e)).toBeLessThanOrEqual(2010);
-    lose(2, 2010, [GROUP]);
+    // The delay has passed here, but alpha has not said it leaves the group.
+    expect(starts(lose(2, 2010, []))).toEqual([]);
+    expect(e.q?.decision?.groups[GROUP]?.code).toBe('ipfail-pending');
+    lose(3, 2050, [GROUP], [GROUP]);
     expect(e.q?.decision?.groups[GROUP]?.code).toBe('ipfail-better');
     // alpha still lists it: beta waits for its report to drop the group.
-    expect(starts(lose(3, 2100, [GROUP]))).toEqual([]);
-    expect(starts(lose(4, 2200, []))).toHaveLength(1);
+    expect(starts(lose(4, 2100, [GROUP], [GROUP]))).toEqual([]);
+    expect(starts(lose(5, 2200, [], [GROUP]))).toHaveLength(1);
+  });
+
+  it('ipfail: the node that reaches fewer says in its heartbeats which groups it leaves to its peer, once the delay has passed', () => {
+    const e = beta(qcfg({ arbiter: 'none', pingConfigured: true, ipfail: { enabled: true, delayMs: 2000, dwellMs: 60_000 } }));
+    engineQuorumInput(e, { reach: { up: 0, total: 1 } });
+    const yields = (acts: EngineAction[]) => acts.filter((a) => a.kind === 'send').map((a) => a.kind === 'send' ? a.status.extra?.find(([k]) => k === 'tg_ipfail_yield')?.[1] : undefined);
+    expect(yields([...heardAlpha(e, 1, 10, []), ...engineStep(e, { kind: 'tick' }, 100)])).not.toContain(GROUP);
+    expect(e.q?.decision?.groups[GROUP]?.code).toBe('ipfail-pending');
+    heardAlpha(e, 2, 2010, []);
+    expect(e.q?.decision?.groups[GROUP]?.code).toBe('ipfail-handover');
+    expect(yields(engineStep(e, { kind: 'tick' }, 2110))).toEqual([GROUP]);
   });
 
   it('shutting down keeps the lease of a held group until released (the daemon then releases all, leaving)', () => {

@@ -82,7 +82,11 @@ describe('quorum decision', () => {
     // The same moment seen from beta.
     const b = initQuorum({ ...base, self: 'beta', peer: 'alpha' }, 0);
     decideQuorum(b, input({ mine: 2, theirs: 1, g: { iHold: false, peerHolds: true } }), 1000);
-    const db = decideQuorum(b, input({ mine: 2, theirs: 1, g: { iHold: false, peerHolds: true } }), 6000);
+    // alpha, on its own view of the counts, may still be inside its delay (and start the group): beta waits for its word.
+    const waiting = decideQuorum(b, input({ mine: 2, theirs: 1, g: { iHold: false, peerHolds: true } }), 6000);
+    expect(waiting.groups.vip).toMatchObject({ take: 'forbid', code: 'ipfail-pending' });
+    expect(waiting.groups.vip!.reason).toBe('ipfail: this node reaches more ping targets (2/2 here, 1/2 on alpha); taking the group once alpha reports leaving it here');
+    const db = decideQuorum(b, input({ mine: 2, theirs: 1, g: { iHold: false, peerHolds: true, peerYields: true } }), 6000);
     expect(db.groups.vip).toMatchObject({ hold: 'keep', take: 'allow', code: 'ipfail-better' });
     // ...but it starts the group only once alpha's report no longer lists it.
     expect(applyDecision(false, db.groups.vip, { iHold: false, peerHeard: true, peerHolds: true })).toBe(false);
@@ -113,7 +117,7 @@ describe('quorum decision', () => {
     const d = decideQuorum(s, input({ mine: 1, theirs: 2, g: { iHold: true, peerFailed: true } }), 0);
     expect(d.groups.vip).toMatchObject({ hold: 'normal', take: 'normal' });
     const b = initQuorum({ ...base, ipfail: { enabled: true, delayMs: 0, dwellMs: 0 } }, 0);
-    const db = decideQuorum(b, input({ mine: 2, theirs: 1, g: { iHold: false } }), 0);
+    const db = decideQuorum(b, input({ mine: 2, theirs: 1, g: { iHold: false, peerYields: true } }), 0);
     expect(db.groups.vip!.take).toBe('allow');
     expect(applyDecision(false, db.groups.vip, { iHold: false, peerHeard: true, peerHolds: false, failedHere: true })).toBe(false);
   });
