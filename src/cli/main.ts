@@ -13,7 +13,6 @@ import { formatStatus } from './format.js';
 import { parseWatchInterval, watch, WATCH_DEFAULT_S } from './watch.js';
 import { fenceByHand } from './fence.js';
 import { UserError } from '../util/errors.js';
-import { formatArbiterStats, runArbiter } from '../../arbiter/server.js';
 import { registerTimelineCommands } from './timeline.js';
 import { SdNotify } from '../daemon/sdnotify.js';
 import { DAEMON_SIGNALS, installSignals } from '../daemon/signals.js';
@@ -195,6 +194,7 @@ export async function main(argv: string[]): Promise<number> {
     .requiredOption('--state-dir <dir>', 'LevelDB directory for grants and request counters')
     .requiredOption('--keys <file>', 'authkeys-format key file (mode 600), normally the cluster\'s authkeys')
     .action(async (o: { listen: string; stateDir: string; keys: string }) => {
+      const { formatArbiterStats, runArbiter } = await import('../../arbiter/server.js');
       const arb = await runArbiter({ listen: o.listen, stateDir: o.stateDir, keysFile: o.keys });
       const say = (level: string, msg: string) => process.stderr.write(`${new Date().toISOString()} arbiter ${level.padEnd(5)} ${msg}\n`);
       // Under systemd (Type=notify): ready once it listens.

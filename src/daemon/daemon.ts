@@ -16,10 +16,8 @@ import { nodeClock } from '../runtime/node-clock.js';
 import { IcmpPinger, pingTargets } from '../ping/icmp.js';
 import { LeaseDriver } from '../quorum/driver.js';
 import { groupLeaseConfigs } from '../quorum/lease.js';
-import { ArbiterClient } from '../quorum/arbiter-client.js';
-import { EtcdBackend } from '../quorum/etcd.js';
+import type { ArbiterClient } from '../quorum/arbiter-client.js';
 import type { LeaseBackend } from '../quorum/backend.js';
-import { loadArbiterKeys } from '../../arbiter/server.js';
 import { hotRead } from '../node/view.js';
 import { StateStore, type JournalEntry, type JournalFields } from '../state/store.js';
 import { localAddresses, openUdpPath, pathName, RECV_BUFFER_BYTES, type Path } from '../transport/udp.js';
@@ -121,6 +119,7 @@ export class Daemon {
   private pinger?: IcmpPinger;
   private leases?: LeaseDriver;
   private backend?: LeaseBackend;
+  private arbiterClient?: ArbiterClient;
   private exitResolve?: () => void;
   readonly done: Promise<void>;
   /** systemd's notification socket, when run as a Type=notify unit. */
@@ -342,10 +341,13 @@ export class Daemon {
       };
       const onWarn = (m: string, kind = 'warning') => this.rateLimitedWarn(`quorum:${kind}`, m);
       if (q.arbiter.kind === 'etcd') {
+        // Loaded only when configured: a pair without an arbiter does not carry the code.
+        const { EtcdBackend } = await import('../quorum/etcd.js');
         this.backend = EtcdBackend.open({ url: q.arbiter.url, cluster: h.cluster, node, onReply, onWarn });
       } else {
+        const [{ ArbiterClient }, { loadArbiterKeys }] = await Promise.all([import('../quorum/arbiter-client.js'), import('../../arbiter/server.js')]);
         const keys = q.arbiterKeys ? loadArbiterKeys(q.arbiterKeys) : config.authkeys;
-        this.backend = await ArbiterClient.open({ address: q.arbiter.address, cluster: h.cluster, node, generation: this.generation, keys, onReply, onWarn });
+        this.backend = this.arbiterClient = await ArbiterClient.open({ address: q.arbiter.address, cluster: h.cluster, node, generation: this.generation, keys, onReply, onWarn });
       }
       driver.attach(this.backend);
       this.log.info(`quorum: arbiter ${this.backend.target}; lease ttl ${q.arbiterTtlMs} ms, safety ${safetyMs} ms`);
@@ -894,7 +896,7 @@ export class Daemon {
       ...(fenceHistory ? { fenceHistory } : {}),
       ...(this.pinger ? { ping: this.pinger.stats() } : {}),
       ...(this.backend ? { arbiter: this.backend.target } : {}),
-      ...(this.backend instanceof ArbiterClient ? { arbiterDrops: this.backend.dropped } : {}),
+      ...(this.arbiterClient ? { arbiterDrops: this.arbiterClient.dropped } : {}),
     });
   }
 }
