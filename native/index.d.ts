@@ -27,3 +27,10 @@ export function rawClose(h: RawHandle): void;
 export function setRealtime(priority: number): void;
 /** The calling thread's scheduling policy and priority, e.g. ['fifo', 50] or ['other', 0]. */
 export function schedPolicy(): [string, number];
+/**
+ * Locks (mlock2 MLOCK_ONFAULT) every mapping of the program files the process
+ * executes from, except writable ones, and the main thread's stack; never
+ * anonymous memory. bytes is the mappings' size, not what is resident.
+ * Throws with errno text, the size and RLIMIT_MEMLOCK; nothing stays locked then.
+ */
+export function lockCode(): { regions: number; bytes: number };

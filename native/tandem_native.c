@@ -21,6 +21,10 @@
 #include <linux/if_packet.h>
 #include <linux/if_ether.h>
 #include <sched.h>
+#include <stdint.h>
+#include <alloca.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
 
 static napi_value throw_errno(napi_env env, const char *what, int err) {
   char msg[256];
@@ -403,6 +407,125 @@ static napi_value sched_policy(napi_env env, napi_callback_info info) {
   return arr;
 }
 
+// ---- lockCode: keep the heartbeat path's code in RAM ----------------------
+// mlockall() cannot be used: V8 gives heap and code pages back with
+// mprotect(PROT_NONE) + madvise(MADV_DONTNEED), which fails with EINVAL on
+// locked memory, and V8 then aborts (CHECK failed in OS::SetPermissions).
+// So lock only what V8 never gives back: every mapping of the program files
+// the process executes from (node, shared libraries, addons: code, constants,
+// relocation tables; not their writable data) and the main thread's stack.
+// Without swap these are the only pages the kernel can evict, since anonymous
+// memory (the JS heap) has nowhere to go. MLOCK_ONFAULT: resident pages are
+// locked now, the rest when first touched, so RSS does not jump to the size
+// of the node binary.
+
+// Stack the main thread may use beyond what it uses now. A locked stack that
+// grows past RLIMIT_MEMLOCK (without CAP_IPC_LOCK) is a SIGSEGV, so the stack
+// mapping is extended to cover V8's limit (984 KiB by default) before locking
+// and is not grown later.
+#define STACK_RESERVE (2u << 20)
+#define MAX_MAPS 65536
+
+typedef struct { uintptr_t lo, hi; unsigned long dev_major, dev_minor, inode; char perms[5]; char kind; } map_line;
+
+static __attribute__((noinline)) void reach_stack(size_t depth) {
+  volatile char *p = alloca(depth);
+  p[0] = 0;   // the lowest byte: the kernel extends [stack] down to it
+}
+
+// lockCode() -> { regions, bytes }: bytes is the size of the locked mappings
+// (what VmLck and RLIMIT_MEMLOCK count), not what is resident. On a refusal
+// nothing stays locked and the error names the size needed and the limit.
+static napi_value lock_code(napi_env env, napi_callback_info info) {
+  (void)info;
+  struct rlimit rs;
+  volatile char here = 0;
+  uintptr_t sp = (uintptr_t)&here;
+  size_t reach = STACK_RESERVE;
+  if (getrlimit(RLIMIT_STACK, &rs) == 0 && rs.rlim_cur != RLIM_INFINITY) {
+    // Stay well inside the stack limit: touching past it is a SIGSEGV.
+    FILE *f0 = fopen("/proc/self/maps", "re");
+    uintptr_t top = 0;
+    if (f0) {
+      char l[512];
+      while (fgets(l, sizeof l, f0)) if (strstr(l, "[stack]")) { unsigned long a, b; if (sscanf(l, "%lx-%lx", &a, &b) == 2) top = b; }
+      fclose(f0);
+    }
+    size_t used = top > sp ? top - sp : 0;
+    size_t room = rs.rlim_cur > used + (512u << 10) ? rs.rlim_cur - used - (512u << 10) : 0;
+    if (room < reach) reach = room;
+  }
+  if (reach) reach_stack(reach);
+
+  FILE *f = fopen("/proc/self/maps", "re");
+  if (!f) return throw_errno(env, "/proc/self/maps", errno);
+  map_line *m = NULL;
+  size_t n = 0, cap = 0;
+  char line[4096];
+  while (fgets(line, sizeof line, f)) {
+    if (n == MAX_MAPS) break;
+    if (n == cap) {
+      size_t nc = cap ? cap * 2 : 256;
+      map_line *g = realloc(m, nc * sizeof *m);
+      if (!g) { free(m); fclose(f); return throw_errno(env, "lockCode", ENOMEM); }
+      m = g; cap = nc;
+    }
+    unsigned long lo, hi, off, maj, min, ino; char perms[5]; int pos = 0;
+    if (sscanf(line, "%lx-%lx %4s %lx %lx:%lx %lu %n", &lo, &hi, perms, &off, &maj, &min, &ino, &pos) < 7) continue;
+    char *path = line + pos;
+    path[strcspn(path, "\n")] = 0;
+    map_line *e = &m[n++];
+    e->lo = lo; e->hi = hi; e->dev_major = maj; e->dev_minor = min; e->inode = ino;
+    memcpy(e->perms, perms, sizeof perms);
+    // 's' the main stack, 'f' a regular file, '-' anything else (anonymous, memfd, devices, [vdso]).
+    e->kind = strcmp(path, "[stack]") == 0 ? 's'
+      : (path[0] == '/' && ino != 0 && strncmp(path, "/memfd:", 7) != 0 && strncmp(path, "/dev/", 5) != 0) ? 'f' : '-';
+  }
+  fclose(f);
+
+  size_t *sel = malloc((n ? n : 1) * sizeof *sel), k = 0, bytes = 0;
+  if (!sel) { free(m); return throw_errno(env, "lockCode", ENOMEM); }
+  for (size_t i = 0; i < n; i++) {
+    int take = 0;
+    if (m[i].kind == 's') {
+      take = 1;
+      // Give back what reach_stack touched (below our own frame, unused): only its mapping had to grow.
+      uintptr_t below = (sp & ~(uintptr_t)4095) - (64u << 10);
+      if (below > m[i].lo && below < m[i].hi) (void)madvise((void *)m[i].lo, below - m[i].lo, MADV_DONTNEED);
+    } else if (m[i].kind == 'f' && m[i].perms[1] != 'w') {
+      for (size_t j = 0; j < n && !take; j++)
+        take = m[j].kind == 'f' && m[j].perms[2] == 'x' && m[j].inode == m[i].inode &&
+               m[j].dev_major == m[i].dev_major && m[j].dev_minor == m[i].dev_minor;
+    }
+    if (take) { sel[k++] = i; bytes += m[i].hi - m[i].lo; }
+  }
+  for (size_t i = 0; i < k; i++) {
+    const map_line *e = &m[sel[i]];
+    if (mlock2((void *)e->lo, e->hi - e->lo, MLOCK_ONFAULT) != 0) {
+      int err = errno;
+      for (size_t j = 0; j < i; j++) (void)munlock((void *)m[sel[j]].lo, m[sel[j]].hi - m[sel[j]].lo);
+      struct rlimit rl;
+      char lim[64] = "unknown";
+      if (getrlimit(RLIMIT_MEMLOCK, &rl) == 0) {
+        if (rl.rlim_cur == RLIM_INFINITY) snprintf(lim, sizeof lim, "unlimited");
+        else snprintf(lim, sizeof lim, "%lu KiB", (unsigned long)(rl.rlim_cur >> 10));
+      }
+      char what[160];
+      snprintf(what, sizeof what, "mlock2(MLOCK_ONFAULT) of %zu KiB in %zu mappings, locked-memory limit %s", bytes >> 10, k, lim);
+      free(sel); free(m);
+      return throw_errno(env, what, err);
+    }
+  }
+  free(sel); free(m);
+  napi_value out, r, b;
+  napi_create_object(env, &out);
+  napi_create_uint32(env, (uint32_t)k, &r);
+  napi_create_double(env, (double)bytes, &b);
+  napi_set_named_property(env, out, "regions", r);
+  napi_set_named_property(env, out, "bytes", b);
+  return out;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"openPacket", NULL, open_packet, NULL, NULL, NULL, napi_default, NULL},
@@ -417,6 +540,7 @@ static napi_value init(napi_env env, napi_value exports) {
     {"rawClose", NULL, icmp_close, NULL, NULL, NULL, napi_default, NULL},
     {"setRealtime", NULL, set_realtime, NULL, NULL, NULL, napi_default, NULL},
     {"schedPolicy", NULL, sched_policy, NULL, NULL, NULL, napi_default, NULL},
+    {"lockCode", NULL, lock_code, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

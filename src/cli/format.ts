@@ -11,7 +11,8 @@ export function formatStatus(r: StatusReport): string {
   lines.push(`cluster ${r.cluster}: node ${r.node}, generation ${r.generation}, started ${r.startedAt}`);
   const sched = r.timing.scheduling;
   lines.push(`timing: keepalive ${dur(r.timing.keepaliveMs)}, deadtime ${dur(r.timing.deadtimeMs)}, auto_failback ${r.timing.autoFailback}` +
-    (sched ? `, scheduling ${sched.policy}${sched.refused ? ' (realtime refused)' : ''}` : ''));
+    (sched ? `, scheduling ${sched.policy}${sched.refused ? ' (realtime refused)' : ''}` : '') +
+    (sched?.memoryLock ? (sched.memoryLock.refused ? ', memory lock refused' : `, code locked ${Math.ceil(sched.memoryLock.bytes / 2 ** 20)} MB`) : ''));
   const late = r.timing.sendLateness;
   const loop = r.timing.eventLoopDelay;
   if (late?.samples || loop) {

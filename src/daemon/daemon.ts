@@ -37,7 +37,7 @@ import { LatencyHistogram } from '../util/histogram.js';
 import { buildStatusReport, type DropCounts, type StatusReport } from './status.js';
 import type { FenceRecord } from '../fencing/history.js';
 import { SdNotify } from './sdnotify.js';
-import { applyRealtime, type Scheduling } from './realtime.js';
+import { applyRealtime, mib, type Scheduling } from './realtime.js';
 import { AuthDiag, claimsSender } from './authdiag.js';
 import { keyFingerprint } from '../config/authkeys.js';
 import type { StonithDevice } from '../config/stonith.js';
@@ -271,8 +271,13 @@ export class Daemon {
     if (this.scheduling.refused) {
       this.log.warn(`${h.file}: realtime on, but the system refused real-time scheduling: ${this.scheduling.refused}; heartbeats run at normal priority (set 'realtime off' to silence this)`);
     }
+    const lock = this.scheduling.memoryLock;
+    if (lock?.refused) {
+      this.log.warn(`${h.file}: realtime on, but the system refused to lock the heartbeat code in memory: ${lock.refused}; it may be paged out when memory is short (set 'realtime off' to silence this)`);
+    }
     this.log.info(`starting: node ${node}, peer ${this.peer}, generation ${this.generation}, paths: ${this.paths.map((p) => p.name).join('; ')}` +
       `; scheduling ${this.scheduling.policy}` +
+      (lock ? `; memory lock: ${lock.refused ? 'refused' : `${mib(lock.bytes)} MB in ${lock.regions} mappings`}` : '') +
       `; authkeys: auth ${config.authkeys.sendIndex}, fingerprint ${keyFingerprint(config.authkeys)}` +
       (held.size ? `; held before restart: ${[...held].join(', ')}` : ''));
     if (h.allowInsecureAuthkeys) {

@@ -89,7 +89,10 @@ export function buildStatusReport(i: StatusInput) {
       deadtimeMs: i.config.hacf.deadtimeMs, initdeadMs: i.config.hacf.initdeadMs,
       autoFailback: i.config.hacf.autoFailback,
       // Heartbeat's realtime/rtprio as applied (daemon/realtime.ts); refused: why `realtime on` did not take.
-      scheduling: i.scheduling ? { policy: i.scheduling.policy, refused: i.scheduling.refused ?? null } : null,
+      scheduling: i.scheduling ? {
+        policy: i.scheduling.policy, refused: i.scheduling.refused ?? null,
+        memoryLock: i.scheduling.memoryLock ? { ...i.scheduling.memoryLock, refused: i.scheduling.memoryLock.refused ?? null } : null,
+      } : null,
       sendLateness: i.sendLateness ?? null,
       eventLoopDelay: i.eventLoopDelay ?? null,
     },
