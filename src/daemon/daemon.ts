@@ -130,7 +130,7 @@ export class Daemon {
   /** How late the send-and-judge timer runs (status: timing.sendLateness). */
   private readonly sendLateness = new LatencyHistogram();
   /** Node's own event-loop delay sampler (a libuv timer in C++, no JS per sample). */
-  private readonly loopDelay = monitorEventLoopDelay({ resolution: 50 });
+  private readonly loopDelay = monitorEventLoopDelay({ resolution: LOOP_DELAY_RESOLUTION_MS });
   private authDiagLoggedAt = -Infinity;
   /** The datagram being stepped, so drops name its real source, not the peer. */
   private current?: { from: string; path: string; src: string };
@@ -906,9 +906,15 @@ export class Daemon {
   }
 }
 
-/** The event-loop delay histogram in ms (it records ns; empty until it has sampled once). */
-function loopDelaySummary(h: IntervalHistogram): { p50Ms: number; p99Ms: number; maxMs: number } {
-  const ms = (ns: number) => (Number.isFinite(ns) ? Math.round(ns / 1000) / 1000 : 0);
+const LOOP_DELAY_RESOLUTION_MS = 50;
+
+/**
+ * The event-loop delay in ms. Node's histogram records each interval of its
+ * sampling timer whole (ns), the resolution included: the delay is what
+ * exceeds it. Empty until it has sampled once.
+ */
+export function loopDelaySummary(h: Pick<IntervalHistogram, 'percentile' | 'max'>): { p50Ms: number; p99Ms: number; maxMs: number } {
+  const ms = (ns: number) => (Number.isFinite(ns) ? Math.max(0, Math.round(ns / 1000 - LOOP_DELAY_RESOLUTION_MS * 1000) / 1000) : 0);
   return { p50Ms: ms(h.percentile(50)), p99Ms: ms(h.percentile(99)), maxMs: ms(h.max) };
 }
 
