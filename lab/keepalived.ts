@@ -19,7 +19,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { killAllIn, killNetns, Pair, type NodeName } from './pair.js';
+import { bringUpEth0, createPairNetwork, killAllIn, killNetns, Pair, type NodeName } from './pair.js';
 import { sh, sleep } from './sh.js';
 
 export const KEEPALIVED_BIN = '/usr/sbin/keepalived';
@@ -72,28 +72,15 @@ export class KeepalivedPair {
   async setup(): Promise<void> {
     await Pair.removeStale(this.o.prefix);
     rmSync(this.o.workDir, { recursive: true, force: true });
-    for (const ns of Object.values(this.ns)) {
-      await sh('ip', ['netns', 'add', ns]);
-      await sh('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
-    }
-    const c = this.ns.client;
-    await sh('ip', ['-n', c, 'link', 'add', 'br0', 'type', 'bridge']);
-    await sh('ip', ['-n', c, 'addr', 'add', `${this.clientIp}/24`, 'brd', '+', 'dev', 'br0']);
-    await sh('ip', ['-n', c, 'link', 'set', 'br0', 'up']);
+    await createPairNetwork(this.ns, this.clientIp);
     for (const node of ['alpha', 'beta'] as const) {
-      const port = node === 'alpha' ? 'va' : 'vb';
-      await sh('ip', ['link', 'add', 'eth0', 'netns', this.ns[node], 'type', 'veth', 'peer', 'name', port, 'netns', c]);
-      await sh('ip', ['-n', c, 'link', 'set', port, 'master', 'br0', 'up']);
       await this.bringUp(node);
       this.writeConfig(node);
     }
   }
 
   private async bringUp(node: NodeName): Promise<void> {
-    const ns = this.ns[node];
-    await sh('ip', ['-n', ns, 'addr', 'flush', 'dev', 'eth0']);
-    await sh('ip', ['-n', ns, 'addr', 'add', `${this.ip[node]}/24`, 'brd', '+', 'dev', 'eth0']);
-    await sh('ip', ['-n', ns, 'link', 'set', 'eth0', 'up']);
+    await bringUpEth0(this.ns[node], `${this.ip[node]}/24`);
   }
 
   /** keepalived.conf for `node`: both nodes start as BACKUP; the priority decides. */

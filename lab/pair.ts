@@ -86,6 +86,36 @@ const TANDEM_BIN = join(REPO_ROOT, 'bin', 'tandem');
 /** Node's flags for the daemon, as bin/tandem's #! line gives them to an installed tandem. */
 export const TANDEM_NODE_FLAGS = readFileSync(TANDEM_BIN, 'utf8').split('\n')[0]!.split(/\s+/).filter((a) => a.startsWith('--'));
 
+/**
+ * The lab's topology: namespaces alpha, beta and client, the client holding
+ * bridge br0 with `clientIp`/24 (and `clientIp6`), each node's eth0 a veth
+ * into the bridge (va, vb). The nodes' addresses are bringUpEth0's.
+ */
+export async function createPairNetwork(ns: Record<NodeName | 'client', string>, clientIp: string, clientIp6?: string): Promise<void> {
+  for (const n of [ns.alpha, ns.beta, ns.client]) {
+    await sh('ip', ['netns', 'add', n]);
+    await sh('ip', ['-n', n, 'link', 'set', 'lo', 'up']);
+  }
+  const c = ns.client;
+  await sh('ip', ['-n', c, 'link', 'add', 'br0', 'type', 'bridge']);
+  await sh('ip', ['-n', c, 'addr', 'add', `${clientIp}/24`, 'brd', '+', 'dev', 'br0']);
+  if (clientIp6) await sh('ip', ['-n', c, 'addr', 'add', clientIp6, 'dev', 'br0', 'nodad']);
+  await sh('ip', ['-n', c, 'link', 'set', 'br0', 'up']);
+  for (const node of ['alpha', 'beta'] as const) {
+    const port = node === 'alpha' ? 'va' : 'vb';
+    await sh('ip', ['link', 'add', 'eth0', 'netns', ns[node], 'type', 'veth', 'peer', 'name', port, 'netns', c]);
+    await sh('ip', ['-n', c, 'link', 'set', port, 'master', 'br0', 'up']);
+  }
+}
+
+/** A (re)booted node's eth0: only its own address (CIDR), no VIP left over. */
+export async function bringUpEth0(ns: string, cidr: string, cidr6?: string): Promise<void> {
+  await sh('ip', ['-n', ns, 'addr', 'flush', 'dev', 'eth0']);
+  await sh('ip', ['-n', ns, 'addr', 'add', cidr, 'brd', '+', 'dev', 'eth0']);
+  if (cidr6) await sh('ip', ['-n', ns, 'addr', 'add', cidr6, 'dev', 'eth0', 'nodad']);
+  await sh('ip', ['-n', ns, 'link', 'set', 'eth0', 'up']);
+}
+
 export class Pair {
   readonly vip: string;
   readonly clientIp: string;
@@ -144,19 +174,8 @@ export class Pair {
   async setup(): Promise<void> {
     await Pair.removeStale(this.o.prefix);
     rmSync(this.o.workDir, { recursive: true, force: true });
-    for (const ns of Object.values(this.ns)) {
-      await sh('ip', ['netns', 'add', ns]);
-      await sh('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
-    }
-    const c = this.ns.client;
-    await sh('ip', ['-n', c, 'link', 'add', 'br0', 'type', 'bridge']);
-    await sh('ip', ['-n', c, 'addr', 'add', `${this.clientIp}/24`, 'brd', '+', 'dev', 'br0']);
-    if (this.o.ipv6) await sh('ip', ['-n', c, 'addr', 'add', `${this.o.ipv6}::10/64`, 'dev', 'br0', 'nodad']);
-    await sh('ip', ['-n', c, 'link', 'set', 'br0', 'up']);
+    await createPairNetwork(this.ns, this.clientIp, this.o.ipv6 ? `${this.o.ipv6}::10/64` : undefined);
     for (const node of ['alpha', 'beta'] as const) {
-      const port = node === 'alpha' ? 'va' : 'vb';
-      await sh('ip', ['link', 'add', 'eth0', 'netns', this.ns[node], 'type', 'veth', 'peer', 'name', port, 'netns', c]);
-      await sh('ip', ['-n', c, 'link', 'set', port, 'master', 'br0', 'up']);
       await this.bringUp(node);
       this.mac[node] = (await sh('ip', ['-n', this.ns[node], '-br', 'link', 'show', 'eth0'])).trim().split(/\s+/)[2] ?? '';
     }
@@ -287,11 +306,7 @@ export class Pair {
   }
 
   private async bringUp(node: NodeName): Promise<void> {
-    const ns = this.ns[node];
-    await sh('ip', ['-n', ns, 'addr', 'flush', 'dev', 'eth0']);
-    await sh('ip', ['-n', ns, 'addr', 'add', `${this.ip[node]}/24`, 'brd', '+', 'dev', 'eth0']);
-    if (this.o.ipv6) await sh('ip', ['-n', ns, 'addr', 'add', `${this.o.ipv6}::${node === 'alpha' ? 1 : 2}/64`, 'dev', 'eth0', 'nodad']);
-    await sh('ip', ['-n', ns, 'link', 'set', 'eth0', 'up']);
+    await bringUpEth0(this.ns[node], `${this.ip[node]}/24`, this.o.ipv6 ? `${this.o.ipv6}::${node === 'alpha' ? 1 : 2}/64` : undefined);
   }
 
   writeConfig(node: NodeName): void {
