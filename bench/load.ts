@@ -206,8 +206,13 @@ async function main(): Promise<void> {
     console.log(`${r.impl.padEnd(11)} ${String(r.falseTakeovers).padEnd(17)} ${`${r.vipOnBetaMs.toFixed(0)} ms`.padEnd(23)} ${`${r.dualSampledMs.toFixed(0)} ms (${r.dualSamples})`.padEnd(23)} ${String(r.alphaLostVip).padEnd(16)} ${String(r.alphaAlive).padEnd(13)} ${r.cpuPercent.alpha.toFixed(2)} / ${r.cpuPercent.beta.toFixed(2)}`);
   }
   console.log('* sampled: the time from the previous sample to each sample that saw the VIP on both nodes (an upper bound; samples in brackets)');
-  const betaSaid = readTail(tandem.logFile('beta')).filter((l) => /\bdead\b|takeover|taking|acquir/i.test(l)).slice(-5);
-  if (betaSaid.length) console.log(`tandem beta's log on it:\n  ${betaSaid.join('\n  ')}`);
+  // Only what beta said while the load ran, not from setting up or before.
+  const inWindow = (l: string) => {
+    const t = Date.parse(l.split(' ')[0] ?? '');
+    return Number.isFinite(t) && t >= fromWall && t <= toWall;
+  };
+  const betaSaid = readTail(tandem.logFile('beta')).filter((l) => inWindow(l) && /\bdead\b|takeover|taking|acquir/i.test(l)).slice(-5);
+  if (betaSaid.length) console.log(`tandem beta's log during the load:\n  ${betaSaid.join('\n  ')}`);
   console.log('\ntandem timing from `tandem status --json` (since the daemon started; the after-load figures include the load window, percentiles cannot be subtracted):');
   for (const n of ['alpha', 'beta'] as const) {
     const sl = ['samples', 'p50Ms', 'p99Ms', 'maxMs'] as Array<keyof Percentiles>;
