@@ -5,7 +5,7 @@
 // The send-and-judge path (timer -> engineStep -> encode -> send) stays
 // synchronous and small; everything slow (agents, LevelDB) runs beside it.
 
-import { monitorEventLoopDelay, performance, type IntervalHistogram } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { chmodSync, writeFileSync, unlinkSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Server } from 'node:net';
@@ -33,7 +33,7 @@ import { UserError } from '../util/errors.js';
 import { prepareDir } from './dirs.js';
 import { groupLabel } from '../config/haresources.js';
 import { formatDuration } from '../util/duration.js';
-import { LatencyHistogram } from '../util/histogram.js';
+import { LatencyHistogram, LOOP_DELAY_RESOLUTION_MS, loopDelaySummary } from '../util/histogram.js';
 import { buildStatusReport, type DropCounts, type StatusReport } from './status.js';
 import type { FenceRecord } from '../fencing/history.js';
 import { SdNotify } from './sdnotify.js';
@@ -904,18 +904,6 @@ export class Daemon {
       ...(this.arbiterClient ? { arbiterDrops: this.arbiterClient.dropped } : {}),
     });
   }
-}
-
-const LOOP_DELAY_RESOLUTION_MS = 50;
-
-/**
- * The event-loop delay in ms. Node's histogram records each interval of its
- * sampling timer whole (ns), the resolution included: the delay is what
- * exceeds it. Empty until it has sampled once.
- */
-export function loopDelaySummary(h: Pick<IntervalHistogram, 'percentile' | 'max'>): { p50Ms: number; p99Ms: number; maxMs: number } {
-  const ms = (ns: number) => (Number.isFinite(ns) ? Math.max(0, Math.round(ns / 1000 - LOOP_DELAY_RESOLUTION_MS * 1000) / 1000) : 0);
-  return { p50Ms: ms(h.percentile(50)), p99Ms: ms(h.percentile(99)), maxMs: ms(h.max) };
 }
 
 export type { ResourceGroup };

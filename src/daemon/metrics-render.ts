@@ -42,10 +42,11 @@ export class Renderer {
       pathChanges: C('tandem_path_transitions_total', 'Heartbeat path state changes, by path and new state', 'pathChanges'),
     };
     // Recorded on the heartbeat path into fixed arrays; only exported here.
+    const latenessHelp = 'received: how much later than keepalive each new heartbeat from the peer arrived; timer: how late the send-and-judge timer ran after its deadline';
     this.registry.registerMetric({
-      name: LATENESS, type: 'histogram', aggregator: 'sum',
-      help: 'received: how much later than keepalive each new heartbeat from the peer arrived; timer: how late the send-and-judge timer ran after its deadline',
-      get: async () => ({ name: LATENESS, help: '', type: 'histogram', aggregator: 'sum', values: this.latenessValues() }),
+      name: LATENESS, type: 'histogram', aggregator: 'sum', help: latenessHelp,
+      // The registry prints HELP from what get() returns.
+      get: async () => ({ name: LATENESS, help: latenessHelp, type: 'histogram', aggregator: 'sum', values: this.latenessValues() }),
       reset: () => undefined,
     } as unknown as Parameters<Registry['registerMetric']>[0]);
     this.g = this.gauges(r);

@@ -76,35 +76,14 @@ function checkOutgoing(f: Field): void {
   if (f.name === AUTH_FIELD) throw new TypeError('the auth field is added by encode, do not pass one');
 }
 
-// Fields built here were checked when built: encode does not check them
-// again. A status repeats most of its fields tick after tick (t, st, dt,
-// src, tg_hold...): a short string field is built once and reused.
-const VETTED = new WeakSet<Field>();
-const STRING_FIELDS = new Map<string, Field>();
-const MAX_STRING_FIELDS = 512;
-const MAX_CACHED_VALUE = 64;
-
 /** Build a field; strings default to type 0 (string), Buffers to type 1 (binary). */
 export function field(name: string, value: string | Buffer, type?: FieldType): Field {
-  const cacheable = typeof value === 'string' && (type === undefined || type === 0) && value.length <= MAX_CACHED_VALUE;
-  const key = cacheable ? `${name}\0${value}` : '';
-  if (cacheable) {
-    const hit = STRING_FIELDS.get(key);
-    if (hit) return hit;
-  }
   const f: Field = {
     name,
     value: typeof value === 'string' ? Buffer.from(value, 'utf8') : value,
     type: type ?? (typeof value === 'string' ? 0 : 1),
   };
   checkOutgoing(f);
-  // Frozen: what was checked is what encode sends, and a cached field is shared.
-  Object.freeze(f);
-  VETTED.add(f);
-  if (cacheable) {
-    if (STRING_FIELDS.size >= MAX_STRING_FIELDS) STRING_FIELDS.clear();
-    STRING_FIELDS.set(key, f);
-  }
   return f;
 }
 
@@ -222,7 +201,7 @@ function netstringSize(bodyLength: number): number {
 export function encode(fields: readonly Field[], keys: AuthKeys): Buffer {
   const key = keys.keys.get(keys.sendIndex);
   if (key === undefined) throw new Error(`authkeys has no key ${keys.sendIndex} to send with`);
-  for (const f of fields) if (!VETTED.has(f)) checkOutgoing(f);
+  for (const f of fields) checkOutgoing(f);
 
   const inner = Buffer.from(token(keys.sendIndex, key, classicText(fields)), 'latin1');
   const authHead = fieldHead(0, AUTH_FIELD);

@@ -64,3 +64,16 @@ export class LatencyHistogram {
     return { samples: this.count, p50Ms: r(this.quantileMs(0.5)), p99Ms: r(this.quantileMs(0.99)), maxMs: this.count ? r(this.maxMs) : null };
   }
 }
+
+/** The sampling interval of the daemon's event-loop delay monitor (perf_hooks.monitorEventLoopDelay). */
+export const LOOP_DELAY_RESOLUTION_MS = 50;
+
+/**
+ * The event-loop delay in ms from Node's histogram. It records each interval
+ * of its sampling timer whole (ns), the resolution included: the delay is
+ * what exceeds it. Empty (NaN) until it has sampled once: 0.
+ */
+export function loopDelaySummary(h: { percentile(p: number): number; readonly max: number }): { p50Ms: number; p99Ms: number; maxMs: number } {
+  const ms = (ns: number) => (Number.isFinite(ns) ? Math.max(0, Math.round(ns / 1000 - LOOP_DELAY_RESOLUTION_MS * 1000) / 1000) : 0);
+  return { p50Ms: ms(h.percentile(50)), p99Ms: ms(h.percentile(99)), maxMs: ms(h.max) };
+}

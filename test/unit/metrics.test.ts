@@ -197,6 +197,8 @@ describe('the metrics endpoint', () => {
     expect(t).toContain('tandem_heartbeat_lateness_seconds_bucket{le="0.1",kind="received"} 1');
     expect(t).toContain('tandem_heartbeat_lateness_seconds_bucket{le="0.25",kind="received"} 2');
     expect(t).toContain('tandem_heartbeat_lateness_seconds_count{kind="timer"} 1');
+    expect(t).toMatch(/^# HELP tandem_heartbeat_lateness_seconds received: how much later/m);
+    expect(t).toContain('# TYPE tandem_heartbeat_lateness_seconds histogram');
     expect(t).toContain('tandem_failovers_total{group="10.0.0.5",code="peer-dead"} 1');
     expect(t).not.toContain('tandem_failovers_total{group="10.0.0.6"');
     expect(t).toContain('tandem_group_transitions_total{group="10.0.0.6",phase="starting",code="preferred"} 1');
