@@ -61,6 +61,8 @@ export interface EngineState extends EngineHandle {
   reachSentFrom?: number;
   /** The standby list of our last status message (a group leaving it is a drop, like one leaving the hold set). */
   lastSentStandby?: string[];
+  /** Groups taken back from that list since it was sent: drops the peer cannot have read yet. */
+  unsentDrops?: string[];
   /**
    * Heartbeat's hand-over messages still to send: `done` once the groups we
    * hand over are all released; a takeover request (`other`), repeated with
@@ -482,6 +484,7 @@ export function engineStep(s: EngineState, ev: EngineEvent, now: number): Engine
     for (const g of s.lastSentStandby ?? []) if (!status.standby.includes(g)) s.droppedAt[g] = a.seq;
     s.lastSentHold = status.hold;
     s.lastSentStandby = status.standby;
+    s.unsentDrops = undefined;
     out.push({ kind: 'send', status });
     handoverMessages(s, out);
   }
@@ -529,7 +532,7 @@ function reportWithDrops(s: EngineState): PeerReport | undefined {
   const r = s.m.peer.report;
   if (!r || r.hearsSeq === undefined || r.hearsGeneration !== s.r.cfg.generation) return r;
   const acked = r.hearsSeq;
-  const unheard = Object.keys(s.droppedAt).filter((g) => s.droppedAt[g]! > acked).sort();
+  const unheard = [...new Set([...Object.keys(s.droppedAt).filter((g) => s.droppedAt[g]! > acked), ...(s.unsentDrops ?? [])])].sort();
   return unheard.length ? { ...r, unheardDrops: unheard } : r;
 }
 
@@ -634,6 +637,12 @@ function operatorHandover(s: EngineState, ev: Extract<EngineEvent, { kind: 'stan
   if (s.handover.done) s.handover.done.groups = s.handover.done.groups.filter((g) => !ev.groups.includes(g));
   out.push(askAction(s, rscHold, 'other'));
   out.push({ kind: 'handover-log', level: 'info', message: `takeover [${ev.which}]: asking ${peer} to hand over ${ev.groups.join(', ')}` });
+  // Groups our last status handed to the peer: it may be taking them on that
+  // word until it reads one without them, so they count as unheard drops from
+  // now, not from the next send (simulator seed 430071943: an isolated node's
+  // takeover started a group its peer was starting on the old hand-over).
+  const withdrawn = ev.groups.filter((g) => s.lastSentStandby?.includes(g));
+  if (withdrawn.length) s.unsentDrops = [...new Set([...(s.unsentDrops ?? []), ...withdrawn])];
   return [{ kind: 'take-back', groups: ev.groups }];
 }
 

@@ -151,7 +151,13 @@ describe('simulator: quorum (arbiter, etcd, ping targets)', () => {
   // nothing; a slow path and a partition kept either from hearing the
   // other's hold (decide.ts + quorum/report.ts: the better node takes a
   // group only once the peer says it leaves it, tg_ipfail_yield).
-  it.each([91012102, 70010875, 91031149, 200045201, 2476739868, 330341212, 400262359, 400269973, 420034641])('seed %i (found in a fresh range) keeps every invariant', (seed) => {
+  // 430071943 (the 1,000,000-schedule run from 430,000,001): alpha had
+  // handed g2 to beta (beta's takeover), then, cut off from beta and the
+  // arbiter but not yet calling it dead, took it back by operator takeover
+  // and started it at once; beta started it on alpha's older hand-over
+  // (engine.ts: a hand-over taken back counts as an unheard drop from that
+  // moment, not from the next send).
+  it.each([91012102, 70010875, 91031149, 200045201, 2476739868, 330341212, 400262359, 400269973, 420034641, 430071943])('seed %i (found in a fresh range) keeps every invariant', (seed) => {
     const r = runSeed(seed);
     expect(r.violation, formatViolation(r)).toBeUndefined();
   });

@@ -61,6 +61,29 @@ describe('engine: drops the peer has not read yet', () => {
     expect(ops(heard(e, 700, { hearsSeq: drop!.seq + 1, hold: [] }))).toEqual(['start0']);
   });
 
+  it('a hand-over taken back is a drop from that moment: no start before the peer has read the takeover (seed 430071943)', () => {
+    seq = 0;
+    const e = alpha();
+    engineQuorumInput(e, { reach: { up: 1, total: 1 } });
+    expect(ops(heard(e, 10, { hearsSeq: 1 }))).toEqual(['start0']);
+    engineStep(e, { kind: 'op-done', group: G, op: 'start', index: 0, ok: true }, 20);
+    // The operator hands g1 to beta; alpha stops it and says so.
+    expect(ops(engineStep(e, { kind: 'standby', which: 'local', groups: [G] }, 30))).toEqual(['stop0']);
+    const stopped = engineStep(e, { kind: 'op-done', group: G, op: 'stop', index: 0, ok: true }, 40);
+    const handed = sends(stopped).find((st) => st.standby.includes(G) && !st.hold.includes(G));
+    expect(handed).toBeDefined();
+    // beta has read that and has not started g1 yet (its own rules hold it back).
+    heard(e, 50, { hearsSeq: handed!.seq });
+    // The operator takes it back while beta may be starting it on the hand-over.
+    const taken = engineStep(e, { kind: 'takeover', which: 'local', groups: [G] }, 60);
+    expect(ops(taken)).toEqual([]);
+    const back = [...sends(taken), ...sends(engineStep(e, { kind: 'tick' }, 150))].find((st) => !st.standby.includes(G));
+    expect(back).toBeDefined();
+    expect(ops(heard(e, 120, { hearsSeq: back!.seq - 1 }))).toEqual([]);
+    // beta has read the takeover and lists no g1: alpha starts it.
+    expect(ops(heard(e, 130, { hearsSeq: back!.seq }))).toEqual(['start0']);
+  });
+
   it('a peer that does not send tg_hears_seq (Heartbeat, older tandem) is not waited for', () => {
     seq = 0;
     const e = alpha();
