@@ -20,25 +20,30 @@
 //           (/proc/PID/task/*/schedstat, ns) as a finer check
 //   RSS     VmRSS summed over the processes; PSS from smaps_rollup beside it
 //           (RSS counts a page shared by N processes N times)
+// node-floor: two bare Node endpoints (lab/floor-endpoint.ts) with tandem's
+// node flags, each signing and sending one 300-byte datagram per period and
+// checking the peer's: what any Node daemon pays at that rate before its own
+// code runs, so tandem's figures can be read against it.
 // Targets of the issue, printed next to tandem's figures: CPU <= 2x
 // keepalived's at the same rate (per node; judged on the scheduler run time,
 // as a 10 ms tick cannot tell keepalived's 0.03 % from nothing), RSS <= 45 MB
 // (per node).
 //
 // Usage: npm run bench:cost -- [--seconds 20] [--rates 10,100]
-//        [--impl tandem,keepalived,heartbeat] [--json FILE]
+//        [--impl tandem,keepalived,heartbeat,node-floor] [--json FILE]
 
 import { existsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { NodeFloorPair } from '../lab/floor.js';
 import { KEEPALIVED_BIN, KeepalivedPair } from '../lab/keepalived.js';
 import { Pair, type NodeName, type StatusJson } from '../lab/pair.js';
 import { cpuPercent, memoryMb, pidsByExe, sample } from '../lab/procstat.js';
 import { sleep, waitFor } from '../lab/sh.js';
 
 const HB_BIN = '/usr/libexec/heartbeat/heartbeat';
-type Impl = 'tandem' | 'keepalived' | 'heartbeat';
-const IMPLS: Impl[] = ['tandem', 'keepalived', 'heartbeat'];
+type Impl = 'tandem' | 'keepalived' | 'heartbeat' | 'node-floor';
+const IMPLS: Impl[] = ['tandem', 'keepalived', 'heartbeat', 'node-floor'];
 const RATES = [10, 100];
 
 function arg(name: string, def: string): string {
@@ -47,7 +52,7 @@ function arg(name: string, def: string): string {
 }
 
 function usage(msg: string): never {
-  console.error(`bench:cost: ${msg}\nusage: npm run bench:cost -- [--seconds 20] [--rates 10,100] [--impl tandem,keepalived,heartbeat] [--json FILE]`);
+  console.error(`bench:cost: ${msg}\nusage: npm run bench:cost -- [--seconds 20] [--rates 10,100] [--impl tandem,keepalived,heartbeat,node-floor] [--json FILE]`);
   process.exit(2);
 }
 
@@ -65,9 +70,19 @@ interface Row {
 interface Lab {
   setup(): Promise<void>;
   startNode(node: NodeName): unknown;
-  holdsVip(node: NodeName): Promise<boolean>;
+  /** Steady state can begin: alpha holds the VIP (node-floor: both endpoints run). */
+  ready(): Promise<boolean>;
   cleanup(): Promise<void>;
   readonly ns: Record<NodeName | 'client', string>;
+  /** The VIP-holding pair underneath, for the checks only it can answer. */
+  readonly inner?: Pair | KeepalivedPair;
+}
+
+function vipLab(p: Pair | KeepalivedPair): Lab {
+  return {
+    setup: () => p.setup(), startNode: (n) => p.startNode(n), ready: () => p.holdsVip('alpha'),
+    cleanup: () => p.cleanup(), ns: p.ns, inner: p,
+  };
 }
 
 const tandemTiming = (rate: number) => rate === 10
@@ -76,6 +91,7 @@ const tandemTiming = (rate: number) => rate === 10
 
 function configured(impl: Impl, rate: number): string {
   if (impl === 'keepalived') return `VRRPv3 unicast advert_int ${rate / 1000}`;
+  if (impl === 'node-floor') return `bare node, one 300-byte HMAC-SHA1 datagram each way per ${rate} ms`;
   const t = tandemTiming(rate);
   const s = `ucast sha1 keepalive ${t.keepalive} deadtime ${t.deadtime} warntime ${t.warntime}`;
   return impl === 'heartbeat' ? `${s} (dead check polled every 250 ms)` : s;
@@ -91,10 +107,10 @@ async function measure(impl: Impl, rate: number, seconds: number, idx: number, p
     return row;
   }
   const common = { prefix: `${prefix}${idx}`, net: `${netBase}.${idx}`, workDir: join(tmpdir(), `tandem-bench-cost-${impl}-${rate}`) };
-  const lab: Lab = impl === 'keepalived'
-    ? new KeepalivedPair({ ...common, advertInt: rate / 1000 })
-    : new Pair({ ...common, ...tandemTiming(rate), initdead: '1', media: 'ucast', impl });
-  const exe = impl === 'tandem' ? process.execPath : impl === 'heartbeat' ? HB_BIN : KEEPALIVED_BIN;
+  const lab: Lab = impl === 'keepalived' ? vipLab(new KeepalivedPair({ ...common, advertInt: rate / 1000 }))
+    : impl === 'node-floor' ? new NodeFloorPair({ prefix: common.prefix, net: common.net, periodMs: rate })
+    : vipLab(new Pair({ ...common, ...tandemTiming(rate), initdead: '1', media: 'ucast', impl }));
+  const exe = impl === 'tandem' || impl === 'node-floor' ? process.execPath : impl === 'heartbeat' ? HB_BIN : KEEPALIVED_BIN;
   live.push(lab);
   try {
     await lab.setup();
@@ -102,9 +118,9 @@ async function measure(impl: Impl, rate: number, seconds: number, idx: number, p
     lab.startNode('alpha');
     lab.startNode('beta');
     // Heartbeat waits RQSTDELAY (10 s) before it takes its resources.
-    await waitFor(`${impl}: the VIP on alpha`, async () => ((await lab.holdsVip('alpha')) ? true : undefined), 60_000, 50);
+    await waitFor(`${impl}: ${impl === 'node-floor' ? 'both endpoints running' : 'the VIP on alpha'}`, async () => ((await lab.ready()) ? true : undefined), 60_000, 50);
     await sleep(Math.max(2000, 8000 - (performance.now() - started)));
-    if (await lab.holdsVip('beta')) throw new Error(`${impl} ${rate} ms: the VIP is on both nodes at steady state`);
+    if (lab.inner && await lab.inner.holdsVip('beta')) throw new Error(`${impl} ${rate} ms: the VIP is on both nodes at steady state`);
     const pids = {
       alpha: await pidsByExe(lab.ns.alpha, exe),
       beta: await pidsByExe(lab.ns.beta, exe),
@@ -119,8 +135,8 @@ async function measure(impl: Impl, rate: number, seconds: number, idx: number, p
       return { procs: pids[n].length, cpu: c.stat, sched: c.sched, rssMb: m.rss, pssMb: m.pss };
     };
     row.nodes = { alpha: fig('alpha'), beta: fig('beta') };
-    if (lab instanceof Pair && impl === 'tandem') {
-      const st = await lab.status('alpha').catch(() => undefined) as (StatusJson & { timing?: { scheduling?: { policy?: string } | null } }) | undefined;
+    if (lab.inner instanceof Pair && impl === 'tandem') {
+      const st = await lab.inner.status('alpha').catch(() => undefined) as (StatusJson & { timing?: { scheduling?: { policy?: string } | null } }) | undefined;
       row.scheduling = st?.timing?.scheduling?.policy ?? null;
     }
     return row;
@@ -165,6 +181,20 @@ function printTable(rows: Row[], seconds: number): void {
       }
       const rss = t.nodes![n].rssMb;
       console.log(`  ${`${t.rateMs} ms`.padEnd(7)} ${n.padEnd(5)}  RSS ${f1(rss)} MB <= 45 MB   ${rss <= 45 ? 'PASS' : 'FAIL'}`);
+    }
+  }
+  const floors = rows.filter((r) => r.impl === 'node-floor' && r.nodes);
+  if (floors.length === 0) return;
+  console.log('\nagainst Node\'s floor (bare node endpoints, same flags, same rate; scheduler run time, RSS):');
+  for (const fl of floors) {
+    const t = tandem.find((r) => r.rateMs === fl.rateMs);
+    const k = rows.find((r) => r.impl === 'keepalived' && r.rateMs === fl.rateMs && r.nodes);
+    for (const n of ['alpha', 'beta'] as const) {
+      const floor = fl.nodes![n];
+      const parts = [`floor CPU ${f2(floor.sched)} %, RSS ${f1(floor.rssMb)} MB`];
+      if (t) parts.push(`tandem ${f2(t.nodes![n].sched)} % = ${f1(t.nodes![n].sched / floor.sched)}x the floor, RSS +${f1(t.nodes![n].rssMb - floor.rssMb)} MB`);
+      if (k) parts.push(`the floor is ${f1(floor.sched / Math.max(k.nodes![n].sched, 0.01))}x keepalived`);
+      console.log(`  ${`${fl.rateMs} ms`.padEnd(7)} ${n.padEnd(5)}  ${parts.join('; ')}`);
     }
   }
 }

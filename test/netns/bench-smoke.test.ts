@@ -31,10 +31,10 @@ async function leftovers(): Promise<string[]> {
 describe('benchmark smoke', () => {
   beforeAll(() => need(...PAIR_TOOLS, '/usr/sbin/keepalived'));
 
-  it('bench:cost prints CPU and RSS/PSS per node for tandem and keepalived at 100 ms', async () => {
-    const r = await runBench('cost.js', ['--seconds', '2', '--rates', '100', '--impl', 'tandem,keepalived', '--prefix', `${PREFIX}c`, '--net', '10.239']);
+  it('bench:cost prints CPU and RSS/PSS per node for tandem, keepalived and Node\'s floor at 100 ms', async () => {
+    const r = await runBench('cost.js', ['--seconds', '2', '--rates', '100', '--impl', 'tandem,keepalived,node-floor', '--prefix', `${PREFIX}c`, '--net', '10.239']);
     expect(r.code, r.out).toBe(0);
-    for (const impl of ['tandem', 'keepalived']) {
+    for (const impl of ['tandem', 'keepalived', 'node-floor']) {
       // impl, rate, procs a/b, CPU a / b, (sched a / b), RSS a / b, PSS a / b
       const row = new RegExp(`^${impl}\\s+100 ms\\s+(\\d+)/(\\d+)\\s+${num} / ${num}\\s+\\(${num} / ${num}\\)\\s+${num} / ${num}\\s+${num} / ${num}\\s`, 'm').exec(r.out);
       expect(row, r.out).not.toBeNull();
@@ -45,6 +45,7 @@ describe('benchmark smoke', () => {
     }
     expect(r.out).toMatch(/100 ms\s+alpha\s+CPU \d+\.\d+ % \[\d+\.\d+\] <= 2 x keepalived \d+\.\d+ % \[\d+\.\d+\] = \d+\.\d+ %\s+(PASS|FAIL)/);
     expect(r.out).toMatch(/100 ms\s+alpha\s+RSS \d+\.\d+ MB <= 45 MB\s+(PASS|FAIL)/);
+    expect(r.out).toMatch(/100 ms\s+alpha\s+floor CPU \d+\.\d+ %, RSS \d+\.\d+ MB; tandem \d+\.\d+ % = \d+\.\dx the floor/);
     expect(await leftovers()).toEqual([]);
   }, 90_000);
 
