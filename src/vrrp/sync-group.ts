@@ -113,6 +113,11 @@ function reconcile(g: SyncGroupState, now: number, why: string | undefined, out:
         run(g, m, { kind: 'fault', source: src, reason: r }, now, out);
         changed = true;
       }
+      // Closed while in FAULT, so leaving it is a fresh start for every
+      // member (an owner does not go MASTER alone before the others).
+      for (const m of g.members) {
+        if (m.sync.allowed) run(g, m, { kind: 'sync-gate', allowed: false, reason: `sync group ${g.cfg.name}: ${r}` }, now, out);
+      }
       reason ??= r;
     } else if (g.members.some((m) => m.faults.has(src))) {
       for (const m of g.members) {

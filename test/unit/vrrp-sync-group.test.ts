@@ -108,6 +108,19 @@ describe('vrrp_sync_group', () => {
     expect(brief(syncGroupStep(g, tick, 6000 + MDI)).at(-1)).toBe('GROUP MASTER');
   });
 
+  it('leaving FAULT is a fresh start for every member: an owner does not go MASTER alone', () => {
+    const g = initSyncGroup({ name: 'G', members: [member('VI_1', { priority: 255 }), member('VI_2')] }, 0);
+    syncGroupStep(g, all({ kind: 'start' }), 0);
+    syncGroupStep(g, tick, MDI);
+    expect(g.state).toBe('MASTER');
+    syncGroupStep(g, to('VI_2', { kind: 'fault', source: 'link eth1', reason: 'down' }), 5000);
+    const back = syncGroupStep(g, to('VI_2', { kind: 'fault-cleared', source: 'link eth1' }), 6000);
+    expect(brief(back)).toEqual(['VI_1 become-backup', 'VI_2 become-backup', 'GROUP BACKUP']);
+    // VI_1 (the owner) is ready at once and waits for VI_2's timer.
+    expect(syncGroupDeadline(g)).toBe(6000 + MDI);
+    expect(brief(syncGroupStep(g, tick, 6000 + MDI)).at(-1)).toBe('GROUP MASTER');
+  });
+
   it('a group track (no member named) faults every member', () => {
     const g = group();
     const fx = syncGroupStep(g, all({ kind: 'fault', source: 'track_interface eth2', reason: 'down' }), 100);
