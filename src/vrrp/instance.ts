@@ -512,6 +512,58 @@ function limited(s: InstanceState, key: string, now: number, out: InstanceEffect
   if (r.emit) out.push({ kind: 'log', level, message: withSuppressed(message, r.suppressed) });
 }
 
+/** What status and metrics may read of an instance: plain data, copied and frozen (docs/architecture.md, views). */
+export interface InstanceView {
+  name: string;
+  vrid: number;
+  version: 2 | 3;
+  state: VrrpStateName;
+  /** Time in this state, ms. */
+  forMs: number;
+  priority: number;
+  basePriority: number;
+  advertIntervalMs: number;
+  masterAdverIntervalMs: number;
+  /** BACKUP: the master last heard, and how long ago. */
+  master: { address: string; priority: number; agoMs: number } | null;
+  /** BACKUP: ms until Master_Down_Timer runs out (0 while held by a gate); null otherwise. */
+  masterDownInMs: number | null;
+  held: boolean;
+  faults: Array<{ source: string; reason: string }>;
+  guard: Gate;
+  sync: Gate;
+  stats: InstanceStats;
+}
+
+export function instanceView(s: InstanceState, now: number): Readonly<InstanceView> {
+  return deepFreeze({
+    name: s.cfg.name,
+    vrid: s.cfg.vrid,
+    version: s.cfg.version,
+    state: s.state,
+    forMs: now - s.since,
+    priority: s.priority,
+    basePriority: s.cfg.priority,
+    advertIntervalMs: s.cfg.advertIntervalMs,
+    masterAdverIntervalMs: s.masterAdverIntervalMs,
+    master: s.master ? { address: s.master.address, priority: s.master.priority, agoMs: now - s.master.at } : null,
+    masterDownInMs: s.state === 'BACKUP' ? Math.max(0, s.downAt - now) : null,
+    held: s.held,
+    faults: [...s.faults].map(([source, reason]) => ({ source, reason })),
+    guard: { ...s.guard },
+    sync: { ...s.sync },
+    stats: { ...s.stats, dropped: { ...s.stats.dropped } },
+  });
+}
+
+function deepFreeze<T>(v: T): T {
+  if (v && typeof v === 'object') {
+    for (const x of Object.values(v)) deepFreeze(x);
+    Object.freeze(v);
+  }
+  return v;
+}
+
 /** The instance as a driver machine (runtime/driver.ts). */
 export const INSTANCE_MACHINE = {
   step: instanceStep,

@@ -17,8 +17,8 @@
 // otherwise; a MASTER whose gate closes steps down at once.
 
 import {
-  initInstance, instanceDeadline, instanceStep, readyForMaster,
-  type InstanceConfig, type InstanceEffect, type InstanceEvent, type InstanceState, type VrrpStateName,
+  initInstance, instanceDeadline, instanceStep, instanceView, readyForMaster,
+  type InstanceConfig, type InstanceEffect, type InstanceEvent, type InstanceState, type InstanceView, type VrrpStateName,
 } from './instance.js';
 
 export interface SyncGroupConfig {
@@ -167,6 +167,17 @@ function memberReason(g: SyncGroupState, out: SyncGroupEffect[]): string {
     }
   }
   return `sync group ${g.cfg.name}`;
+}
+
+export interface SyncGroupView {
+  name: string;
+  state: VrrpStateName;
+  forMs: number;
+  members: ReadonlyArray<Readonly<InstanceView>>;
+}
+
+export function syncGroupView(g: SyncGroupState, now: number): Readonly<SyncGroupView> {
+  return Object.freeze({ name: g.cfg.name, state: g.state, forMs: now - g.since, members: Object.freeze(g.members.map((m) => instanceView(m, now))) });
 }
 
 export const SYNC_GROUP_MACHINE = {

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { Driver, type Clock, type Timer } from '../../src/runtime/driver.js';
 import {
   DEFAULT_GARP, INSTANCE_MACHINE, initInstance, instanceConfigProblems, instanceDeadline, instanceStep, masterDownIntervalMs,
-  PACKET_LOG_INTERVAL_MS, readyForMaster, skewTimeMs,
+  instanceView, PACKET_LOG_INTERVAL_MS, readyForMaster, skewTimeMs,
   type InstanceConfig, type InstanceEffect, type InstanceEvent, type InstanceState,
 } from '../../src/vrrp/instance.js';
 
@@ -383,6 +383,23 @@ describe('bad input', () => {
     expect(instanceConfigProblems(cfg({ version: 2, advertIntervalMs: 500 }))).toEqual(['advertIntervalMs: 500 must be 1000..255000 ms in steps of 1000 ms for VRRPv2']);
     expect(instanceConfigProblems(cfg({ advertIntervalMs: 40_960 }))).toHaveLength(1);
     expect(() => initInstance(cfg({ vrid: 300 }), 0)).toThrow('vrrp_instance VI_1: vrid: 300 must be a whole number 1..255');
+  });
+});
+
+describe('the view', () => {
+  it('is plain data, copied and frozen: a reader cannot edit the machine through it', () => {
+    const s = started({ guarded: true });
+    instanceStep(s, advert(150), 1000);
+    instanceStep(s, { kind: 'priority-changed', weight: -10, reason: 'chk' }, 1200);
+    const v = instanceView(s, 1500);
+    expect(v).toMatchObject({
+      name: 'VI_1', vrid: 51, state: 'BACKUP', forMs: 1500, priority: 90, basePriority: 100,
+      master: { address: '10.78.0.1', priority: 150, agoMs: 500 }, masterDownInMs: 1000 + MDI - 1500, held: false,
+      guard: { allowed: false, reason: 'the guard has not answered yet' },
+    });
+    expect(Object.isFrozen(v) && Object.isFrozen(v.master) && Object.isFrozen(v.stats.dropped)).toBe(true);
+    expect(() => { (v.stats as { advertsReceived: number }).advertsReceived = 99; }).toThrow();
+    expect(s.stats.advertsReceived).toBe(1);
   });
 });
 

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_GARP, type InstanceConfig, type InstanceEvent } from '../../src/vrrp/instance.js';
 import {
-  initSyncGroup, syncFaultSource, syncGroupDeadline, syncGroupProblems, syncGroupStep,
+  initSyncGroup, syncFaultSource, syncGroupDeadline, syncGroupProblems, syncGroupStep, syncGroupView,
   type SyncGroupEffect, type SyncGroupEvent, type SyncGroupState,
 } from '../../src/vrrp/sync-group.js';
 
@@ -69,6 +69,9 @@ describe('vrrp_sync_group', () => {
       'GROUP MASTER',
     ]);
     expect(fx.at(-1)).toMatchObject({ kind: 'group-state', from: 'BACKUP', reason: 'every member is ready' });
+    const v = syncGroupView(g, MDI + 5);
+    expect(v).toMatchObject({ name: 'G', state: 'MASTER', forMs: 5 });
+    expect(v.members.map((m) => `${m.name} ${m.state} ${m.sync.allowed}`)).toEqual(['VI_1 MASTER true', 'VI_2 MASTER true']);
   });
 
   it('a member that still hears its master keeps the whole group BACKUP', () => {
