@@ -122,7 +122,11 @@ export interface InstanceState {
 export type InstanceEvent =
   | { kind: 'start' }
   | { kind: 'tick' }
-  /** A decoded advert for this VRID, accepted by the codec. `src` is the IP source address. */
+  /**
+   * A decoded advert for this VRID, accepted by the codec. `src` is the IP
+   * source address; `advertIntervalMs` is the advert's field in ms (v2:
+   * seconds × 1000, v3: centiseconds × 10).
+   */
   | { kind: 'advert-received'; priority: number; src: string; advertIntervalMs: number }
   | { kind: 'fault'; source: string; reason: string }
   | { kind: 'fault-cleared'; source: string; reason?: string }
@@ -387,6 +391,10 @@ function onAdvert(s: InstanceState, ev: Extract<InstanceEvent, { kind: 'advert-r
     return;
   }
   const p = ev.priority;
+  if (p === 255 && s.cfg.priority === 255) {
+    // keepalived drops both to 254 ("CONFIGURATION ERROR"); the RFC tie-break settles it here.
+    limited(s, 'two-owners', now, out, 'warn', `${s.cfg.name}: ${src.text} also claims to own the addresses (priority 255): two owners of VRID ${s.cfg.vrid}, check the configuration`);
+  }
   if (s.state === 'BACKUP') {
     if (p === 0) {
       s.master = undefined;

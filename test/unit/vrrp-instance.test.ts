@@ -232,6 +232,11 @@ describe('MASTER', () => {
     expect(win.state).toBe('MASTER');
     // 10.78.0.2 vs 9.255.255.255: bytes, not text.
     expect(brief(instanceStep(master(), advert(100, '9.255.255.255'), 5000))).toEqual(['advert 100', 'announce conflict x5']);
+    // Two owners: warned about, and the tie-break decides.
+    const owner = started({ priority: 255 });
+    const fx2 = instanceStep(owner, advert(255, '10.78.0.9'), 100);
+    expect(brief(fx2)).toEqual(['advert 255', 'become-backup from MASTER']);
+    expect(logs(fx2)).toEqual(['VI_1: 10.78.0.9 also claims to own the addresses (priority 255): two owners of VRID 51, check the configuration']);
     const v6 = master({ primaryAddress: 'fe80::2' });
     expect(brief(instanceStep(v6, advert(100, 'fe80::10'), 5000))).toEqual(['advert 100', 'become-backup from MASTER']);
   });
