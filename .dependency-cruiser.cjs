@@ -22,6 +22,7 @@ const PURE = [
   '^src/net/(addr|rtnetlink|frames|registry|vip)[.]ts$',
   '^arbiter/machine[.]ts$',
   '^src/ping/pinger[.]ts$',
+  '^src/vrrp/(instance|sync-group)[.]ts$',
 ];
 
 /** What reaches the disk, the network, processes or the kernel. */
