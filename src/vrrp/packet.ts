@@ -71,6 +71,13 @@ export interface DecodeContext {
   auth?: VrrpAuth;
   /** The instance's version: an advert of the other one is refused (keepalived does too). */
   version?: VrrpVersion;
+  /**
+   * Default true (RFC 5798 §7.1). false only for a unicast instance that must
+   * hear keepalived over IPv6: keepalived 2.2.7 sends its IPv6 unicast adverts
+   * with the default hop limit (64, observed in test/netns/vrrp-wire.test.ts)
+   * and skips the check itself for unicast.
+   */
+  checkTtl?: boolean;
 }
 
 export type DropReason =
@@ -199,7 +206,7 @@ export function decode(buf: Uint8Array, ctx: DecodeContext): DecodeResult {
     return drop('bad-context', `source ${ctx.src} / destination ${ctx.dst} are not IPv${ctx.family} addresses`);
   }
   // Cheapest first; a router would have lowered it, so the sender is not on this link.
-  if (ctx.ttl !== VRRP_TTL) return drop('ttl', `${ctx.family === 4 ? 'TTL' : 'hop limit'} ${ctx.ttl}, must be ${VRRP_TTL}`);
+  if (ctx.checkTtl !== false && ctx.ttl !== VRRP_TTL) return drop('ttl', `${ctx.family === 4 ? 'TTL' : 'hop limit'} ${ctx.ttl}, must be ${VRRP_TTL}`);
   if (buf.length < HEADER_LEN) return drop('too-short', `${buf.length} bytes, a VRRP header is ${HEADER_LEN}`);
   const b = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
   const version = b[0]! >> 4;

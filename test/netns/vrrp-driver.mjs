@@ -5,6 +5,8 @@
 //   {"id":2,"op":"send","advert":{..},"enc":{..},"dst":"224.0.0.18","src":"10.0.0.2"}
 //   {"id":3,"op":"sendRaw","hex":"2133..","dst":..,"src":..}   (bytes as given)
 //   {"id":4,"op":"primary","ifname":"eth0","family":6}        (primaryAddress of the core)
+//   {"id":5,"op":"advertise","advert":..,"enc":..,"dst":..,"src":..,"everyMs":100}  (now and every everyMs)
+//   {"id":6,"op":"quiet"}                                       (stops advertising)
 //   {"id":5,"op":"counters"}
 // every received advert arrives as {"rx":{payload(hex),src,dst,ttl,ifindex,family}};
 // answers {"id":..,"ok":true,"value":..} or {"id":..,"ok":false,"error":msg}.
@@ -23,6 +25,14 @@ const packet = await import(pathToFileURL(join(dist, 'src/vrrp/packet.js')).href
 const send = (o) => process.stdout.write(`${JSON.stringify(o)}\n`);
 let sock;
 let nl;
+let timer;
+
+function sendAdvert(cmd) {
+  const b = packet.encode(cmd.advert, cmd.enc);
+  const err = sock.send(b, cmd.dst, cmd.src);
+  if (err) throw new Error(err);
+  return b;
+}
 
 async function handle(cmd) {
   switch (cmd.op) {
@@ -38,12 +48,20 @@ async function handle(cmd) {
       });
       return { ifindex: sock.ifindex, kernelChecksum: sock.kernelChecksum, group: sock.group ?? null };
     }
-    case 'send': {
-      const b = packet.encode(cmd.advert, cmd.enc);
-      const err = sock.send(b, cmd.dst, cmd.src);
-      if (err) throw new Error(err);
+    case 'send':
+      return sendAdvert(cmd).toString('hex');
+    case 'advertise': {
+      clearInterval(timer);
+      const b = sendAdvert(cmd);
+      timer = setInterval(() => {
+        try { sendAdvert(cmd); } catch (e) { send({ log: ['warn', e.message] }); }
+      }, cmd.everyMs);
       return b.toString('hex');
     }
+    case 'quiet':
+      clearInterval(timer);
+      timer = undefined;
+      return null;
     case 'sendRaw': {
       const err = sock.send(Buffer.from(cmd.hex, 'hex'), cmd.dst, cmd.src);
       if (err) throw new Error(err);
@@ -74,6 +92,7 @@ rl.on('line', (line) => {
   );
 });
 rl.on('close', () => {
+  clearInterval(timer);
   sock?.close();
   nl?.close();
 });

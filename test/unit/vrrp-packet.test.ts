@@ -137,7 +137,10 @@ describe('VRRP codec: every reason a received advert is dropped', () => {
   it('TTL or hop limit other than 255', () => {
     expect(reason(V2_NOAUTH, ctx4({ ttl: 254 }))).toBe('ttl: TTL 254, must be 255');
     expect(reason(V3_RFC, ctx4({ ttl: 1 }))).toBe('ttl: TTL 1, must be 255');
-    expect(reason(hex('313396020064ea25fe800000000000000000000000780100fd000078000000000000000000000100'), ctx6({ ttl: 64 }))).toBe('ttl: hop limit 64, must be 255');
+    const v6 = hex('313396020064ea25fe800000000000000000000000780100fd000078000000000000000000000100');
+    expect(reason(v6, ctx6({ ttl: 64 }))).toBe('ttl: hop limit 64, must be 255');
+    // only a unicast instance hearing keepalived's IPv6 unicast adverts (hop limit 64) turns it off
+    expect(reason(v6, ctx6({ ttl: 64, checkTtl: false }))).toBe('accepted');
   });
 
   it('short, wrong version, wrong type', () => {
