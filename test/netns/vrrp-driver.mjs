@@ -7,10 +7,13 @@
 //   {"id":4,"op":"primary","ifname":"eth0","family":6}        (primaryAddress of the core)
 //   {"id":5,"op":"advertise","advert":..,"enc":..,"dst":..,"src":..,"everyMs":100}  (now and every everyMs)
 //   {"id":6,"op":"quiet"}                                       (stops advertising)
+//   {"id":7,"op":"burst","n":..,"maxLen":..,"dst":..,"src":..}  (random junk, as fast as possible)
+// "open" with "forward":false counts received adverts without writing them out.
 //   {"id":5,"op":"counters"}
 // every received advert arrives as {"rx":{payload(hex),src,dst,ttl,ifindex,family}};
 // answers {"id":..,"ok":true,"value":..} or {"id":..,"ok":false,"error":msg}.
 // EOF on stdin closes the socket and exits.
+import { randomBytes } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import { pathToFileURL } from 'node:url';
 import { join } from 'node:path';
@@ -44,7 +47,7 @@ async function handle(cmd) {
         ...(cmd.group !== undefined ? { group: cmd.group } : {}),
         ...(cmd.checksumMode ? { checksumMode: cmd.checksumMode } : {}),
         log: (level, msg) => send({ log: [level, msg] }),
-        onPacket: (p) => send({ rx: { ...p, payload: p.payload.toString('hex') } }),
+        onPacket: (p) => { if (cmd.forward !== false) send({ rx: { ...p, payload: p.payload.toString('hex') } }); },
       });
       return { ifindex: sock.ifindex, kernelChecksum: sock.kernelChecksum, group: sock.group ?? null };
     }
@@ -71,6 +74,15 @@ async function handle(cmd) {
       nl ??= net.Netlink.open();
       const nic = (await nl.interfaces()).find((i) => i.name === cmd.ifname);
       return nic ? (packet.primaryAddress(nic, cmd.family) ?? null) : null;
+    }
+    case 'burst': {
+      // n datagrams of random bytes and random length up to maxLen, as fast as the socket takes them
+      let errors = 0;
+      for (let i = 0; i < cmd.n; i++) {
+        const len = i % 100 === 0 ? cmd.maxLen : Math.floor(Math.random() * 64);
+        if (sock.send(randomBytes(len), cmd.dst, cmd.src)) errors++;
+      }
+      return { sent: cmd.n - errors, errors };
     }
     case 'counters':
       return sock ? { ...sock.counters } : null;

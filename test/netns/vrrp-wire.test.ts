@@ -272,6 +272,39 @@ describe.sequential('VRRP on the wire with keepalived 2.2 in network namespaces'
     expect(r6.error).toMatch(/^VRRP socket on nosuch0 \(IPv6\): interface nosuch0: No such device/);
   });
 
+  it('a flood of junk on protocol 112 is read in bounded batches: the process keeps answering, oversize datagrams are refused with a rate-limited line', async () => {
+    const k = VrrpDriver.start(K);
+    try {
+      await d().must({ op: 'open', family: 4, ifname: 'eth0', forward: false });
+      await k.must({ op: 'open', family: 4, ifname: 'eth0', group: null });
+      const logsBefore = d().logs.length;
+      const flood = k.must({ op: 'burst', n: 20_000, maxLen: 8190, dst: '224.0.0.18', src: ADDR[4].k });
+      // while the flood arrives, T's loop still answers within a fraction of a second
+      const lat: number[] = [];
+      for (let i = 0; i < 10; i++) {
+        const t0 = performance.now();
+        await d().must({ op: 'counters' });
+        lat.push(performance.now() - t0);
+        await sleep(50);
+      }
+      const sent = (await flood) as { sent: number; errors: number };
+      expect(sent.sent).toBeGreaterThan(10_000);
+      await sleep(500);
+      const counters = (await d().must({ op: 'counters' })) as { received: number; recvErrors: number };
+      expect(counters.received).toBeGreaterThan(1000);
+      // every 100th datagram is longer than any advert: refused, never read past the buffer
+      expect(counters.recvErrors).toBeGreaterThan(10);
+      const lines = d().logs.slice(logsBefore).filter((l) => l.includes('longer than any VRRP advert'));
+      expect(lines.length).toBeGreaterThanOrEqual(1);
+      expect(lines.length).toBeLessThanOrEqual(2);   // one per 10 s, plus the summary at most
+      console.log(`flood: sent ${sent.sent}, received ${counters.received}, oversize refused ${counters.recvErrors}, log lines ${lines.length}, counters RTT max ${Math.max(...lat).toFixed(1)} ms`);
+      expect(Math.max(...lat)).toBeLessThan(1000);
+    } finally {
+      await k.close();
+      await d().call({ op: 'close' });
+    }
+  }, 60_000);
+
   for (const c of CASES) {
     it(c.name, async () => {
       const a = ADDR[c.family];
