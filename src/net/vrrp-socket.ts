@@ -40,6 +40,8 @@ export interface VrrpSocketOptions {
   /** Receive errors and malformed IP headers, at most one line per kind every 10 s. */
   log?: NetLog;
   now?: () => number;
+  /** Called once, after close(). */
+  onClose?: () => void;
 }
 
 export interface VrrpSocketCounters {
@@ -119,6 +121,7 @@ export class VrrpSocket {
     native.vrrpClose(h);
     this.rl?.flush(true);
     this.rl?.close();
+    this.o.onClose?.();
   }
 
   private received(packet: Buffer | null, srcOrError: string, dst: string, ttl: number, ifindex: number): void {

@@ -1,5 +1,5 @@
 // Runs inside a test namespace (`ip netns exec NS node vrrp-driver.mjs DIST`):
-// a VrrpSocket of the compiled network core, driven over stdin/stdout one
+// a VrrpSocket of the compiled network core (NetCore.openVrrp), driven over stdin/stdout one
 // JSON object per line (a raw socket acts on the namespace of its process):
 //   {"id":1,"op":"open","family":4,"ifname":"eth0","group":null,"checksumMode":"rfc"}
 //   {"id":2,"op":"send","advert":{..},"enc":{..},"dst":"224.0.0.18","src":"10.0.0.2"}
@@ -27,7 +27,7 @@ const net = await import(pathToFileURL(join(dist, 'src/net/index.js')).href);
 const packet = await import(pathToFileURL(join(dist, 'src/vrrp/packet.js')).href);
 const send = (o) => process.stdout.write(`${JSON.stringify(o)}\n`);
 let sock;
-let nl;
+let core;
 let timer;
 
 function sendAdvert(cmd) {
@@ -41,7 +41,8 @@ async function handle(cmd) {
   switch (cmd.op) {
     case 'open': {
       sock?.close();
-      sock = net.VrrpSocket.open({
+      core ??= net.NetCore.open();
+      sock = core.openVrrp({
         family: cmd.family,
         ifname: cmd.ifname,
         ...(cmd.group !== undefined ? { group: cmd.group } : {}),
@@ -71,8 +72,8 @@ async function handle(cmd) {
       return null;
     }
     case 'primary': {
-      nl ??= net.Netlink.open();
-      const nic = (await nl.interfaces()).find((i) => i.name === cmd.ifname);
+      core ??= net.NetCore.open();
+      const nic = (await core.nl.interfaces()).find((i) => i.name === cmd.ifname);
       return nic ? (packet.primaryAddress(nic, cmd.family) ?? null) : null;
     }
     case 'burst': {
@@ -105,6 +106,5 @@ rl.on('line', (line) => {
 });
 rl.on('close', () => {
   clearInterval(timer);
-  sock?.close();
-  nl?.close();
+  core?.close();   // closes the socket with it
 });
