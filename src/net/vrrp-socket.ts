@@ -9,10 +9,12 @@
 
 import native, { type VrrpHandle } from 'tandem-native';
 import type { Family } from './addr.js';
-import type { NetLog } from './core.js';
 import { RateLimitedLog } from '../util/ratelimit.js';
 import { UserError } from '../util/errors.js';
 import { IPPROTO_VRRP, splitIpv4, VRRP_GROUP4, VRRP_GROUP6, type ChecksumMode } from '../vrrp/packet.js';
+
+/** Same shape as core.ts's NetLog (not imported: core.ts imports this module). */
+export type VrrpLog = (level: 'info' | 'warn' | 'debug', msg: string) => void;
 
 export interface VrrpReceived {
   family: Family;
@@ -38,7 +40,7 @@ export interface VrrpSocketOptions {
   checksumMode?: ChecksumMode;
   onPacket: (p: VrrpReceived) => void;
   /** Receive errors and malformed IP headers, at most one line per kind every 10 s. */
-  log?: NetLog;
+  log?: VrrpLog;
   now?: () => number;
   /** Called once, after close(). */
   onClose?: () => void;
