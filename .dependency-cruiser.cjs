@@ -20,6 +20,7 @@ const PURE = [
   '^src/util/(crc|duration|errors|ratelimit)[.]ts$',
   '^src/timeline/(model|svg)[.]ts$',
   '^src/net/(addr|rtnetlink|frames|registry|vip)[.]ts$',
+  '^src/vrrp/packet[.]ts$',
   '^arbiter/machine[.]ts$',
   '^src/ping/pinger[.]ts$',
   '^src/vrrp/(instance|sync-group)[.]ts$',

@@ -23,6 +23,29 @@ export function rawOpen(protocol: number, onPacket: (packet: Buffer | null, sour
 export function rawSend(h: RawHandle, message: Buffer, address: string): number;
 /** Stop receiving and close; idempotent. */
 export function rawClose(h: RawHandle): void;
+/** An open VRRP socket (opaque). */
+export type VrrpHandle = { readonly __vrrp: unique symbol };
+export interface VrrpOpenOptions {
+  family: 4 | 6;
+  ifname: string;
+  /** Multicast group joined on ifname (224.0.0.18, ff02::12 or a configured one); omit for unicast only. */
+  group?: string;
+  /** IPv6 only: IPV6_CHECKSUM at offset 6, the kernel fills and checks the RFC 5798 checksum. */
+  kernelChecksum?: boolean;
+}
+/**
+ * Raw socket for IP protocol 112 on one interface and family: TTL/hop limit
+ * 255, TOS 0xc0, no multicast loop, SO_BINDTODEVICE, the group joined.
+ * Returns [handle, ifindex]. onPacket gets (packet, src, dst, ttl, ifindex):
+ * IPv4 packets include their IP header (dst and ttl then come from it, ttl
+ * is -1); IPv6 ones do not (hop limit and dst from ancillary data). On a
+ * receive error: (null, error text). Throws with errno text (EPERM, ENODEV...).
+ */
+export function vrrpOpen(opts: VrrpOpenOptions, onPacket: (packet: Buffer | null, srcOrError: string, dst: string, ttl: number, ifindex: number) => void): [VrrpHandle, number];
+/** Sends one VRRP message to dst from src ('' or absent: the kernel picks); throws with errno text. */
+export function vrrpSend(h: VrrpHandle, message: Buffer, dst: string, src?: string): number;
+/** Stop receiving and close; idempotent. */
+export function vrrpClose(h: VrrpHandle): void;
 /** SCHED_FIFO at `priority` for the calling (main) thread, reset in children; throws with errno text. */
 export function setRealtime(priority: number): void;
 /** The calling thread's scheduling policy and priority, e.g. ['fifo', 50] or ['other', 0]. */

@@ -18,6 +18,7 @@
 #include <net/if.h>
 #include <net/if_arp.h>
 #include <netinet/in.h>
+#include <stdbool.h>
 #include <linux/if_packet.h>
 #include <linux/if_ether.h>
 #include <sched.h>
@@ -370,6 +371,337 @@ static napi_value icmp_close(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// ---- VRRP: raw IP protocol 112 per interface and family -----------------
+// One socket per VRRP interface and family (src/net/vrrp-socket.ts wraps
+// it). Everything RFC 3768/5798 and keepalived need from the kernel is set
+// here, once, at open: TTL / hop limit 255 on every advert (a receiver
+// drops anything less), DSCP CS6 as keepalived sends, no multicast loop (we
+// must not hear our own adverts), the group joined on this interface only,
+// SO_BINDTODEVICE so an advert from another link is never taken for ours,
+// and the ancillary data that tells the receive path TTL, destination and
+// interface. Receiving is a uv_poll on Node's loop, like the ICMP socket.
+
+#define VRRP_PROTO 112
+// Adverts drained per wakeup: bounds one callback when the segment floods
+// protocol 112; the rest waits for the next loop iteration.
+#define VRRP_BATCH 64
+#define VRRP_TOS 0xc0
+
+typedef struct {
+  uv_poll_t poll;
+  napi_env env;
+  napi_ref cb;        // onPacket(buf | null, src | error text, dst, ttl, ifindex)
+  napi_async_context ctx;
+  int fd;
+  int family;
+  unsigned ifindex;
+  int closed;
+} vrrp_sock;
+
+static void vrrp_call(vrrp_sock *s, size_t argc, napi_value *argv) {
+  napi_env env = s->env;
+  napi_value cb, recv, result;
+  napi_get_reference_value(env, s->cb, &cb);
+  napi_get_global(env, &recv);
+  if (napi_make_callback(env, s->ctx, recv, cb, argc, argv, &result) == napi_pending_exception) {
+    napi_value err;
+    napi_get_and_clear_last_exception(env, &err);
+    napi_fatal_exception(env, err);
+  }
+}
+
+static void vrrp_error(vrrp_sock *s, const char *text) {
+  napi_value argv[2];
+  napi_get_null(s->env, &argv[0]);
+  napi_create_string_utf8(s->env, text, NAPI_AUTO_LENGTH, &argv[1]);
+  vrrp_call(s, 2, argv);
+}
+
+static void vrrp_readable(uv_poll_t *h, int status, int events) {
+  vrrp_sock *s = (vrrp_sock *)h->data;
+  (void)events;
+  napi_handle_scope scope;
+  napi_open_handle_scope(s->env, &scope);
+  if (status < 0) {
+    vrrp_error(s, uv_strerror(status));
+    napi_close_handle_scope(s->env, scope);
+    return;
+  }
+  // The largest advert is 8 + 255 x 16 bytes (+ an IPv4 header): anything
+  // longer is cut (MSG_TRUNC) and reported, never read past.
+  unsigned char buf[8192];
+  union { struct cmsghdr align; unsigned char b[256]; } cbuf;
+  for (int i = 0; i < VRRP_BATCH && !s->closed; i++) {
+    struct sockaddr_storage from; memset(&from, 0, sizeof from);
+    struct iovec iov = { buf, sizeof buf };
+    struct msghdr msg; memset(&msg, 0, sizeof msg);
+    msg.msg_name = &from; msg.msg_namelen = sizeof from;
+    msg.msg_iov = &iov; msg.msg_iovlen = 1;
+    msg.msg_control = cbuf.b; msg.msg_controllen = sizeof cbuf.b;
+    ssize_t n = recvmsg(s->fd, &msg, 0);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      if (errno == EINTR) continue;
+      char text[128];
+      snprintf(text, sizeof text, "recvmsg: %s", strerror(errno));
+      vrrp_error(s, text);
+      break;
+    }
+    if (msg.msg_flags & MSG_TRUNC) {
+      vrrp_error(s, "recvmsg: datagram longer than any VRRP advert, dropped");
+      continue;
+    }
+    char src[INET6_ADDRSTRLEN] = "", dst[INET6_ADDRSTRLEN] = "";
+    int ttl = -1;
+    unsigned ifindex = 0;
+    if (s->family == AF_INET) {
+      inet_ntop(AF_INET, &((struct sockaddr_in *)&from)->sin_addr, src, sizeof src);
+      // TTL and destination come from the IP header the packet carries (parsed in JS).
+      for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+          struct in_pktinfo pi; memcpy(&pi, CMSG_DATA(c), sizeof pi);
+          ifindex = (unsigned)pi.ipi_ifindex;
+          inet_ntop(AF_INET, &pi.ipi_addr, dst, sizeof dst);
+        }
+      }
+    } else {
+      inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&from)->sin6_addr, src, sizeof src);
+      // IPv6 raw sockets get no header: hop limit and destination arrive as ancillary data.
+      for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level != IPPROTO_IPV6) continue;
+        if (c->cmsg_type == IPV6_PKTINFO) {
+          struct in6_pktinfo pi; memcpy(&pi, CMSG_DATA(c), sizeof pi);
+          ifindex = pi.ipi6_ifindex;
+          inet_ntop(AF_INET6, &pi.ipi6_addr, dst, sizeof dst);
+        } else if (c->cmsg_type == IPV6_HOPLIMIT) {
+          int hl; memcpy(&hl, CMSG_DATA(c), sizeof hl);
+          ttl = hl;
+        }
+      }
+    }
+    napi_value argv[5]; void *out;
+    napi_create_buffer_copy(s->env, (size_t)n, buf, &out, &argv[0]);
+    napi_create_string_utf8(s->env, src, NAPI_AUTO_LENGTH, &argv[1]);
+    napi_create_string_utf8(s->env, dst, NAPI_AUTO_LENGTH, &argv[2]);
+    napi_create_int32(s->env, ttl, &argv[3]);
+    napi_create_uint32(s->env, ifindex, &argv[4]);
+    vrrp_call(s, 5, argv);
+  }
+  napi_close_handle_scope(s->env, scope);
+}
+
+static void vrrp_free(uv_handle_t *h) {
+  vrrp_sock *s = (vrrp_sock *)h->data;
+  close(s->fd);
+  free(s);
+}
+
+static int get_named_string(napi_env env, napi_value obj, const char *key, char *buf, size_t len) {
+  napi_value v; bool has = false;
+  if (napi_has_named_property(env, obj, key, &has) != napi_ok || !has) return 0;
+  if (napi_get_named_property(env, obj, key, &v) != napi_ok) return -1;
+  napi_valuetype t;
+  napi_typeof(env, v, &t);
+  if (t == napi_undefined || t == napi_null) return 0;
+  return get_string(env, v, buf, len);
+}
+
+static int get_named_bool(napi_env env, napi_value obj, const char *key) {
+  napi_value v; bool has = false, b = false;
+  if (napi_has_named_property(env, obj, key, &has) != napi_ok || !has) return 0;
+  if (napi_get_named_property(env, obj, key, &v) != napi_ok) return 0;
+  if (napi_get_value_bool(env, v, &b) != napi_ok) return 0;
+  return b ? 1 : 0;
+}
+
+#define SETOPT(level, name, val) do { int v_ = (val); \
+  if (setsockopt(fd, level, name, &v_, sizeof v_) < 0) { what = #name; goto fail; } } while (0)
+
+// vrrpOpen({ family: 4|6, ifname, group?, kernelChecksum? }, onPacket) -> handle.
+// kernelChecksum (IPv6 only): IPV6_CHECKSUM at offset 6, so the kernel puts
+// the RFC 5798 checksum (with the IPv6 pseudo-header) on every advert sent
+// and drops received ones whose checksum is wrong (counted in the socket's
+// drops, /proc/net/raw6). The checksum mode 'rfc' sets it; the
+// 'no-pseudo-header' mode must not (the kernel would overwrite what tandem
+// computed and drop what such a peer sends), so JS computes and checks it.
+static napi_value vrrp_open(napi_env env, napi_callback_info info) {
+  size_t argc = 2; napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  napi_valuetype t0 = napi_undefined, t1 = napi_undefined;
+  if (argc >= 2) { napi_typeof(env, argv[0], &t0); napi_typeof(env, argv[1], &t1); }
+  char ifname[IFNAMSIZ + 1] = {0}, group[INET6_ADDRSTRLEN + 1] = {0};
+  int32_t fam = 0;
+  napi_value fv;
+  if (t0 != napi_object || t1 != napi_function ||
+      napi_get_named_property(env, argv[0], "family", &fv) != napi_ok ||
+      napi_get_value_int32(env, fv, &fam) != napi_ok || (fam != 4 && fam != 6) ||
+      get_named_string(env, argv[0], "ifname", ifname, sizeof ifname) <= 0 ||
+      get_named_string(env, argv[0], "group", group, sizeof group) < 0) {
+    napi_throw_type_error(env, NULL, "vrrpOpen({ family: 4|6, ifname, group?, kernelChecksum? }, onPacket)");
+    return NULL;
+  }
+  int kernel_csum = get_named_bool(env, argv[0], "kernelChecksum");
+  unsigned idx = if_nametoindex(ifname);
+  if (idx == 0) {
+    char what[64];
+    snprintf(what, sizeof what, "interface %s", ifname);
+    return throw_errno(env, what, errno);
+  }
+  int af = fam == 4 ? AF_INET : AF_INET6;
+  int fd = socket(af, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, VRRP_PROTO);
+  if (fd < 0) return throw_errno(env, fam == 4 ? "socket(AF_INET, SOCK_RAW, 112)" : "socket(AF_INET6, SOCK_RAW, 112)", errno);
+  const char *what = NULL;
+  if (setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, ifname, (socklen_t)strlen(ifname) + 1) < 0) { what = "SO_BINDTODEVICE"; goto fail; }
+  if (fam == 4) {
+    SETOPT(IPPROTO_IP, IP_TTL, 255);
+    SETOPT(IPPROTO_IP, IP_MULTICAST_TTL, 255);
+    SETOPT(IPPROTO_IP, IP_TOS, VRRP_TOS);
+    SETOPT(IPPROTO_IP, IP_MULTICAST_LOOP, 0);
+    SETOPT(IPPROTO_IP, IP_PKTINFO, 1);
+    // keepalived's adverts carry no DF; a VRRP advert never needs fragmenting anyway.
+    SETOPT(IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DONT);
+    struct ip_mreqn mr; memset(&mr, 0, sizeof mr);
+    mr.imr_ifindex = (int)idx;
+    if (setsockopt(fd, IPPROTO_IP, IP_MULTICAST_IF, &mr, sizeof mr) < 0) { what = "IP_MULTICAST_IF"; goto fail; }
+    if (group[0]) {
+      if (inet_pton(AF_INET, group, &mr.imr_multiaddr) != 1 || !IN_MULTICAST(ntohl(mr.imr_multiaddr.s_addr))) {
+        close(fd);
+        napi_throw_type_error(env, NULL, "vrrpOpen: group is not an IPv4 multicast address");
+        return NULL;
+      }
+      if (setsockopt(fd, IPPROTO_IP, IP_ADD_MEMBERSHIP, &mr, sizeof mr) < 0) { what = "IP_ADD_MEMBERSHIP"; goto fail; }
+    }
+  } else {
+    SETOPT(IPPROTO_IPV6, IPV6_UNICAST_HOPS, 255);
+    SETOPT(IPPROTO_IPV6, IPV6_MULTICAST_HOPS, 255);
+    SETOPT(IPPROTO_IPV6, IPV6_TCLASS, VRRP_TOS);
+    SETOPT(IPPROTO_IPV6, IPV6_MULTICAST_LOOP, 0);
+    SETOPT(IPPROTO_IPV6, IPV6_MULTICAST_IF, (int)idx);
+    SETOPT(IPPROTO_IPV6, IPV6_RECVHOPLIMIT, 1);
+    SETOPT(IPPROTO_IPV6, IPV6_RECVPKTINFO, 1);
+    if (kernel_csum) SETOPT(IPPROTO_IPV6, IPV6_CHECKSUM, 6);
+    if (group[0]) {
+      struct ipv6_mreq mr; memset(&mr, 0, sizeof mr);
+      if (inet_pton(AF_INET6, group, &mr.ipv6mr_multiaddr) != 1 || mr.ipv6mr_multiaddr.s6_addr[0] != 0xff) {
+        close(fd);
+        napi_throw_type_error(env, NULL, "vrrpOpen: group is not an IPv6 multicast address");
+        return NULL;
+      }
+      mr.ipv6mr_interface = idx;
+      if (setsockopt(fd, IPPROTO_IPV6, IPV6_JOIN_GROUP, &mr, sizeof mr) < 0) { what = "IPV6_JOIN_GROUP"; goto fail; }
+    }
+  }
+  uv_loop_t *loop;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok) { close(fd); napi_throw_error(env, NULL, "no event loop"); return NULL; }
+  vrrp_sock *s = calloc(1, sizeof *s);
+  if (!s) { close(fd); return throw_errno(env, "vrrpOpen", ENOMEM); }
+  s->env = env; s->fd = fd; s->family = af; s->ifindex = idx;
+  int rc = uv_poll_init(loop, &s->poll, fd);
+  if (rc != 0) { close(fd); free(s); napi_throw_error(env, NULL, uv_strerror(rc)); return NULL; }
+  s->poll.data = s;
+  napi_create_reference(env, argv[1], 1, &s->cb);
+  napi_value name;
+  napi_create_string_utf8(env, "tandem:vrrp", NAPI_AUTO_LENGTH, &name);
+  napi_async_init(env, NULL, name, &s->ctx);
+  rc = uv_poll_start(&s->poll, UV_READABLE, vrrp_readable);
+  if (rc != 0) {
+    napi_delete_reference(env, s->cb);
+    napi_async_destroy(env, s->ctx);
+    uv_close((uv_handle_t *)&s->poll, vrrp_free);
+    napi_throw_error(env, NULL, uv_strerror(rc));
+    return NULL;
+  }
+  napi_value ext, arr, ix;
+  napi_create_external(env, s, NULL, NULL, &ext);
+  napi_create_uint32(env, idx, &ix);
+  napi_create_array_with_length(env, 2, &arr);
+  napi_set_element(env, arr, 0, ext);
+  napi_set_element(env, arr, 1, ix);
+  return arr;
+fail:;
+  int err = errno;
+  close(fd);
+  char msg[96];
+  snprintf(msg, sizeof msg, "setsockopt(%s) on %s", what, ifname);
+  return throw_errno(env, msg, err);
+}
+#undef SETOPT
+
+static vrrp_sock *vrrp_arg(napi_env env, napi_value v) {
+  void *p = NULL;
+  if (napi_get_value_external(env, v, &p) != napi_ok || !p) return NULL;
+  vrrp_sock *s = p;
+  return s->closed ? NULL : s;
+}
+
+// vrrpSend(handle, message, dst, src?) -> bytes. The kernel writes the IP
+// header (TTL 255, TOS 0xc0); src ('' = the kernel's choice) goes in
+// IP_PKTINFO / IPV6_PKTINFO with the interface, so a unicast_src_ip or the
+// link-local address is used as given. Throws with errno text.
+static napi_value vrrp_send(napi_env env, napi_callback_info info) {
+  size_t argc = 4; napi_value argv[4];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  char dst[INET6_ADDRSTRLEN + 1] = {0}, src[INET6_ADDRSTRLEN + 1] = {0};
+  void *data; size_t len;
+  vrrp_sock *s = argc >= 3 ? vrrp_arg(env, argv[0]) : NULL;
+  if (!s || napi_get_buffer_info(env, argv[1], &data, &len) != napi_ok || len > 8192 ||
+      get_string(env, argv[2], dst, sizeof dst) <= 0 || (argc >= 4 && get_string(env, argv[3], src, sizeof src) < 0)) {
+    napi_throw_type_error(env, NULL, "vrrpSend(open handle, buffer <= 8 KiB, dst, src?)");
+    return NULL;
+  }
+  union { struct cmsghdr align; unsigned char b[CMSG_SPACE(sizeof(struct in6_pktinfo))]; } cbuf;
+  memset(&cbuf, 0, sizeof cbuf);
+  struct iovec iov = { data, len };
+  struct msghdr msg; memset(&msg, 0, sizeof msg);
+  msg.msg_iov = &iov; msg.msg_iovlen = 1;
+  msg.msg_control = cbuf.b;
+  struct cmsghdr *c = (struct cmsghdr *)cbuf.b;
+  struct sockaddr_in to4; struct sockaddr_in6 to6;
+  if (s->family == AF_INET) {
+    memset(&to4, 0, sizeof to4);
+    to4.sin_family = AF_INET;
+    if (inet_pton(AF_INET, dst, &to4.sin_addr) != 1) { napi_throw_type_error(env, NULL, "vrrpSend: dst is not an IPv4 address"); return NULL; }
+    struct in_pktinfo pi; memset(&pi, 0, sizeof pi);
+    pi.ipi_ifindex = (int)s->ifindex;
+    if (src[0] && inet_pton(AF_INET, src, &pi.ipi_spec_dst) != 1) { napi_throw_type_error(env, NULL, "vrrpSend: src is not an IPv4 address"); return NULL; }
+    c->cmsg_level = IPPROTO_IP; c->cmsg_type = IP_PKTINFO; c->cmsg_len = CMSG_LEN(sizeof pi);
+    memcpy(CMSG_DATA(c), &pi, sizeof pi);
+    msg.msg_controllen = CMSG_SPACE(sizeof pi);
+    msg.msg_name = &to4; msg.msg_namelen = sizeof to4;
+  } else {
+    memset(&to6, 0, sizeof to6);
+    to6.sin6_family = AF_INET6;
+    if (inet_pton(AF_INET6, dst, &to6.sin6_addr) != 1) { napi_throw_type_error(env, NULL, "vrrpSend: dst is not an IPv6 address"); return NULL; }
+    // ff02::12 and link-local peers are only meaningful with their link.
+    to6.sin6_scope_id = s->ifindex;
+    struct in6_pktinfo pi; memset(&pi, 0, sizeof pi);
+    pi.ipi6_ifindex = s->ifindex;
+    if (src[0] && inet_pton(AF_INET6, src, &pi.ipi6_addr) != 1) { napi_throw_type_error(env, NULL, "vrrpSend: src is not an IPv6 address"); return NULL; }
+    c->cmsg_level = IPPROTO_IPV6; c->cmsg_type = IPV6_PKTINFO; c->cmsg_len = CMSG_LEN(sizeof pi);
+    memcpy(CMSG_DATA(c), &pi, sizeof pi);
+    msg.msg_controllen = CMSG_SPACE(sizeof pi);
+    msg.msg_name = &to6; msg.msg_namelen = sizeof to6;
+  }
+  ssize_t n = sendmsg(s->fd, &msg, MSG_DONTWAIT);
+  if (n < 0) return throw_errno(env, s->family == AF_INET ? "sendmsg(VRRP/IPv4)" : "sendmsg(VRRP/IPv6)", errno);
+  napi_value r; napi_create_int32(env, (int32_t)n, &r);
+  return r;
+}
+
+// vrrpClose(handle): stops receiving at once (leaving the group with the fd); idempotent.
+static napi_value vrrp_close(napi_env env, napi_callback_info info) {
+  size_t argc = 1; napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  vrrp_sock *s = argc >= 1 ? vrrp_arg(env, argv[0]) : NULL;
+  if (!s) return NULL;
+  s->closed = 1;
+  uv_poll_stop(&s->poll);
+  napi_delete_reference(env, s->cb);
+  napi_async_destroy(env, s->ctx);
+  uv_close((uv_handle_t *)&s->poll, vrrp_free);
+  return NULL;
+}
+
 // setRealtime(priority): SCHED_FIFO for the calling thread, which is the JS
 // main thread that sends and judges heartbeats. Linux scheduling policy is per
 // thread, so Node's worker and GC threads stay as they are.
@@ -538,6 +870,9 @@ static napi_value init(napi_env env, napi_value exports) {
     {"rawOpen", NULL, icmp_open, NULL, NULL, NULL, napi_default, NULL},
     {"rawSend", NULL, icmp_send, NULL, NULL, NULL, napi_default, NULL},
     {"rawClose", NULL, icmp_close, NULL, NULL, NULL, napi_default, NULL},
+    {"vrrpOpen", NULL, vrrp_open, NULL, NULL, NULL, napi_default, NULL},
+    {"vrrpSend", NULL, vrrp_send, NULL, NULL, NULL, napi_default, NULL},
+    {"vrrpClose", NULL, vrrp_close, NULL, NULL, NULL, napi_default, NULL},
     {"setRealtime", NULL, set_realtime, NULL, NULL, NULL, napi_default, NULL},
     {"schedPolicy", NULL, sched_policy, NULL, NULL, NULL, napi_default, NULL},
     {"lockCode", NULL, lock_code, NULL, NULL, NULL, napi_default, NULL},

@@ -9,6 +9,7 @@ import { announce } from './announce.js';
 import { Netlink, NetlinkError, NetWatcher, type AddressChange, type InterfaceInfo, type NetEvent } from './netlink.js';
 import { AddressRegistry } from './registry.js';
 import { placeVip, type VipSpec } from './vip.js';
+import { VrrpSocket, type VrrpSocketOptions } from './vrrp-socket.js';
 
 export type NetLog = (level: 'info' | 'warn' | 'debug', msg: string) => void;
 
@@ -16,6 +17,8 @@ export class NetCore {
   readonly registry = new AddressRegistry();
   /** Announcements still being repeated, by address: a removal or a new start cancels them. */
   private readonly announcing = new Map<string, AbortController>();
+  /** Open VRRP sockets: closed with the core. */
+  private readonly vrrp = new Set<VrrpSocket>();
 
   constructor(readonly nl: Netlink) {}
 
@@ -29,9 +32,21 @@ export class NetCore {
   }
 
   close(): void {
+    for (const s of this.vrrp) s.close();
+    this.vrrp.clear();
     for (const c of this.announcing.values()) c.abort();
     this.announcing.clear();
     this.nl.close();
+  }
+
+  /**
+   * A VRRP socket (IP protocol 112) on one interface and family, closed
+   * with the core; throws a UserError naming the interface and errno text.
+   */
+  openVrrp(o: VrrpSocketOptions): VrrpSocket {
+    const s: VrrpSocket = VrrpSocket.open({ ...o, onClose: () => { this.vrrp.delete(s); o.onClose?.(); } });
+    this.vrrp.add(s);
+    return s;
   }
 
   /** Link (up, carrier) and address events from the kernel, on a socket of their own. */

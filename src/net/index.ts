@@ -1,7 +1,7 @@
 // The network core (docs/architecture.md): the only code that talks to the
 // kernel's network stack for addresses, links, routes, announcements and raw
 // sockets. Pure modules: addr, rtnetlink, frames, registry, vip. I/O: netlink,
-// raw, announce, core.
+// raw, announce, core, vrrp-socket.
 
 export * from './addr.js';
 export { NetCore, type NetLog } from './core.js';
@@ -11,3 +11,4 @@ export { AddressRegistry, conflictMessage, type Claim, type ClaimResult } from '
 export { DEFAULT_ARP_COUNT, DEFAULT_ARP_INTERVAL_MS, parseVipArgs, placeVip, type VipSpec } from './vip.js';
 export { announce, announcementFrames, type AnnounceOptions } from './announce.js';
 export { buildGarpFrame, buildUnsolicitedNa, icmpv6Checksum } from './frames.js';
+export { VrrpSocket, type VrrpReceived, type VrrpSocketCounters, type VrrpSocketOptions } from './vrrp-socket.js';

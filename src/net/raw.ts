@@ -1,8 +1,9 @@
-// The one raw-socket binding: everything in tandem that sends or receives
-// below UDP goes through here, and through here to the tandem-native addon.
+// The raw-socket binding: everything in tandem that sends or receives
+// below UDP goes through here (or vrrp-socket.ts) to the tandem-native addon.
 //   - AF_PACKET, send only: gratuitous ARP and unsolicited neighbour
 //     advertisements, whole Ethernet frames built in frames.ts
-//   - raw IPv4 sockets for one protocol: ICMP echo (ping nodes), VRRP next
+//   - raw IPv4 sockets for one protocol: ICMP echo (ping nodes)
+//   - VRRP (protocol 112, IPv4 and IPv6): vrrp-socket.ts, its own native calls
 // netlink.ts has the other kernel socket, NETLINK_ROUTE.
 
 import native, { type RawHandle } from 'tandem-native';
