@@ -63,6 +63,13 @@ export const KA_LIMITS = {
 
 const GLOB_CHARS = /[*?[]/;
 
+/**
+ * keepalived 2.2 also has includer/includem/includew/includeb/includea,
+ * which differ only in how a missing file is logged; tandem reads them as
+ * `include` (a missing single file is an error for all of them).
+ */
+const INCLUDE_WORDS = new Set(['include', 'includer', 'includem', 'includew', 'includeb', 'includea']);
+
 function dirOf(path: string): string {
   const i = path.lastIndexOf('/');
   return i < 0 ? '.' : i === 0 ? '/' : path.slice(0, i);
@@ -183,7 +190,7 @@ export function lexKeepalived(file: string, reader: KaReader): LexResult {
       const { tokens, error: tokErr } = tokenizeLine(lines[idx]!);
       if (tokErr) error(path, lineNo, tokErr);
       if (tokens.length === 0) continue;
-      if (tokens[0]!.text === 'include' && !tokens[0]!.quoted) {
+      if (INCLUDE_WORDS.has(tokens[0]!.text) && !tokens[0]!.quoted) {
         include(path, lineNo, tokens.slice(1), chain);
         continue;
       }

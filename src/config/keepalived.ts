@@ -61,46 +61,41 @@ export const realScriptHost: ScriptHost = {
 // docs/keepalived-conf.md). Reported as warnings at their lines.
 
 const GLOBAL_NOT_IMPLEMENTED = [
-  'notification_email', 'notification_email_from', 'smtp_server', 'smtp_helo_name', 'smtp_connect_timeout', 'smtp_alert',
-  'smtp_alert_vrrp', 'smtp_alert_checker', 'checker_log_all_failures', 'no_email_faults', 'no_checker_emails',
-  'lvs_id', 'lvs_sync_daemon', 'lvs_flush', 'lvs_flush_on_stop', 'lvs_flush_onstop', 'lvs_timeouts', 'lvs_notify_fifo',
-  'lvs_notify_fifo_script', 'lvs_process_name', 'lvs_netlink_cmd_rcv_bufs', 'lvs_netlink_cmd_rcv_bufs_force',
-  'lvs_netlink_monitor_rcv_bufs', 'lvs_netlink_monitor_rcv_bufs_force', 'notify_fifo', 'notify_fifo_script',
-  'dynamic_interfaces', 'default_interface', 'disable_local_igmp', 'local_name', 'instance', 'net_namespace', 'namespace_with_ipsets',
-  'max_auto_priority', 'min_auto_priority_delay', 'checker_priority', 'checker_no_swap', 'checker_rt_priority', 'checker_cpu_affinity',
-  'checker_rlimit_rtime', 'checker_rlimit_rttime', 'checker_process_name', 'bfd_priority', 'bfd_no_swap', 'bfd_rt_priority',
-  'bfd_cpu_affinity', 'bfd_rlimit_rtime', 'bfd_rlimit_rttime', 'bfd_process_name', 'process_names', 'process_name',
-  'enable_snmp_keepalived', 'enable_snmp_vrrp', 'enable_snmp_checker', 'enable_snmp_rfc', 'enable_snmp_rfcv2', 'enable_snmp_rfcv3',
-  'enable_traps', 'snmp_socket', 'enable_dbus', 'dbus_service_name', 'enable_dbus_get_instance', 'script_security', 'random_seed',
-  'reload_check_config', 'reload_file', 'reload_repeat', 'reload_time_file', 'config_save_dir', 'data_use_instance',
-  'fifo_write_vrrp_states_on_reload', 'include_check', 'rs_init_notifies', 'no_checker_emails', 'nftables', 'nftables_counters',
-  'nftables_ifindex', 'nftables_ipvs', 'nftables_ipvs_priority', 'nftables_ipvs_start_fwmark', 'nftables_priority',
-  'process_monitor_rcv_bufs', 'process_monitor_rcv_bufs_force', 'startup_script', 'startup_script_timeout', 'shutdown_script',
-  'shutdown_script_timeout', 'linkbeat_use_polling', 'umask', 'tmp_config_directory', 'use_symlink_paths', 'vrrp_ipsets',
-  'vrrp_iptables', 'snmp_trap', 'json_version', 'network_namespace', 'use_pid_dir', 'child_wait_time', 'bfd_process_name',
-  'vrrp_track_process', 'vrrp_dont_track_primary', 'vrrp_netlink_monitor', 'log_unknown_vrids', 'cpu_affinity',
+  'bfd_cpu_affinity', 'bfd_no_swap', 'bfd_priority', 'bfd_process_name', 'bfd_rlimit_rtime', 'bfd_rlimit_rttime',
+  'bfd_rt_priority', 'checker_cpu_affinity', 'checker_log_all_failures', 'checker_no_swap', 'checker_priority',
+  'checker_process_name', 'checker_rlimit_rtime', 'checker_rlimit_rttime', 'checker_rt_priority', 'config_save_dir',
+  'data_use_instance', 'dbus_service_name', 'default_interface', 'disable_local_igmp', 'dynamic_interfaces', 'enable_dbus',
+  'enable_snmp_checker', 'enable_snmp_keepalived', 'enable_snmp_rfc', 'enable_snmp_rfcv2', 'enable_snmp_rfcv3',
+  'enable_snmp_vrrp', 'enable_traps', 'fifo_write_vrrp_states_on_reload', 'log_unknown_vrids', 'lvs_flush', 'lvs_flush_on_stop',
+  'lvs_flush_onstop', 'lvs_netlink_cmd_rcv_bufs', 'lvs_netlink_cmd_rcv_bufs_force', 'lvs_netlink_monitor_rcv_bufs',
+  'lvs_netlink_monitor_rcv_bufs_force', 'lvs_notify_fifo', 'lvs_notify_fifo_script', 'lvs_process_name', 'lvs_sync_daemon',
+  'lvs_timeouts', 'max_auto_priority', 'min_auto_priority_delay', 'nftables', 'nftables_counters', 'nftables_ifindex',
+  'nftables_ipvs', 'nftables_ipvs_priority', 'nftables_ipvs_start_fwmark', 'nftables_priority', 'no_checker_emails',
+  'no_email_faults', 'notification_email', 'notification_email_from', 'notify_fifo', 'notify_fifo_script',
+  'process_monitor_rcv_bufs', 'process_monitor_rcv_bufs_force', 'process_name', 'process_names', 'random_seed',
+  'reload_check_config', 'reload_file', 'reload_repeat', 'reload_time_file', 'rs_init_notifies', 'shutdown_script',
+  'shutdown_script_timeout', 'smtp_alert', 'smtp_alert_checker', 'smtp_alert_vrrp', 'smtp_connect_timeout', 'smtp_helo_name',
+  'smtp_server', 'snmp_socket', 'startup_script', 'startup_script_timeout', 'tmp_config_directory', 'umask',
 ];
 
 const TOP_NOT_IMPLEMENTED = [
-  'static_ipaddress', 'static_routes', 'static_rules', 'vrrp_track_process', 'track_process', 'bfd_instance', 'garp_group',
-  'linkbeat_interfaces', 'linkbeat_use_polling', 'interface_up_down_delays', 'net_namespace', 'net_namespace_ipvs',
-  'namespace_with_ipsets', 'use_pid_dir', 'child_wait_time', 'track_group', 'SSL', 'instance',
+  'SSL', 'bfd_instance', 'child_wait_time', 'garp_group', 'instance', 'interface_up_down_delays', 'linkbeat_interfaces',
+  'linkbeat_use_polling', 'namespace_with_ipsets', 'net_namespace', 'net_namespace_ipvs', 'static_ipaddress', 'static_routes',
+  'static_rules', 'track_group', 'use_pid_dir', 'vrrp_track_process',
 ];
 
 // Keywords of virtual_server and real_server (keepalived -t refuses others):
 // the LVS blocks are kept as written, but a typo in them is still an error.
 const VS_KEYWORDS = new Set([
-  'alpha', 'omega', 'delay_loop', 'ha_suspend', 'hashed', 'hysteresis', 'inhibit_on_failure', 'ip_family', 'lb_algo', 'lb_kind',
-  'lvs_sched', 'lvs_method', 'persistence_engine', 'persistence_granularity', 'persistence_timeout', 'protocol', 'quorum',
-  'quorum_down', 'quorum_up', 'real_server', 'smtp_alert', 'snmp_name', 'sorry_server', 'sorry_server_inhibit',
-  'sorry_server_lvs_method', 'virtualhost', 'warmup', 'retry', 'delay_before_retry', 'connect_timeout', 'ops', 'one_packet_scheduling',
-  'flag-1', 'flag-2', 'flag-3', 'sh-port', 'sh-fallback', 'mh-port', 'mh-fallback', 'nb_get_retry', 'virtualserver_group',
-  'lvs_notify_fifo', 'notify_up', 'notify_down', 'tunnel_type', 'weight', 'dynamic', 'ip_family', 'fwmark',
+  'alpha', 'connect_timeout', 'delay_before_retry', 'delay_loop', 'ha_suspend', 'hashed', 'hysteresis', 'inhibit_on_failure',
+  'ip_family', 'lb_algo', 'lb_kind', 'lvs_method', 'lvs_sched', 'omega', 'ops', 'persistence_engine', 'persistence_granularity',
+  'persistence_timeout', 'protocol', 'quorum', 'quorum_down', 'quorum_up', 'real_server', 'retry', 'smtp_alert', 'snmp_name',
+  'sorry_server', 'sorry_server_inhibit', 'sorry_server_lvs_method', 'virtualhost', 'warmup', 'weight',
 ]);
 const RS_KEYWORDS = new Set([
-  'weight', 'inhibit_on_failure', 'notify_up', 'notify_down', 'uthreshold', 'lthreshold', 'alpha', 'delay_loop', 'warmup', 'retry',
-  'nb_get_retry', 'delay_before_retry', 'connect_timeout', 'smtp_alert', 'snmp_name', 'lvs_method', 'virtualhost', 'rs_init_notifies',
-  'TCP_CHECK', 'HTTP_GET', 'SSL_GET', 'MISC_CHECK', 'SMTP_CHECK', 'DNS_CHECK', 'UDP_CHECK', 'PING_CHECK', 'FILE_CHECK', 'BFD_CHECK',
+  'BFD_CHECK', 'DNS_CHECK', 'FILE_CHECK', 'HTTP_GET', 'MISC_CHECK', 'PING_CHECK', 'SMTP_CHECK', 'SSL_GET', 'TCP_CHECK',
+  'UDP_CHECK', 'alpha', 'connect_timeout', 'delay_before_retry', 'delay_loop', 'inhibit_on_failure', 'lthreshold', 'lvs_method',
+  'notify_down', 'notify_up', 'retry', 'smtp_alert', 'snmp_name', 'uthreshold', 'virtualhost', 'warmup', 'weight',
 ]);
 
 // ---- tables ----------------------------------------------------------------------

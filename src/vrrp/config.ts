@@ -194,6 +194,7 @@ interface GroupDraft {
   trackInterfaces: VrrpTrack[];
   trackScripts: VrrpTrack[];
   trackFiles: VrrpTrack[];
+  trackingWeight: boolean;
   r: KaReport;
 }
 
@@ -429,15 +430,14 @@ export const VRRP_GLOBAL_KEYWORDS: KeywordTable<VrrpParse> = [
   { name: 'enable_script_security', apply: (s, d) => { none(s, d); s.enableScriptSecurity = true; } },
   ...GARP_GLOBAL,
   ...notImplemented<VrrpParse>([
-    'vrrp_garp_interval', 'vrrp_gna_interval', 'vrrp_min_garp', 'vrrp_garp_lower_prio_delay', 'vrrp_garp_lower_prio_repeat',
-    'vrrp_lower_prio_no_advert', 'vrrp_higher_prio_send_advert', 'vrrp_skip_check_adv_addr', 'vrrp_check_unicast_src',
-    'vrrp_notify_fifo', 'vrrp_notify_fifo_script', 'vrrp_notify_priority_changes', 'vrrp_iptables', 'vrrp_ipsets',
-    'vrrp_priority', 'vrrp_no_swap', 'vrrp_rt_priority', 'vrrp_cpu_affinity', 'vrrp_rlimit_rtime', 'vrrp_rlimit_rttime',
-    'vrrp_process_name', 'vrrp_netlink_cmd_rcv_bufs', 'vrrp_netlink_cmd_rcv_bufs_force', 'vrrp_netlink_monitor_rcv_bufs',
-    'vrrp_netlink_monitor_rcv_bufs_force', 'vrrp_rx_bufs_policy', 'vrrp_rx_bufs_multiplier', 'vrrp_startup_delay',
-    'vrrp_log_unknown_vrids', 'vrrp_owner_ignore_adverts', 'vrrp_min_garp', 'vrrp_garp_extra_if', 'vrrp_garp_extra_if_delay',
-    'vrrp_dont_use_smt', 'vrrp_use_smt', 'vrrp_tx_checksum',
-  ].filter((n, i, a) => a.indexOf(n) === i)),
+    'vmac_addr_prefix', 'vmac_prefix', 'vrrp_check_unicast_src', 'vrrp_cpu_affinity', 'vrrp_down_timer_adverts',
+    'vrrp_garp_extra_if', 'vrrp_garp_interval', 'vrrp_garp_lower_prio_delay', 'vrrp_garp_lower_prio_repeat', 'vrrp_gna_interval',
+    'vrrp_higher_prio_send_advert', 'vrrp_iptables', 'vrrp_lower_prio_no_advert', 'vrrp_min_garp', 'vrrp_netlink_cmd_rcv_bufs',
+    'vrrp_netlink_cmd_rcv_bufs_force', 'vrrp_netlink_monitor_rcv_bufs', 'vrrp_netlink_monitor_rcv_bufs_force', 'vrrp_no_swap',
+    'vrrp_notify_fifo', 'vrrp_notify_fifo_script', 'vrrp_notify_priority_changes', 'vrrp_priority', 'vrrp_process_name',
+    'vrrp_rlimit_rtime', 'vrrp_rlimit_rttime', 'vrrp_rt_priority', 'vrrp_rx_bufs_multiplier', 'vrrp_rx_bufs_policy',
+    'vrrp_skip_check_adv_addr', 'vrrp_startup_delay', 'vrrp_vmac_garp_intvl',
+  ]),
 ];
 
 // ---- vrrp_script / vrrp_track_file -----------------------------------------------
@@ -701,11 +701,12 @@ const INSTANCE_KEYWORDS: KeywordTable<InstanceDraft> = [
   { name: 'no_accept', apply: (s, d) => { none(s, d); s.accept = false; } },
   { name: 'strict_mode', apply: (s, d) => { const v = d.args[0]; s.strict = v === undefined || v === 'on' || v === 'true' || v === 'yes'; } },
   ...notImplemented<InstanceDraft>([
-    'smtp_alert', 'use_vmac', 'vmac_xmit_base', 'use_ipvlan', 'native_ipv6', 'mcast_src_ip', 'unicast_ttl', 'unicast_fault_no_peer',
-    'check_unicast_src', 'track_process', 'track_bfd', 'virtual_rules', 'notify_master_rx_lower_pri', 'notify_deleted',
-    'garp_lower_prio_delay', 'garp_lower_prio_repeat', 'lower_prio_no_advert', 'higher_prio_send_advert', 'skip_check_adv_addr',
-    'down_timer_adverts', 'promote_secondaries', 'debug', 'linkbeat_use_polling', 'kernel_rx_buf_size', 'old_unicast_checksum',
-    'vrrp_gna_interval', 'vrrp_garp_interval', 'garp_extra_if', 'notify_priority_changes', 'no_accept_if_owner',
+    'check_unicast_src', 'debug', 'down_timer_adverts', 'garp_extra_if', 'garp_lower_prio_delay', 'garp_lower_prio_repeat',
+    'higher_prio_send_advert', 'kernel_rx_buf_size', 'linkbeat_use_polling', 'lower_prio_no_advert', 'lvs_sync_daemon_interface',
+    'mcast_src_ip', 'native_ipv6', 'notify_deleted', 'notify_master_rx_lower_pri', 'notify_priority_changes',
+    'old_unicast_checksum', 'promote_secondaries', 'skip_check_adv_addr', 'smtp_alert', 'track_bfd', 'track_process',
+    'track_src_ip', 'unicast_fault_no_peer', 'unicast_ttl', 'use_ipvlan', 'use_vmac', 'use_vmac_addr', 'virtual_rules',
+    'vmac_garp_intvl', 'vmac_xmit_base', 'vrf',
   ]),
 ];
 
@@ -719,7 +720,10 @@ const GROUP_KEYWORDS: KeywordTable<GroupDraft> = [
   },
   ...notifyKeywords<GroupDraft>(),
   ...trackBlock<GroupDraft>(),
-  ...notImplemented<GroupDraft>(['smtp_alert', 'global_tracking', 'sync_group_tracking_weight', 'track_process', 'track_bfd', 'notify_deleted', 'notify_priority_changes']),
+  { name: 'sync_group_tracking_weight', apply: (s, d) => { none(s, d); s.trackingWeight = true; } },
+  ...notImplemented<GroupDraft>([
+    'global_tracking', 'notify_priority_changes', 'smtp_alert', 'track_bfd', 'track_process',
+  ]),
 ];
 
 // ---- the top-level VRRP blocks -------------------------------------------------
@@ -761,7 +765,7 @@ export const VRRP_TOP_KEYWORDS: KeywordTable<VrrpParse> = [
     name: 'vrrp_sync_group',
     apply: () => {},
     block: nested(GROUP_KEYWORDS, (p: VrrpParse, d) => {
-      const g: GroupDraft = { d, name: d.args[0] ?? '', members: [], notify: {}, trackInterfaces: [], trackScripts: [], trackFiles: [], r: p.r };
+      const g: GroupDraft = { d, name: d.args[0] ?? '', members: [], notify: {}, trackInterfaces: [], trackScripts: [], trackFiles: [], trackingWeight: false, r: p.r };
       p.groups.push(g);
       return g;
     }, (g, x) => g.r.error(x, `unknown keyword '${x.directive}' in vrrp_sync_group`)),
@@ -851,9 +855,25 @@ export function finishVrrp(p: VrrpParse): VrrpConfig {
     refs(g.trackFiles, fileNames, 'track_file', `vrrp_sync_group ${g.name}`);
     syncGroups.push({ ...at(g.d), name: g.name, members, notify: g.notify, trackInterfaces: g.trackInterfaces, trackScripts: g.trackScripts, trackFiles: g.trackFiles });
   }
+  const scriptWeight = new Map(scripts.map((x) => [x.name, x.weight]));
+  const fileWeight = new Map(trackFiles.map((x) => [x.name, x.weight]));
+  const weighted = new Set(p.groups.filter((g) => g.trackingWeight).map((g) => g.name));
   for (const i of instances) {
     const g = memberOf.get(i.name);
-    if (g !== undefined) i.syncGroup = g;
+    if (g === undefined) continue;
+    i.syncGroup = g;
+    // keepalived ignores weighted tracking in a sync group member (its members move together,
+    // a weight would move one alone) and -t fails on it, unless the group says otherwise.
+    if (weighted.has(g)) continue;
+    const check = (list: VrrpTrack[], kind: string, own: (n: string) => number | undefined): void => {
+      for (const t of list) {
+        const w = t.weight ?? own(t.name) ?? 0;
+        if (w !== 0) r.error(dAt(t, t.name), `(${i.name}) track_${kind} ${t.name} has weight ${w}, but ${i.name} is in vrrp_sync_group ${g}, whose members change state together; keepalived ignores it. Use weight 0 (fault), or sync_group_tracking_weight in the group`);
+      }
+    };
+    check(i.trackScripts, 'script', (n) => scriptWeight.get(n));
+    check(i.trackFiles, 'file', (n) => fileWeight.get(n));
+    check(i.trackInterfaces, 'interface', () => undefined);
   }
 
   return {
