@@ -11,7 +11,7 @@
 
 import { applyKeywords, type Directive, type Keyword, type KeywordTable } from './keywords.js';
 import { lexKeepalived, type KaIssue, type KaNode, type KaReader } from './keepalived-lexer.js';
-import { findExecutable, keepalivedReader, lookupUser, trustedFileProblem } from './files.js';
+import { defaultOwners, findExecutable, keepalivedReader, lookupUser, trustedFileProblem } from './files.js';
 import { finishVrrp, newVrrpParse, VRRP_GLOBAL_KEYWORDS, VRRP_TOP_KEYWORDS, type KaReport, type VrrpCommand, type VrrpConfig, type VrrpParse } from '../vrrp/config.js';
 
 export type { KaIssue } from './keepalived-lexer.js';
@@ -45,7 +45,8 @@ export interface ScriptHost {
 const SCRIPT_PATH = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
 
 export const realScriptHost: ScriptHost = {
-  trust: (path, uid) => trustedFileProblem(path, 'script', uid === 0 ? [0] : [0, uid]),
+  // Root, or the user the script runs as, may own it (and tandem's own user when it is not root).
+  trust: (path, uid) => trustedFileProblem(path, 'script', [...new Set([...defaultOwners(), uid])]),
   find(argv0) {
     const candidates = argv0.includes('/') ? [argv0] : SCRIPT_PATH.map((d) => `${d}/${argv0}`);
     const found = findExecutable(candidates);

@@ -649,8 +649,12 @@ const INSTANCE_KEYWORDS: KeywordTable<InstanceDraft> = [
     apply: (s, d) => {
       const v = one(s, d, 'seconds');
       if (v === undefined) return;
-      if (!/^[0-9]+(\.[0-9]+)?$/.test(v)) { s.r.error(d, `advert_int must be seconds, e.g. 1 or 0.1 (got '${v}')`); return; }
-      s.advert = { centis: Number(v) * 100, text: v, d };
+      const m = /^([0-9]{1,6})(?:\.([0-9]+))?$/.exec(v);
+      if (!m) { s.r.error(d, `advert_int must be seconds, e.g. 1 or 0.1 (got '${v}')`); return; }
+      // Exact centiseconds from the digits (0.015 is 1.5: not a whole number of them).
+      const frac = (m[2] ?? '').replace(/0+$/, '');
+      const centis = Number(m[1]) * 100 + (frac.length <= 2 ? Number(frac.padEnd(2, '0')) : Number(`${frac.slice(0, 2)}.${frac.slice(2)}`));
+      s.advert = { centis, text: v, d };
     },
   },
   { name: 'version', apply: (s, d) => { const v = intIn(s, d, one(s, d, '2 or 3'), 2, 3); if (v !== undefined) s.version = { v: v as 2 | 3, d }; } },
@@ -932,10 +936,10 @@ function finishInstance(p: VrrpParse, i: InstanceDraft, mcast4: string, mcast6: 
   let advertMs = 1000;
   if (i.advert) {
     const c = i.advert.centis;
-    if (version === 2 ? !(Number.isInteger(c / 100) && c >= 100 && c <= 25500) : !(Math.abs(c - Math.round(c)) < 1e-9 && c >= 1 && c <= 4095)) {
+    if (version === 2 ? !(c % 100 === 0 && c >= 100 && c <= 25500) : !(Number.isInteger(c) && c >= 1 && c <= 4095)) {
       fail(i.advert.d, `${name} ${version === 2 ? ADVERT_V2 : ADVERT_V3} (got '${i.advert.text}'; keepalived would silently use another value)`);
     } else {
-      advertMs = Math.round(c) * 10;
+      advertMs = c * 10;
     }
   }
 
