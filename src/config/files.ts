@@ -419,3 +419,12 @@ export function lookupUser(name: string, group?: string): { uid: number; gid: nu
   }
   return { uid: Number(pw[2]), gid };
 }
+
+/** Names of this host's network interfaces (/sys/class/net lists those without an address too), or undefined. */
+export function hostInterfaces(): ReadonlySet<string> | undefined {
+  try {
+    return new Set(readdirSync('/sys/class/net'));
+  } catch {
+    return undefined;
+  }
+}

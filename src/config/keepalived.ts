@@ -11,7 +11,7 @@
 
 import { applyKeywords, type Directive, type Keyword, type KeywordTable } from './keywords.js';
 import { lexKeepalived, type KaIssue, type KaNode, type KaReader } from './keepalived-lexer.js';
-import { defaultOwners, findExecutable, keepalivedReader, lookupUser, trustedFileProblem } from './files.js';
+import { defaultOwners, findExecutable, hostInterfaces, keepalivedReader, lookupUser, trustedFileProblem } from './files.js';
 import { finishVrrp, newVrrpParse, VRRP_GLOBAL_KEYWORDS, VRRP_TOP_KEYWORDS, type KaReport, type VrrpCommand, type VrrpConfig, type VrrpParse } from '../vrrp/config.js';
 
 export type { KaIssue } from './keepalived-lexer.js';
@@ -40,6 +40,8 @@ export interface ScriptHost {
   /** The executable `argv0` names (absolute, or searched in PATH as keepalived does), or why there is none. */
   find(argv0: string): { path: string } | { problem: string };
   user(name: string, group?: string): { uid: number; gid: number } | { problem: string };
+  /** The network interfaces of this host (keepalived -t refuses a configuration naming another), or undefined to skip. */
+  interfaces(): ReadonlySet<string> | undefined;
 }
 
 const SCRIPT_PATH = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
@@ -55,6 +57,7 @@ export const realScriptHost: ScriptHost = {
     return { problem: argv0.includes('/') ? `${argv0} does not exist` : `'${argv0}' is not in ${SCRIPT_PATH.join(':')}` };
   },
   user: (name, group) => lookupUser(name, group),
+  interfaces: () => hostInterfaces(),
 };
 
 // ---- keywords keepalived 2.2.7 knows that tandem does not implement ---------------
@@ -130,7 +133,8 @@ const GLOBAL_OWN: KeywordTable<KaState> = [
   {
     name: 'router_id',
     apply: (s, d) => {
-      if (d.args.length !== 1) { s.r.error(d, `'router_id' takes one name, got ${d.args.length}`); return; }
+      if (d.args.length === 0) { s.r.error(d, "'router_id' needs a name"); return; }
+      if (d.args.length > 1) s.r.warn(d, `'router_id' takes one name; '${d.args.slice(1).join(' ')}' is ignored`);
       s.routerId = d.args[0]!;
     },
   },
@@ -214,16 +218,43 @@ export function loadKeepalived(file: string, opts: KeepalivedOptions = {}): Keep
   applyKeywords(TOP_KEYWORDS, s, lex.nodes, addFor(s), { unknown: (d) => r.error(d, unknownMessage(d)) });
   const vrrp = finishVrrp(s.vrrp);
   const host = opts.host === undefined ? realScriptHost : opts.host;
-  if (host) checkScripts(vrrp, host, r);
+  if (host) {
+    checkScripts(vrrp, host, r);
+    checkInterfaces(vrrp, host, r);
+  }
   const sorted = sortKaIssues(issues);
   if (sorted.some((i) => i.severity === 'error')) return { issues: sorted };
   return { config: { file, files: lex.files, ...(s.routerId !== undefined ? { routerId: s.routerId } : {}), vrrp, lvs: s.lvs }, issues: sorted };
 }
 
-/** Every command the VRRP side would run, with what it is for. */
+/**
+ * Like keepalived -t: every interface an instance names (its own, tracked
+ * ones, a virtual address's or route's dev) must exist here.
+ */
+function checkInterfaces(v: VrrpConfig, host: ScriptHost, r: KaReport): void {
+  const have = host.interfaces();
+  if (!have) return;
+  const d = (w: { file: string; line: number }): Directive => ({ directive: '', args: [], line: w.line, file: w.file });
+  for (const i of v.instances) {
+    const named: Array<[string, { file: string; line: number }, string]> = [
+      [i.interface, i.interfaceAt, 'interface'],
+      ...i.trackInterfaces.map((t): [string, typeof t, string] => [t.name, t, 'track_interface']),
+      // An address without its own dev is on the instance's interface, reported once above.
+      ...[...i.vips, ...i.excludedVips].filter((x) => x.dev !== i.interface).map((x): [string, typeof x, string] => [x.dev!, x, `dev of ${x.address}`]),
+      ...i.routes.filter((x) => x.dev !== undefined).map((x): [string, typeof x, string] => [x.dev!, x, `dev of route ${x.to}`]),
+    ];
+    for (const [name, w, what] of named) {
+      if (!have.has(name)) r.error(d(w), `(${i.name}) ${what}: interface ${name} does not exist on this host (keepalived -t refuses it too)`);
+    }
+  }
+}
+
+/** Every command the VRRP side would run, with what it is for: tracked vrrp_scripts and notify commands. */
 function commandsOf(v: VrrpConfig): Array<{ c: VrrpCommand; what: string }> {
   const out: Array<{ c: VrrpCommand; what: string }> = [];
-  for (const sc of v.scripts) if (sc.script) out.push({ c: sc.script, what: `vrrp_script ${sc.name}` });
+  // A vrrp_script no instance or group tracks is never run (keepalived does not check it either).
+  const used = new Set([...v.instances.flatMap((i) => i.trackScripts), ...v.syncGroups.flatMap((g) => g.trackScripts)].map((t) => t.name));
+  for (const sc of v.scripts) if (sc.script && used.has(sc.name)) out.push({ c: sc.script, what: `vrrp_script ${sc.name}` });
   const notify = (owner: string, n: VrrpConfig['instances'][number]['notify']): void => {
     for (const [k, c] of Object.entries(n)) if (c) out.push({ c, what: `${owner} ${k === 'any' ? 'notify' : `notify_${k}`}` });
   };

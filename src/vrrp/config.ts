@@ -95,6 +95,8 @@ export interface VrrpInstanceSpec extends Where {
   name: string;
   initialState: 'MASTER' | 'BACKUP';
   interface: string;
+  /** Where `interface` is written. */
+  interfaceAt: Where;
   vrid: number;             // 1..255
   /** 1..255; 255 = address owner (takes over at once, never preempted). */
   priority: number;
@@ -501,7 +503,7 @@ const VIP_SCOPES = new Set(['global', 'site', 'link', 'host', 'nowhere']);
 const VIP_FLAGS_NOT_IMPLEMENTED = new Set(['no_track', 'home', 'nodad', 'mngtmpaddr', 'noprefixroute', 'autojoin']);
 const VIP_VALUES_NOT_IMPLEMENTED = new Set(['preferred_lft', 'track_group']);
 
-function vip(s: HasReport, d: Directive, instanceFamily?: Family): VrrpVipSpec | undefined {
+function vip(s: HasReport, d: Directive): VrrpVipSpec | undefined {
   const [first, ...rest] = [d.directive, ...d.args];
   const slash = first!.indexOf('/');
   const addrText = slash >= 0 ? first!.slice(0, slash) : first!;
@@ -521,7 +523,6 @@ function vip(s: HasReport, d: Directive, instanceFamily?: Family): VrrpVipSpec |
     prefix = p;
   }
   const spec: VrrpVipSpec = { ...at(d), address: ip.text, family: ip.family, prefix };
-  void instanceFamily;
   const args = [...rest];
   while (args.length) {
     const w = args.shift()!;
@@ -566,6 +567,7 @@ function vip(s: HasReport, d: Directive, instanceFamily?: Family): VrrpVipSpec |
 function route(s: HasReport, d: Directive): VrrpRouteSpec | undefined {
   const words = [d.directive, ...d.args];
   const out: Partial<VrrpRouteSpec> & Where = at(d);
+  const noTrack = words.includes('no_track');
   let family: Family | undefined;
   const fam = (f: Family, what: string): boolean => {
     if (family !== undefined && family !== f) { s.r.error(d, `virtual route: ${what} is not of the route's address family`); return false; }
@@ -607,6 +609,11 @@ function route(s: HasReport, d: Directive): VrrpRouteSpec | undefined {
     else { s.r.error(d, `virtual route: unknown word '${w}'`); return undefined; }
   }
   if (out.to === undefined) { s.r.error(d, 'virtual route: no destination (to PREFIX)'); return undefined; }
+  if (out.dev === undefined && !noTrack) {
+    // keepalived -t refuses it too: a route is tracked through its interface.
+    s.r.error(d, `virtual route ${out.to}: no 'dev IF' to track it by; add dev, or no_track`);
+    return undefined;
+  }
   return { ...out, to: out.to, family: family ?? 4 } as VrrpRouteSpec;
 }
 
@@ -911,6 +918,7 @@ function finishInstance(p: VrrpParse, i: InstanceDraft, mcast4: string, mcast6: 
   if (!i.vrid) fail(i.d, `vrrp_instance ${i.name}: virtual_router_id is required (1 to 255)`);
   const unicast = i.unicastPeers.length > 0;
   if (!i.iface) fail(i.d, `vrrp_instance ${i.name}: interface is required`);
+  else if (i.iface.v === 'lo') fail(i.iface.d, `${`(${i.name})`} VRRP cannot run on the loopback interface`);
   if (i.vips.length === 0) fail(i.d, `vrrp_instance ${i.name}: virtual_ipaddress lists no address (keepalived requires one)`);
 
   // Family: from the advertised addresses, which must agree.
@@ -959,7 +967,8 @@ function finishInstance(p: VrrpParse, i: InstanceDraft, mcast4: string, mcast6: 
   // keepalived: no priority line means 255 (the address owner) for state MASTER, else 100.
   const priority = i.priority?.v ?? (initialState === 'MASTER' ? 255 : 100);
   if (priority === 255 && i.state?.v === 'BACKUP') r.warn(i.priority?.d ?? i.d, `${name} priority 255 makes this node the address owner: it becomes MASTER at once whatever 'state' says`);
-  if (i.nopreempt && i.state?.v === 'MASTER') r.warn(i.state.d, `${name} nopreempt works only with state BACKUP (as in keepalived); this instance preempts when it starts`);
+  if (i.nopreempt && priority === 255) fail(i.priority?.d ?? i.d, `${name} nopreempt cannot go with priority 255 (the address owner always takes over)${i.priority ? '' : '; without a priority line, state MASTER means 255'}`);
+  else if (i.nopreempt && i.state?.v === 'MASTER') r.warn(i.state.d, `${name} nopreempt works only with state BACKUP (as in keepalived); this instance preempts when it starts`);
   if (strict && i.preemptDelayD) fail(i.preemptDelayD, `${name} vrrp_strict does not allow preempt_delay`);
 
   if (!ok || !i.iface || !i.vrid) return undefined;
@@ -970,7 +979,7 @@ function finishInstance(p: VrrpParse, i: InstanceDraft, mcast4: string, mcast6: 
     masterRefreshRepeat: i.garp.masterRefreshRepeat ?? p.garp.masterRefreshRepeat ?? 1,
   };
   return {
-    ...at(i.d), name: i.name, initialState, interface: i.iface.v, vrid: i.vrid.v, priority, addressOwner: priority === 255,
+    ...at(i.d), name: i.name, initialState, interface: i.iface.v, interfaceAt: at(i.iface.d), vrid: i.vrid.v, priority, addressOwner: priority === 255,
     advertMs, version, family, preempt: !i.nopreempt, preemptDelayMs: i.preemptDelayMs,
     ...(unicast ? {} : { mcastGroup: i.mcastDst?.v ?? (family === 4 ? mcast4 : mcast6) }),
     ...(i.unicastSrc ? { unicastSrc: i.unicastSrc.v } : {}),

@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { loadKeepalived } from '../../src/config/keepalived.js';
+import { loadKeepalived, realScriptHost } from '../../src/config/keepalived.js';
 import { need } from '../helpers/tools.js';
 
 const DIR = resolve(__dirname, '../fixtures/keepalived');
@@ -35,7 +35,8 @@ describe('keepalived.conf: tandem check-config agrees with keepalived -t', () =>
       need('/usr/sbin/keepalived', 'ip');
       const text = readFileSync(join(DIR, f), 'utf8');
       const ka = keepalivedVerdict(f);
-      const t = loadKeepalived(join(DIR, f));
+      // tandem checks interfaces against the host, as keepalived -t does: give it keepalived's.
+      const t = loadKeepalived(join(DIR, f), { host: { ...realScriptHost, interfaces: () => new Set(['lo', 'eth0', 'eth1']) } });
       const errors = t.issues.filter((i) => i.severity === 'error');
       const shown = t.issues.map((i) => `${i.file.slice(DIR.length + 1)}:${i.line}: ${i.severity}: ${i.message}`).join('\n');
       const deliberate = text.includes('! deliberate:');

@@ -3,14 +3,14 @@
 // `run -f` as an operator runs them.
 
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { KA_LIMITS, lexKeepalived, tokenizeLine, type KaReader } from '../../src/config/keepalived-lexer.js';
-import { formatKaIssue, loadKeepalived } from '../../src/config/keepalived.js';
+import { formatKaIssue, loadKeepalived, realScriptHost } from '../../src/config/keepalived.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const work = mkdtempSync(join(tmpdir(), 'tandem-ka-'));
@@ -41,6 +41,11 @@ function memReader(map: Record<string, string>): KaReader {
     real: (p) => p,
   };
 }
+
+// keepalived -t, and tandem with it, refuses an interface this host does not have: the tests
+// that check against the real host use one it has.
+const HOST_IF = readdirSync('/sys/class/net').sort().find((n) => n !== 'lo') ?? 'missing-if';
+const onHost = (text: string) => text.replaceAll('eth0', HOST_IF);
 
 const VI = (extra = '', name = 'VI_1', vrid = 51, vip = '10.0.0.5/24') =>
   `vrrp_instance ${name} {\n  interface eth0\n  virtual_router_id ${vrid}\n  virtual_ipaddress {\n    ${vip}\n  }\n${extra}}\n`;
@@ -325,6 +330,24 @@ describe('keepalived.conf VRRP model', () => {
     expect(r.config!.lvs.map((d) => [d.directive, d.line, d.block!.length])).toEqual([['virtual_server', 18, 1]]);
   });
 
+  it('refuses, as keepalived -t does: nopreempt with priority 255, a route without dev, VRRP on lo', () => {
+    const r = load(VI('  state MASTER\n  nopreempt\n') + VI('  virtual_routes {\n    default via 10.0.0.1\n    10.8.0.0/16 via 10.0.0.1 no_track\n  }\n', 'B', 52).replace('interface eth0', 'interface lo'));
+    expect(r.errors.map((e) => e.replace(/: error: .*/, ''))).toEqual(['keepalived.conf:1', 'keepalived.conf:11', 'keepalived.conf:17']);
+    expect(r.errors[0]).toMatch(/nopreempt cannot go with priority 255/);
+    expect(r.errors[1]).toMatch(/loopback/);
+    expect(r.errors[2]).toMatch(/virtual route default: no 'dev IF'/);
+  });
+
+  it('every interface an instance names must exist on the host, as keepalived -t requires', () => {
+    const dir = files({ 'k.conf': VI('  track_interface {\n    eth9\n  }\n  virtual_routes {\n    10.8.0.0/16 via 10.0.0.1 dev eth8\n  }\n') });
+    const host = { ...realScriptHost, interfaces: () => new Set(['eth0']) };
+    const r = loadKeepalived(join(dir, 'k.conf'), { host });
+    expect(r.issues.map((i) => `${i.line}: ${i.message}`)).toEqual([
+      '8: (VI_1) track_interface: interface eth9 does not exist on this host (keepalived -t refuses it too)',
+      '11: (VI_1) dev of route 10.8.0.0/16: interface eth8 does not exist on this host (keepalived -t refuses it too)',
+    ]);
+  });
+
   it('messages never carry raw control characters', () => {
     const r = load('vrrp_instance "A\u001b[2J" {\n  bo\u0007gus\n}\n');
     for (const s of r.shown) expect(s).not.toMatch(/[\u0000-\u001f]/);
@@ -338,7 +361,7 @@ describe('keepalived.conf script security (enable_script_security)', () => {
     `global_defs {\n${global}}\nvrrp_script chk {\n  script "${script} --flag"\n}\n` + VI(`  track_script {\n    chk\n  }\n  notify_backup ${script}\n`);
 
   function check(text: string, dir: string) {
-    writeFileSync(join(dir, 'keepalived.conf'), text);
+    writeFileSync(join(dir, 'keepalived.conf'), onHost(text));
     const r = loadKeepalived(join(dir, 'keepalived.conf'));
     return { ...r, shown: r.issues.map((i) => `${i.line}: ${i.severity}: ${i.message}`) };
   }
@@ -386,6 +409,8 @@ describe('keepalived.conf script security (enable_script_security)', () => {
       "6: error: vrrp_script chk: cannot run '/nonexistent/chk': /nonexistent/chk does not exist",
       "17: error: vrrp_instance VI_1 notify_backup: cannot run '/nonexistent/chk': /nonexistent/chk does not exist",
     ]);
+    // A vrrp_script nothing tracks never runs: keepalived -t does not count it, nor does tandem.
+    expect(check('vrrp_script idle {\n  script /nonexistent/x\n}\n' + VI(), dir).shown).toEqual([]);
     // A bare name is looked up in PATH, as keepalived does.
     expect(check(conf('true'), dir).config!.vrrp.scripts[0]!.script!.path).toMatch(/\/true$/);
   });
@@ -399,7 +424,7 @@ describe('tandem check-config -f / run -f', () => {
   };
 
   it('prints FILE:LINE: message for every problem and exits non-zero; warnings alone pass', () => {
-    const dir = files({ 'k.conf': VI('  priority 300\n  use_vmac\n  bogus\n') });
+    const dir = files({ 'k.conf': onHost(VI('  priority 300\n  use_vmac\n  bogus\n')) });
     const r = tandem(['check-config', '-f', join(dir, 'k.conf')]);
     expect(r.code).toBe(1);
     expect(r.stderr.split('\n').filter(Boolean)).toEqual([
@@ -407,7 +432,7 @@ describe('tandem check-config -f / run -f', () => {
       `${join(dir, 'k.conf')}:8: warning: 'use_vmac' is not implemented by tandem; ignored`,
       `${join(dir, 'k.conf')}:9: unknown keyword 'bogus' in vrrp_instance`,
     ]);
-    const ok = tandem(['check-config', '-f', 'k2.conf'], files({ 'k2.conf': VI('  use_vmac\n') }));
+    const ok = tandem(['check-config', '-f', 'k2.conf'], files({ 'k2.conf': onHost(VI('  use_vmac\n')) }));
     expect(ok.code).toBe(0);
     expect(ok.stdout).toBe('k2.conf: configuration is valid (1 warning above)\n');
     expect(ok.stderr).toBe("k2.conf:7: warning: 'use_vmac' is not implemented by tandem; ignored\n");
@@ -418,7 +443,7 @@ describe('tandem check-config -f / run -f', () => {
       'ha.d/ha.cf': 'keepalive 1\ndeadtime 10\nudpport 694\nbcast lo\nnode alpha beta\n',
       'ha.d/authkeys': 'auth 1\n1 sha256 k\n',
       'ha.d/haresources': '\nalpha IPaddr2::10.0.0.5/24/eth0\n',
-      'k.conf': VI('', 'VI_1', 51, '10.0.0.5/24'),
+      'k.conf': onHost(VI('', 'VI_1', 51, '10.0.0.5/24')),
     }, { 'ha.d/authkeys': 0o600 });
     const r = tandem(['check-config', '-c', join(dir, 'ha.d'), '-f', join(dir, 'k.conf')]);
     expect(r.code).toBe(1);
@@ -426,19 +451,19 @@ describe('tandem check-config -f / run -f', () => {
       `${join(dir, 'ha.d/haresources')}:2: 10.0.0.5 of group IPaddr2::10.0.0.5/24/eth0 is also a virtual address of vrrp_instance VI_1 (${join(dir, 'k.conf')}:5); an address has one owner`,
       `${join(dir, 'k.conf')}:5: 10.0.0.5 of vrrp_instance VI_1 is also managed by haresources group IPaddr2::10.0.0.5/24/eth0 (${join(dir, 'ha.d/haresources')}:2); an address has one owner`,
     ].sort());
-    writeFileSync(join(dir, 'k.conf'), VI('', 'VI_1', 51, '10.0.0.6/24'));
+    writeFileSync(join(dir, 'k.conf'), onHost(VI('', 'VI_1', 51, '10.0.0.6/24')));
     const ok = tandem(['check-config', '-c', join(dir, 'ha.d'), '-f', join(dir, 'k.conf')]);
     expect(ok.stderr).toBe('');
     expect(ok.code).toBe(0);
   });
 
   it('run -f reads the file through the same parser and says plainly that VRRP instances are not run yet', () => {
-    const bad = files({ 'k.conf': VI('  state PRIMARY\n') });
+    const bad = files({ 'k.conf': onHost(VI('  state PRIMARY\n')) });
     const r1 = tandem(['run', '-f', join(bad, 'k.conf'), '--state-dir', join(bad, 's'), '--run-dir', join(bad, 'r')]);
     expect(r1.code).toBe(1);
     expect(r1.stderr).toContain(`${join(bad, 'k.conf')}:7: state must be MASTER or BACKUP (got 'PRIMARY')`);
     expect(r1.stderr).toContain('is not valid; nothing started');
-    const good = files({ 'k.conf': VI() });
+    const good = files({ 'k.conf': onHost(VI()) });
     const r2 = tandem(['run', '-f', join(good, 'k.conf'), '--state-dir', join(good, 's'), '--run-dir', join(good, 'r')]);
     expect(r2.code).toBe(1);
     expect(r2.stderr).toBe(`tandem: ${join(good, 'k.conf')} is valid, but tandem does not run VRRP instances yet (1 configured); nothing started\n`);
