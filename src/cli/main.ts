@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { loadConfig, formatIssue, sortIssues } from '../config/load.js';
+import { checkKeepalived } from './keepalived.js';
 import { checkHost } from '../config/host.js';
 import { generateAuthKeys, writeSecretFile } from '../config/authkeys.js';
 import { Daemon } from '../daemon/daemon.js';
@@ -61,7 +62,17 @@ export async function main(argv: string[]): Promise<number> {
     .option('--run-dir <dir>', 'control socket and pid file directory', DEFAULT_RUN_DIR)
     .option('--init-dir <dir>', 'where LSB init scripts are looked up', '/etc/init.d')
     .option('-d, --debug', 'log debug messages to stderr')
-    .action(async (o: { config: string; node?: string; stateDir: string; runDir: string; initDir: string; debug?: boolean }) => {
+    .option('-f, --use-file <file>', 'a keepalived.conf whose VRRP instances to run (docs/keepalived-conf.md)')
+    .action(async (o: { config: string; node?: string; stateDir: string; runDir: string; initDir: string; debug?: boolean; useFile?: string }, cmd: Command) => {
+      if (o.useFile !== undefined) {
+        const withDir = cmd.getOptionValueSource('config') !== 'default';
+        const ka = checkKeepalived(o.useFile, withDir ? o.config : undefined, o.initDir);
+        for (const line of ka.lines) process.stderr.write(line + '\n');
+        if (!ka.ok) throw new UserError(`configuration in ${o.useFile}${withDir ? ` and ${o.config}` : ''} is not valid; nothing started`);
+        // The VRRP runtime is not wired yet: refuse rather than run a pair without its instances.
+        if (ka.instances > 0) throw new UserError(`${o.useFile} is valid, but tandem does not run VRRP instances yet (${ka.instances} configured); nothing started`);
+        if (!withDir) throw new UserError(`${o.useFile} configures no VRRP instance and no -c directory was given; nothing to run`);
+      }
       const { config, issues } = loadConfig(o.config, { initDir: o.initDir, checkMode: true });
       if (!config || issues.length) {
         for (const i of issues) process.stderr.write(formatIssue(i) + '\n');
@@ -160,12 +171,22 @@ export async function main(argv: string[]): Promise<number> {
     .action(async (group: string, o: { runDir: string; wait: number }) => operatorCommand(o.runDir, { cmd: 'cleanup', group }, o.wait));
 
   program.command('check-config')
-    .description('validate ha.cf, authkeys and haresources; print every error as FILE:LINE: message')
+    .description('validate ha.cf, authkeys and haresources, and/or a keepalived.conf (-f); print every error as FILE:LINE: message')
     .option('-c, --config <dir>', 'configuration directory', DEFAULT_CONFIG_DIR)
+    .option('-f, --use-file <file>', 'check this keepalived.conf (alone, or with the -c directory when -c is given)')
     .option('--init-dir <dir>', 'where LSB init scripts are looked up', '/etc/init.d')
     .option('--host', 'also check that the configuration fits this machine: node name, interfaces, serial devices')
     .option('--node <name>', 'this node\'s name for --host (default: uname -n)', nodeName)
-    .action((o: { config: string; initDir: string; host?: boolean; node?: string }) => {
+    .action((o: { config: string; initDir: string; host?: boolean; node?: string; useFile?: string }, cmd: Command) => {
+      if (o.useFile !== undefined) {
+        const withDir = cmd.getOptionValueSource('config') !== 'default';
+        if (o.host) throw new UserError('--host checks the -c directory only; it does not go with -f yet');
+        const ka = checkKeepalived(o.useFile, withDir ? o.config : undefined, o.initDir);
+        for (const line of ka.lines) process.stderr.write(line + '\n');
+        if (!ka.ok) exitCode = 1;
+        else process.stdout.write(`${o.useFile}${withDir ? ` and ${o.config}` : ''}: configuration is valid${ka.warnings ? ` (${ka.warnings} warning${ka.warnings > 1 ? 's' : ''} above)` : ''}\n`);
+        return;
+      }
       const { config, issues } = loadConfig(o.config, { initDir: o.initDir, checkMode: true });
       const all = config && o.host
         ? sortIssues([...issues, ...checkHost(config, o.node ?? hostname().toLowerCase(), o.node ? '--node' : 'uname -n')])

@@ -19,13 +19,14 @@
 
 import { randomBytes } from 'node:crypto';
 import {
-  accessSync, closeSync, constants, fstatSync, fsyncSync, lstatSync, openSync, readFileSync, realpathSync, renameSync, statSync,
+  accessSync, closeSync, constants, fstatSync, fsyncSync, lstatSync, openSync, readdirSync, readFileSync, realpathSync, renameSync, statSync,
   unlinkSync, writeSync, type Stats,
 } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 
 import { errnoText } from './common.js';
+import { KA_LIMITS, type KaReader } from './keepalived-lexer.js';
 import type { ConfigIssue } from './types.js';
 import { UserError } from '../util/errors.js';
 
@@ -329,4 +330,101 @@ export function localHostFacts(): HostFacts {
       }
     },
   };
+}
+
+// ---- keepalived.conf -----------------------------------------------------------
+
+/** glob(3)-style match of one path component: `*`, `?` and `[...]`; a leading '.' only by a literal '.'. */
+function componentMatcher(pattern: string): (name: string) => boolean {
+  let re = '^';
+  for (let i = 0; i < pattern.length; i++) {
+    const c = pattern[i]!;
+    if (c === '*') re += '[^/]*';
+    else if (c === '?') re += '[^/]';
+    else if (c === '[') {
+      const end = pattern.indexOf(']', i + 2);
+      if (end < 0) { re += '\\['; continue; }
+      let body = pattern.slice(i + 1, end);
+      if (body.startsWith('!')) body = `^${body.slice(1)}`;
+      re += `[${body.replace(/\\/g, '\\\\')}]`;
+      i = end;
+    } else re += c.replace(/[.+^${}()|\\]/g, '\\$&');
+  }
+  const rx = new RegExp(`${re}$`);
+  return (name) => (name.startsWith('.') && !pattern.startsWith('.') ? false : rx.test(name));
+}
+
+/** Paths matching a glob pattern (absolute, or relative to the working directory), sorted; at most 1024. */
+export function globPaths(pattern: string): string[] {
+  const absolute = pattern.startsWith('/');
+  const parts = pattern.split('/').filter((p) => p !== '');
+  let current = [absolute ? '/' : '.'];
+  for (const [i, part] of parts.entries()) {
+    const last = i === parts.length - 1;
+    const next: string[] = [];
+    for (const dir of current) {
+      if (!/[*?[]/.test(part)) {
+        next.push(dir === '.' && !absolute ? part : join(dir, part));
+        continue;
+      }
+      let names: string[];
+      try {
+        names = readdirSync(dir);
+      } catch {
+        continue;
+      }
+      const match = componentMatcher(part);
+      for (const n of names.sort()) if (match(n)) next.push(dir === '.' && !absolute ? n : join(dir, n));
+    }
+    current = next.slice(0, 1024);
+  }
+  return current.filter((p) => {
+    try { return statSync(p).isFile(); } catch { return false; }
+  }).sort();
+}
+
+/** Reads keepalived.conf and what it includes (src/config/keepalived-lexer.ts). */
+export const keepalivedReader: KaReader = {
+  read(path) {
+    try {
+      const st = statSync(path);
+      if (st.isFile() && st.size > KA_LIMITS.fileBytes) return { error: `larger than ${KA_LIMITS.fileBytes} bytes` };
+      return { text: readRegularFile(path).toString('utf8') };
+    } catch (e) {
+      return { error: errnoText(e) };
+    }
+  },
+  glob: globPaths,
+  real(path) {
+    try { return realpathSync(path); } catch { return resolve(path); }
+  },
+};
+
+/** A user of this host (from /etc/passwd, or a numeric uid), as script_user and `user` name it. */
+export function lookupUser(name: string, group?: string): { uid: number; gid: number } | { problem: string } {
+  const table = (file: string): string[][] => {
+    try {
+      return readFileSync(file, 'utf8').split('\n').map((l) => l.split(':'));
+    } catch {
+      return [];
+    }
+  };
+  const pw = table('/etc/passwd').find((f) => f[0] === name || (/^[0-9]+$/.test(name) && f[2] === name));
+  if (!pw) return { problem: `user '${name}' does not exist on this host` };
+  let gid = Number(pw[3]);
+  if (group !== undefined) {
+    const gr = table('/etc/group').find((f) => f[0] === group || (/^[0-9]+$/.test(group) && f[2] === group));
+    if (!gr) return { problem: `group '${group}' does not exist on this host` };
+    gid = Number(gr[2]);
+  }
+  return { uid: Number(pw[2]), gid };
+}
+
+/** Names of this host's network interfaces (/sys/class/net lists those without an address too), or undefined. */
+export function hostInterfaces(): ReadonlySet<string> | undefined {
+  try {
+    return new Set(readdirSync('/sys/class/net'));
+  } catch {
+    return undefined;
+  }
 }

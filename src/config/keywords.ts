@@ -17,12 +17,14 @@ export interface Directive {
   directive: string;        // as written
   args: string[];
   line: number;             // 1-based
+  /** The file it came from, where one configuration spans files (keepalived.conf's `include`). */
+  file?: string;
   /** The lines between '{' and '}' after it, in a block-structured file (keepalived.conf). */
   block?: Directive[];
 }
 
-/** Reports a problem at a line (0 = the file as a whole). */
-export type AddIssue = (line: number, message: string) => void;
+/** Reports a problem at a line (0 = the file as a whole); `at` is the line's directive, when there is one. */
+export type AddIssue = (line: number, message: string, at?: Directive) => void;
 
 export interface Keyword<S> {
   /** The keyword as the file spells it (Heartbeat's spelling for ha.cf). */
@@ -93,7 +95,7 @@ export function oncePerFile(add: AddIssue, seen = new Map<string, number>()): (d
   return (d) => {
     const prev = seen.get(d.directive);
     if (prev !== undefined) {
-      add(d.line, `'${d.directive}' is given more than once (first at line ${prev})`);
+      add(d.line, `'${d.directive}' is given more than once (first at line ${prev})`, d);
       return false;
     }
     seen.set(d.directive, d.line);
@@ -111,7 +113,7 @@ function runner<S>(table: KeywordTable<S>, s: S, add: AddIssue, seen?: Map<strin
     let value = '';
     if (k.one !== undefined) {
       if (d.args.length !== 1) {
-        add(d.line, `'${d.directive}' takes exactly one value (${k.one}), got ${d.args.length}`);
+        add(d.line, `'${d.directive}' takes exactly one value (${k.one}), got ${d.args.length}`, d);
         k.miscount?.(s);
         return;
       }
