@@ -6,6 +6,8 @@ import { hostname } from 'node:os';
 import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { loadConfig, formatIssue, sortIssues } from '../config/load.js';
 import { checkKeepalived } from './keepalived.js';
+import { loadKeepalived } from '../config/keepalived.js';
+import { runVrrpDaemon } from '../daemon/vrrp-daemon.js';
 import { checkHost } from '../config/host.js';
 import { generateAuthKeys, writeSecretFile } from '../config/authkeys.js';
 import { Daemon } from '../daemon/daemon.js';
@@ -69,9 +71,14 @@ export async function main(argv: string[]): Promise<number> {
         const ka = checkKeepalived(o.useFile, withDir ? o.config : undefined, o.initDir);
         for (const line of ka.lines) process.stderr.write(line + '\n');
         if (!ka.ok) throw new UserError(`configuration in ${o.useFile}${withDir ? ` and ${o.config}` : ''} is not valid; nothing started`);
-        // The VRRP runtime is not wired yet: refuse rather than run a pair without its instances.
-        if (ka.instances > 0) throw new UserError(`${o.useFile} is valid, but tandem does not run VRRP instances yet (${ka.instances} configured); nothing started`);
-        if (!withDir) throw new UserError(`${o.useFile} configures no VRRP instance and no -c directory was given; nothing to run`);
+        if (!withDir) {
+          if (ka.instances === 0) throw new UserError(`${o.useFile} configures no VRRP instance and no -c directory was given; nothing to run`);
+          const loaded = loadKeepalived(o.useFile);
+          exitCode = await runVrrpDaemon(loaded.config!, { node: o.node ?? hostname().toLowerCase(), ...(o.debug ? { debug: true } : {}) });
+          return;
+        }
+        // One daemon for a Heartbeat pair and VRRP instances is the next step: refuse rather than run half of it.
+        if (ka.instances > 0) throw new UserError(`${o.useFile}: running VRRP instances beside a Heartbeat pair (-c with -f) is not supported yet; run them with -f alone; nothing started`);
       }
       const { config, issues } = loadConfig(o.config, { initDir: o.initDir, checkMode: true });
       if (!config || issues.length) {

@@ -140,6 +140,20 @@ export class NetCore {
     this.registry.release(ip, owner);
   }
 
+  /**
+   * Announces a VIP `owner` holds again (a VRRP master's later rounds:
+   * garp_master_delay, garp_master_refresh, or a healed split brain), on the
+   * interface it is on. Refused for an address the owner does not hold: an
+   * announcement of someone else's address would steal its traffic.
+   */
+  async announceVip(owner: string, spec: VipSpec, log?: NetLog): Promise<void> {
+    const holder = this.registry.holderOf(spec.ip);
+    if (!holder || holder.owner !== owner) throw new UserError(`${spec.ip} is not held by ${owner}: not announced`);
+    const [nic] = this.holders(spec, await this.nl.interfaces());
+    if (!nic || nic.loopback || nic.noarp || spec.arpCount === 0) return;
+    await announce(nic.name, spec.ip, { count: spec.arpCount, intervalMs: spec.arpIntervalMs, ...(log ? { log } : {}) });
+  }
+
   /** Whether the VIP is on the named interface (or on any but loopback). */
   async vipPresent(spec: VipSpec): Promise<boolean> {
     return this.holders(spec, await this.nl.interfaces()).length > 0;

@@ -1,0 +1,189 @@
+// A node's VRRP instances under one runtime Driver, shared by the daemon and
+// (next) the simulator: standalone instances and sync groups as one machine,
+// one timer for all of them, effects handed to a VrrpHost in the order the
+// machines emitted them. What differs between hosts is only the VrrpHost
+// (raw sockets, the network core and notify scripts, or simulated ones).
+//
+// Ordering contract: an instance's transitions (VIPs on or off, then its
+// notify script) run one after another in state order, never overlapping,
+// through a KeyedSerial per instance, and a sync group's own notify runs
+// behind its members'. Adverts are not held back by them: a backup must
+// hear the master's adverts even while its VIPs are being removed.
+
+import { Driver, KeyedSerial, type Clock, type Machine } from '../runtime/driver.js';
+import {
+  initInstance, instanceDeadline, instanceStep, instanceView,
+  type InstanceConfig, type InstanceEffect, type InstanceEvent, type InstanceState, type InstanceView, type Transition, type VrrpStateName,
+} from './instance.js';
+import {
+  initSyncGroup, syncGroupDeadline, syncGroupStep, syncGroupView,
+  type SyncGroupState, type SyncGroupView,
+} from './sync-group.js';
+
+export interface VrrpSetConfig {
+  instances: InstanceConfig[];
+  /** Sync groups by name, with the names of their member instances. */
+  syncGroups: Array<{ name: string; members: string[] }>;
+}
+
+type Unit = { kind: 'instance'; s: InstanceState } | { kind: 'group'; g: SyncGroupState };
+
+export interface VrrpSetState {
+  units: Unit[];
+  /** Which unit runs each instance. */
+  byInstance: Map<string, Unit>;
+}
+
+/** An event for one instance (`to`), or for all of them (start, tick, shutdown). */
+export interface VrrpSetEvent {
+  to?: string;
+  event: InstanceEvent;
+}
+
+export type VrrpSetEffect =
+  | { kind: 'instance'; instance: string; effect: InstanceEffect }
+  | { kind: 'group-state'; group: string; state: Exclude<VrrpStateName, 'INIT'>; from: VrrpStateName; reason: string }
+  | { kind: 'log'; level: 'info' | 'warn'; message: string };
+
+export function initVrrpSet(cfg: VrrpSetConfig, now: number): VrrpSetState {
+  const byName = new Map(cfg.instances.map((i) => [i.name, i]));
+  const grouped = new Set(cfg.syncGroups.flatMap((g) => g.members));
+  const units: Unit[] = [];
+  const byInstance = new Map<string, Unit>();
+  for (const g of cfg.syncGroups) {
+    const members = g.members.map((m) => {
+      const c = byName.get(m);
+      if (!c) throw new RangeError(`sync group ${g.name}: no vrrp_instance ${m}`);
+      return c;
+    });
+    const u: Unit = { kind: 'group', g: initSyncGroup({ name: g.name, members }, now) };
+    units.push(u);
+    for (const m of g.members) byInstance.set(m, u);
+  }
+  for (const i of cfg.instances) {
+    if (grouped.has(i.name)) continue;
+    const u: Unit = { kind: 'instance', s: initInstance(i, now) };
+    units.push(u);
+    byInstance.set(i.name, u);
+  }
+  return { units, byInstance };
+}
+
+function stepUnit(u: Unit, to: string | undefined, e: InstanceEvent, now: number, out: VrrpSetEffect[]): void {
+  if (u.kind === 'instance') {
+    for (const effect of instanceStep(u.s, e, now)) out.push({ kind: 'instance', instance: u.s.cfg.name, effect });
+    return;
+  }
+  for (const x of syncGroupStep(u.g, to !== undefined ? { to, event: e } : { event: e }, now)) {
+    if (x.kind === 'member') out.push({ kind: 'instance', instance: x.member, effect: x.effect });
+    else if (x.kind === 'group-state') out.push({ kind: 'group-state', group: u.g.cfg.name, state: x.state, from: x.from, reason: x.reason });
+    else out.push(x);
+  }
+}
+
+export const VRRP_SET_MACHINE: Machine<VrrpSetState, VrrpSetEvent, VrrpSetEffect> = {
+  step(s, ev, now) {
+    const out: VrrpSetEffect[] = [];
+    if (ev.to !== undefined) {
+      const u = s.byInstance.get(ev.to);
+      if (!u) return [{ kind: 'log', level: 'warn', message: `event for unknown vrrp_instance ${ev.to} ignored` }];
+      stepUnit(u, ev.to, ev.event, now, out);
+    } else {
+      for (const u of s.units) stepUnit(u, undefined, ev.event, now, out);
+    }
+    return out;
+  },
+  deadline(s) {
+    let t = Infinity;
+    for (const u of s.units) t = Math.min(t, u.kind === 'instance' ? instanceDeadline(u.s) : syncGroupDeadline(u.g));
+    return t;
+  },
+  tick: { event: { kind: 'tick' } },
+};
+
+export function vrrpSetView(s: VrrpSetState, now: number): { instances: InstanceView[]; groups: SyncGroupView[] } {
+  const instances: InstanceView[] = [];
+  const groups: SyncGroupView[] = [];
+  for (const u of s.units) {
+    if (u.kind === 'instance') instances.push(instanceView(u.s, now));
+    else {
+      groups.push(syncGroupView(u.g, now));
+      for (const m of u.g.members) instances.push(instanceView(m, now));
+    }
+  }
+  return { instances, groups };
+}
+
+/** The effects' executor: sockets, the network core and scripts in the daemon; models in the simulator. */
+export interface VrrpHost {
+  readonly clock: Clock;
+  sendAdvert(instance: string, priority: number, advertIntervalMs: number): void;
+  /** VIPs on (master) or off (the others), then the notify script; `done` when both are over. */
+  transition(instance: string, t: Transition, from: VrrpStateName, priority: number, reason: string, done: () => void): void;
+  /** Gratuitous ARP / unsolicited NA for the instance's VIPs, `repeat` rounds. */
+  announce(instance: string, repeat: number): void;
+  /** The sync group's own notify, after its members' transitions. */
+  groupState(group: string, state: Exclude<VrrpStateName, 'INIT'>, from: VrrpStateName, reason: string, done: () => void): void;
+  log(level: 'info' | 'warn', message: string): void;
+}
+
+export class VrrpRuntime {
+  readonly state: VrrpSetState;
+  private readonly driver: Driver<VrrpSetState, VrrpSetEvent, VrrpSetEffect>;
+  private readonly serial = new KeyedSerial();
+
+  constructor(cfg: VrrpSetConfig, private readonly host: VrrpHost) {
+    this.state = initVrrpSet(cfg, host.clock.now());
+    this.driver = new Driver(VRRP_SET_MACHINE, this.state, host.clock, (a) => this.execute(a));
+  }
+
+  start(): void {
+    this.driver.submit({ event: { kind: 'start' } });
+  }
+
+  submit(ev: VrrpSetEvent): void {
+    this.driver.submit(ev);
+  }
+
+  /** Priority 0 adverts from the masters, then every instance's stop transition; resolves when those have run. */
+  shutdown(): Promise<void> {
+    this.driver.submit({ event: { kind: 'shutdown' } });
+    this.driver.close();
+    return new Promise((resolve) => this.serial.whenIdle(resolve));
+  }
+
+  view(): ReturnType<typeof vrrpSetView> {
+    return vrrpSetView(this.state, this.host.clock.now());
+  }
+
+  private execute(a: VrrpSetEffect): void {
+    const h = this.host;
+    if (a.kind === 'log') { h.log(a.level, a.message); return; }
+    if (a.kind === 'group-state') {
+      const unit = [...this.state.units].find((u) => u.kind === 'group' && u.g.cfg.name === a.group);
+      const members = unit?.kind === 'group' ? unit.g.members.map((m) => m.cfg.name) : [];
+      // Behind every member's queued transition: a job per member that waits its turn, then the group's notify.
+      let left = members.length;
+      const fire = () => this.serial.run(`group:${a.group}`, (done) => h.groupState(a.group, a.state, a.from, a.reason, done));
+      if (left === 0) { fire(); return; }
+      for (const m of members) this.serial.run(m, (done) => { done(); if (--left === 0) fire(); });
+      return;
+    }
+    const e = a.effect;
+    const name = a.instance;
+    switch (e.kind) {
+      case 'send-advert': h.sendAdvert(name, e.priority, e.advertIntervalMs); break;
+      case 'announce': h.announce(name, e.repeat); break;
+      case 'log': h.log(e.level, `vrrp_instance ${name}: ${e.message}`); break;
+      default: {
+        const t = e;
+        h.log(t.kind === 'become-fault' ? 'warn' : 'info', `vrrp_instance ${name}: ${t.from} -> ${STATE_OF[t.kind]} (priority ${t.priority}): ${t.reason}`);
+        this.serial.run(name, (done) => h.transition(name, t.kind, t.from, t.priority, t.reason, done));
+      }
+    }
+  }
+}
+
+export const STATE_OF: Record<Transition, Exclude<VrrpStateName, 'INIT'>> = {
+  'become-master': 'MASTER', 'become-backup': 'BACKUP', 'become-fault': 'FAULT', stopped: 'STOPPED',
+};

@@ -1,0 +1,242 @@
+// The daemon's VRRP host: the keepalived.conf model mapped onto the instance
+// machines (runtime.ts), one raw VRRP socket per instance from the network
+// core, adverts through the codec (packet.ts), VIPs placed and removed by the
+// network core under the owner `vrrp:NAME`, link and carrier events as
+// faults, and notify scripts run in state order. It decides nothing.
+
+import type { NetCore } from '../net/core.js';
+import type { InterfaceInfo, NetEvent, NetWatcher } from '../net/netlink.js';
+import type { VipSpec } from '../net/vip.js';
+import { VrrpSocket, type VrrpReceived } from '../net/vrrp-socket.js';
+import { runScript } from '../agents/script.js';
+import { nodeClock } from '../runtime/node-clock.js';
+import type { Clock } from '../runtime/driver.js';
+import { UserError } from '../util/errors.js';
+import { RateLimitedLog } from '../util/ratelimit.js';
+import { DEFAULT_GARP, type InstanceConfig, type Transition, type VrrpStateName } from './instance.js';
+import { decode, encode, primaryAddress, type VrrpAuth } from './packet.js';
+import { STATE_OF, VrrpRuntime, type VrrpHost } from './runtime.js';
+import type { VrrpCommand, VrrpConfig, VrrpInstanceSpec, VrrpNotify } from './config.js';
+
+export type VrrpLogFn = (level: 'info' | 'warn' | 'debug', message: string) => void;
+
+/** A notify script gets this long; keepalived's default script timeout is not bounded, tandem's is. */
+const NOTIFY_TIMEOUT_MS = 30_000;
+const DROP_LOG_INTERVAL_MS = 10_000;
+
+/** The owner name of an instance's addresses in the network core's registry. */
+export const vrrpOwner = (instance: string) => `vrrp:${instance}`;
+
+interface Live {
+  spec: VrrpInstanceSpec;
+  primary: string;
+  destinations: string[];
+  auth: VrrpAuth;
+  socket?: VrrpSocket;
+}
+
+/** The machine's view of an instance: the numbers it needs, from the model and the interface. */
+export function instanceConfig(spec: VrrpInstanceSpec, primary: string, guarded = false): InstanceConfig {
+  return {
+    name: spec.name, vrid: spec.vrid, priority: spec.priority, version: spec.version, advertIntervalMs: spec.advertMs,
+    nopreempt: !spec.preempt, preemptDelayMs: spec.preemptDelayMs, initialState: spec.initialState,
+    primaryAddress: primary, garp: { ...DEFAULT_GARP, ...spec.garp }, guarded,
+  };
+}
+
+/** Where an instance's adverts go from: unicast_src_ip, or the interface's primary address (IPv6: link-local). */
+export function resolvePrimary(spec: VrrpInstanceSpec, ifs: InterfaceInfo[]): string {
+  if (spec.unicastSrc) return spec.unicastSrc;
+  const nic = ifs.find((i) => i.name === spec.interface);
+  const where = `${spec.interfaceAt.file}:${spec.interfaceAt.line}`;
+  if (!nic) throw new UserError(`${where}: vrrp_instance ${spec.name}: interface ${spec.interface} does not exist`);
+  const p = primaryAddress(nic, spec.family, spec.vips.map((v) => v.address));
+  if (!p) {
+    throw new UserError(`${where}: vrrp_instance ${spec.name}: ${spec.interface} has no ${spec.family === 4 ? 'IPv4 address' : 'IPv6 link-local address'} to send adverts from${spec.family === 4 ? ' (set unicast_src_ip or add one)' : ''}`);
+  }
+  return p;
+}
+
+function vipSpec(spec: VrrpInstanceSpec, v: VrrpInstanceSpec['vips'][number]): VipSpec {
+  const s: VipSpec = {
+    family: v.family, ip: v.address, prefixLen: v.prefix, nic: v.dev ?? spec.interface,
+    arpCount: spec.garp.masterRepeat, arpIntervalMs: 0,
+  };
+  if (v.label !== undefined) s.label = v.label;
+  if (v.brd !== undefined) s.broadcast = v.brd;
+  return s;
+}
+
+export interface VrrpServiceOptions {
+  log: VrrpLogFn;
+  clock?: Clock;
+}
+
+export class VrrpService {
+  readonly runtime: VrrpRuntime;
+  private readonly live = new Map<string, Live>();
+  private watcher?: NetWatcher;
+  private readonly drops: RateLimitedLog;
+  private closed = false;
+
+  private constructor(private readonly cfg: VrrpConfig, private readonly core: NetCore, private readonly o: Required<VrrpServiceOptions>, ifs: InterfaceInfo[]) {
+    for (const spec of cfg.instances) {
+      const primary = resolvePrimary(spec, ifs);
+      const unicast = spec.unicastPeers.map((p) => p.address);
+      this.live.set(spec.name, {
+        spec, primary,
+        destinations: unicast.length ? unicast : [spec.mcastGroup ?? (spec.family === 4 ? cfg.mcastGroup4 : cfg.mcastGroup6)],
+        auth: spec.authPass !== undefined ? { type: 'pass', password: spec.authPass } : { type: 'none' },
+      });
+    }
+    this.drops = new RateLimitedLog((level, msg) => o.log(level === 'error' ? 'warn' : level, msg), () => o.clock.now(), { intervalMs: DROP_LOG_INTERVAL_MS, maxKeys: 64 });
+    const host: VrrpHost = {
+      clock: o.clock,
+      sendAdvert: (name, priority, ms) => this.sendAdvert(name, priority, ms),
+      transition: (name, t, from, priority, reason, done) => void this.transition(name, t, from, priority, reason).finally(done),
+      announce: (name, repeat) => void this.announce(name, repeat),
+      groupState: (group, state, _from, _reason, done) => {
+        const g = cfg.syncGroups.find((x) => x.name === group);
+        void this.notify(g?.notify, 'GROUP', group, state, 0).finally(done);
+      },
+      log: (level, message) => o.log(level, message),
+    };
+    this.runtime = new VrrpRuntime({
+      instances: [...this.live.values()].map((l) => instanceConfig(l.spec, l.primary)),
+      syncGroups: cfg.syncGroups.map((g) => ({ name: g.name, members: g.members })),
+    }, host);
+  }
+
+  /** Opens every instance's socket and starts the machines; throws UserError naming the instance. */
+  static async start(cfg: VrrpConfig, core: NetCore, opts: VrrpServiceOptions): Promise<VrrpService> {
+    const ifs = await core.nl.interfaces();
+    const s = new VrrpService(cfg, core, { clock: opts.clock ?? nodeClock(), log: opts.log }, ifs);
+    try {
+      for (const l of s.live.values()) {
+        const { spec } = l;
+        const multicast = spec.unicastPeers.length === 0;
+        l.socket = VrrpSocket.open({
+          family: spec.family, ifname: spec.interface, group: multicast ? l.destinations[0]! : null,
+          onPacket: (p) => s.received(l, p),
+          log: (level, msg) => opts.log(level, `vrrp_instance ${spec.name}: ${msg}`),
+        });
+      }
+      s.watcher = core.watch((e) => s.netEvent(e));
+    } catch (e) {
+      s.closeSockets();
+      if (e instanceof UserError) {
+        const l = [...s.live.values()].find((x) => !x.socket);
+        throw new UserError(l ? `${l.spec.file}:${l.spec.line}: vrrp_instance ${l.spec.name}: ${e.message}` : e.message);
+      }
+      throw e;
+    }
+    // Link state before the first advert: an instance on a down interface starts in FAULT.
+    for (const l of s.live.values()) {
+      const nic = ifs.find((i) => i.name === l.spec.interface);
+      if (nic && !nic.running) s.runtime.submit({ to: l.spec.name, event: { kind: 'fault', source: `interface ${nic.name}`, reason: nic.up ? 'no carrier' : 'down' } });
+    }
+    s.runtime.start();
+    return s;
+  }
+
+  /** Masters send priority 0 and drop their VIPs; every instance's stop notify runs; sockets close. */
+  async stop(): Promise<void> {
+    if (this.closed) return;
+    await this.runtime.shutdown();
+    this.closed = true;
+    this.closeSockets();
+    this.watcher?.close();
+    this.drops.close();
+  }
+
+  private closeSockets(): void {
+    for (const l of this.live.values()) { l.socket?.close(); delete l.socket; }
+  }
+
+  private received(l: Live, p: VrrpReceived): void {
+    const { spec } = l;
+    const r = decode(p.payload, {
+      family: p.family, src: p.src, dst: p.dst, ttl: p.ttl, version: spec.version, auth: l.auth,
+      // keepalived 2.2.7 sends IPv6 unicast adverts with hop limit 64 (packet.ts, checkTtl).
+      checkTtl: !(spec.family === 6 && spec.unicastPeers.length > 0),
+    });
+    if (!r.ok) {
+      this.drops.log('warn', `${spec.name}:${r.reason}`, `vrrp_instance ${spec.name}: advert from ${p.src} dropped: ${r.detail}`);
+      return;
+    }
+    if (r.advert.vrid !== spec.vrid) return;   // another virtual router on the same link
+    if (p.src === l.primary) return;           // our own, looped back
+    if (spec.unicastPeers.length && !spec.unicastPeers.some((x) => x.address === p.src)) {
+      this.drops.log('warn', `${spec.name}:peer`, `vrrp_instance ${spec.name}: advert from ${p.src}, not a unicast_peer: dropped`);
+      return;
+    }
+    this.runtime.submit({ to: spec.name, event: { kind: 'advert-received', priority: r.advert.priority, src: p.src, advertIntervalMs: r.advert.intervalCs * 10 } });
+  }
+
+  private sendAdvert(name: string, priority: number, intervalMs: number): void {
+    const l = this.live.get(name);
+    if (!l?.socket) return;
+    const { spec } = l;
+    const addresses = spec.vips.filter((v) => v.family === spec.family).map((v) => v.address);
+    for (const dst of l.destinations) {
+      const msg = encode({ version: spec.version, vrid: spec.vrid, priority, intervalCs: Math.round(intervalMs / 10), addresses },
+        { family: spec.family, src: l.primary, dst, auth: l.auth });
+      const err = l.socket.send(msg, dst, l.primary);
+      if (err) this.drops.log('warn', `${name}:send`, `vrrp_instance ${name}: advert to ${dst} not sent: ${err}`);
+    }
+  }
+
+  private async transition(name: string, t: Transition, from: VrrpStateName, priority: number, reason: string): Promise<void> {
+    const l = this.live.get(name)!;
+    const { spec } = l;
+    const owner = vrrpOwner(name);
+    const log = (level: 'info' | 'warn' | 'debug', msg: string) => this.o.log(level, `vrrp_instance ${name}: ${msg}`);
+    for (const v of spec.vips) {
+      const vs = vipSpec(spec, v);
+      try {
+        if (t === 'become-master') await this.core.addVip(owner, vs, log, `${v.address}/${v.prefix} dev ${vs.nic}`);
+        else await this.core.removeVip(owner, vs, log);
+      } catch (e) {
+        log('warn', `${v.address} (${v.file}:${v.line}): ${t === 'become-master' ? 'not added' : 'not removed'}: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    }
+    void from; void reason;
+    await this.notify(spec.notify, 'INSTANCE', name, STATE_OF[t], priority);
+  }
+
+  private async announce(name: string, repeat: number): Promise<void> {
+    const l = this.live.get(name);
+    if (!l) return;
+    for (const v of l.spec.vips) {
+      try {
+        await this.core.announceVip(vrrpOwner(name), { ...vipSpec(l.spec, v), arpCount: repeat });
+      } catch (e) {
+        this.drops.log('warn', `${name}:announce`, `vrrp_instance ${name}: ${v.address} not announced: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    }
+  }
+
+  /** notify_STATE, then `notify` with keepalived's arguments (TYPE NAME STATE PRIORITY), one after the other. */
+  private async notify(n: VrrpNotify | undefined, type: 'INSTANCE' | 'GROUP', name: string, state: Exclude<VrrpStateName, 'INIT'>, priority: number): Promise<void> {
+    if (!n) return;
+    const specific: VrrpCommand | undefined = state === 'MASTER' ? n.master : state === 'BACKUP' ? n.backup : state === 'FAULT' ? n.fault : n.stop;
+    for (const [cmd, extra] of [[specific, []], [n.any, [type, name, state, String(priority)]]] as const) {
+      if (!cmd) continue;
+      const path = cmd.path ?? cmd.argv[0]!;
+      const r = await runScript(path, [...cmd.argv.slice(1), ...extra], NOTIFY_TIMEOUT_MS);
+      if (r.timedOut || r.code !== 0) {
+        this.o.log('warn', `${cmd.file}:${cmd.line}: notify for ${type.toLowerCase()} ${name} ${state}: ${r.timedOut ? `timed out after ${NOTIFY_TIMEOUT_MS / 1000} s` : r.signal ? `killed by ${r.signal}` : `exit status ${r.code}`}${r.stderr ? `: ${r.stderr.trim().slice(0, 200)}` : ''}`);
+      }
+    }
+  }
+
+  private netEvent(e: NetEvent): void {
+    if (e.kind !== 'link') return;
+    for (const l of this.live.values()) {
+      if (l.spec.interface !== e.name) continue;
+      const source = `interface ${e.name}`;
+      if (e.removed || !e.running) this.runtime.submit({ to: l.spec.name, event: { kind: 'fault', source, reason: e.removed ? 'removed' : !e.up ? 'down' : 'no carrier' } });
+      else this.runtime.submit({ to: l.spec.name, event: { kind: 'fault-cleared', source, reason: 'link up' } });
+    }
+  }
+}
