@@ -35,7 +35,9 @@ export interface VrrpSocketOptions {
   /**
    * 'rfc' (default): for IPv6 the kernel fills and verifies the RFC 5798
    * checksum (IPV6_CHECKSUM); 'no-pseudo-header': it must not, the codec
-   * does both. IPv4 checksums are always the codec's.
+   * does both. IPv4 checksums are always the codec's. With the kernel
+   * checking, an IPv6 advert with a wrong checksum never reaches decode():
+   * it shows only in the socket's drops (/proc/net/raw6).
    */
   checksumMode?: ChecksumMode;
   onPacket: (p: VrrpReceived) => void;

@@ -1,6 +1,6 @@
 // VRRP advertisements on the wire: VRRPv2 (RFC 3768, IPv4 only) and VRRPv3
-// (RFC 5798, IPv4 and IPv6), byte for byte as keepalived 2.2 sends and checks
-// them (/work/shared/reference facts, summarised where they matter below).
+// (RFC 5798, IPv4 and IPv6), byte for byte as keepalived 2.2.7 sends and
+// checks them (its captured bytes are vectors in test/unit/vrrp-packet.test.ts).
 // Pure: no I/O. decode() never throws on what a packet says; it answers
 // with the advert or one precise reason, which the receive path counts and
 // logs (rate-limited) and the instance machine never sees.
@@ -16,6 +16,10 @@
 //          'no-pseudo-header': over the message alone, as Cisco, FRR by default and RFC 9568 do
 //          (keepalived's `v3_checksum_as_v2`, 2.2.8 and later). Chosen per instance: a
 //          receiver in one mode rejects the other (reason 'checksum-mode', which names it).
+//          The interop problem is IPv4's; IPv6 requires the pseudo-header (RFC 8200 §8.1),
+//          so the codec honours the mode for IPv6 only because it is asked to.
+// Not here, but the instance's: keepalived also drops a v2 advert whose interval
+// differs from its own, and any advert whose address list differs from its own.
 
 import { timingSafeEqual } from 'node:crypto';
 import type { InterfaceInfo } from '../net/netlink.js';
