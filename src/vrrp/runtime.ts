@@ -174,7 +174,7 @@ export class VrrpRuntime {
     switch (e.kind) {
       case 'send-advert': h.sendAdvert(name, e.priority, e.advertIntervalMs); break;
       case 'announce': h.announce(name, e.repeat); break;
-      case 'log': h.log(e.level, `vrrp_instance ${name}: ${e.message}`); break;
+      case 'log': h.log(e.level, e.message); break;
       default: {
         const t = e;
         h.log(t.kind === 'become-fault' ? 'warn' : 'info', `vrrp_instance ${name}: ${t.from} -> ${STATE_OF[t.kind]} (priority ${t.priority}): ${t.reason}`);

@@ -7,7 +7,7 @@
 import type { NetCore } from '../net/core.js';
 import type { InterfaceInfo, NetEvent, NetWatcher } from '../net/netlink.js';
 import type { VipSpec } from '../net/vip.js';
-import { VrrpSocket, type VrrpReceived } from '../net/vrrp-socket.js';
+import type { VrrpReceived, VrrpSocket } from '../net/vrrp-socket.js';
 import { runScript } from '../agents/script.js';
 import { nodeClock } from '../runtime/node-clock.js';
 import type { Clock } from '../runtime/driver.js';
@@ -115,7 +115,7 @@ export class VrrpService {
       for (const l of s.live.values()) {
         const { spec } = l;
         const multicast = spec.unicastPeers.length === 0;
-        l.socket = VrrpSocket.open({
+        l.socket = core.openVrrp({
           family: spec.family, ifname: spec.interface, group: multicast ? l.destinations[0]! : null,
           onPacket: (p) => s.received(l, p),
           log: (level, msg) => opts.log(level, `vrrp_instance ${spec.name}: ${msg}`),
