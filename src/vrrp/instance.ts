@@ -99,8 +99,9 @@ export interface InstanceState {
   sync: Gate;
   /** Master_Adver_Interval: ours, or (v3, BACKUP) the master's. */
   masterAdverIntervalMs: number;
-  /** BACKUP: when Master_Down_Timer runs out. */
+  /** BACKUP: when Master_Down_Timer runs out, and what it will mean then. */
   downAt: number;
+  downWhy: string;
   /** BACKUP: the timer ran out but a gate is closed; MASTER as soon as it opens. */
   held: boolean;
   /** BACKUP: lower-priority adverts are accepted until then (preempt_delay); undefined = not started. */
@@ -194,6 +195,7 @@ export function initInstance(cfg: InstanceConfig, now: number, opts: { syncGroup
       : { allowed: true, reason: 'not in a sync group' },
     masterAdverIntervalMs: cfg.advertIntervalMs,
     downAt: Infinity,
+    downWhy: '',
     held: false,
     preemptAt: undefined,
     master: undefined,
@@ -335,10 +337,10 @@ export function instanceStep(s: InstanceState, ev: InstanceEvent, now: number): 
 function settle(s: InstanceState, now: number, out: InstanceEffect[]): void {
   if (s.state === 'BACKUP' && (s.held || now >= s.downAt)) {
     const gate = gateOf(s);
-    if (gate.allowed) becomeMaster(s, now, s.held ? `no master heard, and MASTER is allowed now (${s.guard.reason}; ${s.sync.reason})` : `no advert for ${ms(downInterval(s))}`, out);
+    if (gate.allowed) becomeMaster(s, now, s.held ? `${s.downWhy}, and MASTER is allowed now (${s.guard.reason}; ${s.sync.reason})` : s.downWhy, out);
     else if (!s.held) {
       s.held = true;
-      out.push({ kind: 'log', level: 'warn', message: `${s.cfg.name}: would become MASTER (no advert for ${ms(downInterval(s))}) but stays BACKUP: ${gate.reason}` });
+      out.push({ kind: 'log', level: 'warn', message: `${s.cfg.name}: would become MASTER (${s.downWhy}) but stays BACKUP: ${gate.reason}` });
     }
   }
   if (s.state !== 'MASTER') return;
@@ -399,6 +401,7 @@ function onAdvert(s: InstanceState, ev: Extract<InstanceEvent, { kind: 'advert-r
     if (p === 0) {
       s.master = undefined;
       s.downAt = now + skew(s);
+      s.downWhy = `master ${src.text} left (priority 0), and none took over within Skew_Time (${ms(skew(s))})`;
       s.held = false;
       limited(s, 'priority-0', now, out, 'info', `${s.cfg.name}: master ${src.text} is leaving (priority 0): MASTER in ${ms(skew(s))} unless another takes over`);
       return;
@@ -408,6 +411,7 @@ function onAdvert(s: InstanceState, ev: Extract<InstanceEvent, { kind: 'advert-r
     if (s.cfg.nopreempt || p >= s.priority || inDelay) {
       if (s.cfg.version === 3 && validV3Interval(ev.advertIntervalMs)) s.masterAdverIntervalMs = ev.advertIntervalMs;
       s.downAt = now + downInterval(s);
+      s.downWhy = `no advert after ${src.text}'s for ${ms(downInterval(s))}`;
       s.held = false;
       s.master = { address: src.text, priority: p, at: now };
       if (delay > 0) {
@@ -469,6 +473,7 @@ function enterRunning(s: InstanceState, now: number, why: string, out: InstanceE
     }
     becomeBackup(s, now, `${why}: address owner, but ${gateOf(s).reason}`, out);
     s.downAt = now;   // MASTER the moment the gate opens
+    s.downWhy = 'address owner (priority 255)';
     return;
   }
   becomeBackup(s, now, why, out);
@@ -491,6 +496,7 @@ function becomeBackup(s: InstanceState, now: number, reason: string, out: Instan
   if (s.state !== 'MASTER') s.masterAdverIntervalMs = s.cfg.advertIntervalMs;
   transition(s, 'become-backup', now, reason, out);
   s.downAt = now + downInterval(s);
+  s.downWhy = `no advert for ${ms(downInterval(s))}`;
 }
 
 function transition(s: InstanceState, kind: Transition, now: number, reason: string, out: InstanceEffect[]): void {

@@ -19,6 +19,8 @@ import { initSyncGroup, syncGroupDeadline, syncGroupStep, type SyncGroupEffect, 
 
 /** VRRP_SEEDS=100000 for a long run by hand. */
 const SEEDS = Number(process.env.VRRP_SEEDS ?? 400);
+/** A sweep of 400 seeds takes about a second; allow a loaded machine plenty for long runs. */
+const TIMEOUT_MS = Math.max(60_000, SEEDS * 10);
 const VRIDS = [1, 2];
 
 interface Options {
@@ -277,21 +279,21 @@ describe('VRRP elections over a lossy, delaying wire (seeded, simulated time)', 
     // Not vacuous: the bad wire split the nodes into two masters, and healing ran the conflict path.
     expect(r.splitSeeds).toBeGreaterThan(SEEDS / 10);
     expect(r.conflictSeeds).toBeGreaterThan(SEEDS / 10);
-  });
+  }, TIMEOUT_MS);
 
   it('sync groups: one MASTER per virtual router, and no node ever with its group split', () => {
     const r = sweep({ guard: false, syncGroup: true });
     expect(r.splitSeeds).toBeGreaterThan(SEEDS / 10);
-  });
+  }, TIMEOUT_MS);
 
   it('with the guard held by at most one node: never two MASTERs at any instant', () => {
     const r = sweep({ guard: true, syncGroup: false });
     // Not vacuous: the guard moved away from a MASTER, which had to step down.
     expect(r.guardSeeds).toBeGreaterThan(SEEDS / 10);
-  });
+  }, TIMEOUT_MS);
 
   it('with the guard, sync groups too: never two MASTERs at any instant', () => {
     const r = sweep({ guard: true, syncGroup: true });
     expect(r.guardSeeds).toBeGreaterThan(SEEDS / 10);
-  });
+  }, TIMEOUT_MS);
 });

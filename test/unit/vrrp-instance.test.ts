@@ -118,6 +118,7 @@ describe('BACKUP', () => {
     instanceStep(s, advert(100), 2000);
     expect(instanceDeadline(s)).toBe(2000 + MDI);
     expect(s.master).toEqual({ address: '10.78.0.1', priority: 100, at: 2000 });
+    expect(instanceStep(s, tick, 2000 + MDI)[1]).toMatchObject({ kind: 'become-master', reason: "no advert after 10.78.0.1's for 3609.375 ms" });
   });
 
   it('v3 takes the master\'s interval for its timers (Master_Adver_Interval)', () => {
@@ -149,7 +150,9 @@ describe('BACKUP', () => {
     instanceStep(s, advert(150), 1000);
     instanceStep(s, advert(0), 1500);
     expect(instanceDeadline(s)).toBe(1500 + SKEW);
-    expect(brief(instanceStep(s, tick, 1500 + SKEW))).toEqual(['advert 100', 'become-master from BACKUP', 'announce master x5']);
+    const fx = instanceStep(s, tick, 1500 + SKEW);
+    expect(brief(fx)).toEqual(['advert 100', 'become-master from BACKUP', 'announce master x5']);
+    expect(fx[1]).toMatchObject({ reason: 'master 10.78.0.1 left (priority 0), and none took over within Skew_Time (609.375 ms)' });
   });
 
   it('preemption: a lower-priority advert is discarded, so the timer runs out from the last accepted one', () => {
