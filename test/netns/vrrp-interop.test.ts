@@ -6,8 +6,9 @@
 //   - tandem master, keepalived backup; a graceful stop of tandem (priority 0)
 //     hands the VIP over at once; tandem back: preemption returns it;
 //   - keepalived master, tandem backup; keepalived's power loss (SIGKILL of
-//     both its processes): tandem takes the VIP; `nopreempt` on tandem
-//     keeps a returning keepalived... see each case;
+//     both its processes, stopped first so no goodbye advert goes out):
+//     tandem takes the VIP and gives it back when keepalived returns;
+//   - `nopreempt` on tandem: a returning higher-priority tandem stays BACKUP;
 //   - VRRPv2 with auth_type PASS, VRRPv3 over IPv6, unicast peers.
 
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -43,6 +44,7 @@ function conf(who: 'k' | 't', i: Instance): string {
     '! written by test/netns/vrrp-interop.test.ts',
     'global_defs {',
     `    router_id ${who}`,
+    `    vrrp_version ${i.version}`,
     '}',
     'vrrp_instance VI_1 {',
     '    state BACKUP',
@@ -50,7 +52,6 @@ function conf(who: 'k' | 't', i: Instance): string {
     '    virtual_router_id 61',
     `    priority ${i.priority}`,
     `    advert_int ${i.advertInt}`,
-    `    vrrp_version ${i.version}`,
     ...(i.nopreempt ? ['    nopreempt'] : []),
     ...(i.pass ? ['    authentication {', '        auth_type PASS', `        auth_pass ${i.pass}`, '    }'] : []),
     ...(i.unicast ? [`    unicast_src_ip ${n[who]}`, '    unicast_peer {', `        ${n[peer]}`, '    }'] : []),
@@ -80,10 +81,20 @@ function start(who: 'k' | 't', i: Instance): void {
 /** A power loss: every process of the namespace, SIGKILL (keepalived's VRRP child included). */
 async function powerOff(who: 'k' | 't'): Promise<void> {
   const ns = who === 'k' ? K : T;
-  const pids = (await sh('ip', ['netns', 'pids', ns])).stdout.split('\n').filter(Boolean);
-  if (pids.length) await sh('kill', ['-9', ...pids]).catch(() => undefined);
-  await waitFor(`${who} gone`, async () => (procs[who]?.exitCode !== null || procs[who]?.signalCode ? true : undefined), 5000);
+  const pidsIn = async () => (await sh('ip', ['netns', 'pids', ns])).stdout.split('\n').filter(Boolean);
+  // Stopped first, so that no process sees another die (keepalived's VRRP
+  // child would send its priority-0 goodbye on its parent's death): a power
+  // loss says nothing.
+  const pids = await pidsIn();
+  if (pids.length) {
+    await sh('kill', ['-STOP', ...pids]).catch(() => undefined);
+    await sh('kill', ['-9', ...pids]).catch(() => undefined);
+  }
+  await waitFor(`${who} gone`, async () => ((await pidsIn()).length === 0 ? true : undefined), 5000);
   delete procs[who];
+  for (const f of ['k.pid', 'kv.pid']) rmSync(join(WORK, f), { force: true });
+  // A node without power holds no address; SIGKILL alone leaves the VIP configured.
+  for (const f of [4, 6] as const) await sh('ip', ['-n', ns, `-${f}`, 'addr', 'del', `${NET[f].vip}/${NET[f].len}`, 'dev', 'eth0']).catch(() => undefined);
 }
 
 async function stopGracefully(who: 'k' | 't'): Promise<void> {
@@ -104,7 +115,8 @@ async function hasVip(who: 'k' | 't', family: 4 | 6): Promise<boolean> {
 async function vipOnlyOn(who: 'k' | 't', family: 4 | 6, timeoutMs: number): Promise<number> {
   const t0 = performance.now();
   const other = who === 'k' ? 't' : 'k';
-  await waitFor(`the VIP on ${who} only`, async () => ((await hasVip(who, family)) && !(await hasVip(other, family)) ? true : undefined), timeoutMs, 20);
+  await waitFor(`the VIP on ${who} only`, async () => ((await hasVip(who, family)) && !(await hasVip(other, family)) ? true : undefined), timeoutMs, 20)
+    .catch((e: Error) => { throw new Error(`${e.message}\n${logs()}`); });
   return performance.now() - t0;
 }
 
@@ -141,7 +153,7 @@ describe('tandem run -f against keepalived 2.2.7', () => {
   it('v3 IPv4: tandem master, keepalived backup; a graceful stop hands over at once; tandem back preempts', async () => {
     start('k', { version: 3, family: 4, advertInt: '0.1', priority: 100 });
     start('t', { version: 3, family: 4, advertInt: '0.1', priority: 150 });
-    await vipOnlyOn('t', 4, 5000).catch((e) => { throw new Error(`${(e as Error).message}\n${logs()}`); });
+    await vipOnlyOn('t', 4, 5000);
     await sleep(500);
     expect(kLog(), logs()).toMatch(/higher priority 150, ours 100/);
     expect(await hasVip('k', 4)).toBe(false);
@@ -153,13 +165,13 @@ describe('tandem run -f against keepalived 2.2.7', () => {
     expect(handover, logs()).toBeLessThan(300);   // Master_Down_Interval would be 300 ms + skew
     expect(tLog()).toMatch(/MASTER -> STOPPED/);
     start('t', { version: 3, family: 4, advertInt: '0.1', priority: 150 });
-    await vipOnlyOn('t', 4, 5000).catch((e) => { throw new Error(`${(e as Error).message}\n${logs()}`); });
+    await vipOnlyOn('t', 4, 5000);
   }, 30_000);
 
-  it('v3 IPv4 unicast: keepalived master, tandem backup; keepalived loses power: tandem takes the VIP; nopreempt keeps it', async () => {
+  it('v3 IPv4 unicast: keepalived master, tandem backup; keepalived loses power: tandem takes the VIP; keepalived back preempts', async () => {
     start('t', { version: 3, family: 4, advertInt: '0.1', priority: 100, nopreempt: true, unicast: true });
     start('k', { version: 3, family: 4, advertInt: '0.1', priority: 150, unicast: true });
-    await vipOnlyOn('k', 4, 5000).catch((e) => { throw new Error(`${(e as Error).message}\n${logs()}`); });
+    await vipOnlyOn('k', 4, 5000);
     await sleep(600);
     expect(await hasVip('t', 4), logs()).toBe(false);
     await powerOff('k');
@@ -169,13 +181,16 @@ describe('tandem run -f against keepalived 2.2.7', () => {
     // keepalived back with the higher priority: tandem keeps the VIP only if keepalived does not preempt.
     // keepalived preempts (no nopreempt there): the VIP goes back, and tandem lets it.
     start('k', { version: 3, family: 4, advertInt: '0.1', priority: 150, unicast: true });
-    await vipOnlyOn('k', 4, 5000).catch((e) => { throw new Error(`${(e as Error).message}\n${logs()}`); });
+    await vipOnlyOn('k', 4, 5000);
   }, 30_000);
 
   it('nopreempt on tandem: a returning higher-priority tandem does not take the VIP from keepalived', async () => {
+    // With nopreempt a node that hears any master stays BACKUP, so tandem starts alone.
     start('t', { version: 3, family: 4, advertInt: '0.1', priority: 150, nopreempt: true });
-    start('k', { version: 3, family: 4, advertInt: '0.1', priority: 100 });
     await vipOnlyOn('t', 4, 5000);
+    start('k', { version: 3, family: 4, advertInt: '0.1', priority: 100 });
+    await sleep(800);
+    expect(await hasVip('k', 4), logs()).toBe(false);
     await powerOff('t');
     await vipOnlyOn('k', 4, 3000);
     start('t', { version: 3, family: 4, advertInt: '0.1', priority: 150, nopreempt: true });
@@ -187,7 +202,7 @@ describe('tandem run -f against keepalived 2.2.7', () => {
   it('v2 IPv4 with auth_type PASS: keepalived accepts tandem as master, and tandem keepalived', async () => {
     start('k', { version: 2, family: 4, advertInt: '1', priority: 100, pass: 'tandem12' });
     start('t', { version: 2, family: 4, advertInt: '1', priority: 150, pass: 'tandem12' });
-    await vipOnlyOn('t', 4, 8000).catch((e) => { throw new Error(`${(e as Error).message}\n${logs()}`); });
+    await vipOnlyOn('t', 4, 8000);
     await sleep(1500);
     expect(await hasVip('k', 4), logs()).toBe(false);
     await powerOff('t');
@@ -197,7 +212,7 @@ describe('tandem run -f against keepalived 2.2.7', () => {
   it('v3 IPv6: tandem master over ff02::12, keepalived backup; tandem loses power: keepalived takes over', async () => {
     start('k', { version: 3, family: 6, advertInt: '0.1', priority: 100 });
     start('t', { version: 3, family: 6, advertInt: '0.1', priority: 150 });
-    await vipOnlyOn('t', 6, 5000).catch((e) => { throw new Error(`${(e as Error).message}\n${logs()}`); });
+    await vipOnlyOn('t', 6, 5000);
     await sleep(500);
     expect(kLog(), logs()).toMatch(/higher priority 150, ours 100/);
     await powerOff('t');
