@@ -7,10 +7,13 @@
 import type { KeepalivedConfig } from '../config/keepalived.js';
 import { NetCore } from '../net/core.js';
 import { Logger } from '../util/log.js';
-import { VrrpService } from '../vrrp/service.js';
+import { UserError } from '../util/errors.js';
+import { notRunYet, VrrpService } from '../vrrp/service.js';
 import { DAEMON_SIGNALS, installSignals, nextDebugLevel } from './signals.js';
 
 export async function runVrrpDaemon(cfg: KeepalivedConfig, o: { node: string; debug?: boolean }): Promise<number> {
+  const missing = notRunYet(cfg.vrrp);
+  if (missing.length) throw new UserError(`${missing.join('\n')}\n${cfg.file}: nothing started`);
   const log = new Logger({ node: o.node, debug: o.debug ?? false });
   const core = NetCore.open();
   let service: VrrpService;

@@ -67,6 +67,27 @@ function vipSpec(spec: VrrpInstanceSpec, v: VrrpInstanceSpec['vips'][number]): V
   return s;
 }
 
+/**
+ * What check-config accepts but `run` does not carry out yet, at its lines:
+ * running a file without its tracking would fail over differently from
+ * keepalived, silently, so such a file is refused instead.
+ */
+export function notRunYet(cfg: VrrpConfig): string[] {
+  const out: string[] = [];
+  const say = (w: { file: string; line: number }, what: string) => out.push(`${w.file}:${w.line}: ${what} is not run by tandem yet (check-config accepts it)`);
+  for (const i of cfg.instances) {
+    for (const t of i.trackInterfaces) say(t, `vrrp_instance ${i.name}: track_interface ${t.name}`);
+    for (const t of i.trackScripts) say(t, `vrrp_instance ${i.name}: track_script ${t.name}`);
+    for (const t of i.trackFiles) say(t, `vrrp_instance ${i.name}: track_file ${t.name}`);
+    for (const r of i.routes) say(r, `vrrp_instance ${i.name}: virtual_routes`);
+    if (i.strict) say(i, `vrrp_instance ${i.name}: vrrp_strict`);
+  }
+  for (const g of cfg.syncGroups) {
+    for (const t of [...g.trackInterfaces, ...g.trackScripts, ...g.trackFiles]) say(t, `vrrp_sync_group ${g.name}: tracking ${t.name}`);
+  }
+  return out;
+}
+
 export interface VrrpServiceOptions {
   log: VrrpLogFn;
   clock?: Clock;
@@ -191,7 +212,8 @@ export class VrrpService {
     const { spec } = l;
     const owner = vrrpOwner(name);
     const log = (level: 'info' | 'warn' | 'debug', msg: string) => this.o.log(level, `vrrp_instance ${name}: ${msg}`);
-    for (const v of spec.vips) {
+    // virtual_ipaddress_excluded: placed and removed with the others, never advertised.
+    for (const v of [...spec.vips, ...spec.excludedVips]) {
       const vs = vipSpec(spec, v);
       try {
         if (t === 'become-master') await this.core.addVip(owner, vs, log, `${v.address}/${v.prefix} dev ${vs.nic}`);
@@ -207,7 +229,7 @@ export class VrrpService {
   private async announce(name: string, repeat: number): Promise<void> {
     const l = this.live.get(name);
     if (!l) return;
-    for (const v of l.spec.vips) {
+    for (const v of [...l.spec.vips, ...l.spec.excludedVips]) {
       try {
         await this.core.announceVip(vrrpOwner(name), { ...vipSpec(l.spec, v), arpCount: repeat });
       } catch (e) {
