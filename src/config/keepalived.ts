@@ -150,6 +150,8 @@ const GLOBAL_KEYWORDS: KeywordTable<KaState> = [
 function checkLvs(r: KaReport, d: KaNode, level: 'vs' | 'rs' | 'inner'): void {
   for (const x of d.block ?? []) {
     if (level === 'vs' && !VS_KEYWORDS.has(x.directive)) r.error(x, `unknown keyword '${x.directive}' in virtual_server`);
+    // keepalived -t fails on it ("protocol specified for fwmark - protocol will be ignored").
+    if (level === 'vs' && x.directive === 'protocol' && d.args[0] === 'fwmark') r.error(x, 'a fwmark virtual_server has no protocol (the mark selects the packets); remove this line');
     if (level === 'rs' && !RS_KEYWORDS.has(x.directive)) r.error(x, `unknown keyword '${x.directive}' in real_server`);
     if (x.block) checkLvs(r, x, level === 'vs' && (x.directive === 'real_server' || x.directive === 'sorry_server') ? 'rs' : 'inner');
   }
@@ -273,16 +275,24 @@ function commandsOf(v: VrrpConfig): Array<{ c: VrrpCommand; what: string }> {
  */
 function checkScripts(v: VrrpConfig, host: ScriptHost, r: KaReport): void {
   const cmds = commandsOf(v);
-  if (cmds.length === 0) return;
   const d = (c: VrrpCommand): Directive => ({ directive: '', args: [], line: c.line, file: c.file });
+  // A program that is not there is an error whatever the security setting (keepalived -t refuses a
+  // tracked one; it silently drops a notify one, which tandem refuses too).
+  const runnable: Array<{ c: VrrpCommand; what: string; path: string }> = [];
+  for (const { c, what } of cmds) {
+    const prog = host.find(c.argv[0]!);
+    if ('problem' in prog) r.error(d(c), `${what}: cannot run '${c.argv[0]}': ${prog.problem}`);
+    else runnable.push({ c, what, path: prog.path });
+  }
+  if (runnable.length === 0) return;
   if (!v.enableScriptSecurity) {
-    const first = cmds[0]!;
+    const first = runnable[0]!;
     r.error(d(first.c), `${first.what} runs a script, but global_defs has no enable_script_security: scripts would run as root unchecked ` +
       `(keepalived -t refuses this too, "SECURITY VIOLATION"); add enable_script_security and script_user to global_defs`);
     return;
   }
   const verdicts = new Map<string, string | undefined>();
-  for (const { c, what } of cmds) {
+  for (const { c, what, path } of runnable) {
     const user = c.user ?? (v.scriptUser ? { name: v.scriptUser.name, ...(v.scriptUser.group !== undefined ? { group: v.scriptUser.group } : {}) } : { name: 'keepalived_script' });
     const found = host.user(user.name, user.group);
     if ('problem' in found) {
@@ -293,14 +303,9 @@ function checkScripts(v: VrrpConfig, host: ScriptHost, r: KaReport): void {
     c.user = user;
     c.uid = found.uid;
     c.gid = found.gid;
-    const prog = host.find(c.argv[0]!);
-    if ('problem' in prog) {
-      r.error(d(c), `${what}: cannot run '${c.argv[0]}': ${prog.problem}`);
-      continue;
-    }
-    c.path = prog.path;
-    const key = `${prog.path}\0${found.uid}`;
-    if (!verdicts.has(key)) verdicts.set(key, host.trust(prog.path, found.uid));
+    c.path = path;
+    const key = `${path}\0${found.uid}`;
+    if (!verdicts.has(key)) verdicts.set(key, host.trust(path, found.uid));
     const problem = verdicts.get(key);
     if (problem) r.error(d(c), `${what}: unsafe script (enable_script_security): ${problem}`);
   }
@@ -315,3 +320,6 @@ export function formatKaIssue(i: KaIssue): string {
   const msg = i.severity === 'warning' ? `warning: ${i.message}` : i.message;
   return i.line > 0 ? `${i.file}:${i.line}: ${msg}` : `${i.file}: ${msg}`;
 }
+
+/** The tables of this module, for the test that no keyword is listed twice. */
+export const KEEPALIVED_KEYWORD_TABLES: Record<string, KeywordTable<never>> = { global_defs: GLOBAL_KEYWORDS, top: TOP_KEYWORDS } as Record<string, KeywordTable<never>>;

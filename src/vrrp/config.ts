@@ -602,7 +602,7 @@ function route(s: HasReport, d: Directive): VrrpRouteSpec | undefined {
     else if (w === 'table') { const v = intIn(s, d, val(), 0, 0xffffffff, 'table'); if (v === undefined) return undefined; out.table = v; }
     else if (w === 'scope') { const v = val(); if (v === undefined) return undefined; out.scope = v; }
     else if (w === 'blackhole' || w === 'unreachable' || w === 'prohibit') out.type = w;
-    else if (['no_track', 'onlink', 'proto', 'protocol', 'mtu', 'advmss', 'realms', 'rtt', 'rttvar', 'reordering', 'window', 'cwnd', 'initcwnd', 'initrwnd', 'features', 'quickack', 'congctl', 'pref', 'fastopen_no_cookie', 'ttl-propagate', 'nexthop', 'tos', 'dsfield', 'ssthresh', 'rto_min', 'hoplimit', 'lock', 'track_group', 'encap', 'expires', 'type'].includes(w)) {
+    else if (['or', 'no_track', 'onlink', 'proto', 'protocol', 'mtu', 'advmss', 'realms', 'rtt', 'rttvar', 'reordering', 'window', 'cwnd', 'initcwnd', 'initrwnd', 'features', 'quickack', 'congctl', 'pref', 'fastopen_no_cookie', 'ttl-propagate', 'nexthop', 'tos', 'dsfield', 'ssthresh', 'rto_min', 'hoplimit', 'lock', 'track_group', 'encap', 'expires', 'type'].includes(w)) {
       s.r.warn(d, `virtual route: '${w}' is not implemented by tandem; the route line is kept without it`);
       if (!['no_track', 'onlink', 'lock', 'fastopen_no_cookie', 'quickack'].includes(w)) words.shift();
     } else if (out.to === undefined) { const p = prefix(w); if (!p) return undefined; out.to = p; }
@@ -701,6 +701,23 @@ const INSTANCE_KEYWORDS: KeywordTable<InstanceDraft> = [
   { name: 'virtual_ipaddress', apply: (s, d) => none(s, d), block: listBlock<InstanceDraft>((s, x) => { const v = vip(s, x); if (v) s.vips.push(v); }) },
   { name: 'virtual_ipaddress_excluded', apply: (s, d) => none(s, d), block: listBlock<InstanceDraft>((s, x) => { const v = vip(s, x); if (v) s.excluded.push(v); }) },
   { name: 'virtual_routes', apply: (s, d) => none(s, d), block: listBlock<InstanceDraft>((s, x) => { const r = route(s, x); if (r) s.routes.push(r); }) },
+  {
+    // Not run by tandem, but an address keepalived -t refuses is refused here too.
+    name: 'virtual_rules',
+    apply: (s, d) => s.r.warn(d, "'virtual_rules' is not implemented by tandem; ignored"),
+    block: listBlock<InstanceDraft>((s, x) => {
+      const words = [x.directive, ...x.args];
+      words.forEach((w, k) => {
+        const v = words[k + 1];
+        if ((w === 'from' || w === 'to') && v !== undefined && v !== 'all') {
+          const [a, p] = v.split('/');
+          const ip = parseIp(a ?? '');
+          const len = p === undefined ? 0 : parseUInt(p);
+          if (!ip || len === undefined || len > (ip.family === 4 ? 32 : 128)) s.r.error(x, `virtual rule: ${w} '${v}' is not an address or prefix`);
+        }
+      });
+    }),
+  },
   ...trackBlock<InstanceDraft>(),
   { name: 'dont_track_primary', apply: (s, d) => { none(s, d); s.dontTrackPrimary = true; } },
   ...notifyKeywords<InstanceDraft>(),
@@ -716,7 +733,7 @@ const INSTANCE_KEYWORDS: KeywordTable<InstanceDraft> = [
     'higher_prio_send_advert', 'kernel_rx_buf_size', 'linkbeat_use_polling', 'lower_prio_no_advert', 'lvs_sync_daemon_interface',
     'mcast_src_ip', 'native_ipv6', 'notify_deleted', 'notify_master_rx_lower_pri', 'notify_priority_changes',
     'old_unicast_checksum', 'promote_secondaries', 'skip_check_adv_addr', 'smtp_alert', 'track_bfd', 'track_process',
-    'track_src_ip', 'unicast_fault_no_peer', 'unicast_ttl', 'use_ipvlan', 'use_vmac', 'use_vmac_addr', 'virtual_rules',
+    'track_src_ip', 'unicast_fault_no_peer', 'unicast_ttl', 'use_ipvlan', 'use_vmac', 'use_vmac_addr',
     'vmac_garp_intvl', 'vmac_xmit_base', 'vrf',
   ]),
 ];
@@ -997,3 +1014,9 @@ function dAt(w: Where, directive: string): Directive {
   return { directive, args: [], line: w.line, file: w.file };
 }
 
+
+/** Every VRRP table by block, for the test that no keyword is listed twice (a later entry would hide an earlier one). */
+export const VRRP_KEYWORD_TABLES: Record<string, KeywordTable<never>> = {
+  global_defs: VRRP_GLOBAL_KEYWORDS, top: VRRP_TOP_KEYWORDS, vrrp_instance: INSTANCE_KEYWORDS, authentication: AUTH_KEYWORDS,
+  vrrp_script: SCRIPT_KEYWORDS, vrrp_track_file: TRACK_FILE_KEYWORDS, vrrp_sync_group: GROUP_KEYWORDS,
+} as Record<string, KeywordTable<never>>;

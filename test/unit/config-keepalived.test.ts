@@ -10,7 +10,8 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { KA_LIMITS, lexKeepalived, tokenizeLine, type KaReader } from '../../src/config/keepalived-lexer.js';
-import { formatKaIssue, loadKeepalived, realScriptHost } from '../../src/config/keepalived.js';
+import { formatKaIssue, KEEPALIVED_KEYWORD_TABLES, loadKeepalived, realScriptHost } from '../../src/config/keepalived.js';
+import { VRRP_KEYWORD_TABLES } from '../../src/vrrp/config.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const work = mkdtempSync(join(tmpdir(), 'tandem-ka-'));
@@ -467,6 +468,15 @@ describe('tandem check-config -f / run -f', () => {
     const r2 = tandem(['run', '-f', join(good, 'k.conf'), '--state-dir', join(good, 's'), '--run-dir', join(good, 'r')]);
     expect(r2.code).toBe(1);
     expect(r2.stderr).toBe(`tandem: ${join(good, 'k.conf')} is valid, but tandem does not run VRRP instances yet (1 configured); nothing started\n`);
+  });
+});
+
+describe('keepalived keyword tables', () => {
+  it('no table names a keyword twice (a later entry would silently replace the earlier one)', () => {
+    for (const [block, table] of Object.entries({ ...VRRP_KEYWORD_TABLES, ...KEEPALIVED_KEYWORD_TABLES })) {
+      const names = table.flatMap((k) => [k.name, ...(k.aliases ?? [])]);
+      expect(names.filter((x, i) => names.indexOf(x) !== i), block).toEqual([]);
+    }
   });
 });
 
