@@ -12,7 +12,7 @@
 import { applyKeywords, type Directive, type Keyword, type KeywordTable } from './keywords.js';
 import { lexKeepalived, type KaIssue, type KaNode, type KaReader } from './keepalived-lexer.js';
 import { defaultOwners, findExecutable, hostInterfaces, keepalivedReader, lookupUser, trustedFileProblem } from './files.js';
-import { finishVrrp, newVrrpParse, VRRP_GLOBAL_KEYWORDS, VRRP_TOP_KEYWORDS, type KaReport, type VrrpCommand, type VrrpConfig, type VrrpParse } from '../vrrp/config.js';
+import { checkRuleLine, finishVrrp, newVrrpParse, VRRP_GLOBAL_KEYWORDS, VRRP_TOP_KEYWORDS, type KaReport, type VrrpCommand, type VrrpConfig, type VrrpParse } from '../vrrp/config.js';
 
 export type { KaIssue } from './keepalived-lexer.js';
 
@@ -164,6 +164,11 @@ const TOP_OWN: KeywordTable<KaState> = [
     block: { run: (s, d) => applyKeywords(GLOBAL_KEYWORDS, s, d.block ?? [], addFor(s), { unknown: (x) => s.r.error(x, unknownMessage(x, 'global_defs')) }) },
   },
   ...lens(VRRP_TOP_KEYWORDS, (s: KaState) => s.vrrp),
+  {
+    name: 'static_rules',
+    apply: (s, d) => s.r.warn(d, "'static_rules' is not implemented by tandem; ignored"),
+    block: { run: (s, d) => { for (const x of d.block ?? []) checkRuleLine(s.r, x); } },
+  },
   {
     name: 'virtual_server',
     apply: (s, d) => {

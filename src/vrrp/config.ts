@@ -617,6 +617,20 @@ function route(s: HasReport, d: Directive): VrrpRouteSpec | undefined {
   return { ...out, to: out.to, family: family ?? 4 } as VrrpRouteSpec;
 }
 
+/** The addresses of a `virtual_rules` / `static_rules` line (tandem does not run rules; keepalived -t refuses a bad address). */
+export function checkRuleLine(r: KaReport, x: Directive): void {
+  const words = [x.directive, ...x.args];
+  words.forEach((w, k) => {
+    const v = words[k + 1];
+    if ((w === 'from' || w === 'to') && v !== undefined && v !== 'all') {
+      const [a, p] = v.split('/');
+      const ip = parseIp(a ?? '');
+      const len = p === undefined ? 0 : parseUInt(p);
+      if (!ip || len === undefined || len > (ip.family === 4 ? 32 : 128)) r.error(x, `rule: ${w} '${v}' is not an address or prefix`);
+    }
+  });
+}
+
 const AUTH_KEYWORDS: KeywordTable<InstanceDraft> = [
   {
     name: 'auth_type',
@@ -705,18 +719,7 @@ const INSTANCE_KEYWORDS: KeywordTable<InstanceDraft> = [
     // Not run by tandem, but an address keepalived -t refuses is refused here too.
     name: 'virtual_rules',
     apply: (s, d) => s.r.warn(d, "'virtual_rules' is not implemented by tandem; ignored"),
-    block: listBlock<InstanceDraft>((s, x) => {
-      const words = [x.directive, ...x.args];
-      words.forEach((w, k) => {
-        const v = words[k + 1];
-        if ((w === 'from' || w === 'to') && v !== undefined && v !== 'all') {
-          const [a, p] = v.split('/');
-          const ip = parseIp(a ?? '');
-          const len = p === undefined ? 0 : parseUInt(p);
-          if (!ip || len === undefined || len > (ip.family === 4 ? 32 : 128)) s.r.error(x, `virtual rule: ${w} '${v}' is not an address or prefix`);
-        }
-      });
-    }),
+    block: listBlock<InstanceDraft>((s, x) => checkRuleLine(s.r, x)),
   },
   ...trackBlock<InstanceDraft>(),
   { name: 'dont_track_primary', apply: (s, d) => { none(s, d); s.dontTrackPrimary = true; } },
