@@ -946,6 +946,9 @@ function finishInstance(p: VrrpParse, i: InstanceDraft, mcast4: string, mcast6: 
   for (const v of i.vips.slice(1)) {
     if (v.family !== family) fail(dAt(v, 'virtual_ipaddress'), `${name} virtual_ipaddress ${v.address} is IPv${v.family} but the instance is IPv${family} (from ${i.vips[0]!.address}); put other-family addresses in virtual_ipaddress_excluded`);
   }
+  // An advert carries the addresses (count byte: 255; at MTU 1500, 89 IPv6 ones, keepalived's figure).
+  const maxVips = family === 4 ? 255 : 89;
+  if (i.vips.length > maxVips) fail(dAt(i.vips[maxVips]!, 'virtual_ipaddress'), `${name} virtual_ipaddress lists ${i.vips.length} addresses; one advert carries at most ${maxVips} IPv${family} addresses: put the rest in virtual_ipaddress_excluded`);
   for (const peer of i.unicastPeers) {
     if (peer.family !== family) fail(peer.d, `${name} unicast_peer ${peer.address} is IPv${peer.family} but the instance is IPv${family}`);
   }

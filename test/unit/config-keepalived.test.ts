@@ -339,6 +339,14 @@ describe('keepalived.conf VRRP model', () => {
     expect(r.errors[2]).toMatch(/virtual route default: no 'dev IF'/);
   });
 
+  it('refuses more addresses than one advert carries (keepalived -t too), at the first one too many', () => {
+    const v4 = Array.from({ length: 256 }, (_, k) => `10.1.${k >> 8}.${k & 255}/32`).join('\n    ');
+    expect(load(VI('', 'A', 1, v4)).errors).toEqual([expect.stringMatching(/^keepalived\.conf:260: error: \(A\) virtual_ipaddress lists 256 addresses; one advert carries at most 255 IPv4/)]);
+    expect(load(VI('', 'A', 1, v4.split('\n').slice(1).join('\n'))).errors).toEqual([]);
+    const v6 = Array.from({ length: 90 }, (_, k) => `2001:db8::${(k + 1).toString(16)}/128`).join('\n    ');
+    expect(load(VI('', 'B', 1, v6)).errors).toEqual([expect.stringMatching(/^keepalived\.conf:94: error: \(B\) .* at most 89 IPv6/)]);
+  });
+
   it('every interface an instance names must exist on the host, as keepalived -t requires', () => {
     const dir = files({ 'k.conf': VI('  track_interface {\n    eth9\n  }\n  virtual_routes {\n    10.8.0.0/16 via 10.0.0.1 dev eth8\n  }\n') });
     const host = { ...realScriptHost, interfaces: () => new Set(['eth0']) };
