@@ -241,6 +241,13 @@ function none(s: HasReport, d: Directive): void {
   if (d.args.length > 0) s.r.warn(d, `'${d.directive}' takes no value; '${d.args.join(' ')}' is ignored`);
 }
 
+/** GARP counts: keepalived takes any 32-bit count; a large burst is legal but floods the segment. */
+function garpCount(s: HasReport, d: Directive): number | undefined {
+  const v = intIn(s, d, one(s, d, 'a count, 1 or more'), 1, 0xffffffff);
+  if (v !== undefined && v > 100) s.r.warn(d, `'${d.directive}' ${v}: every burst sends ${v} gratuitous ARPs/NAs on the segment`);
+  return v;
+}
+
 function intIn(s: HasReport, d: Directive, v: string | undefined, lo: number, hi: number, what = d.directive): number | undefined {
   if (v === undefined) return undefined;
   const neg = v.startsWith('-');
@@ -392,9 +399,9 @@ function notifyKeywords<S extends HasReport & { notify: VrrpNotify }>(): Keyword
 
 const GARP_GLOBAL: Keyword<VrrpParse>[] = [
   { name: 'vrrp_garp_master_delay', apply: (s, d) => { const v = secondsMs(s, d, one(s, d, 'seconds'), 0, 1000, true); if (v !== undefined) s.garp.masterDelayMs = v; } },
-  { name: 'vrrp_garp_master_repeat', apply: (s, d) => { const v = intIn(s, d, one(s, d, 'a count'), 1, 1000); if (v !== undefined) s.garp.masterRepeat = v; } },
+  { name: 'vrrp_garp_master_repeat', apply: (s, d) => { const v = garpCount(s, d); if (v !== undefined) s.garp.masterRepeat = v; } },
   { name: 'vrrp_garp_master_refresh', apply: (s, d) => { const v = secondsMs(s, d, one(s, d, 'seconds'), 0, 86400, true); if (v !== undefined) s.garp.masterRefreshMs = v; } },
-  { name: 'vrrp_garp_master_refresh_repeat', apply: (s, d) => { const v = intIn(s, d, one(s, d, 'a count'), 1, 1000); if (v !== undefined) s.garp.masterRefreshRepeat = v; } },
+  { name: 'vrrp_garp_master_refresh_repeat', apply: (s, d) => { const v = garpCount(s, d); if (v !== undefined) s.garp.masterRefreshRepeat = v; } },
 ];
 
 /** global_defs keywords that belong to VRRP (the rest are in src/config/keepalived.ts). */
@@ -456,8 +463,8 @@ const SCRIPT_KEYWORDS: KeywordTable<ScriptDraft> = [
       s.script = { ...at(d), command: cmd, argv, ...(s.script?.user ? { user: s.script.user } : {}) };
     },
   },
-  { name: 'interval', apply: (s, d) => { const v = intIn(s, d, one(s, d, 'whole seconds, 1 or more'), 1, 86400); if (v !== undefined) s.intervalMs = v * 1000; } },
-  { name: 'timeout', apply: (s, d) => { const v = intIn(s, d, one(s, d, 'whole seconds'), 1, 86400); if (v !== undefined) s.timeoutMs = v * 1000; } },
+  { name: 'interval', apply: (s, d) => { const v = intIn(s, d, one(s, d, 'whole seconds, 1 to 4294'), 1, 4294); if (v !== undefined) s.intervalMs = v * 1000; } },
+  { name: 'timeout', apply: (s, d) => { const v = intIn(s, d, one(s, d, 'whole seconds, 1 to 4294'), 1, 4294); if (v !== undefined) s.timeoutMs = v * 1000; } },
   {
     name: 'weight',
     apply: (s, d) => {
@@ -468,8 +475,8 @@ const SCRIPT_KEYWORDS: KeywordTable<ScriptDraft> = [
       else if (d.args[1] !== undefined) s.r.error(d, `'weight': unknown option '${d.args[1]}' (reverse)`);
     },
   },
-  { name: 'fall', apply: (s, d) => { const v = intIn(s, d, one(s, d, 'a count'), 1, 1000); if (v !== undefined) s.fall = v; } },
-  { name: 'rise', apply: (s, d) => { const v = intIn(s, d, one(s, d, 'a count'), 1, 1000); if (v !== undefined) s.rise = v; } },
+  { name: 'fall', apply: (s, d) => { const v = intIn(s, d, one(s, d, 'a count'), 1, 2147483647); if (v !== undefined) s.fall = v; } },
+  { name: 'rise', apply: (s, d) => { const v = intIn(s, d, one(s, d, 'a count'), 1, 2147483647); if (v !== undefined) s.rise = v; } },
   {
     name: 'user',
     apply: (s, d) => {
@@ -646,7 +653,10 @@ const AUTH_KEYWORDS: KeywordTable<InstanceDraft> = [
     apply: (s, d) => {
       const v = one(s, d, 'a password');
       if (v === undefined) return;
-      if (Buffer.byteLength(v) > 8) s.r.warn(d, `auth_pass is longer than 8 bytes; VRRPv2 carries only the first 8 (as keepalived does)`);
+      if (Buffer.byteLength(v) > 8) {
+        // keepalived truncates it and -t fails: a peer configured with the whole string would not match.
+        s.r.error(d, 'auth_pass is longer than 8 bytes; VRRPv2 carries 8: shorten it (on every node)');
+      }
       s.auth.pass = { v, d };
     },
   },
@@ -725,9 +735,9 @@ const INSTANCE_KEYWORDS: KeywordTable<InstanceDraft> = [
   { name: 'dont_track_primary', apply: (s, d) => { none(s, d); s.dontTrackPrimary = true; } },
   ...notifyKeywords<InstanceDraft>(),
   { name: 'garp_master_delay', apply: (s, d) => { const v = secondsMs(s, d, one(s, d, 'seconds'), 0, 1000, true); if (v !== undefined) s.garp.masterDelayMs = v; } },
-  { name: 'garp_master_repeat', apply: (s, d) => { const v = intIn(s, d, one(s, d, 'a count'), 1, 1000); if (v !== undefined) s.garp.masterRepeat = v; } },
+  { name: 'garp_master_repeat', apply: (s, d) => { const v = garpCount(s, d); if (v !== undefined) s.garp.masterRepeat = v; } },
   { name: 'garp_master_refresh', apply: (s, d) => { const v = secondsMs(s, d, one(s, d, 'seconds'), 0, 86400, true); if (v !== undefined) s.garp.masterRefreshMs = v; } },
-  { name: 'garp_master_refresh_repeat', apply: (s, d) => { const v = intIn(s, d, one(s, d, 'a count'), 1, 1000); if (v !== undefined) s.garp.masterRefreshRepeat = v; } },
+  { name: 'garp_master_refresh_repeat', apply: (s, d) => { const v = garpCount(s, d); if (v !== undefined) s.garp.masterRefreshRepeat = v; } },
   { name: 'accept', apply: (s, d) => { none(s, d); s.accept = true; } },
   { name: 'no_accept', apply: (s, d) => { none(s, d); s.accept = false; } },
   { name: 'strict_mode', apply: (s, d) => { const v = d.args[0]; s.strict = v === undefined || v === 'on' || v === 'true' || v === 'yes'; } },
@@ -978,7 +988,9 @@ function finishInstance(p: VrrpParse, i: InstanceDraft, mcast4: string, mcast6: 
   let authPass: string | undefined;
   if (i.auth.d) {
     const type = i.auth.type?.v;
-    if (!type) fail(i.auth.d, `${name} authentication needs auth_type PASS`);
+    if (!type) {
+      if (i.auth.pass) r.warn(i.auth.d, `${name} authentication without auth_type: no authentication is used (as in keepalived)`);
+    }
     else if (type === 'AH') fail(i.auth.type!.d, `${name} auth_type AH (IPsec-AH) is not supported by tandem; use auth_type PASS, or no authentication`);
     else if (version === 3) fail(i.auth.d, `${name} VRRPv3 has no authentication (RFC 5798); remove the authentication block`);
     else if (strict) fail(i.auth.d, `${name} vrrp_strict does not allow authentication`);

@@ -217,13 +217,20 @@ describe('keepalived.conf VRRP model', () => {
   });
 
   it('IPv6 instances are VRRPv3 on ff02::12; unicast instances have no multicast group; PASS keeps 8 bytes', () => {
-    const r = load(VI('', 'V6', 60, '2001:db8::10/64') + VI('  unicast_src_ip 10.0.0.1\n  unicast_peer {\n    10.0.0.2\n  }\n  authentication {\n    auth_type PASS\n    auth_pass 0123456789\n  }\n', 'U', 61));
-    expect(r.errors).toEqual([]);
-    expect(r.shown).toEqual([expect.stringMatching(/:20: warning: auth_pass is longer than 8 bytes/)]);
+    const r = load(VI('', 'V6', 60, '2001:db8::10/64') + VI('  unicast_src_ip 10.0.0.1\n  unicast_peer {\n    10.0.0.2\n  }\n  authentication {\n    auth_type PASS\n    auth_pass 01234567\n  }\n', 'U', 61));
+    expect(r.shown).toEqual([]);
     const [v6, u] = r.config!.vrrp.instances;
     expect(v6).toMatchObject({ version: 3, family: 6, mcastGroup: 'ff02::12' });
     expect(u).toMatchObject({ unicastSrc: '10.0.0.1', unicastPeers: [{ address: '10.0.0.2', line: 16 }], authPass: '01234567' });
     expect(u!.mcastGroup).toBeUndefined();
+  });
+
+  it('auth_pass longer than 8 bytes is an error (keepalived truncates it, and -t fails); auth_pass alone means no authentication', () => {
+    expect(load(VI('  authentication {\n    auth_type PASS\n    auth_pass 0123456789\n  }\n')).errors)
+      .toEqual(['keepalived.conf:9: error: auth_pass is longer than 8 bytes; VRRPv2 carries 8: shorten it (on every node)']);
+    const r = load(VI('  authentication {\n    auth_pass 0123\n  }\n'));
+    expect(r.shown).toEqual(['keepalived.conf:7: warning: (VI_1) authentication without auth_type: no authentication is used (as in keepalived)']);
+    expect(r.config!.vrrp.instances[0]!.authPass).toBeUndefined();
   });
 
   it('advert_int out of range is an error at its line (keepalived silently uses 1 s or rounds)', () => {
