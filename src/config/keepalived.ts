@@ -11,7 +11,7 @@
 
 import { applyKeywords, type Directive, type Keyword, type KeywordTable } from './keywords.js';
 import { lexKeepalived, type KaIssue, type KaNode, type KaReader } from './keepalived-lexer.js';
-import { defaultOwners, findExecutable, hostInterfaces, keepalivedReader, lookupUser, trustedFileProblem } from './files.js';
+import { defaultOwners, findExecutable, hostInterfaces, keepalivedReader, lookupUser, trustedFileProblem, withoutPath } from './files.js';
 import { checkRuleLine, finishVrrp, newVrrpParse, VRRP_GLOBAL_KEYWORDS, VRRP_TOP_KEYWORDS, type KaReport, type VrrpCommand, type VrrpConfig, type VrrpParse } from '../vrrp/config.js';
 
 export type { KaIssue } from './keepalived-lexer.js';
@@ -210,6 +210,12 @@ export interface KeepalivedOptions {
   reader?: KaReader;
   /** null: no script checks (a test of the syntax only). Default: this host. */
   host?: ScriptHost | null;
+  /**
+   * Check that every file read is owned by root and not writable by others
+   * (it decides what runs as root), as for ha.cf. Default: when `host` is
+   * the real one. keepalived does not check this (a deliberate difference).
+   */
+  checkMode?: boolean;
 }
 
 /** Reads and checks a keepalived.conf and everything it includes. */
@@ -225,6 +231,12 @@ export function loadKeepalived(file: string, opts: KeepalivedOptions = {}): Keep
   applyKeywords(TOP_KEYWORDS, s, lex.nodes, addFor(s), { unknown: (d) => r.error(d, unknownMessage(d)) });
   const vrrp = finishVrrp(s.vrrp);
   const host = opts.host === undefined ? realScriptHost : opts.host;
+  if (opts.checkMode ?? (host === realScriptHost && opts.reader === undefined)) {
+    for (const f of lex.files) {
+      const problem = trustedFileProblem(f, 'config');
+      if (problem) issues.push({ file: f, line: 0, message: clean(withoutPath(problem, f)), severity: 'error' });
+    }
+  }
   if (host) {
     checkScripts(vrrp, host, r);
     checkInterfaces(vrrp, host, r);

@@ -432,6 +432,19 @@ describe('keepalived.conf script security (enable_script_security)', () => {
   });
 });
 
+describe('keepalived.conf file modes', () => {
+  it('a file others can write, included or not, is refused: it decides what runs as root', () => {
+    const dir = files({ 'k.conf': onHost(VI()) + 'include conf.d/*.conf\n', 'conf.d/x.conf': '' }, { 'conf.d/x.conf': 0o666 });
+    chmodSync(join(dir, 'conf.d'), 0o755);
+    const r = loadKeepalived(join(dir, 'k.conf'));
+    expect(r.issues.map((i) => `${i.file.slice(dir.length + 1)}:${i.line}: ${i.message}`)).toEqual([
+      `conf.d/x.conf:0: must not be writable by group or others (mode 0666): it decides what runs as root; run chmod go-w ${join(dir, 'conf.d/x.conf')}`,
+    ]);
+    chmodSync(join(dir, 'conf.d/x.conf'), 0o644);
+    expect(loadKeepalived(join(dir, 'k.conf')).issues).toEqual([]);
+  });
+});
+
 describe('tandem check-config -f / run -f', () => {
   const TANDEM = join(ROOT, 'bin/tandem');
   const tandem = (args: string[], cwd = work) => {
