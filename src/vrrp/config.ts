@@ -201,7 +201,7 @@ interface GroupDraft {
 }
 
 /** A `user` line may come before `script`: kept aside until the end. */
-interface ScriptDraft extends VrrpScriptSpec { r: KaReport; d: Directive; pendingUser?: { name: string; group?: string }; userLine?: Where }
+interface ScriptDraft extends VrrpScriptSpec { r: KaReport; d: Directive; pendingUser?: { name: string; group?: string } }
 interface TrackFileDraft { d: Directive; name: string; path?: string; weight: number; reverse: boolean; r: KaReport }
 
 export interface VrrpParse {
@@ -482,7 +482,6 @@ const SCRIPT_KEYWORDS: KeywordTable<ScriptDraft> = [
     apply: (s, d) => {
       if (d.args.length < 1 || d.args.length > 2) { s.r.error(d, `'user' takes a user and optionally a group, got ${d.args.length} values`); return; }
       const user = { name: d.args[0]!, ...(d.args[1] !== undefined ? { group: d.args[1] } : {}) };
-      s.userLine = at(d);
       if (s.script) s.script.user = user;
       s.pendingUser = user;
     },
@@ -830,9 +829,10 @@ export function finishVrrp(p: VrrpParse): VrrpConfig {
     if (!sc.script) { r.error(sc.d, `vrrp_script ${sc.name} has no 'script' line`); continue; }
     if (sc.pendingUser && !sc.script.user) sc.script.user = sc.pendingUser;
     if (sc.timeoutMs > 0 && sc.timeoutMs > sc.intervalMs) r.warn(sc.d, `vrrp_script ${sc.name}: timeout is longer than interval; a hung script delays the next run`);
-    const { r: _r, d: _d, pendingUser: _p, userLine: _u, ...spec } = sc;
-    void _r; void _d; void _p; void _u;
-    scripts.push(spec);
+    scripts.push({
+      file: sc.file, line: sc.line, name: sc.name, script: sc.script, intervalMs: sc.intervalMs, timeoutMs: sc.timeoutMs,
+      weight: sc.weight, reverse: sc.reverse, fall: sc.fall, rise: sc.rise, initFail: sc.initFail,
+    });
   }
 
   const trackFiles: VrrpTrackFileSpec[] = [];
