@@ -13,7 +13,7 @@
 
 import { nested, type Directive, type Keyword, type KeywordTable } from '../config/keywords.js';
 import { ifaceNameProblem, parseUInt } from '../config/common.js';
-import { parseIp, type Family } from '../net/addr.js';
+import { broadcastOf, formatIPv4, parseIPv4, parseIp, type Family } from '../net/addr.js';
 
 // ---- the model ------------------------------------------------------------------
 
@@ -507,7 +507,7 @@ const TRACK_FILE_KEYWORDS: KeywordTable<TrackFileDraft> = [
 
 const VIP_SCOPES = new Set(['global', 'site', 'link', 'host', 'nowhere']);
 const VIP_FLAGS_NOT_IMPLEMENTED = new Set(['no_track', 'home', 'nodad', 'mngtmpaddr', 'noprefixroute', 'autojoin']);
-const VIP_VALUES_NOT_IMPLEMENTED = new Set(['preferred_lft', 'track_group']);
+const VIP_VALUES_NOT_IMPLEMENTED = new Set(['preferred_lft', 'track_group', 'peer']);
 
 function vip(s: HasReport, d: Directive): VrrpVipSpec | undefined {
   const [first, ...rest] = [d.directive, ...d.args];
@@ -550,12 +550,21 @@ function vip(s: HasReport, d: Directive): VrrpVipSpec | undefined {
       const v = needValue();
       if (v === undefined) return undefined;
       if (!VIP_SCOPES.has(v) && parseUInt(v) === undefined) { s.r.error(d, `virtual address ${ip.text}: unknown scope '${v}' (global, site, link, host, nowhere)`); return undefined; }
+      // keepalived -t refuses it too: the kernel derives an IPv6 address's scope from the address.
+      if (ip.family === 6) { s.r.error(d, `virtual address ${ip.text}: an IPv6 address takes no scope (it follows from the address)`); return undefined; }
       spec.scope = v;
     } else if (w === 'brd' || w === 'broadcast') {
       const v = needValue();
       if (v === undefined) return undefined;
+      if (ip.family === 4 && v === '+') {
+        // As `ip addr add ... brd +`: the prefix's broadcast address.
+        const bc = broadcastOf(parseIPv4(ip.text)!, prefix);
+        if (bc !== undefined) spec.brd = formatIPv4(bc);
+        continue;
+      }
+      if (ip.family === 4 && v === '-') continue;
       const b = parseIp(v);
-      if (!b || b.family !== 4 || ip.family !== 4) { s.r.error(d, `virtual address ${ip.text}: broadcast '${v}' must be an IPv4 address, for an IPv4 address`); return undefined; }
+      if (!b || b.family !== 4 || ip.family !== 4) { s.r.error(d, `virtual address ${ip.text}: broadcast '${v}' must be an IPv4 address (or + or -), for an IPv4 address`); return undefined; }
       spec.brd = b.text;
     } else if (VIP_FLAGS_NOT_IMPLEMENTED.has(w)) {
       s.r.warn(d, `virtual address ${ip.text}: '${w}' is not implemented by tandem; ignored`);

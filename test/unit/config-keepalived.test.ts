@@ -346,6 +346,16 @@ describe('keepalived.conf VRRP model', () => {
     expect(r.errors[2]).toMatch(/virtual route default: no 'dev IF'/);
   });
 
+  it('virtual address options as keepalived reads them: brd + derives the broadcast, IPv6 takes no scope, peer is reported', () => {
+    const r = load(VI('  virtual_ipaddress_excluded {\n    10.0.0.16/24 brd +\n    10.0.0.17/32 brd -\n    10.0.0.18 peer 10.0.0.19\n    2001:db8::1/64 scope link\n  }\n'));
+    expect(r.shown).toEqual([
+      "keepalived.conf:10: warning: virtual address 10.0.0.18: 'peer' is not implemented by tandem; ignored",
+      'keepalived.conf:11: error: virtual address 2001:db8::1: an IPv6 address takes no scope (it follows from the address)',
+    ]);
+    const ok = load(VI('  virtual_ipaddress_excluded {\n    10.0.0.16/24 brd +\n    10.0.0.17/32 brd -\n  }\n'));
+    expect(ok.config!.vrrp.instances[0]!.excludedVips.map((v) => v.brd)).toEqual(['10.0.0.255', undefined]);
+  });
+
   it('refuses more addresses than one advert carries (keepalived -t too), at the first one too many', () => {
     const v4 = Array.from({ length: 256 }, (_, k) => `10.1.${k >> 8}.${k & 255}/32`).join('\n    ');
     expect(load(VI('', 'A', 1, v4)).errors).toEqual([expect.stringMatching(/^keepalived\.conf:260: error: \(A\) virtual_ipaddress lists 256 addresses; one advert carries at most 255 IPv4/)]);
