@@ -550,8 +550,8 @@ function vip(s: HasReport, d: Directive): VrrpVipSpec | undefined {
       const v = needValue();
       if (v === undefined) return undefined;
       if (!VIP_SCOPES.has(v) && parseUInt(v) === undefined) { s.r.error(d, `virtual address ${ip.text}: unknown scope '${v}' (global, site, link, host, nowhere)`); return undefined; }
-      // keepalived -t refuses it too: the kernel derives an IPv6 address's scope from the address.
-      if (ip.family === 6) { s.r.error(d, `virtual address ${ip.text}: an IPv6 address takes no scope (it follows from the address)`); return undefined; }
+      // keepalived -t refuses it too (only `global`, the default, passes): the kernel derives an IPv6 address's scope from the address.
+      if (ip.family === 6 && v !== 'global' && v !== '0') { s.r.error(d, `virtual address ${ip.text}: an IPv6 address takes no scope but global (it follows from the address)`); return undefined; }
       spec.scope = v;
     } else if (w === 'brd' || w === 'broadcast') {
       const v = needValue();

@@ -350,10 +350,10 @@ describe('keepalived.conf VRRP model', () => {
     const r = load(VI('  virtual_ipaddress_excluded {\n    10.0.0.16/24 brd +\n    10.0.0.17/32 brd -\n    10.0.0.18 peer 10.0.0.19\n    2001:db8::1/64 scope link\n  }\n'));
     expect(r.shown).toEqual([
       "keepalived.conf:10: warning: virtual address 10.0.0.18: 'peer' is not implemented by tandem; ignored",
-      'keepalived.conf:11: error: virtual address 2001:db8::1: an IPv6 address takes no scope (it follows from the address)',
+      'keepalived.conf:11: error: virtual address 2001:db8::1: an IPv6 address takes no scope but global (it follows from the address)',
     ]);
-    const ok = load(VI('  virtual_ipaddress_excluded {\n    10.0.0.16/24 brd +\n    10.0.0.17/32 brd -\n  }\n'));
-    expect(ok.config!.vrrp.instances[0]!.excludedVips.map((v) => v.brd)).toEqual(['10.0.0.255', undefined]);
+    const ok = load(VI('  virtual_ipaddress_excluded {\n    10.0.0.16/24 brd +\n    10.0.0.17/32 brd -\n    2001:db8::2/64 scope global\n  }\n'));
+    expect(ok.config!.vrrp.instances[0]!.excludedVips.map((v) => v.brd)).toEqual(['10.0.0.255', undefined, undefined]);
   });
 
   it('refuses more addresses than one advert carries (keepalived -t too), at the first one too many', () => {
