@@ -420,10 +420,15 @@ export function lookupUser(name: string, group?: string): { uid: number; gid: nu
   return { uid: Number(pw[2]), gid };
 }
 
-/** Names of this host's network interfaces (/sys/class/net lists those without an address too), or undefined. */
+/**
+ * Names of the network interfaces of this process's network namespace, with
+ * or without an address, or undefined. /proc/net/dev follows the namespace;
+ * /sys/class/net shows the one sysfs was mounted in.
+ */
 export function hostInterfaces(): ReadonlySet<string> | undefined {
   try {
-    return new Set(readdirSync('/sys/class/net'));
+    const lines = readFileSync('/proc/net/dev', 'utf8').split('\n').slice(2);
+    return new Set(lines.map((l) => l.split(':')[0]!.trim()).filter((n) => n !== ''));
   } catch {
     return undefined;
   }

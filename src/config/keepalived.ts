@@ -11,8 +11,8 @@
 
 import { applyKeywords, type Directive, type Keyword, type KeywordTable } from './keywords.js';
 import { lexKeepalived, type KaIssue, type KaNode, type KaReader } from './keepalived-lexer.js';
-import { defaultOwners, findExecutable, hostInterfaces, keepalivedReader, lookupUser, trustedFileProblem } from './files.js';
-import { finishVrrp, newVrrpParse, VRRP_GLOBAL_KEYWORDS, VRRP_TOP_KEYWORDS, type KaReport, type VrrpCommand, type VrrpConfig, type VrrpParse } from '../vrrp/config.js';
+import { defaultOwners, findExecutable, hostInterfaces, keepalivedReader, lookupUser, trustedFileProblem, withoutPath } from './files.js';
+import { checkRuleLine, finishVrrp, newVrrpParse, VRRP_GLOBAL_KEYWORDS, VRRP_TOP_KEYWORDS, type KaReport, type VrrpCommand, type VrrpConfig, type VrrpParse } from '../vrrp/config.js';
 
 export type { KaIssue } from './keepalived-lexer.js';
 
@@ -150,6 +150,8 @@ const GLOBAL_KEYWORDS: KeywordTable<KaState> = [
 function checkLvs(r: KaReport, d: KaNode, level: 'vs' | 'rs' | 'inner'): void {
   for (const x of d.block ?? []) {
     if (level === 'vs' && !VS_KEYWORDS.has(x.directive)) r.error(x, `unknown keyword '${x.directive}' in virtual_server`);
+    // keepalived -t fails on it ("protocol specified for fwmark - protocol will be ignored").
+    if (level === 'vs' && x.directive === 'protocol' && d.args[0] === 'fwmark') r.error(x, 'a fwmark virtual_server has no protocol (the mark selects the packets); remove this line');
     if (level === 'rs' && !RS_KEYWORDS.has(x.directive)) r.error(x, `unknown keyword '${x.directive}' in real_server`);
     if (x.block) checkLvs(r, x, level === 'vs' && (x.directive === 'real_server' || x.directive === 'sorry_server') ? 'rs' : 'inner');
   }
@@ -162,6 +164,11 @@ const TOP_OWN: KeywordTable<KaState> = [
     block: { run: (s, d) => applyKeywords(GLOBAL_KEYWORDS, s, d.block ?? [], addFor(s), { unknown: (x) => s.r.error(x, unknownMessage(x, 'global_defs')) }) },
   },
   ...lens(VRRP_TOP_KEYWORDS, (s: KaState) => s.vrrp),
+  {
+    name: 'static_rules',
+    apply: (s, d) => s.r.warn(d, "'static_rules' is not implemented by tandem; ignored"),
+    block: { run: (s, d) => { for (const x of d.block ?? []) checkRuleLine(s.r, x); } },
+  },
   {
     name: 'virtual_server',
     apply: (s, d) => {
@@ -203,6 +210,12 @@ export interface KeepalivedOptions {
   reader?: KaReader;
   /** null: no script checks (a test of the syntax only). Default: this host. */
   host?: ScriptHost | null;
+  /**
+   * Check that every file read is owned by root and not writable by others
+   * (it decides what runs as root), as for ha.cf. Default: when `host` is
+   * the real one. keepalived does not check this (a deliberate difference).
+   */
+  checkMode?: boolean;
 }
 
 /** Reads and checks a keepalived.conf and everything it includes. */
@@ -218,6 +231,12 @@ export function loadKeepalived(file: string, opts: KeepalivedOptions = {}): Keep
   applyKeywords(TOP_KEYWORDS, s, lex.nodes, addFor(s), { unknown: (d) => r.error(d, unknownMessage(d)) });
   const vrrp = finishVrrp(s.vrrp);
   const host = opts.host === undefined ? realScriptHost : opts.host;
+  if (opts.checkMode ?? (host === realScriptHost && opts.reader === undefined)) {
+    for (const f of lex.files) {
+      const problem = trustedFileProblem(f, 'config');
+      if (problem) issues.push({ file: f, line: 0, message: clean(withoutPath(problem, f)), severity: 'error' });
+    }
+  }
   if (host) {
     checkScripts(vrrp, host, r);
     checkInterfaces(vrrp, host, r);
@@ -273,16 +292,24 @@ function commandsOf(v: VrrpConfig): Array<{ c: VrrpCommand; what: string }> {
  */
 function checkScripts(v: VrrpConfig, host: ScriptHost, r: KaReport): void {
   const cmds = commandsOf(v);
-  if (cmds.length === 0) return;
   const d = (c: VrrpCommand): Directive => ({ directive: '', args: [], line: c.line, file: c.file });
+  // A program that is not there is an error whatever the security setting (keepalived -t refuses a
+  // tracked one; it silently drops a notify one, which tandem refuses too).
+  const runnable: Array<{ c: VrrpCommand; what: string; path: string }> = [];
+  for (const { c, what } of cmds) {
+    const prog = host.find(c.argv[0]!);
+    if ('problem' in prog) r.error(d(c), `${what}: cannot run '${c.argv[0]}': ${prog.problem}`);
+    else runnable.push({ c, what, path: prog.path });
+  }
+  if (runnable.length === 0) return;
   if (!v.enableScriptSecurity) {
-    const first = cmds[0]!;
+    const first = runnable[0]!;
     r.error(d(first.c), `${first.what} runs a script, but global_defs has no enable_script_security: scripts would run as root unchecked ` +
       `(keepalived -t refuses this too, "SECURITY VIOLATION"); add enable_script_security and script_user to global_defs`);
     return;
   }
   const verdicts = new Map<string, string | undefined>();
-  for (const { c, what } of cmds) {
+  for (const { c, what, path } of runnable) {
     const user = c.user ?? (v.scriptUser ? { name: v.scriptUser.name, ...(v.scriptUser.group !== undefined ? { group: v.scriptUser.group } : {}) } : { name: 'keepalived_script' });
     const found = host.user(user.name, user.group);
     if ('problem' in found) {
@@ -293,14 +320,9 @@ function checkScripts(v: VrrpConfig, host: ScriptHost, r: KaReport): void {
     c.user = user;
     c.uid = found.uid;
     c.gid = found.gid;
-    const prog = host.find(c.argv[0]!);
-    if ('problem' in prog) {
-      r.error(d(c), `${what}: cannot run '${c.argv[0]}': ${prog.problem}`);
-      continue;
-    }
-    c.path = prog.path;
-    const key = `${prog.path}\0${found.uid}`;
-    if (!verdicts.has(key)) verdicts.set(key, host.trust(prog.path, found.uid));
+    c.path = path;
+    const key = `${path}\0${found.uid}`;
+    if (!verdicts.has(key)) verdicts.set(key, host.trust(path, found.uid));
     const problem = verdicts.get(key);
     if (problem) r.error(d(c), `${what}: unsafe script (enable_script_security): ${problem}`);
   }
@@ -315,3 +337,6 @@ export function formatKaIssue(i: KaIssue): string {
   const msg = i.severity === 'warning' ? `warning: ${i.message}` : i.message;
   return i.line > 0 ? `${i.file}:${i.line}: ${msg}` : `${i.file}: ${msg}`;
 }
+
+/** The tables of this module, for the test that no keyword is listed twice. */
+export const KEEPALIVED_KEYWORD_TABLES: Record<string, KeywordTable<never>> = { global_defs: GLOBAL_KEYWORDS, top: TOP_KEYWORDS } as Record<string, KeywordTable<never>>;

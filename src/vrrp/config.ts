@@ -13,7 +13,7 @@
 
 import { nested, type Directive, type Keyword, type KeywordTable } from '../config/keywords.js';
 import { ifaceNameProblem, parseUInt } from '../config/common.js';
-import { parseIp, type Family } from '../net/addr.js';
+import { broadcastOf, formatIPv4, parseIPv4, parseIp, type Family } from '../net/addr.js';
 
 // ---- the model ------------------------------------------------------------------
 
@@ -201,7 +201,7 @@ interface GroupDraft {
 }
 
 /** A `user` line may come before `script`: kept aside until the end. */
-interface ScriptDraft extends VrrpScriptSpec { r: KaReport; d: Directive; pendingUser?: { name: string; group?: string }; userLine?: Where }
+interface ScriptDraft extends VrrpScriptSpec { r: KaReport; d: Directive; pendingUser?: { name: string; group?: string } }
 interface TrackFileDraft { d: Directive; name: string; path?: string; weight: number; reverse: boolean; r: KaReport }
 
 export interface VrrpParse {
@@ -239,6 +239,13 @@ function one(s: HasReport, d: Directive, what: string): string | undefined {
 
 function none(s: HasReport, d: Directive): void {
   if (d.args.length > 0) s.r.warn(d, `'${d.directive}' takes no value; '${d.args.join(' ')}' is ignored`);
+}
+
+/** GARP counts: keepalived takes any 32-bit count; a large burst is legal but floods the segment. */
+function garpCount(s: HasReport, d: Directive): number | undefined {
+  const v = intIn(s, d, one(s, d, 'a count, 1 or more'), 1, 0xffffffff);
+  if (v !== undefined && v > 100) s.r.warn(d, `'${d.directive}' ${v}: every burst sends ${v} gratuitous ARPs/NAs on the segment`);
+  return v;
 }
 
 function intIn(s: HasReport, d: Directive, v: string | undefined, lo: number, hi: number, what = d.directive): number | undefined {
@@ -392,9 +399,9 @@ function notifyKeywords<S extends HasReport & { notify: VrrpNotify }>(): Keyword
 
 const GARP_GLOBAL: Keyword<VrrpParse>[] = [
   { name: 'vrrp_garp_master_delay', apply: (s, d) => { const v = secondsMs(s, d, one(s, d, 'seconds'), 0, 1000, true); if (v !== undefined) s.garp.masterDelayMs = v; } },
-  { name: 'vrrp_garp_master_repeat', apply: (s, d) => { const v = intIn(s, d, one(s, d, 'a count'), 1, 1000); if (v !== undefined) s.garp.masterRepeat = v; } },
+  { name: 'vrrp_garp_master_repeat', apply: (s, d) => { const v = garpCount(s, d); if (v !== undefined) s.garp.masterRepeat = v; } },
   { name: 'vrrp_garp_master_refresh', apply: (s, d) => { const v = secondsMs(s, d, one(s, d, 'seconds'), 0, 86400, true); if (v !== undefined) s.garp.masterRefreshMs = v; } },
-  { name: 'vrrp_garp_master_refresh_repeat', apply: (s, d) => { const v = intIn(s, d, one(s, d, 'a count'), 1, 1000); if (v !== undefined) s.garp.masterRefreshRepeat = v; } },
+  { name: 'vrrp_garp_master_refresh_repeat', apply: (s, d) => { const v = garpCount(s, d); if (v !== undefined) s.garp.masterRefreshRepeat = v; } },
 ];
 
 /** global_defs keywords that belong to VRRP (the rest are in src/config/keepalived.ts). */
@@ -456,8 +463,8 @@ const SCRIPT_KEYWORDS: KeywordTable<ScriptDraft> = [
       s.script = { ...at(d), command: cmd, argv, ...(s.script?.user ? { user: s.script.user } : {}) };
     },
   },
-  { name: 'interval', apply: (s, d) => { const v = intIn(s, d, one(s, d, 'whole seconds, 1 or more'), 1, 86400); if (v !== undefined) s.intervalMs = v * 1000; } },
-  { name: 'timeout', apply: (s, d) => { const v = intIn(s, d, one(s, d, 'whole seconds'), 1, 86400); if (v !== undefined) s.timeoutMs = v * 1000; } },
+  { name: 'interval', apply: (s, d) => { const v = intIn(s, d, one(s, d, 'whole seconds, 1 to 4294'), 1, 4294); if (v !== undefined) s.intervalMs = v * 1000; } },
+  { name: 'timeout', apply: (s, d) => { const v = intIn(s, d, one(s, d, 'whole seconds, 1 to 4294'), 1, 4294); if (v !== undefined) s.timeoutMs = v * 1000; } },
   {
     name: 'weight',
     apply: (s, d) => {
@@ -468,14 +475,13 @@ const SCRIPT_KEYWORDS: KeywordTable<ScriptDraft> = [
       else if (d.args[1] !== undefined) s.r.error(d, `'weight': unknown option '${d.args[1]}' (reverse)`);
     },
   },
-  { name: 'fall', apply: (s, d) => { const v = intIn(s, d, one(s, d, 'a count'), 1, 1000); if (v !== undefined) s.fall = v; } },
-  { name: 'rise', apply: (s, d) => { const v = intIn(s, d, one(s, d, 'a count'), 1, 1000); if (v !== undefined) s.rise = v; } },
+  { name: 'fall', apply: (s, d) => { const v = intIn(s, d, one(s, d, 'a count'), 1, 2147483647); if (v !== undefined) s.fall = v; } },
+  { name: 'rise', apply: (s, d) => { const v = intIn(s, d, one(s, d, 'a count'), 1, 2147483647); if (v !== undefined) s.rise = v; } },
   {
     name: 'user',
     apply: (s, d) => {
       if (d.args.length < 1 || d.args.length > 2) { s.r.error(d, `'user' takes a user and optionally a group, got ${d.args.length} values`); return; }
       const user = { name: d.args[0]!, ...(d.args[1] !== undefined ? { group: d.args[1] } : {}) };
-      s.userLine = at(d);
       if (s.script) s.script.user = user;
       s.pendingUser = user;
     },
@@ -501,7 +507,7 @@ const TRACK_FILE_KEYWORDS: KeywordTable<TrackFileDraft> = [
 
 const VIP_SCOPES = new Set(['global', 'site', 'link', 'host', 'nowhere']);
 const VIP_FLAGS_NOT_IMPLEMENTED = new Set(['no_track', 'home', 'nodad', 'mngtmpaddr', 'noprefixroute', 'autojoin']);
-const VIP_VALUES_NOT_IMPLEMENTED = new Set(['preferred_lft', 'track_group']);
+const VIP_VALUES_NOT_IMPLEMENTED = new Set(['preferred_lft', 'track_group', 'peer']);
 
 function vip(s: HasReport, d: Directive): VrrpVipSpec | undefined {
   const [first, ...rest] = [d.directive, ...d.args];
@@ -544,12 +550,21 @@ function vip(s: HasReport, d: Directive): VrrpVipSpec | undefined {
       const v = needValue();
       if (v === undefined) return undefined;
       if (!VIP_SCOPES.has(v) && parseUInt(v) === undefined) { s.r.error(d, `virtual address ${ip.text}: unknown scope '${v}' (global, site, link, host, nowhere)`); return undefined; }
+      // keepalived -t refuses it too (only `global`, the default, passes): the kernel derives an IPv6 address's scope from the address.
+      if (ip.family === 6 && v !== 'global' && v !== '0') { s.r.error(d, `virtual address ${ip.text}: an IPv6 address takes no scope but global (it follows from the address)`); return undefined; }
       spec.scope = v;
     } else if (w === 'brd' || w === 'broadcast') {
       const v = needValue();
       if (v === undefined) return undefined;
+      if (ip.family === 4 && v === '+') {
+        // As `ip addr add ... brd +`: the prefix's broadcast address.
+        const bc = broadcastOf(parseIPv4(ip.text)!, prefix);
+        if (bc !== undefined) spec.brd = formatIPv4(bc);
+        continue;
+      }
+      if (ip.family === 4 && v === '-') continue;
       const b = parseIp(v);
-      if (!b || b.family !== 4 || ip.family !== 4) { s.r.error(d, `virtual address ${ip.text}: broadcast '${v}' must be an IPv4 address, for an IPv4 address`); return undefined; }
+      if (!b || b.family !== 4 || ip.family !== 4) { s.r.error(d, `virtual address ${ip.text}: broadcast '${v}' must be an IPv4 address (or + or -), for an IPv4 address`); return undefined; }
       spec.brd = b.text;
     } else if (VIP_FLAGS_NOT_IMPLEMENTED.has(w)) {
       s.r.warn(d, `virtual address ${ip.text}: '${w}' is not implemented by tandem; ignored`);
@@ -602,7 +617,7 @@ function route(s: HasReport, d: Directive): VrrpRouteSpec | undefined {
     else if (w === 'table') { const v = intIn(s, d, val(), 0, 0xffffffff, 'table'); if (v === undefined) return undefined; out.table = v; }
     else if (w === 'scope') { const v = val(); if (v === undefined) return undefined; out.scope = v; }
     else if (w === 'blackhole' || w === 'unreachable' || w === 'prohibit') out.type = w;
-    else if (['no_track', 'onlink', 'proto', 'protocol', 'mtu', 'advmss', 'realms', 'rtt', 'rttvar', 'reordering', 'window', 'cwnd', 'initcwnd', 'initrwnd', 'features', 'quickack', 'congctl', 'pref', 'fastopen_no_cookie', 'ttl-propagate', 'nexthop', 'tos', 'dsfield', 'ssthresh', 'rto_min', 'hoplimit', 'lock', 'track_group', 'encap', 'expires', 'type'].includes(w)) {
+    else if (['or', 'no_track', 'onlink', 'proto', 'protocol', 'mtu', 'advmss', 'realms', 'rtt', 'rttvar', 'reordering', 'window', 'cwnd', 'initcwnd', 'initrwnd', 'features', 'quickack', 'congctl', 'pref', 'fastopen_no_cookie', 'ttl-propagate', 'nexthop', 'tos', 'dsfield', 'ssthresh', 'rto_min', 'hoplimit', 'lock', 'track_group', 'encap', 'expires', 'type'].includes(w)) {
       s.r.warn(d, `virtual route: '${w}' is not implemented by tandem; the route line is kept without it`);
       if (!['no_track', 'onlink', 'lock', 'fastopen_no_cookie', 'quickack'].includes(w)) words.shift();
     } else if (out.to === undefined) { const p = prefix(w); if (!p) return undefined; out.to = p; }
@@ -615,6 +630,20 @@ function route(s: HasReport, d: Directive): VrrpRouteSpec | undefined {
     return undefined;
   }
   return { ...out, to: out.to, family: family ?? 4 } as VrrpRouteSpec;
+}
+
+/** The addresses of a `virtual_rules` / `static_rules` line (tandem does not run rules; keepalived -t refuses a bad address). */
+export function checkRuleLine(r: KaReport, x: Directive): void {
+  const words = [x.directive, ...x.args];
+  words.forEach((w, k) => {
+    const v = words[k + 1];
+    if ((w === 'from' || w === 'to') && v !== undefined && v !== 'all') {
+      const [a, p] = v.split('/');
+      const ip = parseIp(a ?? '');
+      const len = p === undefined ? 0 : parseUInt(p);
+      if (!ip || len === undefined || len > (ip.family === 4 ? 32 : 128)) r.error(x, `rule: ${w} '${v}' is not an address or prefix`);
+    }
+  });
 }
 
 const AUTH_KEYWORDS: KeywordTable<InstanceDraft> = [
@@ -632,7 +661,10 @@ const AUTH_KEYWORDS: KeywordTable<InstanceDraft> = [
     apply: (s, d) => {
       const v = one(s, d, 'a password');
       if (v === undefined) return;
-      if (Buffer.byteLength(v) > 8) s.r.warn(d, `auth_pass is longer than 8 bytes; VRRPv2 carries only the first 8 (as keepalived does)`);
+      if (Buffer.byteLength(v) > 8) {
+        // keepalived truncates it and -t fails: a peer configured with the whole string would not match.
+        s.r.error(d, 'auth_pass is longer than 8 bytes; VRRPv2 carries 8: shorten it (on every node)');
+      }
       s.auth.pass = { v, d };
     },
   },
@@ -701,13 +733,19 @@ const INSTANCE_KEYWORDS: KeywordTable<InstanceDraft> = [
   { name: 'virtual_ipaddress', apply: (s, d) => none(s, d), block: listBlock<InstanceDraft>((s, x) => { const v = vip(s, x); if (v) s.vips.push(v); }) },
   { name: 'virtual_ipaddress_excluded', apply: (s, d) => none(s, d), block: listBlock<InstanceDraft>((s, x) => { const v = vip(s, x); if (v) s.excluded.push(v); }) },
   { name: 'virtual_routes', apply: (s, d) => none(s, d), block: listBlock<InstanceDraft>((s, x) => { const r = route(s, x); if (r) s.routes.push(r); }) },
+  {
+    // Not run by tandem, but an address keepalived -t refuses is refused here too.
+    name: 'virtual_rules',
+    apply: (s, d) => s.r.warn(d, "'virtual_rules' is not implemented by tandem; ignored"),
+    block: listBlock<InstanceDraft>((s, x) => checkRuleLine(s.r, x)),
+  },
   ...trackBlock<InstanceDraft>(),
   { name: 'dont_track_primary', apply: (s, d) => { none(s, d); s.dontTrackPrimary = true; } },
   ...notifyKeywords<InstanceDraft>(),
   { name: 'garp_master_delay', apply: (s, d) => { const v = secondsMs(s, d, one(s, d, 'seconds'), 0, 1000, true); if (v !== undefined) s.garp.masterDelayMs = v; } },
-  { name: 'garp_master_repeat', apply: (s, d) => { const v = intIn(s, d, one(s, d, 'a count'), 1, 1000); if (v !== undefined) s.garp.masterRepeat = v; } },
+  { name: 'garp_master_repeat', apply: (s, d) => { const v = garpCount(s, d); if (v !== undefined) s.garp.masterRepeat = v; } },
   { name: 'garp_master_refresh', apply: (s, d) => { const v = secondsMs(s, d, one(s, d, 'seconds'), 0, 86400, true); if (v !== undefined) s.garp.masterRefreshMs = v; } },
-  { name: 'garp_master_refresh_repeat', apply: (s, d) => { const v = intIn(s, d, one(s, d, 'a count'), 1, 1000); if (v !== undefined) s.garp.masterRefreshRepeat = v; } },
+  { name: 'garp_master_refresh_repeat', apply: (s, d) => { const v = garpCount(s, d); if (v !== undefined) s.garp.masterRefreshRepeat = v; } },
   { name: 'accept', apply: (s, d) => { none(s, d); s.accept = true; } },
   { name: 'no_accept', apply: (s, d) => { none(s, d); s.accept = false; } },
   { name: 'strict_mode', apply: (s, d) => { const v = d.args[0]; s.strict = v === undefined || v === 'on' || v === 'true' || v === 'yes'; } },
@@ -716,7 +754,7 @@ const INSTANCE_KEYWORDS: KeywordTable<InstanceDraft> = [
     'higher_prio_send_advert', 'kernel_rx_buf_size', 'linkbeat_use_polling', 'lower_prio_no_advert', 'lvs_sync_daemon_interface',
     'mcast_src_ip', 'native_ipv6', 'notify_deleted', 'notify_master_rx_lower_pri', 'notify_priority_changes',
     'old_unicast_checksum', 'promote_secondaries', 'skip_check_adv_addr', 'smtp_alert', 'track_bfd', 'track_process',
-    'track_src_ip', 'unicast_fault_no_peer', 'unicast_ttl', 'use_ipvlan', 'use_vmac', 'use_vmac_addr', 'virtual_rules',
+    'track_src_ip', 'unicast_fault_no_peer', 'unicast_ttl', 'use_ipvlan', 'use_vmac', 'use_vmac_addr',
     'vmac_garp_intvl', 'vmac_xmit_base', 'vrf',
   ]),
 ];
@@ -800,9 +838,10 @@ export function finishVrrp(p: VrrpParse): VrrpConfig {
     if (!sc.script) { r.error(sc.d, `vrrp_script ${sc.name} has no 'script' line`); continue; }
     if (sc.pendingUser && !sc.script.user) sc.script.user = sc.pendingUser;
     if (sc.timeoutMs > 0 && sc.timeoutMs > sc.intervalMs) r.warn(sc.d, `vrrp_script ${sc.name}: timeout is longer than interval; a hung script delays the next run`);
-    const { r: _r, d: _d, pendingUser: _p, userLine: _u, ...spec } = sc;
-    void _r; void _d; void _p; void _u;
-    scripts.push(spec);
+    scripts.push({
+      file: sc.file, line: sc.line, name: sc.name, script: sc.script, intervalMs: sc.intervalMs, timeoutMs: sc.timeoutMs,
+      weight: sc.weight, reverse: sc.reverse, fall: sc.fall, rise: sc.rise, initFail: sc.initFail,
+    });
   }
 
   const trackFiles: VrrpTrackFileSpec[] = [];
@@ -926,6 +965,9 @@ function finishInstance(p: VrrpParse, i: InstanceDraft, mcast4: string, mcast6: 
   for (const v of i.vips.slice(1)) {
     if (v.family !== family) fail(dAt(v, 'virtual_ipaddress'), `${name} virtual_ipaddress ${v.address} is IPv${v.family} but the instance is IPv${family} (from ${i.vips[0]!.address}); put other-family addresses in virtual_ipaddress_excluded`);
   }
+  // An advert carries the addresses (count byte: 255; at MTU 1500, 89 IPv6 ones, keepalived's figure).
+  const maxVips = family === 4 ? 255 : 89;
+  if (i.vips.length > maxVips) fail(dAt(i.vips[maxVips]!, 'virtual_ipaddress'), `${name} virtual_ipaddress lists ${i.vips.length} addresses; one advert carries at most ${maxVips} IPv${family} addresses: put the rest in virtual_ipaddress_excluded`);
   for (const peer of i.unicastPeers) {
     if (peer.family !== family) fail(peer.d, `${name} unicast_peer ${peer.address} is IPv${peer.family} but the instance is IPv${family}`);
   }
@@ -955,7 +997,9 @@ function finishInstance(p: VrrpParse, i: InstanceDraft, mcast4: string, mcast6: 
   let authPass: string | undefined;
   if (i.auth.d) {
     const type = i.auth.type?.v;
-    if (!type) fail(i.auth.d, `${name} authentication needs auth_type PASS`);
+    if (!type) {
+      if (i.auth.pass) r.warn(i.auth.d, `${name} authentication without auth_type: no authentication is used (as in keepalived)`);
+    }
     else if (type === 'AH') fail(i.auth.type!.d, `${name} auth_type AH (IPsec-AH) is not supported by tandem; use auth_type PASS, or no authentication`);
     else if (version === 3) fail(i.auth.d, `${name} VRRPv3 has no authentication (RFC 5798); remove the authentication block`);
     else if (strict) fail(i.auth.d, `${name} vrrp_strict does not allow authentication`);
@@ -997,3 +1041,9 @@ function dAt(w: Where, directive: string): Directive {
   return { directive, args: [], line: w.line, file: w.file };
 }
 
+
+/** Every VRRP table by block, for the test that no keyword is listed twice (a later entry would hide an earlier one). */
+export const VRRP_KEYWORD_TABLES: Record<string, KeywordTable<never>> = {
+  global_defs: VRRP_GLOBAL_KEYWORDS, top: VRRP_TOP_KEYWORDS, vrrp_instance: INSTANCE_KEYWORDS, authentication: AUTH_KEYWORDS,
+  vrrp_script: SCRIPT_KEYWORDS, vrrp_track_file: TRACK_FILE_KEYWORDS, vrrp_sync_group: GROUP_KEYWORDS,
+} as Record<string, KeywordTable<never>>;

@@ -10,7 +10,8 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { KA_LIMITS, lexKeepalived, tokenizeLine, type KaReader } from '../../src/config/keepalived-lexer.js';
-import { formatKaIssue, loadKeepalived, realScriptHost } from '../../src/config/keepalived.js';
+import { formatKaIssue, KEEPALIVED_KEYWORD_TABLES, loadKeepalived, realScriptHost } from '../../src/config/keepalived.js';
+import { VRRP_KEYWORD_TABLES } from '../../src/vrrp/config.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const work = mkdtempSync(join(tmpdir(), 'tandem-ka-'));
@@ -216,13 +217,20 @@ describe('keepalived.conf VRRP model', () => {
   });
 
   it('IPv6 instances are VRRPv3 on ff02::12; unicast instances have no multicast group; PASS keeps 8 bytes', () => {
-    const r = load(VI('', 'V6', 60, '2001:db8::10/64') + VI('  unicast_src_ip 10.0.0.1\n  unicast_peer {\n    10.0.0.2\n  }\n  authentication {\n    auth_type PASS\n    auth_pass 0123456789\n  }\n', 'U', 61));
-    expect(r.errors).toEqual([]);
-    expect(r.shown).toEqual([expect.stringMatching(/:20: warning: auth_pass is longer than 8 bytes/)]);
+    const r = load(VI('', 'V6', 60, '2001:db8::10/64') + VI('  unicast_src_ip 10.0.0.1\n  unicast_peer {\n    10.0.0.2\n  }\n  authentication {\n    auth_type PASS\n    auth_pass 01234567\n  }\n', 'U', 61));
+    expect(r.shown).toEqual([]);
     const [v6, u] = r.config!.vrrp.instances;
     expect(v6).toMatchObject({ version: 3, family: 6, mcastGroup: 'ff02::12' });
     expect(u).toMatchObject({ unicastSrc: '10.0.0.1', unicastPeers: [{ address: '10.0.0.2', line: 16 }], authPass: '01234567' });
     expect(u!.mcastGroup).toBeUndefined();
+  });
+
+  it('auth_pass longer than 8 bytes is an error (keepalived truncates it, and -t fails); auth_pass alone means no authentication', () => {
+    expect(load(VI('  authentication {\n    auth_type PASS\n    auth_pass 0123456789\n  }\n')).errors)
+      .toEqual(['keepalived.conf:9: error: auth_pass is longer than 8 bytes; VRRPv2 carries 8: shorten it (on every node)']);
+    const r = load(VI('  authentication {\n    auth_pass 0123\n  }\n'));
+    expect(r.shown).toEqual(['keepalived.conf:7: warning: (VI_1) authentication without auth_type: no authentication is used (as in keepalived)']);
+    expect(r.config!.vrrp.instances[0]!.authPass).toBeUndefined();
   });
 
   it('advert_int out of range is an error at its line (keepalived silently uses 1 s or rounds)', () => {
@@ -338,6 +346,24 @@ describe('keepalived.conf VRRP model', () => {
     expect(r.errors[2]).toMatch(/virtual route default: no 'dev IF'/);
   });
 
+  it('virtual address options as keepalived reads them: brd + derives the broadcast, IPv6 takes no scope, peer is reported', () => {
+    const r = load(VI('  virtual_ipaddress_excluded {\n    10.0.0.16/24 brd +\n    10.0.0.17/32 brd -\n    10.0.0.18 peer 10.0.0.19\n    2001:db8::1/64 scope link\n  }\n'));
+    expect(r.shown).toEqual([
+      "keepalived.conf:10: warning: virtual address 10.0.0.18: 'peer' is not implemented by tandem; ignored",
+      'keepalived.conf:11: error: virtual address 2001:db8::1: an IPv6 address takes no scope but global (it follows from the address)',
+    ]);
+    const ok = load(VI('  virtual_ipaddress_excluded {\n    10.0.0.16/24 brd +\n    10.0.0.17/32 brd -\n    2001:db8::2/64 scope global\n  }\n'));
+    expect(ok.config!.vrrp.instances[0]!.excludedVips.map((v) => v.brd)).toEqual(['10.0.0.255', undefined, undefined]);
+  });
+
+  it('refuses more addresses than one advert carries (keepalived -t too), at the first one too many', () => {
+    const v4 = Array.from({ length: 256 }, (_, k) => `10.1.${k >> 8}.${k & 255}/32`).join('\n    ');
+    expect(load(VI('', 'A', 1, v4)).errors).toEqual([expect.stringMatching(/^keepalived\.conf:260: error: \(A\) virtual_ipaddress lists 256 addresses; one advert carries at most 255 IPv4/)]);
+    expect(load(VI('', 'A', 1, v4.split('\n').slice(1).join('\n'))).errors).toEqual([]);
+    const v6 = Array.from({ length: 90 }, (_, k) => `2001:db8::${(k + 1).toString(16)}/128`).join('\n    ');
+    expect(load(VI('', 'B', 1, v6)).errors).toEqual([expect.stringMatching(/^keepalived\.conf:94: error: \(B\) .* at most 89 IPv6/)]);
+  });
+
   it('every interface an instance names must exist on the host, as keepalived -t requires', () => {
     const dir = files({ 'k.conf': VI('  track_interface {\n    eth9\n  }\n  virtual_routes {\n    10.8.0.0/16 via 10.0.0.1 dev eth8\n  }\n') });
     const host = { ...realScriptHost, interfaces: () => new Set(['eth0']) };
@@ -416,6 +442,19 @@ describe('keepalived.conf script security (enable_script_security)', () => {
   });
 });
 
+describe('keepalived.conf file modes', () => {
+  it('a file others can write, included or not, is refused: it decides what runs as root', () => {
+    const dir = files({ 'k.conf': onHost(VI()) + 'include conf.d/*.conf\n', 'conf.d/x.conf': '' }, { 'conf.d/x.conf': 0o666 });
+    chmodSync(join(dir, 'conf.d'), 0o755);
+    const r = loadKeepalived(join(dir, 'k.conf'));
+    expect(r.issues.map((i) => `${i.file.slice(dir.length + 1)}:${i.line}: ${i.message}`)).toEqual([
+      `conf.d/x.conf:0: must not be writable by group or others (mode 0666): it decides what runs as root; run chmod go-w ${join(dir, 'conf.d/x.conf')}`,
+    ]);
+    chmodSync(join(dir, 'conf.d/x.conf'), 0o644);
+    expect(loadKeepalived(join(dir, 'k.conf')).issues).toEqual([]);
+  });
+});
+
 describe('tandem check-config -f / run -f', () => {
   const TANDEM = join(ROOT, 'bin/tandem');
   const tandem = (args: string[], cwd = work) => {
@@ -467,6 +506,15 @@ describe('tandem check-config -f / run -f', () => {
     const r2 = tandem(['run', '-f', join(tracked, 'k.conf'), '--state-dir', join(tracked, 's'), '--run-dir', join(tracked, 'r')]);
     expect(r2.code).toBe(1);
     expect(r2.stderr).toMatch(new RegExp(`^tandem: ${join(tracked, 'k.conf')}:\\d+: vrrp_instance VI_1: track_interface lo is not run by tandem yet \\(check-config accepts it\\)\n${join(tracked, 'k.conf')}: nothing started\n$`));
+  });
+});
+
+describe('keepalived keyword tables', () => {
+  it('no table names a keyword twice (a later entry would silently replace the earlier one)', () => {
+    for (const [block, table] of Object.entries({ ...VRRP_KEYWORD_TABLES, ...KEEPALIVED_KEYWORD_TABLES })) {
+      const names = table.flatMap((k) => [k.name, ...(k.aliases ?? [])]);
+      expect(names.filter((x, i) => names.indexOf(x) !== i), block).toEqual([]);
+    }
   });
 });
 
