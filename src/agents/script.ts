@@ -78,13 +78,14 @@ function notFound(agent: string, candidates: string[], notes: string[]): never {
  * for those pipes to close would wait for the service to stop, so output is
  * only collected for a short grace period after the exit.
  */
-export function runScript(path: string, args: string[], timeoutMs: number): Promise<ScriptResult> {
+export function runScript(path: string, args: string[], timeoutMs: number, as?: { uid: number; gid: number }): Promise<ScriptResult> {
   return new Promise((resolve, reject) => {
     let child;
     try {
       // detached = setsid(): the script leads its own process group, so a
-      // timeout can kill it together with everything it spawned.
-      child = spawn(path, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true, cwd: '/', env: { ...SCRIPT_ENV } });
+      // timeout can kill it together with everything it spawned. `as`: the
+      // user a keepalived.conf script runs as (script_user), not root.
+      child = spawn(path, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true, cwd: '/', env: { ...SCRIPT_ENV }, ...(as ? { uid: as.uid, gid: as.gid } : {}) });
     } catch (e) {
       reject(new UserError(`cannot run ${path}: ${errText(e)}`));
       return;

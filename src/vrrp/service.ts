@@ -245,7 +245,11 @@ export class VrrpService {
     for (const [cmd, extra] of [[specific, []], [n.any, [type, name, state, String(priority)]]] as const) {
       if (!cmd) continue;
       const path = cmd.path ?? cmd.argv[0]!;
-      const r = await runScript(path, [...cmd.argv.slice(1), ...extra], NOTIFY_TIMEOUT_MS);
+      // check-config resolved whom it runs as (its user, script_user, or keepalived_script).
+      const as = cmd.uid !== undefined && cmd.gid !== undefined ? { uid: cmd.uid, gid: cmd.gid } : undefined;
+      const r = await runScript(path, [...cmd.argv.slice(1), ...extra], NOTIFY_TIMEOUT_MS, as).catch((e: unknown) => ({
+        code: null, signal: null, stdout: '', stderr: e instanceof Error ? e.message : String(e), timedOut: false,
+      }));
       if (r.timedOut || r.code !== 0) {
         this.o.log('warn', `${cmd.file}:${cmd.line}: notify for ${type.toLowerCase()} ${name} ${state}: ${r.timedOut ? `timed out after ${NOTIFY_TIMEOUT_MS / 1000} s` : r.signal ? `killed by ${r.signal}` : `exit status ${r.code}`}${r.stderr ? `: ${r.stderr.trim().slice(0, 200)}` : ''}`);
       }
