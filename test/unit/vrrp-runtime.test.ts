@@ -1,0 +1,108 @@
+// VrrpRuntime (src/vrrp/runtime.ts): instances and sync groups under one
+// Driver on a manual clock, effects on a recording host whose transitions
+// complete only when the test says. The ordering contract: an instance's
+// transitions never overlap and run in state order; a sync group's own
+// notify runs after its members' transitions; adverts are not held back.
+
+import { describe, expect, it } from 'vitest';
+import type { Clock, Timer } from '../../src/runtime/driver.js';
+import { DEFAULT_GARP, type InstanceConfig } from '../../src/vrrp/instance.js';
+import { VrrpRuntime, type VrrpHost } from '../../src/vrrp/runtime.js';
+
+class ManualClock implements Clock {
+  t = 0;
+  private readonly armed = new Set<{ at: number; fire: () => void }>();
+  now(): number { return this.t; }
+  timer(): Timer {
+    let mine: { at: number; fire: () => void } | undefined;
+    return {
+      set: (at, fire) => { if (mine) this.armed.delete(mine); this.armed.add(mine = { at, fire }); },
+      clear: () => { if (mine) this.armed.delete(mine); mine = undefined; },
+    };
+  }
+  advance(to: number): void {
+    for (;;) {
+      let due: { at: number; fire: () => void } | undefined;
+      for (const a of this.armed) if (a.at <= to && (!due || a.at < due.at)) due = a;
+      if (!due) break;
+      this.armed.delete(due);
+      this.t = due.at;
+      due.fire();
+    }
+    this.t = to;
+  }
+}
+
+const inst = (name: string, vrid: number, priority: number): InstanceConfig => ({
+  name, vrid, priority, version: 3, advertIntervalMs: 100, nopreempt: false, preemptDelayMs: 0,
+  initialState: 'BACKUP', primaryAddress: `10.9.${vrid}.2`, garp: DEFAULT_GARP, guarded: false,
+});
+
+class Host implements VrrpHost {
+  readonly clock = new ManualClock();
+  readonly calls: string[] = [];
+  /** Transitions started and not yet done, in start order. */
+  readonly open: Array<{ what: string; done: () => void }> = [];
+  sendAdvert(instance: string, priority: number): void { this.calls.push(`advert ${instance} ${priority}`); }
+  transition(instance: string, t: string, _from: string, _p: number, _r: string, done: () => void): void {
+    this.calls.push(`begin ${instance} ${t}`);
+    this.open.push({ what: `${instance} ${t}`, done: () => { this.calls.push(`end ${instance} ${t}`); done(); } });
+  }
+  announce(instance: string): void { this.calls.push(`announce ${instance}`); }
+  groupState(group: string, state: string, _from: string, _r: string, done: () => void): void {
+    this.calls.push(`group ${group} ${state}`);
+    done();
+  }
+  log(): void { /* not asserted */ }
+  finishAll(): void { while (this.open.length) this.open.shift()!.done(); }
+}
+
+describe('VrrpRuntime', () => {
+  it('a lone instance: BACKUP at start, MASTER when Master_Down_Interval runs out; a transition waits for the one before it', () => {
+    const h = new Host();
+    const rt = new VrrpRuntime({ instances: [inst('VI_1', 1, 100)], syncGroups: [] }, h);
+    rt.start();
+    expect(h.calls).toEqual(['begin VI_1 become-backup']);
+    // Master_Down_Interval at priority 100, 100 ms: 300 + 60.9375 ms. The BACKUP transition is still running.
+    h.clock.advance(361);
+    expect(h.calls).toContain('advert VI_1 100');
+    expect(h.calls.filter((c) => c.startsWith('begin'))).toEqual(['begin VI_1 become-backup']);
+    h.finishAll();
+    expect(h.calls.filter((c) => c.startsWith('begin') || c.startsWith('end'))).toEqual([
+      'begin VI_1 become-backup', 'end VI_1 become-backup', 'begin VI_1 become-master', 'end VI_1 become-master',
+    ]);
+    expect(rt.view().instances[0]).toMatchObject({ name: 'VI_1', state: 'MASTER' });
+  });
+
+  it('a sync group: the group\'s notify runs after every member\'s transition has ended', () => {
+    const h = new Host();
+    const rt = new VrrpRuntime({ instances: [inst('VI_1', 1, 100), inst('VI_2', 2, 100)], syncGroups: [{ name: 'G', members: ['VI_1', 'VI_2'] }] }, h);
+    rt.start();
+    h.finishAll();
+    h.calls.length = 0;
+    h.clock.advance(361);
+    expect(h.calls.filter((c) => c.startsWith('begin'))).toEqual(['begin VI_1 become-master', 'begin VI_2 become-master']);
+    expect(h.calls.some((c) => c.startsWith('group'))).toBe(false);
+    h.open.shift()!.done();
+    expect(h.calls.some((c) => c.startsWith('group'))).toBe(false);
+    h.open.shift()!.done();
+    expect(h.calls.at(-1)).toBe('group G MASTER');
+  });
+
+  it('shutdown: the master says priority 0 first, and resolves once the stop transitions have run', async () => {
+    const h = new Host();
+    const rt = new VrrpRuntime({ instances: [inst('VI_1', 1, 100)], syncGroups: [] }, h);
+    rt.start();
+    h.clock.advance(361);
+    h.finishAll();
+    h.calls.length = 0;
+    let resolved = false;
+    const stopped = rt.shutdown().then(() => { resolved = true; });
+    await Promise.resolve();
+    expect(h.calls).toEqual(['advert VI_1 0', 'begin VI_1 stopped']);
+    expect(resolved).toBe(false);
+    h.finishAll();
+    await stopped;
+    expect(resolved).toBe(true);
+  });
+});
