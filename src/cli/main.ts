@@ -7,7 +7,8 @@ import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 
 import { loadConfig, formatIssue, sortIssues } from '../config/load.js';
 import { checkKeepalived } from './keepalived.js';
 import { loadKeepalived } from '../config/keepalived.js';
-import { runVrrpDaemon } from '../daemon/vrrp-daemon.js';
+import { runVrrpDaemon, type VrrpStatusReport } from '../daemon/vrrp-daemon.js';
+import { formatVrrpStatus } from './vrrp-status.js';
 import { checkHost } from '../config/host.js';
 import { generateAuthKeys, writeSecretFile } from '../config/authkeys.js';
 import { Daemon } from '../daemon/daemon.js';
@@ -74,7 +75,7 @@ export async function main(argv: string[]): Promise<number> {
         if (!withDir) {
           if (ka.instances === 0) throw new UserError(`${o.useFile} configures no VRRP instance and no -c directory was given; nothing to run`);
           const loaded = loadKeepalived(o.useFile);
-          exitCode = await runVrrpDaemon(loaded.config!, { node: o.node ?? hostname().toLowerCase(), ...(o.debug ? { debug: true } : {}) });
+          exitCode = await runVrrpDaemon(loaded.config!, { node: o.node ?? hostname().toLowerCase(), runDir: o.runDir, ...(o.debug ? { debug: true } : {}) });
           return;
         }
         // One daemon for a Heartbeat pair and VRRP instances is the next step: refuse rather than run half of it.
@@ -116,6 +117,7 @@ export async function main(argv: string[]): Promise<number> {
       const snapshot = async (): Promise<string> => {
         const report = await request(o.runDir, { cmd: 'status' }, 5000);
         if (o.json) return JSON.stringify(report, null, 2) + '\n';
+        if ((report as { kind?: string }).kind === 'vrrp') return formatVrrpStatus(report as VrrpStatusReport);
         try {
           return formatStatus(report as never);
         } catch {

@@ -4,14 +4,25 @@
 // so the backups take over after Skew_Time, and drop their VIPs); USR1/USR2
 // raise and lower the debug level; HUP is logged (reload is not there yet).
 
+import { mkdirSync } from 'node:fs';
+import type { Server } from 'node:net';
 import type { KeepalivedConfig } from '../config/keepalived.js';
+import { listenControl } from '../control/socket.js';
 import { NetCore } from '../net/core.js';
 import { Logger } from '../util/log.js';
 import { UserError } from '../util/errors.js';
 import { notRunYet, VrrpService } from '../vrrp/service.js';
 import { DAEMON_SIGNALS, installSignals, nextDebugLevel } from './signals.js';
 
-export async function runVrrpDaemon(cfg: KeepalivedConfig, o: { node: string; debug?: boolean }): Promise<number> {
+/** What `tandem status --json` returns from a VRRP-only daemon (docs/status.md). */
+export interface VrrpStatusReport {
+  kind: 'vrrp';
+  node: string;
+  file: string;
+  vrrp: ReturnType<VrrpService['runtime']['view']>;
+}
+
+export async function runVrrpDaemon(cfg: KeepalivedConfig, o: { node: string; runDir: string; debug?: boolean }): Promise<number> {
   const missing = notRunYet(cfg.vrrp);
   if (missing.length) throw new UserError(`${missing.join('\n')}\n${cfg.file}: nothing started`);
   const log = new Logger({ node: o.node, debug: o.debug ?? false });
@@ -20,6 +31,18 @@ export async function runVrrpDaemon(cfg: KeepalivedConfig, o: { node: string; de
   try {
     service = await VrrpService.start(cfg.vrrp, core, { log: (level, m) => log.log(level, m) });
   } catch (e) {
+    core.close();
+    throw e;
+  }
+  let control: Server;
+  try {
+    mkdirSync(o.runDir, { recursive: true, mode: 0o755 });
+    control = await listenControl(o.runDir, async (req) => {
+      if (req.cmd === 'status') return { kind: 'vrrp', node: o.node, file: cfg.file, vrrp: service.runtime.view() } satisfies VrrpStatusReport;
+      throw new UserError(`'${req.cmd}' is not available from a daemon that runs only ${cfg.file}'s VRRP instances; 'status' is`);
+    });
+  } catch (e) {
+    await service.stop();
     core.close();
     throw e;
   }
@@ -32,6 +55,7 @@ export async function runVrrpDaemon(cfg: KeepalivedConfig, o: { node: string; de
       log.info(`${sig}: stopping the VRRP instances`);
       void service.stop().then(() => {
         remove();
+        control.close();
         core.close();
         log.info('stopped');
         resolve(0);
@@ -42,7 +66,7 @@ export async function runVrrpDaemon(cfg: KeepalivedConfig, o: { node: string; de
       reload: (sig) => log.warn(`${sig}: reloading a keepalived.conf is not supported yet; restart tandem to apply changes`),
       debug: (delta, sig) => { log.setDebugLevel(nextDebugLevel(log.debugLevel, delta)); log.info(`${sig}: debug level ${log.debugLevel}`); },
       ignored: () => undefined,
-      insist: (sig) => { log.warn(`${sig} again: exiting without waiting for the VRRP instances to stop`); remove(); core.close(); resolve(1); },
+      insist: (sig) => { log.warn(`${sig} again: exiting without waiting for the VRRP instances to stop`); remove(); control.close(); core.close(); resolve(1); },
     });
   });
 }

@@ -73,7 +73,7 @@ function start(who: 'k' | 't', i: Instance): void {
   const args = who === 'k'
     ? ['netns', 'exec', K, '/usr/sbin/keepalived', '--dont-fork', '--log-console', '--no-syslog', '--vrrp', '-f', file,
       '-p', join(WORK, 'k.pid'), '-r', join(WORK, 'kv.pid')]
-    : ['netns', 'exec', T, process.execPath, join(ROOT, 'bin/tandem'), 'run', '-f', file];
+    : ['netns', 'exec', T, process.execPath, join(ROOT, 'bin/tandem'), 'run', '-f', file, '--run-dir', join(WORK, 'run')];
   procs[who] = spawn('ip', args, { stdio: ['ignore', log, log] });
   closeSync(log);
 }
@@ -157,6 +157,12 @@ describe('tandem run -f against keepalived 2.2.7', () => {
     await sleep(500);
     expect(kLog(), logs()).toMatch(/higher priority 150, ours 100/);
     expect(await hasVip('k', 4)).toBe(false);
+    // `tandem status` answers from the VRRP-only daemon.
+    const st = await nsExec(T, process.execPath, [join(ROOT, 'bin/tandem'), 'status', '--run-dir', join(WORK, 'run')]);
+    expect(st.stdout).toMatch(/^ {2}VI_1 +VRID 61 +v3 MASTER for [\d.]+ s, priority 150, advert 100 ms$/m);
+    const js = JSON.parse((await nsExec(T, process.execPath, [join(ROOT, 'bin/tandem'), 'status', '--json', '--run-dir', join(WORK, 'run')])).stdout) as { kind: string; vrrp: { instances: Array<{ name: string; state: string }> } };
+    expect(js.kind).toBe('vrrp');
+    expect(js.vrrp.instances).toMatchObject([{ name: 'VI_1', state: 'MASTER' }]);
     // Priority 0 from the stopping master: keepalived takes over after Skew_Time, not Master_Down_Interval.
     const t0 = performance.now();
     await stopGracefully('t');

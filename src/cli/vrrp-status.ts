@@ -1,0 +1,23 @@
+// `tandem status` for a daemon that runs a keepalived.conf's VRRP instances:
+// one line per instance (and sync group), what an operator asks first:
+// who is master, at what priority, and why not here.
+
+import type { VrrpStatusReport } from '../daemon/vrrp-daemon.js';
+
+const secs = (ms: number) => (ms >= 10_000 ? `${Math.round(ms / 1000)} s` : `${(ms / 1000).toFixed(1)} s`);
+
+export function formatVrrpStatus(r: VrrpStatusReport): string {
+  const out = [`node ${r.node}: VRRP instances of ${r.file}`];
+  for (const g of r.vrrp.groups) out.push(`  sync group ${g.name}: ${g.state} for ${secs(g.forMs)} (${g.members.map((m) => m.name).join(', ')})`);
+  for (const i of r.vrrp.instances) {
+    const head = `  ${i.name.padEnd(12)} VRID ${String(i.vrid).padEnd(3)} v${i.version} ${i.state.padEnd(6)} for ${secs(i.forMs)}, priority ${i.priority}${i.priority !== i.basePriority ? ` (base ${i.basePriority})` : ''}, advert ${i.advertIntervalMs} ms`;
+    const why: string[] = [];
+    if (i.master) why.push(`master ${i.master.address} at priority ${i.master.priority}, heard ${secs(i.master.agoMs)} ago`);
+    if (i.masterDownInMs !== null && !i.held) why.push(`master down in ${secs(i.masterDownInMs)}`);
+    for (const f of i.faults) why.push(`fault: ${f.source}: ${f.reason}`);
+    if (!i.guard.allowed) why.push(`guard: ${i.guard.reason}`);
+    if (!i.sync.allowed) why.push(i.sync.reason);
+    out.push(why.length ? `${head}; ${why.join('; ')}` : head);
+  }
+  return out.join('\n') + '\n';
+}
