@@ -8,7 +8,9 @@ import { loadConfig, formatIssue, sortIssues } from '../config/load.js';
 import { checkKeepalived } from './keepalived.js';
 import { loadKeepalived } from '../config/keepalived.js';
 import { runVrrpDaemon, type VrrpStatusReport } from '../daemon/vrrp-daemon.js';
-import { formatVrrpStatus } from './vrrp-status.js';
+import { formatVrrpStatus, formatVrrpSection } from './vrrp-status.js';
+import type { VrrpConfig } from '../vrrp/config.js';
+import { notRunYet } from '../vrrp/service.js';
 import { checkHost } from '../config/host.js';
 import { generateAuthKeys, writeSecretFile } from '../config/authkeys.js';
 import { Daemon } from '../daemon/daemon.js';
@@ -67,6 +69,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('-d, --debug', 'log debug messages to stderr')
     .option('-f, --use-file <file>', 'a keepalived.conf whose VRRP instances to run (docs/keepalived-conf.md)')
     .action(async (o: { config: string; node?: string; stateDir: string; runDir: string; initDir: string; debug?: boolean; useFile?: string }, cmd: Command) => {
+      let vrrp: { file: string; config: VrrpConfig } | undefined;
       if (o.useFile !== undefined) {
         const withDir = cmd.getOptionValueSource('config') !== 'default';
         const ka = checkKeepalived(o.useFile, withDir ? o.config : undefined, o.initDir);
@@ -78,8 +81,12 @@ export async function main(argv: string[]): Promise<number> {
           exitCode = await runVrrpDaemon(loaded.config!, { node: o.node ?? hostname().toLowerCase(), runDir: o.runDir, ...(o.debug ? { debug: true } : {}) });
           return;
         }
-        // One daemon for a Heartbeat pair and VRRP instances is the next step: refuse rather than run half of it.
-        if (ka.instances > 0) throw new UserError(`${o.useFile}: running VRRP instances beside a Heartbeat pair (-c with -f) is not supported yet; run them with -f alone; nothing started`);
+        if (ka.instances > 0) {
+          const loaded = loadKeepalived(o.useFile);
+          const missing = notRunYet(loaded.config!.vrrp);
+          if (missing.length) throw new UserError(`${missing.join('\n')}\n${o.useFile}: nothing started`);
+          vrrp = { file: o.useFile, config: loaded.config!.vrrp };
+        }
       }
       const { config, issues } = loadConfig(o.config, { initDir: o.initDir, checkMode: true });
       if (!config || issues.length) {
@@ -87,7 +94,7 @@ export async function main(argv: string[]): Promise<number> {
         throw new UserError(`configuration in ${o.config} is not valid; nothing started`);
       }
       const node = o.node ?? hostname().toLowerCase();
-      const daemon = new Daemon({ config, node, stateDir: o.stateDir, runDir: o.runDir, initDir: o.initDir, ...(o.debug ? { debug: true } : {}) });
+      const daemon = new Daemon({ config, node, stateDir: o.stateDir, runDir: o.runDir, initDir: o.initDir, ...(o.debug ? { debug: true } : {}), ...(vrrp ? { vrrp } : {}) });
       // Every signal that would end the process by default has a meaning or is logged (src/daemon/signals.ts).
       installSignals(DAEMON_SIGNALS, {
         shutdown: (sig) => daemon.shutdown(sig),
@@ -119,7 +126,8 @@ export async function main(argv: string[]): Promise<number> {
         if (o.json) return JSON.stringify(report, null, 2) + '\n';
         if ((report as { kind?: string }).kind === 'vrrp') return formatVrrpStatus(report as VrrpStatusReport);
         try {
-          return formatStatus(report as never);
+          const vrrpPart = (report as { vrrp?: VrrpStatusReport['vrrp'] | null }).vrrp;
+          return formatStatus(report as never) + (vrrpPart ? formatVrrpSection(vrrpPart) : '');
         } catch {
           // A daemon of another version, or something else on the socket: say so instead of crashing.
           throw new UserError(`the daemon in ${o.runDir} sent a status report this tandem cannot read; try --json`);

@@ -7,9 +7,18 @@ import type { VrrpStatusReport } from '../daemon/vrrp-daemon.js';
 const secs = (ms: number) => (ms >= 10_000 ? `${Math.round(ms / 1000)} s` : `${(ms / 1000).toFixed(1)} s`);
 
 export function formatVrrpStatus(r: VrrpStatusReport): string {
-  const out = [`node ${r.node}: VRRP instances of ${r.file}`];
-  for (const g of r.vrrp.groups) out.push(`  sync group ${g.name}: ${g.state} for ${secs(g.forMs)} (${g.members.map((m) => m.name).join(', ')})`);
-  for (const i of r.vrrp.instances) {
+  return `node ${r.node}: VRRP instances of ${r.file}\n${lines(r.vrrp).join('\n')}\n`;
+}
+
+/** The VRRP part of a Heartbeat daemon's status (`run -c DIR -f FILE`). */
+export function formatVrrpSection(v: VrrpStatusReport['vrrp'] & { file?: string }): string {
+  return `\nVRRP instances${v.file ? ` of ${v.file}` : ''}:\n${lines(v).join('\n')}\n`;
+}
+
+function lines(v: VrrpStatusReport['vrrp']): string[] {
+  const out: string[] = [];
+  for (const g of v.groups) out.push(`  sync group ${g.name}: ${g.state} for ${secs(g.forMs)} (${g.members.map((m) => m.name).join(', ')})`);
+  for (const i of v.instances) {
     const head = `  ${i.name.padEnd(12)} VRID ${String(i.vrid).padEnd(3)} v${i.version} ${i.state.padEnd(6)} for ${secs(i.forMs)}, priority ${i.priority}${i.priority !== i.basePriority ? ` (base ${i.basePriority})` : ''}, advert ${i.advertIntervalMs} ms`;
     const why: string[] = [];
     if (i.master) why.push(`master ${i.master.address} at priority ${i.master.priority}, heard ${secs(i.master.agoMs)} ago`);
@@ -19,5 +28,5 @@ export function formatVrrpStatus(r: VrrpStatusReport): string {
     if (!i.sync.allowed) why.push(i.sync.reason);
     out.push(why.length ? `${head}; ${why.join('; ')}` : head);
   }
-  return out.join('\n') + '\n';
+  return out;
 }

@@ -25,6 +25,8 @@ import { RxGate } from '../transport/gate.js';
 import { PathMonitor, type MonitoredPath } from './paths.js';
 import { createAgent, groupOwner } from '../agents/index.js';
 import { NetCore } from '../net/core.js';
+import type { VrrpConfig } from '../vrrp/config.js';
+import { VrrpService } from '../vrrp/service.js';
 import type { ResourceAgent } from '../agents/types.js';
 import { listenControl, PID_NAME } from '../control/socket.js';
 import { Logger } from '../util/log.js';
@@ -78,6 +80,8 @@ export interface DaemonOptions {
   initDir?: string;
   scriptTimeoutMs?: number;
   debug?: boolean;
+  /** `run -c DIR -f FILE`: the keepalived.conf whose VRRP instances run beside the pair (checked first: cli/keepalived.ts). */
+  vrrp?: { file: string; config: VrrpConfig };
 }
 
 export class Daemon {
@@ -92,6 +96,8 @@ export class Daemon {
   private pathMon?: PathMonitor;
   private control?: Server;
   private netlink?: NetCore;
+  /** The keepalived.conf's VRRP instances, on the same network core as the groups' addresses. */
+  private vrrp?: VrrpService;
   private agents = new Map<string, ResourceAgent[]>();
   /** The cause of the last failed state write, until one succeeds (logs the first of a streak). */
   private stateFailing?: string;
@@ -193,6 +199,10 @@ export class Daemon {
     };
     for (const g of config.groups) this.agents.set(g.name, g.resources.map((r) => createAgent(r, ctx, this.netlink!, groupOwner(g.name))));
 
+    if (this.opts.vrrp) {
+      this.vrrp = await VrrpService.start(this.opts.vrrp.config, this.netlink, { log: (level, m) => this.log.log(level, m) });
+      this.log.info(`running ${this.opts.vrrp.config.instances.length} vrrp_instance(s) from ${this.opts.vrrp.file} beside the pair`);
+    }
     this.control = await listenControl(runDir, async (req) => this.handleControl(req.cmd, req));
     this.ownsRunDir = true;
     const pidFile = join(runDir, PID_NAME);
@@ -371,7 +381,9 @@ export class Daemon {
     }
     this.stopping = true;
     this.sd?.send(`STOPPING=1\nSTATUS=releasing resource groups (${reason})`);
-    this.log.info(`shutting down (${reason}): releasing resource groups`);
+    this.log.info(`shutting down (${reason}): releasing resource groups${this.vrrp ? ' and VRRP instances' : ''}`);
+    // Both at once: VRRP masters say priority 0 now, so their backups take over while the groups are released.
+    void this.vrrp?.stop();
     this.runtime?.submit({ kind: 'shutdown' });
   }
 
@@ -738,6 +750,7 @@ export class Daemon {
     if (this.ownsRunDir) try { unlinkSync(join(this.opts.runDir, PID_NAME)); } catch { /* already gone */ }
     // Operations in flight finish (their results are no longer stepped).
     if (this.runtime) await new Promise<void>((r) => this.runtime!.whenIdle(r));
+    await this.vrrp?.stop();
     this.netlink?.close();
     await this.store?.close().catch(() => undefined);
     await this.lock?.release();
@@ -902,6 +915,7 @@ export class Daemon {
       ...(this.pinger ? { ping: this.pinger.stats() } : {}),
       ...(this.backend ? { arbiter: this.backend.target } : {}),
       ...(this.arbiterClient ? { arbiterDrops: this.arbiterClient.dropped } : {}),
+      ...(this.vrrp && this.opts.vrrp ? { vrrp: { file: this.opts.vrrp.file, ...this.vrrp.runtime.view() } } : {}),
     });
   }
 }

@@ -12,6 +12,7 @@ import type { PathReport } from './paths.js';
 import type { TargetStats } from '../ping/tracker.js';
 import { groupLabel } from '../config/haresources.js';
 import type { AuthDiagView } from './authdiag.js';
+import type { VrrpView } from '../vrrp/runtime.js';
 
 export const STATUS_VERSION = 1;
 
@@ -55,6 +56,7 @@ export interface StatusInput {
   eventLoopDelay?: { p50Ms: number; p99Ms: number; maxMs: number };
   /** Datagrams tandem's arbiter client dropped: not an authentic answer to one of its requests. */
   arbiterDrops?: { auth: number; malformed: number; unmatched: number };
+  vrrp?: { file: string } & VrrpView;
 }
 
 /** One heartbeat path as reported: the membership view plus, when known, the PathMonitor's figures. */
@@ -141,6 +143,8 @@ export function buildStatusReport(i: StatusInput) {
     recentEvents: i.journal,
     fencing: v.fencing ? fencingReport(v, v.fencing, i.fenceHistory ?? []) : null,
     quorum: v.quorum ? quorumReport(v, v.quorum, i, now) : null,
+    /** `run -c DIR -f FILE`: the keepalived.conf's VRRP instances and sync groups; null without -f. */
+    vrrp: i.vrrp ?? null,
   };
 }
 

@@ -101,7 +101,9 @@ export const VRRP_SET_MACHINE: Machine<VrrpSetState, VrrpSetEvent, VrrpSetEffect
   tick: { event: { kind: 'tick' } },
 };
 
-export function vrrpSetView(s: VrrpSetState, now: number): { instances: InstanceView[]; groups: SyncGroupView[] } {
+export interface VrrpView { instances: InstanceView[]; groups: SyncGroupView[] }
+
+export function vrrpSetView(s: VrrpSetState, now: number): VrrpView {
   const instances: InstanceView[] = [];
   const groups: SyncGroupView[] = [];
   for (const u of s.units) {

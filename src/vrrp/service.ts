@@ -98,7 +98,7 @@ export class VrrpService {
   private readonly live = new Map<string, Live>();
   private watcher?: NetWatcher;
   private readonly drops: RateLimitedLog;
-  private closed = false;
+  private stopped?: Promise<void>;
 
   private constructor(private readonly cfg: VrrpConfig, private readonly core: NetCore, private readonly o: Required<VrrpServiceOptions>, ifs: InterfaceInfo[]) {
     for (const spec of cfg.instances) {
@@ -161,13 +161,13 @@ export class VrrpService {
   }
 
   /** Masters send priority 0 and drop their VIPs; every instance's stop notify runs; sockets close. */
-  async stop(): Promise<void> {
-    if (this.closed) return;
-    await this.runtime.shutdown();
-    this.closed = true;
-    this.closeSockets();
-    this.watcher?.close();
-    this.drops.close();
+  stop(): Promise<void> {
+    return (this.stopped ??= (async () => {
+      await this.runtime.shutdown();
+      this.closeSockets();
+      this.watcher?.close();
+      this.drops.close();
+    })());
   }
 
   private closeSockets(): void {

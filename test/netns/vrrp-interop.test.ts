@@ -215,6 +215,33 @@ describe('tandem run -f against keepalived 2.2.7', () => {
     await vipOnlyOn('k', 4, 6000);
   }, 30_000);
 
+  it('run -c DIR -f FILE: one daemon runs a Heartbeat pair\'s group and the VRRP instance; status shows both; a stop releases both', async () => {
+    // The Heartbeat peer never comes: after initdead the group starts here. keepalived is the VRRP peer.
+    const cfg = join(WORK, 'ha.d');
+    mkdirSync(cfg, { recursive: true });
+    writeFileSync(join(cfg, 'ha.cf'), `keepalive 100ms\nwarntime 500ms\ndeadtime 1\ninitdead 1\nucast eth0 ${NET[4].k}\nauto_failback off\nnode t absent\n`);
+    writeFileSync(join(cfg, 'authkeys'), 'auth 1\n1 sha1 interop-secret\n', { mode: 0o600 });
+    writeFileSync(join(cfg, 'haresources'), 't IPaddr2::10.248.1.150/24/eth0\n');
+    start('k', { version: 3, family: 4, advertInt: '0.1', priority: 100 });
+    writeFileSync(join(WORK, 't.conf'), conf('t', { version: 3, family: 4, advertInt: '0.1', priority: 150 }));
+    const log = openSync(join(WORK, 't.log'), 'a');
+    procs.t = spawn('ip', ['netns', 'exec', T, process.execPath, join(ROOT, 'bin/tandem'), 'run', '-c', cfg, '-f', join(WORK, 't.conf'), '--node', 't',
+      '--state-dir', join(WORK, 'state'), '--run-dir', join(WORK, 'run')], { stdio: ['ignore', log, log] });
+    closeSync(log);
+    await vipOnlyOn('t', 4, 5000);
+    const groupVip = async () => (await nsExec(T, 'ip', ['-4', '-o', 'addr', 'show', 'dev', 'eth0'])).stdout.includes(' 10.248.1.150/');
+    await waitFor('the group\'s address after initdead', async () => ((await groupVip()) ? true : undefined), 8000, 50)
+      .catch((e: Error) => { throw new Error(`${e.message}\n${logs()}`); });
+    const st = (await nsExec(T, process.execPath, [join(ROOT, 'bin/tandem'), 'status', '--run-dir', join(WORK, 'run')])).stdout;
+    expect(st).toMatch(/^VRRP instances of .*t\.conf:$/m);
+    expect(st).toMatch(/^ {2}VI_1 +VRID 61 +v3 MASTER/m);
+    const js = JSON.parse((await nsExec(T, process.execPath, [join(ROOT, 'bin/tandem'), 'status', '--json', '--run-dir', join(WORK, 'run')])).stdout) as { vrrp: { instances: Array<{ state: string }> } };
+    expect(js.vrrp.instances).toMatchObject([{ state: 'MASTER' }]);
+    await stopGracefully('t');
+    expect(await groupVip(), logs()).toBe(false);
+    await vipOnlyOn('k', 4, 3000);
+  }, 40_000);
+
   it('v3 IPv6: tandem master over ff02::12, keepalived backup; tandem loses power: keepalived takes over', async () => {
     start('k', { version: 3, family: 6, advertInt: '0.1', priority: 100 });
     start('t', { version: 3, family: 6, advertInt: '0.1', priority: 150 });
