@@ -175,7 +175,8 @@ export class VrrpRuntime {
     const name = a.instance;
     switch (e.kind) {
       case 'send-advert': h.sendAdvert(name, e.priority, e.advertIntervalMs); break;
-      case 'announce': h.announce(name, e.repeat); break;
+      // Behind the transition that put the VIPs on: announcing before they are there says nothing.
+      case 'announce': this.serial.run(name, (done) => { h.announce(name, e.repeat); done(); }); break;
       case 'log': h.log(e.level, e.message); break;
       default: {
         const t = e;

@@ -59,8 +59,9 @@ export function resolvePrimary(spec: VrrpInstanceSpec, ifs: InterfaceInfo[]): st
 
 function vipSpec(spec: VrrpInstanceSpec, v: VrrpInstanceSpec['vips'][number]): VipSpec {
   const s: VipSpec = {
+    // The machine's `announce` effects say when and how often (garp_master_*): none with the add itself.
     family: v.family, ip: v.address, prefixLen: v.prefix, nic: v.dev ?? spec.interface,
-    arpCount: spec.garp.masterRepeat, arpIntervalMs: 0,
+    arpCount: 0, arpIntervalMs: 0,
   };
   if (v.label !== undefined) s.label = v.label;
   if (v.brd !== undefined) s.broadcast = v.brd;

@@ -72,6 +72,9 @@ describe('VrrpRuntime', () => {
       'begin VI_1 become-backup', 'end VI_1 become-backup', 'begin VI_1 become-master', 'end VI_1 become-master',
     ]);
     expect(rt.view().instances[0]).toMatchObject({ name: 'VI_1', state: 'MASTER' });
+    // The first announcement waits for the VIPs to be on (it used to race the add).
+    const ann = h.calls.indexOf('announce VI_1');
+    expect(ann).toBeGreaterThan(h.calls.indexOf('end VI_1 become-master'));
   });
 
   it('a sync group: the group\'s notify runs after every member\'s transition has ended', () => {
