@@ -3,7 +3,6 @@ export function openPacket(ifname: string): [number, number];
 /** Send one Ethernet frame (destination MAC and ethertype are read from it). */
 export function sendFrame(fd: number, ifindex: number, frame: Buffer): number;
 export function close(fd: number): void;
-export function closeAsync(fd: number): void;
 /** The interface's Ethernet address (6 bytes). */
 export function hwAddress(ifname: string): Buffer;
 /** SO_BINDTODEVICE on an existing socket fd. */

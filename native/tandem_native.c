@@ -101,37 +101,6 @@ static napi_value close_fd(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-// closeAsync(fd): close() on libuv's thread pool. Closing an AF_PACKET
-// socket waits for an RCU grace period (about 15 ms here, measured by
-// bench:vrrp's capture): on the main thread that stalled heartbeats and VRRP
-// adverts right after a takeover's announcement. Errors are of no use then.
-typedef struct { napi_async_work work; int fd; } close_job;
-static void close_job_execute(napi_env env, void *data) { (void)env; close(((close_job *)data)->fd); }
-static void close_job_complete(napi_env env, napi_status status, void *data) {
-  (void)status;
-  close_job *j = data;
-  napi_delete_async_work(env, j->work);
-  free(j);
-}
-static napi_value close_fd_async(napi_env env, napi_callback_info info) {
-  size_t argc = 1; napi_value argv[1]; int32_t fd;
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc < 1 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0) {
-    napi_throw_type_error(env, NULL, "closeAsync(fd)");
-    return NULL;
-  }
-  close_job *j = calloc(1, sizeof *j);
-  napi_value name;
-  if (!j || napi_create_string_utf8(env, "tandem.closeAsync", NAPI_AUTO_LENGTH, &name) != napi_ok
-      || napi_create_async_work(env, NULL, name, close_job_execute, close_job_complete, j, &j->work) != napi_ok
-      || napi_queue_async_work(env, j->work) != napi_ok) {
-    // Could not queue it: close here rather than leak the descriptor.
-    free(j);
-    close(fd);
-  }
-  return NULL;
-}
-
 // hwAddress(ifname) -> Buffer(6)
 static napi_value hw_address(napi_env env, napi_callback_info info) {
   size_t argc = 1; napi_value argv[1];
@@ -894,7 +863,6 @@ static napi_value init(napi_env env, napi_value exports) {
     {"openPacket", NULL, open_packet, NULL, NULL, NULL, napi_default, NULL},
     {"sendFrame", NULL, send_frame, NULL, NULL, NULL, napi_default, NULL},
     {"close", NULL, close_fd, NULL, NULL, NULL, napi_default, NULL},
-    {"closeAsync", NULL, close_fd_async, NULL, NULL, NULL, napi_default, NULL},
     {"hwAddress", NULL, hw_address, NULL, NULL, NULL, napi_default, NULL},
     {"bindToDevice", NULL, bind_to_device, NULL, NULL, NULL, napi_default, NULL},
     {"setRecvBuffer", NULL, set_recv_buffer, NULL, NULL, NULL, napi_default, NULL},

@@ -36,8 +36,7 @@ export class PacketSocket {
   close(): void {
     if (!this.open) return;
     this.open = false;
-    // Off the main thread: closing an AF_PACKET socket waits ~15 ms for the kernel (RCU), a stall of every timer.
-    try { native.closeAsync(this.fd); } catch { /* nothing useful to do */ }
+    try { native.close(this.fd); } catch { /* nothing useful to do */ }
   }
 }
 
