@@ -174,6 +174,7 @@ async function main(): Promise<void> {
     if (t.trim() === '' || !Number.isFinite(a) || cs < 1 || cs > 4095 || Math.abs(cs - a * 100) > 1e-6) usage(`--advert: '${t}' is not a VRRPv3 advert_int (0.01..40.95 s in 10 ms steps)`);
     return a;
   });
+  if (adverts.length > 10) usage(`--advert: at most 10 values, not ${adverts.length}`);
   const impls = (args.get('impl') ?? IMPLS.join(',')).split(',').map((i) => {
     if (!IMPLS.includes(i as VrrpImpl)) usage(`--impl: '${i}' is not one of ${IMPLS.join(', ')}`);
     return i as VrrpImpl;
@@ -199,7 +200,9 @@ async function main(): Promise<void> {
   for (const a of adverts) {
     for (const impl of impls) {
       console.log(`${impl}, advert_int ${a} (Master_Down_Interval ${masterDownMs(a).toFixed(1)} ms), ${runs} run${runs > 1 ? 's' : ''}`);
-      rows.push(await measure(impl, a, runs, `${prefix}${idx}`, `${net}.${idx}`));
+      // A letter, not a number, after the prefix: lab prefixes are matched as
+      // PREFIX<pid>, and 'tdvb1' would also match the namespaces of 'tdvb12'.
+      rows.push(await measure(impl, a, runs, `${prefix}${String.fromCharCode(96 + idx)}`, `${net}.${idx}`));
       idx++;
     }
   }
