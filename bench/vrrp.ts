@@ -18,6 +18,9 @@
 //     (`ping -D -i 0.002`: 2 ms resolution, the kernel's receive stamp);
 //   - alpha is powered on again (a reboot: its own address only) and
 //     preempts; the next run starts once it holds the VIP alone again.
+// A run in which beta's kernel reports the VIP before t0 (beta took over
+// while alpha was up: it missed alpha's adverts for Master_Down_Interval)
+// is not timed; it is counted in the table's "false takeovers" column.
 // Beta takes over Master_Down_Interval = 3 x advert_int + (256-100)/256 x
 // advert_int after alpha's last advert (RFC 5798), for both implementations.
 //
@@ -53,7 +56,7 @@ function parseArgs(argv: string[]): Map<string, string> {
 }
 
 interface Run { vipMs: number; reachMs: number }
-interface Row { impl: VrrpImpl; advertInt: number; runs: Run[] }
+interface Row { impl: VrrpImpl; advertInt: number; runs: Run[]; falseTakeovers: number }
 
 const live: KeepalivedPair[] = [];
 const watchers: LineWatcher[] = [];
@@ -76,8 +79,9 @@ async function soleHolderAlpha(pair: KeepalivedPair, timeoutMs: number): Promise
 async function measure(impl: VrrpImpl, advertInt: number, runs: number, prefix: string, net: string): Promise<Row> {
   const pair = new KeepalivedPair({ prefix, net, workDir: join(tmpdir(), `tandem-bench-vrrp-${impl}`), advertInt, impl });
   live.push(pair);
-  const row: Row = { impl, advertInt, runs: [] };
-  const vipRe = new RegExp(`inet ${pair.vip.replace(/\./g, '\\.')}/`);
+  const row: Row = { impl, advertInt, runs: [], falseTakeovers: 0 };
+  // An address added (ip monitor prints removals as "Deleted ...").
+  const vipRe = new RegExp(`^\\[[^\\]]+\\]\\s*(?!Deleted)\\S.* inet ${pair.vip.replace(/\./g, '\\.')}/`);
   try {
     await pair.setup();
     pair.startNode('alpha');
@@ -98,8 +102,18 @@ async function measure(impl: VrrpImpl, advertInt: number, runs: number, prefix: 
       const t0 = wallNow();
       await pair.powerOff('alpha', pids);
       const downAt = wallNow();
-      const vip = await mon.first(vipRe, t0mono - 1, 15_000);
+      const vip = await mon.first(vipRe, 0, 15_000);
       if (!vip) throw new Error(`${impl} run ${i + 1}: the VIP never reached beta (logs in ${pair.dir('beta')})`);
+      const stampAt = ipTimestampMs(vip.line);
+      if (stampAt !== undefined && stampAt < t0) {
+        // Beta took the VIP while alpha was still up: a false takeover, not a failover to time.
+        mon.stop(); ping.stop();
+        watchers.splice(watchers.indexOf(mon), 1); watchers.splice(watchers.indexOf(ping), 1);
+        row.falseTakeovers++;
+        console.log(`  ${impl} advert_int ${advertInt} run ${i + 1}: beta took the VIP ${(t0 - stampAt).toFixed(1)} ms BEFORE the crash (alpha still up): a false takeover, not timed`);
+        if (i + 1 < runs) await pair.powerOn('alpha');
+        continue;
+      }
       let reachMs = NaN;
       for (let waited = 0; waited < 5000 && Number.isNaN(reachMs); waited += 10) {
         for (const l of ping.lines) {
@@ -110,8 +124,7 @@ async function measure(impl: VrrpImpl, advertInt: number, runs: number, prefix: 
       }
       mon.stop(); ping.stop();
       watchers.splice(watchers.indexOf(mon), 1); watchers.splice(watchers.indexOf(ping), 1);
-      const stamp = ipTimestampMs(vip.line);
-      const run: Run = { vipMs: stamp !== undefined ? stamp - t0 : vip.at - t0mono, reachMs };
+      const run: Run = { vipMs: stampAt !== undefined ? stampAt - t0 : vip.at - t0mono, reachMs };
       row.runs.push(run);
       console.log(`  ${impl} advert_int ${advertInt} run ${i + 1}: crash → VIP ${run.vipMs.toFixed(1)} ms, crash → client-reachable ${Number.isNaN(reachMs) ? 'n/a (no reply within 5 s)' : `${reachMs.toFixed(1)} ms`}`);
       if (i + 1 < runs) await pair.powerOn('alpha');
@@ -138,9 +151,9 @@ function stats(xs: number[]): string {
 
 function printTable(rows: Row[]): void {
   console.log('\nVRRP failover, power loss of the master (alpha), VRRPv3 unicast, same keepalived.conf pair (ms: median / min / max)');
-  console.log('advert_int  Master_Down  impl        crash → VIP          crash → client-reachable   n');
+  console.log('advert_int  Master_Down  impl        crash → VIP          crash → client-reachable   n   false takeovers');
   for (const r of rows) {
-    console.log(`${String(r.advertInt).padEnd(11)} ${`${masterDownMs(r.advertInt).toFixed(1)}`.padEnd(12)} ${r.impl.padEnd(11)} ${stats(r.runs.map((x) => x.vipMs)).padEnd(20)} ${stats(r.runs.map((x) => x.reachMs)).padEnd(26)} ${r.runs.length}`);
+    console.log(`${String(r.advertInt).padEnd(11)} ${`${masterDownMs(r.advertInt).toFixed(1)}`.padEnd(12)} ${r.impl.padEnd(11)} ${stats(r.runs.map((x) => x.vipMs)).padEnd(20)} ${stats(r.runs.map((x) => x.reachMs)).padEnd(26)} ${String(r.runs.length).padEnd(3)} ${r.falseTakeovers}`);
   }
   const adverts = [...new Set(rows.map((r) => r.advertInt))];
   const pairs = adverts.map((a) => [a, rows.find((r) => r.advertInt === a && r.impl === 'tandem'), rows.find((r) => r.advertInt === a && r.impl === 'keepalived')] as const);
