@@ -12,7 +12,8 @@
 // priority, preempt) has no keepalive/deadtime: a setting maps to advert_int
 // = keepalive (0.1 s for 100 ms, 0.02 for 20 ms, 0.01 for 10 ms); its
 // Master_Down_Interval is 3 x advert_int + skew. A crash is a power loss as
-// for the others (link down, the VRRP child SIGKILLed first). As alpha
+// for the others (lab/keepalived.ts: every process SIGSTOPped, link down,
+// then SIGKILLed, so no goodbye advert). As alpha
 // preempts when it comes back, the next crash hits whoever holds the VIP.
 // Heartbeat is not run at 10 ms (its dead-node check is polled every 250 ms).
 //

@@ -1,5 +1,6 @@
-// Debian's keepalived 2.2.7 as a yardstick pair, on the same topology as
-// lab/pair.ts (alpha, beta and a client on a bridge in the client's namespace):
+// A keepalived.conf pair on the same topology as lab/pair.ts (alpha, beta and
+// a client on a bridge in the client's namespace), run by Debian's keepalived
+// 2.2.7 (the yardstick) or by tandem (`tandem run -f`) from the same file:
 //
 //   [alpha: eth0 .1] --veth-- [client: br0 .10] --veth-- [beta: eth0 .2]
 //
@@ -9,20 +10,27 @@
 // subsystem only, logging to its own file, its pid files in the run's work dir:
 // every keepalived process (the parent and its VRRP child) lives in the node's
 // namespace, so powerOff() and cleanup() (`ip netns pids` + SIGKILL) end all of
-// it and nothing escapes to the host.
+// it and nothing escapes to the host. With impl 'tandem' the node runs
+// `node <bin/tandem's flags> bin/tandem run -f keepalived.conf` instead, from
+// the identical file.
 //
 // Facts used here (/work/shared/reference/keepalived.md §0): the parent you
 // start forks a VRRP child; `kill -9` of the parent alone is a graceful stop
-// (the child has PDEATHSIG=SIGTERM and sends a priority-0 advert), so a power
-// loss downs the link first and SIGKILLs the VRRP child before anything else.
+// (the child has PDEATHSIG=SIGTERM and sends a priority-0 advert). So a power
+// loss first SIGSTOPs every process of the node (none can see another die or
+// react to the link), then downs the link, then SIGKILLs them: no goodbye
+// advert leaves, whichever implementation runs.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readlinkSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { bringUpEth0, createPairNetwork, killAllIn, killNetns, Pair, type NodeName } from './pair.js';
+import { bringUpEth0, createPairNetwork, killAllIn, killNetns, Pair, REPO_ROOT, TANDEM_NODE_FLAGS, type NodeName } from './pair.js';
 import { sh, sleep } from './sh.js';
 
 export const KEEPALIVED_BIN = '/usr/sbin/keepalived';
+const TANDEM_BIN = join(REPO_ROOT, 'bin', 'tandem');
+
+export type VrrpImpl = 'keepalived' | 'tandem';
 
 export interface KeepalivedPairOptions {
   prefix: string;             // namespace prefix, <= 8 chars
@@ -35,6 +43,8 @@ export interface KeepalivedPairOptions {
   preempt?: boolean;
   vrid?: number;
   priority?: Record<NodeName, number>;
+  /** Who runs the keepalived.conf on both nodes (default keepalived). */
+  impl?: VrrpImpl;
 }
 
 export class KeepalivedPair {
@@ -46,7 +56,7 @@ export class KeepalivedPair {
   private readonly o: Required<KeepalivedPairOptions>;
 
   constructor(opts: KeepalivedPairOptions) {
-    this.o = { advertInt: 1, media: 'ucast', preempt: true, vrid: 51, priority: { alpha: 150, beta: 100 }, ...opts };
+    this.o = { advertInt: 1, media: 'ucast', preempt: true, vrid: 51, priority: { alpha: 150, beta: 100 }, impl: 'keepalived', ...opts };
     const s = Math.round(this.o.advertInt * 100);
     if (!(s >= 1 && s <= 4095) || Math.abs(s - this.o.advertInt * 100) > 1e-6) {
       // keepalived itself would round it, or ignore it and silently keep 1 s (keepalived.md §5.3).
@@ -61,11 +71,11 @@ export class KeepalivedPair {
   }
 
   get options(): Readonly<Required<KeepalivedPairOptions>> { return this.o; }
-  get impl(): 'keepalived' { return 'keepalived'; }
+  get impl(): VrrpImpl { return this.o.impl; }
 
   dir(node: NodeName): string { return join(this.o.workDir, node); }
   configFile(node: NodeName): string { return join(this.dir(node), 'keepalived.conf'); }
-  logFile(node: NodeName): string { return join(this.dir(node), 'keepalived.log'); }
+  logFile(node: NodeName): string { return join(this.dir(node), `${this.o.impl}.log`); }
   pidFile(node: NodeName): string { return join(this.dir(node), 'keepalived.pid'); }
   vrrpPidFile(node: NodeName): string { return join(this.dir(node), 'vrrp.pid'); }
 
@@ -92,7 +102,7 @@ export class KeepalivedPair {
       ? [`    unicast_src_ip ${this.ip[node]}`, `    unicast_peer {`, `        ${this.ip[peer]}`, `    }`]
       : [];
     writeFileSync(this.configFile(node), [
-      '# written by the tandem lab (impl keepalived)',
+      '# written by the tandem lab (run by keepalived or tandem run -f)',
       'global_defs {',
       `    router_id ${node}`,
       '    vrrp_version 3',
@@ -113,8 +123,20 @@ export class KeepalivedPair {
     ].join('\n'));
   }
 
-  /** Starts keepalived (foreground, VRRP only) on `node`; the child is keepalived's parent process. */
+  /**
+   * Starts the implementation on `node`: keepalived (foreground, VRRP only;
+   * the child is keepalived's parent process) or `tandem run -f` (the child is
+   * tandem itself: `ip netns exec` execs).
+   */
   startNode(node: NodeName): ChildProcess {
+    if (this.o.impl === 'tandem') {
+      const fd = openSync(this.logFile(node), 'a');
+      const child = spawn('ip', ['netns', 'exec', this.ns[node], process.execPath, ...TANDEM_NODE_FLAGS, TANDEM_BIN,
+        'run', '-f', this.configFile(node), '--node', node], { stdio: ['ignore', fd, fd] });
+      closeSync(fd);
+      this.procs[node] = child;
+      return child;
+    }
     if (!existsSync(KEEPALIVED_BIN)) throw new Error(`keepalived is not installed (need ${KEEPALIVED_BIN}; apt-get install keepalived)`);
     for (const f of [this.pidFile(node), this.vrrpPidFile(node)]) rmSync(f, { force: true });
     const fd = openSync(this.logFile(node), 'a');
@@ -127,11 +149,12 @@ export class KeepalivedPair {
     return child;
   }
 
-  /** The pids of every keepalived process of `node` (parent first, then the VRRP child), from its namespace. */
+  /** The pids of every process of the implementation on `node` (keepalived: parent first, then the VRRP child), from its namespace. */
   async pids(node: NodeName): Promise<number[]> {
     const inNs = (await sh('ip', ['netns', 'pids', this.ns[node]], { allowFail: true })).split('\n').filter(Boolean).map(Number);
+    const exe = this.o.impl === 'tandem' ? realpathSync(process.execPath) : KEEPALIVED_BIN;
     return inNs.filter((pid) => {
-      try { return readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'keepalived'; } catch { return false; }
+      try { return readlinkSync(`/proc/${pid}/exe`) === exe; } catch { return false; }
     }).sort((a, b) => a - b);
   }
 
@@ -156,19 +179,30 @@ export class KeepalivedPair {
   }
 
   /**
-   * Power loss: the link drops, then the VRRP child dies before its parent
-   * (a parent dying first would make the child stop gracefully), then every
-   * other process of the node. The VIP stays on the dead node's eth0, as on
-   * a real crashed host.
+   * Power loss: every process of the node is frozen (SIGSTOP) at once, so
+   * none sees another die (keepalived's VRRP child would say goodbye on its
+   * parent's death) or the link go; then the link drops and they are all
+   * SIGKILLed. The VIP stays on the dead node's eth0, as on a real crashed
+   * host, behind a link that is down. `pids` (from every process in the
+   * node's namespace, default: listed now) lets a caller list them before its
+   * clock starts, so the freeze is a few kill(2) calls.
    */
-  async powerOff(node: NodeName): Promise<void> {
+  async powerOff(node: NodeName, pids?: number[]): Promise<void> {
+    const frozen = pids ?? await this.namespacePids(node);
+    for (const pid of frozen) {
+      try { process.kill(pid, 'SIGSTOP'); } catch { /* gone */ }
+    }
     await sh('ip', ['-n', this.ns[node], 'link', 'set', 'eth0', 'down']);
-    const child = this.vrrpPid(node);
-    if (child !== undefined) {
-      try { process.kill(child, 'SIGKILL'); } catch { /* gone */ }
+    for (const pid of frozen) {
+      try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
     }
     await killAllIn(this.ns[node]);
     this.procs[node] = undefined;
+  }
+
+  /** Every process in `node`'s namespace (the daemon, keepalived's children, anything they ran). */
+  async namespacePids(node: NodeName): Promise<number[]> {
+    return (await sh('ip', ['netns', 'pids', this.ns[node]], { allowFail: true })).split('\n').filter(Boolean).map(Number);
   }
 
   /** Power back on: the node's own address only, then keepalived again. */
@@ -177,7 +211,7 @@ export class KeepalivedPair {
     return this.startNode(node);
   }
 
-  /** SIGTERM: keepalived sends a priority-0 advert, drops the VIP and exits. */
+  /** SIGTERM: keepalived (or tandem) sends a priority-0 advert, drops the VIP and exits. */
   async stopNode(node: NodeName, timeoutMs = 10_000): Promise<void> {
     const child = this.procs[node];
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
@@ -189,6 +223,11 @@ export class KeepalivedPair {
   }
 
   async cleanup(): Promise<void> {
+    // A daemon spawned just now may not have entered its namespace yet, so
+    // `ip netns pids` would miss it and it would outlive the namespace.
+    for (const child of Object.values(this.procs)) {
+      if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    }
     for (const ns of Object.values(this.ns)) await killNetns(ns);
     if (!process.env.TANDEM_KEEP_LAB) rmSync(this.o.workDir, { recursive: true, force: true });
   }

@@ -89,7 +89,7 @@ export class NetCore {
       batch.push(add);
     }
     // Link up and address in one sendmsg; the kernel applies them in order.
-    const results = batch.length > 0 ? await this.nl.changeAddresses(batch, true) : [];
+    const results = batch.length > 0 ? await this.nl.changeAddresses(batch, true, ifs) : [];
     for (const r of results) {
       // Someone added it between our listing and the add: same end state.
       if (!r.ok && r.error.code !== 'EEXIST') throw r.error;
@@ -127,13 +127,14 @@ export class NetCore {
     this.announcing.get(ip)?.abort();
     this.announcing.delete(ip);
     const changes: AddressChange[] = [];
-    for (const i of this.holders(spec, await this.nl.interfaces())) {
+    const ifs = await this.nl.interfaces();
+    for (const i of this.holders(spec, ifs)) {
       for (const a of i.addresses.filter((x) => x.address === ip)) {
         log('info', `removing ${ip}/${a.prefixLen} from ${i.name}`);
         changes.push({ op: 'del', ifname: i.name, ip, prefixLen: a.prefixLen });
       }
     }
-    for (const r of changes.length > 0 ? await this.nl.changeAddresses(changes, true) : []) {
+    for (const r of changes.length > 0 ? await this.nl.changeAddresses(changes, true, ifs) : []) {
       // Already gone (or its interface vanished): what stop wants anyway.
       if (!r.ok && r.error.code !== 'EADDRNOTAVAIL' && r.error.code !== 'ENODEV') throw r.error;
     }

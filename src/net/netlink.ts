@@ -251,8 +251,10 @@ export class Netlink {
    * added with IFA_F_NODAD: a VIP must answer at once, not after DAD's second.
    * With `throwFirst`, argument problems throw instead of being results.
    */
-  async changeAddresses(changes: AddressChange[], throwFirst = false): Promise<BatchResult[]> {
-    const links = await this.links();
+  async changeAddresses(changes: AddressChange[], throwFirst = false, known?: ReadonlyArray<{ name: string; index: number }>): Promise<BatchResult[]> {
+    // `known`: the caller's listing from a moment ago, saving a dump on a
+    // takeover's path; an interface gone since fails with ENODEV from the kernel.
+    const links = known ?? await this.links();
     const msgs: Array<{ seq: number; bytes: Buffer; dump: boolean }> = [];
     const results: Array<BatchResult | Promise<BatchResult>> = [];
     const texts: Array<{ what: string; messages: Messages }> = [];
@@ -287,7 +289,10 @@ export class Netlink {
 
   /** Addresses of both families, of one interface or of all. */
   async listAddresses(ifname?: string): Promise<AddressEntry[]> {
-    const links = await this.links();
+    return this.addressesOf(await this.links(), ifname);
+  }
+
+  private async addressesOf(links: LinkInfo[], ifname?: string): Promise<AddressEntry[]> {
     const only = ifname === undefined ? undefined : indexOf(links, ifname);
     const parts = await this.dumpOf('listing addresses', (seq) => encodeDump(RTM_GETADDR, AF_UNSPEC, seq));
     const out: AddressEntry[] = [];
@@ -306,7 +311,7 @@ export class Netlink {
 
   async interfaces(): Promise<InterfaceInfo[]> {
     const links = await this.links();
-    const addrs = await this.listAddresses();
+    const addrs = await this.addressesOf(links);
     return links.map((l) => {
       const i: InterfaceInfo = {
         name: l.name, index: l.index, up: l.up, running: l.running, carrier: l.carrier, loopback: l.loopback, noarp: l.noarp,
@@ -505,7 +510,7 @@ function mapError(what: string, messages: Messages, e: unknown): NetlinkError {
   return new NetlinkError(`${what} failed: ${errText(e)}`);
 }
 
-function indexOf(links: { name: string; index: number }[], name: string): number {
+function indexOf(links: ReadonlyArray<{ name: string; index: number }>, name: string): number {
   const l = links.find((x) => x.name === name);
   if (!l) {
     throw new NetlinkError(

@@ -121,6 +121,21 @@ describe.sequential('network core in network namespaces', () => {
     expect(await d().agent('status', spec)).toBe('stopped');
   });
 
+  it('a VIP goes in after one listing of links and addresses: three netlink round trips before it is on the interface', async () => {
+    // A takeover waits for each of them (bench:vrrp: crash -> VIP); the links
+    // used to be dumped three times (twice for the listing, once more for the add).
+    const spec = 'IPaddr2::10.236.1.103/24/va::arp_count=1';
+    const before = (await d().nl('counters')).value as { sendmsg: number; messages: number };
+    await d().agent('start', spec);
+    const after = (await d().nl('counters')).value as { sendmsg: number; messages: number };
+    expect((await addrs(A, 'va')).map((a) => a.local)).toContain('10.236.1.103');
+    // links dump, address dump, then the add (and nothing else) in one sendmsg each.
+    expect(after.sendmsg - before.sendmsg).toBe(3);
+    expect(after.messages - before.messages).toBe(3);
+    await d().agent('stop', spec);
+    expect((await addrs(A, 'va')).map((a) => a.local)).not.toContain('10.236.1.103');
+  });
+
   it('IPaddr2 given an IPv6 address finds its interface and prefix (findif)', async () => {
     const spec = 'IPaddr2::fd00:236:1:0:0:0:0:101::arp_count=1';
     await d().agent('start', spec);
