@@ -312,7 +312,7 @@ class SimClockTimer implements Timer {
     const s = this.n.sim;
     s.after(Math.max(0, at - this.n.localNow()) + s.rng.int(0, s.p.timerSlackMs), () => {
       if (token !== this.token || this.n.inc !== this.inc) return;
-      this.n.inProcess(() => { if (token === this.token && this.n.inc === this.inc) fire(); });
+      this.n.inProcess(() => { if (token === this.token && this.n.inc === this.inc) fire(); }, true);
     });
   }
   clear(): void { this.token += 1; }
@@ -329,7 +329,7 @@ class SimHost {
   /** VIPs up on this host, by VR index: what is really configured. */
   readonly vips = new Set<number>();
   /** Work waiting for SIGCONT (timers, packets, completions), in order. */
-  private frozen: Array<() => void> = [];
+  private frozen: Array<{ timer: boolean; fn: () => void }> = [];
   /** Transitions in flight: land (VIPs) at completion. */
   private inflight = new Map<number, () => void>();
   private nextOp = 0;
@@ -342,8 +342,9 @@ class SimHost {
   localNow(): number { return this.sim.now - this.origin; }
   running(): boolean { return this.proc === 'up' && !this.paused; }
 
-  inProcess(fn: () => void): void {
-    if (this.paused) this.frozen.push(fn);
+  /** Runs `fn` in the process now, or on SIGCONT if it is frozen. */
+  inProcess(fn: () => void, timer = false): void {
+    if (this.paused) this.frozen.push({ timer, fn });
     else fn();
   }
 
@@ -351,9 +352,10 @@ class SimHost {
     this.paused = false;
     const q = this.frozen.splice(0);
     this.backlog = 0;
-    // The expired timers and the queued packets, in a random interleaving (as the kernel may).
-    if (this.sim.rng.chance(0.5)) q.reverse();
-    for (const fn of q) if (!this.paused) fn(); else this.frozen.push(fn);
+    // The expired timers before or after the queued packets and events, each in its own order.
+    const timersFirst = this.sim.rng.chance(0.5);
+    const order = [...q.filter((x) => x.timer === timersFirst), ...q.filter((x) => x.timer !== timersFirst)];
+    for (const x of order) if (!this.paused) x.fn(); else this.frozen.push(x);
   }
 
   start(): void {
