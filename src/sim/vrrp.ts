@@ -57,6 +57,8 @@ export interface MemberSpec {
   nopreempt: boolean;
   preemptDelayMs: number;
   initialState: 'MASTER' | 'BACKUP';
+  /** v3 only: this node's own advert_int, when it differs from the others' (a v3 BACKUP takes the master's). */
+  intervalMs?: number;
 }
 
 export type VrrpFault =
@@ -142,12 +144,13 @@ export function makeVrrpScenario(seed: number): VrrpScenario {
     if (others.length && rng.chance(0.25)) priority = rng.pick(others).priority === 255 ? 254 : rng.pick(others).priority;   // ties: the address breaks them
     if (owner) priority = 255;
     const nopreempt = rng.chance(0.2);
-    void vr;
-    return {
+    const m: MemberSpec = {
       priority, nopreempt,
       preemptDelayMs: !nopreempt && rng.chance(0.25) ? rng.pick([500, 1000, 3000, 5000]) : 0,
       initialState: priority === 255 || rng.chance(0.3) ? 'MASTER' : 'BACKUP',
     };
+    if (vr.version === 3 && rng.chance(0.15)) m.intervalMs = rng.pick([100, 200, 500, 1000, 2000]);
+    return m;
   };
   const members: MemberSpec[][] = Array.from({ length: nodes }, () => []);
   for (let r = 0; r < nvr; r++) {
@@ -169,7 +172,7 @@ export function makeVrrpScenario(seed: number): VrrpScenario {
     }
   }
   void grouped;
-  const maxInterval = Math.max(...vrs.map((v) => v.intervalMs));
+  const maxInterval = Math.max(...vrs.map((v) => v.intervalMs), ...members.flat().map((m) => m.intervalMs ?? 0));
   const params: VrrpParams = {
     nodes, addresses, vrs, members, groups,
     delayMs: rng.int(0, 5), jitterMs: rng.int(0, 5), dup: rng.chance(0.3) ? 0.05 : 0,
@@ -222,12 +225,20 @@ function makeFaults(seed: number, p: VrrpParams): VrrpEpisode[] {
   return out.sort((a, b) => a.at - b.at);
 }
 
+/** A node's advert interval in a virtual router. */
+export const intervalOf = (p: VrrpParams, n: number, r: number): number => p.members[n]![r]!.intervalMs ?? p.vrs[r]!.intervalMs;
+
+/** Every interval a virtual router's instances use: a v3 BACKUP may run on any of them (the master's). */
+const intervalsOf = (p: VrrpParams, r: number): number[] => Array.from({ length: p.nodes }, (_, n) => intervalOf(p, n, r));
+
 /** The longest Master_Down_Interval any instance of the schedule can run (its own or a v3 master's interval). */
 export function maxMdi(p: VrrpParams): number {
   let m = 0;
   for (let r = 0; r < p.vrs.length; r++) {
     const vr = p.vrs[r]!;
-    for (let n = 0; n < p.nodes; n++) m = Math.max(m, masterDownIntervalMs(vr.version, p.members[n]![r]!.priority, vr.intervalMs));
+    for (let n = 0; n < p.nodes; n++) {
+      for (const iv of intervalsOf(p, r)) m = Math.max(m, masterDownIntervalMs(vr.version, p.members[n]![r]!.priority, iv));
+    }
   }
   return m;
 }
@@ -250,7 +261,7 @@ export function vrrpBounds(p: VrrpParams): { hop: number; mdi: number; settle: n
   const hop = p.delayMs + p.jitterMs + (p.reorder > 0 ? p.reorderMs : 0) + p.timerSlackMs + 1;
   const mdi = maxMdi(p);
   const P = Math.max(0, ...p.members.flat().map((m) => m.preemptDelayMs));
-  const A = Math.max(...p.vrs.map((v) => v.intervalMs));
+  const A = Math.max(...p.vrs.map((_, r) => Math.max(...intervalsOf(p, r))));
   return { hop, mdi, settle: p.bootMaxMs + P + 2 * mdi + A + 2 * hop + 4 * p.opMaxMs };
 }
 
@@ -523,7 +534,7 @@ export class VrrpSim {
     const instances: InstanceConfig[] = this.p.vrs.map((vr, r) => {
       const m = this.p.members[n]![r]!;
       return {
-        name: vr.name, vrid: vr.vrid, priority: m.priority, version: vr.version, advertIntervalMs: vr.intervalMs,
+        name: vr.name, vrid: vr.vrid, priority: m.priority, version: vr.version, advertIntervalMs: intervalOf(this.p, n, r),
         nopreempt: m.nopreempt, preemptDelayMs: m.preemptDelayMs, initialState: m.initialState,
         primaryAddress: vr.family === 4 ? a.v4 : a.v6, garp: DEFAULT_GARP, guarded: !!this.p.guard,
       };
@@ -679,7 +690,9 @@ export class VrrpSim {
         const ok = group.every((x) => instanceOf(o.rt!, this.p.vrs[x]!.name).state === 'BACKUP');
         if (!ok) continue;
         if (this.p.guard && !o.mayBeMaster) continue;
-        for (const x of group) skew = Math.max(skew, skewTimeMs(this.p.vrs[x]!.version, this.p.members[o.ix]![x]!.priority, this.p.vrs[x]!.intervalMs));
+        for (const x of group) {
+          for (const iv of intervalsOf(this.p, x)) skew = Math.max(skew, skewTimeMs(this.p.vrs[x]!.version, this.p.members[o.ix]![x]!.priority, iv));
+        }
       }
       if (skew < 0) continue;
       this.stats.priority0Checks += 1;
@@ -706,20 +719,17 @@ export class VrrpSim {
     if (cur === next) { this.after(this.rng.int(g.holdMinMs, g.holdMaxMs), () => this.guardRound()); return; }
     if (cur < 0) { grant(); return; }
     // The holder is told first and must have stepped down (its answer) before the gap starts.
+    // From now on nobody holds it: a process of the holder's that starts meanwhile starts without it.
     this.trace(`guard: n${cur} loses the permission`);
+    this.guardHolder = -1;
     const h = this.hosts[cur]!;
-    const inc = h.inc;
-    const revoke = () => {
-      this.guardHolder = -1;
-      this.after(g.gapMs, grant);
-    };
+    const revoke = () => this.after(g.gapMs, grant);
     if (!h.rt || h.proc !== 'up') { h.mayBeMaster = false; revoke(); return; }
     this.after(this.rng.int(0, g.noticeMaxMs), () => {
       h.inProcess(() => {
-        if (h.inc === inc && h.rt) {
-          h.mayBeMaster = false;
-          if (this.bug !== 'ignore-guard') h.rt.submit({ event: { kind: 'may-be-master', allowed: false, reason: 'permission handed over' } });
-        } else h.mayBeMaster = false;
+        // Whichever incarnation runs now (an earlier one's MASTER state died with it).
+        h.mayBeMaster = false;
+        if (h.rt && this.bug !== 'ignore-guard') h.rt.submit({ event: { kind: 'may-be-master', allowed: false, reason: 'permission handed over' } });
         revoke();
       });
     });
@@ -769,7 +779,9 @@ export class VrrpSim {
       }
     }
     this.owed = this.owed.filter((o) => this.now < o.by && this.masters(o.vr).length === 0);
-    if (!this.whole() || this.now < this.quietSince + this.bounds.settle) return;
+    // Quiet from the last change, or from the arrival of the last advert a fault delayed, whichever is later.
+    const quietFrom = Math.max(this.quietSince, this.impairedUntil);
+    if (!this.whole() || this.now < quietFrom + this.bounds.settle) return;
     const running = this.hosts.filter((h) => h.running() && h.rt);
     if (running.length === 0) return;
     this.stats.settledSteps += 1;
@@ -778,12 +790,12 @@ export class VrrpSim {
       const m = this.masters(r).filter((x) => this.hosts[x]!.running());
       if (this.p.guard && !running.some((h) => h.ix === this.guardHolder)) continue;   // nobody may be MASTER
       if (m.length !== 1) {
-        this.fail('one-master', `${name}: ${m.length} MASTERs (${m.map((x) => `n${x}`).join(', ') || 'none'}) after ${this.now - this.quietSince} ms quiet (B_settle ${this.bounds.settle} ms)`);
+        this.fail('one-master', `${name}: ${m.length} MASTERs (${m.map((x) => `n${x}`).join(', ') || 'none'}) after ${this.now - quietFrom} ms quiet (B_settle ${this.bounds.settle} ms)`);
         return;
       }
       const holders = running.filter((h) => h.vips.has(r)).map((h) => h.ix);
       if (holders.length !== 1) {
-        this.fail('vip-holders', `${name}: VIPs up on ${holders.length} running hosts (${holders.map((x) => `n${x}`).join(', ') || 'none'}) after ${this.now - this.quietSince} ms quiet (B_settle ${this.bounds.settle} ms)`);
+        this.fail('vip-holders', `${name}: VIPs up on ${holders.length} running hosts (${holders.map((x) => `n${x}`).join(', ') || 'none'}) after ${this.now - quietFrom} ms quiet (B_settle ${this.bounds.settle} ms)`);
         return;
       }
     }
@@ -793,7 +805,7 @@ export class VrrpSim {
         const g = u.g;
         const s0 = g.members[0]!.state;
         if (g.members.some((x) => x.state !== s0) || g.state !== s0) {
-          this.fail('sync-group', `${h.name} group ${g.cfg.name}: members ${g.members.map((x) => `${x.cfg.name}=${x.state}`).join(', ')}, group ${g.state}, after ${this.now - this.quietSince} ms quiet`);
+          this.fail('sync-group', `${h.name} group ${g.cfg.name}: members ${g.members.map((x) => `${x.cfg.name}=${x.state}`).join(', ')}, group ${g.state}, after ${this.now - quietFrom} ms quiet`);
           return;
         }
       }

@@ -51,6 +51,7 @@ describe('simulator: VRRP schedules', () => {
         const prios = p.members.map((m) => m[r]!.priority);
         if (new Set(prios).size < prios.length) seen.add('tie');
       }
+      if (p.members.flat().some((m) => m.intervalMs !== undefined)) seen.add('v3 intervals differ');
       for (const f of sc.faults) seen.add(`fault:${f.f.k}`);
       // The bound is derived from the timers: never below one Master_Down_Interval of any instance.
       const b = vrrpBounds(p);
@@ -60,7 +61,7 @@ describe('simulator: VRRP schedules', () => {
     }
     for (const k of [
       'nodes:2', 'nodes:3', 'vrs:1', 'vrs:2', 'vrs:3', 'v2/ipv4/multicast', 'v2/ipv4/unicast', 'v3/ipv4/multicast', 'v3/ipv4/unicast',
-      'v3/ipv6/multicast', 'v3/ipv6/unicast', 'auth', 'group:2', 'group:3', 'guard', 'nopreempt', 'preempt_delay', 'owner', 'tie',
+      'v3/ipv6/multicast', 'v3/ipv6/unicast', 'auth', 'group:2', 'group:3', 'guard', 'nopreempt', 'preempt_delay', 'owner', 'tie', 'v3 intervals differ',
       'fault:cut', 'fault:loss', 'fault:slow', 'fault:dup', 'fault:link', 'fault:kill', 'fault:power', 'fault:pause', 'fault:stop',
     ]) expect(seen, k).toContain(k);
   });
