@@ -168,7 +168,12 @@ export function makeVrrpScenario(seed: number): VrrpScenario {
   for (const g of groups) {
     for (let n = 0; n < nodes; n++) {
       const first = members[n]![g[0]!]!;
-      for (const r of g) members[n]![r] = { ...first };
+      for (const r of g) {
+        const own = members[n]![r]!.intervalMs;   // v2 and v3 members may share a group
+        const m: MemberSpec = { priority: first.priority, nopreempt: first.nopreempt, preemptDelayMs: first.preemptDelayMs, initialState: first.initialState };
+        if (own !== undefined) m.intervalMs = own;
+        members[n]![r] = m;
+      }
     }
   }
   void grouped;
@@ -281,7 +286,7 @@ export type VrrpBug = 'no-tie-break' | 'ignore-priority-0' | 'keep-vips' | 'igno
 
 export interface VrrpViolation {
   t: number;
-  kind: 'one-master' | 'vip-holders' | 'sync-group' | 'priority-0' | 'guard' | 'codec';
+  kind: 'one-master' | 'vip-holders' | 'sync-group' | 'priority-0' | 'guard' | 'codec' | 'crash';
   message: string;
 }
 
@@ -834,13 +839,18 @@ export class VrrpSim {
     });
     const end = p.horizonMs + 1 + this.bounds.settle + 3 * this.bounds.mdi + 2000;
     const maxSteps = this.opts.steps ?? 2_000_000;
-    while (!this.violation && this.steps < maxSteps) {
-      const ev = this.heap.pop();
-      if (!ev || ev.t > end) break;
-      this.now = ev.t;
-      this.steps += 1;
-      ev.fn();
-      this.check();
+    try {
+      while (!this.violation && this.steps < maxSteps) {
+        const ev = this.heap.pop();
+        if (!ev || ev.t > end) break;
+        this.now = ev.t;
+        this.steps += 1;
+        ev.fn();
+        this.check();
+      }
+    } catch (e) {
+      // A throw from the runtime or the codec is a finding, with its seed, not the end of the run.
+      this.fail('crash', e instanceof Error ? (e.stack ?? e.message) : String(e));
     }
     const r: VrrpResult = { seed: this.scenario.seed, steps: this.steps, simMs: this.now, trace: this.ring.slice(), stats: this.stats };
     if (this.violation) r.violation = this.violation;
