@@ -32,7 +32,7 @@
 import { VrrpRuntime, type VrrpHost, type VrrpSetConfig } from '../vrrp/runtime.js';
 import {
   DEFAULT_GARP, masterDownIntervalMs, skewTimeMs,
-  type InstanceConfig, type InstanceEvent, type InstanceState, type Transition, type VrrpStateName,
+  type InstanceConfig, type InstanceEvent, type InstanceState,
 } from '../vrrp/instance.js';
 import { decode, encode, VRRP_GROUP4, VRRP_GROUP6, VRRP_TTL, type VrrpAuth } from '../vrrp/packet.js';
 import type { Clock, Timer } from '../runtime/driver.js';
@@ -138,7 +138,6 @@ export function makeVrrpScenario(seed: number): VrrpScenario {
     };
   });
   const groups: number[][] = nvr >= 2 && rng.chance(0.4) ? [nvr === 3 && rng.chance(0.5) ? [0, 1, 2] : [0, 1]] : [];
-  const grouped = new Set(groups.flat());
   const draw = (vr: VrSpec, others: MemberSpec[], owner: boolean): MemberSpec => {
     let priority = rng.int(1, 254);
     if (others.length && rng.chance(0.25)) priority = rng.pick(others).priority === 255 ? 254 : rng.pick(others).priority;   // ties: the address breaks them
@@ -176,7 +175,6 @@ export function makeVrrpScenario(seed: number): VrrpScenario {
       }
     }
   }
-  void grouped;
   const maxInterval = Math.max(...vrs.map((v) => v.intervalMs), ...members.flat().map((m) => m.intervalMs ?? 0));
   const params: VrrpParams = {
     nodes, addresses, vrs, members, groups,
@@ -880,4 +878,3 @@ export function formatVrrpViolation(r: VrrpResult): string {
   ].join('\n');
 }
 
-export type { Transition, VrrpStateName };
