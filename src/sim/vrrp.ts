@@ -162,8 +162,8 @@ export function makeVrrpScenario(seed: number): VrrpScenario {
     }
   }
   // A sync group's members on one node share priority and preemption (a
-  // group whose members rank the nodes differently never settles, in
-  // keepalived as here: each node waits for a member that will not be ready).
+  // group whose members rank the nodes differently need not settle: each
+  // node may wait for a member that the other's adverts keep from being ready).
   for (const g of groups) {
     for (let n = 0; n < nodes; n++) {
       const first = members[n]![g[0]!]!;
