@@ -1,4 +1,6 @@
-// npm run sim -- --seeds N [--from S | --seed S] [--steps K] [--verbose] [--workers W]
+// npm run sim -- [--vrrp] --seeds N [--from S | --seed S] [--steps K] [--verbose] [--workers W]
+//
+// --vrrp runs the VRRP schedules (src/sim/vrrp.ts) instead of the Heartbeat ones.
 //
 // Runs seeds S..S+N-1 (S defaults to 1; --seed alone runs just S; --from is
 // the same as --seed, for a range) and prints
@@ -9,6 +11,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { DEFAULT_STEPS, formatViolation, makeScenario, runSeed, type SimResult } from './sim.js';
+import { formatVrrpViolation, runVrrpSeed, type VrrpStats } from './vrrp.js';
 
 interface Opts {
   from: number;
@@ -17,9 +20,12 @@ interface Opts {
   verbose: boolean;
   workers: number;
   single: boolean;
+  vrrp: boolean;
 }
 
 interface Batch {
+  vrrp: VrrpStats;
+  vrrpViolations: string[];
   schedules: number;
   steps: number;
   truncated: number;
@@ -31,8 +37,9 @@ interface Batch {
   };
 }
 
-const USAGE = 'usage: sim --seeds N [--from S | --seed S] [--steps K] [--verbose] [--workers W]\n' +
-  '  runs seeds S..S+N-1 (S = 1 by default); --seed S alone replays seed S. Seeds are 32-bit (0..4294967295).';
+const USAGE = 'usage: sim [--vrrp] --seeds N [--from S | --seed S] [--steps K] [--verbose] [--workers W]\n' +
+  '  runs seeds S..S+N-1 (S = 1 by default); --seed S alone replays seed S. Seeds are 32-bit (0..4294967295).\n' +
+  '  --vrrp: the VRRP schedules (keepalived instances on 2 or 3 hosts) instead of the Heartbeat ones.';
 
 // The PRNG mixes a seed in as a 32-bit integer (rng.ts): a larger one would
 // silently replay a smaller one.
@@ -43,6 +50,7 @@ function parseArgs(argv: string[]): Opts {
   let seed: number | undefined;
   let steps = DEFAULT_STEPS;
   let verbose = false;
+  let vrrp = false;
   let workers: number | undefined;
   const num = (flag: string, v: string | undefined, min: number, max = Number.MAX_SAFE_INTEGER): number => {
     const n = Number(v);
@@ -59,6 +67,7 @@ function parseArgs(argv: string[]): Opts {
       case '--steps': steps = num(a, argv[++i], 1); break;
       case '--workers': workers = num(a, argv[++i], 1); break;
       case '--verbose': verbose = true; break;
+      case '--vrrp': vrrp = true; break;
       case '-h': case '--help': process.stdout.write(`${USAGE}\n`); process.exit(0); break;
       default: throw new Error(`unknown argument '${a}'\n${USAGE}`);
     }
@@ -68,18 +77,28 @@ function parseArgs(argv: string[]): Opts {
   const single = count === 1;
   // Verbose output is one ordered stream: keep it in this thread.
   const w = verbose || single ? 1 : (workers ?? Math.min(availableParallelism(), 8));
-  return { from: seed ?? 1, count, steps, verbose, workers: Math.max(1, Math.min(w, count)), single };
+  return { from: seed ?? 1, count, steps, verbose, workers: Math.max(1, Math.min(w, count)), single, vrrp };
 }
 
 const noFence = (): Batch['fence'] => ({ scenarios: 0, fences: 0, takeovers: 0, races: 0, racesActiveLost: 0 });
+const noVrrp = (): VrrpStats => ({ masters: 0, priority0Checks: 0, settledSteps: 0, adverts: 0, crossVrDrops: 0, guardHandovers: 0, priority0Reordered: 0 });
 const noQuorum = (): Batch['quorum'] => ({
   scenarios: 0, arbiter: 0, etcd: 0, ping: 0, leaseHandovers: 0, noGrantReleases: 0, ipfailHandovers: 0, arbDualSteps: 0, tightOverlaps: 0,
 });
 
-function runBatch(from: number, count: number, stride: number, offset: number, steps: number, verbose: boolean, single: boolean): Batch {
-  const out: Batch = { schedules: 0, steps: 0, truncated: 0, violations: [], fence: noFence(), quorum: noQuorum() };
+function runBatch(from: number, count: number, stride: number, offset: number, steps: number, verbose: boolean, single: boolean, vrrp: boolean): Batch {
+  const out: Batch = { vrrp: noVrrp(), vrrpViolations: [], schedules: 0, steps: 0, truncated: 0, violations: [], fence: noFence(), quorum: noQuorum() };
   for (let i = offset; i < count; i += stride) {
     const seed = from + i;
+    if (vrrp) {
+      const r = runVrrpSeed(seed, { steps, ...(verbose ? { verbose: (line: string) => process.stdout.write(`${line}\n`) } : {}) });
+      out.schedules += 1;
+      out.steps += r.steps;
+      for (const k of Object.keys(out.vrrp) as Array<keyof VrrpStats>) out.vrrp[k] += r.stats[k];
+      if (r.violation) out.vrrpViolations.push(formatVrrpViolation(r));
+      if (single) process.stdout.write(`seed ${seed}: ${r.steps} steps, ${r.simMs} ms simulated\n`);
+      continue;
+    }
     const r = runSeed(seed, {
       steps,
       hash: single,
@@ -121,21 +140,23 @@ async function main(): Promise<number> {
   const t0 = performance.now();
   let batches: Batch[];
   if (o.workers === 1) {
-    batches = [runBatch(o.from, o.count, 1, 0, o.steps, o.verbose, o.single)];
+    batches = [runBatch(o.from, o.count, 1, 0, o.steps, o.verbose, o.single, o.vrrp)];
   } else {
     batches = await Promise.all(Array.from({ length: o.workers }, (_, i) => new Promise<Batch>((resolve, reject) => {
-      const w = new Worker(new URL(import.meta.url), { workerData: { from: o.from, count: o.count, stride: o.workers, offset: i, steps: o.steps } });
+      const w = new Worker(new URL(import.meta.url), { workerData: { from: o.from, count: o.count, stride: o.workers, offset: i, steps: o.steps, vrrp: o.vrrp } });
       w.once('message', (b: Batch) => resolve(b));
       w.once('error', reject);
       w.once('exit', (code) => { if (code !== 0) reject(new Error(`worker ${i} exited with ${code}`)); });
     })));
   }
-  const total: Batch = { schedules: 0, steps: 0, truncated: 0, violations: [], fence: noFence(), quorum: noQuorum() };
+  const total: Batch = { vrrp: noVrrp(), vrrpViolations: [], schedules: 0, steps: 0, truncated: 0, violations: [], fence: noFence(), quorum: noQuorum() };
   for (const b of batches) {
     total.schedules += b.schedules;
     total.steps += b.steps;
     total.truncated += b.truncated;
     total.violations.push(...b.violations);
+    total.vrrpViolations.push(...b.vrrpViolations);
+    for (const k of Object.keys(total.vrrp) as Array<keyof VrrpStats>) total.vrrp[k] += b.vrrp[k];
     for (const k of Object.keys(total.fence) as Array<keyof Batch['fence']>) total.fence[k] += b.fence[k];
     for (const k of Object.keys(total.quorum) as Array<keyof Batch['quorum']>) total.quorum[k] += b.quorum[k];
   }
@@ -143,6 +164,20 @@ async function main(): Promise<number> {
   for (const v of total.violations) process.stdout.write(`${formatViolation(v)}\n\n`);
   const secs = (performance.now() - t0) / 1000;
   const last = o.from + o.count - 1;
+  if (o.vrrp) {
+    for (const v of total.vrrpViolations.sort()) process.stdout.write(`${v}\n\n`);
+    const seeds = total.vrrpViolations.map((v) => /seed (\d+)/.exec(v)![1]).map(Number).sort((a, b) => a - b);
+    const s = total.vrrp;
+    process.stdout.write([
+      `vrrp schedules run: ${total.schedules} (seeds ${o.from}..${last})`,
+      `total steps:   ${total.steps}`,
+      `vrrp:          ${s.adverts} adverts sent, ${s.masters} transitions to MASTER, ${s.priority0Checks} graceful stops of a sole master checked for takeover (${s.priority0Reordered} excused: an older advert overtook the priority 0), ` +
+        `${s.settledSteps} settled steps checked, ${s.guardHandovers} guard handovers, ${s.crossVrDrops} adverts of another virtual router refused by the codec`,
+      `violations:    ${seeds.length}${seeds.length ? ` (seeds ${seeds.join(', ')})` : ''}`,
+      `wall time:     ${secs.toFixed(1)} s on ${o.workers} thread(s)`,
+    ].join('\n') + '\n');
+    return seeds.length ? 1 : 0;
+  }
   process.stdout.write([
     `schedules run: ${total.schedules} (seeds ${o.from}..${last})`,
     `total steps:   ${total.steps}${total.truncated ? ` (${total.truncated} schedule(s) cut short by --steps ${o.steps})` : ''}`,
@@ -165,6 +200,6 @@ if (isMainThread) {
     process.exitCode = 2;
   });
 } else {
-  const d = workerData as { from: number; count: number; stride: number; offset: number; steps: number };
-  parentPort!.postMessage(runBatch(d.from, d.count, d.stride, d.offset, d.steps, false, false));
+  const d = workerData as { from: number; count: number; stride: number; offset: number; steps: number; vrrp: boolean };
+  parentPort!.postMessage(runBatch(d.from, d.count, d.stride, d.offset, d.steps, false, false, d.vrrp));
 }

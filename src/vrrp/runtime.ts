@@ -9,6 +9,12 @@
 // through a KeyedSerial per instance, and a sync group's own notify runs
 // behind its members'. Adverts are not held back by them: a backup must
 // hear the master's adverts even while its VIPs are being removed.
+// Transitions the machine makes while one is still being carried out wait in
+// one slot per instance, the newest replacing the older (with the first's
+// `from`): a host whose scripts are slow carries out the current state next,
+// instead of working through every flap, so the VIPs follow the machine
+// within two transitions, and the queue is bounded (the simulator found a
+// BACKUP holding its VIPs for seconds behind a backlog: docs/simulation.md).
 
 import { Driver, KeyedSerial, type Clock, type Machine } from '../runtime/driver.js';
 import {
@@ -133,6 +139,8 @@ export class VrrpRuntime {
   readonly state: VrrpSetState;
   private readonly driver: Driver<VrrpSetState, VrrpSetEvent, VrrpSetEffect>;
   private readonly serial = new KeyedSerial();
+  /** Per instance: the transition queued and not yet started, which a newer one replaces. */
+  private readonly waiting = new Map<string, { t: Transition; from: VrrpStateName; priority: number; reason: string }>();
 
   constructor(cfg: VrrpSetConfig, private readonly host: VrrpHost) {
     this.state = initVrrpSet(cfg, host.clock.now());
@@ -168,7 +176,11 @@ export class VrrpRuntime {
       let left = members.length;
       const fire = () => this.serial.run(`group:${a.group}`, (done) => h.groupState(a.group, a.state, a.from, a.reason, done));
       if (left === 0) { fire(); return; }
-      for (const m of members) this.serial.run(m, (done) => { done(); if (--left === 0) fire(); });
+      // A member's waiting transition is now behind this job: a newer one queues after it.
+      for (const m of members) {
+        this.waiting.delete(m);
+        this.serial.run(m, (done) => { done(); if (--left === 0) fire(); });
+      }
       return;
     }
     const e = a.effect;
@@ -181,7 +193,17 @@ export class VrrpRuntime {
       default: {
         const t = e;
         h.log(t.kind === 'become-fault' ? 'warn' : 'info', `vrrp_instance ${name}: ${t.from} -> ${STATE_OF[t.kind]} (priority ${t.priority}): ${t.reason}`);
-        this.serial.run(name, (done) => h.transition(name, t.kind, t.from, t.priority, t.reason, done));
+        const queued = this.waiting.get(name);
+        if (queued) {
+          queued.t = t.kind; queued.priority = t.priority; queued.reason = t.reason;
+          break;
+        }
+        const job = { t: t.kind, from: t.from, priority: t.priority, reason: t.reason };
+        this.waiting.set(name, job);
+        this.serial.run(name, (done) => {
+          if (this.waiting.get(name) === job) this.waiting.delete(name);
+          h.transition(name, job.t, job.from, job.priority, job.reason, done);
+        });
       }
     }
   }
