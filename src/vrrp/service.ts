@@ -103,9 +103,10 @@ export interface TrackRef {
 /**
  * Who tracks what, with which weight: the track line's weight, else the
  * vrrp_script's / vrrp_track_file's own (interfaces: 0); `reverse` from
- * either. A sync group's tracks apply to each member. In a sync group
- * without sync_group_tracking_weight every weight counts as 0 (FAULT), as
- * keepalived ignores the weight there (check-config refuses it on members).
+ * either. A sync group's own tracks apply to each member with their weights
+ * (keepalived 2.2 does the same, sync_group_tracking_weight or not). A
+ * member's own weighted track needs sync_group_tracking_weight: check-config
+ * refuses it otherwise, and should one get here it counts as 0 (FAULT).
  */
 export function trackPlan(cfg: VrrpConfig): TrackRef[] {
   const out: TrackRef[] = [];
@@ -120,7 +121,7 @@ export function trackPlan(cfg: VrrpConfig): TrackRef[] {
         const o = own(t.name);
         out.push({
           instance: i.name, source: `${prefix}track_${kind} ${t.name}`, kind, name: t.name,
-          weight: weightless ? 0 : t.weight ?? o?.weight ?? 0, reverse: t.reverse || (o?.reverse ?? false),
+          weight: weightless && prefix === '' ? 0 : t.weight ?? o?.weight ?? 0, reverse: t.reverse || (o?.reverse ?? false),
         });
       }
     };

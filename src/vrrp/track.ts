@@ -114,7 +114,7 @@ export function scriptStep(s: ScriptSetState, ev: ScriptEvent, now: number): Scr
   t.running = false;
   const success = ev.code === 0 && !ev.timedOut;
   const why = ev.timedOut ? `timed out after ${scriptTimeoutMs(t.cfg) / 1000} s`
-    : ev.code !== null ? `exit status ${ev.code}` : `killed by ${ev.signal ?? 'a signal'}`;
+    : ev.code !== null ? `exit status ${ev.code}` : ev.signal ? `killed by ${ev.signal}` : 'could not be run';
   if (ev.code !== t.lastCode && ev.code !== null) out.push({ kind: 'log', level: 'info', message: `vrrp_script ${t.cfg.name}: now returning ${ev.code}` });
   t.lastCode = ev.code;
   const { rise, fall } = t.cfg;

@@ -80,7 +80,7 @@ describe('vrrp_script runs', () => {
     expect(exit(s, 0, 2005)).toEqual(['good: succeeded']);
   });
 
-  it('a timeout and a signal are failures', () => {
+  it('a timeout, a signal and a script that cannot be run are failures', () => {
     const s = initScripts([cfg({ timeoutMs: 1000 })], 0);
     tick(s, 0);
     expect(exit(s, null, 1002, true)).toEqual(['bad: timed out after 1 s']);
@@ -88,6 +88,11 @@ describe('vrrp_script runs', () => {
     expect(exit(s, 0, 2001)).toEqual(['good: succeeded']);
     tick(s, 4000);
     expect(brief(scriptStep(s, { kind: 'exited', script: 'chk', code: null, signal: 'SIGSEGV', timedOut: false }, 4001))).toEqual(['bad: killed by SIGSEGV']);
+    tick(s, 6000);
+    expect(exit(s, 0, 6001)).toEqual(['good: succeeded']);
+    tick(s, 8000);
+    // runScript could not spawn it (the service logs why): a failure too.
+    expect(brief(scriptStep(s, { kind: 'exited', script: 'chk', code: null, signal: null, timedOut: false }, 8001))).toEqual(['bad: could not be run']);
   });
 
   it('after a stall (process stopped) the next run is an interval from now, not a burst', () => {
@@ -200,14 +205,21 @@ describe('trackPlan (who tracks what)', () => {
     ]);
   });
 
-  it("a sync group's tracks apply to every member, weight 0 (FAULT) unless sync_group_tracking_weight", () => {
+  it("a sync group's own tracks apply to every member with their weight (as keepalived 2.2, flag or not)", () => {
     const g = 'vrrp_sync_group G {\n  group {\n    A\n    B\n  }\n  track_script {\n    chk\n  }\n}';
     expect(trackPlan(parse(base('', g))).map((r) => `${r.instance} ${r.source} ${r.weight}`)).toEqual([
-      'A sync group G: track_script chk 0', 'B sync group G: track_script chk 0',
-    ]);
-    const gw = g.replace('\n}', '\n  sync_group_tracking_weight\n}');
-    expect(trackPlan(parse(base('', gw))).map((r) => `${r.instance} ${r.source} ${r.weight}`)).toEqual([
       'A sync group G: track_script chk -30', 'B sync group G: track_script chk -30',
     ]);
+  });
+
+  it("a member's own weighted track counts only with sync_group_tracking_weight", () => {
+    const gw = 'vrrp_sync_group G {\n  group {\n    A\n    B\n  }\n  sync_group_tracking_weight\n}';
+    expect(trackPlan(parse(base('track_script {\n  chk\n}', gw))).map((r) => `${r.instance} ${r.source} ${r.weight}`)).toEqual([
+      'A track_script chk -30',
+    ]);
+    // Without the flag check-config refuses it; the plan, given such a model, makes it a FAULT (weight 0).
+    const model = parse(base('track_script {\n  chk\n}', gw));
+    model.syncGroups[0]!.trackingWeight = false;
+    expect(trackPlan(model).map((r) => r.weight)).toEqual([0]);
   });
 });
