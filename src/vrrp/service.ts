@@ -160,6 +160,8 @@ export class VrrpService {
   /** Weight-0 scripts without a first result: the instances wait in INIT for them, as keepalived's do. */
   private readonly initPending = new Set<string>();
   private initDone?: () => void;
+  /** Script runs in flight: stop waits for them (each bounded by its timeout and the kill grace). */
+  private readonly running = new Set<Promise<void>>();
 
   private constructor(private readonly cfg: VrrpConfig, private readonly core: NetCore, private readonly o: Required<VrrpServiceOptions>, ifs: InterfaceInfo[]) {
     for (const spec of cfg.instances) {
@@ -270,13 +272,15 @@ export class VrrpService {
     const cmd = spec?.script;
     if (!cmd) return;
     const as = cmd.uid !== undefined && cmd.gid !== undefined ? { uid: cmd.uid, gid: cmd.gid } : undefined;
-    void runScript(cmd.path ?? cmd.argv[0]!, cmd.argv.slice(1), a.timeoutMs, as).then(
+    const run = runScript(cmd.path ?? cmd.argv[0]!, cmd.argv.slice(1), a.timeoutMs, as).then(
       (r) => this.scripts?.submit({ kind: 'exited', script: a.script, code: r.code, signal: r.signal, timedOut: r.timedOut }),
       (e: unknown) => {
         this.drops.log('warn', `script:${a.script}`, `${cmd.file}:${cmd.line}: vrrp_script ${a.script}: ${e instanceof Error ? e.message : String(e)}`);
         this.scripts?.submit({ kind: 'exited', script: a.script, code: null, signal: null, timedOut: false });
       },
     );
+    this.running.add(run);
+    void run.finally(() => this.running.delete(run));
   }
 
   private scriptStatus(name: string, ok: boolean, reason: string): void {
@@ -320,6 +324,8 @@ export class VrrpService {
     this.scripts?.close();
     if (this.fileTimer) clearInterval(this.fileTimer);
     await this.runtime.shutdown();
+    // A script still running is not left behind: its timeout (SIGTERM, then SIGKILL) runs out first.
+    await Promise.all([...this.running]);
     this.closed = true;
     this.closeSockets();
     this.watcher?.close();

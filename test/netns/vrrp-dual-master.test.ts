@@ -16,6 +16,7 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -47,13 +48,15 @@ function conf(who: Node): string {
     'global_defs {', `    router_id ${who}`, '    vrrp_version 3', '    enable_script_security', '    script_user nobody nogroup', '}',
     'vrrp_script chk_group {', `    script "/usr/bin/test ! -e ${path(who, 'fail-group')}"`, '    interval 1', '    weight -60', '}',
     'vrrp_script chk_vi2 {', `    script "/usr/bin/test ! -e ${path(who, 'fail-vi2')}"`, '    interval 1', '    weight -60', '}',
+    // Hangs until its timeout: no effect on the roles (a positive weight, never good), but it is running when tandem stops.
+    'vrrp_script chk_hang {', '    script "/bin/sleep 30"', '    interval 3', '    timeout 3', '    weight 10', '}',
     'vrrp_track_file tf_vi2 {', `    file ${path(who, 'tf')}`, '    weight -60', '}',
     'vrrp_sync_group VG1 {', '    group {', '        VI_1', '        DIP_1', '    }',
     '    track_script {', '        chk_group', '    }', '    sync_group_tracking_weight', '}',
     ...inst('VI_1', 'eth0', 71, p1, VIP.vi1.ip),
     ...inst('DIP_1', 'eth1', 72, p1, VIP.dip.ip),
     ...inst('VI_2', 'eth0', 73, p2, VIP.vi2.ip, [
-      '    track_script {', '        chk_vi2', '    }', '    track_file {', '        tf_vi2', '    }', '    track_interface {', '        eth2', '    }',
+      '    track_script {', '        chk_vi2', '        chk_hang', '    }', '    track_file {', '        tf_vi2', '    }', '    track_interface {', '        eth2', '    }',
     ]),
     '',
   ].join('\n');
@@ -205,5 +208,21 @@ describe('dual-master active/active with a sync group (tandem on both nodes)', (
     expect(Math.abs(seen.vi1! - seen.dip!), logs()).toBeLessThan(500);
     expect(await holders()).toEqual({ vi1: 'b', dip: 'b', vi2: 'b' });
     console.log(`power loss of A -> B holds VI_1's VIP after ${Math.round(seen.vi1!)} ms, the DIP after ${Math.round(seen.dip!)} ms`);
+  }, 60_000);
+
+  it('a graceful stop leaves no tracking script behind (a hung one is killed at its timeout first)', async () => {
+    start('a');
+    await expectHolders({ vi1: 'a', dip: 'a', vi2: 'a' }, 10_000);
+    const comms = async () => {
+      const pids = (await sh('ip', ['netns', 'pids', NS.a])).stdout.split('\n').filter(Boolean);
+      return (await Promise.all(pids.map((p) => readFile(`/proc/${p}/comm`, 'utf8').catch(() => '')))).map((c) => c.trim());
+    };
+    await waitFor('chk_hang running', async () => ((await comms()).includes('sleep') ? true : undefined), 8000, 20);
+    const p = procs.a!;
+    const exited = new Promise((r) => p.once('exit', r));
+    p.kill('SIGTERM');
+    await exited;
+    delete procs.a;
+    expect(await comms(), logs()).toEqual([]);
   }, 60_000);
 });
