@@ -314,7 +314,19 @@ export class VrrpService {
     for (const r of this.plan) if (r.kind === 'file' && r.name === name) this.applyTrack(r, fileTrackValue(value, r.weight, r.reverse));
   }
 
-  private applyTrack(r: TrackRef, v: TrackValue): void {
+  /** Link events were lost (netlink overrun): the tracked interfaces' state from a fresh dump. */
+  private async rereadTrackedInterfaces(): Promise<void> {
+    if (!this.plan.some((r) => r.kind === 'interface')) return;
+    const ifs = await this.core.nl.interfaces().catch(() => undefined);
+    if (!ifs || this.closed) return;
+    for (const r of this.plan) {
+      if (r.kind !== 'interface') continue;
+      const nic = ifs.find((i) => i.name === r.name);
+      this.applyTrack(r, trackValue(nic?.running ?? false, r.weight, r.reverse, nic ? `${r.name} down` : `${r.name} does not exist`));
+    }
+  }
+
+    private applyTrack(r: TrackRef, v: TrackValue): void {
     for (const event of setTrack(this.tracks.get(r.instance)!, r.source, v)) this.runtime.submit({ to: r.instance, event });
   }
 
@@ -419,6 +431,7 @@ export class VrrpService {
   }
 
   private netEvent(e: NetEvent): void {
+    if (e.kind === 'overrun') { void this.rereadTrackedInterfaces(); return; }
     if (e.kind !== 'link') return;
     for (const r of this.plan) {
       if (r.kind === 'interface' && r.name === e.name) {
