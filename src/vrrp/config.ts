@@ -133,8 +133,8 @@ export interface VrrpSyncGroupSpec extends Where {
   trackInterfaces: VrrpTrack[];
   trackScripts: VrrpTrack[];
   trackFiles: VrrpTrack[];
-  /** sync_group_tracking_weight: tracking weights count in this group's members (else they mean FAULT). */
-  trackingWeight: boolean;
+  /** sync_group_tracking_weight: weights on the members' own tracks count (else check-config refuses them). */
+  trackingWeight?: boolean;
 }
 
 export interface VrrpConfig {
