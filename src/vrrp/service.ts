@@ -151,7 +151,9 @@ export class VrrpService {
   private readonly live = new Map<string, Live>();
   private watcher?: NetWatcher;
   private readonly drops: RateLimitedLog;
-  private closed = false;
+  private stopped?: Promise<void>;
+  /** Set by stop(): no more tracking results reach the instances. */
+  private trackingClosed = false;
   private readonly plan: TrackRef[];
   private readonly tracks = new Map<string, InstanceTracks>();
   private scripts?: Driver<ScriptSetState, ScriptEvent, ScriptEffect>;
@@ -292,7 +294,7 @@ export class VrrpService {
   /** Bounded, non-blocking read (a FIFO gives nothing, not a hang); no file or no number is 0, as keepalived. */
   private async readTrackFile(name: string): Promise<void> {
     const spec = this.cfg.trackFiles.find((x) => x.name === name);
-    if (!spec || this.fileReading.has(name) || this.closed) return;
+    if (!spec || this.fileReading.has(name) || this.trackingClosed) return;
     this.fileReading.add(name);
     let text: string | undefined;
     try {
@@ -309,7 +311,7 @@ export class VrrpService {
     } finally {
       this.fileReading.delete(name);
     }
-    if (this.closed) return;
+    if (this.trackingClosed) return;
     const value = parseTrackFile(text);
     for (const r of this.plan) if (r.kind === 'file' && r.name === name) this.applyTrack(r, fileTrackValue(value, r.weight, r.reverse));
   }
@@ -318,7 +320,7 @@ export class VrrpService {
   private async rereadTrackedInterfaces(): Promise<void> {
     if (!this.plan.some((r) => r.kind === 'interface')) return;
     const ifs = await this.core.nl.interfaces().catch(() => undefined);
-    if (!ifs || this.closed) return;
+    if (!ifs || this.trackingClosed) return;
     for (const r of this.plan) {
       if (r.kind !== 'interface') continue;
       const nic = ifs.find((i) => i.name === r.name);
@@ -331,17 +333,18 @@ export class VrrpService {
   }
 
   /** Masters send priority 0 and drop their VIPs; every instance's stop notify runs; sockets close. */
-  async stop(): Promise<void> {
-    if (this.closed) return;
-    this.scripts?.close();
-    if (this.fileTimer) clearInterval(this.fileTimer);
-    await this.runtime.shutdown();
-    // A script still running is not left behind: its timeout (SIGTERM, then SIGKILL) runs out first.
-    await Promise.all([...this.running]);
-    this.closed = true;
-    this.closeSockets();
-    this.watcher?.close();
-    this.drops.close();
+  stop(): Promise<void> {
+    return (this.stopped ??= (async () => {
+      this.trackingClosed = true;
+      this.scripts?.close();
+      if (this.fileTimer) clearInterval(this.fileTimer);
+      await this.runtime.shutdown();
+      // A script still running is not left behind: its timeout (SIGTERM, then SIGKILL) runs out first.
+      await Promise.all([...this.running]);
+      this.closeSockets();
+      this.watcher?.close();
+      this.drops.close();
+    })());
   }
 
   private closeSockets(): void {
