@@ -35,9 +35,10 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 
 const path = (who: Node, f: string) => join(WORK, `${who}.${f}`);
 
-function conf(who: Node): string {
+/** ownerZero: VI_2 is the address owner (255) and also tracks chk_zero (weight 0, failing while WORK/<who>.fail-zero exists). */
+function conf(who: Node, o: { ownerZero?: boolean } = {}): string {
   const p1 = who === 'a' ? 150 : 100;
-  const p2 = who === 'a' ? 100 : 150;
+  const p2 = o.ownerZero ? 255 : who === 'a' ? 100 : 150;
   const inst = (name: string, dev: string, vrid: number, prio: number, vip: string, extra: string[] = []) => [
     `vrrp_instance ${name} {`, '    state BACKUP', `    interface ${dev}`, `    virtual_router_id ${vrid}`, `    priority ${prio}`,
     '    advert_int 0.5', ...extra, '    virtual_ipaddress {', `        ${vip}/24 dev ${dev}`, '    }', '}',
@@ -50,13 +51,14 @@ function conf(who: Node): string {
     'vrrp_script chk_vi2 {', `    script "/usr/bin/test ! -e ${path(who, 'fail-vi2')}"`, '    interval 1', '    weight -60', '}',
     // Hangs until its timeout: no effect on the roles (a positive weight, never good), but it is running when tandem stops.
     'vrrp_script chk_hang {', '    script "/bin/sleep 30"', '    interval 3', '    timeout 3', '    weight 10', '}',
+    'vrrp_script chk_zero {', `    script "/usr/bin/test ! -e ${path(who, 'fail-zero')}"`, '    interval 1', '    weight 0', '}',
     'vrrp_track_file tf_vi2 {', `    file ${path(who, 'tf')}`, '    weight -60', '}',
     'vrrp_sync_group VG1 {', '    group {', '        VI_1', '        DIP_1', '    }',
     '    track_script {', '        chk_group', '    }', '    sync_group_tracking_weight', '}',
     ...inst('VI_1', 'eth0', 71, p1, VIP.vi1.ip),
     ...inst('DIP_1', 'eth1', 72, p1, VIP.dip.ip),
     ...inst('VI_2', 'eth0', 73, p2, VIP.vi2.ip, [
-      '    track_script {', '        chk_vi2', '        chk_hang', '    }', '    track_file {', '        tf_vi2', '    }', '    track_interface {', '        eth2', '    }',
+      '    track_script {', '        chk_vi2', '        chk_hang', ...(o.ownerZero ? ['        chk_zero'] : []), '    }', '    track_file {', '        tf_vi2', '    }', '    track_interface {', '        eth2', '    }',
     ]),
     '',
   ].join('\n');
@@ -64,10 +66,10 @@ function conf(who: Node): string {
 
 const procs: Partial<Record<Node, ChildProcess>> = {};
 
-function start(who: Node): void {
+function start(who: Node, o: { ownerZero?: boolean } = {}): void {
   mkdirSync(WORK, { recursive: true });
   const file = path(who, 'conf');
-  writeFileSync(file, conf(who));
+  writeFileSync(file, conf(who, o));
   writeFileSync(path(who, 'tf'), '0\n');
   const log = openSync(path(who, 'log'), 'a');
   procs[who] = spawn('ip', ['netns', 'exec', NS[who], process.execPath, join(ROOT, 'bin/tandem'), 'run', '-f', file], { stdio: ['ignore', log, log] });
@@ -224,5 +226,28 @@ describe('dual-master active/active with a sync group (tandem on both nodes)', (
     await exited;
     delete procs.a;
     expect(await comms(), logs()).toEqual([]);
+  }, 60_000);
+
+  it('an instance waits for its weight-0 scripts: a failing one keeps even the address owner from ever adding its VIP', async () => {
+    mkdirSync(WORK, { recursive: true });
+    writeFileSync(path('a', 'fail-zero'), '');
+    // Every address the kernel adds in A, from before tandem starts: a VIP up for a moment would show here.
+    const mon = spawn('ip', ['-n', NS.a, 'monitor', 'address'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let seen = '';
+    mon.stdout.on('data', (c: Buffer) => { seen += c.toString(); });
+    try {
+      await sleep(200);
+      start('a', { ownerZero: true });
+      await expectHolders({ vi1: 'a', dip: 'a', vi2: '-' }, 10_000);
+      await sleep(1500);
+      expect(readFileSync(path('a', 'log'), 'utf8'), logs()).toMatch(/vrrp_instance VI_2: \w+ -> FAULT .*track_script chk_zero/);
+      expect(seen, logs()).not.toContain(`${VIP.vi2.ip}/`);
+      // The script good again: the owner takes its address.
+      rmSync(path('a', 'fail-zero'));
+      await expectHolders({ vi1: 'a', dip: 'a', vi2: 'a' }, 5000);
+      expect(seen).toContain(`${VIP.vi2.ip}/`);
+    } finally {
+      mon.kill();
+    }
   }, 60_000);
 });
