@@ -133,6 +133,8 @@ export interface VrrpSyncGroupSpec extends Where {
   trackInterfaces: VrrpTrack[];
   trackScripts: VrrpTrack[];
   trackFiles: VrrpTrack[];
+  /** sync_group_tracking_weight: weights on the members' own tracks count (else check-config refuses them). */
+  trackingWeight?: boolean;
 }
 
 export interface VrrpConfig {
@@ -903,7 +905,7 @@ export function finishVrrp(p: VrrpParse): VrrpConfig {
     else if (members.length === 1 && g.members.length === 1) r.error(g.d, `vrrp_sync_group ${g.name} has only one instance; a sync group binds two or more`);
     refs(g.trackScripts, scriptNames, 'track_script', `vrrp_sync_group ${g.name}`);
     refs(g.trackFiles, fileNames, 'track_file', `vrrp_sync_group ${g.name}`);
-    syncGroups.push({ ...at(g.d), name: g.name, members, notify: g.notify, trackInterfaces: g.trackInterfaces, trackScripts: g.trackScripts, trackFiles: g.trackFiles });
+    syncGroups.push({ ...at(g.d), name: g.name, members, notify: g.notify, trackInterfaces: g.trackInterfaces, trackScripts: g.trackScripts, trackFiles: g.trackFiles, trackingWeight: g.trackingWeight });
   }
   const scriptWeight = new Map(scripts.map((x) => [x.name, x.weight]));
   const fileWeight = new Map(trackFiles.map((x) => [x.name, x.weight]));

@@ -16,7 +16,14 @@ import { RateLimitedLog } from '../util/ratelimit.js';
 import { DEFAULT_GARP, type InstanceConfig, type Transition, type VrrpStateName } from './instance.js';
 import { decode, encode, primaryAddress, type VrrpAuth } from './packet.js';
 import { STATE_OF, VrrpRuntime, type VrrpHost } from './runtime.js';
-import type { VrrpCommand, VrrpConfig, VrrpInstanceSpec, VrrpNotify } from './config.js';
+import type { VrrpCommand, VrrpConfig, VrrpInstanceSpec, VrrpNotify, VrrpScriptSpec, VrrpTrackFileSpec } from './config.js';
+import { Driver } from '../runtime/driver.js';
+import { open } from 'node:fs/promises';
+import { constants as fsc } from 'node:fs';
+import {
+  SCRIPT_SET_MACHINE, fileTrackValue, initInstanceTracks, initScripts, parseTrackFile, scriptOk, setTrack, trackValue,
+  type InstanceTracks, type ScriptEffect, type ScriptEvent, type ScriptSetState, type TrackValue,
+} from './track.js';
 
 export type VrrpLogFn = (level: 'info' | 'warn' | 'debug', message: string) => void;
 
@@ -77,17 +84,63 @@ export function notRunYet(cfg: VrrpConfig): string[] {
   const out: string[] = [];
   const say = (w: { file: string; line: number }, what: string) => out.push(`${w.file}:${w.line}: ${what} is not run by tandem yet (check-config accepts it)`);
   for (const i of cfg.instances) {
-    for (const t of i.trackInterfaces) say(t, `vrrp_instance ${i.name}: track_interface ${t.name}`);
-    for (const t of i.trackScripts) say(t, `vrrp_instance ${i.name}: track_script ${t.name}`);
-    for (const t of i.trackFiles) say(t, `vrrp_instance ${i.name}: track_file ${t.name}`);
     for (const r of i.routes) say(r, `vrrp_instance ${i.name}: virtual_routes`);
     if (i.strict) say(i, `vrrp_instance ${i.name}: vrrp_strict`);
   }
-  for (const g of cfg.syncGroups) {
-    for (const t of [...g.trackInterfaces, ...g.trackScripts, ...g.trackFiles]) say(t, `vrrp_sync_group ${g.name}: tracking ${t.name}`);
+  return out;
+}
+
+/** One tracked object of one instance, keepalived's weight rules resolved. */
+export interface TrackRef {
+  instance: string;
+  /** The instance's fault source / weight key: `track_script NAME`, or `sync group G: track_file NAME`. */
+  source: string;
+  kind: 'script' | 'interface' | 'file';
+  name: string;
+  weight: number;
+  reverse: boolean;
+}
+
+/**
+ * Who tracks what, with which weight: the track line's weight, else the
+ * vrrp_script's / vrrp_track_file's own (interfaces: 0); `reverse` from
+ * either. A sync group's own tracks apply to each member with their weights
+ * (keepalived 2.2 does the same, sync_group_tracking_weight or not). A
+ * member's own weighted track needs sync_group_tracking_weight: check-config
+ * refuses it otherwise, and should one get here it counts as 0 (FAULT).
+ */
+export function trackPlan(cfg: VrrpConfig): TrackRef[] {
+  const out: TrackRef[] = [];
+  const scripts = new Map<string, VrrpScriptSpec>(cfg.scripts.map((x) => [x.name, x]));
+  const files = new Map<string, VrrpTrackFileSpec>(cfg.trackFiles.map((x) => [x.name, x]));
+  const groupOf = new Map(cfg.syncGroups.flatMap((g) => g.members.map((m) => [m, g] as const)));
+  for (const i of cfg.instances) {
+    const g = groupOf.get(i.name);
+    const weightless = g !== undefined && !g.trackingWeight;
+    const add = (prefix: string, list: VrrpInstanceSpec['trackScripts'], kind: TrackRef['kind'], own: (n: string) => { weight: number; reverse: boolean } | undefined) => {
+      for (const t of list) {
+        const o = own(t.name);
+        out.push({
+          instance: i.name, source: `${prefix}track_${kind} ${t.name}`, kind, name: t.name,
+          weight: weightless && prefix === '' ? 0 : t.weight ?? o?.weight ?? 0, reverse: t.reverse || (o?.reverse ?? false),
+        });
+      }
+    };
+    for (const [prefix, o] of [['', i], ...(g ? [[`sync group ${g.name}: `, g]] as const : [])] as const) {
+      add(prefix, o.trackScripts, 'script', (n) => scripts.get(n));
+      add(prefix, o.trackInterfaces, 'interface', () => undefined);
+      add(prefix, o.trackFiles, 'file', (n) => files.get(n));
+    }
   }
   return out;
 }
+
+/** How often a track_file is read (keepalived: inotify, at once). */
+export const TRACK_FILE_POLL_MS = 1000;
+/** keepalived reads 127 bytes of a track file; so does tandem. */
+const TRACK_FILE_READ_MAX = 127;
+/** After SIGTERM on timeout runScript waits this long before SIGKILL; the start waits for it too. */
+const SCRIPT_KILL_GRACE_MS = 2000;
 
 export interface VrrpServiceOptions {
   log: VrrpLogFn;
@@ -100,6 +153,18 @@ export class VrrpService {
   private watcher?: NetWatcher;
   private readonly drops: RateLimitedLog;
   private stopped?: Promise<void>;
+  /** Set by stop(): no more tracking results reach the instances. */
+  private trackingClosed = false;
+  private readonly plan: TrackRef[];
+  private readonly tracks = new Map<string, InstanceTracks>();
+  private scripts?: Driver<ScriptSetState, ScriptEvent, ScriptEffect>;
+  private fileTimer?: NodeJS.Timeout;
+  private readonly fileReading = new Set<string>();
+  /** Weight-0 scripts without a first result: the instances wait in INIT for them, as keepalived's do. */
+  private readonly initPending = new Set<string>();
+  private initDone?: () => void;
+  /** Script runs in flight: stop waits for them (each bounded by its timeout and the kill grace). */
+  private readonly running = new Set<Promise<void>>();
 
   private constructor(private readonly cfg: VrrpConfig, private readonly core: NetCore, private readonly o: Required<VrrpServiceOptions>, ifs: InterfaceInfo[]) {
     for (const spec of cfg.instances) {
@@ -123,6 +188,8 @@ export class VrrpService {
       },
       log: (level, message) => o.log(level, message),
     };
+    this.plan = trackPlan(cfg);
+    for (const spec of cfg.instances) this.tracks.set(spec.name, initInstanceTracks());
     this.runtime = new VrrpRuntime({
       instances: [...this.live.values()].map((l) => instanceConfig(l.spec, l.primary)),
       syncGroups: cfg.syncGroups.map((g) => ({ name: g.name, members: g.members })),
@@ -157,14 +224,124 @@ export class VrrpService {
       const nic = ifs.find((i) => i.name === l.spec.interface);
       if (nic && !nic.running) s.runtime.submit({ to: l.spec.name, event: { kind: 'fault', source: `interface ${nic.name}`, reason: nic.up ? 'no carrier' : 'down' } });
     }
+    await s.startTracking(ifs);
     s.runtime.start();
     return s;
+  }
+
+  /**
+   * Interfaces and files at once, scripts from now on; resolves when every
+   * weight-0 script has its first result (bounded by its timeout and the kill
+   * grace), so that no instance starts before its tracking says whether it may.
+   */
+  private async startTracking(ifs: InterfaceInfo[]): Promise<void> {
+    for (const r of this.plan) {
+      if (r.kind !== 'interface') continue;
+      const nic = ifs.find((i) => i.name === r.name);
+      this.applyTrack(r, trackValue(nic?.running ?? false, r.weight, r.reverse, nic ? `${r.name} down` : `${r.name} does not exist`));
+    }
+    const files = [...new Set(this.plan.filter((r) => r.kind === 'file').map((r) => r.name))];
+    if (files.length) {
+      await Promise.all(files.map((f) => this.readTrackFile(f)));
+      this.fileTimer = setInterval(() => { for (const f of files) void this.readTrackFile(f); }, TRACK_FILE_POLL_MS);
+    }
+    const used = new Set(this.plan.filter((r) => r.kind === 'script').map((r) => r.name));
+    const specs = this.cfg.scripts.filter((x) => used.has(x.name) && x.script);
+    if (!specs.length) return;
+    const state = initScripts(specs.map((x) => ({ name: x.name, intervalMs: x.intervalMs, timeoutMs: x.timeoutMs, rise: x.rise, fall: x.fall, initFail: x.initFail })), this.o.clock.now());
+    for (const t of state.scripts.values()) {
+      const ok = scriptOk(t);
+      if (ok !== undefined) this.scriptStatus(t.cfg.name, ok, 'init_fail');
+      else if (this.plan.some((r) => r.kind === 'script' && r.name === t.cfg.name && r.weight === 0)) this.initPending.add(t.cfg.name);
+    }
+    this.scripts = new Driver(SCRIPT_SET_MACHINE, state, this.o.clock, (a) => this.scriptEffect(a));
+    const waitMs = Math.max(...specs.map((x) => (x.timeoutMs || x.intervalMs))) + SCRIPT_KILL_GRACE_MS + 1000;
+    const first = this.initPending.size ? new Promise<void>((resolve) => {
+      const t = setTimeout(() => {
+        this.o.log('warn', `track_script ${[...this.initPending].join(', ')}: no first result after ${waitMs} ms; starting without it`);
+        resolve();
+      }, waitMs);
+      this.initDone = () => { clearTimeout(t); resolve(); };
+    }) : undefined;
+    this.scripts.tick();
+    if (first) await first;
+    this.initDone = undefined;
+  }
+
+  private scriptEffect(a: ScriptEffect): void {
+    if (a.kind === 'log') { this.o.log(a.level, a.message); return; }
+    if (a.kind === 'status') { this.scriptStatus(a.script, a.ok, a.reason); return; }
+    const spec = this.cfg.scripts.find((x) => x.name === a.script);
+    const cmd = spec?.script;
+    if (!cmd) return;
+    const as = cmd.uid !== undefined && cmd.gid !== undefined ? { uid: cmd.uid, gid: cmd.gid } : undefined;
+    const run = runScript(cmd.path ?? cmd.argv[0]!, cmd.argv.slice(1), a.timeoutMs, as).then(
+      (r) => this.scripts?.submit({ kind: 'exited', script: a.script, code: r.code, signal: r.signal, timedOut: r.timedOut }),
+      (e: unknown) => {
+        this.drops.log('warn', `script:${a.script}`, `${cmd.file}:${cmd.line}: vrrp_script ${a.script}: ${e instanceof Error ? e.message : String(e)}`);
+        this.scripts?.submit({ kind: 'exited', script: a.script, code: null, signal: null, timedOut: false });
+      },
+    );
+    this.running.add(run);
+    void run.finally(() => this.running.delete(run));
+  }
+
+  private scriptStatus(name: string, ok: boolean, reason: string): void {
+    this.o.log(ok ? 'info' : 'warn', `vrrp_script ${name}: ${ok ? 'good' : 'failed'} (${reason})`);
+    for (const r of this.plan) if (r.kind === 'script' && r.name === name) this.applyTrack(r, trackValue(ok, r.weight, r.reverse, reason));
+    if (this.initPending.delete(name) && this.initPending.size === 0) this.initDone?.();
+  }
+
+  /** Bounded, non-blocking read (a FIFO gives nothing, not a hang); no file or no number is 0, as keepalived. */
+  private async readTrackFile(name: string): Promise<void> {
+    const spec = this.cfg.trackFiles.find((x) => x.name === name);
+    if (!spec || this.fileReading.has(name) || this.trackingClosed) return;
+    this.fileReading.add(name);
+    let text: string | undefined;
+    try {
+      const fh = await open(spec.path, fsc.O_RDONLY | fsc.O_NONBLOCK);
+      try {
+        const buf = Buffer.alloc(TRACK_FILE_READ_MAX);
+        const { bytesRead } = await fh.read(buf, 0, TRACK_FILE_READ_MAX, 0);
+        text = buf.subarray(0, bytesRead).toString('latin1');
+      } finally {
+        await fh.close();
+      }
+    } catch {
+      text = undefined;
+    } finally {
+      this.fileReading.delete(name);
+    }
+    if (this.trackingClosed) return;
+    const value = parseTrackFile(text);
+    for (const r of this.plan) if (r.kind === 'file' && r.name === name) this.applyTrack(r, fileTrackValue(value, r.weight, r.reverse));
+  }
+
+  /** Link events were lost (netlink overrun): the tracked interfaces' state from a fresh dump. */
+  private async rereadTrackedInterfaces(): Promise<void> {
+    if (!this.plan.some((r) => r.kind === 'interface')) return;
+    const ifs = await this.core.nl.interfaces().catch(() => undefined);
+    if (!ifs || this.trackingClosed) return;
+    for (const r of this.plan) {
+      if (r.kind !== 'interface') continue;
+      const nic = ifs.find((i) => i.name === r.name);
+      this.applyTrack(r, trackValue(nic?.running ?? false, r.weight, r.reverse, nic ? `${r.name} down` : `${r.name} does not exist`));
+    }
+  }
+
+    private applyTrack(r: TrackRef, v: TrackValue): void {
+    for (const event of setTrack(this.tracks.get(r.instance)!, r.source, v)) this.runtime.submit({ to: r.instance, event });
   }
 
   /** Masters send priority 0 and drop their VIPs; every instance's stop notify runs; sockets close. */
   stop(): Promise<void> {
     return (this.stopped ??= (async () => {
+      this.trackingClosed = true;
+      this.scripts?.close();
+      if (this.fileTimer) clearInterval(this.fileTimer);
       await this.runtime.shutdown();
+      // A script still running is not left behind: its timeout (SIGTERM, then SIGKILL) runs out first.
+      await Promise.all([...this.running]);
       this.closeSockets();
       this.watcher?.close();
       this.drops.close();
@@ -258,7 +435,13 @@ export class VrrpService {
   }
 
   private netEvent(e: NetEvent): void {
+    if (e.kind === 'overrun') { void this.rereadTrackedInterfaces(); return; }
     if (e.kind !== 'link') return;
+    for (const r of this.plan) {
+      if (r.kind === 'interface' && r.name === e.name) {
+        this.applyTrack(r, trackValue(!e.removed && e.running, r.weight, r.reverse, e.removed ? `${e.name} removed` : !e.up ? `${e.name} down` : `${e.name} no carrier`));
+      }
+    }
     for (const l of this.live.values()) {
       if (l.spec.interface !== e.name) continue;
       const source = `interface ${e.name}`;

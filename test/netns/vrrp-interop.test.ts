@@ -9,7 +9,9 @@
 //     both its processes, stopped first so no goodbye advert goes out):
 //     tandem takes the VIP and gives it back when keepalived returns;
 //   - `nopreempt` on tandem: a returning higher-priority tandem stays BACKUP;
-//   - VRRPv2 with auth_type PASS, VRRPv3 over IPv6, unicast peers.
+//   - VRRPv2 with auth_type PASS, VRRPv3 over IPv6, unicast peers;
+//   - a failing track_script (weight -60) on master tandem: keepalived at
+//     100 preempts tandem's 90, and tandem back at 150 preempts it.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -35,6 +37,8 @@ interface Instance {
   nopreempt?: boolean;
   pass?: string;
   unicast?: boolean;
+  /** A vrrp_script `chk` (weight -60) that fails while WORK/<who>.fail exists. */
+  track?: boolean;
 }
 
 function conf(who: 'k' | 't', i: Instance): string {
@@ -45,7 +49,9 @@ function conf(who: 'k' | 't', i: Instance): string {
     'global_defs {',
     `    router_id ${who}`,
     `    vrrp_version ${i.version}`,
+    ...(i.track ? ['    enable_script_security', '    script_user nobody nogroup'] : []),
     '}',
+    ...(i.track ? ['vrrp_script chk {', `    script "/usr/bin/test ! -e ${join(WORK, `${who}.fail`)}"`, '    interval 1', '    weight -60', '}'] : []),
     'vrrp_instance VI_1 {',
     '    state BACKUP',
     '    interface eth0',
@@ -53,6 +59,7 @@ function conf(who: 'k' | 't', i: Instance): string {
     `    priority ${i.priority}`,
     `    advert_int ${i.advertInt}`,
     ...(i.nopreempt ? ['    nopreempt'] : []),
+    ...(i.track ? ['    track_script {', '        chk', '    }'] : []),
     ...(i.pass ? ['    authentication {', '        auth_type PASS', `        auth_pass ${i.pass}`, '    }'] : []),
     ...(i.unicast ? [`    unicast_src_ip ${n[who]}`, '    unicast_peer {', `        ${n[peer]}`, '    }'] : []),
     '    virtual_ipaddress {',
@@ -250,5 +257,17 @@ describe('tandem run -f against keepalived 2.2.7', () => {
     expect(kLog(), logs()).toMatch(/higher priority 150, ours 100/);
     await powerOff('t');
     await vipOnlyOn('k', 6, 3000);
+  }, 30_000);
+
+  it('track_script weight -60 on tandem (150): failing, keepalived (100) takes over; recovered, tandem preempts back', async () => {
+    start('k', { version: 3, family: 4, advertInt: '0.1', priority: 100 });
+    start('t', { version: 3, family: 4, advertInt: '0.1', priority: 150, track: true });
+    await vipOnlyOn('t', 4, 5000);
+    writeFileSync(join(WORK, 't.fail'), '');
+    // fall 1 x interval 1 s, then keepalived's down timer (it discards tandem's adverts at 90).
+    await vipOnlyOn('k', 4, 4000);
+    expect(tLog(), logs()).toMatch(/effective priority 150 -> 90/);
+    rmSync(join(WORK, 't.fail'));
+    await vipOnlyOn('t', 4, 4000);
   }, 30_000);
 });

@@ -502,10 +502,10 @@ describe('tandem check-config -f / run -f', () => {
     expect(r1.code).toBe(1);
     expect(r1.stderr).toContain(`${join(bad, 'k.conf')}:7: state must be MASTER or BACKUP (got 'PRIMARY')`);
     expect(r1.stderr).toContain('is not valid; nothing started');
-    const tracked = files({ 'k.conf': onHost(VI('  track_interface {\n    lo\n  }\n')) });
-    const r2 = tandem(['run', '-f', join(tracked, 'k.conf'), '--state-dir', join(tracked, 's'), '--run-dir', join(tracked, 'r')]);
+    const strict = files({ 'k.conf': onHost(VI('  virtual_routes {\n    10.9.0.0/16 dev lo\n  }\n')) });
+    const r2 = tandem(['run', '-f', join(strict, 'k.conf'), '--state-dir', join(strict, 's'), '--run-dir', join(strict, 'r')]);
     expect(r2.code).toBe(1);
-    expect(r2.stderr).toMatch(new RegExp(`^tandem: ${join(tracked, 'k.conf')}:\\d+: vrrp_instance VI_1: track_interface lo is not run by tandem yet \\(check-config accepts it\\)\n${join(tracked, 'k.conf')}: nothing started\n$`));
+    expect(r2.stderr).toMatch(new RegExp(`^tandem: ${join(strict, 'k.conf')}:\\d+: vrrp_instance VI_1: virtual_routes is not run by tandem yet \\(check-config accepts it\\)\n${join(strict, 'k.conf')}: nothing started\n$`));
   });
 });
 
