@@ -132,7 +132,7 @@ export class KeepalivedPair {
     if (this.o.impl === 'tandem') {
       const fd = openSync(this.logFile(node), 'a');
       const child = spawn('ip', ['netns', 'exec', this.ns[node], process.execPath, ...TANDEM_NODE_FLAGS, TANDEM_BIN,
-        'run', '-f', this.configFile(node), '--node', node], { stdio: ['ignore', fd, fd] });
+        'run', '-f', this.configFile(node), '--node', node, '--run-dir', join(this.dir(node), 'run')], { stdio: ['ignore', fd, fd] });
       closeSync(fd);
       this.procs[node] = child;
       return child;

@@ -220,11 +220,15 @@ export class VrrpService {
       throw e;
     }
     // Link state before the first advert: an instance on a down interface starts in FAULT.
+    // Read again now that the watcher is open: a carrier that came up between
+    // the first listing and the watcher sent its event to nobody, and the
+    // instance stayed in FAULT for good (CI, a veth whose peer came up late).
+    const current = await core.nl.interfaces();
     for (const l of s.live.values()) {
-      const nic = ifs.find((i) => i.name === l.spec.interface);
+      const nic = current.find((i) => i.name === l.spec.interface);
       if (nic && !nic.running) s.runtime.submit({ to: l.spec.name, event: { kind: 'fault', source: `interface ${nic.name}`, reason: nic.up ? 'no carrier' : 'down' } });
     }
-    await s.startTracking(ifs);
+    await s.startTracking(current);
     s.runtime.start();
     return s;
   }

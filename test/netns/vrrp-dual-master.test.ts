@@ -72,7 +72,7 @@ function start(who: Node, o: { ownerZero?: boolean } = {}): void {
   writeFileSync(file, conf(who, o));
   writeFileSync(path(who, 'tf'), '0\n');
   const log = openSync(path(who, 'log'), 'a');
-  procs[who] = spawn('ip', ['netns', 'exec', NS[who], process.execPath, join(ROOT, 'bin/tandem'), 'run', '-f', file], { stdio: ['ignore', log, log] });
+  procs[who] = spawn('ip', ['netns', 'exec', NS[who], process.execPath, join(ROOT, 'bin/tandem'), 'run', '-f', file, '--run-dir', join(WORK, `run-${who}`)], { stdio: ['ignore', log, log] });
   closeSync(log);
 }
 
