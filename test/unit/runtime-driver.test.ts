@@ -9,56 +9,11 @@ import { ARBITER_MACHINE, initArbiter, PRUNE_EVERY_MS, type ArbiterAction, type 
 import { PingerCore, pingerConfig } from '../../src/ping/pinger.js';
 import type { BackendRequest, LeaseBackend } from '../../src/quorum/backend.js';
 import { LeaseDriver, type LeaseDriverEvent } from '../../src/quorum/driver.js';
-import { Driver, KeyedSerial, type Clock, type Machine, type Timer } from '../../src/runtime/driver.js';
+import { Driver, KeyedSerial, type Clock, type Machine } from '../../src/runtime/driver.js';
+import { ManualClock } from '../helpers/manual-clock.js';
 import { processClock, type QuorumHost, type QuorumProcess } from '../../src/sim/quorum.js';
 import { Rng } from '../../src/sim/rng.js';
 
-/** A Clock whose time moves only when the test says: timers fire in deadline order. */
-class ManualClock implements Clock {
-  t = 0;
-  private readonly armed = new Set<{ at: number; fire: () => void }>();
-
-  now(): number {
-    return this.t;
-  }
-
-  timer(): Timer {
-    let mine: { at: number; fire: () => void } | undefined;
-    return {
-      set: (at, fire) => {
-        if (mine) this.armed.delete(mine);
-        this.armed.add(mine = { at, fire });
-      },
-      clear: () => {
-        if (mine) this.armed.delete(mine);
-        mine = undefined;
-      },
-    };
-  }
-
-  get pending(): number {
-    return this.armed.size;
-  }
-
-  /** The earliest armed deadline (Infinity: none). */
-  get next(): number {
-    let t = Infinity;
-    for (const a of this.armed) t = Math.min(t, a.at);
-    return t;
-  }
-
-  advance(to: number): void {
-    for (;;) {
-      let due: { at: number; fire: () => void } | undefined;
-      for (const a of this.armed) if (a.at <= to && (!due || a.at < due.at)) due = a;
-      if (!due) break;
-      this.armed.delete(due);
-      this.t = due.at;
-      due.fire();
-    }
-    this.t = to;
-  }
-}
 
 type Ev = { kind: 'tick' } | { kind: 'msg'; n: number };
 interface S { log: string[]; depth: number; maxDepth: number; due: number }

@@ -5,33 +5,10 @@
 // notify runs after its members' transitions; adverts are not held back.
 
 import { describe, expect, it } from 'vitest';
-import type { Clock, Timer } from '../../src/runtime/driver.js';
+import { ManualClock } from '../helpers/manual-clock.js';
 import { DEFAULT_GARP, type InstanceConfig } from '../../src/vrrp/instance.js';
 import { VrrpRuntime, type VrrpHost } from '../../src/vrrp/runtime.js';
 
-class ManualClock implements Clock {
-  t = 0;
-  private readonly armed = new Set<{ at: number; fire: () => void }>();
-  now(): number { return this.t; }
-  timer(): Timer {
-    let mine: { at: number; fire: () => void } | undefined;
-    return {
-      set: (at, fire) => { if (mine) this.armed.delete(mine); this.armed.add(mine = { at, fire }); },
-      clear: () => { if (mine) this.armed.delete(mine); mine = undefined; },
-    };
-  }
-  advance(to: number): void {
-    for (;;) {
-      let due: { at: number; fire: () => void } | undefined;
-      for (const a of this.armed) if (a.at <= to && (!due || a.at < due.at)) due = a;
-      if (!due) break;
-      this.armed.delete(due);
-      this.t = due.at;
-      due.fire();
-    }
-    this.t = to;
-  }
-}
 
 const inst = (name: string, vrid: number, priority: number): InstanceConfig => ({
   name, vrid, priority, version: 3, advertIntervalMs: 100, nopreempt: false, preemptDelayMs: 0,
