@@ -164,18 +164,24 @@ async function confirm(
   want: PowerState, deadline: number, signal: AbortSignal | undefined, status: () => Promise<Outcome>, tool: string,
 ): Promise<Outcome> {
   let last: Outcome | undefined;
+  // The last poll may itself be cut off by the deadline; the operator still
+  // needs the last state the device did report.
+  let lastRead: PowerState | undefined;
   for (;;) {
     const s = await status();
     if (s.ok && s.power === want) return { ok: true, power: want, confirmedBy: 'status' };
     last = s;
+    if (s.ok && s.power) lastRead = s.power;
     if (s.timedOut || s.aborted || signal?.aborted) break;
     if (performance.now() + CONFIRM_POLL_MS >= deadline) break;
     await sleep(CONFIRM_POLL_MS, signal);
   }
-  const why = last?.ok ? `status still reads ${last.power ?? 'unknown'}` : `status failed: ${last?.error ?? 'no answer'}`;
+  const why = last?.ok
+    ? `status still reads ${last.power ?? 'unknown'}`
+    : `${lastRead ? `status last read ${lastRead}, then ` : 'status '}failed: ${last?.error ?? 'no answer'}`;
   return {
     ok: false,
-    ...(last?.power ? { power: last.power } : {}),
+    ...(lastRead ? { power: lastRead } : {}),
     timedOut: last?.timedOut ?? performance.now() >= deadline,
     aborted: last?.aborted ?? signal?.aborted ?? false,
     error: `${tool} accepted power ${want} but it was not confirmed before the deadline: ${why}`,

@@ -45,7 +45,9 @@ case "$action" in
   off) [ -f "$D/agent-stuck" ] || echo 0 > "$D/agent-power"; echo "Success: Powered OFF" ;;
   on) echo 1 > "$D/agent-power"; echo "Success: Powered ON" ;;
   monitor) exit 0 ;;
-  status) if [ "$(cat "$D/agent-power")" = 1 ]; then echo "Status: ON"; exit 0; fi; echo "Status: OFF"; exit 2 ;;
+  status) [ -f "$D/status-hang" ] && exec sleep 300
+    [ -f "$D/status-hang-next" ] && mv "$D/status-hang-next" "$D/status-hang"
+    if [ "$(cat "$D/agent-power")" = 1 ]; then echo "Status: ON"; exit 0; fi; echo "Status: OFF"; exit 2 ;;
   *) echo "ERROR: unknown action $action (password was $(sed -n 's/^password=//p' "$D/agent-stdin-$action"))" >&2; exit 1 ;;
 esac
 `, { mode: 0o755 });
@@ -122,10 +124,28 @@ describe('fence_* agents (stdin protocol)', () => {
       const r = await fence(d, 'off');
       expect(r.ok).toBe(false);
       expect(r.power).toBe('on');
-      expect(r.error).toMatch(/fence_tdfrec accepted power off but it was not confirmed before the deadline: status still reads on/);
+      // Under load the last poll may be the one the deadline cuts off.
+      expect(r.error).toMatch(/fence_tdfrec accepted power off but it was not confirmed before the deadline: status (still reads on|last read on, then failed)/);
       expect(r.durationMs).toBeLessThan(3700);
     } finally {
       rmSync(join(dir, 'agent-stuck'));
+    }
+  });
+
+  it('when the deadline cuts off the last status poll, the last power read is still reported', async () => {
+    writeFileSync(join(dir, 'agent-power'), '1\n');
+    writeFileSync(join(dir, 'agent-stuck'), '');
+    writeFileSync(join(dir, 'status-hang-next'), '');
+    try {
+      const d = device(`* fence_tdfrec target=beta timeout=3000ms`);
+      const r = await fence(d, 'off');
+      expect(r.ok).toBe(false);
+      expect(r.power).toBe('on');
+      expect(r.error).toMatch(/not confirmed before the deadline: status last read on, then failed: .*no answer within the device timeout/);
+    } finally {
+      rmSync(join(dir, 'agent-stuck'));
+      rmSync(join(dir, 'status-hang'), { force: true });
+      rmSync(join(dir, 'status-hang-next'), { force: true });
     }
   });
 
