@@ -21,6 +21,11 @@
 //  - MASTER only while the gate allows it (`may-be-master`, the split-brain
 //    guard, and the sync group's gate): a MASTER that loses it steps down at
 //    once, priority-0 advert first.
+//  - A BACKUP held only by the guard (its timer ran out, the lease is not
+//    ours yet) *claims*: it sends adverts at its priority but holds no VIP.
+//    A master it outranks steps down and gives the lease up, which is how
+//    preemption works under the guard; a claimer that hears a master it
+//    does not outrank stops claiming (docs/vrrp.md, "Split-brain guard").
 
 import { parseIp } from '../net/addr.js';
 import { KeyedRateLimiter, withSuppressed } from '../util/ratelimit.js';
@@ -79,6 +84,8 @@ export interface InstanceStats {
   /** Times this node, as MASTER, heard another master it outranks. */
   conflicts: number;
   becameMaster: number;
+  /** Adverts sent while held by the guard (claims). */
+  claims: number;
 }
 
 export interface InstanceState {
@@ -104,6 +111,8 @@ export interface InstanceState {
   downWhy: string;
   /** BACKUP: the timer ran out but a gate is closed; MASTER as soon as it opens. */
   held: boolean;
+  /** BACKUP held by the guard: the next claim advert (adverAt is MASTER's). */
+  claimAt: number;
   /** BACKUP: lower-priority adverts are accepted until then (preempt_delay); undefined = not started. */
   preemptAt: number | undefined;
   /** BACKUP: the master we last accepted an advert from. */
@@ -135,8 +144,11 @@ export type InstanceEvent =
   | { kind: 'priority-changed'; weight: number; reason: string }
   /** The split-brain guard's answer (quorum lease, fencing; decided outside). */
   | { kind: 'may-be-master'; allowed: boolean; reason: string }
-  /** The sync group's gate (sync-group.ts). */
-  | { kind: 'sync-gate'; allowed: boolean; reason: string }
+  /**
+   * The sync group's gate (sync-group.ts). `join`: the group goes MASTER
+   * under its guard, so a BACKUP member follows at once, timer or not.
+   */
+  | { kind: 'sync-gate'; allowed: boolean; reason: string; join?: boolean }
   | { kind: 'shutdown' };
 
 /** The transition effects, in the order the host must run them (notify scripts, VIPs). */
@@ -197,6 +209,7 @@ export function initInstance(cfg: InstanceConfig, now: number, opts: { syncGroup
     downAt: Infinity,
     downWhy: '',
     held: false,
+    claimAt: Infinity,
     preemptAt: undefined,
     master: undefined,
     adverAt: Infinity,
@@ -205,7 +218,7 @@ export function initInstance(cfg: InstanceConfig, now: number, opts: { syncGroup
     conflictAdvertAt: -Infinity,
     conflictAnnounceAt: -Infinity,
     stats: {
-      advertsSent: 0, advertsReceived: 0, preempting: 0, conflicts: 0, becameMaster: 0,
+      advertsSent: 0, advertsReceived: 0, preempting: 0, conflicts: 0, becameMaster: 0, claims: 0,
       dropped: { intervalMismatch: 0, badSource: 0, ownAddress: 0, badPriority: 0, notRunning: 0 },
     },
     logs: new KeyedRateLimiter(PACKET_LOG_INTERVAL_MS, 16),
@@ -235,6 +248,16 @@ export function gateOf(s: InstanceState): Gate {
 }
 
 /**
+ * BACKUP whose timer ran out and whom only the guard keeps from MASTER: it
+ * sends adverts without holding the VIPs. Not for the sync gate alone: a
+ * member waiting for the rest of its group must not push the peer's master
+ * out before the group can follow.
+ */
+export function claiming(s: InstanceState): boolean {
+  return s.state === 'BACKUP' && s.held && !s.guard.allowed;
+}
+
+/**
  * BACKUP whose Master_Down_Timer has run out and whose guard allows MASTER:
  * only the sync group's gate keeps it BACKUP (the group's "wants MASTER").
  */
@@ -244,7 +267,7 @@ export function readyForMaster(s: InstanceState, now: number): boolean {
 
 /** The earliest instant at which instanceStep(tick) has something to do. */
 export function instanceDeadline(s: InstanceState): number {
-  if (s.state === 'BACKUP') return s.held ? Infinity : s.downAt;
+  if (s.state === 'BACKUP') return s.held ? (claiming(s) ? s.claimAt : Infinity) : s.downAt;
   if (s.state === 'MASTER') return Math.min(s.adverAt, s.garpDelayAt, s.garpRefreshAt);
   return Infinity;
 }
@@ -320,6 +343,7 @@ export function instanceStep(s: InstanceState, ev: InstanceEvent, now: number): 
         sendAdvert(s, 0, out);
         becomeBackup(s, now, ev.kind === 'may-be-master' ? `guard: ${ev.reason}` : ev.reason, out);
       }
+      if (ev.kind === 'sync-gate' && ev.join && ev.allowed && s.state === 'BACKUP' && s.guard.allowed) becomeMaster(s, now, ev.reason, out);
       break;
     }
     case 'shutdown':
@@ -340,8 +364,14 @@ function settle(s: InstanceState, now: number, out: InstanceEffect[]): void {
     if (gate.allowed) becomeMaster(s, now, s.held ? `${s.downWhy}, and MASTER is allowed now (${s.guard.reason}; ${s.sync.reason})` : s.downWhy, out);
     else if (!s.held) {
       s.held = true;
+      s.claimAt = now;
       out.push({ kind: 'log', level: 'warn', message: `${s.cfg.name}: would become MASTER (${s.downWhy}) but stays BACKUP: ${gate.reason}` });
     }
+  }
+  if (claiming(s) && now >= s.claimAt) {
+    s.claimAt = next(s.claimAt, s.cfg.advertIntervalMs, now);
+    s.stats.claims += 1;
+    sendAdvert(s, s.priority, out);
   }
   if (s.state !== 'MASTER') return;
   if (now >= s.garpDelayAt) {
@@ -408,7 +438,10 @@ function onAdvert(s: InstanceState, ev: Extract<InstanceEvent, { kind: 'advert-r
     }
     const delay = s.cfg.preemptDelayMs;
     const inDelay = delay > 0 && (s.preemptAt === undefined || now < s.preemptAt);
-    if (s.cfg.nopreempt || p >= s.priority || inDelay) {
+    // A claimer ranks as a master does: an equal priority from a lower
+    // address does not silence it, or two claimers would silence each other.
+    const outranked = p > s.priority || (p === s.priority && !(claiming(s) && cmp < 0));
+    if (s.cfg.nopreempt || outranked || inDelay) {
       if (s.cfg.version === 3 && validV3Interval(ev.advertIntervalMs)) s.masterAdverIntervalMs = ev.advertIntervalMs;
       s.downAt = now + downInterval(s);
       s.downWhy = `no advert after ${src.text}'s for ${ms(downInterval(s))}`;
@@ -543,6 +576,8 @@ export interface InstanceView {
   /** BACKUP: ms until Master_Down_Timer runs out (0 while held by a gate); null otherwise. */
   masterDownInMs: number | null;
   held: boolean;
+  /** Held by the guard: sending adverts without the VIPs. */
+  claiming: boolean;
   faults: Array<{ source: string; reason: string }>;
   guard: Gate;
   sync: Gate;
@@ -563,6 +598,7 @@ export function instanceView(s: InstanceState, now: number): Readonly<InstanceVi
     master: s.master ? { address: s.master.address, priority: s.master.priority, agoMs: now - s.master.at } : null,
     masterDownInMs: s.state === 'BACKUP' ? Math.max(0, s.downAt - now) : null,
     held: s.held,
+    claiming: claiming(s),
     faults: [...s.faults].map(([source, reason]) => ({ source, reason })),
     guard: { ...s.guard },
     sync: { ...s.sync },

@@ -38,17 +38,30 @@ export interface VrrpSetState {
   units: Unit[];
   /** Which unit runs each instance. */
   byInstance: Map<string, Unit>;
+  /** Guarded units (a standalone instance, or a sync group as one) and whether each wants MASTER. */
+  wants: Map<string, boolean>;
 }
 
-/** An event for one instance (`to`), or for all of them (start, tick, shutdown). */
+/**
+ * An event for one instance (`to`), for every member of one unit (`unit`:
+ * an instance or sync group name; the guard's answers), or for all of them
+ * (start, tick, shutdown).
+ */
 export interface VrrpSetEvent {
   to?: string;
+  unit?: string;
   event: InstanceEvent;
 }
 
 export type VrrpSetEffect =
   | { kind: 'instance'; instance: string; effect: InstanceEffect }
   | { kind: 'group-state'; group: string; state: Exclude<VrrpStateName, 'INIT'>; from: VrrpStateName; reason: string }
+  /**
+   * A guarded unit starts or stops wanting MASTER (MASTER, or held by the
+   * guard): the guard asks for its lease, or gives it up. Giving up waits
+   * for the unit's transitions, so the VIPs are off before the lease goes.
+   */
+  | { kind: 'guard-want'; unit: string; members: string[]; want: boolean; reason: string }
   | { kind: 'log'; level: 'info' | 'warn'; message: string };
 
 export function initVrrpSet(cfg: VrrpSetConfig, now: number): VrrpSetState {
@@ -72,7 +85,28 @@ export function initVrrpSet(cfg: VrrpSetConfig, now: number): VrrpSetState {
     units.push(u);
     byInstance.set(i.name, u);
   }
-  return { units, byInstance };
+  const wants = new Map<string, boolean>();
+  for (const u of units) if (unitMembers(u).some((m) => m.cfg.guarded)) wants.set(unitName(u), false);
+  return { units, byInstance, wants };
+}
+
+const unitName = (u: Unit) => (u.kind === 'instance' ? u.s.cfg.name : u.g.cfg.name);
+const unitMembers = (u: Unit): InstanceState[] => (u.kind === 'instance' ? [u.s] : u.g.members);
+
+/** Names of the guarded units (instances outside sync groups, and sync groups). */
+export function guardedUnits(s: VrrpSetState): string[] {
+  return [...s.wants.keys()];
+}
+
+/** A guarded unit wants MASTER while a member is MASTER or waits for the guard alone. */
+function unitWants(u: Unit): { want: boolean; reason: string } {
+  const ms = unitMembers(u);
+  const master = ms.find((m) => m.state === 'MASTER');
+  if (master) return { want: true, reason: `${master.cfg.name} is MASTER` };
+  const held = ms.find((m) => m.state === 'BACKUP' && m.held);
+  if (held) return { want: true, reason: `${held.cfg.name}: ${held.downWhy}` };
+  const st = ms.find((m) => m.state !== 'BACKUP')?.state ?? 'BACKUP';
+  return { want: false, reason: st === 'BACKUP' ? 'BACKUP, a master is heard' : st };
 }
 
 function stepUnit(u: Unit, to: string | undefined, e: InstanceEvent, now: number, out: VrrpSetEffect[]): void {
@@ -90,12 +124,25 @@ function stepUnit(u: Unit, to: string | undefined, e: InstanceEvent, now: number
 export const VRRP_SET_MACHINE: Machine<VrrpSetState, VrrpSetEvent, VrrpSetEffect> = {
   step(s, ev, now) {
     const out: VrrpSetEffect[] = [];
-    if (ev.to !== undefined) {
+    if (ev.unit !== undefined) {
+      const u = s.units.find((x) => unitName(x) === ev.unit);
+      if (!u) return [{ kind: 'log', level: 'warn', message: `event for unknown VRRP unit ${ev.unit} ignored` }];
+      stepUnit(u, undefined, ev.event, now, out);
+    } else if (ev.to !== undefined) {
       const u = s.byInstance.get(ev.to);
       if (!u) return [{ kind: 'log', level: 'warn', message: `event for unknown vrrp_instance ${ev.to} ignored` }];
       stepUnit(u, ev.to, ev.event, now, out);
     } else {
       for (const u of s.units) stepUnit(u, undefined, ev.event, now, out);
+    }
+    for (const u of s.units) {
+      const name = unitName(u);
+      const was = s.wants.get(name);
+      if (was === undefined) continue;
+      const w = unitWants(u);
+      if (w.want === was) continue;
+      s.wants.set(name, w.want);
+      out.push({ kind: 'guard-want', unit: name, members: unitMembers(u).map((m) => m.cfg.name), want: w.want, reason: w.reason });
     }
     return out;
   },
@@ -132,6 +179,8 @@ export interface VrrpHost {
   announce(instance: string, repeat: number): void;
   /** The sync group's own notify, after its members' transitions. */
   groupState(group: string, state: Exclude<VrrpStateName, 'INIT'>, from: VrrpStateName, reason: string, done: () => void): void;
+  /** A guarded unit wants MASTER (ask for its lease) or no longer does (its VIPs are off: give it up). */
+  guardWant?(unit: string, want: boolean, reason: string): void;
   log(level: 'info' | 'warn', message: string): void;
 }
 
@@ -141,6 +190,7 @@ export class VrrpRuntime {
   private readonly serial = new KeyedSerial();
   /** Per instance: the transition queued and not yet started, which a newer one replaces. */
   private readonly waiting = new Map<string, { t: Transition; from: VrrpStateName; priority: number; reason: string }>();
+  private readonly latestWant = new Map<string, boolean>();
 
   constructor(cfg: VrrpSetConfig, private readonly host: VrrpHost) {
     this.state = initVrrpSet(cfg, host.clock.now());
@@ -162,6 +212,11 @@ export class VrrpRuntime {
     return new Promise((resolve) => this.serial.whenIdle(resolve));
   }
 
+  /** The guard's answer for a unit (an instance outside sync groups, or a sync group). */
+  guard(unit: string, allowed: boolean, reason: string): void {
+    this.driver.submit({ unit, event: { kind: 'may-be-master', allowed, reason } });
+  }
+
   view(): ReturnType<typeof vrrpSetView> {
     return vrrpSetView(this.state, this.host.clock.now());
   }
@@ -169,6 +224,21 @@ export class VrrpRuntime {
   private execute(a: VrrpSetEffect): void {
     const h = this.host;
     if (a.kind === 'log') { h.log(a.level, a.message); return; }
+    if (a.kind === 'guard-want') {
+      this.latestWant.set(a.unit, a.want);
+      if (a.want) { h.guardWant?.(a.unit, true, a.reason); return; }
+      // Behind every member's queued transition (their VIPs come off first);
+      // dropped if the unit wanted MASTER again meanwhile.
+      let left = a.members.length;
+      for (const m of a.members) {
+        this.waiting.delete(m);
+        this.serial.run(m, (done) => {
+          done();
+          if (--left === 0 && this.latestWant.get(a.unit) === false) h.guardWant?.(a.unit, false, a.reason);
+        });
+      }
+      return;
+    }
     if (a.kind === 'group-state') {
       const unit = [...this.state.units].find((u) => u.kind === 'group' && u.g.cfg.name === a.group);
       const members = unit?.kind === 'group' ? unit.g.members.map((m) => m.cfg.name) : [];

@@ -2,7 +2,9 @@
 // members change state together, as keepalived 2.2 does it (vrrp_sync.c):
 //  - MASTER only when every member wants it (MASTER already, or BACKUP whose
 //    Master_Down_Timer ran out and whose guard allows it): "prefer BACKUP to
-//    avoid thrashing". Until then a ready member waits in BACKUP.
+//    avoid thrashing". Until then a ready member waits in BACKUP. Under the
+//    split-brain guard, one ready member is enough once the guard allows
+//    the group: its lease says no other node is MASTER of it.
 //  - One member leaving MASTER (a higher advert, its guard) takes the others
 //    to BACKUP; each sends a priority-0 advert first, so their backups on the
 //    other node take over after Skew_Time instead of Master_Down_Interval.
@@ -128,11 +130,19 @@ function reconcile(g: SyncGroupState, now: number, why: string | undefined, out:
       reason ??= 'no member is in FAULT';
     } else {
       const waiting = g.members.filter((m) => m.state !== 'MASTER' && !readyForMaster(m, now)).map((m) => m.cfg.name);
+      // Under the guard the group's lease is the authority: no other node
+      // may be MASTER of it, so one ready member is enough. Waiting for
+      // every member's timer would let the claims of other nodes keep one
+      // of them from ever running out (3 nodes, equal priorities).
+      const lead = g.members.every((m) => m.cfg.guarded && m.guard.allowed)
+        ? g.members.find((m) => readyForMaster(m, now)) : undefined;
       const gate = waiting.length === 0
         ? { allowed: true, reason: `sync group ${g.cfg.name}: every member is ready` }
-        : { allowed: false, reason: `sync group ${g.cfg.name}: waiting for ${waiting.join(', ')}` };
+        : lead
+          ? { allowed: true, reason: `sync group ${g.cfg.name}: the guard allows MASTER and ${lead.cfg.name} is ready`, join: true }
+          : { allowed: false, reason: `sync group ${g.cfg.name}: waiting for ${waiting.join(', ')}` };
       for (const m of g.members) {
-        if (m.sync.allowed === gate.allowed) continue;
+        if (m.sync.allowed === gate.allowed && !(gate.join && m.state === 'BACKUP')) continue;
         const before = m.state;
         run(g, m, { kind: 'sync-gate', ...gate }, now, out);
         if (m.state !== before) changed = true;

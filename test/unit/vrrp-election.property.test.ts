@@ -131,8 +131,10 @@ export function run(seed: number, opts: Options): Outcome {
   // The guard: one holder at a time; the old one loses it before (or when) the next one gets it.
   if (opts.guard) {
     for (let t = 0; t < healAt; t += rng.int(1, 40) * intervalMs / 4) push(t, { kind: 'guard', holder: rng.chance(0.2) ? undefined : rng.int(0, count - 1) });
-    // A stable holder once healed (every node is up by then): someone must become MASTER.
-    push(healAt, { kind: 'guard', holder: rng.int(0, count - 1) });
+    // Once healed (every node is up by then) the guard behaves as a lease:
+    // its holder keeps it while it wants MASTER, gives it up once it does
+    // not, and it goes to a node that wants it (leaseRound below).
+    push(healAt, { kind: 'guard', holder: undefined });
   }
   // Checks at the bound and at the end, even when nothing else happens then.
   push(settleAt, { kind: 'probe' });
@@ -202,6 +204,21 @@ export function run(seed: number, opts: Options): Outcome {
     }
   };
 
+  const wantsMaster = (n: SimNode) => n.up && membersOf(n).some((m) => m.state === 'MASTER' || (m.state === 'BACKUP' && m.held));
+  const setHolder = (h: number | undefined, t: number) => {
+    const old = holder;
+    if (old === h) return;
+    if (old !== undefined) step(nodes[old]!, { kind: 'may-be-master', allowed: false, reason: 'lease lost' }, t);
+    holder = h;
+    if (h !== undefined) step(nodes[h]!, { kind: 'may-be-master', allowed: true, reason: 'lease held' }, t);
+    note(t, `guard holder ${holder} (${nodes.filter((n) => n.up).map((n) => `node${n.id} ${membersOf(n).map((m) => `${m.state}${m.held ? '/held' : ''}`).join(',')}`).join('; ')})`);
+  };
+  const leaseRound = (t: number) => {
+    if (holder !== undefined && wantsMaster(nodes[holder]!)) return;
+    const next = nodes.find((n) => wantsMaster(n));
+    setHolder(next?.id, t);
+  };
+
   let now = 0;
   for (let guardRail = 0; guardRail < 2_000_000 && violations.length === 0; guardRail++) {
     queue.sort((a, b) => a.at - b.at || a.seq - b.seq);
@@ -243,14 +260,11 @@ export function run(seed: number, opts: Options): Outcome {
           if (holder === n.id) holder = undefined;
         }
       } else if (it.kind === 'guard') {
-        const old = holder;
-        if (old !== undefined && old !== it.holder) step(nodes[old]!, { kind: 'may-be-master', allowed: false, reason: 'lease lost' }, now);
-        holder = it.holder !== undefined && nodes[it.holder]!.up ? it.holder : undefined;
-        if (holder !== undefined && holder !== old) step(nodes[holder]!, { kind: 'may-be-master', allowed: true, reason: 'lease held' }, now);
-        note(now, `guard holder ${holder}`);
+        setHolder(it.holder !== undefined && nodes[it.holder]!.up ? it.holder : undefined, now);
       }   // a probe only checks
     }
     check(now);
+    if (opts.guard && now >= healAt) leaseRound(now);
   }
   for (const n of nodes) for (const m of membersOf(n)) conflicts += m.stats.conflicts;
   return { violations, trace, settledChecks, splitBrains, conflicts, guardStepDowns };

@@ -315,16 +315,63 @@ describe('tracking weights', () => {
 });
 
 describe('the split-brain guard (may-be-master)', () => {
-  it('while not allowed the timer runs out but the instance stays BACKUP, logging why once; MASTER once allowed', () => {
+  it('while not allowed the timer runs out but the instance stays BACKUP, logging why once, and claims; MASTER once allowed', () => {
     const s = started({ guarded: true });
     const fx = instanceStep(s, tick, MDI);
-    expect(brief(fx)).toEqual([]);
+    // A claim: an advert at its priority, without the VIPs (no transition).
+    expect(brief(fx)).toEqual(['advert 100']);
     expect(logs(fx)).toEqual(['VI_1: would become MASTER (no advert for 3609.375 ms) but stays BACKUP: guard: the guard has not answered yet']);
     expect(s.state).toBe('BACKUP');
-    expect(instanceDeadline(s)).toBe(Infinity);
+    expect(instanceView(s, MDI)).toMatchObject({ held: true, claiming: true });
     expect(readyForMaster(s, MDI)).toBe(false);   // the guard, not a sync group, holds it
+    // Claims every advert interval, as a master would advertise.
+    expect(runUntil(s, MDI + 2000)).toEqual([[MDI + 1000, 'advert 100'], [MDI + 2000, 'advert 100']]);
+    expect(s.stats.claims).toBe(3);
     const ok = instanceStep(s, { kind: 'may-be-master', allowed: true, reason: 'arbiter lease held' }, 9000);
     expect(brief(ok)).toEqual(['advert 100', 'become-master from BACKUP', 'announce master x5']);
+  });
+
+  it('a claimer ranks as a master does: only a higher priority, or the same from a higher address, silences it', () => {
+    const claimer = (over: Partial<InstanceConfig> = {}) => {
+      const s = started({ guarded: true, primaryAddress: '10.78.0.5', ...over });
+      instanceStep(s, tick, MDI);
+      expect(instanceView(s, MDI).claiming).toBe(true);
+      return s;
+    };
+    const lowerAddr = claimer();
+    instanceStep(lowerAddr, advert(100, '10.78.0.1'), 4000);
+    expect(lowerAddr.held).toBe(true);   // same priority, lower address: it outranks the sender
+    expect(brief(instanceStep(lowerAddr, tick, MDI + 1000))).toEqual(['advert 100']);
+    const lowerPrio = claimer();
+    instanceStep(lowerPrio, advert(90, '10.78.0.9'), 4000);
+    expect(lowerPrio.held).toBe(true);
+    const higherAddr = claimer();
+    instanceStep(higherAddr, advert(100, '10.78.0.9'), 4000);
+    expect(higherAddr.held).toBe(false);
+    expect(instanceDeadline(higherAddr)).toBe(4000 + MDI);
+    const higherPrio = claimer();
+    instanceStep(higherPrio, advert(101, '10.78.0.1'), 4000);
+    expect(higherPrio.held).toBe(false);
+    // nopreempt: it claims only when it hears no master at all; any advert silences it.
+    const calm = claimer({ nopreempt: true });
+    instanceStep(calm, advert(50, '10.78.0.1'), 4000);
+    expect(calm.held).toBe(false);
+  });
+
+  it('a MASTER that hears a claim it does not outrank steps down: preemption under the guard', () => {
+    const s = started({ guarded: true });
+    instanceStep(s, { kind: 'may-be-master', allowed: true, reason: 'lease' }, 0);
+    instanceStep(s, tick, MDI);
+    expect(s.state).toBe('MASTER');
+    expect(brief(instanceStep(s, advert(200, '10.78.0.1'), 5000))).toEqual(['advert 100', 'become-backup from MASTER']);
+  });
+
+  it('a claim held only by the sync gate is not sent: a member waiting for its group does not push the peer out', () => {
+    const s = initInstance(cfg(), 0, { syncGroup: 'G' });
+    instanceStep(s, { kind: 'start' }, 0);
+    expect(brief(instanceStep(s, tick, MDI))).toEqual([]);
+    expect(instanceView(s, MDI)).toMatchObject({ held: true, claiming: false });
+    expect(instanceDeadline(s)).toBe(Infinity);
   });
 
   it('an advert while held restarts the timer: a master was heard after all', () => {
@@ -343,16 +390,16 @@ describe('the split-brain guard (may-be-master)', () => {
     const fx = instanceStep(s, { kind: 'may-be-master', allowed: false, reason: 'arbiter lease lost' }, 8000);
     expect(brief(fx)).toEqual(['advert 0', 'become-backup from MASTER']);
     expect(fx.find((e) => e.kind === 'become-backup')).toMatchObject({ reason: 'guard: arbiter lease lost' });
-    // It stays BACKUP while forbidden, whatever it hears.
+    // It stays BACKUP while forbidden, whatever it hears; it only claims.
     expect(brief(instanceStep(s, advert(0), 8100))).toEqual([]);
-    expect(brief(instanceStep(s, tick, 8100 + SKEW))).toEqual([]);
+    expect(brief(instanceStep(s, tick, 8100 + SKEW))).toEqual(['advert 100']);
     expect(s.state).toBe('BACKUP');
   });
 
   it('the owner under a guard waits for it too', () => {
     const s = initInstance(cfg({ priority: 255, guarded: true }), 0);
-    expect(brief(instanceStep(s, { kind: 'start' }, 0))).toEqual(['become-backup from INIT']);
-    expect(instanceDeadline(s)).toBe(Infinity);
+    expect(brief(instanceStep(s, { kind: 'start' }, 0))).toEqual(['become-backup from INIT', 'advert 255']);
+    expect(instanceDeadline(s)).toBe(1000);   // its next claim
     expect(brief(instanceStep(s, { kind: 'may-be-master', allowed: true, reason: 'lease' }, 50))).toEqual(['advert 255', 'become-master from BACKUP', 'announce master x5']);
   });
 });

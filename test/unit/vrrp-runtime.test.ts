@@ -26,6 +26,7 @@ class Host implements VrrpHost {
     this.open.push({ what: `${instance} ${t}`, done: () => { this.calls.push(`end ${instance} ${t}`); done(); } });
   }
   announce(instance: string): void { this.calls.push(`announce ${instance}`); }
+  guardWant(unit: string, want: boolean): void { this.calls.push(`want ${unit} ${want}`); }
   groupState(group: string, state: string, _from: string, _r: string, done: () => void): void {
     this.calls.push(`group ${group} ${state}`);
     done();
@@ -84,5 +85,43 @@ describe('VrrpRuntime', () => {
     h.finishAll();
     await stopped;
     expect(resolved).toBe(true);
+  });
+
+  it('the guard: a unit asks for its lease when it wants MASTER, and gives it up only after its VIPs are off', () => {
+    const h = new Host();
+    const rt = new VrrpRuntime({ instances: [{ ...inst('VI_1', 1, 100), guarded: true }, inst('VI_9', 9, 100)], syncGroups: [] }, h);
+    rt.start();
+    h.finishAll();
+    h.calls.length = 0;
+    h.clock.advance(361);
+    // Held by the guard: a claim and the request, no transition; the unguarded one goes MASTER.
+    expect(h.calls.filter((c) => c.includes('VI_1'))).toEqual(['advert VI_1 100', 'want VI_1 true']);
+    expect(h.calls).not.toContain('want VI_9 true');
+    rt.guard('VI_1', true, 'lease held');
+    expect(h.calls.filter((c) => c.startsWith('begin VI_1'))).toEqual(['begin VI_1 become-master']);
+    h.finishAll();
+    h.calls.length = 0;
+    // A higher master: VIPs off first, then the lease goes.
+    rt.submit({ to: 'VI_1', event: { kind: 'advert-received', priority: 200, src: '10.9.1.9', advertIntervalMs: 100 } });
+    expect(h.calls.filter((c) => c.includes('VI_1'))).toEqual(['advert VI_1 100', 'begin VI_1 become-backup']);
+    h.finishAll();
+    expect(h.calls.at(-1)).toBe('want VI_1 false');
+  });
+
+  it('the guard: a release queued behind a slow transition is dropped when the unit wants MASTER again meanwhile', () => {
+    const h = new Host();
+    const rt = new VrrpRuntime({ instances: [{ ...inst('VI_1', 1, 100), guarded: true }], syncGroups: [] }, h);
+    rt.start();
+    h.finishAll();
+    h.clock.advance(361);
+    rt.guard('VI_1', true, 'lease held');
+    h.finishAll();
+    h.calls.length = 0;
+    rt.submit({ to: 'VI_1', event: { kind: 'advert-received', priority: 200, src: '10.9.1.9', advertIntervalMs: 100 } });
+    // The master goes quiet before the BACKUP transition ends: held again, it wants the lease back.
+    h.clock.advance(361 + 400);
+    expect(h.calls).toEqual(['advert VI_1 100', 'begin VI_1 become-backup', 'advert VI_1 100', 'want VI_1 true']);
+    h.finishAll();
+    expect(h.calls).not.toContain('want VI_1 false');
   });
 });

@@ -133,14 +133,28 @@ describe('vrrp_sync_group', () => {
   it('the guard: a group MASTER whose guard is withdrawn steps down together; held until it is given back', () => {
     const g = initSyncGroup({ name: 'G', members: [member('VI_1', { guarded: true }), member('VI_2', { guarded: true })] }, 0);
     syncGroupStep(g, all({ kind: 'start' }), 0);
-    syncGroupStep(g, tick, MDI);
+    // Held by the guard, both members claim (adverts, no VIPs) every interval.
+    expect(brief(syncGroupStep(g, tick, MDI))).toEqual(['VI_1 advert 100', 'VI_2 advert 100']);
     expect(g.state).toBe('BACKUP');
-    expect(syncGroupDeadline(g)).toBe(Infinity);
+    expect(syncGroupDeadline(g)).toBe(MDI + 1000);
     expect(brief(syncGroupStep(g, all({ kind: 'may-be-master', allowed: true, reason: 'lease' }), 4000)).at(-1)).toBe('GROUP MASTER');
     // Only one member's guard (a per-instance guard) is enough to take the group down.
     const fx = syncGroupStep(g, to('VI_2', { kind: 'may-be-master', allowed: false, reason: 'lease lost' }), 6000);
     expect(brief(fx)).toEqual(['VI_2 advert 0', 'VI_2 become-backup', 'VI_1 advert 0', 'VI_1 become-backup', 'GROUP BACKUP']);
     expect(g.members.map((m) => m.state)).toEqual(['BACKUP', 'BACKUP']);
+  });
+
+  it('the guard: once it allows the group, one member ready is enough; the others follow at once, timers or not', () => {
+    const g = initSyncGroup({ name: 'G', members: [member('VI_1', { guarded: true }), member('VI_2', { guarded: true })] }, 0);
+    syncGroupStep(g, all({ kind: 'start' }), 0);
+    // VI_2 still hears a master; VI_1's timer runs out: it claims, the group waits.
+    syncGroupStep(g, to('VI_2', { kind: 'advert-received', priority: 100, src: '10.9.9.9', advertIntervalMs: 1000 }), 3000);
+    expect(brief(syncGroupStep(g, tick, MDI))).toEqual(['VI_1 advert 100']);
+    expect(g.members.map((m) => m.held)).toEqual([true, false]);
+    // The lease is the group's: no other node may be MASTER of it now.
+    const fx = brief(syncGroupStep(g, all({ kind: 'may-be-master', allowed: true, reason: 'lease' }), 4000));
+    expect(fx.filter((x) => x.includes('become'))).toEqual(['VI_1 become-master', 'VI_2 become-master']);
+    expect(fx.at(-1)).toBe('GROUP MASTER');
   });
 
   it('address owners go MASTER together at start', () => {
