@@ -7,6 +7,7 @@
 
 import { membershipJudgementDeadline } from '../membership/machine.js';
 import { cleanupCheck, heldGroups } from '../resources/machine.js';
+import { mayTakeOver } from '../fencing/policy.js';
 import { engineView, planHandover, type EngineHandle, type EngineState, type EngineView, type HandoverPlan, type RscHold } from './engine.js';
 
 export type { EngineAction, EngineEvent, EngineHandle, EngineView, HandoverPlan, RscHold } from './engine.js';
@@ -54,6 +55,10 @@ export interface HotRead {
   knowsGroup(group: string): boolean;
   /** The peer's replay watermark to persist: its generation and newest accepted seq (undefined while unknown or resuming). */
   readonly peerWatermark: { generation: number; lastSeq: number } | undefined;
+  /** Every heartbeat path's judgement: the peer is alive. */
+  readonly peerUp: boolean;
+  /** The fencing policy's phase and whether the dead peer's work may start here; undefined without fencing. */
+  readonly fencing: { phase: string; mayTakeOver: boolean; reason: string } | undefined;
 }
 
 /** One reader per engine, kept: the hot path reads it per datagram and per tick without allocating. */
@@ -65,6 +70,11 @@ class HotReader implements HotRead {
   get heldCount(): number { return heldGroups(this.e.r).length; }
   deviceName(i: number): string | undefined { return this.e.f?.cfg.devices[i]; }
   knowsGroup(g: string): boolean { return this.e.r.groups[g] !== undefined; }
+  get peerUp(): boolean { return this.e.m.peer.liveness === 'up'; }
+  get fencing(): { phase: string; mayTakeOver: boolean; reason: string } | undefined {
+    const f = this.e.f;
+    return f ? { phase: f.phase, mayTakeOver: mayTakeOver(f), reason: f.reason } : undefined;
+  }
   get peerWatermark(): { generation: number; lastSeq: number } | undefined {
     const p = this.e.m.peer;
     return p.generation === undefined || p.lastSeq === undefined || p.resume ? undefined : { generation: p.generation, lastSeq: p.lastSeq };

@@ -217,6 +217,12 @@ export class VrrpRuntime {
     this.driver.submit({ unit, event: { kind: 'may-be-master', allowed, reason } });
   }
 
+  /** The unit (instance or sync group) has a MASTER member now. */
+  unitIsMaster(unit: string): boolean {
+    const u = this.state.units.find((x) => unitName(x) === unit);
+    return !!u && unitMembers(u).some((m) => m.state === 'MASTER');
+  }
+
   view(): ReturnType<typeof vrrpSetView> {
     return vrrpSetView(this.state, this.host.clock.now());
   }

@@ -145,6 +145,11 @@ const SCRIPT_KILL_GRACE_MS = 2000;
 export interface VrrpServiceOptions {
   log: VrrpLogFn;
   clock?: Clock;
+  /**
+   * The split-brain guard: the guarded units (instances outside sync groups,
+   * sync groups), and where their wants go (the daemon's VrrpGuardLink).
+   */
+  guard?: { units: readonly string[]; want: (unit: string, want: boolean, reason: string) => void };
 }
 
 export class VrrpService {
@@ -187,11 +192,13 @@ export class VrrpService {
         void this.notify(g?.notify, 'GROUP', group, state, 0).finally(done);
       },
       log: (level, message) => o.log(level, message),
+      guardWant: (unit, want, reason) => o.guard.want(unit, want, reason),
     };
     this.plan = trackPlan(cfg);
+    const guarded = new Set(o.guard.units.flatMap((u) => cfg.syncGroups.find((g) => g.name === u)?.members ?? [u]));
     for (const spec of cfg.instances) this.tracks.set(spec.name, initInstanceTracks());
     this.runtime = new VrrpRuntime({
-      instances: [...this.live.values()].map((l) => instanceConfig(l.spec, l.primary)),
+      instances: [...this.live.values()].map((l) => instanceConfig(l.spec, l.primary, guarded.has(l.spec.name))),
       syncGroups: cfg.syncGroups.map((g) => ({ name: g.name, members: g.members })),
     }, host);
   }
@@ -199,7 +206,7 @@ export class VrrpService {
   /** Opens every instance's socket and starts the machines; throws UserError naming the instance. */
   static async start(cfg: VrrpConfig, core: NetCore, opts: VrrpServiceOptions): Promise<VrrpService> {
     const ifs = await core.nl.interfaces();
-    const s = new VrrpService(cfg, core, { clock: opts.clock ?? nodeClock(), log: opts.log }, ifs);
+    const s = new VrrpService(cfg, core, { clock: opts.clock ?? nodeClock(), log: opts.log, guard: opts.guard ?? { units: [], want: () => undefined } }, ifs);
     try {
       for (const l of s.live.values()) {
         const { spec } = l;
