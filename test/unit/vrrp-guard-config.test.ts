@@ -289,7 +289,9 @@ describe('tandem check-config / run with vrrp_guard', () => {
 
   it('run -c DIR -f FILE refuses to start with the same FILE:LINE messages', () => {
     const p = pair(['vrrp_guard VI_1 VI_9', 'vrrp_guard VI_2']);
-    const r = tandem(['run', '-c', p.ha, '-f', p.ka, '--node', 'alpha', '--state-dir', join(work, `s${n}`), '--run-dir', join(work, `r${n}`)]);
+    // --node gamma: were the check missing, start-up would stop at the node name instead of
+    // running VRRP on this host's interface.
+    const r = tandem(['run', '-c', p.ha, '-f', p.ka, '--node', 'gamma', '--state-dir', join(work, `s${n}`), '--run-dir', join(work, `r${n}`)]);
     expect(r.stderr.split('\n').filter(Boolean)).toEqual([
       `${p.hacfPath}:6: vrrp_guard: no vrrp_instance or vrrp_sync_group VI_9 in ${p.ka}`,
       `${p.hacfPath}:7: vrrp_guard: VI_2 is a member of vrrp_sync_group VG_1: guard the group (vrrp_guard VG_1)`,
