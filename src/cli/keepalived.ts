@@ -1,7 +1,7 @@
 // `check-config -f FILE` and `run -f FILE`: a keepalived.conf alone, or with
 // a Heartbeat directory, where an address claimed by both a haresources group
 // and a vrrp_instance is refused at both lines (two owners would take it in
-// turns).
+// turns), and ha.cf's vrrp_guard must name units of this file.
 
 import { join } from 'node:path';
 
@@ -10,6 +10,7 @@ import { formatIssue, loadConfig } from '../config/load.js';
 import type { Config } from '../config/types.js';
 import type { VrrpConfig } from '../vrrp/config.js';
 import { canonicalIp } from '../net/addr.js';
+import { resolveVrrpGuard } from '../config/vrrp-guard.js';
 
 export interface KeepalivedCheck {
   ok: boolean;
@@ -55,8 +56,10 @@ export function checkKeepalived(file: string, dir: string | undefined, initDir: 
     for (const i of ha.issues) lines.push(formatIssue(i));
     if (ha.config && ka.config) {
       const shared = sharedAddresses(ha.config, ka.config.vrrp);
-      if (shared.length) ok = false;
-      kaIssues = sortKaIssues([...kaIssues, ...shared]);
+      // ha.cf's vrrp_guard names units of this file: checked here, so run refuses to start as check-config does.
+      const guard = resolveVrrpGuard(ha.config.hacf, ka.config.vrrp, file).issues.map((i): KaIssue => ({ ...i, severity: 'error' }));
+      if (shared.length || guard.length) ok = false;
+      kaIssues = sortKaIssues([...kaIssues, ...shared, ...guard]);
     }
   }
   lines.push(...kaIssues.map(formatKaIssue));

@@ -6,6 +6,7 @@ import { hostname } from 'node:os';
 import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { loadConfig, formatIssue, sortIssues } from '../config/load.js';
 import { checkKeepalived } from './keepalived.js';
+import { vrrpGuardWithoutFile } from '../config/vrrp-guard.js';
 import { loadKeepalived } from '../config/keepalived.js';
 import { runVrrpDaemon, type VrrpStatusReport } from '../daemon/vrrp-daemon.js';
 import { formatVrrpStatus, formatVrrpSection } from './vrrp-status.js';
@@ -93,6 +94,7 @@ export async function main(argv: string[]): Promise<number> {
         for (const i of issues) process.stderr.write(formatIssue(i) + '\n');
         throw new UserError(`configuration in ${o.config} is not valid; nothing started`);
       }
+      if (o.useFile === undefined) for (const w of vrrpGuardWithoutFile(config.hacf)) process.stderr.write(w + '\n');
       const node = o.node ?? hostname().toLowerCase();
       const daemon = new Daemon({ config, node, stateDir: o.stateDir, runDir: o.runDir, initDir: o.initDir, ...(o.debug ? { debug: true } : {}), ...(vrrp ? { vrrp } : {}) });
       // Every signal that would end the process by default has a meaning or is logged (src/daemon/signals.ts).
@@ -210,8 +212,10 @@ export async function main(argv: string[]): Promise<number> {
         : issues;
       for (const i of all) process.stderr.write(formatIssue(i) + '\n');
       if (!config && o.host) process.stderr.write('tandem: --host: this machine is checked once the files above are valid\n');
+      const warnings = config ? vrrpGuardWithoutFile(config.hacf) : [];
+      for (const w of warnings) process.stderr.write(w + '\n');
       if (all.length) exitCode = 1;
-      else process.stdout.write(`${o.config}: configuration is valid${o.host ? ' for this host' : ''}\n`);
+      else process.stdout.write(`${o.config}: configuration is valid${o.host ? ' for this host' : ''}${warnings.length ? ` (${warnings.length} warning${warnings.length > 1 ? 's' : ''} above)` : ''}\n`);
     });
 
   program.command('fence')

@@ -48,6 +48,7 @@ const KEY_NAMES: Partial<Record<keyof HaCf, string>> = {
   nodes: 'node', media: 'bcast/ucast/mcast', serial: 'serial/baud', udpport: 'udpport', keepaliveMs: 'keepalive',
   deadtimeMs: 'deadtime', warntimeMs: 'warntime', initdeadMs: 'initdead', logfile: 'logfile', debugfile: 'debugfile',
   logfacility: 'logfacility', notify: 'notify', fencing: 'stonith_host/fencing', quorum: 'ping/arbiter/quorum', cluster: 'cluster',
+  vrrpGuard: 'vrrp_guard',
 };
 
 function sameKeys(a: AuthKeys, b: AuthKeys): boolean {

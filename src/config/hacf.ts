@@ -5,7 +5,7 @@
 import { IssueSink, asciiLower, nodeNameProblem, parseUInt, physicalLines } from './common.js';
 import {
   Settings, directiveLines, immediateSection, keywordNames, routeDirectives, timeArg,
-  type AddIssue, type Keyword, type KeywordTable, type Unsupported,
+  type AddIssue, type Directive, type Keyword, type KeywordTable, type Unsupported,
 } from './keywords.js';
 import type { AutoFailback, ConfigIssue, HaCf } from './types.js';
 import { QUORUM_DIRECTIVES, parseQuorum, type QuorumLine } from './quorum.js';
@@ -13,6 +13,7 @@ import { FENCING_DIRECTIVES, parseFencing, type FencingConfig, type FencingLine,
 import { DEFAULT_UDPPORT, MEDIA_KEYWORDS, mediaWithPort, newMediaState } from './media.js';
 import { formatDuration } from '../util/duration.js';
 import { parseMetricsValue } from './metrics.js';
+import { VRRP_GUARD_DIRECTIVES, parseVrrpGuard } from './vrrp-guard.js';
 
 export { DEFAULT_BAUD, DEFAULT_UDPPORT } from './media.js';
 export const DEFAULT_KEEPALIVE_MS = 1000;
@@ -264,6 +265,7 @@ export function parseHaCf(text: string, file: string, stonithOpts: StonithParseO
   const media = newMediaState(add, settings);
   const fencingLines: FencingLine[] = [];
   const quorumLines: QuorumLine[] = [];
+  const guardLines: Directive[] = [];
 
   routeDirectives(directiveLines(physicalLines(text)), [
     immediateSection(CORE_KEYWORDS, core, add),
@@ -273,6 +275,8 @@ export function parseHaCf(text: string, file: string, stonithOpts: StonithParseO
     // depend on deadtime, known only at the end.
     { names: FENCING_DIRECTIVES, take: (d) => fencingLines.push(d) },
     { names: QUORUM_DIRECTIVES, take: (d) => quorumLines.push(d) },
+    // Needs to know whether an arbiter, ping or stonith_host line is anywhere in the file.
+    { names: VRRP_GUARD_DIRECTIVES, take: (d) => guardLines.push(d) },
   ], UNSUPPORTED, add);
 
   const { nodes, nodeLineError, timeValueError } = core;
@@ -355,6 +359,9 @@ export function parseHaCf(text: string, file: string, stonithOpts: StonithParseO
   const quorum = parseQuorum(quorumLines, file, deadtimeMs);
   out.issues.push(...quorum.issues);
 
+  const guard = parseVrrpGuard(guardLines, file, [...quorumLines, ...fencingLines]);
+  out.issues.push(...guard.issues);
+
   const issues = out.sorted();
   if (issues.length > 0) return nodeLineError || nodes.length === 0 ? { config: undefined, issues } : { config: undefined, issues, nodes: nodes.map((n) => n.name) };
 
@@ -388,6 +395,7 @@ export function parseHaCf(text: string, file: string, stonithOpts: StonithParseO
   if (insecure?.value) config.allowInsecureAuthkeys = { line: insecure.line };
   const metrics = get<{ host: string; port: number } | 'off'>('metrics');
   if (metrics) config.metrics = metrics.value === 'off' ? { off: true, line: metrics.line } : { ...metrics.value, line: metrics.line };
+  if (guard.setting) config.vrrpGuard = guard.setting;
   return { config, issues };
 }
 

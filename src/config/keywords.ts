@@ -3,9 +3,9 @@
 //
 // Each subsystem declares its own keywords beside its code (heartbeat paths
 // in media.ts, the node and timing keywords in hacf.ts, fencing
-// in stonith.ts, quorum in quorum.ts): the spelling, what arguments the
-// keyword takes, and a function that checks them and records the result in
-// that subsystem's parse state. Adding a keyword is one entry in one table.
+// in stonith.ts, quorum in quorum.ts, vrrp_guard in vrrp-guard.ts): the
+// spelling, what arguments the keyword takes, and a function that checks
+// them and records the result in that subsystem's parse state. Adding a keyword is one entry in one table.
 // docs/architecture.md ("Configuration: keyword tables") says how a
 // block-structured file (keepalived.conf) plugs into the same shape.
 

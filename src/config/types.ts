@@ -67,6 +67,20 @@ export interface HaCf {
   allowInsecureAuthkeys?: { line: number };
   /** tandem extension: the Prometheus endpoint (config/metrics.ts); absent = on, 127.0.0.1:9694. */
   metrics?: MetricsSetting;
+  /** tandem extension: `vrrp_guard` (config/vrrp-guard.ts), the VRRP units of `-f FILE` under the split-brain guard; absent when ha.cf has no such line. */
+  vrrpGuard?: VrrpGuardSetting;
+}
+
+/**
+ * `vrrp_guard NAME…` / `vrrp_guard all`, as ha.cf says it: names are checked
+ * against the keepalived.conf only when both files are known
+ * (resolveVrrpGuard in config/vrrp-guard.ts). Either `all` or names, never both.
+ */
+export interface VrrpGuardSetting {
+  /** `vrrp_guard all`: every standalone vrrp_instance and every vrrp_sync_group. */
+  all?: { line: number };
+  /** vrrp_instance or vrrp_sync_group names, in file order, each once. */
+  names: Array<{ name: string; line: number }>;
 }
 
 export interface Resource {

@@ -9,6 +9,7 @@ import { join, resolve } from 'node:path';
 import { SUPPORTED_DIRECTIVES, UNSUPPORTED_DIRECTIVES } from '../../src/config/hacf.js';
 import { FENCING_DIRECTIVES } from '../../src/config/stonith.js';
 import { QUORUM_DIRECTIVES } from '../../src/config/quorum.js';
+import { VRRP_GUARD_DIRECTIVES } from '../../src/config/vrrp-guard.js';
 import { need } from '../helpers/tools.js';
 
 const ROOT = resolve(__dirname, '../..');
@@ -81,7 +82,7 @@ describe('manual pages', () => {
   it('ha.cf(5) names every directive tandem accepts, and every Heartbeat directive it refuses', () => {
     const { text } = render('man5/ha.cf.5');
     const words = new Set(text.split(/[^a-z0-9_]+/));
-    for (const d of [...SUPPORTED_DIRECTIVES, ...FENCING_DIRECTIVES, ...QUORUM_DIRECTIVES]) expect(words.has(d), d).toBe(true);
+    for (const d of [...SUPPORTED_DIRECTIVES, ...FENCING_DIRECTIVES, ...QUORUM_DIRECTIVES, ...VRRP_GUARD_DIRECTIVES]) expect(words.has(d), d).toBe(true);
     const refused = text.slice(text.indexOf('NOT SUPPORTED'), text.indexOf('EXAMPLE'));
     for (const d of UNSUPPORTED_DIRECTIVES) expect(new Set(refused.split(/[^a-z0-9_]+/)).has(d), d).toBe(true);
   });

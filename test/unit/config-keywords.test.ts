@@ -10,6 +10,7 @@ import {
 import { CORE_KEYWORDS, SUPPORTED_DIRECTIVES, UNSUPPORTED, UNSUPPORTED_DIRECTIVES } from '../../src/config/hacf.js';
 import { FENCING_DIRECTIVES } from '../../src/config/stonith.js';
 import { QUORUM_DIRECTIVES } from '../../src/config/quorum.js';
+import { VRRP_GUARD_DIRECTIVES } from '../../src/config/vrrp-guard.js';
 import { MEDIA_KEYWORDS } from '../../src/config/media.js';
 
 interface Toy { log: string[]; dir?: string }
@@ -130,7 +131,7 @@ describe('keyword tables: the driver', () => {
 
 describe('keyword tables: ha.cf', () => {
   it('every keyword belongs to exactly one table, and none is also listed as unsupported', () => {
-    const tables = [keywordNames(CORE_KEYWORDS), keywordNames(MEDIA_KEYWORDS), FENCING_DIRECTIVES, QUORUM_DIRECTIVES];
+    const tables = [keywordNames(CORE_KEYWORDS), keywordNames(MEDIA_KEYWORDS), FENCING_DIRECTIVES, QUORUM_DIRECTIVES, VRRP_GUARD_DIRECTIVES];
     const all = tables.flatMap((t) => [...t]);
     expect(new Set(all).size).toBe(all.length);
     for (const k of all) expect(UNSUPPORTED_DIRECTIVES.has(k), k).toBe(false);
