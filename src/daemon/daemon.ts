@@ -51,6 +51,8 @@ import { nextDebugLevel } from './signals.js';
 import { cleanup as operatorCleanup, handover as operatorHandover, type OperatorHost } from './operator.js';
 import { Metrics } from './metrics.js';
 import { metricsListen } from '../config/metrics.js';
+import { resolveVrrpGuard } from '../config/vrrp-guard.js';
+import { VrrpGuardLink, vrrpLeaseKey } from './vrrp-guard.js';
 
 /** What `tandem reload` (and SIGHUP) did; `valid: false` means nothing changed. */
 export interface ReloadReport {
@@ -83,6 +85,9 @@ export interface DaemonOptions {
   /** `run -c DIR -f FILE`: the keepalived.conf whose VRRP instances run beside the pair (checked first: cli/keepalived.ts). */
   vrrp?: { file: string; config: VrrpConfig };
 }
+
+/** Journal kinds that change what the VRRP guard reads. */
+const GUARD_INPUTS = new Set(['peer-up', 'peer-dead', 'fence', 'fencing', 'lease', 'ping', 'quorum']);
 
 export class Daemon {
   readonly log: Logger;
@@ -124,6 +129,13 @@ export class Daemon {
   /** Quorum adapters, when ha.cf configures ping nodes or an arbiter. */
   private pinger?: IcmpPinger;
   private leases?: LeaseDriver;
+  /** The split-brain guard of the VRRP units ha.cf's vrrp_guard names. */
+  private vrrpGuard?: VrrpGuardLink;
+  private guardUnits: string[] = [];
+  private guardTimer?: NodeJS.Timeout;
+  private guardQueued = false;
+  /** Ping reach as the pinger last reported it. */
+  private reach = { up: 0, total: 0 };
   private backend?: LeaseBackend;
   private arbiterClient?: ArbiterClient;
   private exitResolve?: () => void;
@@ -200,7 +212,30 @@ export class Daemon {
     for (const g of config.groups) this.agents.set(g.name, g.resources.map((r) => createAgent(r, ctx, this.netlink!, groupOwner(g.name))));
 
     if (this.opts.vrrp) {
-      this.vrrp = await VrrpService.start(this.opts.vrrp.config, this.netlink, { log: (level, m) => this.log.log(level, m) });
+      if (h.vrrpGuard) {
+        const r = resolveVrrpGuard(h, this.opts.vrrp.config, this.opts.vrrp.file);
+        if (r.problems.length) throw new UserError(r.problems.join('\n'));
+        this.guardUnits = r.units.map((u) => u.unit);
+        const q = h.quorum;
+        const link = this.vrrpGuard = new VrrpGuardLink({
+          units: this.guardUnits, peer: this.peer,
+          arbiter: !!q?.arbiter, ping: pingTargets(q?.ping ?? [], q?.pingGroups ?? []).length > 0, fencing: !!h.fencing,
+          graceMs: q?.arbiterSafetyMs ?? 0,
+          runtime: () => this.vrrp?.runtime, leases: () => this.leases, reach: () => this.reach,
+          engine: () => (this.runtime ? hotRead(this.engine) : undefined),
+          log: (level, m) => this.log.log(level, m),
+        });
+        const by = [q?.arbiter ? 'the arbiter lease' : '', link.pinging ? 'ping nodes' : '', h.fencing ? 'fencing' : ''].filter(Boolean);
+        this.log.info(`vrrp_guard: ${this.guardUnits.join(', ') || 'nothing'} become MASTER only as ${by.join(', ')} allow (${h.file})`);
+        // A backstop: every input also re-evaluates on its own event.
+        this.guardTimer = setInterval(() => this.vrrpGuard?.reevaluate(), Math.min(1000, h.keepaliveMs));
+        this.guardTimer.unref();
+      }
+      const link = this.vrrpGuard;
+      this.vrrp = await VrrpService.start(this.opts.vrrp.config, this.netlink, {
+        log: (level, m) => this.log.log(level, m),
+        ...(link ? { guard: { units: this.guardUnits, want: (u: string, w: boolean, r: string) => link.want(u, w, r) } } : {}),
+      });
       this.log.info(`running ${this.opts.vrrp.config.instances.length} vrrp_instance(s) from ${this.opts.vrrp.file} beside the pair`);
     }
     this.control = await listenControl(runDir, async (req) => this.handleControl(req.cmd, req));
@@ -329,13 +364,15 @@ export class Daemon {
         targets, intervalMs: h.keepaliveMs, deadpingMs: q.deadpingMs,
         onChange: (c) => {
           if (c.kind === 'target-status') this.event(c.status === 'up' ? 'info' : 'warn', 'ping', `ping target ${c.name} ${c.status} (${c.detail}); reachable ${c.reach.up}/${c.reach.total}`);
+          this.reach = c.reach;
           this.runtime?.quorumInput({ reach: c.reach });
+          this.guardSoon();
         },
         onError: (m) => this.log.error(m),
       });
     }
     if (q.arbiter) {
-      const leases = groupLeaseConfigs(config.groups.map((g) => g.name), h.deadtimeMs, q.arbiterTtlMs, safetyMs);
+      const leases = groupLeaseConfigs([...config.groups.map((g) => g.name), ...this.guardUnits.map(vrrpLeaseKey)], h.deadtimeMs, q.arbiterTtlMs, safetyMs);
       const driver = this.leases = new LeaseDriver({
         leases, now: () => this.now(),
         onEvent: (ev) => {
@@ -353,6 +390,7 @@ export class Daemon {
         driver.onReply(r);
         // Denials carry a reason and a holder status shows; held/lost come through onEvent.
         this.runtime?.quorumInput({ leases: driver.views() }, false);
+        this.guardSoon();
       };
       const onWarn = (m: string, kind = 'warning') => this.rateLimitedWarn(`quorum:${kind}`, m);
       if (q.arbiter.kind === 'etcd') {
@@ -533,7 +571,7 @@ export class Daemon {
         });
       },
       device: (a, done) => this.runFencing(a, done),
-      ...(this.leases ? { leases: this.leases } : {}),
+      ...(this.leases ? { leases: this.pairLeases(this.leases) } : {}),
       // etcd's revoke is an HTTP call: give it a moment before close() aborts it.
       leaveDelayMs: this.backend?.kind === 'etcd' ? 200 : 0,
       observe: (a) => this.observe(a),
@@ -702,7 +740,28 @@ export class Daemon {
   /** A transition: logged and journalled (off the send path: the LevelDB write is not awaited). */
   private event(level: 'info' | 'warn' | 'error', kind: string, msg: string, fields: JournalFields = {}): void {
     this.log.log(level, msg);
+    if (GUARD_INPUTS.has(kind)) this.guardSoon();
     this.store.journal(kind, msg, new Date(), { node: this.opts.node, ...fields }).then(() => this.stateWriteOk(), (e: Error) => this.stateWriteFailed('journal', e));
+  }
+
+  /** The lease driver as the pair's runtime sees it: its release on leaving leaves the VRRP units' leases to their own guard. */
+  private pairLeases(d: LeaseDriver): NonNullable<NodeHost['leases']> {
+    const groups = this.opts.config.groups.map((g) => g.name);
+    return {
+      update: (g, want, ctx) => d.update(g, want, ctx),
+      views: () => d.views(),
+      releaseAll: (o) => d.releaseAll({ ...o, only: groups }),
+    };
+  }
+
+  /** The VRRP guard reads the peer, fencing, leases and ping: re-read once after whatever changed them (never nested in an engine step). */
+  private guardSoon(): void {
+    if (!this.vrrpGuard || this.guardQueued) return;
+    this.guardQueued = true;
+    queueMicrotask(() => {
+      this.guardQueued = false;
+      if (!this.closed) this.vrrpGuard?.reevaluate();
+    });
   }
 
   /** A failed state write is logged with its cause (the first of a streak as an error, the rest at debug); the daemon goes on. */
@@ -737,6 +796,11 @@ export class Daemon {
     this.fenceAbort.abort();
     await Promise.allSettled([...this.fenceJobs]);
     this.closed = true;
+    // VRRP first: its masters' VIPs are off and their guard leases given up
+    // (leaving) while the lease driver and the arbiter link are still open.
+    await this.vrrp?.stop();
+    if (this.guardTimer) clearInterval(this.guardTimer);
+    this.vrrpGuard?.close();
     this.pinger?.close();
     this.leases?.close();
     await this.backend?.close().catch(() => undefined);

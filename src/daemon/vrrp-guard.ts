@@ -36,6 +36,8 @@ export class VrrpGuardLink {
   private readonly sentCtx = new Map<string, string>();
   private closed = false;
 
+  get pinging(): boolean { return this.o.ping; }
+
   constructor(private readonly o: VrrpGuardSources) {
     for (const u of o.units) this.wants.set(u, false);
   }

@@ -106,10 +106,10 @@ export class LeaseDriver {
     return out;
   }
 
-  /** Gives every lease up (graceful shutdown: `leaving` lets the arbiter hand them on at once). */
-  releaseAll(opts: { leaving: boolean }): void {
+  /** Gives every lease (or those `only` names) up (graceful shutdown: `leaving` lets the arbiter hand them on at once). */
+  releaseAll(opts: { leaving: boolean; only?: readonly string[] }): void {
     this.leaving = opts.leaving;
-    for (const g of this.machines.keys()) this.step(g, { kind: 'want', want: false });
+    for (const g of opts.only ?? this.machines.keys()) this.step(g, { kind: 'want', want: false });
   }
 
   /** Stops the timer; does not release anything (that is releaseAll). */
