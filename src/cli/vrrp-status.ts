@@ -24,7 +24,9 @@ function lines(v: VrrpStatusReport['vrrp']): string[] {
     if (i.master) why.push(`master ${i.master.address} at priority ${i.master.priority}, heard ${secs(i.master.agoMs)} ago`);
     if (i.masterDownInMs !== null && !i.held) why.push(`master down in ${secs(i.masterDownInMs)}`);
     for (const f of i.faults) why.push(`fault: ${f.source}: ${f.reason}`);
+    if (i.claiming) why.push('claiming (adverts without the VIPs) until the guard allows MASTER');
     if (!i.guard.allowed) why.push(`guard: ${i.guard.reason}`);
+    else if (i.guard.reason !== 'no guard configured' && i.state === 'MASTER') why.push(`guard: ${i.guard.reason}`);
     if (!i.sync.allowed) why.push(i.sync.reason);
     out.push(why.length ? `${head}; ${why.join('; ')}` : head);
   }

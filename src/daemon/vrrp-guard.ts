@@ -57,22 +57,22 @@ export class VrrpGuardLink {
     const leases = this.o.leases();
     const reach = this.o.reach();
     const engine = this.o.engine();
+    const sendCtx = (unit: string, master: boolean) => {
+      if (!this.o.arbiter || !leases) return;
+      const ctx: RequestContext = {
+        holds: master, peerHeard: engine?.peerUp ?? false, peerHolds: false,
+        reach: reach.up, reachTotal: reach.total, graceMs: this.o.graceMs,
+      };
+      // Only on a change: each update steps the lease machine.
+      const sig = `${this.wants.get(unit)}|${JSON.stringify(ctx)}`;
+      if (this.sentCtx.get(unit) === sig) return;
+      this.sentCtx.set(unit, sig);
+      leases.update(vrrpLeaseKey(unit), this.wants.get(unit) ?? false, ctx);
+    };
     for (const unit of this.o.units) {
       const master = rt.unitIsMaster(unit);
-      const key = vrrpLeaseKey(unit);
-      if (this.o.arbiter && leases) {
-        const ctx: RequestContext = {
-          holds: master, peerHeard: engine?.peerUp ?? false, peerHolds: false,
-          reach: reach.up, reachTotal: reach.total, graceMs: this.o.graceMs,
-        };
-        // Only on a change: each update steps the lease machine.
-        const sig = `${this.wants.get(unit)}|${JSON.stringify(ctx)}`;
-        if (this.sentCtx.get(unit) !== sig) {
-          this.sentCtx.set(unit, sig);
-          leases.update(key, this.wants.get(unit) ?? false, ctx);
-        }
-      }
-      const lv = this.o.arbiter ? leases?.view(key) : undefined;
+      sendCtx(unit, master);
+      const lv = this.o.arbiter ? leases?.view(vrrpLeaseKey(unit)) : undefined;
       const inputs: GuardInputs = {
         unit, master,
         ...(this.o.arbiter ? { lease: { held: lv?.status === 'held', status: lv?.status ?? 'not open yet', reason: lv?.reason ?? 'the lease driver is not open yet' } } : {}),
@@ -89,6 +89,8 @@ export class VrrpGuardLink {
       if (this.told.get(unit) === sig) continue;
       this.told.set(unit, sig);
       rt.guard(unit, v.allowed, v.reason);
+      // The answer may have made it MASTER (or not): renewals say so to the arbiter.
+      sendCtx(unit, rt.unitIsMaster(unit));
     }
   }
 
