@@ -6,13 +6,15 @@
 import { UserError } from '../util/errors.js';
 import { parseIp } from './addr.js';
 import { ARPOP_REPLY, ARPOP_REQUEST, buildGarpFrame, buildUnsolicitedNa } from './frames.js';
-import { hwAddress, PacketSocket } from './raw.js';
+import { hwAddress, PacketSocket, type PacketSockets } from './raw.js';
 
 export interface AnnounceOptions {
   count: number;            // rounds; IPv4: a request + reply pair each, IPv6: one advertisement each
   intervalMs: number;       // between the starts of consecutive rounds
   /** Where failures of later rounds go (they are not thrown). */
   log?: (level: 'warn' | 'debug', msg: string) => void;
+  /** Sockets kept open by the network core; without, one is opened and closed per call (its close stalls: raw.ts). */
+  sockets?: PacketSockets;
 }
 
 /** The frames of one announcement round for `ip` from `mac`. */
@@ -37,11 +39,12 @@ export async function announce(ifname: string, ip: string, opts: AnnounceOptions
   if (count === 0 || signal?.aborted) return;
   const kind = ip.includes(':') ? 'unsolicited neighbour advertisement' : 'gratuitous ARP';
 
-  let sock: PacketSocket;
+  let sock: PacketSocket | undefined;
   let frames: Buffer[];
+  const pool = opts.sockets;
   try {
     frames = announcementFrames(hwAddress(ifname), ip);
-    sock = PacketSocket.open(ifname);
+    if (!pool) sock = PacketSocket.open(ifname);
   } catch (e) {
     throw new UserError(`cannot send ${kind} for ${ip} on ${ifname}: ${errText(e)}`);
   }
@@ -51,7 +54,7 @@ export async function announce(ifname: string, ip: string, opts: AnnounceOptions
     if (!open) return;
     open = false;
     signal?.removeEventListener('abort', onAbort);
-    sock.close();
+    sock?.close();
   };
   let timer: NodeJS.Timeout | undefined;
   const onAbort = (): void => {
@@ -59,7 +62,8 @@ export async function announce(ifname: string, ip: string, opts: AnnounceOptions
     release();
   };
   const round = (): void => {
-    for (const frame of frames) sock.send(frame);
+    if (pool) pool.send(ifname, frames);
+    else for (const frame of frames) sock!.send(frame);
   };
 
   try {

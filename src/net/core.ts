@@ -8,6 +8,7 @@ import { UserError } from '../util/errors.js';
 import { announce } from './announce.js';
 import { Netlink, NetlinkError, NetWatcher, type AddressChange, type InterfaceInfo, type NetEvent } from './netlink.js';
 import { AddressRegistry } from './registry.js';
+import { PacketSockets } from './raw.js';
 import { placeVip, type VipSpec } from './vip.js';
 import { VrrpSocket, type VrrpSocketOptions } from './vrrp-socket.js';
 
@@ -19,6 +20,8 @@ export class NetCore {
   private readonly announcing = new Map<string, AbortController>();
   /** Open VRRP sockets: closed with the core. */
   private readonly vrrp = new Set<VrrpSocket>();
+  /** Announcement sockets, kept open: closing one stalls the event loop (raw.ts). */
+  private readonly packets = new PacketSockets();
 
   constructor(readonly nl: Netlink) {}
 
@@ -36,6 +39,7 @@ export class NetCore {
     this.vrrp.clear();
     for (const c of this.announcing.values()) c.abort();
     this.announcing.clear();
+    this.packets.closeAll();
     this.nl.close();
   }
 
@@ -101,7 +105,7 @@ export class NetCore {
     const ctl = new AbortController();
     this.announcing.set(ip, ctl);
     try {
-      await announce(nic, ip, { count: spec.arpCount, intervalMs: spec.arpIntervalMs, log }, ctl.signal);
+      await announce(nic, ip, { count: spec.arpCount, intervalMs: spec.arpIntervalMs, log, sockets: this.packets }, ctl.signal);
     } catch (e) {
       // Not cosmetic: neighbours keep sending to the old holder until their
       // caches expire, so a takeover without its announcement is not a
@@ -152,7 +156,7 @@ export class NetCore {
     if (!holder || holder.owner !== owner) throw new UserError(`${spec.ip} is not held by ${owner}: not announced`);
     const [nic] = this.holders(spec, await this.nl.interfaces());
     if (!nic || nic.loopback || nic.noarp || spec.arpCount === 0) return;
-    await announce(nic.name, spec.ip, { count: spec.arpCount, intervalMs: spec.arpIntervalMs, ...(log ? { log } : {}) });
+    await announce(nic.name, spec.ip, { count: spec.arpCount, intervalMs: spec.arpIntervalMs, sockets: this.packets, ...(log ? { log } : {}) });
   }
 
   /** Whether the VIP is on the named interface (or on any but loopback). */
