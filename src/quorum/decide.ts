@@ -239,12 +239,25 @@ export function applyDecision(
     if (d.hold === 'no-resume') return g.recovering && normal === true ? undefined : normal;
     if (d.hold === 'keep') {
       if (normal === undefined) return undefined;
-      // Keeping a group held only from before a restart means resuming it,
-      // a start: not while the peer's report still lists it, whose copy may
-      // be up (leftovers, a stop walk). Wait for its report to drop it
-      // (simulator seed 2476739868: resumed under a lease beside the
-      // restarted peer's leftovers).
-      if (normal === false && g.recovering && g.peerHeard && g.peerHolds) return undefined;
+      if (normal === false && g.peerHeard && g.peerHolds) {
+        // Keeping a group held only from before a restart means resuming it,
+        // a start: not while the peer's report still lists it, whose copy may
+        // be up (leftovers, a stop walk). Wait for its report to drop it
+        // (simulator seed 2476739868: resumed under a lease beside the
+        // restarted peer's leftovers).
+        if (g.recovering) return undefined;
+        // Both run it, the nodes hear each other, and the resource rules
+        // (the same on both sides: the preferred node, or the side not
+        // yielding, keeps it) give it to the peer: ipfail's keep must not
+        // override that, or both keep it. The two sides' ipfail views can
+        // differ for a while after a partition (each counts the comparison
+        // from when it saw it change): this node kept it as 'better' while
+        // the peer, still 'pending', kept it as its preferred node, both
+        // running it for seconds (simulator seed 440188746). ipfail moves
+        // it back after its delay if it still should. A lease's keep is
+        // left alone: without mutual hearing the lease is the authority.
+        if (d.code.startsWith('ipfail')) return false;
+      }
       return true;
     }
     return normal;

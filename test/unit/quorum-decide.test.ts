@@ -239,6 +239,17 @@ describe('quorum decision', () => {
     expect(applyDecision(false, keep, { iHold: true, peerHeard: true, peerHolds: true })).toBe(true);
   });
 
+  it('ipfail\'s keep does not override the both-hold rule: when both run it and the peer is to keep it, this node yields', () => {
+    // Seed 440188746: after a partition alpha counted 'better' while beta was still 'pending'; both kept g1 for seconds.
+    const better = { group: 'vip', hold: 'keep' as const, take: 'allow' as const, code: 'ipfail-better' as const, reason: '' };
+    expect(applyDecision(false, better, { iHold: true, peerHeard: true, peerHolds: true })).toBe(false);
+    const dwell = { ...better, take: 'forbid' as const, code: 'ipfail-dwell' as const };
+    expect(applyDecision(false, dwell, { iHold: true, peerHeard: true, peerHolds: true })).toBe(false);
+    // Failback is still overridden (the peer does not hold it), and the rule's own yes stands.
+    expect(applyDecision(false, better, { iHold: true, peerHeard: true, peerHolds: false })).toBe(true);
+    expect(applyDecision(true, better, { iHold: true, peerHeard: true, peerHolds: true })).toBe(true);
+  });
+
   it('without an arbiter: Heartbeat rules, except that a node reaching no ping target takes nothing over', () => {
     const s = initQuorum({ ...base, arbiter: 'none' }, 0);
     let d = decideQuorum(s, input({ peer: 'dead', mine: 1 }), 0);
