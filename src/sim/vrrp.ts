@@ -19,11 +19,13 @@
 //  - one-master / vip-holders: quiet (no network, link or pause episode,
 //    every delayed packet arrived) for longer than B_settle, each virtual
 //    router with a running instance has exactly one MASTER among the running
-//    processes, and exactly one host with its VIPs up;
+//    processes, and exactly one host with its VIPs up (with the guard: when
+//    a running process holds the unit's lease or wants it);
 //  - sync-group: quiet for B_settle, a group's members on a running host
 //    share one state, and the group reports it;
 //  - priority-0: a sole MASTER that stops gracefully on a whole network,
-//    with a running BACKUP, is replaced within hop + Skew_Time;
+//    with a running BACKUP (holding the unit's lease, with the guard), is
+//    replaced within hop + Skew_Time;
 //  - guard: `guarded` schedules: never two MASTERs of a virtual router at any
 //    instant (each unit's lease is exclusive, handed over with a gap);
 //  - codec: an advert between instances of the same virtual router always
