@@ -81,7 +81,10 @@ function parseArgs(argv: string[]): Opts {
 }
 
 const noFence = (): Batch['fence'] => ({ scenarios: 0, fences: 0, takeovers: 0, races: 0, racesActiveLost: 0 });
-const noVrrp = (): VrrpStats => ({ masters: 0, priority0Checks: 0, settledSteps: 0, adverts: 0, crossVrDrops: 0, guardHandovers: 0, priority0Reordered: 0 });
+const noVrrp = (): VrrpStats => ({
+  masters: 0, priority0Checks: 0, settledSteps: 0, adverts: 0, crossVrDrops: 0,
+  guardHandovers: 0, guardClaims: 0, guardRevocations: 0, guardExpiries: 0, priority0Reordered: 0,
+});
 const noQuorum = (): Batch['quorum'] => ({
   scenarios: 0, arbiter: 0, etcd: 0, ping: 0, leaseHandovers: 0, noGrantReleases: 0, ipfailHandovers: 0, arbDualSteps: 0, tightOverlaps: 0,
 });
@@ -172,7 +175,9 @@ async function main(): Promise<number> {
       `vrrp schedules run: ${total.schedules} (seeds ${o.from}..${last})`,
       `total steps:   ${total.steps}`,
       `vrrp:          ${s.adverts} adverts sent, ${s.masters} transitions to MASTER, ${s.priority0Checks} graceful stops of a sole master checked for takeover (${s.priority0Reordered} excused: an older advert overtook the priority 0), ` +
-        `${s.settledSteps} settled steps checked, ${s.guardHandovers} guard handovers, ${s.crossVrDrops} adverts of another virtual router refused by the codec`,
+        `${s.settledSteps} settled steps checked, ${s.crossVrDrops} adverts of another virtual router refused by the codec`,
+      `guard:         ${s.guardHandovers} leases granted, ${s.guardClaims} claims (adverts of a BACKUP held by the guard), ` +
+        `${s.guardRevocations} leases revoked from a running holder, ${s.guardExpiries} leases of a dead holder expired`,
       `violations:    ${seeds.length}${seeds.length ? ` (seeds ${seeds.join(', ')})` : ''}`,
       `wall time:     ${secs.toFixed(1)} s on ${o.workers} thread(s)`,
     ].join('\n') + '\n');

@@ -19,13 +19,15 @@
 //  - one-master / vip-holders: quiet (no network, link or pause episode,
 //    every delayed packet arrived) for longer than B_settle, each virtual
 //    router with a running instance has exactly one MASTER among the running
-//    processes, and exactly one host with its VIPs up;
+//    processes, and exactly one host with its VIPs up (with the guard: when
+//    a running process holds the unit's lease or wants it);
 //  - sync-group: quiet for B_settle, a group's members on a running host
 //    share one state, and the group reports it;
 //  - priority-0: a sole MASTER that stops gracefully on a whole network,
-//    with a running BACKUP, is replaced within hop + Skew_Time;
+//    with a running BACKUP (holding the unit's lease, with the guard), is
+//    replaced within hop + Skew_Time;
 //  - guard: `guarded` schedules: never two MASTERs of a virtual router at any
-//    instant (the permission is exclusive, handed over with a gap);
+//    instant (each unit's lease is exclusive, handed over with a gap);
 //  - codec: an advert between instances of the same virtual router always
 //    decodes (both ends share version, family and password).
 
@@ -96,7 +98,13 @@ export interface VrrpParams {
   opMaxMs: number;
   bootMaxMs: number;
   horizonMs: number;
-  /** The split-brain guard: every instance `guarded`, one exclusive permission per node, handed over with a gap. */
+  /**
+   * The split-brain guard: every instance `guarded`, a lease per unit (a
+   * standalone instance, or a sync group): granted `gapMs` after it became
+   * free to a running node that asked, kept while the holder wants MASTER;
+   * a dead holder's expires after holdMin..holdMax; messages to and from
+   * the lease take 0..noticeMaxMs (in order per host).
+   */
   guard?: { gapMs: number; holdMinMs: number; holdMaxMs: number; noticeMaxMs: number };
 }
 
@@ -259,13 +267,26 @@ export function maxMdi(p: VrrpParams): number {
  *  pulled to BACKUP meanwhile needs one more timer round (MDI + hop); the VIPs
  *  follow the MASTER state within the transitions queued on the instance
  *  (4·O: at most that many are ever queued once the network is whole).
+ *
+ *  With the guard, the lease's own delays come on top:
+ *  B_settle(guard) = B_settle + X + 2·H, with H = hop + 2·O + 2·N + G.
+ *  X (holdMax) is the expiry of the lease of a holder that died at the last
+ *  change. H is one hand-over: the outranked master hears the claim (hop),
+ *  its VIPs come off behind at most one queued transition (2·O), its release
+ *  reaches the lease (N, the notice delay), the gap (G), the grant reaches
+ *  the claimer (N). Twice: with 3 hosts the lease may first go to a lower
+ *  claimer whose withdrawal was still on its way; that one no longer wants
+ *  it after, so the next grant is the right one.
  */
 export function vrrpBounds(p: VrrpParams): { hop: number; mdi: number; settle: number } {
   const hop = p.delayMs + p.jitterMs + (p.reorder > 0 ? p.reorderMs : 0) + p.timerSlackMs + 1;
   const mdi = maxMdi(p);
   const P = Math.max(0, ...p.members.flat().map((m) => m.preemptDelayMs));
   const A = Math.max(...p.vrs.map((_, r) => Math.max(...intervalsOf(p, r))));
-  return { hop, mdi, settle: p.bootMaxMs + P + 2 * mdi + A + 2 * hop + 4 * p.opMaxMs };
+  let settle = p.bootMaxMs + P + 2 * mdi + A + 2 * hop + 4 * p.opMaxMs;
+  const g = p.guard;
+  if (g) settle += g.holdMaxMs + 2 * (hop + 2 * p.opMaxMs + 2 * g.noticeMaxMs + g.gapMs);
+  return { hop, mdi, settle };
 }
 
 // ---- planted bugs (tests only) ----------------------------------------------------
@@ -294,7 +315,10 @@ export interface VrrpStats {
   settledSteps: number;     // steps at which the settle invariants were checked
   adverts: number;
   crossVrDrops: number;     // adverts of another virtual router refused by the codec (version, auth)
-  guardHandovers: number;
+  guardHandovers: number;   // leases granted
+  guardClaims: number;      // adverts sent by a BACKUP held by the guard
+  guardRevocations: number; // leases taken from a running holder (before the heal)
+  guardExpiries: number;    // leases of a dead holder that expired
   priority0Reordered: number;   // takeover checks cancelled: an older advert of the stopped master arrived after its priority 0
 }
 
@@ -348,8 +372,13 @@ class SimHost {
   private inflight = new Map<number, () => void>();
   private nextOp = 0;
   backlog = 0;
-  /** The guard's permission as this process last heard it. */
-  mayBeMaster = false;
+  /**
+   * The lease client of this process, per guarded unit: the request it has
+   * open (0: none) and whether that request was granted (the runtime was
+   * told it may be MASTER). A new incarnation starts with none.
+   */
+  leases = new Map<string, { req: number; granted: boolean }>();
+  private reqSeq = 0;
 
   constructor(readonly sim: VrrpSim, readonly ix: number) {}
 
@@ -383,17 +412,30 @@ class SimHost {
       this.proc = 'up';
       this.origin = s.now - s.rng.int(0, 1000);
       const clock: Clock = { now: () => this.localNow(), timer: () => new SimClockTimer(this, inc) };
+      // A guarded instance starts forbidden MASTER (initInstance): it asks for the lease once it wants it.
+      this.leases = new Map();
       this.rt = new VrrpRuntime(s.setConfig(this.ix), this.host(inc, clock));
       s.trace(`${this.name} started (incarnation ${inc})`);
       if (this.linkDown) this.linkFault(true);
-      if (s.p.guard) this.rt.submit({ event: { kind: 'may-be-master', allowed: s.guardHolder === this.ix, reason: s.guardHolder === this.ix ? 'holds the permission' : 'does not hold the permission' } });
-      this.mayBeMaster = s.guardHolder === this.ix;
       this.rt.start();
       s.check();
     });
   }
 
   get name(): string { return `n${this.ix}`; }
+
+  client(unit: string): { req: number; granted: boolean } {
+    let c = this.leases.get(unit);
+    if (!c) this.leases.set(unit, c = { req: 0, granted: false });
+    return c;
+  }
+
+  newRequest(): number { return ++this.reqSeq; }
+
+  /** The runtime's instances are gone with the process (or the run ends): count their claims. */
+  harvest(): void {
+    if (this.rt) for (const u of this.rt.state.units) for (const m of u.kind === 'instance' ? [u.s] : u.g.members) this.sim.stats.guardClaims += m.stats.claims;
+  }
 
   private host(inc: number, clock: Clock): VrrpHost {
     const s = this.sim;
@@ -425,6 +467,7 @@ class SimHost {
         s.trace(`${this.name} group ${group}: ${state} (${reason})`);
         done();
       },
+      guardWant: (unit, want, reason) => { if (alive()) s.guardWant(this, inc, unit, want, reason); },
       log: (level, message) => { if (s.verbose) s.trace(`${this.name} [${level}] ${message}`); },
     };
   }
@@ -433,8 +476,10 @@ class SimHost {
   maybeExited(inc: number): void {
     if (this.proc !== 'stopping' || this.inc !== inc || this.inflight.size > 0) return;
     this.proc = 'down';
+    this.harvest();
     this.rt = null;
     this.sim.trace(`${this.name} exited`);
+    this.sim.processGone(this, inc);
   }
 
   /** SIGTERM: handled once the process runs (a frozen one on SIGCONT). */
@@ -454,9 +499,12 @@ class SimHost {
   die(power: boolean): void {
     for (const land of this.inflight.values()) if (this.sim.rng.chance(0.5)) land();
     this.inflight.clear();
+    const was = this.proc !== 'down' && this.proc !== 'off' ? this.inc : -1;
     this.inc += 1;
     this.proc = power ? 'off' : 'down';
+    this.harvest();
     this.rt = null;
+    if (was >= 0) this.sim.processGone(this, was);
     this.paused = false;
     this.frozen = [];
     this.backlog = 0;
@@ -487,6 +535,22 @@ class SimHost {
 
 interface Packet { from: number; vr: number; family: 4 | 6; src: string; dst: string; bytes: Buffer }
 
+/** A grant of a unit's lease: to one request of one process. */
+interface Grant { node: number; inc: number; req: number; epoch: number }
+
+/** One guarded unit's lease, as the arbiter sees it. */
+interface Lease {
+  name: string;
+  vrs: number[];
+  holder: Grant | undefined;
+  /** The holder is being told it lost the lease; free once it was. */
+  revoking: boolean;
+  freeSince: number;
+  /** Per host: the open request the arbiter last heard of. */
+  wants: Array<{ inc: number; req: number } | undefined>;
+  epoch: number;
+}
+
 export class VrrpSim {
   now = 0;
   readonly p: VrrpParams;
@@ -494,7 +558,10 @@ export class VrrpSim {
   readonly hosts: SimHost[];
   readonly bug: VrrpBug | undefined;
   readonly verbose: boolean;
-  readonly stats: VrrpStats = { masters: 0, priority0Checks: 0, settledSteps: 0, adverts: 0, crossVrDrops: 0, guardHandovers: 0, priority0Reordered: 0 };
+  readonly stats: VrrpStats = {
+    masters: 0, priority0Checks: 0, settledSteps: 0, adverts: 0, crossVrDrops: 0,
+    guardHandovers: 0, guardClaims: 0, guardRevocations: 0, guardExpiries: 0, priority0Reordered: 0,
+  };
   private readonly heap = new EventHeap<Ev>();
   private readonly active = new Map<number, VrrpFault>();
   private impairedUntil = 0;
@@ -505,7 +572,12 @@ export class VrrpSim {
   private readonly bounds: ReturnType<typeof vrrpBounds>;
   /** Takeovers owed after a graceful stop: VR index and deadline; cancelled by any fault. */
   private owed: Array<{ vr: number; by: number; node: number; from: string }> = [];
-  guardHolder = -1;
+  /** The guarded units' leases (none without the guard), and each VR's. */
+  private readonly leases: Lease[] = [];
+  private readonly leaseOfVr: Lease[] = [];
+  /** Per host, the time the last message to / from the arbiter arrives: each way keeps its order. */
+  private readonly upAt: number[];
+  private readonly downAt: number[];
   private healed = false;
 
   constructor(readonly scenario: VrrpScenario, private readonly opts: VrrpOptions) {
@@ -515,6 +587,18 @@ export class VrrpSim {
     this.verbose = !!opts.verbose;
     this.hosts = Array.from({ length: this.p.nodes }, (_, i) => new SimHost(this, i));
     this.bounds = vrrpBounds(this.p);
+    this.upAt = this.hosts.map(() => 0);
+    this.downAt = this.hosts.map(() => 0);
+    if (this.p.guard) {
+      // The runtime's units: a sync group is one, each other instance one.
+      for (let r = 0; r < this.p.vrs.length; r++) {
+        const gi = this.p.groups.findIndex((g) => g.includes(r));
+        const name = gi >= 0 ? `G${gi + 1}` : this.p.vrs[r]!.name;
+        let l = this.leases.find((x) => x.name === name);
+        if (!l) this.leases.push(l = { name, vrs: gi >= 0 ? this.p.groups[gi]! : [r], holder: undefined, revoking: false, freeSince: -Infinity, wants: this.hosts.map(() => undefined), epoch: 0 });
+        this.leaseOfVr[r] = l;
+      }
+    }
   }
 
   after(ms: number, fn: () => void): void {
@@ -692,7 +776,7 @@ export class VrrpSim {
         if (o === h || !o.running() || !o.rt) continue;
         const ok = group.every((x) => instanceOf(o.rt!, this.p.vrs[x]!.name).state === 'BACKUP');
         if (!ok) continue;
-        if (this.p.guard && !o.mayBeMaster) continue;
+        if (this.p.guard && !o.leases.get(this.leaseOfVr[r]!.name)?.granted) continue;
         for (const x of group) {
           for (const iv of intervalsOf(this.p, x)) skew = Math.max(skew, skewTimeMs(this.p.vrs[x]!.version, this.p.members[o.ix]![x]!.priority, iv));
         }
@@ -703,52 +787,138 @@ export class VrrpSim {
     }
   }
 
-  // ---- the guard: one exclusive permission, handed over with a gap ----
+  // ---- the guard: a lease per unit ----
+  //
+  // The arbiter (or etcd) as the daemon will use it: a host's lease client
+  // asks for a unit's lease when the runtime wants MASTER of it
+  // (guardWant true) and gives it up when it no longer does (false, sent
+  // only once the unit's VIPs are off); each request is one; a grant answers
+  // one request, and a release gives up that request's grant only, so a
+  // late message never frees or grants the wrong one. Messages each way
+  // take 0..noticeMaxMs, in order per host. The client tells the runtime
+  // `may-be-master` true when its open request is granted, false when it
+  // gives the lease up or learns that it lost it.
 
-  private guardRound(): void {
-    const g = this.p.guard!;
-    const cur = this.guardHolder;
-    const next = this.rng.int(0, this.p.nodes - 1);
-    const grant = () => {
-      this.guardHolder = next;
-      this.stats.guardHandovers += 1;
-      this.trace(`guard: n${next} holds the permission`);
-      this.tellGuard(next, true);
-      this.after(this.rng.int(g.holdMinMs, g.holdMaxMs), () => this.guardRound());
-    };
-    // The last holder keeps it after the horizon, so the settled state can be checked.
-    if (this.healed) return;
-    this.changed();
-    if (cur === next) { this.after(this.rng.int(g.holdMinMs, g.holdMaxMs), () => this.guardRound()); return; }
-    if (cur < 0) { grant(); return; }
-    // The holder is told first and must have stepped down (its answer) before the gap starts.
-    // From now on nobody holds it: a process of the holder's that starts meanwhile starts without it.
-    this.trace(`guard: n${cur} loses the permission`);
-    this.guardHolder = -1;
-    const h = this.hosts[cur]!;
-    const revoke = () => this.after(g.gapMs, grant);
-    if (!h.rt || h.proc !== 'up') { h.mayBeMaster = false; revoke(); return; }
-    this.after(this.rng.int(0, g.noticeMaxMs), () => {
-      h.inProcess(() => {
-        // Whichever incarnation runs now (an earlier one's MASTER state died with it).
-        h.mayBeMaster = false;
-        if (h.rt && this.bug !== 'ignore-guard') h.rt.submit({ event: { kind: 'may-be-master', allowed: false, reason: 'permission handed over' } });
-        revoke();
+  private toArbiter(h: SimHost, fn: () => void): void {
+    this.upAt[h.ix] = Math.max(this.upAt[h.ix]!, this.now + this.rng.int(0, this.p.guard!.noticeMaxMs));
+    this.after(this.upAt[h.ix]! - this.now, fn);
+  }
+
+  /** A message from the arbiter, taken in by the host's process (on SIGCONT if it is frozen). */
+  private toHost(h: SimHost, fn: () => void): void {
+    this.downAt[h.ix] = Math.max(this.downAt[h.ix]!, this.now + this.rng.int(0, this.p.guard!.noticeMaxMs));
+    this.after(this.downAt[h.ix]! - this.now, () => h.inProcess(fn));
+  }
+
+  private lease(unit: string): Lease {
+    const l = this.leases.find((x) => x.name === unit);
+    if (!l) throw new Error(`guard-want for ${unit}, which is not a guarded unit of the schedule`);
+    return l;
+  }
+
+  /** The host's lease client hears the runtime (process incarnation `inc`). */
+  guardWant(h: SimHost, inc: number, unit: string, want: boolean, reason: string): void {
+    const l = this.lease(unit);
+    const c = h.client(unit);
+    if (want) {
+      if (c.req) return;   // asked already, or holds it
+      const req = c.req = h.newRequest();
+      c.granted = false;
+      this.trace(`${h.name} ${unit}: asks for the lease (${reason})`);
+      this.toArbiter(h, () => {
+        l.wants[h.ix] = { inc, req };
+        this.tryGrant(l);
       });
+      return;
+    }
+    if (!c.req) return;
+    const req = c.req;
+    const had = c.granted;
+    c.req = 0;
+    c.granted = false;
+    this.trace(`${h.name} ${unit}: gives the lease up (${reason})`);
+    // The lease goes with this message: MASTER is no longer allowed here.
+    if (had && h.rt && this.bug !== 'ignore-guard') h.rt.guard(unit, false, 'lease given up');
+    this.toArbiter(h, () => {
+      const w = l.wants[h.ix];
+      if (w && w.inc === inc && w.req === req) l.wants[h.ix] = undefined;
+      const g = l.holder;
+      if (g && g.node === h.ix && g.inc === inc && g.req === req) this.free(l, `released by ${h.name}`);
     });
   }
 
-  private tellGuard(n: number, allowed: boolean): void {
-    const h = this.hosts[n]!;
-    const inc = h.inc;
-    this.after(this.rng.int(0, this.p.guard!.noticeMaxMs), () => {
-      h.inProcess(() => {
-        if (h.inc !== inc || !h.rt || this.guardHolder !== n) return;
-        h.mayBeMaster = allowed;
-        h.rt.submit({ event: { kind: 'may-be-master', allowed, reason: allowed ? 'holds the permission' : 'lost the permission' } });
-        this.check();
-      });
+  private free(l: Lease, why: string): void {
+    l.holder = undefined;
+    l.revoking = false;
+    l.freeSince = this.now;
+    this.trace(`guard ${l.name}: free (${why})`);
+    this.after(this.p.guard!.gapMs, () => this.tryGrant(l));
+  }
+
+  /** A free unit goes, once the gap since it became free is over, to a running process that asked (at random). */
+  private tryGrant(l: Lease): void {
+    if (l.holder || this.now < l.freeSince + this.p.guard!.gapMs) return;
+    const ready = this.hosts.filter((x) => {
+      const w = l.wants[x.ix];
+      return w !== undefined && x.proc === 'up' && x.inc === w.inc;
     });
+    if (ready.length === 0) return;
+    const h = this.rng.pick(ready);
+    const w = l.wants[h.ix]!;
+    l.wants[h.ix] = undefined;
+    const g: Grant = { node: h.ix, inc: w.inc, req: w.req, epoch: ++l.epoch };
+    l.holder = g;
+    this.stats.guardHandovers += 1;
+    this.trace(`guard ${l.name}: granted to ${h.name}`);
+    this.toHost(h, () => {
+      // A request given up meanwhile: its release is on its way and frees the lease.
+      const c = h.leases.get(l.name);
+      if (h.inc !== g.inc || !h.rt || !c || c.req !== g.req) return;
+      c.granted = true;
+      h.rt.guard(l.name, true, 'lease held');
+      this.check();
+    });
+  }
+
+  /** Lease lost by a running holder (before the heal): it is told first; the unit is free once it was. */
+  private revokeRound(l: Lease): void {
+    const gd = this.p.guard!;
+    if (this.healed) return;
+    this.after(this.rng.int(gd.holdMinMs, gd.holdMaxMs), () => this.revokeRound(l));
+    const g = l.holder;
+    if (!g || l.revoking || !this.rng.chance(0.5)) return;
+    const h = this.hosts[g.node]!;
+    if (h.inc !== g.inc || (h.proc !== 'up' && h.proc !== 'stopping')) return;   // a dead holder's lease expires
+    this.changed();
+    l.revoking = true;
+    this.stats.guardRevocations += 1;
+    this.trace(`guard ${l.name}: ${h.name} loses the lease`);
+    this.toHost(h, () => {
+      // Released meanwhile, or the process died (its lease expires instead).
+      if (l.holder?.epoch !== g.epoch || h.inc !== g.inc) return;
+      const c = h.leases.get(l.name);
+      if (c && c.req === g.req) {
+        c.req = 0;
+        c.granted = false;
+        if (h.rt && this.bug !== 'ignore-guard') h.rt.guard(l.name, false, 'lease lost');
+      }
+      this.free(l, `${h.name} was told it lost it`);
+    });
+  }
+
+  /** A process is gone (killed, powered off, exited): a lease it holds expires after its TTL. */
+  processGone(h: SimHost, inc: number): void {
+    const gd = this.p.guard;
+    if (!gd) return;
+    for (const l of this.leases) {
+      const g = l.holder;
+      if (!g || g.node !== h.ix || g.inc !== inc) continue;
+      this.after(this.rng.int(gd.holdMinMs, gd.holdMaxMs), () => {
+        if (l.holder?.epoch !== g.epoch) return;
+        this.stats.guardExpiries += 1;
+        this.free(l, `${h.name}'s lease expired`);
+      });
+    }
   }
 
   // ---- the checker ----
@@ -791,7 +961,13 @@ export class VrrpSim {
     for (let r = 0; r < this.p.vrs.length; r++) {
       const name = this.p.vrs[r]!.name;
       const m = this.masters(r).filter((x) => this.hosts[x]!.running());
-      if (this.p.guard && !running.some((h) => h.ix === this.guardHolder)) continue;   // nobody may be MASTER
+      if (this.p.guard) {
+        // Nobody holds the unit's lease or asks for it: nobody may be MASTER.
+        const l = this.leaseOfVr[r]!;
+        const g = l.holder;
+        const holds = g !== undefined && this.hosts[g.node]!.running() && this.hosts[g.node]!.inc === g.inc;
+        if (!holds && !running.some((h) => h.rt!.state.wants.get(l.name) === true)) continue;
+      }
       if (m.length !== 1) {
         this.fail('one-master', `${name}: ${m.length} MASTERs (${m.map((x) => `n${x}`).join(', ') || 'none'}) after ${this.now - quietFrom} ms quiet (B_settle ${this.bounds.settle} ms)`);
         return;
@@ -822,7 +998,7 @@ export class VrrpSim {
       this.after(e.at, () => this.startFault(i, e.f));
       this.after(e.at + e.durMs, () => this.endFault(i, e.f));
     });
-    if (p.guard) this.after(this.rng.int(0, 1000), () => this.guardRound());
+    for (const l of this.leases) this.after(this.rng.int(0, 1000), () => this.revokeRound(l));
     // Heal everything at the horizon, then run long enough to check the settled state.
     this.after(p.horizonMs + 1, () => {
       this.trace('heal all');
@@ -850,6 +1026,7 @@ export class VrrpSim {
       // A throw from the runtime or the codec is a finding, with its seed, not the end of the run.
       this.fail('crash', e instanceof Error ? (e.stack ?? e.message) : String(e));
     }
+    for (const h of this.hosts) h.harvest();
     const r: VrrpResult = { seed: this.scenario.seed, steps: this.steps, simMs: this.now, trace: this.ring.slice(), stats: this.stats };
     if (this.violation) r.violation = this.violation;
     return r;

@@ -440,8 +440,14 @@ function onAdvert(s: InstanceState, ev: Extract<InstanceEvent, { kind: 'advert-r
     const inDelay = delay > 0 && (s.preemptAt === undefined || now < s.preemptAt);
     // A claimer ranks as a master does: an equal priority from a lower
     // address does not silence it, or two claimers would silence each other.
-    const outranked = p > s.priority || (p === s.priority && !(claiming(s) && cmp < 0));
-    if (s.cfg.nopreempt || outranked || inDelay) {
+    // Nor do nopreempt and preempt_delay: they spare a master a BACKUP hears,
+    // and a claimer is where a master would be without the guard (its timer
+    // ran out); honouring them let equal claimers that all had one of them
+    // silence each other round after round, with nobody ever MASTER (the
+    // simulator: docs/simulation.md, seed 620000108).
+    const claim = claiming(s);
+    const outranked = p > s.priority || (p === s.priority && !(claim && cmp < 0));
+    if (outranked || (!claim && (s.cfg.nopreempt || inDelay))) {
       if (s.cfg.version === 3 && validV3Interval(ev.advertIntervalMs)) s.masterAdverIntervalMs = ev.advertIntervalMs;
       s.downAt = now + downInterval(s);
       s.downWhy = `no advert after ${src.text}'s for ${ms(downInterval(s))}`;

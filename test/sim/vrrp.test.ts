@@ -86,6 +86,33 @@ describe('simulator: VRRP schedules', () => {
     });
   }
 
+  // Found by the first run with the guard as a lease per unit (seed 620000108):
+  // three hosts of equal priority, nopreempt on the two with the higher
+  // addresses; their timers ran out together and their claims silenced each
+  // other every round, nobody ever MASTER. Pinned on a schedule of that shape
+  // without faults; fails (one-master) without the fix in src/vrrp/instance.ts.
+  it('the guard: equal claimers with nopreempt settle on one MASTER (a claimer ranks as a master, whatever its preemption settings)', () => {
+    const calm = (sc: VrrpScenario): VrrpScenario => ({
+      ...sc,
+      params: {
+        ...sc.params, nodes: 3,
+        addresses: [{ v4: '10.9.0.1', v6: 'fe80::1' }, { v4: '10.9.0.2', v6: 'fe80::2' }, { v4: '10.9.0.3', v6: 'fe80::3' }],
+        vrs: [{ name: 'VI_1', vrid: 51, version: 3, family: 4, unicast: false, intervalMs: 500, auth: { type: 'none' }, vips: ['192.0.2.1'] }],
+        members: [false, true, true].map((nopreempt) => [{ priority: 100, nopreempt, preemptDelayMs: 0, initialState: 'BACKUP' as const }]),
+        groups: [], horizonMs: 20_000,
+        guard: { gapMs: 0, holdMinMs: 500, holdMaxMs: 2000, noticeMaxMs: 200 },
+      },
+      faults: [],
+    });
+    let grants = 0;
+    for (let seed = 1; seed <= 20; seed++) {
+      const r = runVrrpSeed(seed, { scenario: calm });
+      expect(r.violation, `seed ${seed}: ${r.violation?.kind}: ${r.violation?.message}\n${r.trace.join('\n')}`).toBeUndefined();
+      grants += r.stats.guardHandovers;
+    }
+    expect(grants).toBeGreaterThan(20);
+  });
+
   // Found by the 100,000-seed run (seed 600055282 of the build before the
   // fix): a backup whose transitions take up to 2 s (VIPs and notify script)
   // flapped with a 100 ms advert interval under loss, and the runtime queued

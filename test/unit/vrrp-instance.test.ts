@@ -352,10 +352,38 @@ describe('the split-brain guard (may-be-master)', () => {
     const higherPrio = claimer();
     instanceStep(higherPrio, advert(101, '10.78.0.1'), 4000);
     expect(higherPrio.held).toBe(false);
-    // nopreempt: it claims only when it hears no master at all; any advert silences it.
-    const calm = claimer({ nopreempt: true });
-    instanceStep(calm, advert(50, '10.78.0.1'), 4000);
-    expect(calm.held).toBe(false);
+  });
+
+  // Found by the simulator (seed 620000108): three hosts of equal priority, two
+  // of them nopreempt, timed out together; each claim silenced a nopreempt
+  // claimer as if it were a master to spare, the others were outranked by the
+  // higher addresses, and the round repeated every Master_Down_Interval with
+  // nobody ever MASTER. Without the guard the timer would have made it MASTER,
+  // where nopreempt and preempt_delay no longer apply; a claimer is that master.
+  it('nopreempt and preempt_delay do not silence a claimer: it claimed as a master would be MASTER', () => {
+    const claimer = (over: Partial<InstanceConfig>) => {
+      const s = started({ guarded: true, primaryAddress: '10.78.0.5', ...over });
+      instanceStep(s, tick, MDI);
+      expect(instanceView(s, MDI).claiming).toBe(true);
+      return s;
+    };
+    for (const over of [{ nopreempt: true }, { preemptDelayMs: 3000 }]) {
+      const tie = claimer(over);
+      instanceStep(tie, advert(100, '10.78.0.1'), 4000);   // another claimer: same priority, lower address
+      expect(tie.held, JSON.stringify(over)).toBe(true);
+      expect(brief(instanceStep(tie, tick, MDI + 1000))).toEqual(['advert 100']);
+      const lower = claimer(over);
+      instanceStep(lower, advert(50, '10.78.0.1'), 4000);
+      expect(lower.held, JSON.stringify(over)).toBe(true);
+      // A higher one still silences it.
+      const higher = claimer(over);
+      instanceStep(higher, advert(101, '10.78.0.1'), 4000);
+      expect(higher.held, JSON.stringify(over)).toBe(false);
+    }
+    // A nopreempt BACKUP that hears a lower master still never claims against it.
+    const calm = started({ guarded: true, nopreempt: true });
+    instanceStep(calm, advert(50, '10.78.0.1'), 1000);
+    expect(instanceDeadline(calm)).toBe(1000 + MDI);
   });
 
   it('a MASTER that hears a claim it does not outrank steps down: preemption under the guard', () => {
