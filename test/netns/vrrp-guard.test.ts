@@ -166,7 +166,13 @@ const bothMaster = (s: StateSample[]) => s.filter((x) => x.alpha.startsWith('MAS
 const gaps = (s: Array<{ at: number }>) => s.slice(1).reduce((m, x, i) => Math.max(m, x.at - s[i]!.at), 0);
 const rate = (s: Sample[] & { states: StateSample[] }) => `${s.length} VIP samples (largest gap ${ms(gaps(s))}), ${s.states.length} state samples (largest gap ${ms(gaps(s.states))})`;
 
-/** `ip -ts monitor address` in each node's namespace: every add and delete of the VIP, with ip's timestamps (ms, one clock). */
+/** ip's `-ts` stamp (local time, microseconds) in ms: Date.parse keeps only milliseconds, and a preemption's add and delete can share one. */
+function stampMs(ts: string): number {
+  const m = /^(.*\.\d{3})(\d*)$/.exec(ts);
+  return m ? Date.parse(m[1]!) + Number(`0.${m[2] || '0'}`) : Date.parse(ts);
+}
+
+/** `ip -ts monitor address` in each node's namespace: every add and delete of the VIP, with ip's timestamps (ms to the µs, one clock). */
 class VipMonitor {
   private readonly w: Record<NodeName, LineWatcher>;
   constructor() {
@@ -187,7 +193,7 @@ class VipMonitor {
     const out: Array<{ t: number; added: boolean }> = [];
     for (const { line } of this.w[n].lines) {
       const m = vip.exec(line);
-      if (m) out.push({ t: Date.parse(m[1]!), added: !m[2] });
+      if (m) out.push({ t: stampMs(m[1]!), added: !m[2] });
     }
     return out;
   }
