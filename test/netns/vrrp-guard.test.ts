@@ -4,12 +4,16 @@
 // priorities 150/100) and tandem's own arbiter in a third namespace (lab/pair.ts,
 // arbiter option). ha.cf says `vrrp_guard all`.
 //
-// What counts is the VIP: both namespaces' addresses are read every 20 ms
-// (`ip -o addr show`), and `ip -ts monitor address` in each namespace stamps
-// every add and delete, so an overlap shorter than a sample still shows.
+// What counts is the VIP: both namespaces' local routes are read every 20 ms
+// (holdsVip), each daemon's VRRP state beside them through its control
+// socket, and `ip -ts monitor address` in each namespace stamps every add and
+// delete, so an overlap shorter than a sample still shows.
 // Links are cut with nftables inside one node's namespace: "from the peer"
 // drops every packet but loopback and the arbiter's (VRRP adverts,
 // heartbeats); "isolated" drops every packet but loopback.
+//
+// TANDEM_TEST_NO_GUARD=1 leaves vrrp_guard out everywhere, to see each case
+// fail without the guard (the graceful stop then fails only on its lease).
 //
 // Prefix tdvg, addresses 10.251.1.0/24. Needs root, nftables, socat.
 
@@ -51,7 +55,7 @@ function configure(guard: boolean): void {
   for (const n of NODES) {
     p.writeConfig(n);
     const hacf = readFileSync(p.haCfPath(n), 'utf8');
-    writeFileSync(p.haCfPath(n), guard ? hacf.replace(/^node /m, 'vrrp_guard all\nnode ') : hacf);
+    writeFileSync(p.haCfPath(n), guard && !process.env.TANDEM_TEST_NO_GUARD ? hacf.replace(/^node /m, 'vrrp_guard all\nnode ') : hacf);
     writeFileSync(join(p.configDir(n), 'haresources'), '');
     writeFileSync(kaFile(n), keepalivedConf(n));
   }
