@@ -337,7 +337,8 @@ export function instanceStep(s: InstanceState, ev: InstanceEvent, now: number): 
       gate.allowed = ev.allowed;
       gate.reason = ev.reason;
       if (changed && ev.kind === 'may-be-master') {
-        out.push({ kind: 'log', level: ev.allowed ? 'info' : 'warn', message: `${s.cfg.name}: guard ${ev.allowed ? 'allows' : 'forbids'} MASTER: ${ev.reason}` });
+        // A warning only when it takes a MASTER down; a BACKUP told no is the guard's everyday answer.
+        out.push({ kind: 'log', level: !ev.allowed && s.state === 'MASTER' ? 'warn' : 'info', message: `${s.cfg.name}: guard ${ev.allowed ? 'allows' : 'forbids'} MASTER: ${ev.reason}` });
       }
       if (!ev.allowed && s.state === 'MASTER') {
         sendAdvert(s, 0, out);
@@ -365,7 +366,8 @@ function settle(s: InstanceState, now: number, out: InstanceEffect[]): void {
     else if (!s.held) {
       s.held = true;
       s.claimAt = now;
-      out.push({ kind: 'log', level: 'warn', message: `${s.cfg.name}: would become MASTER (${s.downWhy}) but stays BACKUP: ${gate.reason}` });
+      // Every guarded takeover passes here (it asks for the lease now), and every sync group member that is ready first: not a warning.
+      out.push({ kind: 'log', level: 'info', message: `${s.cfg.name}: would become MASTER (${s.downWhy}) but stays BACKUP: ${gate.reason}` });
     }
   }
   if (claiming(s) && now >= s.claimAt) {
