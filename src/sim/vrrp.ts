@@ -760,7 +760,9 @@ export class VrrpSim {
   }
 
   private whole(): boolean {
-    return this.active.size === 0 && this.now >= this.impairedUntil && !this.hosts.some((h) => h.paused);
+    // A host's link is down until its fault ends, even within 'heal all' (which resumes paused hosts
+    // first): a priority 0 sent then never leaves it (seed 640023386).
+    return this.active.size === 0 && this.now >= this.impairedUntil && !this.hosts.some((h) => h.paused || h.linkDown);
   }
 
   /** A graceful stop: a sole MASTER on a whole network with a running BACKUP must be replaced within hop + Skew_Time. */

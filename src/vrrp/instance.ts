@@ -258,6 +258,21 @@ export function claiming(s: InstanceState): boolean {
 }
 
 /**
+ * BACKUP whose timer runs on the adverts of a master (or claimer) that
+ * outranks it as a MASTER would judge: a higher priority, or the same from a
+ * higher address. A guarded sync group with such a member neither goes
+ * MASTER on its other members nor wants the lease (sync-group.ts,
+ * runtime.ts): it would take the group up and down against that node for
+ * ever (simulator seed 640002218).
+ */
+export function followsBetterMaster(s: InstanceState, now: number): boolean {
+  if (s.state !== 'BACKUP' || s.held || !s.master || now >= s.downAt) return false;
+  if (s.master.priority !== s.priority) return s.master.priority > s.priority;
+  const a = parseIp(s.master.address);
+  return !!a && compareAddr(a.bytes, s.primary) > 0;
+}
+
+/**
  * BACKUP whose Master_Down_Timer has run out and whose guard allows MASTER:
  * only the sync group's gate keeps it BACKUP (the group's "wants MASTER").
  */

@@ -18,7 +18,7 @@
 
 import { Driver, KeyedSerial, type Clock, type Machine } from '../runtime/driver.js';
 import {
-  initInstance, instanceDeadline, instanceStep, instanceView,
+  followsBetterMaster, initInstance, instanceDeadline, instanceStep, instanceView,
   type InstanceConfig, type InstanceEffect, type InstanceEvent, type InstanceState, type InstanceView, type Transition, type VrrpStateName,
 } from './instance.js';
 import {
@@ -98,11 +98,17 @@ export function guardedUnits(s: VrrpSetState): string[] {
   return [...s.wants.keys()];
 }
 
-/** A guarded unit wants MASTER while a member is MASTER or waits for the guard alone. */
-function unitWants(u: Unit): { want: boolean; reason: string } {
+/**
+ * A guarded unit wants MASTER while a member is MASTER or held (its timer
+ * ran out), unless another member follows a master that outranks it: the
+ * group would go up and down against that node, keeping the lease from it.
+ */
+function unitWants(u: Unit, now: number): { want: boolean; reason: string } {
   const ms = unitMembers(u);
   const master = ms.find((m) => m.state === 'MASTER');
   if (master) return { want: true, reason: `${master.cfg.name} is MASTER` };
+  const yielding = ms.find((m) => followsBetterMaster(m, now));
+  if (yielding) return { want: false, reason: `${yielding.cfg.name} hears ${yielding.master!.address} at priority ${yielding.master!.priority}, which outranks it` };
   const held = ms.find((m) => m.state === 'BACKUP' && m.held);
   if (held) return { want: true, reason: `${held.cfg.name}: ${held.downWhy}` };
   const st = ms.find((m) => m.state !== 'BACKUP')?.state ?? 'BACKUP';
@@ -139,7 +145,7 @@ export const VRRP_SET_MACHINE: Machine<VrrpSetState, VrrpSetEvent, VrrpSetEffect
       const name = unitName(u);
       const was = s.wants.get(name);
       if (was === undefined) continue;
-      const w = unitWants(u);
+      const w = unitWants(u, now);
       if (w.want === was) continue;
       s.wants.set(name, w.want);
       out.push({ kind: 'guard-want', unit: name, members: unitMembers(u).map((m) => m.cfg.name), want: w.want, reason: w.reason });

@@ -19,7 +19,7 @@
 // otherwise; a MASTER whose gate closes steps down at once.
 
 import {
-  initInstance, instanceDeadline, instanceStep, instanceView, readyForMaster,
+  followsBetterMaster, initInstance, instanceDeadline, instanceStep, instanceView, readyForMaster,
   type InstanceConfig, type InstanceEffect, type InstanceEvent, type InstanceState, type InstanceView, type VrrpStateName,
 } from './instance.js';
 
@@ -134,7 +134,7 @@ function reconcile(g: SyncGroupState, now: number, why: string | undefined, out:
       // may be MASTER of it, so one ready member is enough. Waiting for
       // every member's timer would let the claims of other nodes keep one
       // of them from ever running out (3 nodes, equal priorities).
-      const lead = g.members.every((m) => m.cfg.guarded && m.guard.allowed)
+      const lead = g.members.every((m) => m.cfg.guarded && m.guard.allowed) && !g.members.some((m) => followsBetterMaster(m, now))
         ? g.members.find((m) => readyForMaster(m, now)) : undefined;
       const gate = waiting.length === 0
         ? { allowed: true, reason: `sync group ${g.cfg.name}: every member is ready` }

@@ -157,6 +157,17 @@ describe('vrrp_sync_group', () => {
     expect(fx.at(-1)).toBe('GROUP MASTER');
   });
 
+  it('the guard: a member that hears a master outranking it keeps the group from going MASTER on the others (seed 640002218)', () => {
+    const g = initSyncGroup({ name: 'G', members: [member('VI_1', { guarded: true }), member('VI_2', { guarded: true })] }, 0);
+    syncGroupStep(g, all({ kind: 'start' }), 0);
+    syncGroupStep(g, all({ kind: 'may-be-master', allowed: true, reason: 'lease' }), 0);
+    // VI_2 follows a master at the same priority from a higher address (it outranks VI_2); VI_1's timer runs out.
+    syncGroupStep(g, to('VI_2', { kind: 'advert-received', priority: 100, src: '10.255.255.254', advertIntervalMs: 1000 }), 3000);
+    const fx = brief(syncGroupStep(g, tick, MDI));
+    expect(fx.filter((x) => x.includes('become'))).toEqual([]);
+    expect(g.members.map((m) => m.state)).toEqual(['BACKUP', 'BACKUP']);
+  });
+
   it('address owners go MASTER together at start', () => {
     const g = initSyncGroup({ name: 'G', members: [member('VI_1', { priority: 255 }), member('VI_2', { priority: 255 })] }, 0);
     const fx = syncGroupStep(g, all({ kind: 'start' }), 0);
