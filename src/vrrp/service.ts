@@ -48,6 +48,7 @@ export function instanceConfig(spec: VrrpInstanceSpec, primary: string, guarded 
     name: spec.name, vrid: spec.vrid, priority: spec.priority, version: spec.version, advertIntervalMs: spec.advertMs,
     nopreempt: !spec.preempt, preemptDelayMs: spec.preemptDelayMs, initialState: spec.initialState,
     primaryAddress: primary, garp: { ...DEFAULT_GARP, ...spec.garp }, guarded,
+    ...(spec.strict ? { strict: true } : {}),
   };
 }
 
