@@ -4,10 +4,15 @@
 // removes and announces VIPs of either family for whoever owns them: a
 // haresources group today, a VRRP instance or an IPVS virtual server next.
 
+import { execFile } from 'node:child_process';
+import { accessSync, constants as fsc } from 'node:fs';
+import { delimiter, join } from 'node:path';
 import { UserError } from '../util/errors.js';
+import { canonicalIp } from './addr.js';
 import { announce } from './announce.js';
 import { Netlink, NetlinkError, NetWatcher, type AddressChange, type InterfaceInfo, type NetEvent } from './netlink.js';
 import { AddressRegistry } from './registry.js';
+import { hasNftTable, nftBatch, NFT_FAMILY, NFT_TABLE, type DropEntry } from './nft.js';
 import { PacketSockets } from './raw.js';
 import { placeVip, type VipSpec } from './vip.js';
 import { VrrpSocket, type VrrpSocketOptions } from './vrrp-socket.js';
@@ -22,6 +27,13 @@ export class NetCore {
   private readonly vrrp = new Set<VrrpSocket>();
   /** Announcement sockets, kept open: closing one stalls the event loop (raw.ts). */
   private readonly packets = new PacketSockets();
+
+  /** no_accept: the addresses whose IP traffic is dropped, by owner; the kernel's table mirrors it. */
+  private readonly drops = new Map<string, DropEntry[]>();
+  /** Whether this core's table is in the kernel. */
+  private nftTable = false;
+  /** nft runs one at a time, in call order: each batch is computed from the state its turn sees. */
+  private nftQueue: Promise<unknown> = Promise.resolve();
 
   constructor(readonly nl: Netlink) {}
 
@@ -164,10 +176,109 @@ export class NetCore {
     return this.holders(spec, await this.nl.interfaces()).length > 0;
   }
 
+  /**
+   * Before a non-owner master with no_accept adds its addresses: IP traffic
+   * to and from them is dropped (`inet tandem_vrrp`, docs/vrrp.md), ARP and
+   * neighbour discovery still answered. Resolves once the kernel has the
+   * rule; throws a UserError (nft's words) when it could not be put in.
+   */
+  dropTraffic(owner: string, addrs: Array<{ ip: string; nic: string }>): Promise<void> {
+    return this.nft(async () => {
+      const before = this.drops.get(owner);
+      this.drops.set(owner, addrs.map((a) => ({ ip: canonicalIp(a.ip) ?? a.ip, nic: a.nic, owner })));
+      try {
+        await this.applyDrops();
+      } catch (e) {
+        // The batch is one transaction: the kernel still has the earlier state.
+        if (before) this.drops.set(owner, before); else this.drops.delete(owner);
+        throw e;
+      }
+    });
+  }
+
+  /** After `owner`'s addresses are removed: its drop rules go; the table with the last of them. */
+  allowTraffic(owner: string): Promise<void> {
+    return this.nft(async () => {
+      if (!this.drops.delete(owner)) return;
+      await this.applyDrops();
+    });
+  }
+
+  /**
+   * At start: `need` (a no_accept instance is configured) makes a missing or
+   * unusable nft an error naming the package. A table left by a daemon that
+   * did not stop (crash, SIGKILL) is removed: nothing here is master yet, and
+   * it would otherwise drop traffic to addresses no instance blocks.
+   */
+  prepareTrafficFilter(need: boolean, log: NetLog): Promise<void> {
+    return this.nft(async () => {
+      let listing: string;
+      try {
+        listing = await runNft(['list', 'tables', NFT_FAMILY]);
+      } catch (e) {
+        if (need) throw e;
+        log('debug', `nft not usable (${errText(e)}); no_accept is not configured, so no filter is needed`);
+        return;
+      }
+      if (!hasNftTable(listing)) return;
+      log('warn', `removing nftables table ${NFT_FAMILY} ${NFT_TABLE} left by an earlier tandem that did not stop cleanly`);
+      await runNft(['-f', '-'], nftBatch([]));
+    });
+  }
+
+  /** On stop: whatever this core put in goes (the instances normally took it out already). */
+  removeTrafficFilter(): Promise<void> {
+    return this.nft(async () => {
+      this.drops.clear();
+      if (this.nftTable) await this.applyDrops();
+    });
+  }
+
+  private async applyDrops(): Promise<void> {
+    const entries = [...this.drops.values()].flat();
+    if (entries.length === 0 && !this.nftTable) return;
+    await runNft(['-f', '-'], nftBatch(entries));
+    this.nftTable = entries.length > 0;
+  }
+
+  private nft<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.nftQueue.then(fn, fn);
+    this.nftQueue = run.catch(() => undefined);
+    return run;
+  }
+
   private holders(spec: VipSpec, ifs: InterfaceInfo[]): InterfaceInfo[] {
     const { ip, nic } = spec;
     return ifs.filter((i) => (nic !== undefined ? i.name === nic : !i.loopback) && i.addresses.some((a) => a.address === ip));
   }
+}
+
+/** A stuck nft (a wedged kernel lock) must not hold a transition for ever. */
+const NFT_TIMEOUT_MS = 10_000;
+const NFT_DIRS = ['/usr/sbin', '/sbin', '/usr/bin', '/bin', '/usr/local/sbin'];
+
+/** The nft binary: PATH first, then where Debian installs it (a daemon's PATH may lack sbin). */
+function nftPath(): string {
+  for (const d of [...(process.env.PATH ?? '').split(delimiter).filter(Boolean), ...NFT_DIRS]) {
+    const p = join(d, 'nft');
+    try { accessSync(p, fsc.X_OK); return p; } catch { /* next */ }
+  }
+  throw new UserError('nft not found: no_accept needs the nftables command (Debian package nftables: apt-get install nftables)');
+}
+
+/** Runs nft (spawned: docs/dependencies.md says why) with `input` on stdin; resolves to its stdout. */
+function runNft(args: string[], input?: string): Promise<string> {
+  const bin = nftPath();
+  return new Promise((resolve, reject) => {
+    const child = execFile(bin, args, { timeout: NFT_TIMEOUT_MS, killSignal: 'SIGKILL', maxBuffer: 1 << 20, encoding: 'utf8', env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C' } }, (err, stdout, stderr) => {
+      if (!err) { resolve(stdout); return; }
+      const e = err as NodeJS.ErrnoException & { killed?: boolean };
+      const why = e.killed ? `timed out after ${NFT_TIMEOUT_MS / 1000} s` : stderr.trim().split('\n').slice(0, 3).join('; ') || e.message;
+      reject(new UserError(`nft ${args.join(' ')}: ${why}`));
+    });
+    child.stdin?.on('error', () => undefined);   // nft gone before reading: its exit says why
+    child.stdin?.end(input ?? '');
+  });
 }
 
 function errText(e: unknown): string {

@@ -186,6 +186,8 @@ interface InstanceDraft {
   notify: VrrpNotify;
   garp: Partial<{ masterDelayMs: number; masterRepeat: number; masterRefreshMs: number; masterRefreshRepeat: number }>;
   accept?: boolean;
+  /** Where `accept` was given (vrrp_strict refuses it with VRRPv2). */
+  acceptD?: Directive;
   strict?: boolean;
   r: KaReport;
 }
@@ -748,8 +750,8 @@ const INSTANCE_KEYWORDS: KeywordTable<InstanceDraft> = [
   { name: 'garp_master_repeat', apply: (s, d) => { const v = garpCount(s, d); if (v !== undefined) s.garp.masterRepeat = v; } },
   { name: 'garp_master_refresh', apply: (s, d) => { const v = secondsMs(s, d, one(s, d, 'seconds'), 0, 86400, true); if (v !== undefined) s.garp.masterRefreshMs = v; } },
   { name: 'garp_master_refresh_repeat', apply: (s, d) => { const v = garpCount(s, d); if (v !== undefined) s.garp.masterRefreshRepeat = v; } },
-  { name: 'accept', apply: (s, d) => { none(s, d); s.accept = true; } },
-  { name: 'no_accept', apply: (s, d) => { none(s, d); s.accept = false; } },
+  { name: 'accept', apply: (s, d) => { none(s, d); s.accept = true; s.acceptD = d; } },
+  { name: 'no_accept', apply: (s, d) => { none(s, d); s.accept = false; delete s.acceptD; } },
   { name: 'strict_mode', apply: (s, d) => { const v = d.args[0]; s.strict = v === undefined || v === 'on' || v === 'true' || v === 'yes'; } },
   ...notImplemented<InstanceDraft>([
     'check_unicast_src', 'debug', 'down_timer_adverts', 'garp_extra_if', 'garp_lower_prio_delay', 'garp_lower_prio_repeat',
@@ -1016,6 +1018,9 @@ function finishInstance(p: VrrpParse, i: InstanceDraft, mcast4: string, mcast6: 
   if (i.nopreempt && priority === 255) fail(i.priority?.d ?? i.d, `${name} nopreempt cannot go with priority 255 (the address owner always takes over)${i.priority ? '' : '; without a priority line, state MASTER means 255'}`);
   else if (i.nopreempt && i.state?.v === 'MASTER') r.warn(i.state.d, `${name} nopreempt works only with state BACKUP (as in keepalived); this instance preempts when it starts`);
   if (strict && i.preemptDelayD) fail(i.preemptDelayD, `${name} vrrp_strict does not allow preempt_delay`);
+  // keepalived 2.2.7 -t refuses both (exit 5); run alone it would reset them silently.
+  if (strict && i.state?.v === 'MASTER' && priority !== 255) fail(i.state.d, `${name} vrrp_strict: state MASTER needs priority 255 (the address owner); use state BACKUP`);
+  if (strict && version === 2 && i.accept && i.acceptD) fail(i.acceptD, `${name} vrrp_strict does not allow accept with VRRPv2 (RFC 3768 has no Accept_Mode); remove it or use version 3`);
 
   if (!ok || !i.iface || !i.vrid) return undefined;
   const garp = {

@@ -67,6 +67,13 @@ export interface InstanceConfig {
   garp: GarpConfig;
   /** The split-brain guard is configured: MASTER only once `may-be-master` allows it. */
   guarded: boolean;
+  /**
+   * vrrp_strict: RFC behaviour as keepalived 2.2's strict mode (its
+   * lower_prio_no_advert on, higher_prio_send_advert off, no lower-priority
+   * GARP repeats): a MASTER neither speaks before yielding nor answers or
+   * re-announces against a master it outranks ("Healing" in docs/vrrp.md).
+   */
+  strict?: boolean;
 }
 
 export interface Gate {
@@ -491,7 +498,7 @@ function onAdvert(s: InstanceState, ev: Extract<InstanceEvent, { kind: 'advert-r
   if (p > s.priority || (p === s.priority && cmp > 0)) {
     // Tell the winner there was a second master before yielding
     // (keepalived's higher_prio_send_advert): it re-announces the VIPs.
-    sendAdvert(s, s.priority, out);
+    if (!s.cfg.strict) sendAdvert(s, s.priority, out);
     if (s.cfg.version === 3 && validV3Interval(ev.advertIntervalMs)) s.masterAdverIntervalMs = ev.advertIntervalMs;
     const why = p > s.priority ? `higher priority (${p} > ${s.priority})` : `same priority ${p} and higher address`;
     becomeBackup(s, now, `advert from ${src.text} with ${why}`, out);
@@ -502,6 +509,11 @@ function onAdvert(s: InstanceState, ev: Extract<InstanceEvent, { kind: 'advert-r
   // Answer at once so it yields now, and move the clients back to us: their
   // ARP caches may point at the loser (keepalived issue #166).
   s.stats.conflicts += 1;
+  if (s.cfg.strict) {
+    // RFC 5798 6.4.3: discarded; our next advert makes it yield.
+    limited(s, 'conflict', now, out, 'warn', `${s.cfg.name}: another master ${src.text} (priority ${p}) heard while MASTER (priority ${s.priority}): discarded (vrrp_strict)`);
+    return;
+  }
   limited(s, 'conflict', now, out, 'warn', `${s.cfg.name}: another master ${src.text} (priority ${p}) heard while MASTER (priority ${s.priority}): re-asserting`);
   if (now >= s.conflictAdvertAt) {
     s.conflictAdvertAt = now + s.cfg.advertIntervalMs;

@@ -48,6 +48,7 @@ export function instanceConfig(spec: VrrpInstanceSpec, primary: string, guarded 
     name: spec.name, vrid: spec.vrid, priority: spec.priority, version: spec.version, advertIntervalMs: spec.advertMs,
     nopreempt: !spec.preempt, preemptDelayMs: spec.preemptDelayMs, initialState: spec.initialState,
     primaryAddress: primary, garp: { ...DEFAULT_GARP, ...spec.garp }, guarded,
+    ...(spec.strict ? { strict: true } : {}),
   };
 }
 
@@ -85,9 +86,16 @@ export function notRunYet(cfg: VrrpConfig): string[] {
   const say = (w: { file: string; line: number }, what: string) => out.push(`${w.file}:${w.line}: ${what} is not run by tandem yet (check-config accepts it)`);
   for (const i of cfg.instances) {
     for (const r of i.routes) say(r, `vrrp_instance ${i.name}: virtual_routes`);
-    if (i.strict) say(i, `vrrp_instance ${i.name}: vrrp_strict`);
   }
   return out;
+}
+
+/**
+ * no_accept (vrrp_strict's default below 255): keepalived 2.2 drops IP
+ * traffic to a master's addresses unless it is their owner (priority 255).
+ */
+export function dropsTraffic(spec: VrrpInstanceSpec): boolean {
+  return !spec.accept && !spec.addressOwner;
 }
 
 /** One tracked object of one instance, keepalived's weight rules resolved. */
@@ -206,6 +214,13 @@ export class VrrpService {
   /** Opens every instance's socket and starts the machines; throws UserError naming the instance. */
   static async start(cfg: VrrpConfig, core: NetCore, opts: VrrpServiceOptions): Promise<VrrpService> {
     const ifs = await core.nl.interfaces();
+    const blocking = cfg.instances.find(dropsTraffic);
+    try {
+      await core.prepareTrafficFilter(blocking !== undefined, (level, m) => opts.log(level, m));
+    } catch (e) {
+      const why = e instanceof Error ? e.message : String(e);
+      throw new UserError(blocking ? `${blocking.file}:${blocking.line}: vrrp_instance ${blocking.name}: ${blocking.strict ? 'vrrp_strict (no_accept below priority 255)' : 'no_accept'} needs nftables: ${why}` : why);
+    }
     const s = new VrrpService(cfg, core, { clock: opts.clock ?? nodeClock(), log: opts.log, guard: opts.guard ?? { units: [], want: () => undefined } }, ifs);
     try {
       for (const l of s.live.values()) {
@@ -351,6 +366,7 @@ export class VrrpService {
       this.scripts?.close();
       if (this.fileTimer) clearInterval(this.fileTimer);
       await this.runtime.shutdown();
+      await this.core.removeTrafficFilter().catch((e: unknown) => this.o.log('warn', `no_accept filter not removed: ${e instanceof Error ? e.message : String(e)}`));
       // A script still running is not left behind: its timeout (SIGTERM, then SIGKILL) runs out first.
       await Promise.all([...this.running]);
       this.closeSockets();
@@ -401,8 +417,10 @@ export class VrrpService {
     const { spec } = l;
     const owner = vrrpOwner(name);
     const log = (level: 'info' | 'warn' | 'debug', msg: string) => this.o.log(level, `vrrp_instance ${name}: ${msg}`);
+    // no_accept: the drop rule is in before the first address, out after the last.
+    const place = t !== 'become-master' || await this.dropBeforeVips(l, log);
     // virtual_ipaddress_excluded: placed and removed with the others, never advertised.
-    for (const v of [...spec.vips, ...spec.excludedVips]) {
+    for (const v of place ? [...spec.vips, ...spec.excludedVips] : []) {
       const vs = vipSpec(spec, v);
       try {
         if (t === 'become-master') await this.core.addVip(owner, vs, log, `${v.address}/${v.prefix} dev ${vs.nic}`);
@@ -411,8 +429,34 @@ export class VrrpService {
         log('warn', `${v.address} (${v.file}:${v.line}): ${t === 'become-master' ? 'not added' : 'not removed'}: ${e instanceof Error ? e.message : String(e)}`);
       }
     }
+    if (t !== 'become-master') await this.allowAfterVips(l, log);
     void from; void reason;
     await this.notify(spec.notify, 'INSTANCE', name, STATE_OF[t], priority);
+  }
+
+  /**
+   * no_accept: before a master adds its addresses, IP traffic to them is
+   * dropped. False when the rule could not be put in: the addresses are then
+   * not added (a VIP that accepted traffic would be a silent difference from
+   * keepalived, and a security one).
+   */
+  private async dropBeforeVips(l: Live, log: VrrpLogFn): Promise<boolean> {
+    if (!dropsTraffic(l.spec)) return true;
+    const addrs = [...l.spec.vips, ...l.spec.excludedVips].map((v) => ({ ip: v.address, nic: v.dev ?? l.spec.interface }));
+    try {
+      await this.core.dropTraffic(vrrpOwner(l.spec.name), addrs);
+      log('info', `no_accept: IP traffic to ${addrs.map((a) => a.ip).join(', ')} dropped (nftables table inet tandem_vrrp)`);
+      return true;
+    } catch (e) {
+      log('warn', `no_accept: drop rule not set (${e instanceof Error ? e.message : String(e)}): addresses not added`);
+      return false;
+    }
+  }
+
+  /** After the addresses are removed, the drop rule goes (nothing when there was none). */
+  private async allowAfterVips(l: Live, log: VrrpLogFn): Promise<void> {
+    if (!dropsTraffic(l.spec)) return;
+    await this.core.allowTraffic(vrrpOwner(l.spec.name)).catch((e: unknown) => log('warn', `no_accept: drop rule not removed: ${e instanceof Error ? e.message : String(e)}`));
   }
 
   private async announce(name: string, repeat: number): Promise<void> {

@@ -258,6 +258,21 @@ describe('MASTER', () => {
     expect(s.stats.conflicts).toBe(4);
   });
 
+  it('vrrp_strict (keepalived strict mode): yields without an advert, discards a lower master without answering or re-announcing', () => {
+    const lose = master({ strict: true });
+    const fx = instanceStep(lose, advert(150), 5000);
+    expect(brief(fx)).toEqual(['become-backup from MASTER']);
+    const win = master({ strict: true });
+    const t0 = MDI + 300;
+    const fx2 = instanceStep(win, advert(50), t0);
+    expect(brief(fx2)).toEqual([]);
+    expect(logs(fx2)).toEqual(['VI_1: another master 10.78.0.1 (priority 50) heard while MASTER (priority 100): discarded (vrrp_strict)']);
+    expect(win.state).toBe('MASTER');
+    // Its own schedule is untouched: the next advert makes the other yield.
+    expect(instanceDeadline(win)).toBe(MDI + 1000);
+    expect(win.stats.conflicts).toBe(1);
+  });
+
   it('priority 0 from another: answers with an advert at once', () => {
     const s = master();
     expect(brief(instanceStep(s, advert(0), MDI + 300))).toEqual(['advert 100']);
