@@ -626,7 +626,8 @@ function route(s: HasReport, d: Directive): VrrpRouteSpec | undefined {
     else { s.r.error(d, `virtual route: unknown word '${w}'`); return undefined; }
   }
   if (out.to === undefined) { s.r.error(d, 'virtual route: no destination (to PREFIX)'); return undefined; }
-  if (out.dev === undefined && !noTrack) {
+  // A blackhole/unreachable/prohibit route has no interface to track (the kernel takes none): keepalived accepts it without.
+  if (out.dev === undefined && !noTrack && out.type === undefined) {
     // keepalived -t refuses it too: a route is tracked through its interface.
     s.r.error(d, `virtual route ${out.to}: no 'dev IF' to track it by; add dev, or no_track`);
     return undefined;
