@@ -16,7 +16,7 @@ import { RateLimitedLog } from '../util/ratelimit.js';
 import { DEFAULT_GARP, type InstanceConfig, type Transition, type VrrpStateName } from './instance.js';
 import { decode, encode, primaryAddress, type VrrpAuth } from './packet.js';
 import { STATE_OF, VrrpRuntime, type VrrpHost } from './runtime.js';
-import type { VrrpCommand, VrrpConfig, VrrpInstanceSpec, VrrpNotify, VrrpRouteSpec, VrrpScriptSpec, VrrpTrackFileSpec } from './config.js';
+import { routeScope, type VrrpCommand, type VrrpConfig, type VrrpInstanceSpec, type VrrpNotify, type VrrpRouteSpec, type VrrpScriptSpec, type VrrpTrackFileSpec } from './config.js';
 import { Driver } from '../runtime/driver.js';
 import { open } from 'node:fs/promises';
 import { constants as fsc } from 'node:fs';
@@ -75,9 +75,7 @@ function vipSpec(spec: VrrpInstanceSpec, v: VrrpInstanceSpec['vips'][number]): V
   return s;
 }
 
-const SCOPES: Record<string, number> = { global: 0, universe: 0, site: 200, link: 253, host: 254, nowhere: 255 };
-
-/** A virtual_routes line as the network core takes it; a string says why it cannot be (scope words check-config does not check). */
+/** A virtual_routes line as the network core takes it; a string says why it cannot be (a scope check-config warned about). */
 export function routeSpec(r: VrrpRouteSpec): RouteSpec | string {
   let dst: string;
   let dstLen: number;
@@ -96,8 +94,8 @@ export function routeSpec(r: VrrpRouteSpec): RouteSpec | string {
   // The device of a blackhole/unreachable/prohibit line only named what keepalived would track: the kernel takes none.
   if (r.dev !== undefined && (r.type ?? 'unicast') === 'unicast') out.ifname = r.dev;
   if (r.scope !== undefined) {
-    const n = /^\d+$/.test(r.scope) ? Number(r.scope) : SCOPES[r.scope];
-    if (n === undefined || n > 255) return `scope '${r.scope}' is not global, site, link, host, nowhere or 0 to 255`;
+    const n = routeScope(r.scope);
+    if (n === undefined) return `scope '${r.scope}' is not global, site, link, host, nowhere or 0 to 255`;
     out.scope = n;
   }
   return out;
@@ -449,6 +447,7 @@ export class VrrpService {
     for (const r of add ? spec.routes : [...spec.routes].reverse()) {
       const where = `${r.file}:${r.line}`;
       const rs = routeSpec(r);
+      if (typeof rs === 'string' && !add) continue;   // never added: nothing to remove, and its warning was given
       try {
         if (typeof rs === 'string') throw new UserError(rs);
         if (add) await this.core.addRoute(owner, rs, log, where);

@@ -356,6 +356,12 @@ describe('keepalived.conf VRRP model', () => {
     ]);
   });
 
+  it('a route scope the kernel has no number for is a warning at its line (run logs it and adds the others)', () => {
+    const r = load(VI('  virtual_routes {\n    10.2.0.0/16 dev eth0 scope planet\n    10.3.0.0/16 dev eth0 scope 200\n    10.4.0.0/16 dev eth0 scope host\n  }\n'));
+    expect(r.errors).toEqual([]);
+    expect(r.shown).toEqual([`keepalived.conf:8: warning: virtual route: scope 'planet' is not global, site, link, host, nowhere or 0 to 255; tandem run will not add this route`]);
+  });
+
   it('virtual address options as keepalived reads them: brd + derives the broadcast, IPv6 takes no scope, peer is reported', () => {
     const r = load(VI('  virtual_ipaddress_excluded {\n    10.0.0.16/24 brd +\n    10.0.0.17/32 brd -\n    10.0.0.18 peer 10.0.0.19\n    2001:db8::1/64 scope link\n  }\n'));
     expect(r.shown).toEqual([
