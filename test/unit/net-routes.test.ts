@@ -4,6 +4,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { routeText } from '../../src/net/core.js';
+import { Netlink } from '../../src/net/netlink.js';
 import { decodeRoute, encodeRoute, RTN_BLACKHOLE, RTN_PROHIBIT, RTN_UNREACHABLE, RTPROT_KEEPALIVED, RT_SCOPE_HOST } from '../../src/net/rtnetlink.js';
 import { routeSpec } from '../../src/vrrp/service.js';
 import type { VrrpRouteSpec } from '../../src/vrrp/config.js';
@@ -75,6 +76,23 @@ describe('encodeRoute', () => {
   it('decodeRoute reads back the source address and a table above 255', () => {
     const b = encodeRoute('add', { dst: v4('10.4.0.0'), dstLen: 16, oif: 2, table: 300, prefsrc: v4('10.0.0.100') }, 1);
     expect(decodeRoute(b.subarray(16))).toMatchObject({ family: 4, dst: '10.4.0.0', dstLen: 16, table: 300, oif: 2, prefsrc: '10.0.0.100', scope: 253, type: 1 });
+  });
+});
+
+describe('Netlink.route refuses before the kernel sees it', () => {
+  it('host bits in the prefix, a gateway or device on a blackhole, a gateway of the other family, a scope out of range', async () => {
+    const nl = Netlink.open();
+    try {
+      await expect(nl.route('add', { dst: '10.1.0.5', dstLen: 16 })).rejects.toThrow('10.1.0.5/16 has host bits set (the network is 10.1.0.0/16)');
+      await expect(nl.route('add', { dst: 'fd00:1::5', dstLen: 32 })).rejects.toThrow('fd00:1::5/32 has host bits set (the network is fd00:1::/32)');
+      await expect(nl.route('add', { dst: '10.2.0.0', dstLen: 16, type: 'blackhole', gateway: '10.0.0.1' })).rejects.toThrow('a blackhole route (10.2.0.0/16) takes no gateway and no device');
+      await expect(nl.route('add', { dst: '0.0.0.0', dstLen: 0, type: 'prohibit', ifname: 'lo' })).rejects.toThrow('a prohibit route (default) takes no gateway and no device');
+      await expect(nl.route('add', { dst: '10.2.0.0', dstLen: 16, gateway: 'fd00::1' })).rejects.toThrow('gateway "fd00::1" is not an IPv4 address');
+      await expect(nl.route('add', { dst: '10.2.0.0', dstLen: 16, src: 'x' })).rejects.toThrow('source "x" is not an IPv4 address');
+      await expect(nl.route('add', { dst: '10.2.0.0', dstLen: 16, scope: 256 })).rejects.toThrow('route 10.2.0.0/16: scope 256 is out of range (0 to 255)');
+    } finally {
+      nl.close();
+    }
   });
 });
 
