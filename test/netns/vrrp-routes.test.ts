@@ -4,10 +4,11 @@
 // source is the VIP (so it can only go in after the VIP), and one whose
 // gateway is on no connected network (the kernel refuses it: logged at its
 // line, nothing else held back). The master holds the VIP and the routes,
-// the backup none of them; power loss, a higher-priority node coming back
-// and a graceful stop move or remove them. Then the network core's route
-// ownership against the kernel: another owner refused, an identical route
-// adopted, a different one named and left, a crashed run's leftovers.
+// the backup none of them; power loss, a higher-priority node coming back,
+// a tracked interface down (FAULT) and a graceful stop move or remove them.
+// Then the network core's route ownership against the kernel: another
+// owner refused, an identical route adopted, a different one named and
+// left, a crashed run's leftovers, IPv6 and big tables.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -48,7 +49,8 @@ function conf(who: Node): string {
     `        src ${VIP} to 10.249.30.0/24 dev eth0 table 300`,
     '        10.249.40.0/24 via 10.9.9.9 dev eth0',
     '    }',
-    '    virtual_ipaddress {', `        ${VIP}/24 dev eth0`, '    }', '}', '',
+    '    virtual_ipaddress {', `        ${VIP}/24 dev eth0`, '    }',
+    '    track_interface {', '        eth2', '    }', '}', '',
   ];
   expect(lines[ROUTES_AT_LINE - 1]).toContain('10.249.10.0/24');
   return lines.join('\n');
@@ -130,6 +132,11 @@ beforeAll(async () => {
   await cleanupPrefix(PREFIX);
   for (const ns of Object.values(NS)) await createNetns(ns);
   await createVeth({ ns: NS.a, ifname: 'eth0', cidr: '10.249.1.1/24' }, { ns: NS.b, ifname: 'eth0', cidr: '10.249.1.2/24' });
+  for (const ns of Object.values(NS)) {
+    // eth2, a veth pair inside the node, is tracked: down is FAULT while eth0 (and the routes through it) stay up.
+    await sh('ip', ['-n', ns, 'link', 'add', 'eth2', 'type', 'veth', 'peer', 'name', 'eth2p']);
+    for (const l of ['eth2', 'eth2p']) await sh('ip', ['-n', ns, 'link', 'set', l, 'up']);
+  }
 }, 30_000);
 
 afterAll(async () => {
@@ -179,6 +186,21 @@ describe.sequential('virtual_routes follow the MASTER (tandem on both nodes)', (
     // Routes go before the VIP when leaving MASTER.
     const back = lb.lastIndexOf('MASTER -> BACKUP');
     expect(lb.indexOf('removed route 10.249.10.0/24', back)).toBeLessThan(lb.indexOf(`removing ${VIP}/24 from eth0`, back));
+  }, 60_000);
+
+  it("the master's FAULT (a tracked interface down) removes its routes, though the kernel would keep them; the peer takes them", async () => {
+    start('a');
+    start('b');
+    await expectHolders(all('a'), 10_000);
+    await sh('ip', ['-n', NS.a, 'link', 'set', 'eth2', 'down']);
+    try {
+      await expectHolders(all('b'), 6000);
+      await staysHeld(all('b'), 600);
+      expect(readFileSync(path('a', 'log'), 'utf8')).toMatch(/vrrp_instance VI_R: MASTER -> FAULT/);
+    } finally {
+      await sh('ip', ['-n', NS.a, 'link', 'set', 'eth2', 'up']);
+    }
+    await expectHolders(all('a'), 6000);
   }, 60_000);
 
   it('a graceful stop of the master removes its routes and the peer takes them; stopping the last node leaves none', async () => {
