@@ -11,7 +11,6 @@ import { loadKeepalived } from '../config/keepalived.js';
 import { runVrrpDaemon, type VrrpStatusReport } from '../daemon/vrrp-daemon.js';
 import { formatVrrpStatus, formatVrrpSection } from './vrrp-status.js';
 import type { VrrpConfig } from '../vrrp/config.js';
-import { notRunYet } from '../vrrp/service.js';
 import { checkHost } from '../config/host.js';
 import { generateAuthKeys, writeSecretFile } from '../config/authkeys.js';
 import { Daemon } from '../daemon/daemon.js';
@@ -84,8 +83,6 @@ export async function main(argv: string[]): Promise<number> {
         }
         if (ka.instances > 0) {
           const loaded = loadKeepalived(o.useFile);
-          const missing = notRunYet(loaded.config!.vrrp);
-          if (missing.length) throw new UserError(`${missing.join('\n')}\n${o.useFile}: nothing started`);
           vrrp = { file: o.useFile, config: loaded.config!.vrrp };
         }
       }

@@ -12,7 +12,7 @@ import { listenControl } from '../control/socket.js';
 import { NetCore } from '../net/core.js';
 import { UserError } from '../util/errors.js';
 import { Logger } from '../util/log.js';
-import { notRunYet, VrrpService } from '../vrrp/service.js';
+import { VrrpService } from '../vrrp/service.js';
 import { lockNode, type NodeLock } from './lock.js';
 import { DAEMON_SIGNALS, installSignals, nextDebugLevel } from './signals.js';
 
@@ -25,8 +25,6 @@ export interface VrrpStatusReport {
 }
 
 export async function runVrrpDaemon(cfg: KeepalivedConfig, o: { node: string; runDir: string; debug?: boolean }): Promise<number> {
-  const missing = notRunYet(cfg.vrrp);
-  if (missing.length) throw new UserError(`${missing.join('\n')}\n${cfg.file}: nothing started`);
   const log = new Logger({ node: o.node, debug: o.debug ?? false });
   let lock: NodeLock | undefined;
   let core: NetCore | undefined;

@@ -10,7 +10,9 @@ import { delimiter, join } from 'node:path';
 import { UserError } from '../util/errors.js';
 import { canonicalIp } from './addr.js';
 import { announce } from './announce.js';
-import { Netlink, NetlinkError, NetWatcher, type AddressChange, type InterfaceInfo, type NetEvent } from './netlink.js';
+import { parseIp } from './addr.js';
+import { Netlink, NetlinkError, NetWatcher, ROUTE_TYPES, type AddressChange, type InterfaceInfo, type NetEvent, type RouteArgs } from './netlink.js';
+import { RT_SCOPE_LINK, RT_SCOPE_UNIVERSE, RT_TABLE_MAIN, RTPROT_KEEPALIVED, type RouteInfo } from './rtnetlink.js';
 import { AddressRegistry } from './registry.js';
 import { hasNftTable, nftBatch, NFT_FAMILY, NFT_TABLE, type DropEntry } from './nft.js';
 import { PacketSockets } from './raw.js';
@@ -18,6 +20,15 @@ import { placeVip, type VipSpec } from './vip.js';
 import { VrrpSocket, type VrrpSocketOptions } from './vrrp-socket.js';
 
 export type NetLog = (level: 'info' | 'warn' | 'debug', msg: string) => void;
+
+/** A route an owner places and removes (a VRRP instance's virtual_routes): `ip route` semantics, `ifname` is `dev`. */
+export type RouteSpec = Omit<RouteArgs, 'protocol'>;
+
+/** Who holds a route, by its kernel identity (family, table, prefix, metric). */
+interface RouteClaim {
+  owner: string;
+  where?: string;
+}
 
 export class NetCore {
   readonly registry = new AddressRegistry();
@@ -34,6 +45,8 @@ export class NetCore {
   private nftTable = false;
   /** nft runs one at a time, in call order: each batch is computed from the state its turn sees. */
   private nftQueue: Promise<unknown> = Promise.resolve();
+  /** Routes placed (or adopted) by an owner, by routeKey(). */
+  private readonly routeClaims = new Map<string, RouteClaim>();
 
   constructor(readonly nl: Netlink) {}
 
@@ -247,6 +260,80 @@ export class NetCore {
     return run;
   }
 
+  /**
+   * Adds a route for `owner` (`where`: the config line, for refusals). The
+   * kernel knows a route by family, table, prefix and metric: one of those
+   * another owner holds is refused naming both. A route already in the kernel
+   * exactly as asked (a restart, an administrator's, keepalived's) is adopted
+   * and from then on is the owner's; a different route with that identity is
+   * an error naming it, and is left alone. Routes are marked
+   * `proto keepalived`, as keepalived marks its own.
+   */
+  async addRoute(owner: string, spec: RouteSpec, log: NetLog, where?: string): Promise<void> {
+    const key = routeKey(spec);
+    const text = routeText(spec);
+    const held = this.routeClaims.get(key);
+    if (held && held.owner !== owner) {
+      throw new UserError(`route ${text} is already claimed by ${held.owner}${held.where ? ` at ${held.where}` : ''}; refused for ${owner}`);
+    }
+    if (!held) this.routeClaims.set(key, where === undefined ? { owner } : { owner, where });
+    const unclaim = () => { if (!held) this.routeClaims.delete(key); };
+    try {
+      await this.nl.route('add', { ...spec, protocol: RTPROT_KEEPALIVED });
+      log('info', `added route ${text}`);
+    } catch (e) {
+      if (!(e instanceof NetlinkError && e.code === 'EEXIST')) { unclaim(); throw e; }
+      const there = await this.sameIdentity(spec).catch((le: unknown) => { unclaim(); throw le; });
+      const oif = spec.ifname === undefined ? undefined : await this.nl.interfaceIndex(spec.ifname).catch(() => -1);
+      if (there.some((r) => identical(r, spec, oif))) {
+        log('info', `route ${text} is already in the kernel: adopted`);
+        return;
+      }
+      unclaim();
+      const ifs = there.length ? await this.nl.links().catch(() => []) : [];
+      const shown = there.map((r) => routeInfoText(r, ifs)).join('; ') || 'not listed';
+      throw new UserError(`route ${text}: the kernel already has a different route to ${dstText(spec)} (${shown}); left in place, not replaced`);
+    }
+  }
+
+  /**
+   * Removes `owner`'s route, exactly as added (the kernel matches every
+   * attribute, so a different route to the same prefix stays). A route
+   * another owner holds is left alone. One nobody holds (a restart after a
+   * crash left it) is removed only if it is marked `proto keepalived`: an
+   * administrator's identical route stays. Already gone is fine.
+   */
+  async removeRoute(owner: string, spec: RouteSpec, log: NetLog): Promise<void> {
+    const key = routeKey(spec);
+    const text = routeText(spec);
+    const held = this.routeClaims.get(key);
+    if (held && held.owner !== owner) {
+      log('info', `route ${text} belongs to ${held.owner}: left in place`);
+      return;
+    }
+    try {
+      await this.nl.route('del', held ? spec : { ...spec, protocol: RTPROT_KEEPALIVED });
+      log('info', `removed route ${text}`);
+    } catch (e) {
+      // ESRCH: not there (its interface went down, or it was never added); ENODEV: its interface is gone, and the route with it.
+      if (!(e instanceof NetlinkError && (e.code === 'ESRCH' || e.code === 'ENODEV'))) throw e;
+      if (held) log('info', `route ${text} was already gone`);
+    }
+    if (held) this.routeClaims.delete(key);
+  }
+
+  /** Who holds the route with this identity, if anyone. */
+  routeHolder(spec: RouteSpec): string | undefined {
+    return this.routeClaims.get(routeKey(spec))?.owner;
+  }
+
+  /** The kernel's routes with the spec's identity (family, table, prefix, metric). */
+  private async sameIdentity(spec: RouteSpec): Promise<RouteInfo[]> {
+    const id = identity(spec);
+    return (await this.nl.listRoutes(id.family)).filter((r) => r.dstLen === id.dstLen && (id.dstLen === 0 || r.dst === id.dst)
+      && r.table === id.table && (r.metric ?? 0) === id.metric);
+  }
+
   private holders(spec: VipSpec, ifs: InterfaceInfo[]): InterfaceInfo[] {
     const { ip, nic } = spec;
     return ifs.filter((i) => (nic !== undefined ? i.name === nic : !i.loopback) && i.addresses.some((a) => a.address === ip));
@@ -279,6 +366,67 @@ function runNft(args: string[], input?: string): Promise<string> {
     child.stdin?.on('error', () => undefined);   // nft gone before reading: its exit says why
     child.stdin?.end(input ?? '');
   });
+}
+
+function identity(spec: RouteSpec): { family: 4 | 6; dst: string; dstLen: number; table: number; metric: number } {
+  const ip = parseIp(spec.dst);
+  const family = ip?.family ?? 4;
+  // The kernel's defaults: table 0 is main; IPv6 metric 0 is 1024.
+  const table = spec.table === undefined || spec.table === 0 ? RT_TABLE_MAIN : spec.table;
+  const metric = family === 6 && !spec.metric ? 1024 : spec.metric ?? 0;
+  return { family, dst: ip?.text ?? spec.dst, dstLen: spec.dstLen, table, metric };
+}
+
+function routeKey(spec: RouteSpec): string {
+  const id = identity(spec);
+  return `${id.family} ${id.dst}/${id.dstLen} table ${id.table} metric ${id.metric}`;
+}
+
+function dstText(spec: RouteSpec): string {
+  return spec.dstLen === 0 ? 'default' : `${parseIp(spec.dst)?.text ?? spec.dst}/${spec.dstLen}`;
+}
+
+/** The route as `ip route` writes it. */
+export function routeText(spec: RouteSpec): string {
+  const w: string[] = [];
+  if (spec.type && spec.type !== 'unicast') w.push(spec.type);
+  w.push(dstText(spec));
+  if (spec.gateway !== undefined) w.push('via', spec.gateway);
+  if (spec.ifname !== undefined) w.push('dev', spec.ifname);
+  if (spec.src !== undefined) w.push('src', spec.src);
+  if (spec.metric !== undefined) w.push('metric', String(spec.metric));
+  if (spec.table !== undefined && spec.table !== RT_TABLE_MAIN) w.push('table', String(spec.table));
+  if (spec.scope !== undefined) w.push('scope', String(spec.scope));
+  return w.join(' ');
+}
+
+const TYPE_NAMES = Object.fromEntries(Object.entries(ROUTE_TYPES).map(([k, v]) => [v, k]));
+
+function routeInfoText(r: RouteInfo, links: ReadonlyArray<{ index: number; name: string }>): string {
+  const w: string[] = [];
+  if (r.type !== ROUTE_TYPES.unicast) w.push(TYPE_NAMES[r.type] ?? `type ${r.type}`);
+  w.push(r.dstLen === 0 ? 'default' : `${r.dst}/${r.dstLen}`);
+  if (r.gateway !== undefined) w.push('via', r.gateway);
+  if (r.oif !== undefined) w.push('dev', links.find((l) => l.index === r.oif)?.name ?? `#${r.oif}`);
+  if (r.prefsrc !== undefined) w.push('src', r.prefsrc);
+  if (r.metric !== undefined) w.push('metric', String(r.metric));
+  if (r.table !== RT_TABLE_MAIN) w.push('table', String(r.table));
+  return w.join(' ');
+}
+
+/** Whether the kernel's route is the one `spec` asks for (what the kernel picks itself, the device of a gatewayed route, is not compared). */
+function identical(r: RouteInfo, spec: RouteSpec, oif: number | undefined): boolean {
+  const type = spec.type ?? 'unicast';
+  if (r.type !== ROUTE_TYPES[type]) return false;
+  const canon = (v: string | undefined) => (v === undefined ? undefined : parseIp(v)?.text ?? v);
+  if (r.gateway !== canon(spec.gateway) || r.prefsrc !== canon(spec.src)) return false;
+  if (type === 'unicast' && oif !== undefined && r.oif !== oif) return false;
+  // IPv6 keeps no scope (every route reads as universe).
+  if (r.family === 4) {
+    const scope = spec.scope ?? (spec.gateway !== undefined || type !== 'unicast' ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK);
+    if (r.scope !== scope) return false;
+  }
+  return true;
 }
 
 function errText(e: unknown): string {

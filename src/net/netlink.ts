@@ -16,11 +16,11 @@
 // none of which tandem uses (its own codec is src/net/rtnetlink.ts).
 import { RawNetlinkSocket } from 'netlink/dist/raw.js';
 import { UserError } from '../util/errors.js';
-import { parseIp, type Family } from './addr.js';
+import { ipFromBytes, parseIp, type Family } from './addr.js';
 import {
   AF_INET, AF_INET6, AF_UNSPEC, IFA_F_NODAD, IFA_F_SECONDARY, NLM_F_DUMP_INTR, NLMSG_DONE, NLMSG_ERROR, NLMSG_OVERRUN,
   RTM_DELADDR, RTM_DELLINK, RTM_GETADDR, RTM_GETLINK, RTM_GETROUTE, RTM_NEWADDR, RTM_NEWLINK,
-  RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR, RTNLGRP_LINK,
+  RTN_BLACKHOLE, RTN_PROHIBIT, RTN_UNICAST, RTN_UNREACHABLE, RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR, RTNLGRP_LINK,
   decodeAddr, decodeError, decodeLink, decodeRoute, encodeAddr, encodeDump, encodeLinkUp, encodeRoute, errnoName, splitMessages,
   type AddrInfo, type LinkInfo, type NlMessage, type RouteInfo, type RouteRequest,
 } from './rtnetlink.js';
@@ -352,24 +352,51 @@ export class Netlink {
     return parts.map((m) => decodeRoute(m.body)).filter((r): r is RouteInfo => r !== undefined);
   }
 
-  /** Adds or removes a route (`dst` network text and prefix; via a gateway and/or out of an interface). */
-  async route(op: 'add' | 'del', r: { dst: string; dstLen: number; gateway?: string; ifname?: string; metric?: number; table?: number }): Promise<void> {
+  /**
+   * Adds or removes a route: `dst` network text and prefix (0: default); via
+   * a gateway and/or out of an interface; `src` (RTA_PREFSRC), scope, type,
+   * metric, table (any u32). Blackhole, unreachable and prohibit routes take
+   * no gateway or interface (the kernel refuses them).
+   */
+  async route(op: 'add' | 'del', r: RouteArgs): Promise<void> {
     const dst = parseIp(r.dst);
     if (!dst) throw new NetlinkError(`"${r.dst}" is not an IP address`);
-    const gw = r.gateway === undefined ? undefined : parseIp(r.gateway);
-    if (r.gateway !== undefined && (!gw || gw.family !== dst.family)) throw new NetlinkError(`gateway "${r.gateway}" is not an IPv${dst.family} address`);
-    if (!Number.isInteger(r.dstLen) || r.dstLen < 0 || r.dstLen > (dst.family === 4 ? 32 : 128)) throw new NetlinkError(`prefix length ${r.dstLen} is out of range`);
-    const req: RouteRequest = { dst: dst.bytes, dstLen: r.dstLen };
-    if (gw) req.gateway = gw.bytes;
+    const fam = dst.family;
+    const addrOf = (what: string, v: string | undefined): Buffer | undefined => {
+      if (v === undefined) return undefined;
+      const a = parseIp(v);
+      if (!a || a.family !== fam) throw new NetlinkError(`${what} "${v}" is not an IPv${fam} address`);
+      return a.bytes;
+    };
+    const gw = addrOf('gateway', r.gateway);
+    const prefsrc = addrOf('source', r.src);
+    if (!Number.isInteger(r.dstLen) || r.dstLen < 0 || r.dstLen > (fam === 4 ? 32 : 128)) throw new NetlinkError(`prefix length ${r.dstLen} is out of range`);
+    const shown = r.dstLen === 0 ? 'default' : `${dst.text}/${r.dstLen}`;
+    if (hostBits(dst.bytes, r.dstLen)) throw new NetlinkError(`${dst.text}/${r.dstLen} has host bits set (the network is ${networkText(dst.bytes, r.dstLen)}/${r.dstLen})`);
+    const type = r.type ?? 'unicast';
+    if (type !== 'unicast' && (gw || r.ifname !== undefined)) throw new NetlinkError(`a ${type} route (${shown}) takes no gateway and no device`);
+    for (const [k, v, max] of [['metric', r.metric, 0xffffffff], ['table', r.table, 0xffffffff], ['scope', r.scope, 255]] as const) {
+      if (v !== undefined && (!Number.isInteger(v) || v < 0 || v > max)) throw new NetlinkError(`route ${shown}: ${k} ${v} is out of range (0 to ${max})`);
+    }
+    const req: RouteRequest = { dst: dst.bytes, dstLen: r.dstLen, type: ROUTE_TYPES[type] };
+    if (gw) req.gateway = gw;
+    if (prefsrc) req.prefsrc = prefsrc;
     if (r.ifname !== undefined) req.oif = await this.interfaceIndex(r.ifname);
     if (r.metric !== undefined) req.metric = r.metric;
     if (r.table !== undefined) req.table = r.table;
+    if (r.scope !== undefined) req.scope = r.scope;
+    if (r.protocol !== undefined) req.protocol = r.protocol;
     const seq = this.rt.nextSeq();
-    const what = `${op === 'add' ? 'adding' : 'removing'} the route to ${dst.text}/${r.dstLen}`;
+    const what = `${op === 'add' ? 'adding' : 'removing'} the route to ${shown}`;
     try {
       await this.rt.send([{ seq, bytes: encodeRoute(op, req, seq), dump: false }])[0];
     } catch (e) {
-      throw mapError(what, { EEXIST: `the route to ${dst.text}/${r.dstLen} already exists`, ESRCH: `there is no route to ${dst.text}/${r.dstLen}` }, e);
+      throw mapError(what, {
+        EEXIST: `the route to ${shown} already exists`,
+        ESRCH: `there is no route to ${shown}`,
+        ...(r.gateway !== undefined ? { ENETUNREACH: `${what} failed: gateway ${r.gateway} is not on a network this host is connected to` } : {}),
+        EINVAL: `${what} failed: the kernel rejected it as invalid (a source address this host does not have, or a scope that does not fit)`,
+      }, e);
     }
   }
 
@@ -406,6 +433,37 @@ export class Netlink {
     if (c.op === 'add' && ip.family === 6) req.flags = IFA_F_NODAD;
     return encodeAddr(c.op, req, seq);
   }
+}
+
+/** What route() takes; RouteInfo is what listRoutes() gives back. */
+export interface RouteArgs {
+  dst: string;
+  dstLen: number;
+  gateway?: string;
+  src?: string;
+  ifname?: string;
+  metric?: number;
+  table?: number;
+  scope?: number;
+  type?: RouteType;
+  protocol?: number;
+}
+
+export type RouteType = 'unicast' | 'blackhole' | 'unreachable' | 'prohibit';
+export const ROUTE_TYPES: Record<RouteType, number> = { unicast: RTN_UNICAST, blackhole: RTN_BLACKHOLE, unreachable: RTN_UNREACHABLE, prohibit: RTN_PROHIBIT };
+
+function hostBits(b: Buffer, len: number): boolean {
+  for (let i = 0; i < b.length; i++) {
+    const keep = Math.max(0, Math.min(8, len - i * 8));
+    if ((b[i]! & (0xff >> keep)) !== 0) return true;
+  }
+  return false;
+}
+
+function networkText(b: Buffer, len: number): string {
+  const n = Buffer.from(b);
+  for (let i = 0; i < n.length; i++) n[i] = n[i]! & ~(0xff >> Math.max(0, Math.min(8, len - i * 8))) & 0xff;
+  return ipFromBytes(n)?.text ?? '?';
 }
 
 function changeText(c: AddressChange): { what: string; messages: Messages } {

@@ -66,13 +66,22 @@ export const RTA_DST = 1;
 export const RTA_OIF = 4;
 export const RTA_GATEWAY = 5;
 export const RTA_PRIORITY = 6;
+export const RTA_PREFSRC = 7;
 export const RTA_TABLE = 15;
+export const RT_TABLE_UNSPEC = 0;
 export const RT_TABLE_MAIN = 254;
 export const RTPROT_STATIC = 4;
+/** What keepalived marks its virtual_routes with (`proto keepalived` in `ip route`). */
+export const RTPROT_KEEPALIVED = 18;
 export const RT_SCOPE_UNIVERSE = 0;
+export const RT_SCOPE_SITE = 200;
 export const RT_SCOPE_LINK = 253;
+export const RT_SCOPE_HOST = 254;
 export const RT_SCOPE_NOWHERE = 255;
 export const RTN_UNICAST = 1;
+export const RTN_BLACKHOLE = 6;
+export const RTN_UNREACHABLE = 7;
+export const RTN_PROHIBIT = 8;
 
 // Multicast groups (RTNLGRP_*) for link, address and route events.
 export const RTNLGRP_LINK = 1;
@@ -174,33 +183,53 @@ export function encodeLinkUp(index: number, up: boolean, seq: number): Buffer {
 }
 
 export interface RouteRequest {
-  dst: Buffer;              // 4 or 16 bytes (network address)
+  dst: Buffer;              // 4 or 16 bytes (network address); all zero with dstLen 0 (default)
   dstLen: number;
   gateway?: Buffer;
   oif?: number;
   metric?: number;
-  table?: number;           // default main
+  table?: number;           // default main; above 255 only in RTA_TABLE
+  /** RTA_PREFSRC: the source address the host picks for this route (`src`). */
+  prefsrc?: Buffer;
+  /** RT_SCOPE_*; add: universe with a gateway or for a non-unicast type, else link (as `ip route add`). */
+  scope?: number;
+  /** RTN_*; default unicast. Blackhole, unreachable and prohibit take no gateway or device. */
+  type?: number;
+  /** RTPROT_* of an add (default static); on a delete, when given, only a route of that protocol matches. */
+  protocol?: number;
 }
 
+/**
+ * RTM_NEWROUTE (create, fail if present) or RTM_DELROUTE, acknowledged. A
+ * delete carries every attribute of the route so that the kernel removes only
+ * that route, not another one to the same prefix (IPv4 matches type, scope,
+ * prefsrc, protocol, gateway and device when given; IPv6 gateway, device,
+ * metric and protocol).
+ */
 export function encodeRoute(op: 'add' | 'del', r: RouteRequest, seq: number): Buffer {
   const family = r.dst.length === 4 ? AF_INET : AF_INET6;
   const table = r.table ?? RT_TABLE_MAIN;
+  const type = r.type ?? RTN_UNICAST;
   const m = Buffer.alloc(RTMSG_LEN);
   m.writeUInt8(family, 0);
   m.writeUInt8(r.dstLen, 1);
-  m.writeUInt8(table < 256 ? table : 0, 4);
+  m.writeUInt8(table < 256 ? table : RT_TABLE_UNSPEC, 4);
   if (op === 'add') {
-    m.writeUInt8(RTPROT_STATIC, 5);
-    m.writeUInt8(r.gateway ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK, 6);
-    m.writeUInt8(RTN_UNICAST, 7);
+    m.writeUInt8(r.protocol ?? RTPROT_STATIC, 5);
+    m.writeUInt8(r.scope ?? (r.gateway || type !== RTN_UNICAST ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK), 6);
   } else {
-    // As `ip route del`: any protocol, scope and type match (0, NOWHERE, 0).
-    m.writeUInt8(RT_SCOPE_NOWHERE, 6);
+    // As `ip route del`: scope NOWHERE and protocol 0 match any; the type must match.
+    m.writeUInt8(r.protocol ?? 0, 5);
+    m.writeUInt8(r.scope ?? RT_SCOPE_NOWHERE, 6);
   }
-  const attrs: Attr[] = [[RTA_DST, r.dst], [RTA_TABLE, u32(table)]];
+  m.writeUInt8(type, 7);
+  // A default route has no RTA_DST (as `ip route add default`).
+  const attrs: Attr[] = r.dstLen > 0 ? [[RTA_DST, r.dst]] : [];
+  attrs.push([RTA_TABLE, u32(table)]);
   if (r.gateway) attrs.push([RTA_GATEWAY, r.gateway]);
   if (r.oif !== undefined) attrs.push([RTA_OIF, u32(r.oif)]);
   if (r.metric !== undefined) attrs.push([RTA_PRIORITY, u32(r.metric)]);
+  if (r.prefsrc) attrs.push([RTA_PREFSRC, r.prefsrc]);
   const nl = NLM_F_REQUEST | NLM_F_ACK | (op === 'add' ? NLM_F_CREATE | NLM_F_EXCL : 0);
   return encodeMessage(op === 'add' ? RTM_NEWROUTE : RTM_DELROUTE, nl, seq, m, attrs);
 }
@@ -344,6 +373,7 @@ export interface RouteInfo {
   gateway?: string;
   oif?: number;
   metric?: number;
+  prefsrc?: string;
 }
 
 export function decodeRoute(body: Buffer): RouteInfo | undefined {
@@ -369,6 +399,8 @@ export function decodeRoute(body: Buffer): RouteInfo | undefined {
   if (oif && oif.length >= 4) out.oif = oif.readUInt32LE(0);
   const prio = attrs.get(RTA_PRIORITY);
   if (prio && prio.length >= 4) out.metric = prio.readUInt32LE(0);
+  const src = attrs.get(RTA_PREFSRC);
+  if (src) { const a = ipFromBytes(src); if (a) out.prefsrc = a.text; }
   return out;
 }
 

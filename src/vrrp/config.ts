@@ -583,6 +583,14 @@ function vip(s: HasReport, d: Directive): VrrpVipSpec | undefined {
   return spec;
 }
 
+const ROUTE_SCOPES: Record<string, number> = { global: 0, universe: 0, site: 200, link: 253, host: 254, nowhere: 255 };
+
+/** A route scope word or number as the kernel's RT_SCOPE_* value; undefined for neither. */
+export function routeScope(text: string): number | undefined {
+  if (/^\d{1,3}$/.test(text)) { const n = Number(text); return n <= 255 ? n : undefined; }
+  return ROUTE_SCOPES[text];
+}
+
 function route(s: HasReport, d: Directive): VrrpRouteSpec | undefined {
   const words = [d.directive, ...d.args];
   const out: Partial<VrrpRouteSpec> & Where = at(d);
@@ -619,7 +627,11 @@ function route(s: HasReport, d: Directive): VrrpRouteSpec | undefined {
     } else if (w === 'dev' || w === 'oif') { const v = iface(s, d, val()); if (v === undefined) return undefined; out.dev = v; }
     else if (w === 'metric' || w === 'preference' || w === 'priority') { const v = intIn(s, d, val(), 0, 0xffffffff, 'metric'); if (v === undefined) return undefined; out.metric = v; }
     else if (w === 'table') { const v = intIn(s, d, val(), 0, 0xffffffff, 'table'); if (v === undefined) return undefined; out.table = v; }
-    else if (w === 'scope') { const v = val(); if (v === undefined) return undefined; out.scope = v; }
+    else if (w === 'scope') {
+      const v = val(); if (v === undefined) return undefined;
+      if (routeScope(v) === undefined) s.r.warn(d, `virtual route: scope '${v}' is not global, site, link, host, nowhere or 0 to 255; tandem run will not add this route`);
+      out.scope = v;
+    }
     else if (w === 'blackhole' || w === 'unreachable' || w === 'prohibit') out.type = w;
     else if (['or', 'no_track', 'onlink', 'proto', 'protocol', 'mtu', 'advmss', 'realms', 'rtt', 'rttvar', 'reordering', 'window', 'cwnd', 'initcwnd', 'initrwnd', 'features', 'quickack', 'congctl', 'pref', 'fastopen_no_cookie', 'ttl-propagate', 'nexthop', 'tos', 'dsfield', 'ssthresh', 'rto_min', 'hoplimit', 'lock', 'track_group', 'encap', 'expires', 'type'].includes(w)) {
       s.r.warn(d, `virtual route: '${w}' is not implemented by tandem; the route line is kept without it`);
@@ -628,7 +640,8 @@ function route(s: HasReport, d: Directive): VrrpRouteSpec | undefined {
     else { s.r.error(d, `virtual route: unknown word '${w}'`); return undefined; }
   }
   if (out.to === undefined) { s.r.error(d, 'virtual route: no destination (to PREFIX)'); return undefined; }
-  if (out.dev === undefined && !noTrack) {
+  // A blackhole/unreachable/prohibit route has no interface to track (the kernel takes none): keepalived accepts it without.
+  if (out.dev === undefined && !noTrack && out.type === undefined) {
     // keepalived -t refuses it too: a route is tracked through its interface.
     s.r.error(d, `virtual route ${out.to}: no 'dev IF' to track it by; add dev, or no_track`);
     return undefined;

@@ -4,7 +4,7 @@
 // network core under the owner `vrrp:NAME`, link and carrier events as
 // faults, and notify scripts run in state order. It decides nothing.
 
-import type { NetCore } from '../net/core.js';
+import { routeText, type NetCore, type RouteSpec } from '../net/core.js';
 import type { InterfaceInfo, NetEvent, NetWatcher } from '../net/netlink.js';
 import type { VipSpec } from '../net/vip.js';
 import type { VrrpReceived, VrrpSocket } from '../net/vrrp-socket.js';
@@ -16,7 +16,7 @@ import { RateLimitedLog } from '../util/ratelimit.js';
 import { DEFAULT_GARP, type InstanceConfig, type Transition, type VrrpStateName } from './instance.js';
 import { decode, encode, primaryAddress, type VrrpAuth } from './packet.js';
 import { STATE_OF, VrrpRuntime, type VrrpHost } from './runtime.js';
-import type { VrrpCommand, VrrpConfig, VrrpInstanceSpec, VrrpNotify, VrrpScriptSpec, VrrpTrackFileSpec } from './config.js';
+import { routeScope, type VrrpCommand, type VrrpConfig, type VrrpInstanceSpec, type VrrpNotify, type VrrpRouteSpec, type VrrpScriptSpec, type VrrpTrackFileSpec } from './config.js';
 import { Driver } from '../runtime/driver.js';
 import { open } from 'node:fs/promises';
 import { constants as fsc } from 'node:fs';
@@ -76,16 +76,28 @@ function vipSpec(spec: VrrpInstanceSpec, v: VrrpInstanceSpec['vips'][number]): V
   return s;
 }
 
-/**
- * What check-config accepts but `run` does not carry out yet, at its lines:
- * running a file without its tracking would fail over differently from
- * keepalived, silently, so such a file is refused instead.
- */
-export function notRunYet(cfg: VrrpConfig): string[] {
-  const out: string[] = [];
-  const say = (w: { file: string; line: number }, what: string) => out.push(`${w.file}:${w.line}: ${what} is not run by tandem yet (check-config accepts it)`);
-  for (const i of cfg.instances) {
-    for (const r of i.routes) say(r, `vrrp_instance ${i.name}: virtual_routes`);
+/** A virtual_routes line as the network core takes it; a string says why it cannot be (a scope check-config warned about). */
+export function routeSpec(r: VrrpRouteSpec): RouteSpec | string {
+  let dst: string;
+  let dstLen: number;
+  if (r.to === 'default') { dst = r.family === 4 ? '0.0.0.0' : '::'; dstLen = 0; }
+  else {
+    const [a, p] = r.to.split('/');
+    dst = a!;
+    dstLen = p === undefined ? (r.family === 4 ? 32 : 128) : Number(p);
+  }
+  const out: RouteSpec = { dst, dstLen };
+  if (r.via !== undefined) out.gateway = r.via;
+  if (r.src !== undefined) out.src = r.src;
+  if (r.metric !== undefined) out.metric = r.metric;
+  if (r.table !== undefined) out.table = r.table;
+  if (r.type !== undefined) out.type = r.type;
+  // The device of a blackhole/unreachable/prohibit line only named what keepalived would track: the kernel takes none.
+  if (r.dev !== undefined && (r.type ?? 'unicast') === 'unicast') out.ifname = r.dev;
+  if (r.scope !== undefined) {
+    const n = routeScope(r.scope);
+    if (n === undefined) return `scope '${r.scope}' is not global, site, link, host, nowhere or 0 to 255`;
+    out.scope = n;
   }
   return out;
 }
@@ -417,6 +429,8 @@ export class VrrpService {
     const { spec } = l;
     const owner = vrrpOwner(name);
     const log = (level: 'info' | 'warn' | 'debug', msg: string) => this.o.log(level, `vrrp_instance ${name}: ${msg}`);
+    // As keepalived: routes are added after the VIPs (a route's src or gateway may need one) and removed before them.
+    if (t !== 'become-master') await this.routes(spec, false, log);
     // no_accept: the drop rule is in before the first address, out after the last.
     const place = t !== 'become-master' || await this.dropBeforeVips(l, log);
     // virtual_ipaddress_excluded: placed and removed with the others, never advertised.
@@ -430,6 +444,7 @@ export class VrrpService {
       }
     }
     if (t !== 'become-master') await this.allowAfterVips(l, log);
+    if (t === 'become-master' && place) await this.routes(spec, true, log);
     void from; void reason;
     await this.notify(spec.notify, 'INSTANCE', name, STATE_OF[t], priority);
   }
@@ -457,6 +472,28 @@ export class VrrpService {
   private async allowAfterVips(l: Live, log: VrrpLogFn): Promise<void> {
     if (!dropsTraffic(l.spec)) return;
     await this.core.allowTraffic(vrrpOwner(l.spec.name)).catch((e: unknown) => log('warn', `no_accept: drop rule not removed: ${e instanceof Error ? e.message : String(e)}`));
+  }
+
+  /**
+   * An instance's virtual_routes on (in file order) or off (in reverse: a
+   * route through a gateway an earlier one reaches goes first). A route that
+   * fails is logged at its line and the rest go on, as keepalived does: the
+   * VIPs and the other routes are not held back by one bad route.
+   */
+  private async routes(spec: VrrpInstanceSpec, add: boolean, log: (level: 'info' | 'warn' | 'debug', msg: string) => void): Promise<void> {
+    const owner = vrrpOwner(spec.name);
+    for (const r of add ? spec.routes : [...spec.routes].reverse()) {
+      const where = `${r.file}:${r.line}`;
+      const rs = routeSpec(r);
+      if (typeof rs === 'string' && !add) continue;   // never added: nothing to remove, and its warning was given
+      try {
+        if (typeof rs === 'string') throw new UserError(rs);
+        if (add) await this.core.addRoute(owner, rs, log, where);
+        else await this.core.removeRoute(owner, rs, log);
+      } catch (e) {
+        this.o.log('warn', `${where}: vrrp_instance ${spec.name}: route ${typeof rs === 'string' ? r.to : routeText(rs)} ${add ? 'not added' : 'not removed'}: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    }
   }
 
   private async announce(name: string, repeat: number): Promise<void> {

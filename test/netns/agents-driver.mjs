@@ -2,7 +2,8 @@
 // and drives the compiled agents over stdin/stdout, one JSON object per line:
 //   {"id":1,"op":"agent","method":"start","resource":{"spec":..,"agent":..,"args":[..]}}
 //   {"id":2,"op":"nl","method":"addAddress","args":["va","10.210.7.9",24]}
-//   {"id":3,"op":"watch"}  then every kernel link/address event as {"event":{..}}
+//   {"id":3,"op":"route","method":"addRoute","owner":"vrrp:A","spec":{"dst":"10.0.9.0","dstLen":24},"where":"k.conf:3"}
+//   {"id":4,"op":"watch"}  then every kernel link/address event as {"event":{..}}
 // answers {"id":1,"ok":true,"value":..} or {"id":1,"ok":false,"error":msg,"name":..,"code":..};
 // agent log lines arrive as {"log":[level,msg]}. EOF on stdin closes the handle and exits.
 import { createInterface } from 'node:readline';
@@ -42,6 +43,10 @@ async function handle(cmd) {
     }
     case 'nl':
       return core.nl[cmd.method](...(cmd.args ?? []));
+    case 'route':
+      // {"op":"route","method":"addRoute"|"removeRoute","owner":..,"spec":..,"where":..}
+      if (cmd.method !== 'addRoute' && cmd.method !== 'removeRoute') throw new Error(`unknown route method ${cmd.method}`);
+      return core[cmd.method](cmd.owner, cmd.spec, ctx.log, cmd.where);
     case 'watch':
       watcher ??= core.watch((event) => send({ event }));
       return null;
