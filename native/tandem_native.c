@@ -1,7 +1,7 @@
 // Linux-only primitives Node's core lacks. Every call is synchronous and
 // cheap (a syscall or two); errors become JS exceptions carrying errno text.
-// The one asynchronous piece, the ICMP socket's receive side, is a uv_poll on
-// Node's own loop, so no thread is involved.
+// The asynchronous pieces (the raw and VRRP sockets' receive side, the
+// timerfd timers) are uv_polls on Node's own loop, so no thread is involved.
 #define _GNU_SOURCE
 #include <node_api.h>
 #include <uv.h>
@@ -27,7 +27,6 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/timerfd.h>
-#include <math.h>
 
 static napi_value throw_errno(napi_env env, const char *what, int err) {
   char msg[256];
@@ -865,8 +864,10 @@ static napi_value lock_code(napi_env env, napi_callback_info info) {
 // libuv's own timers have millisecond resolution against a cached loop time,
 // so a deadline fires up to a few ms late. A timerfd (CLOCK_MONOTONIC, the
 // clock of performance.now) becoming readable wakes epoll within
-// microseconds. The poll is active (keeps the process alive) only while the
-// timer is armed, exactly like an armed setTimeout.
+// microseconds. The poll runs from open to close (a disarmed timerfd never
+// becomes readable) and is ref'd only while armed: it keeps the process
+// alive exactly like an armed setTimeout, and arming or firing costs no
+// epoll_ctl, only uv_ref/uv_unref (a flag).
 
 typedef struct {
   uv_poll_t poll;
@@ -875,7 +876,6 @@ typedef struct {
   napi_async_context ctx;
   int fd;
   int closed;
-  int polling;
   int refs;           // the JS external and the libuv handle: freed when both are gone
 } tn_timer;
 
@@ -919,8 +919,8 @@ static void timer_readable(uv_poll_t *h, int status, int events) {
     if (n < 0) { snprintf(text, sizeof text, "timerfd read: %s", strerror(errno)); err = text; }
   }
   // One-shot: disarmed until set again, so it no longer keeps the loop alive.
-  uv_poll_stop(&t->poll);
-  t->polling = 0;
+  uv_unref((uv_handle_t *)&t->poll);
+  if (err) uv_poll_stop(&t->poll);   // a broken fd would report again at once
   timer_call(t, err);
 }
 
@@ -933,7 +933,6 @@ static void timer_closed(uv_handle_t *h) {
 static void timer_do_close(napi_env env, tn_timer *t) {
   if (t->closed) return;
   t->closed = 1;
-  t->polling = 0;
   uv_poll_stop(&t->poll);
   napi_delete_reference(env, t->cb);
   napi_async_destroy(env, t->ctx);
@@ -973,6 +972,16 @@ static napi_value timer_open(napi_env env, napi_callback_info info) {
     return NULL;
   }
   t->poll.data = t;
+  uv_unref((uv_handle_t *)&t->poll);
+  rc = uv_poll_start(&t->poll, UV_READABLE, timer_readable);
+  if (rc != 0) {
+    uv_close((uv_handle_t *)&t->poll, timer_closed);   // closes fd, drops the handle's ref
+    timer_unref(t);                                    // and the external's, never created
+    char msg[128];
+    snprintf(msg, sizeof msg, "timerOpen: uv_poll_start: %s", uv_strerror(rc));
+    napi_throw_error(env, NULL, msg);
+    return NULL;
+  }
   napi_create_reference(env, argv[0], 1, &t->cb);
   napi_value name;
   napi_create_string_utf8(env, "tandem:timer", NAPI_AUTO_LENGTH, &name);
@@ -1002,21 +1011,21 @@ static napi_value timer_set(napi_env env, napi_callback_info info) {
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   double ms;
   tn_timer *t = argc >= 2 ? timer_arg(env, argv[0]) : NULL;
-  if (!t || napi_get_value_double(env, argv[1], &ms) != napi_ok || isnan(ms)) {
+  if (!t || napi_get_value_double(env, argv[1], &ms) != napi_ok || ms != ms) {
     napi_throw_type_error(env, NULL, "timerSet(open handle, delayMs)");
     return NULL;
   }
-  // Rounded up: never earlier than asked. A zero it_value would disarm.
-  double ns = ms > 0 ? ceil(ms * 1e6) : 1;
-  if (ns > 1e18) ns = 1e18;    // ~31 years; also catches Infinity
+  // Rounded up to the ns: never earlier than asked. A zero it_value would disarm.
+  double x = ms * 1e6;
+  uint64_t ns = 1;
+  if (x >= 1e18) ns = (uint64_t)1e18;    // ~31 years; also Infinity
+  else if (x > 1) { ns = (uint64_t)x; if ((double)ns < x) ns++; }
   struct itimerspec its; memset(&its, 0, sizeof its);
-  its.it_value.tv_sec = (time_t)(ns / 1e9);
-  its.it_value.tv_nsec = (long)(ns - (double)its.it_value.tv_sec * 1e9);
-  if (its.it_value.tv_nsec >= 1000000000L) { its.it_value.tv_sec += 1; its.it_value.tv_nsec -= 1000000000L; }
-  if (its.it_value.tv_nsec < 0) its.it_value.tv_nsec = 0;
-  if (its.it_value.tv_sec == 0 && its.it_value.tv_nsec == 0) its.it_value.tv_nsec = 1;
+  its.it_value.tv_sec = (time_t)(ns / 1000000000u);
+  its.it_value.tv_nsec = (long)(ns % 1000000000u);
   if (timerfd_settime(t->fd, 0, &its, NULL) < 0) return throw_errno(env, "timerfd_settime", errno);
-  if (!t->polling) {
+  if (!uv_is_active((uv_handle_t *)&t->poll)) {
+    // Stopped after a poll error: try again.
     int rc = uv_poll_start(&t->poll, UV_READABLE, timer_readable);
     if (rc != 0) {
       struct itimerspec off; memset(&off, 0, sizeof off);
@@ -1026,8 +1035,8 @@ static napi_value timer_set(napi_env env, napi_callback_info info) {
       napi_throw_error(env, NULL, msg);
       return NULL;
     }
-    t->polling = 1;
   }
+  uv_ref((uv_handle_t *)&t->poll);
   return NULL;
 }
 
@@ -1039,7 +1048,7 @@ static napi_value timer_clear(napi_env env, napi_callback_info info) {
   if (!t) return NULL;
   struct itimerspec off; memset(&off, 0, sizeof off);
   if (timerfd_settime(t->fd, 0, &off, NULL) < 0) return throw_errno(env, "timerfd_settime", errno);
-  if (t->polling) { uv_poll_stop(&t->poll); t->polling = 0; }
+  uv_unref((uv_handle_t *)&t->poll);
   return NULL;
 }
 

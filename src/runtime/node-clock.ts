@@ -63,16 +63,35 @@ class TimeoutAlarm implements Alarm {
  */
 class TimerfdAlarm implements Alarm {
   private h?: TimerHandle;
+  /** Used instead when no timerfd could be had (EMFILE, ENOMEM): late, but a deadline is never lost. */
+  private fallback?: TimeoutAlarm;
   constructor(private readonly n: Native, private readonly expired: () => void) {}
   arm(delayMs: number): void {
-    // A failed read or poll counts as the expiry: the timer re-checks the clock.
-    this.h ??= this.n.timerOpen(() => this.expired());
-    this.n.timerSet(this.h, delayMs);
+    if (!this.h && !this.fallback) {
+      try {
+        // A failed read or poll counts as the expiry: the timer re-checks the clock.
+        this.h = this.n.timerOpen(() => this.expired());
+      } catch (e) {
+        warnOnce(`timerfd unavailable, this timer uses setTimeout (ms resolution): ${e instanceof Error ? e.message : String(e)}`);
+        this.fallback = new TimeoutAlarm(this.expired);
+      }
+    }
+    if (this.h) this.n.timerSet(this.h, delayMs);
+    else this.fallback!.arm(delayMs);
   }
   disarm(): void {
     if (this.h) this.n.timerClose(this.h);
     this.h = undefined;
+    this.fallback?.disarm();
+    this.fallback = undefined;
   }
+}
+
+let warned = false;
+function warnOnce(msg: string): void {
+  if (warned) return;
+  warned = true;
+  process.emitWarning(msg, 'TandemTimerWarning');
 }
 
 class NodeTimer implements Timer {

@@ -132,6 +132,20 @@ describe('nodeClock on a timerfd', () => {
     native.timerClose(h2);
   });
 
+  it('without a free fd (EMFILE) a timer still fires, on setTimeout, with a warning naming the error', () => {
+    const code = `import * as NC from ${JSON.stringify(NODE_CLOCK_JS)}; import { openSync } from 'node:fs';
+      const fds = []; try { for (;;) fds.push(openSync('/dev/null', 'r')); } catch {}
+      process.on('warning', (w) => console.log('warning', w.message));
+      const c = NC.nodeClock(); const t = c.timer(); const at = c.now() + 30;
+      t.set(at, () => console.log('fired', c.now() >= at));`;
+    const r = spawnSync('sh', ['-c', 'ulimit -n 64 && exec "$0" --input-type=module -e "$1"', process.execPath, code], { encoding: 'utf8', timeout: 20_000 });
+    expect(r.stderr).toMatch(/TandemTimerWarning: timerfd unavailable/);
+    const lines = r.stdout.trim().split('\n');
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatch(/^warning timerfd unavailable, this timer uses setTimeout .*timerfd_create\(CLOCK_MONOTONIC\): Too many open files/);
+    expect(lines[1]).toBe('fired true');
+  });
+
   it('keeps the process alive while armed, and only then', () => {
     // Armed then cleared: nothing left, the process exits at once.
     const cleared = child(`const c = NC.nodeClock(); const t = c.timer(); t.set(c.now() + 5000, () => console.log('fired')); t.clear(); console.log('done');`);
