@@ -123,7 +123,7 @@ async function main(): Promise<void> {
   const self = fileURLToPath(import.meta.url);
   const results: Result[] = [];
   process.stdout.write(`timer lateness, one deadline at a time, ${o.seconds} s per variant (ms late; CPU % of one core)\n`);
-  process.stdout.write('timer       delay ms  deadlines  early  median    p90     max   CPU % (ticks)  re-arm µs\n');
+  process.stdout.write('timer       delay ms  deadlines  early  median    p90     max   CPU % (ticks)  µs/deadline  re-arm µs\n');
   for (const delay of o.delays) {
     for (const kind of kinds) {
       const c = spawnSync(process.execPath, [self, '--child', kind, String(delay), String(o.seconds)], { encoding: 'utf8' });
@@ -131,7 +131,7 @@ async function main(): Promise<void> {
       const r = JSON.parse(c.stdout) as Result;
       results.push(r);
       process.stdout.write(`${kind.padEnd(10)} ${f(delay, 1).padStart(9)} ${String(r.deadlines).padStart(10)} ${String(r.early).padStart(6)} ` +
-        `${f(r.medianMs, 3).padStart(7)} ${f(r.p90Ms, 3).padStart(6)} ${f(r.maxMs, 3).padStart(7)} ${f(r.cpuPct).padStart(7)} (${f(r.tickCpuPct)}) ${f(r.rearmUs).padStart(10)}\n`);
+        `${f(r.medianMs, 3).padStart(7)} ${f(r.p90Ms, 3).padStart(6)} ${f(r.maxMs, 3).padStart(7)} ${f(r.cpuPct).padStart(7)} (${f(r.tickCpuPct)}) ${f((r.cpuPct / 100) * o.seconds * 1e6 / Math.max(1, r.deadlines), 0).padStart(12)} ${f(r.rearmUs).padStart(10)}\n`);
     }
   }
   if (o.json) writeFileSync(o.json, JSON.stringify(results, null, 2));

@@ -163,3 +163,16 @@ describe('nodeClock on a timerfd', () => {
     expect(driver.ms).toBeLessThan(4000);
   });
 });
+
+describe('bench:timers', () => {
+  it('prints setTimeout beside timerfd (figures not judged here)', () => {
+    const r = spawnSync(process.execPath, [resolve(__dirname, '../../dist/bench/timers.js'), '--seconds', '0.3', '--delay', '5'], { encoding: 'utf8', timeout: 30_000 });
+    expect(r.status, r.stderr).toBe(0);
+    for (const kind of ['setTimeout', 'timerfd']) {
+      expect(r.stdout).toMatch(new RegExp(`^${kind}\\s+5\\.0\\s+\\d+\\s+\\d+\\s+-?\\d+\\.\\d+\\s+-?\\d+\\.\\d+\\s+-?\\d+\\.\\d+\\s+\\d+\\.\\d+ \\(\\d+\\.\\d+\\)\\s+\\d+\\s+\\d+\\.\\d+$`, 'm'));
+    }
+    const bad = spawnSync(process.execPath, [resolve(__dirname, '../../dist/bench/timers.js'), '--delay', 'x'], { encoding: 'utf8' });
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/--delay: ms in/);
+  });
+});
