@@ -122,6 +122,17 @@ describe('nodeClock on a timerfd', () => {
     expect(timerfds()).toBe(before);
   });
 
+  it('is not inherited by child processes (resource scripts): close-on-exec', () => {
+    const clock = nodeClock();
+    const t = clock.timer();
+    t.set(clock.now() + 5000, () => undefined);
+    expect(timerfds()).toBeGreaterThan(0);
+    const r = spawnSync('sh', ['-c', 'ls -l /proc/$$/fd'], { encoding: 'utf8' });
+    t.clear();
+    expect(r.status).toBe(0);
+    expect(r.stdout).not.toMatch(/timerfd/);
+  });
+
   it('a closed handle is refused with a clear error, and bad arguments too', () => {
     const h = native.timerOpen(() => undefined);
     native.timerClose(h);
