@@ -57,3 +57,13 @@ export function schedPolicy(): [string, number];
  * Throws with errno text, the size and RLIMIT_MEMLOCK; nothing stays locked then.
  */
 export function lockCode(): { regions: number; bytes: number };
+/** A one-shot CLOCK_MONOTONIC timerfd polled by Node's loop (opaque). */
+export type TimerHandle = { readonly __timer: unique symbol };
+/** A disarmed timer; onFire runs when it expires (error: the poll or read failed, it counts as fired). Throws with errno text. */
+export function timerOpen(onFire: (error?: string) => void): TimerHandle;
+/** Arms it delayMs (fractional) from now, replacing any earlier setting; <= 0 fires on the next loop turn. Armed keeps the process alive. */
+export function timerSet(h: TimerHandle, delayMs: number): void;
+/** Disarms it; a disarmed timer does not keep the process alive. */
+export function timerClear(h: TimerHandle): void;
+/** Disarms and closes the fd; idempotent. */
+export function timerClose(h: TimerHandle): void;

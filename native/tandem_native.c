@@ -1,7 +1,7 @@
 // Linux-only primitives Node's core lacks. Every call is synchronous and
 // cheap (a syscall or two); errors become JS exceptions carrying errno text.
-// The one asynchronous piece, the ICMP socket's receive side, is a uv_poll on
-// Node's own loop, so no thread is involved.
+// The asynchronous pieces (the raw and VRRP sockets' receive side, the
+// timerfd timers) are uv_polls on Node's own loop, so no thread is involved.
 #define _GNU_SOURCE
 #include <node_api.h>
 #include <uv.h>
@@ -26,6 +26,7 @@
 #include <alloca.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/timerfd.h>
 
 static napi_value throw_errno(napi_env env, const char *what, int err) {
   char msg[256];
@@ -858,6 +859,208 @@ static napi_value lock_code(napi_env env, napi_callback_info info) {
   return out;
 }
 
+
+// ---- precise timers: a timerfd polled by libuv ----------------------------
+// libuv's own timers have millisecond resolution against a cached loop time,
+// so a deadline fires up to a few ms late. A timerfd (CLOCK_MONOTONIC, the
+// clock of performance.now) becoming readable wakes epoll within
+// microseconds. The poll runs from open to close (a disarmed timerfd never
+// becomes readable) and is ref'd only while armed: it keeps the process
+// alive exactly like an armed setTimeout, and arming or firing costs no
+// epoll_ctl, only uv_ref/uv_unref (a flag).
+
+typedef struct {
+  uv_poll_t poll;
+  napi_env env;
+  napi_ref cb;        // onFire(error text | undefined)
+  napi_async_context ctx;
+  int fd;
+  int closed;
+  int refs;           // the JS external and the libuv handle: freed when both are gone
+} tn_timer;
+
+static void timer_unref(tn_timer *t) {
+  if (--t->refs == 0) free(t);
+}
+
+static void timer_call(tn_timer *t, const char *err) {
+  napi_env env = t->env;
+  napi_handle_scope scope;
+  napi_open_handle_scope(env, &scope);
+  napi_value cb, recv, arg, result;
+  if (err) napi_create_string_utf8(env, err, NAPI_AUTO_LENGTH, &arg);
+  else napi_get_undefined(env, &arg);
+  napi_get_reference_value(env, t->cb, &cb);
+  napi_get_global(env, &recv);
+  if (napi_make_callback(env, t->ctx, recv, cb, 1, &arg, &result) == napi_pending_exception) {
+    napi_value e;
+    napi_get_and_clear_last_exception(env, &e);
+    napi_fatal_exception(env, e);
+  }
+  napi_close_handle_scope(env, scope);
+}
+
+static void timer_readable(uv_poll_t *h, int status, int events) {
+  tn_timer *t = (tn_timer *)h->data;
+  (void)events;
+  if (t->closed) return;
+  char text[128];
+  const char *err = NULL;
+  if (status < 0) {
+    snprintf(text, sizeof text, "timerfd poll: %s", uv_strerror(status));
+    err = text;
+  } else {
+    uint64_t expirations;
+    ssize_t n;
+    do n = read(t->fd, &expirations, sizeof expirations); while (n < 0 && errno == EINTR);
+    // Re-armed (or cleared) by a callback that ran after epoll reported it
+    // readable, in the same loop turn: the old expiry no longer counts.
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+    if (n < 0) { snprintf(text, sizeof text, "timerfd read: %s", strerror(errno)); err = text; }
+  }
+  // One-shot: disarmed until set again, so it no longer keeps the loop alive.
+  uv_unref((uv_handle_t *)&t->poll);
+  if (err) uv_poll_stop(&t->poll);   // a broken fd would report again at once
+  timer_call(t, err);
+}
+
+static void timer_closed(uv_handle_t *h) {
+  tn_timer *t = (tn_timer *)h->data;
+  close(t->fd);
+  timer_unref(t);
+}
+
+static void timer_do_close(napi_env env, tn_timer *t) {
+  if (t->closed) return;
+  t->closed = 1;
+  uv_poll_stop(&t->poll);
+  napi_delete_reference(env, t->cb);
+  napi_async_destroy(env, t->ctx);
+  uv_close((uv_handle_t *)&t->poll, timer_closed);
+}
+
+// The JS object is gone: a timer never closed is closed now (safety net).
+static void timer_finalize(napi_env env, void *data, void *hint) {
+  (void)hint;
+  tn_timer *t = data;
+  timer_do_close(env, t);
+  timer_unref(t);
+}
+
+// timerOpen(onFire) -> handle; disarmed.
+static napi_value timer_open(napi_env env, napi_callback_info info) {
+  size_t argc = 1; napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  napi_valuetype ty;
+  if (argc < 1 || napi_typeof(env, argv[0], &ty) != napi_ok || ty != napi_function) {
+    napi_throw_type_error(env, NULL, "timerOpen(onFire): callback required");
+    return NULL;
+  }
+  uv_loop_t *loop;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok) { napi_throw_error(env, NULL, "timerOpen: no event loop"); return NULL; }
+  int fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+  if (fd < 0) return throw_errno(env, "timerfd_create(CLOCK_MONOTONIC)", errno);
+  tn_timer *t = calloc(1, sizeof *t);
+  if (!t) { close(fd); return throw_errno(env, "timerOpen", ENOMEM); }
+  t->env = env; t->fd = fd; t->refs = 2;
+  int rc = uv_poll_init(loop, &t->poll, fd);
+  if (rc != 0) {
+    close(fd); free(t);
+    char msg[128];
+    snprintf(msg, sizeof msg, "timerOpen: uv_poll_init: %s", uv_strerror(rc));
+    napi_throw_error(env, NULL, msg);
+    return NULL;
+  }
+  t->poll.data = t;
+  uv_unref((uv_handle_t *)&t->poll);
+  rc = uv_poll_start(&t->poll, UV_READABLE, timer_readable);
+  if (rc != 0) {
+    uv_close((uv_handle_t *)&t->poll, timer_closed);   // closes fd, drops the handle's ref
+    timer_unref(t);                                    // and the external's, never created
+    char msg[128];
+    snprintf(msg, sizeof msg, "timerOpen: uv_poll_start: %s", uv_strerror(rc));
+    napi_throw_error(env, NULL, msg);
+    return NULL;
+  }
+  napi_create_reference(env, argv[0], 1, &t->cb);
+  napi_value name;
+  napi_create_string_utf8(env, "tandem:timer", NAPI_AUTO_LENGTH, &name);
+  napi_async_init(env, NULL, name, &t->ctx);
+  napi_value ext;
+  if (napi_create_external(env, t, timer_finalize, NULL, &ext) != napi_ok) {
+    timer_do_close(env, t);
+    timer_unref(t);
+    napi_throw_error(env, NULL, "timerOpen: napi_create_external failed");
+    return NULL;
+  }
+  return ext;
+}
+
+static tn_timer *timer_arg(napi_env env, napi_value v) {
+  void *p = NULL;
+  if (napi_get_value_external(env, v, &p) != napi_ok || !p) return NULL;
+  tn_timer *t = p;
+  return t->closed ? NULL : t;
+}
+
+// timerSet(handle, delayMs): fires once, delayMs (fractional) from now on
+// CLOCK_MONOTONIC; 0 or negative fires on the next
+// loop turn. Replaces any earlier setting.
+static napi_value timer_set(napi_env env, napi_callback_info info) {
+  size_t argc = 2; napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  double ms;
+  tn_timer *t = argc >= 2 ? timer_arg(env, argv[0]) : NULL;
+  if (!t || napi_get_value_double(env, argv[1], &ms) != napi_ok || ms != ms) {
+    napi_throw_type_error(env, NULL, "timerSet(open handle, delayMs)");
+    return NULL;
+  }
+  // Rounded up to the ns: never earlier than asked. A zero it_value would disarm.
+  double x = ms * 1e6;
+  uint64_t ns = 1;
+  if (x >= 1e18) ns = (uint64_t)1e18;    // ~31 years; also Infinity
+  else if (x > 1) { ns = (uint64_t)x; if ((double)ns < x) ns++; }
+  struct itimerspec its; memset(&its, 0, sizeof its);
+  its.it_value.tv_sec = (time_t)(ns / 1000000000u);
+  its.it_value.tv_nsec = (long)(ns % 1000000000u);
+  if (timerfd_settime(t->fd, 0, &its, NULL) < 0) return throw_errno(env, "timerfd_settime", errno);
+  if (!uv_is_active((uv_handle_t *)&t->poll)) {
+    // Stopped after a poll error: try again.
+    int rc = uv_poll_start(&t->poll, UV_READABLE, timer_readable);
+    if (rc != 0) {
+      struct itimerspec off; memset(&off, 0, sizeof off);
+      (void)timerfd_settime(t->fd, 0, &off, NULL);
+      char msg[128];
+      snprintf(msg, sizeof msg, "timerSet: uv_poll_start: %s", uv_strerror(rc));
+      napi_throw_error(env, NULL, msg);
+      return NULL;
+    }
+  }
+  uv_ref((uv_handle_t *)&t->poll);
+  return NULL;
+}
+
+// timerClear(handle): disarmed; no longer keeps the process alive.
+static napi_value timer_clear(napi_env env, napi_callback_info info) {
+  size_t argc = 1; napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  tn_timer *t = argc >= 1 ? timer_arg(env, argv[0]) : NULL;
+  if (!t) return NULL;
+  struct itimerspec off; memset(&off, 0, sizeof off);
+  if (timerfd_settime(t->fd, 0, &off, NULL) < 0) return throw_errno(env, "timerfd_settime", errno);
+  uv_unref((uv_handle_t *)&t->poll);
+  return NULL;
+}
+
+// timerClose(handle): disarmed at once, the fd closed by libuv's close callback; idempotent.
+static napi_value timer_close(napi_env env, napi_callback_info info) {
+  size_t argc = 1; napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  tn_timer *t = argc >= 1 ? timer_arg(env, argv[0]) : NULL;
+  if (t) timer_do_close(env, t);
+  return NULL;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"openPacket", NULL, open_packet, NULL, NULL, NULL, napi_default, NULL},
@@ -876,6 +1079,10 @@ static napi_value init(napi_env env, napi_value exports) {
     {"setRealtime", NULL, set_realtime, NULL, NULL, NULL, napi_default, NULL},
     {"schedPolicy", NULL, sched_policy, NULL, NULL, NULL, napi_default, NULL},
     {"lockCode", NULL, lock_code, NULL, NULL, NULL, napi_default, NULL},
+    {"timerOpen", NULL, timer_open, NULL, NULL, NULL, napi_default, NULL},
+    {"timerSet", NULL, timer_set, NULL, NULL, NULL, napi_default, NULL},
+    {"timerClear", NULL, timer_clear, NULL, NULL, NULL, napi_default, NULL},
+    {"timerClose", NULL, timer_close, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

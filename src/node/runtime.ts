@@ -315,7 +315,10 @@ export class NodeRuntime {
       this.tick();
       repeats += 1;
       if (repeats < 2) timer.set(clock.now() + LEAVE_REPEAT_MS, repeat);
-      else this.host.left();
+      else {
+        timer.clear();   // releases a timerfd
+        this.host.left();
+      }
     };
     timer.set(clock.now() + this.host.leaveDelayMs + LEAVE_REPEAT_MS, repeat);
   }

@@ -9,7 +9,7 @@ afterEach(() => { vi.useRealTimers(); });
 describe('nodeClock timer', () => {
   it('fires once, at the latest deadline set, however often it was moved later', () => {
     vi.useFakeTimers({ now: 0 });
-    const clock = nodeClock(() => Date.now());
+    const clock = nodeClock(() => Date.now(), 'setTimeout');
     const t = clock.timer();
     const fired: number[] = [];
     const spy = vi.spyOn(globalThis, 'setTimeout');
@@ -26,7 +26,7 @@ describe('nodeClock timer', () => {
 
   it('a deadline moved earlier fires early; clear() stops it', () => {
     vi.useFakeTimers({ now: 0 });
-    const clock = nodeClock(() => Date.now());
+    const clock = nodeClock(() => Date.now(), 'setTimeout');
     const t = clock.timer();
     const fired: string[] = [];
     t.set(50, () => fired.push('late'));
