@@ -107,6 +107,11 @@ export function rawSend(h: RawHandle, message: Buffer, address: string): number 
   return native.rawSend(h, message, address);
 }
 
+/** Handles already closed: the native struct is freed after a close, so a second close must not reach it. */
+const closedRaw = new WeakSet<object>();
+
 export function rawClose(h: RawHandle): void {
+  if (closedRaw.has(h as object)) return;
+  closedRaw.add(h as object);
   native.rawClose(h);
 }
