@@ -25,6 +25,16 @@ function arg(name: string, def: string): string {
   return i > 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : def;
 }
 
+/** `ip -ts monitor` stamps ("[2026-12-04T00:41:12.123456]", the host's local time, UTC here) as epoch ms. */
+function monitorStamp(line: string): number | undefined {
+  const m = line.match(/^\[(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\.(\d+)\]/);
+  if (!m) return undefined;
+  const whole = Date.parse(`${m[1]}Z`);
+  return Number.isNaN(whole) ? undefined : whole + Number(`0.${m[2]}`) * 1000;
+}
+
+const addGaps = new Map<VrrpImpl, number[]>();
+
 async function measure(impl: VrrpImpl, advertInt: number, runs: number): Promise<number[]> {
   const pair = new KeepalivedPair({ prefix: 'tdwq', net: '10.249.1', workDir: join(tmpdir(), `tandem-bench-vrrp-wake-${impl}`), advertInt, impl });
   live.push(pair);
@@ -39,13 +49,19 @@ async function measure(impl: VrrpImpl, advertInt: number, runs: number): Promise
       await sleep(Math.max(500, 10 * advertInt * 1000));
       const cap = new LineWatcher('ip', ['netns', 'exec', pair.ns.beta, 'tcpdump', '-i', 'eth0', '-n', '-tt', '-l', '-p', 'ip proto 112']);
       watchers.push(cap);
+      // The VIP's arrival on beta, stamped by the kernel's event, to split beta's work: timer -> first advert -> VIP.
+      const mon = new LineWatcher('ip', ['-n', pair.ns.beta, '-ts', 'monitor', 'address']);
+      watchers.push(mon);
       await sleep(500);
       const pids = await pair.namespacePids('alpha');
       await pair.powerOff('alpha', pids);
       await waitFor(`${impl}: the VIP on beta`, async () => ((await pair.holdsVip('beta')) ? true : undefined), 10_000, 10);
       await sleep(100);
       cap.stop();
+      mon.stop();
       watchers.splice(watchers.indexOf(cap), 1);
+      watchers.splice(watchers.indexOf(mon), 1);
+      const added = mon.lines.map((l) => l.line).filter((l) => !l.includes('Deleted') && l.includes(`${pair.vip}/`)).map(monitorStamp).find((t) => t !== undefined);
       const pkts = cap.lines.map((l) => l.line.match(/^(\d+\.\d+) IP (\d+\.\d+\.\d+\.\d+) > /)).filter((m): m is RegExpMatchArray => !!m)
         .map((m) => ({ t: parseFloat(m[1]!) * 1000, src: m[2]! }));
       const firstBeta = pkts.findIndex((p) => p.src === pair.ip.beta);
@@ -55,7 +71,10 @@ async function measure(impl: VrrpImpl, advertInt: number, runs: number): Promise
       } else {
         const gap = pkts[firstBeta]!.t - lastAlpha.t;
         gaps.push(gap - masterDown);
-        console.log(`  ${impl} run ${i + 1}: alpha's last advert → beta's first ${gap.toFixed(2)} ms (Master_Down ${masterDown.toFixed(1)} + ${(gap - masterDown).toFixed(2)})`);
+        const toVip = added !== undefined ? added - pkts[firstBeta]!.t : undefined;
+        if (toVip !== undefined) addGaps.set(impl, [...(addGaps.get(impl) ?? []), toVip]);
+        console.log(`  ${impl} run ${i + 1}: alpha's last advert → beta's first ${gap.toFixed(2)} ms (Master_Down ${masterDown.toFixed(1)} + ${(gap - masterDown).toFixed(2)})` +
+          `; beta's first advert → VIP added ${toVip !== undefined ? `${toVip.toFixed(2)} ms` : 'not seen'}`);
       }
       if (i + 1 < runs) await pair.powerOn('alpha');
     }
@@ -81,6 +100,13 @@ async function main(): Promise<void> {
   console.log('impl        n    median    min      max');
   for (const [impl, g] of rows) {
     const v = [...g].sort((a, b) => a - b);
+    const med = v.length ? (v.length % 2 ? v[(v.length - 1) / 2]! : (v[v.length / 2 - 1]! + v[v.length / 2]!) / 2) : NaN;
+    console.log(`${impl.padEnd(11)} ${String(v.length).padEnd(4)} ${med.toFixed(2).padStart(7)} ${(v[0] ?? NaN).toFixed(2).padStart(7)} ${(v[v.length - 1] ?? NaN).toFixed(2).padStart(8)}`);
+  }
+  console.log(`\nbeta's first advert → its VIP added (ms; tcpdump and ip -ts monitor stamps, both the host clock)`);
+  console.log('impl        n    median    min      max');
+  for (const [impl] of rows) {
+    const v = [...(addGaps.get(impl) ?? [])].sort((a, b) => a - b);
     const med = v.length ? (v.length % 2 ? v[(v.length - 1) / 2]! : (v[v.length / 2 - 1]! + v[v.length / 2]!) / 2) : NaN;
     console.log(`${impl.padEnd(11)} ${String(v.length).padEnd(4)} ${med.toFixed(2).padStart(7)} ${(v[0] ?? NaN).toFixed(2).padStart(7)} ${(v[v.length - 1] ?? NaN).toFixed(2).padStart(8)}`);
   }

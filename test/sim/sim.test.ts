@@ -16,12 +16,15 @@ yieldCpu();
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
 describe('simulator: seeded schedules against the real engine', () => {
-  it('2,000 schedules keep every invariant, and every invariant is exercised', () => {
+  it('1,200 schedules keep every invariant, and every invariant is exercised', () => {
     const failures: string[] = [];
     let steps = 0;
     const seen = { dual: 0, settled: 0, solo: 0, starts: 0 };
     const fence = { scenarios: 0, fences: 0, takeovers: 0, races: 0, racesActiveLost: 0, blockedSolo: 0, fencedSolo: 0 };
-    for (let seed = 1; seed <= 2000; seed++) {
+    // 1,200 fixed seeds (2,000 until the CI run neared its 20 minutes): fresh
+    // ranges are worth more than more fixed ones, and test/sim/random.test.ts
+    // runs 1,500 new seeds in every CI run.
+    for (let seed = 1; seed <= 1200; seed++) {
       const r = runSeed(seed);
       if (makeScenario(seed).params.fencing) {
         fence.scenarios += 1;
@@ -45,19 +48,19 @@ describe('simulator: seeded schedules against the real engine', () => {
     // long-healthy connections in a fair share of runs.
     expect(steps).toBeGreaterThan(1_000_000);
     // Quorum schedules (about 40 %) keep most dual holds from happening at all.
-    expect(seen.dual).toBeGreaterThan(300);
-    expect(seen.settled).toBeGreaterThan(1900);
-    expect(seen.solo).toBeGreaterThan(100);
+    expect(seen.dual).toBeGreaterThan(150);
+    expect(seen.settled).toBeGreaterThan(1150);
+    expect(seen.solo).toBeGreaterThan(60);
     expect(seen.starts).toBeGreaterThan(50);
     // Fencing: about half the schedules, and in those: fences, takeovers
     // after a confirmed off, symmetric races, lone survivors that fenced
     // their peer, and some held back by wait_for_all.
-    expect(fence.scenarios).toBeGreaterThan(800);
-    expect(fence.scenarios).toBeLessThan(1200);
-    expect(fence.fences).toBeGreaterThan(400);
-    expect(fence.takeovers).toBeGreaterThan(200);
-    expect(fence.races).toBeGreaterThan(100);
-    expect(fence.fencedSolo).toBeGreaterThan(5);
+    expect(fence.scenarios).toBeGreaterThan(480);
+    expect(fence.scenarios).toBeLessThan(720);
+    expect(fence.fences).toBeGreaterThan(250);
+    expect(fence.takeovers).toBeGreaterThan(120);
+    expect(fence.races).toBeGreaterThan(60);
+    expect(fence.fencedSolo).toBeGreaterThan(2);
     expect(fence.blockedSolo).toBeGreaterThan(2);
     // The active node loses a race only when its own switch failed or fence_delay was tight.
     expect(fence.racesActiveLost).toBeLessThan(fence.races / 5);
