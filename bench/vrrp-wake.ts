@@ -34,6 +34,7 @@ function monitorStamp(line: string): number | undefined {
 }
 
 const addGaps = new Map<VrrpImpl, number[]>();
+const garpGaps = new Map<VrrpImpl, number[]>();
 
 async function measure(impl: VrrpImpl, advertInt: number, runs: number): Promise<number[]> {
   const pair = new KeepalivedPair({ prefix: 'tdwq', net: '10.249.1', workDir: join(tmpdir(), `tandem-bench-vrrp-wake-${impl}`), advertInt, impl });
@@ -47,7 +48,7 @@ async function measure(impl: VrrpImpl, advertInt: number, runs: number): Promise
     for (let i = 0; i < runs; i++) {
       await waitFor(`${impl}: the VIP on alpha alone`, async () => ((await pair.holdsVip('alpha')) && !(await pair.holdsVip('beta')) ? true : undefined), 30_000, 20);
       await sleep(Math.max(500, 10 * advertInt * 1000));
-      const cap = new LineWatcher('ip', ['netns', 'exec', pair.ns.beta, 'tcpdump', '-i', 'eth0', '-n', '-tt', '-l', '-p', 'ip proto 112']);
+      const cap = new LineWatcher('ip', ['netns', 'exec', pair.ns.beta, 'tcpdump', '-i', 'eth0', '-n', '-tt', '-l', '-p', 'ip proto 112 or arp']);
       watchers.push(cap);
       // The VIP's arrival on beta, stamped by the kernel's event, to split beta's work: timer -> first advert -> VIP.
       const mon = new LineWatcher('ip', ['-n', pair.ns.beta, '-ts', 'monitor', 'address']);
@@ -73,8 +74,14 @@ async function measure(impl: VrrpImpl, advertInt: number, runs: number): Promise
         gaps.push(gap - masterDown);
         const toVip = added !== undefined ? added - pkts[firstBeta]!.t : undefined;
         if (toVip !== undefined) addGaps.set(impl, [...(addGaps.get(impl) ?? []), toVip]);
+        // The first gratuitous ARP for the VIP beta sent (tcpdump: "ARP, Request who-has VIP tell VIP" or "Reply VIP is-at").
+        const garp = cap.lines.map((l) => l.line).filter((l) => / ARP, /.test(l) && l.includes(pair.vip)).map((l) => parseFloat(l) * 1000)
+          .find((t) => t >= pkts[firstBeta]!.t);
+        const toGarp = garp !== undefined && added !== undefined ? garp - added : undefined;
+        if (toGarp !== undefined) garpGaps.set(impl, [...(garpGaps.get(impl) ?? []), toGarp]);
         console.log(`  ${impl} run ${i + 1}: alpha's last advert → beta's first ${gap.toFixed(2)} ms (Master_Down ${masterDown.toFixed(1)} + ${(gap - masterDown).toFixed(2)})` +
-          `; beta's first advert → VIP added ${toVip !== undefined ? `${toVip.toFixed(2)} ms` : 'not seen'}`);
+          `; beta's first advert → VIP added ${toVip !== undefined ? `${toVip.toFixed(2)} ms` : 'not seen'}` +
+          `; VIP added → first gratuitous ARP ${toGarp !== undefined ? `${toGarp.toFixed(2)} ms` : 'not seen'}`);
       }
       if (i + 1 < runs) await pair.powerOn('alpha');
     }
@@ -103,12 +110,17 @@ async function main(): Promise<void> {
     const med = v.length ? (v.length % 2 ? v[(v.length - 1) / 2]! : (v[v.length / 2 - 1]! + v[v.length / 2]!) / 2) : NaN;
     console.log(`${impl.padEnd(11)} ${String(v.length).padEnd(4)} ${med.toFixed(2).padStart(7)} ${(v[0] ?? NaN).toFixed(2).padStart(7)} ${(v[v.length - 1] ?? NaN).toFixed(2).padStart(8)}`);
   }
-  console.log(`\nbeta's first advert → its VIP added (ms; tcpdump and ip -ts monitor stamps, both the host clock)`);
+  for (const [title, gaps] of [
+    ["beta's first advert → its VIP added (ms; tcpdump and ip -ts monitor stamps, both the host clock)", addGaps],
+    ["beta's VIP added → its first gratuitous ARP for it (ms)", garpGaps],
+  ] as const) {
+  console.log(`\n${title}`);
   console.log('impl        n    median    min      max');
   for (const [impl] of rows) {
-    const v = [...(addGaps.get(impl) ?? [])].sort((a, b) => a - b);
+    const v = [...(gaps.get(impl) ?? [])].sort((a, b) => a - b);
     const med = v.length ? (v.length % 2 ? v[(v.length - 1) / 2]! : (v[v.length / 2 - 1]! + v[v.length / 2]!) / 2) : NaN;
     console.log(`${impl.padEnd(11)} ${String(v.length).padEnd(4)} ${med.toFixed(2).padStart(7)} ${(v[0] ?? NaN).toFixed(2).padStart(7)} ${(v[v.length - 1] ?? NaN).toFixed(2).padStart(8)}`);
+  }
   }
 }
 
