@@ -100,8 +100,8 @@ async function measure(impl: VrrpImpl, advertInt: number, runs: number, prefix: 
       const pids = await pair.namespacePids('alpha');
       const t0mono = performance.now();
       const t0 = wallNow();
-      await pair.powerOff('alpha', pids);
-      const downAt = wallNow();
+      // Replies count from the link going down, not from the end of powerOff (which waits for the processes to exit).
+      const downAt = await pair.powerOff('alpha', pids);
       const vip = await mon.first(vipRe, 0, 15_000);
       if (!vip) throw new Error(`${impl} run ${i + 1}: the VIP never reached beta (logs in ${pair.dir('beta')})`);
       const stampAt = ipTimestampMs(vip.line);

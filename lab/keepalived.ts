@@ -21,6 +21,7 @@
 // react to the link), then downs the link, then SIGKILLs them: no goodbye
 // advert leaves, whichever implementation runs.
 
+import { performance } from 'node:perf_hooks';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readlinkSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -185,19 +186,27 @@ export class KeepalivedPair {
    * SIGKILLed. The VIP stays on the dead node's eth0, as on a real crashed
    * host, behind a link that is down. `pids` (from every process in the
    * node's namespace, default: listed now) lets a caller list them before its
-   * clock starts, so the freeze is a few kill(2) calls.
+   * clock starts, so the freeze is a few kill(2) calls. Resolves with the
+   * wall-clock instant (ms) by which the link was down: from then on
+   * nothing of the node's (its kernel still answers pings for its addresses
+   * while its processes are stopped) reaches the client. The processes'
+   * exit takes longer, more for a big one (tandem's node) than for
+   * keepalived's: timing "reachable again" from the end of this call
+   * charged that exit to the survivor.
    */
-  async powerOff(node: NodeName, pids?: number[]): Promise<void> {
+  async powerOff(node: NodeName, pids?: number[]): Promise<number> {
     const frozen = pids ?? await this.namespacePids(node);
     for (const pid of frozen) {
       try { process.kill(pid, 'SIGSTOP'); } catch { /* gone */ }
     }
     await sh('ip', ['-n', this.ns[node], 'link', 'set', 'eth0', 'down']);
+    const linkDownAt = performance.timeOrigin + performance.now();
     for (const pid of frozen) {
       try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
     }
     await killAllIn(this.ns[node]);
     this.procs[node] = undefined;
+    return linkDownAt;
   }
 
   /** Every process in `node`'s namespace (the daemon, keepalived's children, anything they ran). */
