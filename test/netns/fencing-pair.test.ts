@@ -117,7 +117,9 @@ async function splitBrainRound(p: Pair, active: NodeName, cutIn: NodeName): Prom
   await waitFor(`${loser} powered off by ${active}`, async () => (loserSwitch.power() === 'off' ? true : undefined), 6000);
   const ms = Date.now() - t0;
   // The winner's takeover gate opened (confirmed off); nothing moved.
-  const s = await p.waitForStatus(active, `${active} past fencing`, (x) => (x as Status).fencing?.phase === 'fenced', 5000) as Status;
+  // The fence's history record is written to the state store after the phase changes (CI: status read in between).
+  const s = await p.waitForStatus(active, `${active} past fencing, its record written`,
+    (x) => (x as Status).fencing?.phase === 'fenced' && (x as Status).fencing?.history.at(-1)?.target === loser, 5000) as Status;
   expect(s.groups[0]?.holder).toBe(active);
   expect(s.groups[0]?.local.phase).toBe('running');
   expect(peerState(s)).toBe('dead');
