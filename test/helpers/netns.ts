@@ -199,3 +199,18 @@ export async function waitFor<T>(what: string, check: () => Promise<T | undefine
     await new Promise((r) => setTimeout(r, everyMs));
   }
 }
+
+/**
+ * A power loss in `ns`: every process stopped first (so none sees another
+ * die: keepalived's VRRP child would send its priority-0 goodbye on its
+ * parent's death), then killed; resolves once the namespace has none left.
+ */
+export async function powerLossIn(ns: string, who = ns): Promise<void> {
+  const pidsIn = async () => (await sh('ip', ['netns', 'pids', ns])).stdout.split('\n').filter(Boolean);
+  const pids = await pidsIn();
+  if (pids.length) {
+    await sh('kill', ['-STOP', ...pids]).catch(() => undefined);
+    await sh('kill', ['-9', ...pids]).catch(() => undefined);
+  }
+  await waitFor(`${who} gone`, async () => ((await pidsIn()).length === 0 ? true : undefined), 5000);
+}

@@ -20,7 +20,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { cleanupPrefix, createNetns, createVeth, destroyNetns, netnsName, nsExec, sh, waitFor } from '../helpers/netns.js';
+import { cleanupPrefix, createNetns, createVeth, destroyNetns, netnsName, nsExec, powerLossIn, sh, waitFor } from '../helpers/netns.js';
 import { need } from '../helpers/tools.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -78,13 +78,7 @@ function start(who: Node, o: { ownerZero?: boolean } = {}): void {
 
 /** A power loss: every process of the node stopped, then killed (no goodbye advert), its addresses gone. */
 async function powerOff(who: Node): Promise<void> {
-  const pidsIn = async () => (await sh('ip', ['netns', 'pids', NS[who]])).stdout.split('\n').filter(Boolean);
-  const pids = await pidsIn();
-  if (pids.length) {
-    await sh('kill', ['-STOP', ...pids]).catch(() => undefined);
-    await sh('kill', ['-9', ...pids]).catch(() => undefined);
-  }
-  await waitFor(`${who} gone`, async () => ((await pidsIn()).length === 0 ? true : undefined), 5000);
+  await powerLossIn(NS[who], who);
   delete procs[who];
   for (const v of Object.values(VIP)) await sh('ip', ['-n', NS[who], 'addr', 'del', `${v.ip}/24`, 'dev', v.dev]).catch(() => undefined);
 }

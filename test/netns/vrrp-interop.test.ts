@@ -18,7 +18,7 @@ import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } f
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { cleanupPrefix, createNetns, createVeth, destroyNetns, netnsName, nsExec, sh, waitFor } from '../helpers/netns.js';
+import { cleanupPrefix, createNetns, createVeth, destroyNetns, netnsName, nsExec, powerLossIn, sh, waitFor } from '../helpers/netns.js';
 import { need } from '../helpers/tools.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -88,16 +88,7 @@ function start(who: 'k' | 't', i: Instance): void {
 /** A power loss: every process of the namespace, SIGKILL (keepalived's VRRP child included). */
 async function powerOff(who: 'k' | 't'): Promise<void> {
   const ns = who === 'k' ? K : T;
-  const pidsIn = async () => (await sh('ip', ['netns', 'pids', ns])).stdout.split('\n').filter(Boolean);
-  // Stopped first, so that no process sees another die (keepalived's VRRP
-  // child would send its priority-0 goodbye on its parent's death): a power
-  // loss says nothing.
-  const pids = await pidsIn();
-  if (pids.length) {
-    await sh('kill', ['-STOP', ...pids]).catch(() => undefined);
-    await sh('kill', ['-9', ...pids]).catch(() => undefined);
-  }
-  await waitFor(`${who} gone`, async () => ((await pidsIn()).length === 0 ? true : undefined), 5000);
+  await powerLossIn(ns, who);
   delete procs[who];
   for (const f of ['k.pid', 'kv.pid']) rmSync(join(WORK, f), { force: true });
   // A node without power holds no address; SIGKILL alone leaves the VIP configured.

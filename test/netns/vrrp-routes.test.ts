@@ -16,7 +16,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { AgentsDriver } from '../helpers/agents-driver.js';
-import { cleanupPrefix, createNetns, createVeth, destroyNetns, netnsName, nsExec, sh, waitFor } from '../helpers/netns.js';
+import { cleanupPrefix, createNetns, createVeth, destroyNetns, netnsName, nsExec, powerLossIn, sh, waitFor } from '../helpers/netns.js';
 import { need } from '../helpers/tools.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -79,13 +79,7 @@ async function stop(who: Node): Promise<void> {
 
 /** A power loss: the node's processes stopped and killed (no goodbye), and its kernel state gone with it. */
 async function powerOff(who: Node): Promise<void> {
-  const pidsIn = async () => (await sh('ip', ['netns', 'pids', NS[who]])).stdout.split('\n').filter(Boolean);
-  const pids = await pidsIn();
-  if (pids.length) {
-    await sh('kill', ['-STOP', ...pids]).catch(() => undefined);
-    await sh('kill', ['-9', ...pids]).catch(() => undefined);
-  }
-  await waitFor(`${who} gone`, async () => ((await pidsIn()).length === 0 ? true : undefined), 5000);
+  await powerLossIn(NS[who], who);
   delete procs[who];
   await sh('ip', ['-n', NS[who], 'addr', 'del', `${VIP}/24`, 'dev', 'eth0']).catch(() => undefined);
   await sh('ip', ['-n', NS[who], 'route', 'flush', 'table', 'all', 'proto', 'keepalived']).catch(() => undefined);
