@@ -67,3 +67,15 @@ export function timerSet(h: TimerHandle, delayMs: number): void;
 export function timerClear(h: TimerHandle): void;
 /** Disarms and closes the fd; idempotent. */
 export function timerClose(h: TimerHandle): void;
+/** An open netlink request socket (opaque). */
+export type NetlinkHandle = { readonly __netlink: unique symbol };
+/** A netlink socket of `protocol` (0: NETLINK_ROUTE) bound to a port the kernel picks; onReadable runs while nlWait(h, true) and an answer is queued. Throws with errno text and code. */
+export function nlOpen(protocol: number, onReadable: () => void): NetlinkHandle;
+/** The messages in one sendmsg to the kernel (1..1024); throws with errno text and code. */
+export function nlSend(h: NetlinkHandle, messages: Buffer[]): void;
+/** One queued datagram, or null when none is; throws with errno text and code (ENOBUFS: answers were lost). */
+export function nlRecv(h: NetlinkHandle): Buffer | null;
+/** Starts (keeping the process alive) or stops calling onReadable. */
+export function nlWait(h: NetlinkHandle, on: boolean): void;
+/** Closes the socket; idempotent. */
+export function nlClose(h: NetlinkHandle): void;
