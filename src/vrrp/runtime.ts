@@ -274,18 +274,19 @@ export class VrrpRuntime {
       case 'log': h.log(e.level, e.message); break;
       default: {
         const t = e;
-        h.log(t.kind === 'become-fault' ? 'warn' : 'info', `vrrp_instance ${name}: ${t.from} -> ${STATE_OF[t.kind]} (priority ${t.priority}): ${t.reason}`);
         const queued = this.waiting.get(name);
         if (queued) {
           queued.t = t.kind; queued.priority = t.priority; queued.reason = t.reason;
-          break;
+        } else {
+          const job = { t: t.kind, from: t.from, priority: t.priority, reason: t.reason };
+          this.waiting.set(name, job);
+          this.serial.run(name, (done) => {
+            if (this.waiting.get(name) === job) this.waiting.delete(name);
+            h.transition(name, job.t, job.from, job.priority, job.reason, done);
+          });
         }
-        const job = { t: t.kind, from: t.from, priority: t.priority, reason: t.reason };
-        this.waiting.set(name, job);
-        this.serial.run(name, (done) => {
-          if (this.waiting.get(name) === job) this.waiting.delete(name);
-          h.transition(name, job.t, job.from, job.priority, job.reason, done);
-        });
+        // Logged after the job started: a takeover's first address is sent before this line is written.
+        h.log(t.kind === 'become-fault' ? 'warn' : 'info', `vrrp_instance ${name}: ${t.from} -> ${STATE_OF[t.kind]} (priority ${t.priority}): ${t.reason}`);
       }
     }
   }

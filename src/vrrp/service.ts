@@ -225,6 +225,8 @@ export class VrrpService {
 
   /** Opens every instance's socket and starts the machines; throws UserError naming the instance. */
   static async start(cfg: VrrpConfig, core: NetCore, opts: VrrpServiceOptions): Promise<VrrpService> {
+    // A takeover then places its VIPs without dumping every link and address first (net/interfaces.ts).
+    await core.trackInterfaces();
     const ifs = await core.nl.interfaces();
     const blocking = cfg.instances.find(dropsTraffic);
     try {
@@ -432,7 +434,8 @@ export class VrrpService {
     // As keepalived: routes are added after the VIPs (a route's src or gateway may need one) and removed before them.
     if (t !== 'become-master') await this.routes(spec, false, log);
     // no_accept: the drop rule is in before the first address, out after the last.
-    const place = t !== 'become-master' || await this.dropBeforeVips(l, log);
+    // Without no_accept nothing is awaited before the first address: it goes out in this turn.
+    const place = t !== 'become-master' || !dropsTraffic(spec) || await this.dropBeforeVips(l, log);
     // virtual_ipaddress_excluded: placed and removed with the others, never advertised.
     for (const v of place ? [...spec.vips, ...spec.excludedVips] : []) {
       const vs = vipSpec(spec, v);
