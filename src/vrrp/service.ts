@@ -15,6 +15,7 @@ import { UserError } from '../util/errors.js';
 import { RateLimitedLog } from '../util/ratelimit.js';
 import { DEFAULT_GARP, type InstanceConfig, type Transition, type VrrpStateName } from './instance.js';
 import { decode, encode, primaryAddress, type VrrpAuth } from './packet.js';
+import { NotifyQueue } from './notify-queue.js';
 import { STATE_OF, VrrpRuntime, type VrrpHost } from './runtime.js';
 import { routeScope, type VrrpCommand, type VrrpConfig, type VrrpInstanceSpec, type VrrpNotify, type VrrpRouteSpec, type VrrpScriptSpec, type VrrpTrackFileSpec } from './config.js';
 import { Driver } from '../runtime/driver.js';
@@ -190,6 +191,7 @@ export class VrrpService {
   private initDone?: () => void;
   /** Script runs in flight: stop waits for them (each bounded by its timeout and the kill grace). */
   private readonly running = new Set<Promise<void>>();
+  private readonly notifies = new NotifyQueue((key) => this.o.log('info', `${key}: an earlier state's notify had not started yet; only the newer state's runs`));
 
   private constructor(private readonly cfg: VrrpConfig, private readonly core: NetCore, private readonly o: Required<VrrpServiceOptions>, ifs: InterfaceInfo[]) {
     for (const spec of cfg.instances) {
@@ -209,7 +211,8 @@ export class VrrpService {
       announce: (name, repeat) => void this.announce(name, repeat),
       groupState: (group, state, _from, _reason, done) => {
         const g = cfg.syncGroups.find((x) => x.name === group);
-        void this.notify(g?.notify, 'GROUP', group, state, 0).finally(done);
+        this.notifies.push(`group ${group}`, () => this.notify(g?.notify, 'GROUP', group, state, 0));
+        done();
       },
       log: (level, message) => o.log(level, message),
       guardWant: (unit, want, reason) => o.guard.want(unit, want, reason),
@@ -380,6 +383,7 @@ export class VrrpService {
       this.scripts?.close();
       if (this.fileTimer) clearInterval(this.fileTimer);
       await this.runtime.shutdown();
+      await this.notifies.whenIdle();
       await this.core.removeTrafficFilter().catch((e: unknown) => this.o.log('warn', `no_accept filter not removed: ${e instanceof Error ? e.message : String(e)}`));
       // A script still running is not left behind: its timeout (SIGTERM, then SIGKILL) runs out first.
       await Promise.all([...this.running]);
@@ -449,7 +453,7 @@ export class VrrpService {
     if (t !== 'become-master') await this.allowAfterVips(l, log);
     if (t === 'become-master' && place) await this.routes(spec, true, log);
     void from; void reason;
-    await this.notify(spec.notify, 'INSTANCE', name, STATE_OF[t], priority);
+    this.notifies.push(`instance ${name}`, () => this.notify(spec.notify, 'INSTANCE', name, STATE_OF[t], priority));
   }
 
   /**
