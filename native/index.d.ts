@@ -38,10 +38,11 @@ export interface VrrpOpenOptions {
  * 255, TOS 0xc0, no multicast loop, SO_BINDTODEVICE, the group joined.
  * Returns [handle, ifindex]. onPacket gets (packet, src, dst, ttl, ifindex):
  * IPv4 packets include their IP header (dst and ttl then come from it, ttl
- * is -1); IPv6 ones do not (hop limit and dst from ancillary data). On a
+ * is -1); IPv6 ones do not (hop limit and dst from ancillary data). ageMs:
+ * how long ago the kernel received it (SO_TIMESTAMPNS; -1 without a stamp). On a
  * receive error: (null, error text). Throws with errno text (EPERM, ENODEV...).
  */
-export function vrrpOpen(opts: VrrpOpenOptions, onPacket: (packet: Buffer | null, srcOrError: string, dst: string, ttl: number, ifindex: number) => void): [VrrpHandle, number];
+export function vrrpOpen(opts: VrrpOpenOptions, onPacket: (packet: Buffer | null, srcOrError: string, dst: string, ttl: number, ifindex: number, ageMs: number) => void): [VrrpHandle, number];
 /** Sends one VRRP message to dst from src ('' or absent: the kernel picks); throws with errno text. */
 export function vrrpSend(h: VrrpHandle, message: Buffer, dst: string, src?: string): number;
 /** Stop receiving and close; idempotent. */

@@ -456,6 +456,16 @@ static void vrrp_readable(uv_poll_t *h, int status, int events) {
     char src[INET6_ADDRSTRLEN] = "", dst[INET6_ADDRSTRLEN] = "";
     int ttl = -1;
     unsigned ifindex = 0;
+    double age_ms = -1;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+      if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
+        struct timespec at, now;
+        memcpy(&at, CMSG_DATA(c), sizeof at);
+        // Both CLOCK_REALTIME, read microseconds apart: a clock step between them is unlikely, and JS bounds the result.
+        clock_gettime(CLOCK_REALTIME, &now);
+        age_ms = (double)(now.tv_sec - at.tv_sec) * 1e3 + (double)(now.tv_nsec - at.tv_nsec) / 1e6;
+      }
+    }
     if (s->family == AF_INET) {
       inet_ntop(AF_INET, &((struct sockaddr_in *)&from)->sin_addr, src, sizeof src);
       // TTL and destination come from the IP header the packet carries (parsed in JS).
@@ -481,13 +491,14 @@ static void vrrp_readable(uv_poll_t *h, int status, int events) {
         }
       }
     }
-    napi_value argv[5]; void *out;
+    napi_value argv[6]; void *out;
     napi_create_buffer_copy(s->env, (size_t)n, buf, &out, &argv[0]);
     napi_create_string_utf8(s->env, src, NAPI_AUTO_LENGTH, &argv[1]);
     napi_create_string_utf8(s->env, dst, NAPI_AUTO_LENGTH, &argv[2]);
     napi_create_int32(s->env, ttl, &argv[3]);
     napi_create_uint32(s->env, ifindex, &argv[4]);
-    vrrp_call(s, 5, argv);
+    napi_create_double(s->env, age_ms, &argv[5]);
+    vrrp_call(s, 6, argv);
   }
   napi_close_handle_scope(s->env, scope);
 }
@@ -554,6 +565,9 @@ static napi_value vrrp_open(napi_env env, napi_callback_info info) {
   if (fd < 0) return throw_errno(env, fam == 4 ? "socket(AF_INET, SOCK_RAW, 112)" : "socket(AF_INET6, SOCK_RAW, 112)", errno);
   const char *what = NULL;
   if (setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, ifname, (socklen_t)strlen(ifname) + 1) < 0) { what = "SO_BINDTODEVICE"; goto fail; }
+  // The kernel's arrival stamp: Master_Down runs from when the advert came,
+  // not from when the event loop got to it.
+  SETOPT(SOL_SOCKET, SO_TIMESTAMPNS, 1);
   if (fam == 4) {
     SETOPT(IPPROTO_IP, IP_TTL, 255);
     SETOPT(IPPROTO_IP, IP_MULTICAST_TTL, 255);

@@ -41,7 +41,16 @@ interface Live {
   destinations: string[];
   auth: VrrpAuth;
   socket?: VrrpSocket;
+  /**
+   * Encoded adverts by priority and interval, one per destination: a master
+   * sends the same bytes every interval, and a backup's first advert as
+   * master is then a lookup, not an encode that only a takeover runs.
+   */
+  adverts: Map<number, Buffer[]>;
 }
+
+/** Priorities a sync group's tracking or a shutdown can give an instance are few; more means churn, not a cache. */
+const ADVERT_CACHE_MAX = 8;
 
 /** The machine's view of an instance: the numbers it needs, from the model and the interface. */
 export function instanceConfig(spec: VrrpInstanceSpec, primary: string, guarded = false): InstanceConfig {
@@ -201,7 +210,10 @@ export class VrrpService {
         spec, primary,
         destinations: unicast.length ? unicast : [spec.mcastGroup ?? (spec.family === 4 ? cfg.mcastGroup4 : cfg.mcastGroup6)],
         auth: spec.authPass !== undefined ? { type: 'pass', password: spec.authPass } : { type: 'none' },
+        adverts: new Map(),
       });
+      // The advert a takeover sends first, encoded now.
+      this.adverts(this.live.get(spec.name)!, spec.priority, spec.advertMs);
     }
     this.drops = new RateLimitedLog((level, msg) => o.log(level === 'error' ? 'warn' : level, msg), () => o.clock.now(), { intervalMs: DROP_LOG_INTERVAL_MS, maxKeys: 64 });
     const host: VrrpHost = {
@@ -414,20 +426,32 @@ export class VrrpService {
       this.drops.log('warn', `${spec.name}:peer`, `vrrp_instance ${spec.name}: advert from ${p.src}, not a unicast_peer: dropped`);
       return;
     }
-    this.runtime.submit({ to: spec.name, event: { kind: 'advert-received', priority: r.advert.priority, src: p.src, advertIntervalMs: r.advert.intervalCs * 10 } });
+    this.runtime.submit({ to: spec.name, event: { kind: 'advert-received', priority: r.advert.priority, src: p.src, advertIntervalMs: r.advert.intervalCs * 10, at: this.o.clock.now() - p.ageMs } });
   }
 
   private sendAdvert(name: string, priority: number, intervalMs: number): void {
     const l = this.live.get(name);
     if (!l?.socket) return;
-    const { spec } = l;
-    const addresses = spec.vips.filter((v) => v.family === spec.family).map((v) => v.address);
-    for (const dst of l.destinations) {
-      const msg = encode({ version: spec.version, vrid: spec.vrid, priority, intervalCs: Math.round(intervalMs / 10), addresses },
-        { family: spec.family, src: l.primary, dst, auth: l.auth });
-      const err = l.socket.send(msg, dst, l.primary);
+    const msgs = this.adverts(l, priority, intervalMs);
+    for (let i = 0; i < l.destinations.length; i++) {
+      const dst = l.destinations[i]!;
+      const err = l.socket.send(msgs[i]!, dst, l.primary);
       if (err) this.drops.log('warn', `${name}:send`, `vrrp_instance ${name}: advert to ${dst} not sent: ${err}`);
     }
+  }
+
+  private adverts(l: Live, priority: number, intervalMs: number): Buffer[] {
+    const intervalCs = Math.round(intervalMs / 10);
+    const key = priority * 0x10000 + intervalCs;
+    let msgs = l.adverts.get(key);
+    if (msgs) return msgs;
+    const { spec } = l;
+    const addresses = spec.vips.filter((v) => v.family === spec.family).map((v) => v.address);
+    msgs = l.destinations.map((dst) => encode({ version: spec.version, vrid: spec.vrid, priority, intervalCs, addresses },
+      { family: spec.family, src: l.primary, dst, auth: l.auth }));
+    if (l.adverts.size >= ADVERT_CACHE_MAX) l.adverts.clear();
+    l.adverts.set(key, msgs);
+    return msgs;
   }
 
   private async transition(name: string, t: Transition, from: VrrpStateName, priority: number, reason: string): Promise<void> {
