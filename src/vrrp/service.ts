@@ -543,7 +543,8 @@ export class VrrpService {
   private async notify(n: VrrpNotify | undefined, type: 'INSTANCE' | 'GROUP', name: string, state: Exclude<VrrpStateName, 'INIT'>, priority: number): Promise<void> {
     if (!n) return;
     const specific: VrrpCommand | undefined = state === 'MASTER' ? n.master : state === 'BACKUP' ? n.backup : state === 'FAULT' ? n.fault : n.stop;
-    for (const [cmd, extra] of [[specific, []], [n.any, [type, name, state, String(priority)]]] as const) {
+    // keepalived's word for a stop is STOP (its man page: MASTER|BACKUP|FAULT|STOP); the logs and status say STOPPED.
+    for (const [cmd, extra] of [[specific, []], [n.any, [type, name, state === 'STOPPED' ? 'STOP' : state, String(priority)]]] as const) {
       if (!cmd) continue;
       const path = cmd.path ?? cmd.argv[0]!;
       // check-config resolved whom it runs as (its user, script_user, or keepalived_script).
