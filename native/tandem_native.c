@@ -51,11 +51,15 @@ static napi_value open_packet(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "openPacket(ifname): interface name required");
     return NULL;
   }
-  unsigned idx = if_nametoindex(ifname);
-  if (idx == 0) return throw_errno(env, ifname, errno);
   // Protocol 0: the socket receives nothing, so it never needs draining.
   int fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return throw_errno(env, "socket(AF_PACKET)", errno);
+  // The index through this socket, not if_nametoindex: that opens a socket of
+  // its own, and out of descriptors it reports ENOENT instead of EMFILE.
+  struct ifreq ifr; memset(&ifr, 0, sizeof ifr);
+  memcpy(ifr.ifr_name, ifname, strnlen(ifname, IFNAMSIZ - 1));
+  if (ioctl(fd, SIOCGIFINDEX, &ifr) < 0) { int e = errno; close(fd); return throw_errno(env, ifname, e); }
+  unsigned idx = (unsigned)ifr.ifr_ifindex;
   napi_value arr, a, b;
   napi_create_array_with_length(env, 2, &arr);
   napi_create_int32(env, fd, &a);

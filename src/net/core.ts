@@ -162,19 +162,24 @@ export class NetCore {
       if (!r.ok && r.error.code !== 'EEXIST') throw r.error;
     }
     const added = batch.findIndex((c) => c.op === 'add');
-    if (added >= 0) {
-      // Logged once done: the line is not on the takeover's path.
-      log('info', results[added]?.ok === false ? `${ip} already on ${nic}` : `added ${ip}/${t.prefixLen} to ${nic}`);
-      this.view?.noteAddress('add', t.nic.index, { family: spec.family, address: ip, prefixLen: t.prefixLen, secondary: false });
-    }
+    if (added >= 0) this.view?.noteAddress('add', t.nic.index, { family: spec.family, address: ip, prefixLen: t.prefixLen, secondary: false });
+    // Logged once the first announcement is out: the line is not on the takeover's path.
+    const logAdded = (): void => {
+      if (added >= 0) log('info', results[added]?.ok === false ? `${ip} already on ${nic}` : `added ${ip}/${t.prefixLen} to ${nic}`);
+    };
 
     this.announcing.get(ip)?.abort();
     this.announcing.delete(ip);
-    if (t.nic.loopback || t.nic.noarp || spec.arpCount === 0) return true;
+    if (t.nic.loopback || t.nic.noarp || spec.arpCount === 0) {
+      logAdded();
+      return true;
+    }
     const ctl = new AbortController();
     this.announcing.set(ip, ctl);
     try {
-      await announce(nic, ip, { count: spec.arpCount, intervalMs: spec.arpIntervalMs, log, sockets: this.packets }, ctl.signal);
+      const first = announce(nic, ip, { count: spec.arpCount, intervalMs: spec.arpIntervalMs, log, sockets: this.packets, ...(t.nic.mac ? { mac: t.nic.mac } : {}) }, ctl.signal);
+      logAdded();
+      await first;
     } catch (e) {
       // Not cosmetic: neighbours keep sending to the old holder until their
       // caches expire, so a takeover without its announcement is not a

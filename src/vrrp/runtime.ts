@@ -182,7 +182,8 @@ export interface VrrpHost {
   /** VIPs on (master) or off (the others), then the notify script; `done` when both are over. */
   transition(instance: string, t: Transition, from: VrrpStateName, priority: number, reason: string, done: () => void): void;
   /** Gratuitous ARP / unsolicited NA for the instance's VIPs, `repeat` rounds. */
-  announce(instance: string, repeat: number): void;
+  /** An announcement round of the instance's VIPs; `round` says which (instance.ts). */
+  announce(instance: string, repeat: number, round: 'master' | 'master-delay' | 'refresh' | 'conflict'): void;
   /** The sync group's own notify, after its members' transitions. */
   groupState(group: string, state: Exclude<VrrpStateName, 'INIT'>, from: VrrpStateName, reason: string, done: () => void): void;
   /** A guarded unit wants MASTER (ask for its lease) or no longer does (its VIPs are off: give it up). */
@@ -270,7 +271,7 @@ export class VrrpRuntime {
     switch (e.kind) {
       case 'send-advert': h.sendAdvert(name, e.priority, e.advertIntervalMs); break;
       // Behind the transition that put the VIPs on: announcing before they are there says nothing.
-      case 'announce': this.serial.run(name, (done) => { h.announce(name, e.repeat); done(); }); break;
+      case 'announce': this.serial.run(name, (done) => { h.announce(name, e.repeat, e.round); done(); }); break;
       case 'log': h.log(e.level, e.message); break;
       default: {
         const t = e;

@@ -220,7 +220,8 @@ export class VrrpService {
       clock: o.clock,
       sendAdvert: (name, priority, ms) => this.sendAdvert(name, priority, ms),
       transition: (name, t, from, priority, reason, done) => void this.transition(name, t, from, priority, reason).finally(done),
-      announce: (name, repeat) => void this.announce(name, repeat),
+      // The 'master' round went out with the addresses (transition).
+      announce: (name, repeat, round) => { if (round !== 'master') void this.announce(name, repeat); },
       groupState: (group, state, _from, _reason, done) => {
         const g = cfg.syncGroups.find((x) => x.name === group);
         this.notifies.push(`group ${group}`, () => this.notify(g?.notify, 'GROUP', group, state, 0));
@@ -465,10 +466,13 @@ export class VrrpService {
     // Without no_accept nothing is awaited before the first address: it goes out in this turn.
     const place = t !== 'become-master' || !dropsTraffic(spec) || await this.dropBeforeVips(l, log);
     // virtual_ipaddress_excluded: placed and removed with the others, never advertised.
+    // Becoming MASTER, each VIP's first announcement round (garp_master_repeat) goes out as it is added, as
+    // keepalived sends it: not queued behind the rest of the transition (the machine's 'master' round, below).
+    const firstRound = { ...DEFAULT_GARP, ...spec.garp }.masterRepeat;
     for (const v of place ? [...spec.vips, ...spec.excludedVips] : []) {
       const vs = vipSpec(spec, v);
       try {
-        if (t === 'become-master') await this.core.addVip(owner, vs, log, `${v.address}/${v.prefix} dev ${vs.nic}`);
+        if (t === 'become-master') await this.core.addVip(owner, { ...vs, arpCount: firstRound }, log, `${v.address}/${v.prefix} dev ${vs.nic}`);
         else await this.core.removeVip(owner, vs, log);
       } catch (e) {
         log('warn', `${v.address} (${v.file}:${v.line}): ${t === 'become-master' ? 'not added' : 'not removed'}: ${e instanceof Error ? e.message : String(e)}`);
