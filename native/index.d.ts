@@ -38,10 +38,11 @@ export interface VrrpOpenOptions {
  * 255, TOS 0xc0, no multicast loop, SO_BINDTODEVICE, the group joined.
  * Returns [handle, ifindex]. onPacket gets (packet, src, dst, ttl, ifindex):
  * IPv4 packets include their IP header (dst and ttl then come from it, ttl
- * is -1); IPv6 ones do not (hop limit and dst from ancillary data). On a
+ * is -1); IPv6 ones do not (hop limit and dst from ancillary data). ageMs:
+ * how long ago the kernel received it (SO_TIMESTAMPNS; -1 without a stamp). On a
  * receive error: (null, error text). Throws with errno text (EPERM, ENODEV...).
  */
-export function vrrpOpen(opts: VrrpOpenOptions, onPacket: (packet: Buffer | null, srcOrError: string, dst: string, ttl: number, ifindex: number) => void): [VrrpHandle, number];
+export function vrrpOpen(opts: VrrpOpenOptions, onPacket: (packet: Buffer | null, srcOrError: string, dst: string, ttl: number, ifindex: number, ageMs: number) => void): [VrrpHandle, number];
 /** Sends one VRRP message to dst from src ('' or absent: the kernel picks); throws with errno text. */
 export function vrrpSend(h: VrrpHandle, message: Buffer, dst: string, src?: string): number;
 /** Stop receiving and close; idempotent. */
@@ -67,3 +68,15 @@ export function timerSet(h: TimerHandle, delayMs: number): void;
 export function timerClear(h: TimerHandle): void;
 /** Disarms and closes the fd; idempotent. */
 export function timerClose(h: TimerHandle): void;
+/** An open netlink request socket (opaque). */
+export type NetlinkHandle = { readonly __netlink: unique symbol };
+/** A netlink socket of `protocol` (0: NETLINK_ROUTE) bound to a port the kernel picks; onReadable runs while nlWait(h, true) and an answer is queued. Throws with errno text and code. */
+export function nlOpen(protocol: number, onReadable: () => void): NetlinkHandle;
+/** The messages in one sendmsg to the kernel (1..1024); throws with errno text and code. */
+export function nlSend(h: NetlinkHandle, messages: Buffer[]): void;
+/** One queued datagram, or null when none is; throws with errno text and code (ENOBUFS: answers were lost). */
+export function nlRecv(h: NetlinkHandle): Buffer | null;
+/** Starts (keeping the process alive) or stops calling onReadable. */
+export function nlWait(h: NetlinkHandle, on: boolean): void;
+/** Closes the socket; idempotent. */
+export function nlClose(h: NetlinkHandle): void;

@@ -27,6 +27,7 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/timerfd.h>
+#include <linux/netlink.h>
 
 static napi_value throw_errno(napi_env env, const char *what, int err) {
   char msg[256];
@@ -50,11 +51,15 @@ static napi_value open_packet(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "openPacket(ifname): interface name required");
     return NULL;
   }
-  unsigned idx = if_nametoindex(ifname);
-  if (idx == 0) return throw_errno(env, ifname, errno);
   // Protocol 0: the socket receives nothing, so it never needs draining.
   int fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return throw_errno(env, "socket(AF_PACKET)", errno);
+  // The index through this socket, not if_nametoindex: that opens a socket of
+  // its own, and out of descriptors it reports ENOENT instead of EMFILE.
+  struct ifreq ifr; memset(&ifr, 0, sizeof ifr);
+  memcpy(ifr.ifr_name, ifname, strnlen(ifname, IFNAMSIZ - 1));
+  if (ioctl(fd, SIOCGIFINDEX, &ifr) < 0) { int e = errno; close(fd); return throw_errno(env, ifname, e); }
+  unsigned idx = (unsigned)ifr.ifr_ifindex;
   napi_value arr, a, b;
   napi_create_array_with_length(env, 2, &arr);
   napi_create_int32(env, fd, &a);
@@ -455,6 +460,16 @@ static void vrrp_readable(uv_poll_t *h, int status, int events) {
     char src[INET6_ADDRSTRLEN] = "", dst[INET6_ADDRSTRLEN] = "";
     int ttl = -1;
     unsigned ifindex = 0;
+    double age_ms = -1;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+      if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
+        struct timespec at, now;
+        memcpy(&at, CMSG_DATA(c), sizeof at);
+        // Both CLOCK_REALTIME, read microseconds apart: a clock step between them is unlikely, and JS bounds the result.
+        clock_gettime(CLOCK_REALTIME, &now);
+        age_ms = (double)(now.tv_sec - at.tv_sec) * 1e3 + (double)(now.tv_nsec - at.tv_nsec) / 1e6;
+      }
+    }
     if (s->family == AF_INET) {
       inet_ntop(AF_INET, &((struct sockaddr_in *)&from)->sin_addr, src, sizeof src);
       // TTL and destination come from the IP header the packet carries (parsed in JS).
@@ -480,13 +495,14 @@ static void vrrp_readable(uv_poll_t *h, int status, int events) {
         }
       }
     }
-    napi_value argv[5]; void *out;
+    napi_value argv[6]; void *out;
     napi_create_buffer_copy(s->env, (size_t)n, buf, &out, &argv[0]);
     napi_create_string_utf8(s->env, src, NAPI_AUTO_LENGTH, &argv[1]);
     napi_create_string_utf8(s->env, dst, NAPI_AUTO_LENGTH, &argv[2]);
     napi_create_int32(s->env, ttl, &argv[3]);
     napi_create_uint32(s->env, ifindex, &argv[4]);
-    vrrp_call(s, 5, argv);
+    napi_create_double(s->env, age_ms, &argv[5]);
+    vrrp_call(s, 6, argv);
   }
   napi_close_handle_scope(s->env, scope);
 }
@@ -553,6 +569,9 @@ static napi_value vrrp_open(napi_env env, napi_callback_info info) {
   if (fd < 0) return throw_errno(env, fam == 4 ? "socket(AF_INET, SOCK_RAW, 112)" : "socket(AF_INET6, SOCK_RAW, 112)", errno);
   const char *what = NULL;
   if (setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, ifname, (socklen_t)strlen(ifname) + 1) < 0) { what = "SO_BINDTODEVICE"; goto fail; }
+  // The kernel's arrival stamp: Master_Down runs from when the advert came,
+  // not from when the event loop got to it.
+  SETOPT(SOL_SOCKET, SO_TIMESTAMPNS, 1);
   if (fam == 4) {
     SETOPT(IPPROTO_IP, IP_TTL, 255);
     SETOPT(IPPROTO_IP, IP_MULTICAST_TTL, 255);
@@ -1061,6 +1080,223 @@ static napi_value timer_close(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// ---- netlink requests: answered within the call ---------------------------
+// The kernel handles a request to NETLINK_ROUTE inside sendmsg (and makes
+// each further part of a dump inside recvmsg), so its answer is queued
+// before the send returns. Reading it at once, without waiting for the
+// event loop to report the socket readable, saves a loop turn per round
+// trip on a takeover's path. The poll is only for the rare answer that is
+// not there yet: started by nlWait(h, true), it calls onReadable.
+
+typedef struct {
+  uv_poll_t poll;
+  napi_env env;
+  napi_ref cb;        // onReadable()
+  napi_async_context ctx;
+  int fd;
+  int closed;
+  int refs;           // the JS external and the libuv handle: freed when both are gone
+  char *buf;          // NL_BUF bytes: the kernel caps a dump's datagrams at 32 KiB, so any answer fits whole
+} tn_nl;
+#define NL_BUF 65536
+
+static napi_value throw_errno_code(napi_env env, const char *what, int err) {
+  char msg[256];
+  snprintf(msg, sizeof msg, "%s: %s", what, strerror(err));
+  const char *code = strerrorname_np(err);
+  napi_throw_error(env, code, msg);
+  return NULL;
+}
+
+static void nl_unref(tn_nl *n) {
+  if (--n->refs == 0) { free(n->buf); free(n); }
+}
+
+static void nl_readable(uv_poll_t *h, int status, int events) {
+  tn_nl *n = (tn_nl *)h->data;
+  (void)status; (void)events;
+  if (n->closed) return;
+  // Errors show up in the nlRecv the callback makes.
+  napi_env env = n->env;
+  napi_handle_scope scope;
+  napi_open_handle_scope(env, &scope);
+  napi_value cb, recv, result;
+  napi_get_reference_value(env, n->cb, &cb);
+  napi_get_global(env, &recv);
+  if (napi_make_callback(env, n->ctx, recv, cb, 0, NULL, &result) == napi_pending_exception) {
+    napi_value e;
+    napi_get_and_clear_last_exception(env, &e);
+    napi_fatal_exception(env, e);
+  }
+  napi_close_handle_scope(env, scope);
+}
+
+static void nl_closed(uv_handle_t *h) {
+  tn_nl *n = (tn_nl *)h->data;
+  close(n->fd);
+  nl_unref(n);
+}
+
+static void nl_do_close(napi_env env, tn_nl *n) {
+  if (n->closed) return;
+  n->closed = 1;
+  uv_poll_stop(&n->poll);
+  napi_delete_reference(env, n->cb);
+  napi_async_destroy(env, n->ctx);
+  uv_close((uv_handle_t *)&n->poll, nl_closed);
+}
+
+static void nl_finalize(napi_env env, void *data, void *hint) {
+  (void)hint;
+  tn_nl *n = data;
+  nl_do_close(env, n);
+  nl_unref(n);
+}
+
+static tn_nl *nl_arg(napi_env env, napi_value v) {
+  void *p = NULL;
+  if (napi_get_value_external(env, v, &p) != napi_ok || !p) return NULL;
+  tn_nl *n = p;
+  return n->closed ? NULL : n;
+}
+
+// nlOpen(protocol, onReadable) -> handle: a netlink socket bound to a port the kernel picks.
+static napi_value nl_open(napi_env env, napi_callback_info info) {
+  size_t argc = 2; napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int32_t protocol;
+  napi_valuetype ty;
+  if (argc < 2 || napi_get_value_int32(env, argv[0], &protocol) != napi_ok
+      || napi_typeof(env, argv[1], &ty) != napi_ok || ty != napi_function) {
+    napi_throw_type_error(env, NULL, "nlOpen(protocol, onReadable)");
+    return NULL;
+  }
+  uv_loop_t *loop;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok) { napi_throw_error(env, NULL, "nlOpen: no event loop"); return NULL; }
+  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
+  if (fd < 0) return throw_errno_code(env, "socket(AF_NETLINK)", errno);
+  struct sockaddr_nl sa; memset(&sa, 0, sizeof sa);
+  sa.nl_family = AF_NETLINK;
+  if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) { int e = errno; close(fd); return throw_errno_code(env, "bind(AF_NETLINK)", e); }
+  // Acks without a copy of the request: smaller answers to a batch.
+  int one = 1;
+  (void)setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof one);
+  tn_nl *n = calloc(1, sizeof *n);
+  char *buf = malloc(NL_BUF);
+  if (!n || !buf) { free(n); free(buf); close(fd); return throw_errno_code(env, "nlOpen", ENOMEM); }
+  n->buf = buf;
+  n->env = env; n->fd = fd; n->refs = 2;
+  int rc = uv_poll_init(loop, &n->poll, fd);
+  if (rc != 0) {
+    close(fd); free(buf); free(n);
+    char msg[128];
+    snprintf(msg, sizeof msg, "nlOpen: uv_poll_init: %s", uv_strerror(rc));
+    napi_throw_error(env, NULL, msg);
+    return NULL;
+  }
+  n->poll.data = n;
+  napi_create_reference(env, argv[1], 1, &n->cb);
+  napi_value name;
+  napi_create_string_utf8(env, "tandem:netlink", NAPI_AUTO_LENGTH, &name);
+  napi_async_init(env, NULL, name, &n->ctx);
+  napi_value ext;
+  if (napi_create_external(env, n, nl_finalize, NULL, &ext) != napi_ok) {
+    nl_do_close(env, n);
+    nl_unref(n);
+    napi_throw_error(env, NULL, "nlOpen: napi_create_external failed");
+    return NULL;
+  }
+  return ext;
+}
+
+// nlSend(handle, buffers): the messages in one sendmsg to the kernel; throws with errno text and code.
+static napi_value nl_send(napi_env env, napi_callback_info info) {
+  size_t argc = 2; napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  tn_nl *n = argc >= 2 ? nl_arg(env, argv[0]) : NULL;
+  bool isArray = false;
+  if (!n || napi_is_array(env, argv[1], &isArray) != napi_ok || !isArray) {
+    napi_throw_type_error(env, NULL, "nlSend(open handle, Buffer[])");
+    return NULL;
+  }
+  uint32_t count;
+  napi_get_array_length(env, argv[1], &count);
+  if (count == 0 || count > 1024) { napi_throw_range_error(env, NULL, "nlSend: 1..1024 messages"); return NULL; }
+  struct iovec *iov = calloc(count, sizeof *iov);
+  if (!iov) return throw_errno_code(env, "nlSend", ENOMEM);
+  for (uint32_t i = 0; i < count; i++) {
+    napi_value b; void *data; size_t len; bool isBuf = false;
+    napi_get_element(env, argv[1], i, &b);
+    if (napi_is_buffer(env, b, &isBuf) != napi_ok || !isBuf || napi_get_buffer_info(env, b, &data, &len) != napi_ok) {
+      free(iov);
+      napi_throw_type_error(env, NULL, "nlSend: every message must be a Buffer");
+      return NULL;
+    }
+    iov[i].iov_base = data; iov[i].iov_len = len;
+  }
+  struct sockaddr_nl to; memset(&to, 0, sizeof to);
+  to.nl_family = AF_NETLINK;
+  struct msghdr mh; memset(&mh, 0, sizeof mh);
+  mh.msg_name = &to; mh.msg_namelen = sizeof to;
+  mh.msg_iov = iov; mh.msg_iovlen = count;
+  ssize_t r;
+  do r = sendmsg(n->fd, &mh, 0); while (r < 0 && errno == EINTR);
+  int e = errno;
+  free(iov);
+  if (r < 0) return throw_errno_code(env, "sendmsg", e);
+  return NULL;
+}
+
+// nlRecv(handle) -> Buffer | null: one datagram if one is queued, else null.
+static napi_value nl_recv(napi_env env, napi_callback_info info) {
+  size_t argc = 1; napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  tn_nl *n = argc >= 1 ? nl_arg(env, argv[0]) : NULL;
+  if (!n) { napi_throw_type_error(env, NULL, "nlRecv(open handle)"); return NULL; }
+  struct sockaddr_nl from;
+  struct iovec iov = { n->buf, NL_BUF };
+  struct msghdr mh; memset(&mh, 0, sizeof mh);
+  mh.msg_name = &from; mh.msg_namelen = sizeof from;
+  mh.msg_iov = &iov; mh.msg_iovlen = 1;
+  ssize_t r;
+  do r = recvmsg(n->fd, &mh, MSG_DONTWAIT); while (r < 0 && errno == EINTR);
+  napi_value out;
+  if (r < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK) { napi_get_null(env, &out); return out; }
+    return throw_errno_code(env, "recvmsg", errno);
+  }
+  if (mh.msg_flags & MSG_TRUNC) return throw_errno_code(env, "recvmsg (answer larger than 64 KiB)", EMSGSIZE);
+  void *copy;
+  if (napi_create_buffer_copy(env, (size_t)r, n->buf, &copy, &out) != napi_ok) return throw_errno_code(env, "nlRecv", ENOMEM);
+  return out;
+}
+
+// nlWait(handle, on): call onReadable when an answer arrives (keeps the process alive), or stop.
+static napi_value nl_wait(napi_env env, napi_callback_info info) {
+  size_t argc = 2; napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  tn_nl *n = argc >= 2 ? nl_arg(env, argv[0]) : NULL;
+  bool on = false;
+  if (!n || napi_get_value_bool(env, argv[1], &on) != napi_ok) { napi_throw_type_error(env, NULL, "nlWait(open handle, boolean)"); return NULL; }
+  if (!on) { uv_poll_stop(&n->poll); return NULL; }
+  int rc = uv_poll_start(&n->poll, UV_READABLE, nl_readable);
+  if (rc != 0) {
+    char msg[128];
+    snprintf(msg, sizeof msg, "nlWait: uv_poll_start: %s", uv_strerror(rc));
+    napi_throw_error(env, NULL, msg);
+  }
+  return NULL;
+}
+
+// nlClose(handle): idempotent; the fd is closed by libuv's close callback.
+static napi_value nl_close(napi_env env, napi_callback_info info) {
+  size_t argc = 1; napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  tn_nl *n = argc >= 1 ? nl_arg(env, argv[0]) : NULL;
+  if (n) nl_do_close(env, n);
+  return NULL;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"openPacket", NULL, open_packet, NULL, NULL, NULL, napi_default, NULL},
@@ -1083,6 +1319,11 @@ static napi_value init(napi_env env, napi_value exports) {
     {"timerSet", NULL, timer_set, NULL, NULL, NULL, napi_default, NULL},
     {"timerClear", NULL, timer_clear, NULL, NULL, NULL, napi_default, NULL},
     {"timerClose", NULL, timer_close, NULL, NULL, NULL, napi_default, NULL},
+    {"nlOpen", NULL, nl_open, NULL, NULL, NULL, napi_default, NULL},
+    {"nlSend", NULL, nl_send, NULL, NULL, NULL, napi_default, NULL},
+    {"nlRecv", NULL, nl_recv, NULL, NULL, NULL, napi_default, NULL},
+    {"nlWait", NULL, nl_wait, NULL, NULL, NULL, napi_default, NULL},
+    {"nlClose", NULL, nl_close, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

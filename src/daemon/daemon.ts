@@ -204,6 +204,8 @@ export class Daemon {
     for (const g of [...held]) if (!config.groups.some((x) => x.name === g)) held.delete(g);
 
     this.netlink = NetCore.open();
+    // A takeover places its VIPs from the event-fed view (net/interfaces.ts); without it, from a dump each time.
+    await this.netlink.trackInterfaces().catch((e: unknown) => this.log.warn(`network interfaces not tracked (${e instanceof Error ? e.message : String(e)}); each takeover lists them instead`));
     const ctx = {
       configDir: config.dir, initDir: this.opts.initDir ?? '/etc/init.d',
       scriptTimeoutMs: this.opts.scriptTimeoutMs ?? 60_000,

@@ -15,6 +15,8 @@ export interface AnnounceOptions {
   log?: (level: 'warn' | 'debug', msg: string) => void;
   /** Sockets kept open by the network core; without, one is opened and closed per call (its close stalls: raw.ts). */
   sockets?: PacketSockets;
+  /** The interface's MAC as the caller knows it (aa:bb:..); without, it is read from the kernel. */
+  mac?: string;
 }
 
 /** The frames of one announcement round for `ip` from `mac`. */
@@ -43,7 +45,7 @@ export async function announce(ifname: string, ip: string, opts: AnnounceOptions
   let frames: Buffer[];
   const pool = opts.sockets;
   try {
-    frames = announcementFrames(hwAddress(ifname), ip);
+    frames = announcementFrames(opts.mac !== undefined ? macBytes(opts.mac) : hwAddress(ifname), ip);
     if (!pool) sock = PacketSocket.open(ifname);
   } catch (e) {
     throw new UserError(`cannot send ${kind} for ${ip} on ${ifname}: ${errText(e)}`);
@@ -99,6 +101,12 @@ export async function announce(ifname: string, ip: string, opts: AnnounceOptions
     timer.unref();
   };
   next();
+}
+
+function macBytes(mac: string): Uint8Array {
+  const parts = mac.split(':');
+  if (parts.length !== 6 || !parts.every((x) => /^[0-9a-f]{2}$/i.test(x))) throw new RangeError(`"${mac}" is not an Ethernet address`);
+  return Buffer.from(parts.map((x) => parseInt(x, 16)));
 }
 
 function errText(e: unknown): string {

@@ -11,10 +11,11 @@ import { UserError } from '../util/errors.js';
 import { canonicalIp } from './addr.js';
 import { announce } from './announce.js';
 import { parseIp } from './addr.js';
-import { Netlink, NetlinkError, NetWatcher, ROUTE_TYPES, type AddressChange, type InterfaceInfo, type NetEvent, type RouteArgs } from './netlink.js';
+import { Netlink, NetlinkError, NetWatcher, ROUTE_TYPES, type AddressChange, type IfAddress, type InterfaceInfo, type NetEvent, type RouteArgs } from './netlink.js';
 import { RT_SCOPE_LINK, RT_SCOPE_UNIVERSE, RT_TABLE_MAIN, RTPROT_KEEPALIVED, type RouteInfo } from './rtnetlink.js';
 import { AddressRegistry } from './registry.js';
 import { hasNftTable, nftBatch, NFT_FAMILY, NFT_TABLE, type DropEntry } from './nft.js';
+import { InterfaceView } from './interfaces.js';
 import { PacketSockets } from './raw.js';
 import { placeVip, type VipSpec } from './vip.js';
 import { VrrpSocket, type VrrpSocketOptions } from './vrrp-socket.js';
@@ -47,6 +48,8 @@ export class NetCore {
   private nftQueue: Promise<unknown> = Promise.resolve();
   /** Routes placed (or adopted) by an owner, by routeKey(). */
   private readonly routeClaims = new Map<string, RouteClaim>();
+  /** The interfaces kept current from the kernel's events, once trackInterfaces() ran. */
+  private view?: InterfaceView;
 
   constructor(readonly nl: Netlink) {}
 
@@ -60,6 +63,8 @@ export class NetCore {
   }
 
   close(): void {
+    this.view?.close();
+    delete this.view;
     for (const s of this.vrrp) s.close();
     this.vrrp.clear();
     for (const c of this.announcing.values()) c.abort();
@@ -78,6 +83,19 @@ export class NetCore {
     return s;
   }
 
+  /**
+   * From now on VIPs are placed from a view of the interfaces that the
+   * kernel's events keep current (interfaces.ts), not from a dump of every
+   * link and address at each takeover. Idempotent; throws a NetlinkError
+   * when the first read fails.
+   */
+  async trackInterfaces(): Promise<void> {
+    if (this.view) return;
+    const v = await InterfaceView.open(this.nl, (on) => this.watch(on));
+    if (this.view || this.closed) v.close();
+    else this.view = v;
+  }
+
   /** Link (up, carrier) and address events from the kernel, on a socket of their own. */
   watch(onEvent: (e: NetEvent) => void): NetWatcher {
     return NetWatcher.open(onEvent);
@@ -93,7 +111,27 @@ export class NetCore {
     const { ip } = spec;
     const claim = this.registry.claim(ip, owner);
     if (!claim.ok) throw new UserError(claim.message);
-    const ifs = await this.nl.interfaces();
+    const known = this.view?.interfaces();
+    if (known) {
+      try {
+        if (await this.placeAndAdd(spec, log, example, known, false)) return;
+      } catch (e) {
+        // The view was behind: the interface was just recreated (new index) or renamed.
+        if (!(e instanceof NetlinkError) || e.code !== 'ENODEV') throw e;
+        log('debug', `${ip}: interface view out of date (${e.message}); placing from a fresh listing`);
+      }
+    }
+    await this.placeAndAdd(spec, log, example, await this.nl.interfaces(), true);
+  }
+
+  /**
+   * Adds and announces the VIP as `ifs` says the interfaces are. False when
+   * `ifs` is the event-fed view and says the address is already there: that
+   * may be a removal not heard yet, and skipping the add on it would leave
+   * no VIP, so the caller asks the kernel.
+   */
+  private async placeAndAdd(spec: VipSpec, log: NetLog, example: string, ifs: readonly InterfaceInfo[], fresh: boolean): Promise<boolean> {
+    const { ip } = spec;
     const t = placeVip(spec, ifs, example);
     if (typeof t === 'string') throw new UserError(t);
     const nic = t.nic.name;
@@ -109,9 +147,9 @@ export class NetCore {
       batch.push({ op: 'link-up', ifname: nic, ip: '' });
     }
     if (t.nic.addresses.some((a) => a.address === ip)) {
+      if (!fresh) return false;
       log('info', `${ip} already on ${nic}`);
     } else {
-      log('info', `adding ${ip}/${t.prefixLen} to ${nic}`);
       const add: AddressChange = { op: 'add', ifname: nic, ip, prefixLen: t.prefixLen };
       if (t.broadcast !== undefined) add.broadcast = t.broadcast;
       if (spec.label !== undefined) add.label = spec.label;
@@ -123,14 +161,25 @@ export class NetCore {
       // Someone added it between our listing and the add: same end state.
       if (!r.ok && r.error.code !== 'EEXIST') throw r.error;
     }
+    const added = batch.findIndex((c) => c.op === 'add');
+    if (added >= 0) this.view?.noteAddress('add', t.nic.index, { family: spec.family, address: ip, prefixLen: t.prefixLen, secondary: false });
+    // Logged once the first announcement is out: the line is not on the takeover's path.
+    const logAdded = (): void => {
+      if (added >= 0) log('info', results[added]?.ok === false ? `${ip} already on ${nic}` : `added ${ip}/${t.prefixLen} to ${nic}`);
+    };
 
     this.announcing.get(ip)?.abort();
     this.announcing.delete(ip);
-    if (t.nic.loopback || t.nic.noarp || spec.arpCount === 0) return;
+    if (t.nic.loopback || t.nic.noarp || spec.arpCount === 0) {
+      logAdded();
+      return true;
+    }
     const ctl = new AbortController();
     this.announcing.set(ip, ctl);
     try {
-      await announce(nic, ip, { count: spec.arpCount, intervalMs: spec.arpIntervalMs, log, sockets: this.packets }, ctl.signal);
+      const first = announce(nic, ip, { count: spec.arpCount, intervalMs: spec.arpIntervalMs, log, sockets: this.packets, ...(t.nic.mac ? { mac: t.nic.mac } : {}) }, ctl.signal);
+      logAdded();
+      await first;
     } catch (e) {
       // Not cosmetic: neighbours keep sending to the old holder until their
       // caches expire, so a takeover without its announcement is not a
@@ -138,6 +187,7 @@ export class NetCore {
       const what = spec.family === 4 ? 'gratuitous ARP' : 'unsolicited neighbour advertisement';
       throw new UserError(`${ip} was added to ${nic} but neighbours could not be told (${what} failed): ${errText(e)}`);
     }
+    return true;
   }
 
   /**
@@ -156,17 +206,22 @@ export class NetCore {
     this.announcing.get(ip)?.abort();
     this.announcing.delete(ip);
     const changes: AddressChange[] = [];
+    const gone: Array<{ index: number; a: IfAddress }> = [];
+    // A fresh listing, never the event-fed view: an entry the view has not heard of yet would stay behind.
     const ifs = await this.nl.interfaces();
     for (const i of this.holders(spec, ifs)) {
       for (const a of i.addresses.filter((x) => x.address === ip)) {
         log('info', `removing ${ip}/${a.prefixLen} from ${i.name}`);
         changes.push({ op: 'del', ifname: i.name, ip, prefixLen: a.prefixLen });
+        gone.push({ index: i.index, a });
       }
     }
-    for (const r of changes.length > 0 ? await this.nl.changeAddresses(changes, true, ifs) : []) {
+    const results = changes.length > 0 ? await this.nl.changeAddresses(changes, true, ifs) : [];
+    for (const r of results) {
       // Already gone (or its interface vanished): what stop wants anyway.
       if (!r.ok && r.error.code !== 'EADDRNOTAVAIL' && r.error.code !== 'ENODEV') throw r.error;
     }
+    for (const g of gone) this.view?.noteAddress('del', g.index, g.a);
     this.registry.release(ip, owner);
   }
 
@@ -179,7 +234,9 @@ export class NetCore {
   async announceVip(owner: string, spec: VipSpec, log?: NetLog): Promise<void> {
     const holder = this.registry.holderOf(spec.ip);
     if (!holder || holder.owner !== owner) throw new UserError(`${spec.ip} is not held by ${owner}: not announced`);
-    const [nic] = this.holders(spec, await this.nl.interfaces());
+    // The view has the address once addVip added it (noteAddress); when it does not, the kernel is asked.
+    let [nic] = this.holders(spec, this.view?.interfaces() ?? []);
+    nic ??= this.holders(spec, await this.nl.interfaces())[0];
     if (!nic || nic.loopback || nic.noarp || spec.arpCount === 0) return;
     await announce(nic.name, spec.ip, { count: spec.arpCount, intervalMs: spec.arpIntervalMs, sockets: this.packets, ...(log ? { log } : {}) });
   }
@@ -334,7 +391,7 @@ export class NetCore {
       && r.table === id.table && (r.metric ?? 0) === id.metric);
   }
 
-  private holders(spec: VipSpec, ifs: InterfaceInfo[]): InterfaceInfo[] {
+  private holders(spec: VipSpec, ifs: readonly InterfaceInfo[]): InterfaceInfo[] {
     const { ip, nic } = spec;
     return ifs.filter((i) => (nic !== undefined ? i.name === nic : !i.loopback) && i.addresses.some((a) => a.address === ip));
   }

@@ -2,19 +2,25 @@
 // kernel's link/address events. 20x faster than spawning `ip`, and no
 // parsing of its text. Messages are encoded and decoded in rtnetlink.ts.
 //
-// The socket itself comes from the `netlink` package (its RawNetlinkSocket:
-// bind, send bytes, receive datagrams, multicast membership; prebuilt for
+// Requests go over tandem-native's netlink socket (nlOpen/nlSend/nlRecv):
+// the kernel answers a route-netlink request inside the sendmsg, so the
+// answer is read in the same call, with no event-loop turn between a
+// takeover's request and its next step. Every request carries its own
+// sequence number and is matched by it, acknowledged requests are batched
+// (several messages in one sendmsg, each with NLM_F_ACK), and dumps run one
+// at a time because the kernel refuses a second dump on a socket (EBUSY)
+// while one is in progress.
+//
+// Events come over the `netlink` package's RawNetlinkSocket (bind,
+// multicast membership, receive datagrams from Node's loop; prebuilt for
 // x64/arm64). Its higher layer is not used: it groups multipart replies per
-// socket rather than per sequence number and sends one request per
-// sendmsg. Here every request carries its own sequence number and is
-// matched by it, acknowledged requests are batched (several messages in one
-// sendmsg, each with NLM_F_ACK), and dumps run one at a time because the
-// kernel refuses a second dump on a socket (EBUSY) while one is in progress.
+// socket rather than per sequence number.
 
 // Only the raw socket: the package's index also loads its generated nl80211
 // and rtnetlink tables (~1 MB of JavaScript, ~7 MB of a daemon's memory),
 // none of which tandem uses (its own codec is src/net/rtnetlink.ts).
 import { RawNetlinkSocket } from 'netlink/dist/raw.js';
+import native from 'tandem-native';
 import { UserError } from '../util/errors.js';
 import { ipFromBytes, parseIp, type Family } from './addr.js';
 import {
@@ -82,8 +88,8 @@ export type BatchResult = { ok: true } | { ok: false; error: NetlinkError };
 
 /** What watch() delivers. */
 export type NetEvent =
-  | { kind: 'link'; index: number; name: string; up: boolean; running: boolean; carrier: boolean; removed: boolean }
-  | { kind: 'address'; op: 'add' | 'del'; index: number; family: Family; address: string; prefixLen: number }
+  | { kind: 'link'; index: number; name: string; up: boolean; running: boolean; carrier: boolean; loopback: boolean; noarp: boolean; mac?: string; removed: boolean }
+  | ({ kind: 'address'; op: 'add' | 'del'; index: number } & IfAddress)
   /** The kernel dropped events (socket buffer full): re-read the state you track. */
   | { kind: 'overrun' };
 
@@ -94,22 +100,43 @@ interface Pending {
   reject: (err: Error) => void;
 }
 
+/**
+ * Where requests go and answers come from. The kernel answers a request
+ * inside the send, so `recv` after `send` normally has the answer at once;
+ * `wait(true)` asks for `onReadable` when it had not.
+ */
+export interface NlTransport {
+  send(messages: Buffer[]): void;
+  /** One datagram, or null when none is queued. */
+  recv(): Buffer | null;
+  wait(on: boolean): void;
+  close(): void;
+}
+
+/** The tandem-native netlink socket. */
+export function nativeTransport(protocol: number, onReadable: () => void): NlTransport {
+  const h = native.nlOpen(protocol, onReadable);
+  return {
+    send: (m) => native.nlSend(h, m),
+    recv: () => native.nlRecv(h),
+    wait: (on) => native.nlWait(h, on),
+    close: () => native.nlClose(h),
+  };
+}
+
 /** The request socket: sequence numbers, batching, dumps, timeouts. */
-class RtnlSocket {
+export class RtnlSocket {
   private seq = 0;
   private readonly pending = new Map<number, Pending>();
   private dumpChain: Promise<unknown> = Promise.resolve();
   private closedErr?: Error;
+  private waiting = false;
   /** sendmsg calls and the messages they carried (a batch is one call). */
   readonly counters = { sendmsg: 0, messages: 0 };
+  private readonly t: NlTransport;
 
-  constructor(private readonly sock: RawNetlinkSocket) {
-    sock.on('message', (buf) => this.onDatagram(buf));
-    // An unhandled 'error' event would crash the daemon; a failing socket
-    // shows up as failing (timed out) requests anyway.
-    sock.on('error', () => {});
-    // Idle, the socket must not keep the process alive.
-    sock.unref();
+  constructor(open: (onReadable: () => void) => NlTransport) {
+    this.t = open(() => this.drain());
   }
 
   nextSeq(): number {
@@ -117,27 +144,32 @@ class RtnlSocket {
     return this.seq;
   }
 
-  /** Sends the messages in one sendmsg; resolves per message with its replies (ack: none). */
+  /**
+   * Sends the messages in one sendmsg; resolves per message with its replies
+   * (ack: none). The answers are read before this returns when the kernel
+   * has them, as it normally does: no event-loop turn between a takeover's
+   * request and its next step.
+   */
   send(msgs: Array<{ seq: number; bytes: Buffer; dump: boolean }>): Array<Promise<NlMessage[]>> {
     if (this.closedErr) return msgs.map(() => Promise.reject(this.closedErr));
     const promises = msgs.map((m) => new Promise<NlMessage[]>((resolve, reject) => {
       this.pending.set(m.seq, { dump: m.dump, parts: [], resolve, reject });
     }));
-    this.sock.ref();
-    const timer = setTimeout(() => {
-      for (const m of msgs) this.fail(m.seq, new NetlinkError(`no answer from the kernel within ${REQUEST_TIMEOUT_MS / 1000} s`, 'ETIMEDOUT'));
-    }, REQUEST_TIMEOUT_MS);
-    timer.unref();
-    const all = Promise.allSettled(promises).then(() => clearTimeout(timer));
-    void all;
     this.counters.sendmsg += 1;
     this.counters.messages += msgs.length;
     try {
-      this.sock.send(msgs.map((m) => m.bytes), {}, (err) => {
-        if (err) for (const m of msgs) this.fail(m.seq, new NetlinkError(`sendmsg: ${err.message}`, err.code));
-      });
+      this.t.send(msgs.map((m) => m.bytes));
     } catch (e) {
-      for (const m of msgs) this.fail(m.seq, new NetlinkError(`sendmsg: ${(e as Error).message}`));
+      for (const m of msgs) this.fail(m.seq, new NetlinkError(errText(e), (e as NodeJS.ErrnoException).code));
+      return promises;
+    }
+    this.drain();
+    if (msgs.some((m) => this.pending.has(m.seq))) {
+      const timer = setTimeout(() => {
+        for (const m of msgs) this.fail(m.seq, new NetlinkError(`no answer from the kernel within ${REQUEST_TIMEOUT_MS / 1000} s`, 'ETIMEDOUT'));
+      }, REQUEST_TIMEOUT_MS);
+      timer.unref();
+      void Promise.allSettled(promises).then(() => clearTimeout(timer));
     }
     return promises;
   }
@@ -161,23 +193,40 @@ class RtnlSocket {
     if (this.closedErr) return;
     this.closedErr = err;
     for (const seq of [...this.pending.keys()]) this.fail(seq, err);
-    try { this.sock.close(); } catch { /* already closed underneath us */ }
+    try { this.t.close(); } catch { /* already closed underneath us */ }
   }
 
   get closed(): boolean {
     return this.closedErr !== undefined;
   }
 
+  /** Reads what is queued while requests wait; polls for the rest (bounded: the kernel answers each request once). */
+  private drain(): void {
+    while (this.pending.size > 0 && !this.closedErr) {
+      let buf: Buffer | null;
+      try {
+        buf = this.t.recv();
+      } catch (e) {
+        // ENOBUFS: answers were dropped; none of the waiting requests can be matched any more.
+        const err = new NetlinkError(`recvmsg: ${errText(e)}`, (e as NodeJS.ErrnoException).code);
+        for (const seq of [...this.pending.keys()]) this.fail(seq, err);
+        break;
+      }
+      if (buf === null) break;
+      this.onDatagram(buf);
+    }
+    const wait = this.pending.size > 0 && !this.closedErr;
+    if (wait !== this.waiting) {
+      this.waiting = wait;
+      try { this.t.wait(wait); } catch { /* the request's timeout reports it */ }
+    }
+  }
+
   private fail(seq: number, err: Error): void {
     const p = this.pending.get(seq);
     if (!p) return;
-    this.settle(seq);
-    p.reject(err);
-  }
-
-  private settle(seq: number): void {
     this.pending.delete(seq);
-    if (this.pending.size === 0 && !this.closedErr) this.sock.unref();
+    p.reject(err);
   }
 
   private onDatagram(buf: Buffer): void {
@@ -186,15 +235,15 @@ class RtnlSocket {
       if (!p) continue;   // a late answer to a request that timed out
       if (m.type === NLMSG_ERROR) {
         const errno = decodeError(m.body);
-        this.settle(m.seq);
+        this.pending.delete(m.seq);
         if (errno === 0) p.resolve(p.parts);
         else p.reject(new NetlinkError(errnoName(errno), errnoName(errno)));
       } else if (m.type === NLMSG_DONE) {
-        this.settle(m.seq);
+        this.pending.delete(m.seq);
         if (p.parts.length === 0 && (m.flags & NLM_F_DUMP_INTR) !== 0) p.parts.push(m);
         p.resolve(p.parts);
       } else if (m.type === NLMSG_OVERRUN) {
-        this.settle(m.seq);
+        this.pending.delete(m.seq);
         p.reject(new NetlinkError('the kernel overran the netlink socket', 'ENOBUFS'));
       } else if (p.dump) {
         p.parts.push(m);
@@ -209,7 +258,7 @@ export class Netlink {
   /** Opens the socket in the caller's network namespace. Close it with close(). */
   static open(): Netlink {
     try {
-      return new Netlink(new RtnlSocket(new RawNetlinkSocket(NETLINK_ROUTE)));
+      return new Netlink(new RtnlSocket((onReadable) => nativeTransport(NETLINK_ROUTE, onReadable)));
     } catch (e) {
       throw new NetlinkError(`cannot open a netlink socket: ${errText(e)}`);
     }
@@ -536,12 +585,14 @@ export function decodeEvent(m: NlMessage): NetEvent | undefined {
   if (m.type === RTM_NEWLINK || m.type === RTM_DELLINK) {
     const l = decodeLink(m.body);
     if (!l) return undefined;
-    return { kind: 'link', index: l.index, name: l.name, up: l.up, running: l.running, carrier: l.carrier, removed: m.type === RTM_DELLINK };
+    const e: NetEvent = { kind: 'link', index: l.index, name: l.name, up: l.up, running: l.running, carrier: l.carrier, loopback: l.loopback, noarp: l.noarp, removed: m.type === RTM_DELLINK };
+    if (l.mac !== undefined) e.mac = l.mac;
+    return e;
   }
   if (m.type === RTM_NEWADDR || m.type === RTM_DELADDR) {
     const a = decodeAddr(m.body);
     if (!a) return undefined;
-    return { kind: 'address', op: m.type === RTM_NEWADDR ? 'add' : 'del', index: a.index, family: a.family, address: a.address, prefixLen: a.prefixLen };
+    return { kind: 'address', op: m.type === RTM_NEWADDR ? 'add' : 'del', index: a.index, ...ifAddress(a) };
   }
   return undefined;
 }

@@ -158,7 +158,7 @@ export interface Placement<I extends PlaceIface> {
  * wins; IPv6 link-local and /128 entries never count), and that subnet's
  * prefix unless one was given. A message when it cannot be placed.
  */
-export function placeVip<I extends PlaceIface>(spec: VipSpec, ifs: I[], example: string): Placement<I> | string {
+export function placeVip<I extends PlaceIface>(spec: VipSpec, ifs: readonly I[], example: string): Placement<I> | string {
   const { ip, nic, prefixLen, broadcast, family } = spec;
   const vip = parseIp(ip)!.bytes;
   const fam = family === 4 ? 'IPv4' : 'IPv6';

@@ -25,7 +25,17 @@ export interface VrrpReceived {
   /** IPv4 TTL from the header, or IPv6 hop limit from IPV6_HOPLIMIT (-1 if the kernel gave none). */
   ttl: number;
   ifindex: number;
+  /** How long before the callback the kernel received it (its SO_TIMESTAMPNS stamp), 0..MAX_AGE_MS. */
+  ageMs: number;
 }
+
+/**
+ * The receive stamp moves a Master_Down deadline earlier by at most this:
+ * it removes the event loop's delay in reading an advert, but a stall that
+ * queued several must not make the deadline of one read before the newest
+ * (still queued) already past.
+ */
+export const MAX_AGE_MS = 1;
 
 export interface VrrpSocketOptions {
   family: Family;
@@ -86,7 +96,7 @@ export class VrrpSocket {
     const s = new VrrpSocket(o.family, o.ifname, group, kernelChecksum, o);
     try {
       const [h, ifindex] = native.vrrpOpen({ family: o.family, ifname: o.ifname, ...(group ? { group } : {}), kernelChecksum },
-        (packet, srcOrError, dst, ttl, ifindex) => s.received(packet, srcOrError, dst, ttl, ifindex));
+        (packet, srcOrError, dst, ttl, ifindex, ageMs) => s.received(packet, srcOrError, dst, ttl, ifindex, ageMs));
       s.handle = h;
       s.ifindex = ifindex;
     } catch (e) {
@@ -128,13 +138,14 @@ export class VrrpSocket {
     this.o.onClose?.();
   }
 
-  private received(packet: Buffer | null, srcOrError: string, dst: string, ttl: number, ifindex: number): void {
+  private received(packet: Buffer | null, srcOrError: string, dst: string, ttl: number, ifindex: number, ageMs = 0): void {
     if (!this.handle) return;
     if (packet === null) {
       this.counters.recvErrors++;
       this.rl?.warn('recv-error', () => `VRRP socket on ${this.ifname} (IPv${this.family}): ${srcOrError}`);
       return;
     }
+    const age = ageMs > 0 ? Math.min(ageMs, MAX_AGE_MS) : 0;
     let r: VrrpReceived;
     if (this.family === 4) {
       const ip = splitIpv4(packet);
@@ -143,9 +154,9 @@ export class VrrpSocket {
         this.rl?.warn('malformed', () => `VRRP socket on ${this.ifname}: packet from ${srcOrError} dropped: ${ip.ok ? `protocol ${ip.ip.protocol}` : ip.detail}`);
         return;
       }
-      r = { family: 4, payload: ip.ip.payload, src: ip.ip.src, dst: ip.ip.dst, ttl: ip.ip.ttl, ifindex };
+      r = { family: 4, payload: ip.ip.payload, src: ip.ip.src, dst: ip.ip.dst, ttl: ip.ip.ttl, ifindex, ageMs: age };
     } else {
-      r = { family: 6, payload: packet, src: srcOrError, dst, ttl, ifindex };
+      r = { family: 6, payload: packet, src: srcOrError, dst, ttl, ifindex, ageMs: age };
     }
     this.counters.received++;
     this.o.onPacket(r);

@@ -144,7 +144,8 @@ export type InstanceEvent =
    * source address; `advertIntervalMs` is the advert's field in ms (v2:
    * seconds × 1000, v3: centiseconds × 10).
    */
-  | { kind: 'advert-received'; priority: number; src: string; advertIntervalMs: number }
+  /** `at`: when it arrived (the kernel's stamp, on the machine's clock), a little before `now`; default now. */
+  | { kind: 'advert-received'; priority: number; src: string; advertIntervalMs: number; at?: number }
   | { kind: 'fault'; source: string; reason: string }
   | { kind: 'fault-cleared'; source: string; reason?: string }
   /** The tracking weights' new total (not a delta). */
@@ -452,9 +453,11 @@ function onAdvert(s: InstanceState, ev: Extract<InstanceEvent, { kind: 'advert-r
     limited(s, 'two-owners', now, out, 'warn', `${s.cfg.name}: ${src.text} also claims to own the addresses (priority 255): two owners of VRID ${s.cfg.vrid}, check the configuration`);
   }
   if (s.state === 'BACKUP') {
+    // Master_Down counts from the advert's arrival, not from when the event loop read it.
+    const heard = ev.at !== undefined && ev.at <= now ? ev.at : now;
     if (p === 0) {
       s.master = undefined;
-      s.downAt = now + skew(s);
+      s.downAt = heard + skew(s);
       s.downWhy = `master ${src.text} left (priority 0), and none took over within Skew_Time (${ms(skew(s))})`;
       s.held = false;
       limited(s, 'priority-0', now, out, 'info', `${s.cfg.name}: master ${src.text} is leaving (priority 0): MASTER in ${ms(skew(s))} unless another takes over`);
@@ -473,10 +476,10 @@ function onAdvert(s: InstanceState, ev: Extract<InstanceEvent, { kind: 'advert-r
     const outranked = p > s.priority || (p === s.priority && !(claim && cmp < 0));
     if (outranked || (!claim && (s.cfg.nopreempt || inDelay))) {
       if (s.cfg.version === 3 && validV3Interval(ev.advertIntervalMs)) s.masterAdverIntervalMs = ev.advertIntervalMs;
-      s.downAt = now + downInterval(s);
+      s.downAt = heard + downInterval(s);
       s.downWhy = `no advert after ${src.text}'s for ${ms(downInterval(s))}`;
       s.held = false;
-      s.master = { address: src.text, priority: p, at: now };
+      s.master = { address: src.text, priority: p, at: heard };
       if (delay > 0) {
         if (p >= s.priority) s.preemptAt = undefined;
         else if (s.preemptAt === undefined) s.preemptAt = now + delay;

@@ -182,7 +182,8 @@ export interface VrrpHost {
   /** VIPs on (master) or off (the others), then the notify script; `done` when both are over. */
   transition(instance: string, t: Transition, from: VrrpStateName, priority: number, reason: string, done: () => void): void;
   /** Gratuitous ARP / unsolicited NA for the instance's VIPs, `repeat` rounds. */
-  announce(instance: string, repeat: number): void;
+  /** An announcement round of the instance's VIPs; `round` says which (instance.ts). */
+  announce(instance: string, repeat: number, round: 'master' | 'master-delay' | 'refresh' | 'conflict'): void;
   /** The sync group's own notify, after its members' transitions. */
   groupState(group: string, state: Exclude<VrrpStateName, 'INIT'>, from: VrrpStateName, reason: string, done: () => void): void;
   /** A guarded unit wants MASTER (ask for its lease) or no longer does (its VIPs are off: give it up). */
@@ -270,22 +271,23 @@ export class VrrpRuntime {
     switch (e.kind) {
       case 'send-advert': h.sendAdvert(name, e.priority, e.advertIntervalMs); break;
       // Behind the transition that put the VIPs on: announcing before they are there says nothing.
-      case 'announce': this.serial.run(name, (done) => { h.announce(name, e.repeat); done(); }); break;
+      case 'announce': this.serial.run(name, (done) => { h.announce(name, e.repeat, e.round); done(); }); break;
       case 'log': h.log(e.level, e.message); break;
       default: {
         const t = e;
-        h.log(t.kind === 'become-fault' ? 'warn' : 'info', `vrrp_instance ${name}: ${t.from} -> ${STATE_OF[t.kind]} (priority ${t.priority}): ${t.reason}`);
         const queued = this.waiting.get(name);
         if (queued) {
           queued.t = t.kind; queued.priority = t.priority; queued.reason = t.reason;
-          break;
+        } else {
+          const job = { t: t.kind, from: t.from, priority: t.priority, reason: t.reason };
+          this.waiting.set(name, job);
+          this.serial.run(name, (done) => {
+            if (this.waiting.get(name) === job) this.waiting.delete(name);
+            h.transition(name, job.t, job.from, job.priority, job.reason, done);
+          });
         }
-        const job = { t: t.kind, from: t.from, priority: t.priority, reason: t.reason };
-        this.waiting.set(name, job);
-        this.serial.run(name, (done) => {
-          if (this.waiting.get(name) === job) this.waiting.delete(name);
-          h.transition(name, job.t, job.from, job.priority, job.reason, done);
-        });
+        // Logged after the job started: a takeover's first address is sent before this line is written.
+        h.log(t.kind === 'become-fault' ? 'warn' : 'info', `vrrp_instance ${name}: ${t.from} -> ${STATE_OF[t.kind]} (priority ${t.priority}): ${t.reason}`);
       }
     }
   }

@@ -15,6 +15,7 @@ import { UserError } from '../util/errors.js';
 import { RateLimitedLog } from '../util/ratelimit.js';
 import { DEFAULT_GARP, type InstanceConfig, type Transition, type VrrpStateName } from './instance.js';
 import { decode, encode, primaryAddress, type VrrpAuth } from './packet.js';
+import { NotifyQueue } from './notify-queue.js';
 import { STATE_OF, VrrpRuntime, type VrrpHost } from './runtime.js';
 import { routeScope, type VrrpCommand, type VrrpConfig, type VrrpInstanceSpec, type VrrpNotify, type VrrpRouteSpec, type VrrpScriptSpec, type VrrpTrackFileSpec } from './config.js';
 import { Driver } from '../runtime/driver.js';
@@ -40,7 +41,16 @@ interface Live {
   destinations: string[];
   auth: VrrpAuth;
   socket?: VrrpSocket;
+  /**
+   * Encoded adverts by priority and interval, one per destination: a master
+   * sends the same bytes every interval, and a backup's first advert as
+   * master is then a lookup, not an encode that only a takeover runs.
+   */
+  adverts: Map<number, Buffer[]>;
 }
+
+/** Priorities a sync group's tracking or a shutdown can give an instance are few; more means churn, not a cache. */
+const ADVERT_CACHE_MAX = 8;
 
 /** The machine's view of an instance: the numbers it needs, from the model and the interface. */
 export function instanceConfig(spec: VrrpInstanceSpec, primary: string, guarded = false): InstanceConfig {
@@ -190,6 +200,7 @@ export class VrrpService {
   private initDone?: () => void;
   /** Script runs in flight: stop waits for them (each bounded by its timeout and the kill grace). */
   private readonly running = new Set<Promise<void>>();
+  private readonly notifies = new NotifyQueue((key) => this.o.log('info', `${key}: an earlier state's notify had not started yet; only the newer state's runs`));
 
   private constructor(private readonly cfg: VrrpConfig, private readonly core: NetCore, private readonly o: Required<VrrpServiceOptions>, ifs: InterfaceInfo[]) {
     for (const spec of cfg.instances) {
@@ -199,17 +210,22 @@ export class VrrpService {
         spec, primary,
         destinations: unicast.length ? unicast : [spec.mcastGroup ?? (spec.family === 4 ? cfg.mcastGroup4 : cfg.mcastGroup6)],
         auth: spec.authPass !== undefined ? { type: 'pass', password: spec.authPass } : { type: 'none' },
+        adverts: new Map(),
       });
+      // The advert a takeover sends first, encoded now.
+      this.adverts(this.live.get(spec.name)!, spec.priority, spec.advertMs);
     }
     this.drops = new RateLimitedLog((level, msg) => o.log(level === 'error' ? 'warn' : level, msg), () => o.clock.now(), { intervalMs: DROP_LOG_INTERVAL_MS, maxKeys: 64 });
     const host: VrrpHost = {
       clock: o.clock,
       sendAdvert: (name, priority, ms) => this.sendAdvert(name, priority, ms),
       transition: (name, t, from, priority, reason, done) => void this.transition(name, t, from, priority, reason).finally(done),
-      announce: (name, repeat) => void this.announce(name, repeat),
+      // The 'master' round went out with the addresses (transition).
+      announce: (name, repeat, round) => { if (round !== 'master') void this.announce(name, repeat); },
       groupState: (group, state, _from, _reason, done) => {
         const g = cfg.syncGroups.find((x) => x.name === group);
-        void this.notify(g?.notify, 'GROUP', group, state, 0).finally(done);
+        this.notifies.push(`group ${group}`, () => this.notify(g?.notify, 'GROUP', group, state, 0));
+        done();
       },
       log: (level, message) => o.log(level, message),
       guardWant: (unit, want, reason) => o.guard.want(unit, want, reason),
@@ -225,6 +241,8 @@ export class VrrpService {
 
   /** Opens every instance's socket and starts the machines; throws UserError naming the instance. */
   static async start(cfg: VrrpConfig, core: NetCore, opts: VrrpServiceOptions): Promise<VrrpService> {
+    // A takeover then places its VIPs without dumping every link and address first (net/interfaces.ts).
+    await core.trackInterfaces();
     const ifs = await core.nl.interfaces();
     const blocking = cfg.instances.find(dropsTraffic);
     try {
@@ -378,6 +396,7 @@ export class VrrpService {
       this.scripts?.close();
       if (this.fileTimer) clearInterval(this.fileTimer);
       await this.runtime.shutdown();
+      await this.notifies.whenIdle();
       await this.core.removeTrafficFilter().catch((e: unknown) => this.o.log('warn', `no_accept filter not removed: ${e instanceof Error ? e.message : String(e)}`));
       // A script still running is not left behind: its timeout (SIGTERM, then SIGKILL) runs out first.
       await Promise.all([...this.running]);
@@ -408,20 +427,32 @@ export class VrrpService {
       this.drops.log('warn', `${spec.name}:peer`, `vrrp_instance ${spec.name}: advert from ${p.src}, not a unicast_peer: dropped`);
       return;
     }
-    this.runtime.submit({ to: spec.name, event: { kind: 'advert-received', priority: r.advert.priority, src: p.src, advertIntervalMs: r.advert.intervalCs * 10 } });
+    this.runtime.submit({ to: spec.name, event: { kind: 'advert-received', priority: r.advert.priority, src: p.src, advertIntervalMs: r.advert.intervalCs * 10, at: this.o.clock.now() - p.ageMs } });
   }
 
   private sendAdvert(name: string, priority: number, intervalMs: number): void {
     const l = this.live.get(name);
     if (!l?.socket) return;
-    const { spec } = l;
-    const addresses = spec.vips.filter((v) => v.family === spec.family).map((v) => v.address);
-    for (const dst of l.destinations) {
-      const msg = encode({ version: spec.version, vrid: spec.vrid, priority, intervalCs: Math.round(intervalMs / 10), addresses },
-        { family: spec.family, src: l.primary, dst, auth: l.auth });
-      const err = l.socket.send(msg, dst, l.primary);
+    const msgs = this.adverts(l, priority, intervalMs);
+    for (let i = 0; i < l.destinations.length; i++) {
+      const dst = l.destinations[i]!;
+      const err = l.socket.send(msgs[i]!, dst, l.primary);
       if (err) this.drops.log('warn', `${name}:send`, `vrrp_instance ${name}: advert to ${dst} not sent: ${err}`);
     }
+  }
+
+  private adverts(l: Live, priority: number, intervalMs: number): Buffer[] {
+    const intervalCs = Math.round(intervalMs / 10);
+    const key = priority * 0x10000 + intervalCs;
+    let msgs = l.adverts.get(key);
+    if (msgs) return msgs;
+    const { spec } = l;
+    const addresses = spec.vips.filter((v) => v.family === spec.family).map((v) => v.address);
+    msgs = l.destinations.map((dst) => encode({ version: spec.version, vrid: spec.vrid, priority, intervalCs, addresses },
+      { family: spec.family, src: l.primary, dst, auth: l.auth }));
+    if (l.adverts.size >= ADVERT_CACHE_MAX) l.adverts.clear();
+    l.adverts.set(key, msgs);
+    return msgs;
   }
 
   private async transition(name: string, t: Transition, from: VrrpStateName, priority: number, reason: string): Promise<void> {
@@ -432,12 +463,16 @@ export class VrrpService {
     // As keepalived: routes are added after the VIPs (a route's src or gateway may need one) and removed before them.
     if (t !== 'become-master') await this.routes(spec, false, log);
     // no_accept: the drop rule is in before the first address, out after the last.
-    const place = t !== 'become-master' || await this.dropBeforeVips(l, log);
+    // Without no_accept nothing is awaited before the first address: it goes out in this turn.
+    const place = t !== 'become-master' || !dropsTraffic(spec) || await this.dropBeforeVips(l, log);
     // virtual_ipaddress_excluded: placed and removed with the others, never advertised.
+    // Becoming MASTER, each VIP's first announcement round (garp_master_repeat) goes out as it is added, as
+    // keepalived sends it: not queued behind the rest of the transition (the machine's 'master' round, below).
+    const firstRound = { ...DEFAULT_GARP, ...spec.garp }.masterRepeat;
     for (const v of place ? [...spec.vips, ...spec.excludedVips] : []) {
       const vs = vipSpec(spec, v);
       try {
-        if (t === 'become-master') await this.core.addVip(owner, vs, log, `${v.address}/${v.prefix} dev ${vs.nic}`);
+        if (t === 'become-master') await this.core.addVip(owner, { ...vs, arpCount: firstRound }, log, `${v.address}/${v.prefix} dev ${vs.nic}`);
         else await this.core.removeVip(owner, vs, log);
       } catch (e) {
         log('warn', `${v.address} (${v.file}:${v.line}): ${t === 'become-master' ? 'not added' : 'not removed'}: ${e instanceof Error ? e.message : String(e)}`);
@@ -446,7 +481,7 @@ export class VrrpService {
     if (t !== 'become-master') await this.allowAfterVips(l, log);
     if (t === 'become-master' && place) await this.routes(spec, true, log);
     void from; void reason;
-    await this.notify(spec.notify, 'INSTANCE', name, STATE_OF[t], priority);
+    this.notifies.push(`instance ${name}`, () => this.notify(spec.notify, 'INSTANCE', name, STATE_OF[t], priority));
   }
 
   /**
@@ -512,7 +547,8 @@ export class VrrpService {
   private async notify(n: VrrpNotify | undefined, type: 'INSTANCE' | 'GROUP', name: string, state: Exclude<VrrpStateName, 'INIT'>, priority: number): Promise<void> {
     if (!n) return;
     const specific: VrrpCommand | undefined = state === 'MASTER' ? n.master : state === 'BACKUP' ? n.backup : state === 'FAULT' ? n.fault : n.stop;
-    for (const [cmd, extra] of [[specific, []], [n.any, [type, name, state, String(priority)]]] as const) {
+    // keepalived's word for a stop is STOP (its man page: MASTER|BACKUP|FAULT|STOP); the logs and status say STOPPED.
+    for (const [cmd, extra] of [[specific, []], [n.any, [type, name, state === 'STOPPED' ? 'STOP' : state, String(priority)]]] as const) {
       if (!cmd) continue;
       const path = cmd.path ?? cmd.argv[0]!;
       // check-config resolved whom it runs as (its user, script_user, or keepalived_script).

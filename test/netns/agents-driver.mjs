@@ -47,6 +47,9 @@ async function handle(cmd) {
       // {"op":"route","method":"addRoute"|"removeRoute","owner":..,"spec":..,"where":..}
       if (cmd.method !== 'addRoute' && cmd.method !== 'removeRoute') throw new Error(`unknown route method ${cmd.method}`);
       return core[cmd.method](cmd.owner, cmd.spec, ctx.log, cmd.where);
+    case 'track':
+      await core.trackInterfaces();
+      return null;
     case 'watch':
       watcher ??= core.watch((event) => send({ event }));
       return null;

@@ -227,4 +227,30 @@ describe.sequential('network core in network namespaces', () => {
     expect(await seen((e) => e.kind === 'address' && e.address === '10.236.1.77', n)).toMatchObject({ op: 'del' });
     await sh('ip', ['-n', A, 'addr', 'del', 'fd00:236:1::77/64', 'dev', 'va']);
   });
+
+  it('with the interfaces tracked, a VIP goes in with its one netlink message (no listing first), and the view hears changes made by others', async () => {
+    expect((await d().call({ op: 'track' })).ok).toBe(true);
+    const counters = async () => (await d().nl('counters')).value as { sendmsg: number; messages: number };
+    const before = await counters();
+    await d().agent('start', 'IPaddr2::10.236.1.60/24/va::arp_count=1');
+    const after = await counters();
+    // Untracked, the same start lists links and addresses first: three sendmsg calls.
+    expect(after.sendmsg - before.sendmsg).toBe(1);
+    expect(after.messages - before.messages).toBe(1);
+    expect((await addrs(A, 'va')).map((a) => a.local)).toContain('10.236.1.60');
+
+    // Another program puts an address on another interface: the view has it from the kernel's event.
+    await sh('ip', ['-n', A, 'link', 'add', 'vx', 'type', 'veth', 'peer', 'name', 'vy']);
+    try {
+      await sh('ip', ['-n', A, 'addr', 'add', '10.236.1.61/32', 'dev', 'vx']);
+      await sleep(100);
+      const quiet = await counters();
+      await expect(d().agent('start', 'IPaddr2::10.236.1.61/24/va')).rejects.toThrow('10.236.1.61 is already configured on vx, not on va');
+      expect((await counters()).sendmsg).toBe(quiet.sendmsg);
+    } finally {
+      await sh('ip', ['-n', A, 'link', 'del', 'vx']);
+    }
+    await d().agent('stop', 'IPaddr2::10.236.1.60/24/va::arp_count=1');
+    expect((await addrs(A, 'va')).map((a) => a.local)).not.toContain('10.236.1.60');
+  });
 });

@@ -186,7 +186,7 @@ describe('no_accept and vrrp_strict: a master drops IP traffic to its addresses,
     // The rule is in before the first address is: no packet to the VIP is accepted in between.
     const log = logOf('m');
     expect(log).toMatch(/no_accept: IP traffic to 10\.243\.7\.100, fd00:243:7::100 dropped/);
-    expect(log.indexOf('no_accept: IP traffic')).toBeLessThan(log.indexOf(`adding ${VIP}/24`));
+    expect(log.indexOf('no_accept: IP traffic')).toBeLessThan(log.indexOf(`added ${VIP}/24`));
     await stop('m');
     expect(await hasAddr(M, VIP)).toBe(false);
     expect(await nftTables(M), logs()).not.toContain('tandem_vrrp');

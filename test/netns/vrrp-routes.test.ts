@@ -156,12 +156,12 @@ describe.sequential('virtual_routes follow the MASTER (tandem on both nodes)', (
     const la = readFileSync(path('a', 'log'), 'utf8');
     expect(la).toContain(`${path('a', 'conf')}:${ROUTES_AT_LINE + 3}: vrrp_instance VI_R: route 10.249.40.0/24 via 10.9.9.9 dev eth0 not added: `);
     // The order keepalived uses: the VIP, then the routes (table 300's src is the VIP: before it, the kernel refuses the route).
-    expect(la.indexOf(`adding ${VIP}/24 to eth0`)).toBeGreaterThan(-1);
-    expect(la.indexOf(`adding ${VIP}/24 to eth0`)).toBeLessThan(la.indexOf('added route 10.249.10.0/24'));
+    expect(la.indexOf(`added ${VIP}/24 to eth0`)).toBeGreaterThan(-1);
+    expect(la.indexOf(`added ${VIP}/24 to eth0`)).toBeLessThan(la.indexOf('added route 10.249.10.0/24'));
     expect(readFileSync(path('b', 'log'), 'utf8')).not.toContain('added route');
     // What the routes add to a takeover: from the VIP's add to the last route's answer (log timestamps, ms).
     const at = (needle: string) => Date.parse(la.split('\n').find((l) => l.includes(needle))!.split(' ')[0]!);
-    console.log(`routes after the VIP: ${at('not added: ') - at(`adding ${VIP}/24 to eth0`)} ms for 4 routes (3 added, 1 refused)`);
+    console.log(`routes after the VIP: ${at('not added: ') - at(`added ${VIP}/24 to eth0`)} ms for 4 routes (3 added, 1 refused)`);
   }, 60_000);
 
   it("the master's power loss moves the routes to the backup; the master back takes them again and the backup removes them", async () => {

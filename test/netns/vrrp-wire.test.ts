@@ -36,7 +36,7 @@ const WORK = `/tmp/tandem-vrrp-wire-${process.pid}`;
 const ADDR = { 4: { k: '10.247.1.1', t: '10.247.1.2', vip: '10.247.1.100', len: 24 }, 6: { k: 'fd00:247:1::1', t: 'fd00:247:1::2', vip: 'fd00:247:1::100', len: 64 } } as const;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-interface Rx { payload: string; src: string; dst: string; ttl: number; ifindex: number; family: 4 | 6; at: number }
+interface Rx { payload: string; src: string; dst: string; ttl: number; ifindex: number; family: 4 | 6; ageMs: number; at: number }
 
 /** vrrp-driver.mjs in a namespace: a VrrpSocket of the compiled core, one JSON line at a time. */
 class VrrpDriver {
@@ -337,6 +337,9 @@ describe.sequential('VRRP on the wire with keepalived 2.2 in network namespaces'
         const theirTtl = c.family === 6 && c.media === 'ucast' ? 64 : 255;
         for (const r of theirs) {
           expect(r).toMatchObject({ family: c.family, src: theirSrc, dst: c.media === 'mcast' ? group : a.t, ttl: theirTtl, ifindex: opened.ifindex });
+          // The kernel's arrival stamp came with it (without one the age is 0), bounded as Master_Down's use of it is.
+          expect(r.ageMs).toBeGreaterThan(0);
+          expect(r.ageMs).toBeLessThanOrEqual(1);
           const got = decode(Buffer.from(r.payload, 'hex'), { family: c.family, src: r.src, dst: r.dst, ttl: r.ttl, version: c.version, ...(auth ? { auth } : {}), ...(theirTtl !== 255 ? { checkTtl: false } : {}) });
           expect(got).toEqual({ ok: true, authType: auth ? 1 : 0, advert: advert(100) });
         }

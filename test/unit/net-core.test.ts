@@ -158,7 +158,7 @@ describe('rtnetlink encoding', () => {
     const add = encodeAddr('add', { index: 9, address: vip, prefixLen: 64, flags: IFA_F_NODAD }, 1);
     expect(decodeAddr(add.subarray(16))).toEqual({ family: 6, index: 9, prefixLen: 64, flags: IFA_F_NODAD, scope: 0, address: 'fd00:236:1::100' });
     const ev = decodeEvent({ type: RTM_NEWADDR, flags: 0, seq: 0, pid: 0, body: add.subarray(16) });
-    expect(ev).toEqual({ kind: 'address', op: 'add', index: 9, family: 6, address: 'fd00:236:1::100', prefixLen: 64 });
+    expect(ev).toEqual({ kind: 'address', op: 'add', index: 9, family: 6, address: 'fd00:236:1::100', prefixLen: 64, secondary: false });
 
     const info = Buffer.alloc(16);
     info.writeInt32LE(4, 4);
@@ -170,7 +170,7 @@ describe('rtnetlink encoding', () => {
     const body = Buffer.concat([info, attr, name]);
     expect(decodeLink(body)).toMatchObject({ index: 4, name: 'veth0', up: true, running: false, carrier: false });
     expect(decodeEvent({ type: RTM_NEWLINK, flags: 0, seq: 0, pid: 0, body })).toEqual({
-      kind: 'link', index: 4, name: 'veth0', up: true, running: false, carrier: false, removed: false,
+      kind: 'link', index: 4, name: 'veth0', up: true, running: false, carrier: false, loopback: false, noarp: false, removed: false,
     });
   });
 });

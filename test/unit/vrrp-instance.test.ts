@@ -72,6 +72,19 @@ describe('VRRP timers (RFC 5798 §6.1, RFC 3768)', () => {
   });
 });
 
+describe('the arrival stamp of an advert', () => {
+  it('Master_Down (and Skew_Time after priority 0) counts from when the advert arrived, not when it was read', () => {
+    const s = started();
+    instanceStep(s, { ...advert(150), at: 999.25 } as InstanceEvent, 1000);
+    expect(instanceDeadline(s)).toBe(999.25 + MDI);
+    instanceStep(s, { ...advert(0), at: 1999.5 } as InstanceEvent, 2000);
+    expect(instanceDeadline(s)).toBe(1999.5 + SKEW);
+    // A stamp from the future (a confused clock) counts as now.
+    instanceStep(s, { ...advert(150), at: 3001 } as InstanceEvent, 3000);
+    expect(instanceDeadline(s)).toBe(3000 + MDI);
+  });
+});
+
 describe('start', () => {
   it('BACKUP at start (notify backup, as keepalived), MASTER after Master_Down_Interval of silence', () => {
     const s = initInstance(cfg(), 0);
