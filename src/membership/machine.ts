@@ -57,6 +57,8 @@ export interface PeerReport {
    * report. The report cannot show what the peer does about those drops.
    */
   unheardDrops?: string[];
+  /** Filled in by the engine, not sent: groups this node hands over in a message the peer had not accepted when it wrote this report. */
+  unheardHands?: string[];
   failed: string[];
   /** Groups the peer hands to this node (tg_standby); absent = the peer does not say (Heartbeat, older tandem). */
   standby?: string[];

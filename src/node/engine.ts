@@ -64,6 +64,13 @@ export interface EngineState extends EngineHandle {
   /** Groups taken back from that list since it was sent: drops the peer cannot have read yet. */
   unsentDrops?: string[];
   /**
+   * The seq of our first message that handed each group in our standby list
+   * to the peer (the `me` ask, or the status that first listed it). A peer
+   * report that has not read it cannot say whether the peer still hands the
+   * group back to us or has taken it on our word.
+   */
+  handedAt?: Record<string, number>;
+  /**
    * Heartbeat's hand-over messages still to send: `done` once the groups we
    * hand over are all released; a takeover request (`other`), repeated with
    * our next heartbeats until the peer's report lists the groups as handed
@@ -404,6 +411,7 @@ export function engineStep(s: EngineState, ev: EngineEvent, now: number): Engine
       if (had) {
         out.push({ kind: 'handover-log', level: 'warn', message: `${s.m.cfg.peer} ${a.kind === 'peer-dead' ? 'is gone' : 'restarted'}: the standby/takeover between the two nodes ends; the usual rules place the groups again` });
         rEvents.push({ kind: 'handover-reset' });
+        s.handedAt = undefined;
         s.handover = undefined;
       }
     }
@@ -431,7 +439,7 @@ export function engineStep(s: EngineState, ev: EngineEvent, now: number): Engine
   // the resources machine.
   const liveness = gatedLiveness(s);
   const report = reportWithDrops(s);
-  const unheardKey = report?.unheardDrops?.join(',') ?? '';
+  const unheardKey = `${report?.unheardDrops?.join(',') ?? ''}/${report?.unheardHands?.join(',') ?? ''}`;
   const why = liveness === 'unknown' && s.m.peer.liveness === 'dead' ? `${s.peerWhy ?? `${s.m.cfg.peer} declared dead`}; waiting for fencing` : s.peerWhy;
   if (peerChanged || liveness !== s.r.peer.liveness || unheardKey !== s.unheardKey || why !== s.r.peer.why) {
     s.unheardKey = unheardKey;
@@ -482,6 +490,7 @@ export function engineStep(s: EngineState, ev: EngineEvent, now: number): Engine
     for (const g of s.lastSentHold ?? []) if (!status.hold.includes(g)) s.droppedAt[g] = a.seq;
     // No longer handing a group over is a drop too: the peer may be taking it on our older word.
     for (const g of s.lastSentStandby ?? []) if (!status.standby.includes(g)) s.droppedAt[g] = a.seq;
+    noteHanded(s, status.standby, a.seq);
     s.lastSentHold = status.hold;
     s.lastSentStandby = status.standby;
     s.unsentDrops = undefined;
@@ -530,10 +539,35 @@ function quorumDeadline(q: EngineQuorum): number {
  */
 function reportWithDrops(s: EngineState): PeerReport | undefined {
   const r = s.m.peer.report;
-  if (!r || r.hearsSeq === undefined || r.hearsGeneration !== s.r.cfg.generation) return r;
-  const acked = r.hearsSeq;
+  if (!r) return r;
+  const readsUs = r.hearsSeq !== undefined && r.hearsGeneration === s.r.cfg.generation;
+  const acked = readsUs ? r.hearsSeq! : -Infinity;
+  const hands = r.standby !== undefined ? unheardHands(s, acked) : [];
+  if (!readsUs) return hands.length ? { ...r, unheardHands: hands } : r;
   const unheard = [...new Set([...Object.keys(s.droppedAt).filter((g) => s.droppedAt[g]! > acked), ...(s.unsentDrops ?? [])])].sort();
-  return unheard.length ? { ...r, unheardDrops: unheard } : r;
+  return unheard.length || hands.length ? { ...r, ...(unheard.length ? { unheardDrops: unheard } : {}), ...(hands.length ? { unheardHands: hands } : {}) } : r;
+}
+
+/**
+ * Groups we hand over in a message the peer had not read when it wrote its
+ * report (simulator seed 450121183: a node's standby crossed the peer's
+ * older report, which still handed the groups back from before the peer
+ * read it; both counted the hand-over as crossed and both started them).
+ */
+function unheardHands(s: EngineState, acked: number): string[] {
+  return (s.r.standby ?? []).filter((g) => !((s.handedAt?.[g] ?? Infinity) <= acked)).sort();
+}
+
+function forgetHanded(s: EngineState, groups: string[]): void {
+  for (const g of groups) delete s.handedAt?.[g];
+}
+
+/** Keep handedAt to the groups of our standby list, stamping those it lists for the first time. */
+function noteHanded(s: EngineState, standby: string[], seq: number): void {
+  const was = s.handedAt ?? {};
+  const now: Record<string, number> = {};
+  for (const g of standby) now[g] = was[g] ?? seq;
+  s.handedAt = standby.length ? now : undefined;
 }
 
 /** Has the peer, in its newest report, accepted more of our generation than we have sent? */
@@ -627,12 +661,16 @@ function operatorHandover(s: EngineState, ev: Extract<EngineEvent, { kind: 'stan
     // rsc_hold names groups as the releasing node sees them: here, this node.
     s.handover.done = { rscHold: ev.which, groups: ev.groups };
     if (s.handover.ask) s.handover.ask.groups = s.handover.ask.groups.filter((g) => !ev.groups.includes(g));
-    out.push(askAction(s, ev.which, 'me'));
+    const ask = askAction(s, ev.which, 'me');
+    s.handedAt ??= {};
+    for (const g of ev.groups) s.handedAt[g] = ask.seq;
+    out.push(ask);
     out.push({ kind: 'handover-log', level: 'info', message: `standby [${ev.which}]: handing ${ev.groups.join(', ')} to ${peer}` });
     return [{ kind: 'hand-over', groups: ev.groups }];
   }
   // The peer releases: rsc_hold as the peer sees it.
   const rscHold = SWAP[ev.which];
+  forgetHanded(s, ev.groups);
   s.handover.ask = { rscHold, groups: ev.groups, tries: 1 };
   if (s.handover.done) s.handover.done.groups = s.handover.done.groups.filter((g) => !ev.groups.includes(g));
   out.push(askAction(s, rscHold, 'other'));
@@ -646,7 +684,7 @@ function operatorHandover(s: EngineState, ev: Extract<EngineEvent, { kind: 'stan
   return [{ kind: 'take-back', groups: ev.groups }];
 }
 
-function askAction(s: EngineState, rscHold: RscHold, info: AskInfo): EngineAction {
+function askAction(s: EngineState, rscHold: RscHold, info: AskInfo): Extract<EngineAction, { kind: 'ask' }> {
   s.m.seq += 1;
   return { kind: 'ask', seq: s.m.seq, rscHold, info };
 }
@@ -684,6 +722,7 @@ function askHeard(s: EngineState, ev: Extract<EngineEvent, { kind: 'ask-heard' }
       out.push({ kind: 'handover-log', level: 'info', message: `hb_standby [${rscHold}] from ${peer}: it hands ${groups.join(', ') || 'no group'} to this node` });
       out.push(askAction(s, rscHold, 'other'));
       if (s.handover?.done) s.handover.done.groups = s.handover.done.groups.filter((g) => !groups.includes(g));
+      forgetHanded(s, groups);
       return [{ kind: 'take-back', groups }];
     }
     case 'other': {
@@ -719,9 +758,10 @@ function handoverMessages(s: EngineState, out: EngineAction[]): void {
   if (h.done) {
     const held = new Set(heldGroups(s.r));
     if (!h.done.groups.some((g) => held.has(g))) {
-      const { rscHold } = h.done;
+      const { rscHold, groups } = h.done;
       h.done = undefined;
-      out.push(askAction(s, rscHold, 'done'));
+      // Emptied by the peer's own standby or our takeover: that hand-over was called off, not done.
+      if (groups.length) out.push(askAction(s, rscHold, 'done'));
     }
   }
   if (h.ask) {

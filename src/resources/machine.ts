@@ -322,6 +322,11 @@ export function decideWant(s: ResourcesState, spec: GroupSpec): Want {
   // A peer that failed the group cannot take it: the usual rules give it back.
   const peerFailedIt = report?.failed.includes(spec.name) ?? false;
   if (iHand && !handed && !peerFailedIt) return w(false, 'handover', `handed to ${peer} (standby/takeover)`);
+  // Crossed only if the peer still hands it back after reading our hand-over:
+  // an older report may be from before it took the group on our word.
+  if (iHand && handed && report?.unheardHands?.includes(spec.name)) {
+    return w(undefined, 'handover', `both nodes hand it over; waiting for ${peer} to read this node's hand-over`);
+  }
 
   if (peerHolds && iHold) {
     // Both may run it: after a crash, a partition, or while one side

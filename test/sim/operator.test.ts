@@ -38,6 +38,14 @@ describe('simulator: operator commands', () => {
     expect(r.violation, r.violation?.message).toBeUndefined();
   });
 
+  // A standby right after a takeover: each node counted the two hand-overs as
+  // crossed, one on the other's report from before it read the standby, and
+  // both started the groups on a healthy link.
+  it.each([450121183, 450197239, 450401265, 450465822])('seed %i: a hand-over counts as crossed only on a report written after reading it', (seed) => {
+    const r = runSeed(seed);
+    expect(r.violation, r.violation?.message).toBeUndefined();
+  });
+
   it('planted: a beta that takes a handed-over group without waiting for alpha to stop it is caught', () => {
     // The broken rule: beta reads alpha's hand-over as if alpha no longer held the groups.
     const eager = (node: string, ev: EngineEvent): EngineEvent => {

@@ -216,6 +216,31 @@ describe('standby and takeover (hb_standby / hb_takeover)', () => {
     expect(ask(seq + 6, 'all', 'maybe').some((a) => a.kind === 'ask-ignored')).toBe(true);
   });
 
+  it('a standby right after a takeover: a peer report from before it read the standby does not count as crossed (seed 450121183)', () => {
+    const p = new Pair('on');
+    p.run(1000);
+    p.command(p.a, 'standby', 'all');
+    p.run(1500);
+    expect(p.holds(p.b)).toEqual(['ga', 'gb']);
+    // Right after one of alpha's heartbeats: the rest happens before its next.
+    const seq = p.a.e.m.seq;
+    while (p.a.e.m.seq === seq) p.run(10);
+    p.command(p.a, 'takeover', 'all');
+    // The standby follows as soon as beta's report hands the groups back
+    // (before the fix, that was before alpha's next heartbeat: beta counted
+    // the two hand-overs as crossed on alpha's older report, and let ga go
+    // at once by auto_failback).
+    while (!p.a.e.m.peer.report?.standby?.length) p.run(10);
+    // beta's heartbeats written after it read the standby are lost for a while: alpha keeps the older report.
+    const until = p.t + 300;
+    p.drop = (from, type) => from === 'beta' && type === 'status' && p.t < until;
+    p.command(p.a, 'standby', 'all');
+    p.run(2000);
+    expect(p.both).toEqual([]);
+    expect(p.holds(p.b)).toEqual(['ga', 'gb']);
+    expect(p.holds(p.a)).toEqual([]);
+  });
+
   it('a request that overtakes the heartbeat sent before it does not make that heartbeat a replay (seed 900001803)', () => {
     const p = new Pair('off');
     p.run(1000);
