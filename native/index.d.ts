@@ -80,3 +80,5 @@ export function nlRecv(h: NetlinkHandle): Buffer | null;
 export function nlWait(h: NetlinkHandle, on: boolean): void;
 /** Closes the socket; idempotent. */
 export function nlClose(h: NetlinkHandle): void;
+/** A do-nothing handler on every real-time signal still at its default (which would end the process); returns how many. */
+export function catchRealtimeSignals(): number;

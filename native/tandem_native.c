@@ -22,6 +22,7 @@
 #include <linux/if_packet.h>
 #include <linux/if_ether.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdint.h>
 #include <alloca.h>
 #include <sys/mman.h>
@@ -1297,6 +1298,31 @@ static napi_value nl_close(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// Real-time signals end a process by default and Node cannot listen to them:
+// `kill -s RTMIN+3` would end the daemon without the release SIGTERM makes
+// (its VIPs stay up while the peer takes them over). A handler that does
+// nothing, not SIG_IGN: exec() resets a handler to the default but keeps an
+// ignored signal ignored, and children (resource scripts and the services
+// they start) must get the default back. Signals that already have a
+// handler (glibc's own, below SIGRTMIN) are left alone.
+static void realtime_noop(int sig) { (void)sig; }
+
+static napi_value catch_realtime(napi_env env, napi_callback_info info) {
+  (void)info;
+  int caught = 0;
+  for (int sig = SIGRTMIN; sig <= SIGRTMAX; sig++) {
+    struct sigaction old;
+    if (sigaction(sig, NULL, &old) != 0 || old.sa_handler != SIG_DFL || (old.sa_flags & SA_SIGINFO)) continue;
+    struct sigaction sa; memset(&sa, 0, sizeof sa);
+    sa.sa_handler = realtime_noop;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(sig, &sa, NULL) == 0) caught++;
+  }
+  napi_value out; napi_create_int32(env, caught, &out);
+  return out;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"openPacket", NULL, open_packet, NULL, NULL, NULL, napi_default, NULL},
@@ -1324,6 +1350,7 @@ static napi_value init(napi_env env, napi_value exports) {
     {"nlRecv", NULL, nl_recv, NULL, NULL, NULL, napi_default, NULL},
     {"nlWait", NULL, nl_wait, NULL, NULL, NULL, napi_default, NULL},
     {"nlClose", NULL, nl_close, NULL, NULL, NULL, napi_default, NULL},
+    {"catchRealtimeSignals", NULL, catch_realtime, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

@@ -6,8 +6,11 @@
 //
 // Left at their defaults, on purpose: SIGKILL and SIGSTOP (cannot be caught),
 // SIGSEGV, SIGBUS, SIGFPE, SIGILL and SIGABRT (a real fault: carrying on
-// would run a corrupted process; the peer takes over as after kill -9), and
-// the real-time signals (Node cannot listen to them).
+// would run a corrupted process; the peer takes over as after kill -9).
+// The real-time signals, which Node cannot listen to, get a do-nothing
+// handler from the addon: ignored, and reset to the default for children.
+
+import native from 'tandem-native';
 
 export type SignalMeaning = 'shutdown' | 'reload' | 'debug-up' | 'debug-down' | 'ignore';
 
@@ -62,6 +65,7 @@ const profiling = (): boolean => process.execArgv.some((a) => /^--(cpu-prof|prof
  */
 export function installSignals(table: Readonly<Record<string, SignalMeaning>>, h: SignalHandlers & { insist?(sig: string): void }): () => void {
   let shutdowns = 0;
+  native.catchRealtimeSignals();
   const listeners: Array<[string, () => void]> = [];
   for (const [sig, meaning] of Object.entries(table)) {
     if (sig === 'SIGPROF' && profiling()) continue;

@@ -95,7 +95,13 @@ describe.sequential('signals', () => {
       process.kill(arbiter, sig);
       await sleep(50);
     }
+    // Real-time signals (Node cannot listen to them): SIGRTMIN, RTMIN+6, SIGRTMAX.
+    for (const n of [34, 40, 64]) {
+      process.kill(alpha, n);
+      process.kill(arbiter, n);
+    }
     await sleep(1000);
+    expect(alive(alpha), 'the daemon survives real-time signals').toBe(true);
     const text = log(p, 'alpha');
     for (const sig of sigs) expect(text).toContain(`${sig} ignored`);
     // Not stopped either (SIGTSTP): it still answers and still sends heartbeats.
