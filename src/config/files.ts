@@ -124,6 +124,36 @@ export function ownedRegularFile(path: string, owners?: number[]): { st: Stats }
 }
 
 /**
+ * Why users other than root (and tandem's own user) could set the contents
+ * of `path`: it, or a directory above it, is theirs or writable by them; or
+ * it is missing from a directory where anyone may create it (the sticky bit
+ * of /tmp protects only entries that exist).
+ */
+export function settableByOthers(path: string): string | undefined {
+  const abs = resolve(path);
+  let missing = false;
+  try {
+    statSync(abs);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') return `cannot check ${abs}: ${errText(e)}`;
+    missing = true;
+  }
+  if (!missing) return trustedFileProblem(abs, 'config');
+  const dirs = pathDirsProblem(abs);
+  if (dirs) return dirs;
+  const dir = dirname(abs);
+  try {
+    const st = statSync(dir);
+    if ((st.mode & 0o002) !== 0 || ((st.mode & 0o020) !== 0 && st.gid !== 0)) {
+      return `${abs} does not exist, and directory ${dir} (mode ${octal(st.mode)}) lets other users create it`;
+    }
+  } catch (e) {
+    return `cannot check directory ${dir}: ${errText(e)}`;
+  }
+  return undefined;
+}
+
+/**
  * Why `path` may not be trusted for `role`, or undefined. Messages name the
  * file and the command that fixes it.
  */

@@ -11,7 +11,7 @@
 
 import { applyKeywords, type Directive, type Keyword, type KeywordTable } from './keywords.js';
 import { lexKeepalived, type KaIssue, type KaNode, type KaReader } from './keepalived-lexer.js';
-import { defaultOwners, findExecutable, hostInterfaces, keepalivedReader, lookupUser, trustedFileProblem, withoutPath } from './files.js';
+import { defaultOwners, findExecutable, hostInterfaces, keepalivedReader, lookupUser, settableByOthers, trustedFileProblem, withoutPath } from './files.js';
 import { checkRuleLine, finishVrrp, newVrrpParse, VRRP_GLOBAL_KEYWORDS, VRRP_TOP_KEYWORDS, type KaReport, type VrrpCommand, type VrrpConfig, type VrrpParse } from '../vrrp/config.js';
 
 export type { KaIssue } from './keepalived-lexer.js';
@@ -40,6 +40,8 @@ export interface ScriptHost {
   /** The executable `argv0` names (absolute, or searched in PATH as keepalived does), or why there is none. */
   find(argv0: string): { path: string } | { problem: string };
   user(name: string, group?: string): { uid: number; gid: number } | { problem: string };
+  /** Why users other than root could set the file at `path` (change it, or create it while it is missing); undefined when they cannot. */
+  trackFile?(path: string): string | undefined;
   /** The network interfaces of this host (keepalived -t refuses a configuration naming another), or undefined to skip. */
   interfaces(): ReadonlySet<string> | undefined;
 }
@@ -57,6 +59,7 @@ export const realScriptHost: ScriptHost = {
     return { problem: argv0.includes('/') ? `${argv0} does not exist` : `'${argv0}' is not in ${SCRIPT_PATH.join(':')}` };
   },
   user: (name, group) => lookupUser(name, group),
+  trackFile: (path) => settableByOthers(path),
   interfaces: () => hostInterfaces(),
 };
 
@@ -240,10 +243,27 @@ export function loadKeepalived(file: string, opts: KeepalivedOptions = {}): Keep
   if (host) {
     checkScripts(vrrp, host, r);
     checkInterfaces(vrrp, host, r);
+    checkTrackFiles(vrrp, host, r);
   }
   const sorted = sortKaIssues(issues);
   if (sorted.some((i) => i.severity === 'error')) return { issues: sorted };
   return { config: { file, files: lex.files, ...(s.routerId !== undefined ? { routerId: s.routerId } : {}), vrrp, lvs: s.lvs }, issues: sorted };
+}
+
+/**
+ * A track_file's number moves the priority of every instance that tracks
+ * it: whoever can write it (or create it while it is missing) decides which
+ * node is master. keepalived accepts any such file, and so does tandem, but
+ * it says so at the file's line.
+ */
+function checkTrackFiles(v: VrrpConfig, host: ScriptHost, r: KaReport): void {
+  if (!host.trackFile) return;
+  for (const t of v.trackFiles) {
+    const tracked = (u: { trackFiles: Array<{ name: string }> }) => u.trackFiles.some((x) => x.name === t.name);
+    if (!v.instances.some(tracked) && !v.syncGroups.some(tracked)) continue;
+    const problem = host.trackFile(t.path);
+    if (problem) r.warn({ directive: '', args: [], line: t.line, file: t.file }, `vrrp_track_file ${t.name}: ${problem}: any local user who can do so sets the priority of the instances that track it`);
+  }
 }
 
 /**

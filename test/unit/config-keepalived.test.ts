@@ -390,6 +390,21 @@ describe('keepalived.conf VRRP model', () => {
     ]);
   });
 
+  it('a track_file other users could write, or create while it is missing, is warned about at its line (keepalived accepts it)', () => {
+    const host = { ...realScriptHost, interfaces: () => new Set(['eth0']) };
+    const dir = files({ 'safe': '0\n', 'loose': '0\n' }, { 'loose': 0o666 });
+    const missing = `/tmp/tandem-track-${process.pid}-missing`;
+    const conf = (path: string) => `vrrp_track_file tf {\n  file ${path}\n}\n` + VI('  track_file {\n    tf\n  }\n');
+    const shown = (path: string) => {
+      writeFileSync(join(dir, 'k.conf'), conf(path));
+      const r = loadKeepalived(join(dir, 'k.conf'), { host });
+      return r.issues.map((i) => `${i.line}: ${i.severity}: ${i.message}`);
+    };
+    expect(shown(join(dir, 'safe'))).toEqual([]);
+    expect(shown(join(dir, 'loose'))).toEqual([expect.stringMatching(/^1: warning: vrrp_track_file tf: .*loose must not be writable by group or others \(mode 0666\).*: any local user who can do so sets the priority/)]);
+    expect(shown(missing)).toEqual([`1: warning: vrrp_track_file tf: ${missing} does not exist, and directory /tmp (mode 1777) lets other users create it: any local user who can do so sets the priority of the instances that track it`]);
+  });
+
   it('messages never carry raw control characters', () => {
     const r = load('vrrp_instance "A\u001b[2J" {\n  bo\u0007gus\n}\n');
     for (const s of r.shown) expect(s).not.toMatch(/[\u0000-\u001f]/);
