@@ -218,6 +218,7 @@ typedef struct {
   napi_async_context ctx;
   int fd;
   int closed;
+  int refs;           // the JS external and the libuv handle: freed when both are gone
 } icmp_sock;
 
 // Packets drained per wakeup: bounds the time spent in one callback when the
@@ -278,10 +279,21 @@ static void icmp_readable(uv_poll_t *h, int status, int events) {
   napi_close_handle_scope(s->env, scope);
 }
 
+// A handle closed twice, or used after its close, must find its struct still
+// there (closed = 1): it is freed only once the JS external is gone too.
+static void icmp_unref(icmp_sock *s) {
+  if (--s->refs == 0) free(s);
+}
+
 static void icmp_free(uv_handle_t *h) {
   icmp_sock *s = (icmp_sock *)h->data;
   close(s->fd);
-  free(s);
+  icmp_unref(s);
+}
+
+static void icmp_finalize(napi_env env, void *data, void *hint) {
+  (void)env; (void)hint;
+  icmp_unref(data);
 }
 
 // rawOpen(protocol, onPacket) -> handle. For ICMP only echo replies pass
@@ -313,7 +325,7 @@ static napi_value icmp_open(napi_env env, napi_callback_info info) {
   if (napi_get_uv_event_loop(env, &loop) != napi_ok) { close(fd); napi_throw_error(env, NULL, "no event loop"); return NULL; }
   icmp_sock *s = calloc(1, sizeof *s);
   if (!s) { close(fd); return throw_errno(env, "rawOpen", ENOMEM); }
-  s->env = env; s->fd = fd;
+  s->env = env; s->fd = fd; s->refs = 1;
   napi_create_reference(env, argv[0], 1, &s->cb);
   napi_value name;
   napi_create_string_utf8(env, "tandem:raw", NAPI_AUTO_LENGTH, &name);
@@ -328,7 +340,16 @@ static napi_value icmp_open(napi_env env, napi_callback_info info) {
   }
   if (!s) { napi_throw_error(env, NULL, uv_strerror(rc)); return NULL; }
   napi_value ext;
-  napi_create_external(env, s, NULL, NULL, &ext);
+  s->refs++;
+  if (napi_create_external(env, s, icmp_finalize, NULL, &ext) != napi_ok) {
+    s->refs--; s->closed = 1;
+    uv_poll_stop(&s->poll);
+    napi_delete_reference(env, s->cb);
+    napi_async_destroy(env, s->ctx);
+    uv_close((uv_handle_t *)&s->poll, icmp_free);
+    napi_throw_error(env, NULL, "rawOpen: napi_create_external failed");
+    return NULL;
+  }
   return ext;
 }
 
@@ -403,6 +424,7 @@ typedef struct {
   int family;
   unsigned ifindex;
   int closed;
+  int refs;           // the JS external and the libuv handle: freed when both are gone
 } vrrp_sock;
 
 static void vrrp_call(vrrp_sock *s, size_t argc, napi_value *argv) {
@@ -508,10 +530,21 @@ static void vrrp_readable(uv_poll_t *h, int status, int events) {
   napi_close_handle_scope(s->env, scope);
 }
 
+// A handle closed twice, or used after its close, must find its struct still
+// there (closed = 1): it is freed only once the JS external is gone too.
+static void vrrp_unref(vrrp_sock *s) {
+  if (--s->refs == 0) free(s);
+}
+
 static void vrrp_free(uv_handle_t *h) {
   vrrp_sock *s = (vrrp_sock *)h->data;
   close(s->fd);
-  free(s);
+  vrrp_unref(s);
+}
+
+static void vrrp_finalize(napi_env env, void *data, void *hint) {
+  (void)env; (void)hint;
+  vrrp_unref(data);
 }
 
 static int get_named_string(napi_env env, napi_value obj, const char *key, char *buf, size_t len) {
@@ -616,7 +649,7 @@ static napi_value vrrp_open(napi_env env, napi_callback_info info) {
   if (napi_get_uv_event_loop(env, &loop) != napi_ok) { close(fd); napi_throw_error(env, NULL, "no event loop"); return NULL; }
   vrrp_sock *s = calloc(1, sizeof *s);
   if (!s) { close(fd); return throw_errno(env, "vrrpOpen", ENOMEM); }
-  s->env = env; s->fd = fd; s->family = af; s->ifindex = idx;
+  s->env = env; s->fd = fd; s->family = af; s->ifindex = idx; s->refs = 1;
   int rc = uv_poll_init(loop, &s->poll, fd);
   if (rc != 0) { close(fd); free(s); napi_throw_error(env, NULL, uv_strerror(rc)); return NULL; }
   s->poll.data = s;
@@ -633,7 +666,16 @@ static napi_value vrrp_open(napi_env env, napi_callback_info info) {
     return NULL;
   }
   napi_value ext, arr, ix;
-  napi_create_external(env, s, NULL, NULL, &ext);
+  s->refs++;
+  if (napi_create_external(env, s, vrrp_finalize, NULL, &ext) != napi_ok) {
+    s->refs--; s->closed = 1;
+    uv_poll_stop(&s->poll);
+    napi_delete_reference(env, s->cb);
+    napi_async_destroy(env, s->ctx);
+    uv_close((uv_handle_t *)&s->poll, vrrp_free);
+    napi_throw_error(env, NULL, "vrrpOpen: napi_create_external failed");
+    return NULL;
+  }
   napi_create_uint32(env, idx, &ix);
   napi_create_array_with_length(env, 2, &arr);
   napi_set_element(env, arr, 0, ext);
