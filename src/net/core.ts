@@ -126,19 +126,24 @@ export class NetCore {
 
   /**
    * Adds and announces the VIP as `ifs` says the interfaces are. False when
-   * `ifs` is the event-fed view and says the address is already there: that
-   * may be a removal not heard yet, and skipping the add on it would leave
-   * no VIP, so the caller asks the kernel.
+   * `ifs` is the event-fed view and it says the address is already there,
+   * or gives a reason to refuse: that may be a change not heard yet
+   * (skipping the add would leave no VIP, refusing would refuse a takeover
+   * the kernel allows), so the caller asks the kernel.
    */
   private async placeAndAdd(spec: VipSpec, log: NetLog, example: string, ifs: readonly InterfaceInfo[], fresh: boolean): Promise<boolean> {
     const { ip } = spec;
     const t = placeVip(spec, ifs, example);
-    if (typeof t === 'string') throw new UserError(t);
+    if (typeof t === 'string') {
+      if (!fresh) return false;
+      throw new UserError(t);
+    }
     const nic = t.nic.name;
     // Two interfaces answering for one address would split its traffic.
     // (Loopback is exempt: LVS direct-routing setups keep VIPs there.)
     const elsewhere = ifs.filter((i) => i.index !== t.nic.index && !i.loopback && i.addresses.some((a) => a.address === ip));
     if (elsewhere.length > 0) {
+      if (!fresh) return false;
       throw new UserError(`${ip} is already configured on ${elsewhere.map((i) => i.name).join(', ')}, not on ${nic}; remove it there first`);
     }
     const batch: AddressChange[] = [];

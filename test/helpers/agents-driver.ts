@@ -60,10 +60,15 @@ export class AgentsDriver {
     });
   }
 
+  /** A haresources resource as the driver's 'agent' op takes it. */
+  resource(spec: string): { spec: string; agent: string; args: string[] } {
+    const [agent = '', ...args] = spec.split('::');
+    return { spec, agent, args };
+  }
+
   /** Calls an agent method; rejects with the agent's error text. */
   async agent(method: 'start' | 'stop' | 'status', spec: string, owner?: string): Promise<unknown> {
-    const [agent = '', ...args] = spec.split('::');
-    const r = await this.call({ op: 'agent', method, resource: { spec, agent, args }, ...(owner === undefined ? {} : { owner }) });
+    const r = await this.call({ op: 'agent', method, resource: this.resource(spec), ...(owner === undefined ? {} : { owner }) });
     if (!r.ok) throw Object.assign(new Error(r.error), { errName: r.name, code: r.code });
     return r.value;
   }

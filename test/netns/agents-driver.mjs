@@ -4,12 +4,14 @@
 //   {"id":2,"op":"nl","method":"addAddress","args":["va","10.210.7.9",24]}
 //   {"id":3,"op":"route","method":"addRoute","owner":"vrrp:A","spec":{"dst":"10.0.9.0","dstLen":24},"where":"k.conf:3"}
 //   {"id":4,"op":"watch"}  then every kernel link/address event as {"event":{..}}
+//   {"id":5,"op":"behind-view","run":["ip","addr","del",..],"then":{"op":"agent",..}}
 // answers {"id":1,"ok":true,"value":..} or {"id":1,"ok":false,"error":msg,"name":..,"code":..};
 // agent log lines arrive as {"log":[level,msg]}. EOF on stdin closes the handle and exits.
 import { createInterface } from 'node:readline';
 import { pathToFileURL } from 'node:url';
 import { join } from 'node:path';
 import { closeSync, openSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 
 const dist = process.argv[2];
 if (!dist) {
@@ -53,6 +55,12 @@ async function handle(cmd) {
     case 'watch':
       watcher ??= core.watch((event) => send({ event }));
       return null;
+    case 'behind-view':
+      // {"op":"behind-view","run":[argv..],"then":{..}}: a change made while the
+      // event loop cannot read the kernel's events (the command runs
+      // synchronously), so the interface view has not heard it when `then` runs.
+      execFileSync(cmd.run[0], cmd.run.slice(1));
+      return handle(cmd.then);
     case 'reopen':
       core.close();
       core = net.NetCore.open();
