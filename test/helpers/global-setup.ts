@@ -6,6 +6,8 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export default function setup(): void {
+  // scripts/test-lanes.mjs built it once for both of its lanes.
+  if (process.env.TANDEM_TEST_BUILT === '1') return;
   const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
   try {
     execFileSync(process.execPath, [resolve(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], { cwd: root, stdio: 'pipe' });
