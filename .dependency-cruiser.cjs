@@ -25,6 +25,7 @@ const PURE = [
   '^arbiter/machine[.]ts$',
   '^src/ping/pinger[.]ts$',
   '^src/vrrp/(instance|sync-group)[.]ts$',
+  '^src/lvs/(config|checker)[.]ts$',
 ];
 
 /** What reaches the disk, the network, processes or the kernel. */

@@ -27,6 +27,9 @@ export const TOOL_PACKAGES = {
   '/usr/bin/man': 'man-db',
   groff: 'groff-base',
   '/usr/bin/python3': 'python3',
+  openssl: 'openssl',
+  dnsmasq: 'dnsmasq-base',
+  '/usr/lib/python3/dist-packages/aiosmtpd': 'python3-aiosmtpd',
 } as const;
 
 export type Tool = keyof typeof TOOL_PACKAGES;
