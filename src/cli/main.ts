@@ -76,11 +76,12 @@ export async function main(argv: string[]): Promise<number> {
         for (const line of ka.lines) process.stderr.write(line + '\n');
         if (!ka.ok) throw new UserError(`configuration in ${o.useFile}${withDir ? ` and ${o.config}` : ''} is not valid; nothing started`);
         if (!withDir) {
-          if (ka.instances === 0) throw new UserError(`${o.useFile} configures no VRRP instance and no -c directory was given; nothing to run`);
+          if (ka.instances === 0 && ka.services === 0) throw new UserError(`${o.useFile} configures no VRRP instance and no virtual_server, and no -c directory was given; nothing to run`);
           const loaded = loadKeepalived(o.useFile);
           exitCode = await runVrrpDaemon(loaded.config!, { node: o.node ?? hostname().toLowerCase(), runDir: o.runDir, ...(o.debug ? { debug: true } : {}) });
           return;
         }
+        if (ka.services > 0) throw new UserError(`${o.useFile}: virtual_server blocks run with 'tandem run -f FILE' alone; with a Heartbeat directory (-c) they are not run yet, and nothing was started`);
         if (ka.instances > 0) {
           const loaded = loadKeepalived(o.useFile);
           vrrp = { file: o.useFile, config: loaded.config!.vrrp };

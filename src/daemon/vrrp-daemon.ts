@@ -13,6 +13,7 @@ import { NetCore } from '../net/core.js';
 import { UserError } from '../util/errors.js';
 import { Logger } from '../util/log.js';
 import { VrrpService } from '../vrrp/service.js';
+import { LvsService, type LvsStatus } from '../lvs/service.js';
 import { lockNode, type NodeLock } from './lock.js';
 import { DAEMON_SIGNALS, installSignals, nextDebugLevel } from './signals.js';
 
@@ -22,6 +23,8 @@ export interface VrrpStatusReport {
   node: string;
   file: string;
   vrrp: ReturnType<VrrpService['runtime']['view']>;
+  /** The virtual services (LVS), when the file has virtual_server blocks. */
+  lvs?: LvsStatus;
 }
 
 export async function runVrrpDaemon(cfg: KeepalivedConfig, o: { node: string; runDir: string; debug?: boolean }): Promise<number> {
@@ -29,6 +32,7 @@ export async function runVrrpDaemon(cfg: KeepalivedConfig, o: { node: string; ru
   let lock: NodeLock | undefined;
   let core: NetCore | undefined;
   let service: VrrpService | undefined;
+  let lvs: LvsService | undefined;
   let control: Server | undefined;
   let stopping: Promise<void> | undefined;
   let finish: (code: number) => void = () => undefined;
@@ -36,7 +40,11 @@ export async function runVrrpDaemon(cfg: KeepalivedConfig, o: { node: string; ru
 
   /** Undoes whatever has been started, in reverse order; at most once. */
   const teardown = (): Promise<void> => (stopping ??= (async () => {
-    await service?.stop().catch((e: unknown) => log.error(`stopping the VRRP instances: ${e instanceof Error ? e.message : String(e)}`));
+    // Both at once: a master's priority-0 advert is not held back by the balancer's teardown.
+    await Promise.all([
+      service?.stop().catch((e: unknown) => log.error(`stopping the VRRP instances: ${e instanceof Error ? e.message : String(e)}`)),
+      lvs?.stop().catch((e: unknown) => log.error(`stopping the virtual services: ${e instanceof Error ? e.message : String(e)}`)),
+    ]);
     control?.close();
     core?.close();
     await lock?.release();
@@ -61,10 +69,14 @@ export async function runVrrpDaemon(cfg: KeepalivedConfig, o: { node: string; ru
     core = NetCore.open();
     service = await VrrpService.start(cfg.vrrp, core, { log: (level, m) => log.log(level, m) });
     if (stopping) { await teardown(); return await done; }
+    // keepalived programs its virtual services on every node, master or not: the VIP decides where traffic arrives.
+    if (cfg.lvs.services.length) lvs = await LvsService.start(cfg.lvs, core, { log: (level, m) => log.log(level, m) });
+    if (stopping) { await teardown(); return await done; }
     mkdirSync(o.runDir, { recursive: true, mode: 0o755 });
     const running = service;
+    const balancer = lvs;
     control = await listenControl(o.runDir, async (req) => {
-      if (req.cmd === 'status') return { kind: 'vrrp', node: o.node, file: cfg.file, vrrp: running.runtime.view() } satisfies VrrpStatusReport;
+      if (req.cmd === 'status') return { kind: 'vrrp', node: o.node, file: cfg.file, vrrp: running.runtime.view(), ...(balancer ? { lvs: await balancer.status() } : {}) } satisfies VrrpStatusReport;
       throw new UserError(`'${req.cmd}' is not available from a daemon that runs only ${cfg.file}'s VRRP instances; 'status' is`);
     });
   } catch (e) {
@@ -72,6 +84,6 @@ export async function runVrrpDaemon(cfg: KeepalivedConfig, o: { node: string; ru
     removeSignals();
     throw e;
   }
-  log.info(`running ${cfg.vrrp.instances.length} vrrp_instance(s) from ${cfg.file}: ${cfg.vrrp.instances.map((i) => `${i.name} (VRID ${i.vrid} on ${i.interface}, priority ${i.priority})`).join(', ')}`);
+  log.info(`running ${cfg.vrrp.instances.length} vrrp_instance(s) from ${cfg.file}: ${cfg.vrrp.instances.map((i) => `${i.name} (VRID ${i.vrid} on ${i.interface}, priority ${i.priority})`).join(', ')}${cfg.lvs.services.length ? `, and ${cfg.lvs.services.length} virtual_server(s)` : ''}`);
   return done;
 }
