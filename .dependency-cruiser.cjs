@@ -25,7 +25,7 @@ const PURE = [
   '^arbiter/machine[.]ts$',
   '^src/ping/pinger[.]ts$',
   '^src/vrrp/(instance|sync-group)[.]ts$',
-  '^src/lvs/(config|checker|pool)[.]ts$',
+  '^src/lvs/(config|checker|pool|metrics)[.]ts$',
 ];
 
 /** What reaches the disk, the network, processes or the kernel. */

@@ -14,6 +14,8 @@ import { UserError } from '../util/errors.js';
 import { Logger } from '../util/log.js';
 import { VrrpService } from '../vrrp/service.js';
 import { LvsService, type LvsStatus } from '../lvs/service.js';
+import { renderLvsMetrics } from '../lvs/metrics.js';
+import { Metrics } from './metrics.js';
 import { lockNode, type NodeLock } from './lock.js';
 import { DAEMON_SIGNALS, installSignals, nextDebugLevel } from './signals.js';
 
@@ -27,13 +29,14 @@ export interface VrrpStatusReport {
   lvs?: LvsStatus;
 }
 
-export async function runVrrpDaemon(cfg: KeepalivedConfig, o: { node: string; runDir: string; debug?: boolean }): Promise<number> {
+export async function runVrrpDaemon(cfg: KeepalivedConfig, o: { node: string; runDir: string; debug?: boolean; metrics?: { host: string; port: number } }): Promise<number> {
   const log = new Logger({ node: o.node, debug: o.debug ?? false });
   let lock: NodeLock | undefined;
   let core: NetCore | undefined;
   let service: VrrpService | undefined;
   let lvs: LvsService | undefined;
   let control: Server | undefined;
+  let metrics: Metrics | undefined;
   let stopping: Promise<void> | undefined;
   let finish: (code: number) => void = () => undefined;
   const done = new Promise<number>((r) => { finish = r; });
@@ -46,6 +49,7 @@ export async function runVrrpDaemon(cfg: KeepalivedConfig, o: { node: string; ru
       lvs?.stop().catch((e: unknown) => log.error(`stopping the virtual services: ${e instanceof Error ? e.message : String(e)}`)),
     ]);
     control?.close();
+    await metrics?.close();
     core?.close();
     await lock?.release();
   })());
@@ -79,6 +83,13 @@ export async function runVrrpDaemon(cfg: KeepalivedConfig, o: { node: string; ru
       if (req.cmd === 'status') return { kind: 'vrrp', node: o.node, file: cfg.file, vrrp: running.runtime.view(), ...(balancer ? { lvs: await balancer.status() } : {}) } satisfies VrrpStatusReport;
       throw new UserError(`'${req.cmd}' is not available from a daemon that runs only ${cfg.file}'s VRRP instances; 'status' is`);
     });
+    if (o.metrics) {
+      metrics = new Metrics({
+        ...o.metrics, origin: '--metrics', hint: "give another --metrics ADDRESS:PORT", keepaliveMs: 0, labels: { node: o.node, peer: '', cluster: '' },
+        extra: async () => (balancer ? renderLvsMetrics(await balancer.status(), o.node) : ''),
+      });
+      await metrics.listen();
+    }
   } catch (e) {
     await teardown();
     removeSignals();

@@ -99,7 +99,7 @@ beforeAll(async () => {
     await waitFor(`${rs} serving`, async () => ((await nsExec(NS.d, '/usr/bin/python3', ['-c', `import urllib.request;urllib.request.urlopen('http://${RS[rs]}/', timeout=1)`]).then(() => true, () => undefined))), 10_000, 100);
   }
   const log = openSync(join(WORK, 'director.log'), 'a');
-  daemon = spawn('ip', ['netns', 'exec', NS.d, process.execPath, join(ROOT, 'bin/tandem'), 'run', '-f', join(WORK, 'keepalived.conf'), '--run-dir', join(WORK, 'run')], { stdio: ['ignore', log, log] });
+  daemon = spawn('ip', ['netns', 'exec', NS.d, process.execPath, join(ROOT, 'bin/tandem'), 'run', '-f', join(WORK, 'keepalived.conf'), '--run-dir', join(WORK, 'run'), '--metrics', '127.0.0.1:9694'], { stdio: ['ignore', log, log] });
   closeSync(log);
   await waitFor('every real server checked and up', async () => {
     const s = await status();
@@ -132,6 +132,23 @@ describe.sequential('LVS on nftables, real traffic through the director', () => 
     expect(counted).toEqual([t.counts.r1, t.counts.r2, t.counts.r3]);
     console.log(`wrr 2:1:1 over 3000 requests: ${JSON.stringify(t.counts)}`);
   }, 60_000);
+
+  it('tandem status, --json and the metrics say the same: each real server\'s state, weight, connections and last check', async () => {
+    const j = await status();
+    const { stdout: text } = await nsExec(NS.d, process.execPath, [join(ROOT, 'bin/tandem'), 'status', '--run-dir', join(WORK, 'run')]);
+    const { stdout: prom } = await nsExec(NS.d, '/usr/bin/python3', ['-c', "import urllib.request;print(urllib.request.urlopen('http://127.0.0.1:9694/metrics').read().decode())"]);
+    expect(j.backend).toBe('nftables');
+    const r1 = rsState(j, RS.r1);
+    expect(r1).toMatchObject({ state: 'up', weight: 2, configuredWeight: 2, checks: [{ type: 'HTTP_GET', up: true, last: { ok: true, reason: '/health.html: HTTP 200' } }] });
+    expect(text).toMatch(new RegExp(`${VIP}:80 TCP wrr NAT: quorum up for [0-9.]+ s \\(alive weight 4, needs 1\\); sorry server ${RS.sy}:80 standing by`));
+    expect(text).toMatch(new RegExp(`${RS.r1}:80 +up +for [0-9.]+ s, weight 2, ${r1.connections} connections`));
+    expect(text).toMatch(/HTTP_GET +up, \d+ runs, last ok [0-9.]+ s ago: \/health.html: HTTP 200/);
+    const line = (name: string, rs: string) => prom.split('\n').find((l) => l.startsWith(`${name}{`) && l.includes(`real_server="${rs}"`) && l.includes(`service="${VIP}:80 TCP"`));
+    expect(line('tandem_lvs_real_server_up', `${RS.r1}:80`)).toMatch(/ 1$/);
+    expect(line('tandem_lvs_real_server_weight', `${RS.r1}:80`)).toMatch(/ 2$/);
+    expect(Number(line('tandem_lvs_real_server_connections_total', `${RS.r1}:80`)!.split(' ').at(-1))).toBeGreaterThanOrEqual(r1.connections);
+    expect(prom).toContain('# TYPE tandem_lvs_real_server_connections_total counter');
+  }, 30_000);
 
   it(`a real server that fails its check leaves within delay_loop x retry (${DELAY_LOOP_S * RETRY} s) and comes back after it passes`, async () => {
     const t0 = Date.now();
