@@ -16,7 +16,7 @@ import { attachToBridge, cleanupPrefix, createBridge, createNetns, createVeth, d
 import { need } from '../helpers/tools.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const PREFIX = 'tdlv';
+const PREFIX = 'tdlvn';
 const NS = { c: netnsName(PREFIX, 'c'), d: netnsName(PREFIX, 'd'), r1: netnsName(PREFIX, 'r1'), r2: netnsName(PREFIX, 'r2'), r3: netnsName(PREFIX, 'r3'), sy: netnsName(PREFIX, 'sy') } as const;
 const WORK = `/tmp/tandem-lvs-nft-${process.pid}`;
 const VIP = '10.160.1.100';
