@@ -76,7 +76,7 @@ export class LvsService {
       await s.checkers.stop();
       throw e;
     }
-    o.log('info', `LVS: ${cfg.services.length} virtual service(s) on nftables: ${cfg.services.map((v) => `${v.name} (${v.lbAlgo}, ${v.realServers.length} real servers)`).join(', ')}`);
+    o.log('info', `LVS: ${cfg.services.length} virtual service(s) on ${await core.lvsBackendOf()}: ${cfg.services.map((v) => `${v.name} (${v.lbAlgo}, ${v.realServers.length} real servers)`).join(', ')}`);
     return s;
   }
 
@@ -130,7 +130,7 @@ export class LvsService {
     const st = this.driver.state;
     const kernel = kernelServices(st);
     return {
-      backend: 'nftables',
+      backend: await this.core.lvsBackendOf(),
       ...(this.programError ? { programError: this.programError } : {}),
       checks: { attempts: checks.attempts, inFlight: checks.inFlight, waiting: checks.waiting },
       services: st.services.map((vs, si) => {

@@ -16,7 +16,9 @@ import { RT_SCOPE_LINK, RT_SCOPE_UNIVERSE, RT_TABLE_MAIN, RTPROT_KEEPALIVED, typ
 import { AddressRegistry } from './registry.js';
 import { hasNftTable, nftBatch, NFT_FAMILY, NFT_TABLE, type DropEntry } from './nft.js';
 import { InterfaceView } from './interfaces.js';
-import { lvsNftBatch, parseLvsCounters, LVS_NFT_TABLE, type LvsKernelService } from './lvs-nft.js';
+import { lvsCounterName, lvsNftBatch, parseLvsCounters, LVS_NFT_TABLE, type LvsKernelService } from './lvs-nft.js';
+import { IpvsGenl } from './ipvs-genl.js';
+import { ipvsKey, ipvsPlan, ipvsWanted } from './ipvs.js';
 import { PacketSockets } from './raw.js';
 import { placeVip, type VipSpec } from './vip.js';
 import { VrrpSocket, type VrrpSocketOptions } from './vrrp-socket.js';
@@ -47,6 +49,10 @@ export class NetCore {
   private nftTable = false;
   /** The LVS services of the last batch the kernel took; undefined: none yet, or the table is to be rebuilt. */
   private lvsLast?: LvsKernelService[];
+  private lvsBackend?: 'ipvs' | 'nftables';
+  private ipvs?: IpvsGenl;
+  /** IPVS services this core programmed (by ipvsKey): only those are removed when no longer wanted. */
+  private readonly ipvsOwned = new Set<string>();
   /** nft runs one at a time, in call order: each batch is computed from the state its turn sees. */
   private nftQueue: Promise<unknown> = Promise.resolve();
   /** Routes placed (or adopted) by an owner, by routeKey(). */
@@ -73,6 +79,7 @@ export class NetCore {
     for (const c of this.announcing.values()) c.abort();
     this.announcing.clear();
     this.packets.closeAll();
+    this.ipvs?.close();
     this.nl.close();
   }
 
@@ -333,6 +340,7 @@ export class NetCore {
    */
   lvsApply(services: LvsKernelService[]): Promise<void> {
     return this.nft(async () => {
+      if ((await this.lvsBackendOf()) === 'ipvs') { await this.ipvsApply(services); return; }
       const batch = lvsNftBatch(services, this.lvsLast);
       try {
         await runNft(['-f', '-'], batch);
@@ -345,10 +353,55 @@ export class NetCore {
     });
   }
 
+  /**
+   * Which balancer the kernel gets: IPVS over generic netlink where the
+   * kernel has it (the family resolves, loading ip_vs), else nftables.
+   * Decided once, at the first change.
+   */
+  async lvsBackendOf(): Promise<'ipvs' | 'nftables'> {
+    if (this.lvsBackend) return this.lvsBackend;
+    this.ipvs = await IpvsGenl.open();
+    this.lvsBackend = this.ipvs ? 'ipvs' : 'nftables';
+    return this.lvsBackend;
+  }
+
+  /**
+   * IPVS: the kernel's services are read back and made equal to `services`
+   * (ipvs.ts ipvsPlan): those of this configuration already there (a
+   * restart, a crash) are adopted and corrected, never added twice; those
+   * this daemon added and no longer wants are removed; any other service
+   * (an administrator's) is left alone.
+   */
+  private async ipvsApply(services: LvsKernelService[]): Promise<void> {
+    const ipvs = this.ipvs!;
+    const wanted = services.flatMap((s) => ipvsWanted(s));
+    for (const w of wanted) this.ipvsOwned.add(ipvsKey(w.service));
+    const ops = ipvsPlan(wanted, await ipvs.read(), this.ipvsOwned);
+    await ipvs.apply(ops);
+    this.lvsLast = structuredClone(services);
+    if (services.length === 0) this.ipvsOwned.clear();
+  }
+
   /** New connections and bytes per real server (counter name from lvsCounterName); empty when no table is in. */
   lvsCounters(): Promise<Map<string, { packets: number; bytes: number }>> {
     return this.nft(async () => {
       if (!this.lvsLast) return new Map();
+      if (this.lvsBackend === 'ipvs') {
+        // IPVS counts connections per destination; a service of several addresses (a group) adds them up.
+        const current = new Map((await this.ipvs!.read()).map((c) => [ipvsKey(c.service), c]));
+        const out = new Map<string, { packets: number; bytes: number }>();
+        for (const s of this.lvsLast) {
+          for (const w of ipvsWanted(s)) {
+            const c = current.get(ipvsKey(w.service));
+            w.dests.forEach((d, i) => {
+              const conns = c?.dests.find((x) => x.addr === d.addr && x.port === d.port)?.conns ?? 0;
+              const name = lvsCounterName(s.id, w.ids[i]!);
+              out.set(name, { packets: (out.get(name)?.packets ?? 0) + conns, bytes: 0 });
+            });
+          }
+        }
+        return out;
+      }
       return parseLvsCounters(await runNft(['-j', 'list', 'counters', 'table', ...LVS_NFT_TABLE.split(' ')]));
     });
   }

@@ -103,7 +103,7 @@ export function familyOf(f: Family): number {
   return f === 4 ? AF_INET : AF_INET6;
 }
 
-function attrBytes(attrs: Attr[]): Buffer {
+export function attrBytes(attrs: Attr[]): Buffer {
   const parts: Buffer[] = [];
   for (const [type, value] of attrs) {
     const h = Buffer.alloc(4);

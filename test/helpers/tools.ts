@@ -30,6 +30,10 @@ export const TOOL_PACKAGES = {
   openssl: 'openssl',
   dnsmasq: 'dnsmasq-base',
   '/usr/lib/python3/dist-packages/aiosmtpd': 'python3-aiosmtpd',
+  'qemu-system-x86_64': 'qemu-system-x86',
+  '/bin/busybox': 'busybox-static',
+  ipvsadm: 'ipvsadm',
+  xz: 'xz-utils',
 } as const;
 
 export type Tool = keyof typeof TOOL_PACKAGES;
