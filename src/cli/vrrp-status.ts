@@ -24,7 +24,7 @@ export function formatLvs(l: LvsStatus): string {
       out.push(`    ${r.address.padEnd(21)} ${(r.state === 'up' ? 'up' : 'DOWN').padEnd(4)} for ${secs(r.forMs)}, ${w}, ${r.connections} connections; ${r.reason}`);
       for (const c of r.checks) {
         const last = c.last ? `${c.last.ok ? 'ok' : 'FAILED'} ${secs(c.last.agoMs)} ago: ${c.last.reason}` : 'not run yet';
-        out.push(`      ${c.type.padEnd(10)} ${c.up ? 'up' : 'down'}, ${c.runs} runs, last ${last}`);
+        out.push(`      ${c.type.padEnd(10)} ${c.up ? 'up' : 'down'}, ${c.runs} runs, last ${last}${c.suspended ? '; paused: this node does not hold the address (ha_suspend)' : ''}`);
       }
     }
   }

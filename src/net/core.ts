@@ -256,6 +256,11 @@ export class NetCore {
     await announce(nic.name, spec.ip, { count: spec.arpCount, intervalMs: spec.arpIntervalMs, sockets: this.packets, ...(log ? { log } : {}) });
   }
 
+  /** Every address of this namespace's interfaces (canonical text), from a fresh listing. */
+  async localAddresses(): Promise<Set<string>> {
+    return new Set((await this.nl.interfaces()).flatMap((i) => i.addresses.map((a) => a.address)));
+  }
+
   /** Whether the VIP is on the named interface (or on any but loopback). */
   async vipPresent(spec: VipSpec): Promise<boolean> {
     return this.holders(spec, await this.nl.interfaces()).length > 0;

@@ -2,8 +2,9 @@
 // 150) and B (100), each `tandem run -f` with the same keepalived.conf but
 // its priority: one vrrp_instance holding the VIP on the client side and
 // the real servers' gateway on the other, one virtual_server (NAT, rr) over
-// two real servers. Both directors program the service, as keepalived does;
-// the VIP decides where traffic arrives. A's power loss moves the VIP and
+// two real servers, with ha_suspend. Both directors program the service, as
+// keepalived does; the VIP decides where traffic arrives, and only its holder
+// runs the checks. A's power loss moves the VIP and
 // the service together: the client's requests resume through B.
 
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -35,7 +36,7 @@ function conf(who: Dir): string {
     'global_defs {', `  router_id ${who}`, '  vrrp_version 3', '}',
     'vrrp_instance VI_LB {', '  interface eth0', '  virtual_router_id 60', `  priority ${PRIO[who]}`, '  advert_int 0.1',
     '  virtual_ipaddress {', `    ${VIP}/24 dev eth0`, `    ${GW}/24 dev eth1`, '  }', '}',
-    `virtual_server ${VIP} 80 {`, '  delay_loop 1', '  lb_algo rr', '  lb_kind NAT', '  protocol TCP', rs(RS.r1), rs(RS.r2), '}', '',
+    `virtual_server ${VIP} 80 {`, '  delay_loop 1', '  lb_algo rr', '  lb_kind NAT', '  protocol TCP', '  ha_suspend', rs(RS.r1), rs(RS.r2), '}', '',
   ].join('\n');
 }
 
@@ -85,10 +86,11 @@ beforeAll(async () => {
   start('a');
   await waitFor('A master', async () => ((await status('a')).vrrp.instances[0]?.state === 'MASTER' ? true : undefined), 10_000, 50).catch((e: Error) => { throw new Error(`${e.message}\n${logs()}`); });
   start('b');
-  for (const who of ['a', 'b'] as const) {
-    await waitFor(`${who}: real servers up`, async () => ((await status(who)).lvs?.services[0]?.realServers.every((r) => r.state === 'up' && r.checks[0]!.runs > 0) ? true : undefined), 10_000, 100)
-      .catch((e: Error) => { throw new Error(`${e.message}\n${logs()}`); });
-  }
+  // ha_suspend: only the node holding the VIP checks; B's checks wait, paused.
+  await waitFor('a: real servers checked and up', async () => ((await status('a')).lvs?.services[0]?.realServers.every((r) => r.state === 'up' && r.checks[0]!.runs > 0) ? true : undefined), 10_000, 100)
+    .catch((e: Error) => { throw new Error(`${e.message}\n${logs()}`); });
+  await waitFor('b: checks paused', async () => ((await status('b')).lvs?.services[0]?.realServers.every((r) => r.checks[0]!.suspended) ? true : undefined), 10_000, 100)
+    .catch((e: Error) => { throw new Error(`${e.message}\n${logs()}`); });
 }, 60_000);
 
 afterAll(async () => {
@@ -106,7 +108,8 @@ describe.sequential('a VRRP pair fronting an LVS pool', () => {
     const [a, b] = [await status('a'), await status('b')];
     expect(b.vrrp.instances[0]!.state).toBe('BACKUP');
     expect(a.lvs!.services[0]!.realServers.reduce((n, r) => n + r.connections, 0)).toBe(40);
-    expect(b.lvs!.services[0]!.realServers.map((r) => [r.state, r.connections])).toEqual([['up', 0], ['up', 0]]);
+    expect(b.lvs!.services[0]!.realServers.map((r) => [r.state, r.connections, r.checks[0]!.suspended, r.checks[0]!.runs])).toEqual([['up', 0, true, 0], ['up', 0, true, 0]]);
+    expect(a.lvs!.services[0]!.realServers.every((r) => !r.checks[0]!.suspended)).toBe(true);
   }, 30_000);
 
   it("A's power loss moves the VIP and the virtual service together: the client's requests resume through B", async () => {
@@ -126,6 +129,9 @@ describe.sequential('a VRRP pair fronting an LVS pool', () => {
     const after = await traffic({ count: 40, concurrency: 4 });
     expect(after.failed, after.errors.join('\n')).toBe(0);
     expect(after.counts).toEqual({ r1: 20, r2: 20 });
-    expect((await status('b')).lvs!.services[0]!.realServers.reduce((n, r) => n + r.connections, 0)).toBeGreaterThanOrEqual(40);
+    const lvs = (await status('b')).lvs!.services[0]!;
+    expect(lvs.realServers.reduce((n, r) => n + r.connections, 0)).toBeGreaterThanOrEqual(40);
+    // Holding the VIP now, B checks its real servers.
+    expect(lvs.realServers.map((r) => [r.checks[0]!.suspended, r.checks[0]!.runs > 0])).toEqual([[false, true], [false, true]]);
   }, 60_000);
 });
