@@ -30,7 +30,7 @@ const PURE = [
 /** What reaches the disk, the network, processes or the kernel. */
 const IO = [
   '^(node:)?(dgram|fs|fs/promises|child_process|net|os|cluster|worker_threads|http|https|perf_hooks)$',
-  '^node_modules/(classic-level|level|abstract-level|netlink|serialport|@serialport|raw-socket)/',
+  '^node_modules/(classic-level|level|abstract-level|serialport|@serialport|raw-socket)/',
   '^node_modules/tandem-native/',
   '^native/',
 ];
