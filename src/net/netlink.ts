@@ -301,7 +301,8 @@ export class Netlink {
     const links = known ?? await this.links();
     const msgs: Array<{ seq: number; bytes: Buffer; dump: boolean }> = [];
     const results: Array<BatchResult | Promise<BatchResult>> = [];
-    const texts: Array<{ what: string; messages: Messages }> = [];
+    // The words for a failure are built only on a failure: a takeover's add does not wait for them.
+    const sentChanges: AddressChange[] = [];
     for (const c of changes) {
       let bytes: Buffer;
       try {
@@ -315,17 +316,20 @@ export class Netlink {
       const seq = this.rt.nextSeq();
       bytes.writeUInt32LE(seq, 8);
       msgs.push({ seq, bytes, dump: false });
-      texts.push(changeText(c));
+      sentChanges.push(c);
       results.push(undefined as unknown as BatchResult);
     }
     const sent = this.rt.send(msgs);
     let k = 0;
     for (let i = 0; i < results.length; i++) {
       if (results[i] !== undefined) continue;
-      const t = texts[k]!;
+      const c = sentChanges[k]!;
       results[i] = sent[k++]!.then(
         () => ({ ok: true as const }),
-        (e: unknown) => ({ ok: false as const, error: mapError(t.what, t.messages, e) }),
+        (e: unknown) => {
+          const t = changeText(c);
+          return { ok: false as const, error: mapError(t.what, t.messages, e) };
+        },
       );
     }
     return Promise.all(results);
