@@ -19,7 +19,7 @@
 
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -368,9 +368,4 @@ export async function runInGuest(argv: string[], opts: GuestRunOptions = {}): Pr
   const result: GuestRun = { code, stdout: read(join(io, 'stdout')), stderr, console: consoleText, timedOut, accel, wallMs };
   rmSync(runDir, { recursive: true, force: true });
   return result;
-}
-
-/** Sizes of the cache's pieces, for a report. */
-export function describeKernel(k: GuestKernel): string {
-  return `${k.pkg} (${k.version}), ${k.image.endsWith('vmlinux') ? 'PVH vmlinux' : 'bzImage'} ${Math.round(statSync(k.image).size / 1e6)} MB`;
 }

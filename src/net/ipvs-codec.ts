@@ -79,7 +79,10 @@ export type IpvsProtocol = keyof typeof PROTOCOLS;
 
 /** IP_VS_CONN_F_* forwarding methods: NAT, direct routing, IP-in-IP. */
 const FORWARD = { masq: 0, local: 1, tunnel: 2, route: 3, bypass: 4 } as const;
-export type IpvsForward = keyof typeof FORWARD;
+/** What a configuration asks for (keepalived's lb_kind NAT, DR, TUN). */
+export type IpvsForward = 'masq' | 'route' | 'tunnel';
+/** What the kernel may list: also its own local-node and bypass entries. */
+export type IpvsKernelForward = keyof typeof FORWARD;
 
 /**
  * What identifies a virtual service: protocol, address and port, or a
@@ -129,7 +132,8 @@ export type IpvsServiceState = IpvsServiceKey & IpvsServiceOptions & {
   stats?: IpvsStats;
 };
 
-export interface IpvsDestState extends Required<IpvsDest> {
+export interface IpvsDestState extends Omit<Required<IpvsDest>, 'forward'> {
+  forward: IpvsKernelForward;
   family: Family;
   activeConns: number;
   inactiveConns: number;
@@ -260,7 +264,7 @@ function destAttrs(svc: IpvsServiceKey, d: IpvsDest): Attr[] {
   const ip = parseIp(d.address);
   if (!ip) throw new IpvsCodecError(`real server "${d.address}" is not an IP address`);
   const fwd = FORWARD[d.forward];
-  if (fwd === undefined || d.forward === 'local' || d.forward === 'bypass') throw new IpvsCodecError(`forwarding method "${d.forward}" is not masq, route or tunnel`);
+  if (fwd === undefined || (d.forward as string) === 'local' || (d.forward as string) === 'bypass') throw new IpvsCodecError(`forwarding method "${d.forward}" is not masq, route or tunnel`);
   if (ip.family !== svc.family && d.forward !== 'tunnel') throw new IpvsCodecError(`real server ${d.address} is IPv${ip.family} but the service is IPv${svc.family} (only tunnel forwarding mixes families)`);
   checkRange(`real server ${d.address} port`, d.port, 0, 65535);
   checkRange(`real server ${d.address} weight`, d.weight, 0, 0x7fffffff);
@@ -381,7 +385,7 @@ function netmaskPrefix(family: Family, b: Buffer | undefined): number {
 }
 
 const PROTOCOL_NAMES = new Map<number, IpvsProtocol>(Object.entries(PROTOCOLS).map(([k, v]) => [v, k as IpvsProtocol]));
-const FORWARD_NAMES = new Map<number, IpvsForward>(Object.entries(FORWARD).map(([k, v]) => [v, k as IpvsForward]));
+const FORWARD_NAMES = new Map<number, IpvsKernelForward>(Object.entries(FORWARD).map(([k, v]) => [v, k as IpvsKernelForward]));
 
 /** One service of a GET_SERVICE answer; undefined for a message that is not one (a protocol this code does not name). */
 export function decodeService(body: Buffer): IpvsServiceState | undefined {
