@@ -133,8 +133,19 @@ async function main(): Promise<Record<string, unknown>> {
     for (const srv of servers) await waitListening(srv);
     phase('namespaces and servers');
     out.traffic = { ...connections(CONNECTIONS), hits: { rs1: hits('rs1'), rs2: hits('rs2') } };
-    out.ipvsadmConnections = sh('ipvsadm', '-Ln', '--stats');
     phase('traffic');
+    // The kernel copies its counters from the estimator's totals every 2 s:
+    // wait until they hold every connection, then read them both ways.
+    const webStats = async () => (await first.read()).find((k) => k.service.protocol === 'tcp' && k.service.port === 80);
+    for (const end = Date.now() + 20_000; ;) {
+      const w = await webStats();
+      if ((w?.service.stats?.conns ?? 0) >= CONNECTIONS || Date.now() > end) break;
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    out.statsGenl = await webStats();
+    out.statsIpvsadm = sh('ipvsadm', '-Ln', '--stats', '--exact');
+    out.statsGenlAfter = await webStats();
+    phase('statistics');
 
     // 3. A crash leaves the table behind, with changes made meanwhile: a
     // stray real server and a changed weight in an owned service, an owned

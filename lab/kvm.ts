@@ -125,7 +125,7 @@ function extractVmlinux(bzImage: Buffer): Buffer | undefined {
 }
 
 /** modules.dep (relative paths) as name -> [path, deps in load order]. */
-function readModulesDep(moduleDir: string): Map<string, { path: string; deps: string[] }> {
+export function readModulesDep(moduleDir: string): Map<string, { path: string; deps: string[] }> {
   const m = new Map<string, { path: string; deps: string[] }>();
   const nameOf = (p: string): string => p.replace(/^.*\//, '').replace(/\.ko(\.\w+)?$/, '').replace(/-/g, '_');
   for (const line of readFileSync(join(moduleDir, 'modules.dep'), 'utf8').split('\n')) {
@@ -137,7 +137,7 @@ function readModulesDep(moduleDir: string): Map<string, { path: string; deps: st
 }
 
 /** The modules to insmod, dependencies first; built-in ones are skipped. */
-function loadOrder(dep: Map<string, { path: string; deps: string[] }>, wanted: string[]): string[] {
+export function loadOrder(dep: Map<string, { path: string; deps: string[] }>, wanted: string[]): string[] {
   const out: string[] = [];
   const visit = (name: string): void => {
     const e = dep.get(name);
@@ -151,7 +151,7 @@ function loadOrder(dep: Map<string, { path: string; deps: string[] }>, wanted: s
 
 // ---- initramfs: a newc cpio written here, gzip from zlib ------------------
 
-function cpioNewc(entries: Array<{ name: string; mode: number; data?: Buffer }>): Buffer {
+export function cpioNewc(entries: Array<{ name: string; mode: number; data?: Buffer }>): Buffer {
   const parts: Buffer[] = [];
   const pad = (n: number): Buffer => Buffer.alloc((4 - (n % 4)) % 4);
   let ino = 1;

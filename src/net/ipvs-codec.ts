@@ -11,7 +11,7 @@
 // strongest test there is.
 
 import { canonicalIp, ipFromBytes, parseIp, type Family } from './addr.js';
-import { AF_INET, AF_INET6, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST, encodeMessage, parseAttrs, type Attr } from './rtnetlink.js';
+import { AF_INET, AF_INET6, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST, attrBytes, encodeMessage, parseAttrs, type Attr } from './rtnetlink.js';
 
 export const GENL_ID_CTRL = 16;
 export const CTRL_CMD_GETFAMILY = 3;
@@ -150,25 +150,12 @@ export class IpvsCodecError extends Error {}
 
 // ---- encoding --------------------------------------------------------------
 
-const align4 = (n: number): number => (n + 3) & ~3;
-
-function attrs(list: Attr[]): Buffer {
-  const parts: Buffer[] = [];
-  for (const [type, value] of list) {
-    const h = Buffer.alloc(4);
-    h.writeUInt16LE(4 + value.length, 0);
-    h.writeUInt16LE(type, 2);
-    parts.push(h, value, Buffer.alloc(align4(value.length) - value.length));
-  }
-  return Buffer.concat(parts);
-}
-
 const u16 = (v: number): Buffer => { const b = Buffer.alloc(2); b.writeUInt16LE(v, 0); return b; };
 const be16 = (v: number): Buffer => { const b = Buffer.alloc(2); b.writeUInt16BE(v, 0); return b; };
 const u32 = (v: number): Buffer => { const b = Buffer.alloc(4); b.writeUInt32LE(v >>> 0, 0); return b; };
 const u8 = (v: number): Buffer => Buffer.from([v]);
 const cstr = (s: string): Buffer => Buffer.concat([Buffer.from(s, 'utf8'), Buffer.alloc(1)]);
-const nested = (type: number, list: Attr[]): Attr => [type | NLA_F_NESTED, attrs(list)];
+const nested = (type: number, list: Attr[]): Attr => [type | NLA_F_NESTED, attrBytes(list)];
 const afOf = (f: Family): number => (f === 4 ? AF_INET : AF_INET6);
 
 /** A 16-byte IPVS address (union nf_inet_addr: IPv4 in the first 4 bytes). */

@@ -12,7 +12,7 @@ import { runInGuest, type GuestRun } from '../../lab/kvm.js';
 import { CONNECTIONS, DESIRED, DNS, FOREIGN, RS1, RS2, WEB } from '../../lab/ipvs-scenario.js';
 import type { IpvsApplyResult } from '../../src/net/ipvs.js';
 import type { IpvsChange, IpvsDesiredService, IpvsKernelService } from '../../src/net/ipvs-reconcile.js';
-import type { IpvsInfo } from '../../src/net/ipvs-codec.js';
+import type { IpvsInfo, IpvsStats } from '../../src/net/ipvs-codec.js';
 import { need } from '../helpers/tools.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -31,6 +31,9 @@ interface Observed {
   missingDest: Failure | null;
   missingService: Failure | null;
   traffic: Traffic;
+  statsGenl: IpvsKernelService;
+  statsIpvsadm: string;
+  statsGenlAfter: IpvsKernelService;
   beforeRestart: string;
   restartApply: IpvsApplyResult;
   afterRestart: IpvsKernelService[];
@@ -122,6 +125,24 @@ describe('IPVS in a qemu guest, through tandem\'s generic netlink client', () =>
     // wrr is deterministic: weights 2 and 1 over 30 connections in a row.
     expect(t.hits).toEqual({ rs1: (CONNECTIONS * 2) / 3, rs2: CONNECTIONS / 3 });
     expect(t.answers).toEqual(t.hits);
+  });
+
+  it('statistics read back by genl equal ipvsadm --stats: every connection, packet and byte', () => {
+    const { service, dests } = seen.statsGenl;
+    const counters = (s: IpvsStats | undefined) => (s ? [s.conns, s.inPackets, s.outPackets, s.inBytes, s.outBytes] : []);
+    // No traffic meanwhile: the counters hold still (the rates decay on their own).
+    expect(counters(seen.statsGenlAfter.service.stats)).toEqual(counters(service.stats));
+    expect(service.stats!.conns).toBe(CONNECTIONS);
+    expect(Object.fromEntries(dests.map((d) => [d.address, d.stats!.conns]))).toEqual({ [RS1]: (CONNECTIONS * 2) / 3, [RS2]: CONNECTIONS / 3 });
+    expect(service.stats!.inPackets).toBeGreaterThanOrEqual(CONNECTIONS * 3);
+    // ipvsadm -Ln --stats --exact: Conns InPkts OutPkts InBytes OutBytes per service and real server.
+    const rows = new Map<string, number[]>();
+    for (const line of seen.statsIpvsadm.split('\n')) {
+      const m = /^\s*(?:TCP|->)\s+(\S+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s*$/.exec(line);
+      if (m) rows.set(m[1]!, m.slice(2).map(Number));
+    }
+    expect(rows.get(`${WEB.address}:80`)).toEqual(counters(service.stats));
+    for (const d of dests) expect(rows.get(`${d.address}:${d.port}`), d.address).toEqual(counters(d.stats));
   });
 
   it('a second client over a crashed one\'s table adopts what matches, fixes what differs, removes leftovers, duplicates nothing', () => {
