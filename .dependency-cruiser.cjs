@@ -20,11 +20,12 @@ const PURE = [
   '^src/vrrp/config[.]ts$',
   '^src/util/(crc|duration|errors|ratelimit)[.]ts$',
   '^src/timeline/(model|svg)[.]ts$',
-  '^src/net/(addr|rtnetlink|frames|registry|vip|nft|ipvs-codec|ipvs-reconcile)[.]ts$',
+  '^src/net/(addr|rtnetlink|frames|registry|vip|nft|ipvs-codec|ipvs-reconcile|lvs-nft)[.]ts$',
   '^src/vrrp/packet[.]ts$',
   '^arbiter/machine[.]ts$',
   '^src/ping/pinger[.]ts$',
   '^src/vrrp/(instance|sync-group)[.]ts$',
+  '^src/lvs/(config|checker|pool|metrics)[.]ts$',
 ];
 
 /** What reaches the disk, the network, processes or the kernel. */

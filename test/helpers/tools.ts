@@ -34,6 +34,9 @@ export const TOOL_PACKAGES = {
   '/bin/busybox': 'busybox-static',
   xz: 'xz-utils',
   ipvsadm: 'ipvsadm',
+  openssl: 'openssl',
+  dnsmasq: 'dnsmasq-base',
+  '/usr/lib/python3/dist-packages/aiosmtpd': 'python3-aiosmtpd',
 } as const;
 
 export type Tool = keyof typeof TOOL_PACKAGES;
