@@ -28,6 +28,7 @@ export function createAgent(resource: Resource, ctx: AgentContext, net: NetCore,
 
 export { IpAddrAgent, parseIpAddrArgs, DEFAULT_ARP_COUNT, DEFAULT_ARP_INTERVAL_MS } from './ipaddr.js';
 export type { IpAddrParams } from './ipaddr.js';
-export { ScriptAgent, findScript, runScript, interpretStatus, SCRIPT_ENV } from './script.js';
+export { ScriptAgent, findScript, interpretStatus, lsbMonitorOutcome, SCRIPT_ENV } from './script.js';
+export { runChild, type RunResult, type RunSpec } from './runner.js';
 export type { ScriptResult } from './script.js';
-export type { AgentContext, ResourceAgent, ResourceStatus } from './types.js';
+export type { AgentContext, AgentDefaults, MonitorOutcome, MonitorResult, ResourceAgent, ResourceStatus } from './types.js';
