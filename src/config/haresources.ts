@@ -18,7 +18,7 @@ import {
 import type { ConfigIssue, Resource, ResourceGroup } from './types.js';
 import { AddressRegistry, conflictMessage } from '../net/registry.js';
 import { parseVipArgs } from '../net/vip.js';
-import { parseTime } from './time.js';
+import { parseOpTime } from './time.js';
 
 const AGENT_NAME = /^[A-Za-z0-9_.+@-]+$/;
 // What the native address agent accepts as a device name.
@@ -180,12 +180,8 @@ export function claimConfigAddress(claims: AddressRegistry, r: Resource, group: 
 const OP_KEYS: Record<string, readonly string[]> = { start: ['timeout'], stop: ['timeout'], monitor: ['interval', 'timeout'] };
 
 function timeValue(key: string, value: string, zeroOk: boolean): number | string {
-  let ms: number;
-  try {
-    ms = parseTime(value);
-  } catch (e) {
-    return `${key}: ${e instanceof Error ? e.message : String(e)}`;
-  }
+  const ms = parseOpTime(value);
+  if (ms === undefined) return `${key}=${value} is not a time (e.g. 10s, 500ms, 2min; a bare number is seconds)`;
   if (ms === 0 && !zeroOk) return `${key}=${value} must be more than 0`;
   return ms;
 }
