@@ -2,6 +2,7 @@
 // for IPaddr/IPaddr2/IPv6addr, a resource.d or init.d script otherwise.
 
 import type { ConfigIssue, Resource, ResourceGroup } from '../config/types.js';
+import type { GroupSpec, MonitorSpec } from '../resources/machine.js';
 import type { NetCore } from '../net/core.js';
 import { IpAddrAgent } from './ipaddr.js';
 import { accessSync, constants as fsc, statSync } from 'node:fs';
@@ -115,3 +116,36 @@ export { runChild, type RunResult, type RunSpec } from './runner.js';
 export type { ScriptResult } from './script.js';
 export type { AgentContext, AgentDefaults, MonitorOutcome, MonitorResult, ResourceAgent, ResourceStatus } from './types.js';
 export { OcfAgent, parseOcfMetadata, ocfParamProblems, ocfMonitorOutcome, OCF_RC, DEFAULT_OCF_ROOT } from './ocf.js';
+
+/** Defaults when haresources does not say (docs/configuration.md, "Monitoring"). */
+export const DEFAULT_MIGRATION_THRESHOLD = 3;
+export const DEFAULT_MONITOR_TIMEOUT_MS = 20_000;
+
+/**
+ * How a resource is monitored: its `op monitor` line, else its agent's
+ * advice (OCF meta-data); undefined = not monitored (interval 0, or a
+ * script or address without an `op monitor` line).
+ */
+export function monitorSpecOf(r: Resource, agent: ResourceAgent | undefined): MonitorSpec | undefined {
+  const d = agent?.defaults?.() ?? {};
+  const op = r.ops?.monitor;
+  const intervalMs = op?.intervalMs ?? d.monitor?.intervalMs;
+  if (!intervalMs) return undefined;
+  return {
+    intervalMs,
+    timeoutMs: op?.timeoutMs ?? d.monitor?.timeoutMs ?? DEFAULT_MONITOR_TIMEOUT_MS,
+    migrationThreshold: r.meta?.migrationThreshold ?? DEFAULT_MIGRATION_THRESHOLD,
+    failureTimeoutMs: r.meta?.failureTimeoutMs ?? 0,
+  };
+}
+
+/** The resources machine's view of a group: its resources' count and monitors. */
+export function groupSpecOf(g: ResourceGroup, agents: readonly ResourceAgent[] | undefined): GroupSpec {
+  const monitors = g.resources.map((r, i) => monitorSpecOf(r, agents?.[i]));
+  return { name: g.name, preferredNode: g.preferredNode, resourceCount: g.resources.length, ...(monitors.some(Boolean) ? { monitors } : {}) };
+}
+
+/** Reads every agent's own description (OCF meta-data) before first use; throws a UserError naming the resource. */
+export async function prepareAgents(agents: Iterable<ResourceAgent>): Promise<void> {
+  for (const a of agents) await a.prepare?.();
+}
