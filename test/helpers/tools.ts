@@ -27,6 +27,8 @@ export const TOOL_PACKAGES = {
   '/usr/bin/man': 'man-db',
   groff: 'groff-base',
   '/usr/bin/python3': 'python3',
+  '/usr/lib/ocf/resource.d/heartbeat/Dummy': 'resource-agents',
+  '/usr/lib/ocf/resource.d/heartbeat/IPaddr2': 'resource-agents',
 } as const;
 
 export type Tool = keyof typeof TOOL_PACKAGES;
