@@ -37,6 +37,8 @@ export const TOOL_PACKAGES = {
   openssl: 'openssl',
   dnsmasq: 'dnsmasq-base',
   '/usr/lib/python3/dist-packages/aiosmtpd': 'python3-aiosmtpd',
+  '/usr/lib/ocf/resource.d/heartbeat/Dummy': 'resource-agents',
+  '/usr/lib/ocf/resource.d/heartbeat/IPaddr2': 'resource-agents',
 } as const;
 
 export type Tool = keyof typeof TOOL_PACKAGES;
