@@ -20,7 +20,7 @@ const PURE = [
   '^src/vrrp/config[.]ts$',
   '^src/util/(crc|duration|errors|ratelimit)[.]ts$',
   '^src/timeline/(model|svg)[.]ts$',
-  '^src/net/(addr|rtnetlink|frames|registry|vip|nft|lvs-nft|ipvs)[.]ts$',
+  '^src/net/(addr|rtnetlink|frames|registry|vip|nft|ipvs-codec|ipvs-reconcile|lvs-nft|lvs-ipvs)[.]ts$',
   '^src/vrrp/packet[.]ts$',
   '^arbiter/machine[.]ts$',
   '^src/ping/pinger[.]ts$',
@@ -31,7 +31,7 @@ const PURE = [
 /** What reaches the disk, the network, processes or the kernel. */
 const IO = [
   '^(node:)?(dgram|fs|fs/promises|child_process|net|os|cluster|worker_threads|http|https|perf_hooks)$',
-  '^node_modules/(classic-level|level|abstract-level|netlink|serialport|@serialport|raw-socket)/',
+  '^node_modules/(classic-level|level|abstract-level|serialport|@serialport|raw-socket)/',
   '^node_modules/tandem-native/',
   '^native/',
 ];

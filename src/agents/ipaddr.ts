@@ -8,7 +8,7 @@ import type { Resource } from '../config/types.js';
 import type { NetCore } from '../net/core.js';
 import { parseVipArgs, type VipSpec } from '../net/vip.js';
 import { UserError } from '../util/errors.js';
-import type { AgentContext, ResourceAgent, ResourceStatus } from './types.js';
+import type { AgentContext, MonitorOutcome, ResourceAgent, ResourceStatus } from './types.js';
 
 export { DEFAULT_ARP_COUNT, DEFAULT_ARP_INTERVAL_MS } from '../net/vip.js';
 
@@ -42,6 +42,23 @@ export class IpAddrAgent implements ResourceAgent {
 
   status(): Promise<ResourceStatus> {
     return this.serial(() => this.wrap(async () => ((await this.net.vipPresent(this.params)) ? 'running' : 'stopped')));
+  }
+
+  /** The address is on its interface: the network core's view, bounded by the monitor's timeout. */
+  async monitor(timeoutMs: number): Promise<MonitorOutcome> {
+    let timer: NodeJS.Timeout | undefined;
+    const limit = new Promise<MonitorOutcome>((resolve) => {
+      timer = setTimeout(() => resolve({ result: 'timeout', detail: `no answer from the network core within ${timeoutMs} ms` }), timeoutMs);
+    });
+    const check = this.status().then(
+      (st): MonitorOutcome => (st === 'running' ? { result: 'running', detail: 'address present' } : { result: 'not-running', detail: `${this.params.ip} is not on its interface` }),
+      (e: unknown): MonitorOutcome => ({ result: 'failed', detail: e instanceof Error ? e.message : String(e) }),
+    );
+    try {
+      return await Promise.race([check, limit]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   private readonly log = (level: 'info' | 'warn' | 'debug', msg: string): void => {

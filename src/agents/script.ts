@@ -1,36 +1,16 @@
 // Heartbeat resource.d scripts and LSB init scripts, run as
 // `script arg1 arg2 ... start|stop|status` like Heartbeat's ResourceManager.
 
-import { spawn } from 'node:child_process';
 import { accessSync, constants as fsc, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Resource } from '../config/types.js';
 import { UserError } from '../util/errors.js';
-import type { AgentContext, ResourceAgent, ResourceStatus } from './types.js';
+import { describeEnd, outputTail, runChild, SCRIPT_ENV, type RunResult } from './runner.js';
+import type { AgentContext, MonitorOutcome, ResourceAgent, ResourceStatus } from './types.js';
 
-/** Scripts get a fixed environment, not the daemon's: a predictable PATH, and
- *  the C locale so status texts are the English ones we parse. */
-export const SCRIPT_ENV: Readonly<Record<string, string>> = Object.freeze({
-  PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
-  LANG: 'C',
-  LC_ALL: 'C',
-  HOME: '/',
-  SHELL: '/bin/sh',
-});
+export { SCRIPT_ENV } from './runner.js';
 
-/** After the script exits, how long to keep reading output its children may still hold open. */
-const OUTPUT_GRACE_MS = 100;
-/** After SIGTERM on timeout, how long before SIGKILL. */
-const KILL_GRACE_MS = 2000;
-const OUTPUT_KEEP = 16 * 1024;
-
-export interface ScriptResult {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-  timedOut: boolean;
-}
+export type ScriptResult = RunResult;
 
 const AGENT_NAME = /^[A-Za-z0-9_.+@-]+$/;
 
@@ -72,76 +52,6 @@ function notFound(agent: string, candidates: string[], notes: string[]): never {
   );
 }
 
-/**
- * Runs a script without a shell and resolves when the script itself exits.
- * Services it starts in the background inherit its stdout/stderr; waiting
- * for those pipes to close would wait for the service to stop, so output is
- * only collected for a short grace period after the exit.
- */
-export function runScript(path: string, args: string[], timeoutMs: number, as?: { uid: number; gid: number }): Promise<ScriptResult> {
-  return new Promise((resolve, reject) => {
-    let child;
-    try {
-      // detached = setsid(): the script leads its own process group, so a
-      // timeout can kill it together with everything it spawned. `as`: the
-      // user a keepalived.conf script runs as (script_user), not root.
-      child = spawn(path, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true, cwd: '/', env: { ...SCRIPT_ENV }, ...(as ? { uid: as.uid, gid: as.gid } : {}) });
-    } catch (e) {
-      reject(new UserError(`cannot run ${path}: ${errText(e)}`));
-      return;
-    }
-    const out = { stdout: '', stderr: '' };
-    const keep = (which: 'stdout' | 'stderr') => (chunk: Buffer): void => {
-      out[which] = (out[which] + chunk.toString('utf8')).slice(-OUTPUT_KEEP);
-    };
-    const onOut = keep('stdout');
-    const onErr = keep('stderr');
-    child.stdout.on('data', onOut);
-    child.stderr.on('data', onErr);
-
-    let timedOut = false;
-    let killTimer: NodeJS.Timeout | undefined;
-    const killGroup = (sig: NodeJS.Signals): void => {
-      if (child.pid === undefined) return;
-      try { process.kill(-child.pid, sig); } catch { /* group already gone */ }
-    };
-    const timer = setTimeout(() => {
-      timedOut = true;
-      killGroup('SIGTERM');
-      killTimer = setTimeout(() => killGroup('SIGKILL'), KILL_GRACE_MS);
-    }, timeoutMs);
-
-    child.once('error', (e: NodeJS.ErrnoException) => {
-      clearTimeout(timer);
-      if (killTimer) clearTimeout(killTimer);
-      reject(new UserError(`cannot run ${path}: ${spawnErrorText(e)}`));
-    });
-
-    child.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      if (killTimer) clearTimeout(killTimer);
-      // Leftovers of a script that hung must not survive it.
-      if (timedOut) killGroup('SIGKILL');
-      let done = false;
-      const finish = (): void => {
-        if (done) return;
-        done = true;
-        for (const [s, fn] of [[child.stdout, onOut], [child.stderr, onErr]] as const) {
-          // Keep draining whatever a background service still writes (so it
-          // never blocks or gets SIGPIPE), but stop collecting, and do not
-          // let those pipes keep the daemon's event loop alive.
-          s.off('data', fn);
-          s.resume();
-          (s as unknown as { unref?: () => void }).unref?.();
-        }
-        resolve({ code, signal, stdout: out.stdout, stderr: out.stderr, timedOut });
-      };
-      child.once('close', finish);
-      setTimeout(finish, OUTPUT_GRACE_MS).unref();
-    });
-  });
-}
-
 export type ScriptOp = 'start' | 'stop' | 'status';
 
 export class ScriptAgent implements ResourceAgent {
@@ -154,19 +64,33 @@ export class ScriptAgent implements ResourceAgent {
   }
 
   start(): Promise<void> {
-    return this.serial(() => this.checked('start'));
+    return this.serial(() => this.checked('start', this.resource.ops?.start?.timeoutMs ?? this.ctx.scriptTimeoutMs));
   }
 
   stop(): Promise<void> {
-    return this.serial(() => this.checked('stop'));
+    return this.serial(() => this.checked('stop', this.resource.ops?.stop?.timeoutMs ?? this.ctx.scriptTimeoutMs));
   }
 
   status(): Promise<ResourceStatus> {
     return this.serial(async () => {
-      const { path, r } = await this.run('status');
+      const { path, r } = await this.run('status', this.ctx.scriptTimeoutMs);
       const verdict = interpretStatus(r);
       if (verdict !== undefined) return verdict;
-      throw this.err(`${this.cmd(path, 'status')} ended with ${describeExit(r)} and gave no running/stopped verdict: ${tail(r)}`);
+      throw this.err(`${this.cmd(path, 'status')} ended with ${describeEnd(r, this.ctx.scriptTimeoutMs)} and gave no running/stopped verdict: ${outputTail(r)}`);
+    });
+  }
+
+  /** `status` as a monitor: LSB's exit codes, or a Heartbeat script's words. */
+  monitor(timeoutMs: number): Promise<MonitorOutcome> {
+    return this.serial(async () => {
+      let path: string;
+      try {
+        path = findScript(this.resource.agent, this.ctx);
+      } catch (e) {
+        return { result: 'failed', detail: errText(e) };
+      }
+      const r = await runChild({ path, args: [...this.resource.args, 'status'], timeoutMs });
+      return lsbMonitorOutcome(r, timeoutMs);
     });
   }
 
@@ -176,12 +100,12 @@ export class ScriptAgent implements ResourceAgent {
     return p;
   }
 
-  private async checked(op: 'start' | 'stop'): Promise<void> {
-    const { path, r } = await this.run(op);
-    if (r.code !== 0) throw this.err(`${this.cmd(path, op)} failed with ${describeExit(r)}: ${tail(r)}`);
+  private async checked(op: 'start' | 'stop', timeoutMs: number): Promise<void> {
+    const { path, r } = await this.run(op, timeoutMs);
+    if (r.code !== 0) throw this.err(`${this.cmd(path, op)} failed with ${describeEnd(r, timeoutMs)}: ${outputTail(r)}`);
   }
 
-  private async run(op: ScriptOp): Promise<{ path: string; r: ScriptResult }> {
+  private async run(op: ScriptOp, timeoutMs: number): Promise<{ path: string; r: ScriptResult }> {
     let path: string;
     try {
       // Looked up per call, as Heartbeat does: a script installed or
@@ -192,15 +116,9 @@ export class ScriptAgent implements ResourceAgent {
     }
     const args = [...this.resource.args, op];
     this.ctx.log('debug', `running ${this.cmd(path, op)}`);
-    let r: ScriptResult;
-    try {
-      r = await runScript(path, args, this.ctx.scriptTimeoutMs);
-    } catch (e) {
-      throw this.err(errText(e));
-    }
-    if (r.timedOut) {
-      throw this.err(`${this.cmd(path, op)} timed out after ${fmtMs(this.ctx.scriptTimeoutMs)}; its processes were killed`);
-    }
+    const r = await runChild({ path, args, timeoutMs });
+    if (r.spawnError !== undefined) throw this.err(`cannot run ${path}: ${r.spawnError}`);
+    if (r.timedOut) throw this.err(`${this.cmd(path, op)} ${describeEnd(r, timeoutMs)}`);
     return { path, r };
   }
 
@@ -211,6 +129,32 @@ export class ScriptAgent implements ResourceAgent {
   private err(msg: string): UserError {
     return new UserError(`resource "${this.resource.spec}": ${msg}`);
   }
+}
+
+/** LSB's `status` exit codes (LSB 3.1, "Init Script Actions"). */
+export const LSB_STATUS: Readonly<Record<number, string>> = Object.freeze({
+  0: 'program is running or service is OK',
+  1: 'program is dead and /var/run pid file exists',
+  2: 'program is dead and /var/lock lock file exists',
+  3: 'program is not running',
+  4: 'program or service status is unknown',
+});
+
+/**
+ * A `status` run as a monitor result. LSB codes 1-3 say the service is
+ * down (a failure of a running resource); 4 and anything else is an error.
+ * A Heartbeat script that always exits 0 is read by its words (interpretStatus).
+ */
+export function lsbMonitorOutcome(r: RunResult, timeoutMs: number): MonitorOutcome {
+  if (r.timedOut) return { result: 'timeout', detail: describeEnd(r, timeoutMs) };
+  if (r.spawnError !== undefined) return { result: 'failed', detail: describeEnd(r, timeoutMs) };
+  const code = r.code ?? -1;
+  if (code >= 1 && code <= 3) return { result: 'not-running', rc: code, detail: `status exit ${code}: ${LSB_STATUS[code]}` };
+  const verdict = interpretStatus(r);
+  if (verdict === 'stopped') return { result: 'not-running', rc: code, detail: `status said: ${outputTail(r)}` };
+  if (verdict === 'running') return { result: 'running', rc: code, detail: 'running' };
+  const meaning = LSB_STATUS[code];
+  return { result: 'failed', ...(r.code !== null ? { rc: code } : {}), detail: `status ended with ${describeEnd(r, timeoutMs)}${meaning ? ` (${meaning})` : ''}: ${outputTail(r)}` };
 }
 
 /**
@@ -227,32 +171,6 @@ export function interpretStatus(r: Pick<ScriptResult, 'code' | 'stdout' | 'stder
   if (/\bstopped\b/i.test(text) && !/\brunning\b|\bOK\b/.test(text)) return 'stopped';
   if (r.code === 0) return 'running';
   return undefined;
-}
-
-function describeExit(r: ScriptResult): string {
-  return r.signal ? `signal ${r.signal}` : `exit code ${r.code}`;
-}
-
-/** The last few lines of what the script said, for the error message. */
-function tail(r: ScriptResult): string {
-  const src = r.stderr.trim() !== '' ? r.stderr : r.stdout;
-  const lines = src.split('\n').map((l) => l.trim()).filter((l) => l !== '');
-  if (lines.length === 0) return '(no output)';
-  const t = lines.slice(-5).join(' / ');
-  return t.length > 400 ? `...${t.slice(-400)}` : t;
-}
-
-function spawnErrorText(e: NodeJS.ErrnoException): string {
-  switch (e.code) {
-    case 'ENOENT': return 'it, or the interpreter named on its #! line, does not exist';
-    case 'EACCES': return 'permission denied (is it executable, and its filesystem not mounted noexec?)';
-    case 'ENOEXEC': return 'not an executable format (missing #! line?)';
-    default: return e.message;
-  }
-}
-
-function fmtMs(ms: number): string {
-  return ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`;
 }
 
 function errText(e: unknown): string {

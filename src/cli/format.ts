@@ -45,6 +45,7 @@ export function formatStatus(r: StatusReport): string {
     const why = g.transition ? transitionLine(g.transition, g.holder) : null;
     if (why) lines.push(`    ${why}`);
     lines.push(`    resources: ${g.resources.join(' ')}`);
+    for (const m of g.monitors ?? []) lines.push(`    ${monitorLine(m)}`);
   }
   if (r.fencing) {
     const f = r.fencing;
@@ -126,4 +127,13 @@ export function transitionLine(t: Transition, holder: string | null): string {
     case 'stop-failed': return `stop failed here${when}${because}`;
     default: return `stopped${when}${because}`;
   }
+}
+
+type MonitorEntry = NonNullable<StatusReport['groups'][number]['monitors']>[number];
+
+/** `monitor nginx (every 10s): running 3s ago; fail count 1 of 3; next check in 7s`. */
+export function monitorLine(m: MonitorEntry): string {
+  const last = m.last ? `${m.last.result === 'running' ? 'running' : `${m.last.result.toUpperCase()} (${m.last.detail})`} ${ms(m.last.msAgo)}` : 'not checked yet';
+  const next = m.checking ? 'checking now' : m.nextCheckInMs === null ? 'not scheduled (not running here)' : `next check in ${formatAge(m.nextCheckInMs)}`;
+  return `monitor ${m.resource} (every ${dur(m.intervalMs)}, timeout ${dur(m.timeoutMs)}): ${last}; fail count ${m.failCount} of ${m.migrationThreshold}; ${next}`;
 }

@@ -13,6 +13,9 @@ import { runVrrpDaemon, type VrrpStatusReport } from '../daemon/vrrp-daemon.js';
 import { formatVrrpStatus, formatVrrpSection } from './vrrp-status.js';
 import type { VrrpConfig } from '../vrrp/config.js';
 import { checkHost } from '../config/host.js';
+import type { Config, ConfigIssue } from '../config/types.js';
+import { checkAgentParams } from '../agents/index.js';
+import { join } from 'node:path';
 import { generateAuthKeys, writeSecretFile } from '../config/authkeys.js';
 import { Daemon } from '../daemon/daemon.js';
 import { request } from '../control/socket.js';
@@ -96,7 +99,7 @@ export async function main(argv: string[]): Promise<number> {
           vrrp = { file: o.useFile, config: loaded.config!.vrrp };
         }
       }
-      const { config, issues } = loadConfig(o.config, { initDir: o.initDir, checkMode: true });
+      const { config, issues } = await loadWithAgents(o.config, o.initDir);
       if (!config || issues.length) {
         for (const i of issues) process.stderr.write(formatIssue(i) + '\n');
         throw new UserError(`configuration in ${o.config} is not valid; nothing started`);
@@ -203,7 +206,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--init-dir <dir>', 'where LSB init scripts are looked up', '/etc/init.d')
     .option('--host', 'also check that the configuration fits this machine: node name, interfaces, serial devices')
     .option('--node <name>', 'this node\'s name for --host (default: uname -n)', nodeName)
-    .action((o: { config: string; initDir: string; host?: boolean; node?: string; useFile?: string }, cmd: Command) => {
+    .action(async (o: { config: string; initDir: string; host?: boolean; node?: string; useFile?: string }, cmd: Command) => {
       if (o.useFile !== undefined) {
         const withDir = cmd.getOptionValueSource('config') !== 'default';
         if (o.host) throw new UserError('--host checks the -c directory only; it does not go with -f yet');
@@ -213,7 +216,7 @@ export async function main(argv: string[]): Promise<number> {
         else process.stdout.write(`${o.useFile}${withDir ? ` and ${o.config}` : ''}: configuration is valid${ka.warnings ? ` (${ka.warnings} warning${ka.warnings > 1 ? 's' : ''} above)` : ''}\n`);
         return;
       }
-      const { config, issues } = loadConfig(o.config, { initDir: o.initDir, checkMode: true });
+      const { config, issues } = await loadWithAgents(o.config, o.initDir);
       const all = config && o.host
         ? sortIssues([...issues, ...checkHost(config, o.node ?? hostname().toLowerCase(), o.node ? '--node' : 'uname -n')])
         : issues;
@@ -294,4 +297,18 @@ export async function main(argv: string[]): Promise<number> {
     if (process.env.TANDEM_DEBUG) process.stderr.write(`${(e as Error).stack}\n`);
     return 70;
   }
+}
+
+/**
+ * loadConfig, then the agents' own check (OCF parameters against each
+ * agent's meta-data): a configuration with a problem in either has no config.
+ */
+async function loadWithAgents(dir: string, initDir: string): Promise<{ config?: Config; issues: ConfigIssue[] }> {
+  const loaded = loadConfig(dir, { initDir, checkMode: true });
+  if (!loaded.config) return loaded;
+  const more = await checkAgentParams(loaded.config.groups, join(dir, 'haresources'), {
+    configDir: dir, initDir, scriptTimeoutMs: 60_000, log: () => undefined,
+  });
+  const issues = sortIssues([...loaded.issues, ...more]);
+  return issues.length ? { issues } : loaded;
 }

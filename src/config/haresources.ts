@@ -18,6 +18,7 @@ import {
 import type { ConfigIssue, Resource, ResourceGroup } from './types.js';
 import { AddressRegistry, conflictMessage } from '../net/registry.js';
 import { parseVipArgs } from '../net/vip.js';
+import { parseOpTime } from './time.js';
 
 const AGENT_NAME = /^[A-Za-z0-9_.+@-]+$/;
 // What the native address agent accepts as a device name.
@@ -110,7 +111,22 @@ export function parseHaResources(
 
     const resources: Resource[] = [];
     const groupName = specs[0]!;
-    for (const spec of specs) {
+    for (let i = 0; i < specs.length; i++) {
+      const spec = specs[i]!;
+      if (spec === 'op' || spec === 'meta') {
+        // `op NAME k=v...` / `meta k=v...` belong to the resource before them.
+        let j = i + 1;
+        const opName = spec === 'op' ? specs[j++] : undefined;
+        const pairs: string[] = [];
+        while (j < specs.length && specs[j]!.includes('=') && !specs[j]!.includes('::')) pairs.push(specs[j++]!);
+        i = j - 1;
+        const target = resources[resources.length - 1];
+        const problem = target === undefined
+          ? `'${spec}' must follow the resource it applies to`
+          : spec === 'op' ? applyOp(target, opName, pairs) : applyMeta(target, pairs);
+        if (problem) out.add(line, problem);
+        continue;
+      }
       const parsed = parseResourceSpec(spec);
       if (typeof parsed === 'string') {
         out.add(line, parsed);
@@ -161,6 +177,84 @@ export function claimConfigAddress(claims: AddressRegistry, r: Resource, group: 
   return undefined;
 }
 
+const OP_KEYS: Record<string, readonly string[]> = { start: ['timeout'], stop: ['timeout'], monitor: ['interval', 'timeout'] };
+
+function timeValue(key: string, value: string, zeroOk: boolean): number | string {
+  const ms = parseOpTime(value);
+  if (ms === undefined) return `${key}=${value} is not a time (e.g. 10s, 500ms, 2min; a bare number is seconds)`;
+  if (ms === 0 && !zeroOk) return `${key}=${value} must be more than 0`;
+  return ms;
+}
+
+function splitPairs(pairs: string[]): Array<[string, string]> {
+  return pairs.map((p) => [p.slice(0, p.indexOf('=')), p.slice(p.indexOf('=') + 1)]);
+}
+
+/** `op start|stop|monitor interval=T timeout=T` (docs/configuration.md, "Monitoring"). */
+function applyOp(r: Resource, name: string | undefined, pairs: string[]): string | undefined {
+  const keys = name !== undefined ? OP_KEYS[name] : undefined;
+  if (!keys) return `'op' needs an operation: start, stop or monitor (got ${name === undefined ? 'nothing' : `'${name}'`}), e.g. op monitor interval=10s timeout=20s`;
+  if (pairs.length === 0) return `op ${name} needs ${keys.map((k) => `${k}=TIME`).join(' or ')}`;
+  const ops = (r.ops ??= {});
+  if (ops[name as keyof typeof ops]) return `op ${name} is given twice for resource '${r.spec}'`;
+  const got: Record<string, number> = {};
+  for (const [k, v] of splitPairs(pairs)) {
+    if (!keys.includes(k)) return `op ${name}: unknown setting '${k}' (${keys.join(', ')} only)`;
+    if (got[k] !== undefined) return `op ${name}: ${k} is given twice`;
+    const ms = timeValue(k, v, k === 'interval');
+    if (typeof ms === 'string') return `op ${name}: ${ms}`;
+    got[k] = ms;
+  }
+  if (name === 'monitor') ops.monitor = { ...(got.interval !== undefined ? { intervalMs: got.interval } : {}), ...(got.timeout !== undefined ? { timeoutMs: got.timeout } : {}) };
+  else if (got.timeout !== undefined) ops[name as 'start' | 'stop'] = { timeoutMs: got.timeout };
+  return undefined;
+}
+
+/** `meta migration-threshold=N failure-timeout=T`. */
+function applyMeta(r: Resource, pairs: string[]): string | undefined {
+  if (pairs.length === 0) return `'meta' needs migration-threshold=N or failure-timeout=TIME`;
+  const meta = (r.meta ??= {});
+  for (const [k, v] of splitPairs(pairs)) {
+    if (k === 'migration-threshold') {
+      const n = parseUInt(v);
+      if (n === undefined || n < 1 || n > 1_000_000) return `meta migration-threshold must be a whole number from 1 to 1000000 (got '${v}')`;
+      meta.migrationThreshold = n;
+    } else if (k === 'failure-timeout') {
+      const ms = timeValue(k, v, true);
+      if (typeof ms === 'string') return `meta ${ms}`;
+      meta.failureTimeoutMs = ms;
+    } else {
+      return `meta: unknown setting '${k}' (migration-threshold, failure-timeout only)`;
+    }
+  }
+  return undefined;
+}
+
+/** The parts of an `ocf:PROVIDER:TYPE` agent name; undefined for any other agent. */
+export function ocfName(agent: string): { provider: string; type: string } | undefined {
+  const m = /^ocf:([A-Za-z0-9_.+@-]+):([A-Za-z0-9_.+@-]+)$/.exec(agent);
+  return m ? { provider: m[1]!, type: m[2]! } : undefined;
+}
+
+/** The unit of a `systemd:UNIT` agent name (".service" added when it names no type); undefined for any other agent. */
+export function systemdUnit(agent: string): string | undefined {
+  const m = /^systemd:([A-Za-z0-9_.@:\\-]+)$/.exec(agent);
+  if (!m) return undefined;
+  return /\.(service|socket|target|mount|timer|path)$/.test(m[1]!) ? m[1]! : `${m[1]!}.service`;
+}
+
+/** `NAME=VALUE` arguments (OCF parameters, and Heartbeat resources resolved to OCF). */
+export function namedParams(args: readonly string[]): { named: Array<[string, string]>; positional: string[] } {
+  const named: Array<[string, string]> = [];
+  const positional: string[] = [];
+  for (const a of args) {
+    const eq = a.indexOf('=');
+    if (eq > 0 && /^[A-Za-z_][A-Za-z0-9_]*$/.test(a.slice(0, eq))) named.push([a.slice(0, eq), a.slice(eq + 1)]);
+    else positional.push(a);
+  }
+  return { named, positional };
+}
+
 /** A Resource, or the message explaining why `spec` is not one. */
 export function parseResourceSpec(spec: string): Resource | string {
   let agent: string;
@@ -179,8 +273,15 @@ export function parseResourceSpec(spec: string): Resource | string {
   if (agent === '') return `resource '${spec}' has no agent name before '::'`;
   // The agent name becomes a file name under resource.d or the init
   // directory; same character set as the script runner (src/agents/script.ts).
-  if (!AGENT_NAME.test(agent) || agent === '.' || agent === '..') {
-    return `resource agent '${agent}' must be a plain file name (letters, digits, '_', '.', '+', '@', '-')`;
+  if (agent.startsWith('ocf:')) {
+    if (!ocfName(agent)) return `resource agent '${agent}' must be ocf:PROVIDER:TYPE, e.g. ocf:heartbeat:nginx`;
+    const { positional } = namedParams(args);
+    if (positional.length) return `resource '${spec}': OCF agents take NAME=VALUE parameters, not '${positional[0]}'`;
+  } else if (agent.startsWith('systemd:')) {
+    if (!systemdUnit(agent)) return `resource agent '${agent}' must be systemd:UNIT, e.g. systemd:nginx.service`;
+    if (args.length) return `resource '${spec}': a systemd unit takes no arguments`;
+  } else if (!AGENT_NAME.test(agent) || agent === '.' || agent === '..') {
+    return `resource agent '${agent}' must be a plain file name (letters, digits, '_', '.', '+', '@', '-'), ocf:PROVIDER:TYPE or systemd:UNIT`;
   }
   if (args.some((a) => a === '')) {
     return `resource '${spec}' has an empty argument (check for ':::' or a trailing '::')`;

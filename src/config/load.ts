@@ -12,10 +12,14 @@ import { BUILTIN_AGENTS, parseHaResources } from './haresources.js';
 import type { Config, ConfigIssue, ResourceGroup } from './types.js';
 
 export const DEFAULT_INIT_DIR = '/etc/init.d';
+/** Where OCF resource agents live (resource-agents: /usr/lib/ocf/resource.d/PROVIDER/TYPE). */
+export const DEFAULT_OCF_ROOT = '/usr/lib/ocf';
 
 export interface LoadOptions {
   /** Where LSB init scripts live; searched after <dir>/resource.d. Default /etc/init.d. */
   initDir?: string;
+  /** OCF_ROOT: a Heartbeat name found nowhere else may be $OCF_ROOT/resource.d/heartbeat/NAME. Default /usr/lib/ocf. */
+  ocfRoot?: string;
   /**
    * Check ownership and modes (docs/configuration.md, "Who may change what
    * tandem trusts"): authkeys readable by root only; ha.cf, haresources,
@@ -84,7 +88,7 @@ export function loadConfig(dir: string, opts: LoadOptions = {}): LoadResult {
   if (res) {
     issues.push(...res.issues);
     trusted(resFile);
-    issues.push(...checkScriptAgents(res.parsed, resFile, dir, initDir, checkMode));
+    issues.push(...checkScriptAgents(res.parsed, resFile, dir, initDir, checkMode, opts.ocfRoot ?? DEFAULT_OCF_ROOT));
   }
 
   const sorted = sortIssues(issues);
@@ -103,6 +107,7 @@ function checkScriptAgents(
   dir: string,
   initDir: string,
   checkMode: boolean,
+  ocfRoot: string,
 ): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
   const verdicts = new Map<string, string | undefined>();
@@ -110,7 +115,10 @@ function checkScriptAgents(
     const reported = new Set<string>();
     for (const { agent } of group.resources) {
       if (BUILTIN_AGENTS.has(agent) || reported.has(agent)) continue;
-      if (!verdicts.has(agent)) verdicts.set(agent, scriptProblem(agent, dir, initDir, checkMode));
+      // OCF agents (and Heartbeat names that resolve to one) and systemd
+      // units are checked by the agents' own check, which reads meta-data.
+      if (agent.startsWith('ocf:') || agent.startsWith('systemd:')) continue;
+      if (!verdicts.has(agent)) verdicts.set(agent, scriptProblem(agent, dir, initDir, checkMode, ocfRoot));
       const problem = verdicts.get(agent);
       if (problem) {
         issues.push({ file, line: group.line, message: problem });
@@ -121,7 +129,7 @@ function checkScriptAgents(
   return issues;
 }
 
-function scriptProblem(agent: string, dir: string, initDir: string, checkMode: boolean): string | undefined {
+function scriptProblem(agent: string, dir: string, initDir: string, checkMode: boolean, ocfRoot: string): string | undefined {
   const candidates = [join(dir, 'resource.d', agent), join(initDir, agent)];
   const found = findExecutable(candidates);
   if ('path' in found) {
@@ -133,7 +141,13 @@ function scriptProblem(agent: string, dir: string, initDir: string, checkMode: b
     const notes = found.problems.map((p) => (p.why === 'not-file' ? `${p.path} is not a regular file` : `${p.path} is not executable (chmod 755 ${p.path})`));
     return `resource agent '${agent}' cannot be run: ${notes.join('; ')}`;
   }
-  return `resource agent '${agent}' not found: no ${candidates[0]} or ${candidates[1]}`;
+  const ocf = join(ocfRoot, 'resource.d', 'heartbeat', agent);
+  const viaOcf = findExecutable([ocf]);
+  if ('path' in viaOcf) {
+    const problem = checkMode ? trustedFileProblem(viaOcf.path, 'script') : undefined;
+    return problem ? `resource agent '${agent}' (OCF ${ocf}) cannot be trusted: ${problem}` : undefined;
+  }
+  return `resource agent '${agent}' not found: no ${candidates[0]}, ${candidates[1]} or ${ocf}`;
 }
 
 /** By file, then line; stable so same-line issues keep the parser's order. */

@@ -65,3 +65,19 @@ function timeSyntaxMessage(text: string): string {
     `or a number with ms or us (e.g. 2000ms, 500us)`
   );
 }
+
+/**
+ * Pacemaker's and OCF meta-data's time form, used by haresources' `op` and
+ * `meta` settings: "20s", "2min", "500ms", "1h", a bare number of seconds.
+ * Undefined when it is none of those.
+ */
+export function parseOpTime(v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|msec|s|sec|m|min|h|hr)?\s*$/i.exec(v);
+  if (!m) return undefined;
+  const n = Number(m[1]);
+  const unit = (m[2] ?? 's').toLowerCase();
+  const f = unit.startsWith('ms') ? 1 : unit.startsWith('s') ? 1000 : unit.startsWith('m') ? 60_000 : 3_600_000;
+  const ms = Math.round(n * f);
+  return ms <= MAX_TIME_MS ? ms : undefined;
+}

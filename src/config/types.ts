@@ -85,8 +85,26 @@ export interface VrrpGuardSetting {
 
 export interface Resource {
   spec: string;             // as written, e.g. "IPaddr2::10.0.0.5/24/eth0"
-  agent: string;            // "IPaddr2", "httpd", ...
-  args: string[];           // the '::'-separated arguments
+  agent: string;            // "IPaddr2", "httpd", "ocf:heartbeat:nginx", "systemd:nginx.service", ...
+  args: string[];           // the '::'-separated arguments (OCF: NAME=VALUE parameters)
+  /** `op start|stop|monitor ...` after the resource (docs/configuration.md, "Monitoring"). */
+  ops?: ResourceOps;
+  /** `meta migration-threshold=N failure-timeout=T` after the resource. */
+  meta?: ResourceMeta;
+}
+
+export interface ResourceOps {
+  start?: { timeoutMs: number };
+  stop?: { timeoutMs: number };
+  /** interval 0 = never monitored, even where the agent's meta-data suggests an interval. */
+  monitor?: { intervalMs?: number; timeoutMs?: number };
+}
+
+export interface ResourceMeta {
+  /** Monitor failures within failureTimeoutMs before the group moves to the peer (restart in place until then). */
+  migrationThreshold?: number;
+  /** Failures older than this are forgotten; 0 = never. */
+  failureTimeoutMs?: number;
 }
 
 export interface ResourceGroup {

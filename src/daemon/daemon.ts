@@ -23,7 +23,7 @@ import { StateStore, type JournalEntry, type JournalFields } from '../state/stor
 import { localAddresses, openUdpPath, pathName, RECV_BUFFER_BYTES, type Path } from '../transport/udp.js';
 import { RxGate } from '../transport/gate.js';
 import { PathMonitor, type MonitoredPath } from './paths.js';
-import { createAgent, groupOwner } from '../agents/index.js';
+import { createAgent, groupOwner, groupSpecOf, prepareAgents } from '../agents/index.js';
 import { NetCore } from '../net/core.js';
 import type { VrrpConfig } from '../vrrp/config.js';
 import { VrrpService } from '../vrrp/service.js';
@@ -212,6 +212,8 @@ export class Daemon {
       log: (level: 'info' | 'warn' | 'error' | 'debug', msg: string) => this.log.log(level, msg),
     };
     for (const g of config.groups) this.agents.set(g.name, g.resources.map((r) => createAgent(r, ctx, this.netlink!, groupOwner(g.name))));
+    // OCF agents' meta-data: their timeouts and monitor intervals are needed before the first step.
+    await prepareAgents([...this.agents.values()].flat());
 
     if (this.opts.vrrp) {
       if (h.vrrpGuard) {
@@ -300,7 +302,7 @@ export class Daemon {
       self: node, peer: this.peer, paths: this.paths.map((p) => p.name),
       keepaliveMs: h.keepaliveMs, warntimeMs: h.warntimeMs, deadtimeMs: h.deadtimeMs, initdeadMs: h.initdeadMs,
       autoFailback: h.autoFailback, stopRetries: 10, stopRetryDelayMs: 1000,
-      groups: config.groups.map((g) => ({ name: g.name, preferredNode: g.preferredNode, resourceCount: g.resources.length })),
+      groups: config.groups.map((g) => groupSpecOf(g, this.agents.get(g.name))),
       generation: this.generation, uuid: this.uuid, authkeys: config.authkeys,
       persisted: {
         ...(peerGeneration !== undefined ? { peerGeneration } : {}),
@@ -572,6 +574,14 @@ export class Daemon {
           done({ ok: error === undefined, ...(error !== undefined ? { error } : {}) });
         });
       },
+      runMonitor: (group, index, timeoutMs, done) => {
+        const agent = this.agents.get(group)?.[index];
+        if (!agent) return done(undefined);
+        void agent.monitor(timeoutMs).then((m) => {
+          this.log.log(m.result === 'running' ? 'debug' : 'warn', `monitor ${agent.resource.spec}: ${m.result} (${m.detail})`);
+          done({ result: m.result, detail: m.detail });
+        });
+      },
       device: (a, done) => this.runFencing(a, done),
       ...(this.leases ? { leases: this.pairLeases(this.leases) } : {}),
       // etcd's revoke is an HTTP call: give it a moment before close() aborts it.
@@ -683,6 +693,13 @@ export class Daemon {
       case 'alert':
         this.event('error', 'alert', `group ${groupLabel(a.group)}: ${a.message}`, { group: a.group });
         return;
+      case 'monitor-failed': {
+        const spec = this.agents.get(a.group)?.[a.index]?.resource.spec ?? `resource ${a.index + 1}`;
+        this.event(a.action === 'move' ? 'error' : 'warn', 'monitor',
+          `group ${groupLabel(a.group)}: ${spec}: monitor ${a.result} (${a.detail}); failure ${a.count} of ${a.threshold}: ${a.action === 'move' ? 'moving the group to the peer' : 'restarting it in place'}`,
+          { group: a.group, reason: a.detail });
+        return;
+      }
       case 'group-retired': {
         // Its release for a reload is done: its old resources are all stopped.
         const next = this.pendingAgents.get(a.group);
@@ -888,6 +905,7 @@ export class Daemon {
       const built = new Map<string, ResourceAgent[]>();
       try {
         for (const g of [...d.added, ...d.changed]) built.set(g.name, g.resources.map((r) => createAgent(r, ctx, this.netlink!, groupOwner(g.name))));
+        await prepareAgents([...built.values()].flat());
       } catch (e) {
         return refuse([(e as Error).message]);
       }
@@ -923,7 +941,7 @@ export class Daemon {
       for (const r of report.restart) this.log.warn(`reload: ${r}`);
       this.step({
         kind: 'reconfigure', autoFailback: effective.hacf.autoFailback, replace: d.changed.map((g) => g.name),
-        groups: groups.map((g) => ({ name: g.name, preferredNode: g.preferredNode, resourceCount: g.resources.length })),
+        groups: groups.map((g) => groupSpecOf(g, built.get(g.name) ?? this.agents.get(g.name))),
       });
       return report;
     } finally {

@@ -12,7 +12,7 @@
 // path for the halving; both directions of a serial line run the same rate.
 // Heartbeat ignores unknown fields, so the echo costs nothing in mixed pairs.
 
-import { spawn } from 'node:child_process';
+import { runChild } from '../agents/runner.js';
 import { accessSync, constants, statSync } from 'node:fs';
 import type { AuthKeys } from '../config/types.js';
 import { decode, field, hex, str } from '../heartbeat/codec.js';
@@ -398,34 +398,19 @@ class Notifier {
     }
     this.running = true;
     const [event, path] = item;
-    let stderr = '';
-    let finished = false;
-    let timedOut = false;
-    const child = spawn(this.command, [event, path], {
-      stdio: ['ignore', 'ignore', 'pipe'], detached: true,
-      env: { ...process.env, ...this.env, TANDEM_EVENT: event, ...(event.startsWith('path-') ? { TANDEM_PATH: path } : { TANDEM_MESSAGE: path }) },
-    });
-    child.stderr!.setEncoding('utf8');
-    child.stderr!.on('data', (d: string) => { if (stderr.length < 2048) stderr += d; });
-    const timer = setTimeout(() => {
-      timedOut = true;
-      try { process.kill(-child.pid!, 'SIGKILL'); } catch { child.kill('SIGKILL'); }
-    }, this.timeoutMs);
-    const done = (why: string | undefined) => {
-      if (finished) return;
-      finished = true;
-      clearTimeout(timer);
+    // The one runner: its own process group, killed at the timeout, a scrubbed environment.
+    void runChild({
+      path: this.command, args: [event, path], timeoutMs: this.timeoutMs, killGraceMs: 0,
+      env: { ...this.env, TANDEM_EVENT: event, ...(event.startsWith('path-') ? { TANDEM_PATH: path } : { TANDEM_MESSAGE: path }) },
+    }).then((r) => {
+      const first = r.stderr.trim().split('\n')[0] ?? '';
+      const why = r.spawnError !== undefined ? `cannot run: ${r.spawnError}`
+        : r.timedOut ? `killed after ${this.timeoutMs} ms`
+          : r.code !== 0 ? `exited with ${r.code ?? r.signal}${first ? `: ${first}` : ''}` : undefined;
       if (why) this.log('warn', `notify ${this.command} ${event} '${path}': ${why}`);
       else this.log('debug', `notify ${this.command} ${event} '${path}': ok`);
       this.running = false;
       this.next();
-    };
-    child.on('error', (e) => done(`cannot run: ${e.message}`));
-    child.on('close', (code, signal) => {
-      const first = stderr.trim().split('\n')[0] ?? '';
-      if (timedOut) done(`killed after ${this.timeoutMs} ms`);
-      else if (code !== 0) done(`exited with ${code ?? signal}${first ? `: ${first}` : ''}`);
-      else done(undefined);
     });
   }
 }

@@ -125,6 +125,15 @@ export function buildStatusReport(i: StatusInput) {
         resources: g.resources.map((r) => r.spec),
         holder: mine && theirs ? 'both' : mine ? i.node : theirs ? i.peer : null,
         local: { phase: gs.phase, sinceMsAgo: ms(gs.sinceMsAgo), lastError: gs.lastError },
+        // Monitored resources here: the newest check, failures counted (of migration-threshold), the next check.
+        monitors: gs.monitors.map((m) => ({
+          resource: g.resources[m.index]?.spec ?? `#${m.index + 1}`,
+          intervalMs: m.intervalMs, timeoutMs: m.timeoutMs,
+          last: m.last ? { result: m.last.result, detail: m.last.detail, msAgo: ms(m.last.msAgo) } : null,
+          failCount: m.failCount, migrationThreshold: m.migrationThreshold,
+          nextCheckInMs: m.nextCheckInMs === null ? null : ms(m.nextCheckInMs),
+          checking: m.checking,
+        })),
         // An operator's standby/takeover in force (docs/operations.md): until the opposite command or a restart/death of either node.
         handover: gs.handover === 'to-peer' ? `to ${i.peer}` : gs.handover === 'from-peer' ? `from ${i.peer}` : null,
         ...whyHeld(gs, mine, theirs, i.node, i.peer),

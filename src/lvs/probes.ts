@@ -9,7 +9,7 @@ import { createSocket } from 'node:dgram';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { connect, type Socket } from 'node:net';
-import { runScript } from '../agents/script.js';
+import { runChild } from '../agents/runner.js';
 import type { CheckResult } from './checker.js';
 import { DNS_TYPES, type CheckerSpec } from './config.js';
 
@@ -120,7 +120,8 @@ async function miscCheck(spec: CheckerSpec): Promise<CheckResult> {
   const c = m.command;
   const as = c.uid !== undefined && c.gid !== undefined ? { uid: c.uid, gid: c.gid } : undefined;
   try {
-    const r = await runScript(c.path ?? c.argv[0]!, c.argv.slice(1), m.timeoutMs, as);
+    const r = await runChild({ path: c.path ?? c.argv[0]!, args: c.argv.slice(1), timeoutMs: m.timeoutMs, ...(as ? { as } : {}) });
+    if (r.spawnError !== undefined) return fail(`cannot run ${c.path ?? c.argv[0]!}: ${r.spawnError}`);
     if (r.timedOut) return fail(`timed out after ${m.timeoutMs / 1000} s`);
     if (r.code === null) return fail(`killed by ${r.signal ?? 'a signal'}`);
     if (r.code === 0) return ok('exit 0');

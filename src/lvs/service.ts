@@ -5,7 +5,7 @@
 // timeout. It decides nothing; status joins the pool, the checkers' last
 // results and the kernel's counters.
 
-import { runScript } from '../agents/script.js';
+import { runChild } from '../agents/runner.js';
 import type { NetCore } from '../net/core.js';
 import type { NetEvent, NetWatcher } from '../net/netlink.js';
 import { lvsCounterName } from '../net/lvs-nft.js';
@@ -147,8 +147,11 @@ export class LvsService {
     else {
       const c = a.command;
       const as = c.uid !== undefined && c.gid !== undefined ? { uid: c.uid, gid: c.gid } : undefined;
-      const run = runScript(c.path ?? c.argv[0]!, c.argv.slice(1), SCRIPT_TIMEOUT_MS, as).then(
-        (r) => { if (r.timedOut || r.code !== 0) this.log('warn', `${c.file}:${c.line}: ${a.what}: ${r.timedOut ? 'timed out' : `exit ${r.code ?? r.signal}`}`); },
+      const run = runChild({ path: c.path ?? c.argv[0]!, args: c.argv.slice(1), timeoutMs: SCRIPT_TIMEOUT_MS, ...(as ? { as } : {}) }).then(
+        (r) => {
+          if (r.spawnError !== undefined) this.log('warn', `${c.file}:${c.line}: ${a.what}: cannot run ${c.path ?? c.argv[0]!}: ${r.spawnError}`);
+          else if (r.timedOut || r.code !== 0) this.log('warn', `${c.file}:${c.line}: ${a.what}: ${r.timedOut ? 'timed out' : `exit ${r.code ?? r.signal}`}`);
+        },
         (e: unknown) => this.log('warn', `${c.file}:${c.line}: ${a.what}: ${e instanceof Error ? e.message : String(e)}`),
       ).finally(() => this.scripts.delete(run));
       this.scripts.add(run);

@@ -17,8 +17,9 @@ import { AddressRegistry } from './registry.js';
 import { hasNftTable, nftBatch, NFT_FAMILY, NFT_TABLE, type DropEntry } from './nft.js';
 import { InterfaceView } from './interfaces.js';
 import { lvsCounterName, lvsNftBatch, parseLvsCounters, LVS_NFT_TABLE, type LvsKernelService } from './lvs-nft.js';
-import { IpvsGenl } from './ipvs-genl.js';
-import { ipvsKey, ipvsPlan, ipvsWanted } from './ipvs.js';
+import { changeText, IpvsBackend } from './ipvs.js';
+import { destId, serviceKeyId, serviceKeyOf, type IpvsServiceKey } from './ipvs-codec.js';
+import { lvsIpvsServices } from './lvs-ipvs.js';
 import { PacketSockets } from './raw.js';
 import { placeVip, type VipSpec } from './vip.js';
 import { VrrpSocket, type VrrpSocketOptions } from './vrrp-socket.js';
@@ -50,9 +51,9 @@ export class NetCore {
   /** The LVS services of the last batch the kernel took; undefined: none yet, or the table is to be rebuilt. */
   private lvsLast?: LvsKernelService[];
   private lvsBackend?: 'ipvs' | 'nftables';
-  private ipvs?: IpvsGenl;
-  /** IPVS services this core programmed (by ipvsKey): only those are removed when no longer wanted. */
-  private readonly ipvsOwned = new Set<string>();
+  private ipvs?: IpvsBackend;
+  /** IPVS services this core programmed (by serviceKeyId): only those are removed when no longer wanted. */
+  private readonly ipvsOwned = new Map<string, IpvsServiceKey>();
   /** nft runs one at a time, in call order: each batch is computed from the state its turn sees. */
   private nftQueue: Promise<unknown> = Promise.resolve();
   /** Routes placed (or adopted) by an owner, by routeKey(). */
@@ -365,26 +366,40 @@ export class NetCore {
    */
   async lvsBackendOf(): Promise<'ipvs' | 'nftables'> {
     if (this.lvsBackend) return this.lvsBackend;
-    this.ipvs = await IpvsGenl.open();
-    this.lvsBackend = this.ipvs ? 'ipvs' : 'nftables';
+    try {
+      const ipvs = await IpvsBackend.open();
+      if (this.closed) ipvs.close();
+      else this.ipvs = ipvs;
+      this.lvsBackend = 'ipvs';
+    } catch (e) {
+      // ENOENT: no IPVS family in this kernel.
+      if (!(e instanceof NetlinkError && e.code === 'ENOENT')) throw e;
+      this.lvsBackend = 'nftables';
+    }
     return this.lvsBackend;
   }
 
   /**
    * IPVS: the kernel's services are read back and made equal to `services`
-   * (ipvs.ts ipvsPlan): those of this configuration already there (a
-   * restart, a crash) are adopted and corrected, never added twice; those
-   * this daemon added and no longer wants are removed; any other service
-   * (an administrator's) is left alone.
+   * (ipvs-reconcile.ts planIpvs): those of this configuration already
+   * there (a restart, a crash) are adopted and corrected, never added
+   * twice; those this daemon added and no longer wants are removed; any
+   * other service (an administrator's) is left alone. A change the kernel
+   * refuses throws a UserError naming it; the others are made.
    */
   private async ipvsApply(services: LvsKernelService[]): Promise<void> {
-    const ipvs = this.ipvs!;
-    const wanted = services.flatMap((s) => ipvsWanted(s));
-    for (const w of wanted) this.ipvsOwned.add(ipvsKey(w.service));
-    const ops = ipvsPlan(wanted, await ipvs.read(), this.ipvsOwned);
-    await ipvs.apply(ops);
+    const ipvs = this.ipvs;
+    if (!ipvs) throw new UserError('the network core is closed');
+    const wanted = services.flatMap((s) => lvsIpvsServices(s));
+    const { failures } = await ipvs.apply(wanted, { alsoOwned: [...this.ipvsOwned.values()] });
+    for (const w of wanted) this.ipvsOwned.set(serviceKeyId(w.service), serviceKeyOf(w.service));
+    const keep = new Set(wanted.map((w) => serviceKeyId(w.service)));
+    for (const id of [...this.ipvsOwned.keys()]) if (!keep.has(id)) this.ipvsOwned.delete(id);
     this.lvsLast = structuredClone(services);
-    if (services.length === 0) this.ipvsOwned.clear();
+    if (failures.length) {
+      const f = failures[0]!;
+      throw new UserError(`IPVS: ${changeText(f.change)}: ${f.error.message}${failures.length > 1 ? ` (and ${failures.length - 1} more refused)` : ''}`);
+    }
   }
 
   /** New connections and bytes per real server (counter name from lvsCounterName); empty when no table is in. */
@@ -393,13 +408,14 @@ export class NetCore {
       if (!this.lvsLast) return new Map();
       if (this.lvsBackend === 'ipvs') {
         // IPVS counts connections per destination; a service of several addresses (a group) adds them up.
-        const current = new Map((await this.ipvs!.read()).map((c) => [ipvsKey(c.service), c]));
+        // The totals are the estimator's copy: up to ~2 s behind the traffic.
+        const current = new Map((await this.ipvs!.read()).map((c) => [serviceKeyId(c.service), c]));
         const out = new Map<string, { packets: number; bytes: number }>();
         for (const s of this.lvsLast) {
-          for (const w of ipvsWanted(s)) {
-            const c = current.get(ipvsKey(w.service));
+          for (const w of lvsIpvsServices(s)) {
+            const c = current.get(serviceKeyId(w.service));
             w.dests.forEach((d, i) => {
-              const conns = c?.dests.find((x) => x.addr === d.addr && x.port === d.port)?.conns ?? 0;
+              const conns = c?.dests.find((x) => destId(x) === destId(d))?.stats?.conns ?? 0;
               const name = lvsCounterName(s.id, w.ids[i]!);
               out.set(name, { packets: (out.get(name)?.packets ?? 0) + conns, bytes: 0 });
             });

@@ -1,236 +1,296 @@
-// The kernel's IPVS over generic netlink (pure): the messages of the `IPVS`
-// genl family (include/uapi/linux/ip_vs.h), both directions, and the plan
-// that makes the kernel's services equal what is wanted. The socket is
-// ipvs-genl.ts; ipvsadm is never run.
-//
-// Reconciliation: the services the kernel has (read back with a dump) are
-// matched to the wanted ones by their identity (protocol, address, port, or
-// fwmark). A wanted one that is there is adopted and corrected (scheduler,
-// persistence, destinations and weights); a missing one is added; one that
-// is there but no longer wanted is removed only if this daemon programmed
-// it (or a crashed one did: `owned`), so an administrator's own services
-// stay. A restart therefore never duplicates a service.
+// The kernel's IPVS over generic netlink: virtual services and their real
+// servers, in the caller's network namespace. The same request socket as
+// rtnetlink's (netlink.ts RtnlSocket over tandem-native's nlOpen/nlSend/
+// nlRecv), opened on NETLINK_GENERIC; the `IPVS` family id is looked up
+// through nlctrl once per client. No ipvsadm is spawned. The messages are
+// encoded and decoded in ipvs-codec.ts; what to change is decided in
+// ipvs-reconcile.ts.
 
-import { ipFromBytes, parseIp } from './addr.js';
-import { attrBytes, encodeMessage, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST, parseAttrs, type Attr } from './rtnetlink.js';
-import type { LvsDest, LvsKernelService } from './lvs-nft.js';
+import { NetlinkError, RtnlSocket, nativeTransport } from './netlink.js';
+import {
+  IPVS_GENL_NAME, decodeDest, decodeFamily, decodeInfo, decodeService, destText, encodeDelService, encodeDest, encodeFlush,
+  encodeGetDests, encodeGetFamily, encodeGetInfo, encodeGetServices, encodeNewService, encodeSetService, genlCommand,
+  serviceKeyText, IPVS_CMD, IpvsCodecError,
+  type IpvsDest, type IpvsDestState, type IpvsInfo, type IpvsService, type IpvsServiceKey, type IpvsServiceState,
+} from './ipvs-codec.js';
+import { planIpvs, type IpvsChange, type IpvsDesiredService, type IpvsKernelService, type IpvsPlanOptions } from './ipvs-reconcile.js';
+import type { NlMessage } from './rtnetlink.js';
 
-export const GENL_ID_CTRL = 0x10;
-const CTRL_CMD_GETFAMILY = 3;
-const CTRL_ATTR_FAMILY_ID = 1;
-const CTRL_ATTR_FAMILY_NAME = 2;
-const NLA_F_NESTED = 0x8000;
+const NETLINK_GENERIC = 16;
 
-export const IPVS_GENL_NAME = 'IPVS';
-const IPVS_GENL_VERSION = 1;
-export const IPVS_CMD = { NEW_SERVICE: 1, SET_SERVICE: 2, DEL_SERVICE: 3, GET_SERVICE: 4, NEW_DEST: 5, SET_DEST: 6, DEL_DEST: 7, GET_DEST: 8, GET_INFO: 15, FLUSH: 17 } as const;
-const CMD_ATTR_SERVICE = 1;
-const CMD_ATTR_DEST = 2;
-const SVC = { AF: 1, PROTOCOL: 2, ADDR: 3, PORT: 4, FWMARK: 5, SCHED_NAME: 6, FLAGS: 7, TIMEOUT: 8, NETMASK: 9, STATS: 10 } as const;
-const DEST = { ADDR: 1, PORT: 2, FWD_METHOD: 3, WEIGHT: 4, U_THRESH: 5, L_THRESH: 6, ACTIVE_CONNS: 7, INACT_CONNS: 8, PERSIST_CONNS: 9, STATS: 10, ADDR_FAMILY: 11 } as const;
-const STATS_CONNS = 1;
-const SVC_F_PERSISTENT = 0x1;
-const PROTO = { tcp: 6, udp: 17, sctp: 132 } as const;
-const FWD = { nat: 0, tun: 2, dr: 3 } as const;
-const AF = { 4: 2, 6: 10 } as const;
+export const NO_IPVS_MESSAGE = 'this kernel has no IPVS (CONFIG_IP_VS); use the nftables backend';
 
-/** A service as IPVS knows it: one address (or fwmark) of a wanted service. */
-export interface IpvsService {
-  family: 4 | 6;
-  protocol: 'tcp' | 'udp' | 'sctp' | 'none';
-  addr?: string;
-  port?: number;
-  fwmark?: number;
-  sched: string;
-  persistent: boolean;
-  timeoutS: number;
-  /** Prefix length of the persistence netmask. */
-  prefixLen: number;
-  /** Connections the kernel counted (read back only). */
-  conns?: number;
-}
+type Messages = Partial<Record<string, string>>;
 
-export interface IpvsDest {
-  addr: string;
-  port: number;
-  fwd: 'nat' | 'dr' | 'tun' | 'local' | 'bypass';
-  weight: number;
-  conns?: number;
-  activeConns?: number;
-  inactConns?: number;
-}
+const GENERIC: Messages = {
+  EPERM: 'operation not permitted (needs root or CAP_NET_ADMIN)',
+  EACCES: 'operation not permitted (needs root or CAP_NET_ADMIN)',
+  EINVAL: 'the kernel rejected the request as invalid',
+  ENOMEM: 'the kernel is out of memory',
+};
 
-export const ipvsKey = (s: Pick<IpvsService, 'protocol' | 'addr' | 'port' | 'fwmark' | 'family'>): string =>
-  s.fwmark !== undefined ? `FWM ${s.fwmark} IPv${s.family}` : `${s.protocol.toUpperCase()} ${s.family === 6 ? `[${s.addr}]` : s.addr}:${s.port}`;
-
-const u16 = (v: number): Buffer => { const b = Buffer.alloc(2); b.writeUInt16LE(v, 0); return b; };
-const be16 = (v: number): Buffer => { const b = Buffer.alloc(2); b.writeUInt16BE(v, 0); return b; };
-const u32 = (v: number): Buffer => { const b = Buffer.alloc(4); b.writeUInt32LE(v >>> 0, 0); return b; };
-const cstr = (s: string): Buffer => Buffer.concat([Buffer.from(s, 'utf8'), Buffer.alloc(1)]);
-const nest = (type: number, attrs: Attr[]): Attr => [type | NLA_F_NESTED, attrBytes(attrs)];
-
-function addr16(ip: string): Buffer {
-  const p = parseIp(ip);
-  if (!p) throw new Error(`not an IP address: ${JSON.stringify(ip)}`);
-  const b = Buffer.alloc(16);
-  p.bytes.copy(b);
-  return b;
-}
-
-function genl(family: number, cmd: number, flags: number, seq: number, attrs: Attr[], version = IPVS_GENL_VERSION): Buffer {
-  return encodeMessage(family, NLM_F_REQUEST | flags, seq, Buffer.from([cmd, version, 0, 0]), attrs);
-}
-
-/** CTRL_CMD_GETFAMILY for `name`. */
-export function encodeGetFamily(name: string, seq: number): Buffer {
-  return genl(GENL_ID_CTRL, CTRL_CMD_GETFAMILY, NLM_F_ACK, seq, [[CTRL_ATTR_FAMILY_NAME, cstr(name)]], 1);
-}
-
-/** The family id in a GETFAMILY answer's body (genl header and attributes). */
-export function decodeFamilyId(body: Buffer): number | undefined {
-  return parseAttrs(body, 4).get(CTRL_ATTR_FAMILY_ID)?.readUInt16LE(0);
-}
-
-/** The service's identity attributes; with `full`, what NEW/SET_SERVICE need too (the kernel refuses them without). */
-function serviceAttrs(s: IpvsService, full: boolean): Attr {
-  const attrs: Attr[] = [[SVC.AF, u16(AF[s.family])]];
-  if (s.fwmark !== undefined) attrs.push([SVC.FWMARK, u32(s.fwmark)]);
-  else attrs.push([SVC.PROTOCOL, u16(PROTO[s.protocol as keyof typeof PROTO])], [SVC.ADDR, addr16(s.addr!)], [SVC.PORT, be16(s.port!)]);
-  if (full) {
-    const flags = Buffer.alloc(8);
-    flags.writeUInt32LE(s.persistent ? SVC_F_PERSISTENT : 0, 0);
-    flags.writeUInt32LE(0xffffffff, 4);
-    // IPv4: the mask itself, in network order; IPv6: the prefix length.
-    const mask = s.family === 4 ? Buffer.from([24, 16, 8, 0].map((sh) => (((s.prefixLen === 0 ? 0 : (0xffffffff << (32 - s.prefixLen)) >>> 0) >>> sh) & 255))) : u32(s.prefixLen);
-    attrs.push([SVC.SCHED_NAME, cstr(s.sched)], [SVC.FLAGS, flags], [SVC.TIMEOUT, u32(s.timeoutS)], [SVC.NETMASK, mask]);
+function mapError(what: string, messages: Messages, e: unknown): NetlinkError {
+  if (e instanceof IpvsCodecError) return new NetlinkError(`${what}: ${e.message}`);
+  const code = e instanceof NetlinkError ? e.code : undefined;
+  if (code !== undefined) {
+    const specific = messages[code];
+    if (specific !== undefined) return new NetlinkError(specific, code);
+    return new NetlinkError(`${what} failed: ${GENERIC[code] ?? code} (${code})`, code);
   }
-  return nest(CMD_ATTR_SERVICE, attrs);
+  return new NetlinkError(`${what} failed: ${e instanceof Error ? e.message : String(e)}`);
 }
 
-function destAttrs(family: 4 | 6, d: IpvsDest): Attr {
-  const fwd = d.fwd === 'local' ? 1 : d.fwd === 'bypass' ? 4 : FWD[d.fwd];
-  return nest(CMD_ATTR_DEST, [
-    [DEST.ADDR, addr16(d.addr)], [DEST.PORT, be16(d.port)], [DEST.FWD_METHOD, u32(fwd)], [DEST.WEIGHT, u32(d.weight)],
-    [DEST.U_THRESH, u32(0)], [DEST.L_THRESH, u32(0)], [DEST.ADDR_FAMILY, u16(AF[family])],
-  ]);
+/** Requests to the kernel's IPVS: one socket, the family resolved once. Close it with close(). */
+export class IpvsClient {
+  private constructor(private readonly rt: RtnlSocket, readonly familyId: number) {}
+
+  /**
+   * Opens a generic netlink socket in the caller's network namespace and
+   * resolves the IPVS family (the kernel loads ip_vs on that lookup where
+   * it is a module). A kernel without IPVS is refused with NO_IPVS_MESSAGE.
+   */
+  static async open(): Promise<IpvsClient> {
+    let rt: RtnlSocket;
+    try {
+      rt = new RtnlSocket((onReadable) => nativeTransport(NETLINK_GENERIC, onReadable));
+    } catch (e) {
+      throw new NetlinkError(`cannot open a generic netlink socket: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    try {
+      const seq = rt.nextSeq();
+      const parts = await rt.send([{ seq, bytes: encodeGetFamily(IPVS_GENL_NAME, seq), dump: true }])[0]!;
+      const fam = parts.map((m) => decodeFamily(m.body)).find((f) => f !== undefined);
+      if (!fam) throw new NetlinkError('nlctrl answered the IPVS family lookup without a family id');
+      return new IpvsClient(rt, fam.id);
+    } catch (e) {
+      rt.close(new NetlinkError('closed'));
+      if (e instanceof NetlinkError && e.code === 'ENOENT') throw new NetlinkError(NO_IPVS_MESSAGE, 'ENOENT');
+      throw mapError('looking up the IPVS generic netlink family', {}, e);
+    }
+  }
+
+  get closed(): boolean {
+    return this.rt.closed;
+  }
+
+  close(): void {
+    this.rt.close(new NetlinkError('IPVS handle was closed while a request was in progress'));
+  }
+
+  /** sendmsg calls so far and the messages they carried. */
+  counters(): { sendmsg: number; messages: number } {
+    return { ...this.rt.counters };
+  }
+
+  async info(): Promise<IpvsInfo> {
+    const parts = await this.request('reading IPVS information', (seq) => encodeGetInfo(this.familyId, seq), {}, true);
+    const info = parts.map((m) => decodeInfo(m.body)).find((i) => i !== undefined);
+    if (!info) throw new NetlinkError('the kernel answered GET_INFO without a version');
+    return info;
+  }
+
+  /** Every virtual service in this network namespace, kernel order. */
+  async services(): Promise<IpvsServiceState[]> {
+    const parts = await this.dump('listing IPVS services', (seq) => encodeGetServices(this.familyId, seq));
+    return parts.filter((m) => genlCommand(m.body) === IPVS_CMD.NEW_SERVICE).map((m) => decodeService(m.body)).filter((s): s is IpvsServiceState => s !== undefined);
+  }
+
+  /** The real servers of one service, kernel order (newest first). */
+  async dests(svc: IpvsServiceKey): Promise<IpvsDestState[]> {
+    const parts = await this.dump(`listing the real servers of ${serviceKeyText(svc)}`, (seq) => encodeGetDests(this.familyId, svc, seq), {
+      ESRCH: `virtual service ${serviceKeyText(svc)} does not exist`,
+    });
+    return parts.filter((m) => genlCommand(m.body) === IPVS_CMD.NEW_DEST).map((m) => decodeDest(m.body, svc.family)).filter((d): d is IpvsDestState => d !== undefined);
+  }
+
+  /** Services with their real servers. */
+  async read(): Promise<IpvsKernelService[]> {
+    const out: IpvsKernelService[] = [];
+    for (const s of await this.services()) out.push({ service: s, dests: await this.dests(s) });
+    return out;
+  }
+
+  addService(s: IpvsService): Promise<void> {
+    return this.ack(`adding virtual service ${serviceKeyText(s)}`, (seq) => encodeNewService(this.familyId, s, seq), serviceMessages(s, 'add'));
+  }
+
+  editService(s: IpvsService): Promise<void> {
+    return this.ack(`changing virtual service ${serviceKeyText(s)}`, (seq) => encodeSetService(this.familyId, s, seq), serviceMessages(s, 'edit'));
+  }
+
+  delService(k: IpvsServiceKey): Promise<void> {
+    return this.ack(`removing virtual service ${serviceKeyText(k)}`, (seq) => encodeDelService(this.familyId, k, seq), serviceMessages(k, 'del'));
+  }
+
+  addDest(svc: IpvsServiceKey, d: IpvsDest): Promise<void> {
+    return this.ack(`adding real server ${destText(d)} to ${serviceKeyText(svc)}`, (seq) => encodeDest(this.familyId, 'new', svc, d, seq), destMessages(svc, d));
+  }
+
+  editDest(svc: IpvsServiceKey, d: IpvsDest): Promise<void> {
+    return this.ack(`changing real server ${destText(d)} of ${serviceKeyText(svc)}`, (seq) => encodeDest(this.familyId, 'set', svc, d, seq), destMessages(svc, d));
+  }
+
+  delDest(svc: IpvsServiceKey, d: { address: string; port: number }): Promise<void> {
+    // The kernel reads only the address and port of a destination to remove; the rest fills the required layout.
+    const full: IpvsDest = { address: d.address, port: d.port, forward: 'route', weight: 0 };
+    return this.ack(`removing real server ${destText(d)} from ${serviceKeyText(svc)}`, (seq) => encodeDest(this.familyId, 'del', svc, full, seq), destMessages(svc, d));
+  }
+
+  /** Removes every virtual service of this network namespace (ipvsadm -C). */
+  flush(): Promise<void> {
+    return this.ack('flushing the IPVS table', (seq) => encodeFlush(this.familyId, seq), {});
+  }
+
+  /**
+   * The changes in ONE sendmsg, each acknowledged on its own and applied by
+   * the kernel in order; one result per change. A failed change does not
+   * stop the ones after it (a real server added to a service whose
+   * creation failed fails by itself, with its own reason).
+   */
+  async run(changes: IpvsChange[]): Promise<Array<{ change: IpvsChange; error?: NetlinkError }>> {
+    if (changes.length === 0) return [];
+    const msgs: Array<{ seq: number; bytes: Buffer; dump: boolean }> = [];
+    const results: Array<{ change: IpvsChange; error?: NetlinkError } | undefined> = [];
+    for (const c of changes) {
+      const seq = this.rt.nextSeq();
+      try {
+        msgs.push({ seq, bytes: this.encodeChange(c, seq), dump: false });
+        results.push(undefined);
+      } catch (e) {
+        results.push({ change: c, error: mapError(changeText(c), {}, e) });
+      }
+    }
+    const sent = msgs.length ? this.rt.send(msgs) : [];
+    let k = 0;
+    return Promise.all(results.map(async (r, i) => {
+      if (r) return r;
+      const c = changes[i]!;
+      try {
+        await sent[k++];
+        return { change: c };
+      } catch (e) {
+        return { change: c, error: mapError(changeText(c), changeMessages(c), e) };
+      }
+    }));
+  }
+
+  private encodeChange(c: IpvsChange, seq: number): Buffer {
+    switch (c.op) {
+      case 'add-service': return encodeNewService(this.familyId, c.service, seq);
+      case 'edit-service': return encodeSetService(this.familyId, c.service, seq);
+      case 'del-service': return encodeDelService(this.familyId, c.service, seq);
+      case 'add-dest': return encodeDest(this.familyId, 'new', c.service, c.dest, seq);
+      case 'edit-dest': return encodeDest(this.familyId, 'set', c.service, c.dest, seq);
+      case 'del-dest': return encodeDest(this.familyId, 'del', c.service, { ...c.dest, forward: 'route', weight: 0 }, seq);
+    }
+  }
+
+  private async ack(what: string, build: (seq: number) => Buffer, messages: Messages): Promise<void> {
+    await this.request(what, build, messages, false);
+  }
+
+  private async request(what: string, build: (seq: number) => Buffer, messages: Messages, collect: boolean): Promise<NlMessage[]> {
+    if (this.rt.closed) throw new NetlinkError(`cannot do ${what}: the IPVS handle is closed`);
+    const seq = this.rt.nextSeq();
+    let bytes: Buffer;
+    try {
+      bytes = build(seq);
+    } catch (e) {
+      throw mapError(what, messages, e);
+    }
+    try {
+      return await this.rt.send([{ seq, bytes, dump: collect }])[0]!;
+    } catch (e) {
+      throw mapError(what, messages, e);
+    }
+  }
+
+  private async dump(what: string, build: (seq: number) => Buffer, messages: Messages = {}): Promise<NlMessage[]> {
+    if (this.rt.closed) throw new NetlinkError(`cannot do ${what}: the IPVS handle is closed`);
+    try {
+      return await this.rt.dump(build);
+    } catch (e) {
+      throw mapError(what, messages, e);
+    }
+  }
 }
 
-export type IpvsOp =
-  | { cmd: 'NEW_SERVICE' | 'SET_SERVICE' | 'DEL_SERVICE'; service: IpvsService }
-  | { cmd: 'NEW_DEST' | 'SET_DEST' | 'DEL_DEST'; service: IpvsService; dest: IpvsDest };
-
-export function encodeOp(family: number, op: IpvsOp, seq: number): Buffer {
-  const full = op.cmd === 'NEW_SERVICE' || op.cmd === 'SET_SERVICE';
-  const attrs: Attr[] = [serviceAttrs(op.service, full)];
-  if ('dest' in op) attrs.push(destAttrs(op.service.family, op.dest));
-  return genl(family, IPVS_CMD[op.cmd], NLM_F_ACK, seq, attrs);
+function serviceMessages(k: IpvsServiceKey | IpvsService, op: 'add' | 'edit' | 'del'): Messages {
+  const name = serviceKeyText(k);
+  const m: Messages = { ESRCH: `virtual service ${name} does not exist` };
+  if (op === 'add') m.EEXIST = `virtual service ${name} already exists`;
+  if ('scheduler' in k && op !== 'del') {
+    m.ENOENT = `scheduler "${k.scheduler}" is not available in this kernel (no ip_vs_${k.scheduler} module)`;
+  }
+  return m;
 }
 
-export function encodeDumpServices(family: number, seq: number): Buffer {
-  return genl(family, IPVS_CMD.GET_SERVICE, NLM_F_DUMP, seq, []);
-}
-
-export function encodeDumpDests(family: number, s: IpvsService, seq: number): Buffer {
-  return genl(family, IPVS_CMD.GET_DEST, NLM_F_DUMP, seq, [serviceAttrs(s, false)]);
-}
-
-function ipOf(b: Buffer | undefined, family: 4 | 6): string {
-  return (b && ipFromBytes(b.subarray(0, family === 4 ? 4 : 16))?.text) ?? '';
-}
-
-/** One GET_SERVICE dump message's body (genl header first). */
-export function decodeService(body: Buffer): IpvsService | undefined {
-  const a = parseAttrs(parseAttrs(body, 4).get(CMD_ATTR_SERVICE) ?? Buffer.alloc(0), 0);
-  const af = a.get(SVC.AF)?.readUInt16LE(0);
-  const family = af === AF[6] ? 6 : 4;
-  if (af === undefined) return undefined;
-  const flags = a.get(SVC.FLAGS)?.readUInt32LE(0) ?? 0;
-  const nm = a.get(SVC.NETMASK);
-  const prefixLen = !nm ? (family === 4 ? 32 : 128) : family === 4 ? 32 - Math.log2(((~nm.readUInt32BE(0)) >>> 0) + 1) : nm.readUInt32LE(0);
-  const proto = a.get(SVC.PROTOCOL)?.readUInt16LE(0);
-  const out: IpvsService = {
-    family, protocol: proto === 6 ? 'tcp' : proto === 17 ? 'udp' : proto === 132 ? 'sctp' : 'none',
-    sched: (a.get(SVC.SCHED_NAME) ?? Buffer.alloc(0)).toString('utf8').replace(/\0.*$/s, ''),
-    persistent: (flags & SVC_F_PERSISTENT) !== 0, timeoutS: a.get(SVC.TIMEOUT)?.readUInt32LE(0) ?? 0, prefixLen: Number.isInteger(prefixLen) ? prefixLen : 32,
+function destMessages(svc: IpvsServiceKey, d: { address: string; port: number }): Messages {
+  return {
+    ESRCH: `virtual service ${serviceKeyText(svc)} does not exist`,
+    EEXIST: `real server ${destText(d)} is already in ${serviceKeyText(svc)}`,
+    ENOENT: `real server ${destText(d)} is not in ${serviceKeyText(svc)}`,
   };
-  const fwmark = a.get(SVC.FWMARK)?.readUInt32LE(0);
-  if (fwmark) out.fwmark = fwmark;
-  else { out.addr = ipOf(a.get(SVC.ADDR), family); out.port = a.get(SVC.PORT)?.readUInt16BE(0) ?? 0; }
-  const stats = a.get(SVC.STATS);
-  if (stats) out.conns = parseAttrs(stats, 0).get(STATS_CONNS)?.readUInt32LE(0) ?? 0;
-  return out;
 }
 
-export function decodeDest(body: Buffer, family: 4 | 6): IpvsDest | undefined {
-  const a = parseAttrs(parseAttrs(body, 4).get(CMD_ATTR_DEST) ?? Buffer.alloc(0), 0);
-  if (!a.has(DEST.ADDR)) return undefined;
-  const dfam = a.get(DEST.ADDR_FAMILY)?.readUInt16LE(0);
-  const fwd = (a.get(DEST.FWD_METHOD)?.readUInt32LE(0) ?? 0) & 7;
-  const out: IpvsDest = {
-    addr: ipOf(a.get(DEST.ADDR), dfam === AF[6] ? 6 : dfam === AF[4] ? 4 : family), port: a.get(DEST.PORT)?.readUInt16BE(0) ?? 0,
-    fwd: fwd === 0 ? 'nat' : fwd === 2 ? 'tun' : fwd === 3 ? 'dr' : fwd === 1 ? 'local' : 'bypass', weight: a.get(DEST.WEIGHT)?.readUInt32LE(0) ?? 0,
-    activeConns: a.get(DEST.ACTIVE_CONNS)?.readUInt32LE(0) ?? 0, inactConns: a.get(DEST.INACT_CONNS)?.readUInt32LE(0) ?? 0,
-  };
-  const stats = a.get(DEST.STATS);
-  if (stats) out.conns = parseAttrs(stats, 0).get(STATS_CONNS)?.readUInt32LE(0) ?? 0;
-  return out;
+function changeMessages(c: IpvsChange): Messages {
+  switch (c.op) {
+    case 'add-service': return serviceMessages(c.service, 'add');
+    case 'edit-service': return serviceMessages(c.service, 'edit');
+    case 'del-service': return serviceMessages(c.service, 'del');
+    default: return destMessages(c.service, c.dest);
+  }
 }
 
-/** The IPVS services one wanted service becomes (one per address or fwmark) with its destinations in the kernel. */
-export function ipvsWanted(s: LvsKernelService): Array<{ service: IpvsService; dests: IpvsDest[]; ids: string[] }> {
-  const sched = s.sched;
-  const inKernel = s.dests.filter((d) => d.active);
-  // The sorry server stands in for the real servers while it has a weight (quorum lost): then it is the only one.
-  const sorry = inKernel.find((d) => d.id === 'sorry' && d.weight > 0);
-  const chosen: LvsDest[] = sorry ? [sorry] : inKernel;
-  return s.match.map((m) => {
-    const service: IpvsService = {
-      family: s.family, protocol: m.kind === 'fwmark' ? 'none' : s.protocol, sched,
-      persistent: s.persistence !== undefined, timeoutS: s.persistence?.timeoutS ?? 0, prefixLen: s.persistence?.prefixLen ?? (s.family === 4 ? 32 : 128),
-      ...(m.kind === 'fwmark' ? { fwmark: m.mark } : { addr: parseIp(m.ip)!.text, port: m.port }),
-    };
-    const port = (d: LvsDest) => (d.port === 0 && m.kind === 'addr' ? m.port : d.port);
-    return { service, dests: chosen.map((d) => ({ addr: parseIp(d.ip)!.text, port: port(d), fwd: d.fwd, weight: d.weight })), ids: chosen.map((d) => d.id) };
-  });
+export function changeText(c: IpvsChange): string {
+  switch (c.op) {
+    case 'add-service': return `adding virtual service ${serviceKeyText(c.service)}`;
+    case 'edit-service': return `changing virtual service ${serviceKeyText(c.service)}`;
+    case 'del-service': return `removing virtual service ${serviceKeyText(c.service)}`;
+    case 'add-dest': return `adding real server ${destText(c.dest)} to ${serviceKeyText(c.service)}`;
+    case 'edit-dest': return `changing real server ${destText(c.dest)} of ${serviceKeyText(c.service)}`;
+    case 'del-dest': return `removing real server ${destText(c.dest)} from ${serviceKeyText(c.service)}`;
+  }
 }
 
-const destKey = (d: Pick<IpvsDest, 'addr' | 'port'>): string => `${d.addr}|${d.port}`;
+export interface IpvsApplyResult {
+  /** The changes made, in order (empty: the kernel already matched). */
+  changes: IpvsChange[];
+  /** Changes the kernel refused, each with its reason; the others were made. */
+  failures: Array<{ change: IpvsChange; error: NetlinkError }>;
+}
 
 /**
- * The requests that make the kernel's services (`current`, read back) hold
- * `wanted`. `owned`: keys of services this daemon (or an earlier one of
- * this configuration) programmed; one of them that is no longer wanted is
- * removed, any other unknown service is left alone.
+ * The IPVS backend's interface for the LVS subsystem: `apply(desired)`
+ * makes the kernel hold exactly the desired services and real servers
+ * (reading what it holds, then the minimal changes from planIpvs, in one
+ * sendmsg); `read()` lists what it holds, with connection counts and
+ * statistics. Services not desired and not named in `alsoOwned` are
+ * someone else's and are left alone.
  */
-export function ipvsPlan(
-  wanted: Array<{ service: IpvsService; dests: IpvsDest[] }>,
-  current: Array<{ service: IpvsService; dests: IpvsDest[] }>,
-  owned: ReadonlySet<string>,
-): IpvsOp[] {
-  const ops: IpvsOp[] = [];
-  const have = new Map(current.map((c) => [ipvsKey(c.service), c]));
-  const want = new Set(wanted.map((w) => ipvsKey(w.service)));
-  for (const c of current) if (!want.has(ipvsKey(c.service)) && owned.has(ipvsKey(c.service))) ops.push({ cmd: 'DEL_SERVICE', service: c.service });
-  for (const w of wanted) {
-    const c = have.get(ipvsKey(w.service));
-    if (!c) {
-      ops.push({ cmd: 'NEW_SERVICE', service: w.service });
-      for (const d of w.dests) ops.push({ cmd: 'NEW_DEST', service: w.service, dest: d });
-      continue;
-    }
-    const s = c.service;
-    if (s.sched !== w.service.sched || s.persistent !== w.service.persistent || (w.service.persistent && (s.timeoutS !== w.service.timeoutS || s.prefixLen !== w.service.prefixLen))) {
-      ops.push({ cmd: 'SET_SERVICE', service: w.service });
-    }
-    const cd = new Map(c.dests.map((d) => [destKey(d), d]));
-    const wd = new Set(w.dests.map(destKey));
-    // New ones first, removals last: the service is never left without a destination in between.
-    for (const d of w.dests) {
-      const x = cd.get(destKey(d));
-      if (!x) ops.push({ cmd: 'NEW_DEST', service: w.service, dest: d });
-      else if (x.weight !== d.weight || x.fwd !== d.fwd) ops.push({ cmd: 'SET_DEST', service: w.service, dest: d });
-    }
-    for (const d of c.dests) if (!wd.has(destKey(d))) ops.push({ cmd: 'DEL_DEST', service: w.service, dest: d });
+export class IpvsBackend {
+  private constructor(private readonly client: IpvsClient) {}
+
+  static async open(): Promise<IpvsBackend> {
+    return new IpvsBackend(await IpvsClient.open());
   }
-  return ops;
+
+  read(): Promise<IpvsKernelService[]> {
+    return this.client.read();
+  }
+
+  async apply(desired: IpvsDesiredService[], opts: IpvsPlanOptions = {}): Promise<IpvsApplyResult> {
+    const changes = planIpvs(desired, await this.client.read(), opts);
+    const results = await this.client.run(changes);
+    const failures = results.filter((r): r is { change: IpvsChange; error: NetlinkError } => r.error !== undefined);
+    return { changes, failures };
+  }
+
+  info(): Promise<IpvsInfo> {
+    return this.client.info();
+  }
+
+  close(): void {
+    this.client.close();
+  }
 }

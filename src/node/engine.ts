@@ -148,7 +148,8 @@ export type EngineEvent =
   | { kind: 'standby' | 'takeover'; which: RscHold; groups: string[] }
   /** An authenticated t=ask_resources from the wire (its rsc_hold/info not yet checked). */
   | { kind: 'ask-heard'; src: string; generation: number; seq: number; rscHold: string; info: string }
-  | Extract<ResourcesEvent, { kind: 'cleanup' }>;
+  | Extract<ResourcesEvent, { kind: 'cleanup' }>
+  | Extract<ResourcesEvent, { kind: 'monitor-done' }>;
 
 /**
  * The fencing policy's actions, passed through to the daemon. Its alert and
@@ -386,6 +387,7 @@ export function engineStep(s: EngineState, ev: EngineEvent, now: number): Engine
       mEvent = { kind: 'tick' };
       break;
     case 'cleanup':
+    case 'monitor-done':
       rEvents.push(ev);
       mEvent = { kind: 'tick' };
       break;

@@ -23,7 +23,7 @@ import type { FencingPolicyConfig } from '../fencing/policy.js';
 import type { RequestContext } from '../quorum/backend.js';
 import type { ArbiterKind } from '../quorum/decide.js';
 import type { LeaseView } from '../quorum/lease.js';
-import type { GroupSpec } from '../resources/machine.js';
+import type { GroupSpec, MonitorVerdict } from '../resources/machine.js';
 import { Driver, DurableGate, KeyedSerial, type Clock, type Machine } from '../runtime/driver.js';
 import {
   engineDeadline, engineQuorumInput, engineStep, initEngine,
@@ -109,6 +109,12 @@ export interface NodeHost {
   raiseGeneration(seen: Extract<EngineAction, { kind: 'generation-seen' }>, done: (generation: number | undefined) => void): void;
   /** A resource operation; done(undefined) when there is no such resource any more (nothing to report). */
   runOp(group: string, op: 'start' | 'stop', index: number, done: (r: { ok: boolean; error?: string } | undefined) => void): void;
+  /**
+   * One monitor call of a resource, killed at timeoutMs; beside the group's
+   * operations (the agent itself keeps one call at a time per resource).
+   * done(undefined) when there is no such resource any more.
+   */
+  runMonitor(group: string, index: number, timeoutMs: number, done: (r: { result: MonitorVerdict; detail: string } | undefined) => void): void;
   /** A fence or a device check, beside the heartbeat path; done(undefined) when it was abandoned. */
   device(a: DeviceAction, done: (r: DeviceResult | undefined) => void): void;
   readonly leases?: NodeLeases;
@@ -258,6 +264,13 @@ export class NodeRuntime {
             if (r) this.submit({ kind: 'op-done', group, op, index, ok: r.ok, ...(r.error !== undefined ? { error: r.error } : {}) });
             done();
           });
+        });
+        break;
+      }
+      case 'monitor': {
+        const { group, index, token } = a;
+        h.runMonitor(group, index, a.timeoutMs, (r) => {
+          if (r && !this.driver.isClosed) this.submit({ kind: 'monitor-done', group, index, token, result: r.result, detail: r.detail });
         });
         break;
       }

@@ -21,6 +21,33 @@ export interface GroupSpec {
   name: string;
   preferredNode: string;
   resourceCount: number;
+  /** Per resource index: how it is monitored while the group runs here (undefined: not monitored). */
+  monitors?: Array<MonitorSpec | undefined>;
+}
+
+/** A resource's monitor: `op monitor interval= timeout=` and `meta migration-threshold= failure-timeout=`. */
+export interface MonitorSpec {
+  intervalMs: number;
+  timeoutMs: number;
+  /** The failure (within failureTimeoutMs) that moves the group instead of restarting the resource in place. */
+  migrationThreshold: number;
+  /** Failures older than this no longer count; 0 = never forgotten. */
+  failureTimeoutMs: number;
+}
+
+/** A monitor call's verdict (agents/types.ts MonitorResult). */
+export type MonitorVerdict = 'running' | 'not-running' | 'failed' | 'timeout';
+
+/** Per monitored resource of a group. */
+export interface ResourceMonitor {
+  /** When the next check is due (only while the group runs here and none is in flight). */
+  nextAt?: number;
+  busy: boolean;
+  /** Results of calls issued under an older token (before a stop or restart) are ignored. */
+  token: number;
+  last?: { at: number; result: MonitorVerdict; detail: string };
+  /** When each counted failure happened (the oldest first). */
+  failures: number[];
 }
 
 export interface ResourcesConfig {
@@ -41,7 +68,8 @@ export type GroupPhase =
   | 'stopping'
   | 'failed'        // a start failed and the group was stopped again; not retried while the peer can take it
   | 'stop-failed'   // a stop kept failing: it may still run here, so it stays held
-  | 'recovering';   // held before our last crash: state unknown until the peer is heard
+  | 'recovering'    // held before our last crash: state unknown until the peer is heard
+  | 'restarting';   // a monitor failed: the failed resource and those after it are stopped and started again here
 
 export interface GroupState {
   phase: GroupPhase;
@@ -70,6 +98,11 @@ export interface GroupState {
   cause?: GroupCause;
   /** Since when the peer's reports list the group as held (while the peer is heard). */
   peerSince?: number;
+  /** Monitored resources by index (GroupSpec.monitors). */
+  mon?: Record<number, ResourceMonitor>;
+  /** Restarting: the failed resource's index, and which half of the walk runs (stop down to it, then start from it). */
+  restartFrom?: number;
+  restartDir?: 'stop' | 'start';
 }
 
 /** A transition's reason in plain words, and a stable code for it (metrics, JSON). */
@@ -101,6 +134,8 @@ export type ReasonCode =
   | 'stop-failed'     // a stop kept failing
   | 'hold-failed'     // its hold could not be recorded durably
   | 'done'            // a walk finished (running, stopped)
+  | 'monitor-failed'  // a monitor failed: the resource is restarted in place
+  | 'migration-threshold' // monitor failures reached migration-threshold: the group moves to the peer
   | `quorum-${string}`;
 
 /**
@@ -173,7 +208,9 @@ export type ResourcesEvent =
    * An operator clears a failed group. A stop-failed group comes with what
    * its resources' status operations said: any one running, or all stopped.
    */
-  | { kind: 'cleanup'; group: string; probe?: 'running' | 'stopped' };
+  | { kind: 'cleanup'; group: string; probe?: 'running' | 'stopped' }
+  /** A monitor call issued with `token` came back. */
+  | { kind: 'monitor-done'; group: string; index: number; token: number; result: MonitorVerdict; detail: string };
 
 export type ResourcesAction =
   | { kind: 'op'; group: string; op: 'start' | 'stop'; index: number }
@@ -183,9 +220,13 @@ export type ResourcesAction =
   | { kind: 'group-phase'; group: string; phase: GroupPhase; reason: string; code: ReasonCode }
   | { kind: 'alert'; group: string; message: string }
   /** A reload's release is done: forget the group's resources (removed) or switch to its new ones (replaced). */
-  | { kind: 'group-retired'; group: string; replaced: boolean };
+  | { kind: 'group-retired'; group: string; replaced: boolean }
+  /** Check a resource now; the result comes back as monitor-done with the same token. */
+  | { kind: 'monitor'; group: string; index: number; token: number; timeoutMs: number }
+  /** A monitor failed and was counted (count within failure-timeout, of threshold). */
+  | { kind: 'monitor-failed'; group: string; index: number; result: MonitorVerdict; detail: string; count: number; threshold: number; action: 'restart' | 'move' };
 
-const HELD: ReadonlySet<GroupPhase> = new Set(['starting', 'running', 'stopping', 'stop-failed', 'recovering']);
+const HELD: ReadonlySet<GroupPhase> = new Set(['starting', 'running', 'stopping', 'stop-failed', 'recovering', 'restarting']);
 const YIELDING: ReadonlySet<GroupPhase> = new Set(['recovering', 'stopping']);
 
 export function initResources(cfg: ResourcesConfig, persistedHeld: ReadonlySet<string>, now: number): ResourcesState {
@@ -266,6 +307,9 @@ export function resourcesStep(s: ResourcesState, ev: ResourcesEvent, now: number
     case 'cleanup':
       cleanup(s, ev, now, out);
       break;
+    case 'monitor-done':
+      onMonitorDone(s, ev, now, out);
+      break;
     case 'tick':
       break;
   }
@@ -278,8 +322,93 @@ export function resourcesStep(s: ResourcesState, ev: ResourcesEvent, now: number
 
 export function resourcesDeadline(s: ResourcesState): number {
   let t = Infinity;
-  for (const g of Object.values(s.groups)) if (g.retryAt !== undefined && !g.busy) t = Math.min(t, g.retryAt);
+  for (const g of Object.values(s.groups)) {
+    if (g.retryAt !== undefined && !g.busy) t = Math.min(t, g.retryAt);
+    if (g.phase === 'running' && !g.busy && g.mon) for (const m of Object.values(g.mon)) if (!m.busy && m.nextAt !== undefined) t = Math.min(t, m.nextAt);
+  }
   return t;
+}
+
+/** Monitor failures recorded for the group's resources (expired ones included until the next failure prunes them). */
+export function failCount(g: GroupState): number {
+  let n = 0;
+  for (const m of Object.values(g.mon ?? {})) n += m.failures.length;
+  return n;
+}
+
+/** Failures of a resource that still count at `now` (failure-timeout). */
+export function liveFailures(m: ResourceMonitor, spec: MonitorSpec | undefined, now: number): number {
+  if (!spec || spec.failureTimeoutMs <= 0) return m.failures.length;
+  return m.failures.filter((t) => now - t < spec.failureTimeoutMs).length;
+}
+
+/** Issues the checks that are due for a running group, and schedules the first ones. */
+function driveMonitors(g: GroupState, spec: GroupSpec, now: number, out: ResourcesAction[]): void {
+  if (g.phase !== 'running' || g.busy || !spec.monitors) return;
+  g.mon ??= {};
+  spec.monitors.forEach((ms, index) => {
+    if (!ms || ms.intervalMs <= 0) return;
+    const m = (g.mon![index] ??= { busy: false, token: 0, failures: [] });
+    if (m.busy) return;
+    m.nextAt ??= now + ms.intervalMs;
+    if (now < m.nextAt) return;
+    m.busy = true;
+    m.nextAt = undefined;
+    out.push({ kind: 'monitor', group: spec.name, index, token: m.token, timeoutMs: ms.timeoutMs });
+  });
+}
+
+/** The group left running: checks in flight no longer count, none is scheduled. */
+function stopMonitors(g: GroupState): void {
+  for (const m of Object.values(g.mon ?? {})) {
+    m.token += 1;
+    m.busy = false;
+    m.nextAt = undefined;
+  }
+}
+
+/**
+ * A check came back. Running: the next one is scheduled. Anything else is a
+ * failure, counted within failure-timeout: below migration-threshold the
+ * resource is restarted in place (it and the resources after it stopped
+ * right to left, then started again); at the threshold the whole group is
+ * stopped and marked failed here, so the peer's rules start it there.
+ */
+function onMonitorDone(s: ResourcesState, ev: Extract<ResourcesEvent, { kind: 'monitor-done' }>, now: number, out: ResourcesAction[]): void {
+  const g = s.groups[ev.group];
+  const spec = s.cfg.groups.find((x) => x.name === ev.group);
+  const m = g?.mon?.[ev.index];
+  const ms = spec?.monitors?.[ev.index];
+  if (!g || !spec || !m || !ms || m.token !== ev.token || !m.busy) return;
+  m.busy = false;
+  m.last = { at: now, result: ev.result, detail: ev.detail };
+  if (g.phase !== 'running') return;
+  if (ev.result === 'running') {
+    m.nextAt = now + ms.intervalMs;
+    return;
+  }
+  m.failures.push(now);
+  if (ms.failureTimeoutMs > 0) m.failures = m.failures.filter((t) => now - t < ms.failureTimeoutMs);
+  // Bounded: only the threshold's worth of failures can matter.
+  if (m.failures.length > ms.migrationThreshold) m.failures = m.failures.slice(-ms.migrationThreshold);
+  const count = m.failures.length;
+  const move = count >= ms.migrationThreshold;
+  const what = `resource ${ev.index + 1} monitor: ${ev.result === 'timeout' ? 'timed out' : ev.result === 'not-running' ? 'not running' : 'error'} (${ev.detail})`;
+  out.push({ kind: 'monitor-failed', group: ev.group, index: ev.index, result: ev.result, detail: ev.detail, count, threshold: ms.migrationThreshold, action: move ? 'move' : 'restart' });
+  const n = spec.resourceCount;
+  if (move) {
+    g.lastError = `${what}; failure ${count} of migration-threshold ${ms.migrationThreshold}`;
+    setPhase(g, 'stopping', now, out, ev.group, { code: 'migration-threshold', reason: `${g.lastError}: the group moves to ${s.cfg.peer ?? 'the peer'}` });
+    g.failAfterStop = true;
+    g.next = n - 1;
+    issue(g, ev.group, 'stop', out);
+    return;
+  }
+  g.restartFrom = ev.index;
+  g.restartDir = 'stop';
+  g.next = n - 1;
+  setPhase(g, 'restarting', now, out, ev.group, { code: 'monitor-failed', reason: `${what}; failure ${count} of ${ms.migrationThreshold}: restarting it in place` });
+  issue(g, ev.group, 'stop', out);
 }
 
 /** Whether this node should hold a group (undefined = not yet decidable), and why, in plain words. */
@@ -443,7 +572,8 @@ export function cleanupCheck(s: ResourcesState, group: string): { error: string 
   if (g.busy && g.phase !== 'stop-failed') return { error: `group ${group} is ${g.phase} (an operation is running); nothing to clean up` };
   if (g.phase === 'failed') return { probe: false };
   if (g.phase === 'stop-failed') return { probe: true };
-  return { error: `group ${group} is ${g.phase}, not failed; nothing to clean up` };
+  if (failCount(g) > 0) return { probe: false };   // only its fail counts are cleared
+  return { error: `group ${group} is ${g.phase}, not failed, and no resource has a failure counted; nothing to clean up` };
 }
 
 /**
@@ -459,6 +589,8 @@ function cleanup(s: ResourcesState, ev: Extract<ResourcesEvent, { kind: 'cleanup
   const g = s.groups[ev.group];
   if (!g) return;
   const reason = 'cleaned up by the operator';
+  // Like crm_resource --cleanup: the fail counts go with the failure.
+  for (const m of Object.values(g.mon ?? {})) m.failures = [];
   if (g.phase === 'failed' && !g.busy) {
     g.lastError = undefined;
     g.failAfterStop = false;
@@ -623,6 +755,7 @@ function drive(s: ResourcesState, spec: GroupSpec, now: number, out: ResourcesAc
       if (g.next >= n) {
         setPhase(g, 'running', now, out, spec.name, done(g, 'all resources started'));
         g.leftovers = false;
+        driveMonitors(g, spec, now, out);
         return;
       }
       issue(g, spec.name, 'start', out);
@@ -632,8 +765,41 @@ function drive(s: ResourcesState, spec: GroupSpec, now: number, out: ResourcesAc
         setPhase(g, 'stopping', now, out, spec.name, why);
         g.next = n - 1;
         issue(g, spec.name, 'stop', out);
+        return;
       }
+      driveMonitors(g, spec, now, out);
       return;
+    case 'restarting': {
+      const from = g.restartFrom ?? 0;
+      if (!want) {
+        // Released mid-restart: everything still up is stopped, right to left.
+        const top = g.restartDir === 'stop' ? g.next : g.next - 1;
+        g.restartFrom = undefined;
+        g.restartDir = undefined;
+        setPhase(g, 'stopping', now, out, spec.name, why);
+        g.next = top;
+        if (g.next < 0) return finishStop(g, spec.name, now, out);
+        issue(g, spec.name, 'stop', out);
+        return;
+      }
+      if (g.restartDir === 'stop') {
+        if (g.next >= from) {
+          issue(g, spec.name, 'stop', out);
+          return;
+        }
+        g.restartDir = 'start';
+        g.next = from;
+      }
+      if (g.next >= n) {
+        g.restartFrom = undefined;
+        g.restartDir = undefined;
+        setPhase(g, 'running', now, out, spec.name, { code: 'monitor-failed', reason: `resource ${from + 1} restarted in place after a monitor failure` });
+        driveMonitors(g, spec, now, out);
+        return;
+      }
+      issue(g, spec.name, 'start', out);
+      return;
+    }
     case 'stopping':
       if (g.next < 0) return finishStop(g, spec.name, now, out);
       issue(g, spec.name, 'stop', out);
@@ -680,6 +846,8 @@ function onOpDone(s: ResourcesState, ev: Extract<ResourcesEvent, { kind: 'op-don
       return;
     }
     g.lastError = ev.error ?? 'start failed';
+    g.restartFrom = undefined;
+    g.restartDir = undefined;
     out.push({ kind: 'alert', group: ev.group, message: `resource ${ev.index + 1} failed to start: ${g.lastError}` });
     // Unwind, including the resource that failed: it may be half up.
     setPhase(g, 'stopping', now, out, ev.group, { code: 'start-failed', reason: `resource ${ev.index + 1} failed to start: ${g.lastError}` });
@@ -730,6 +898,11 @@ function done(g: GroupState, reason: string): Done {
  */
 function setPhase(g: GroupState, phase: GroupPhase, now: number, out: ResourcesAction[], group: string, why: { code: ReasonCode; reason: string; done?: true }): void {
   if (g.phase === phase) return;
+  if (g.phase === 'running') stopMonitors(g);
+  if (phase !== 'restarting') {
+    g.restartFrom = undefined;
+    g.restartDir = undefined;
+  }
   g.phase = phase;
   g.since = now;
   if (!why.done || !g.cause) g.cause = { at: now, phase, code: why.code, reason: why.reason };

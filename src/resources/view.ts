@@ -2,8 +2,8 @@
 // built fresh from the state (node/view.ts says why readers hold no state).
 
 import {
-  handingOver, heldGroups, isTakeover, peerHandsOver,
-  type GroupPhase, type ReasonCode, type ResourcesState,
+  handingOver, heldGroups, isTakeover, liveFailures, peerHandsOver,
+  type GroupPhase, type MonitorVerdict, type ReasonCode, type ResourcesState,
 } from './machine.js';
 
 // Codes and phases are values, not state: readers name them through this module.
@@ -35,6 +35,23 @@ export interface GroupView {
   readonly peerSinceMsAgo: number | null;
   /** An operator's standby/takeover in force: this node hands it to the peer, or the peer to this node. */
   readonly handover: 'to-peer' | 'from-peer' | null;
+  /** Its monitored resources (op monitor, or an OCF agent's meta-data), in group order. */
+  readonly monitors: readonly MonitorView[];
+}
+
+export interface MonitorView {
+  /** Index of the resource in the group (0 = first). */
+  readonly index: number;
+  readonly intervalMs: number;
+  readonly timeoutMs: number;
+  /** The newest check's result; null before the first one. */
+  readonly last: { readonly result: MonitorVerdict; readonly detail: string; readonly msAgo: number } | null;
+  /** Failures within failure-timeout. */
+  readonly failCount: number;
+  readonly migrationThreshold: number;
+  /** null while no check is scheduled (not running here, or one in flight). */
+  readonly nextCheckInMs: number | null;
+  readonly checking: boolean;
 }
 
 export interface ResourcesView {
@@ -64,6 +81,18 @@ export function resourcesView(r: ResourcesState, now: number): ResourcesView {
       cause: c ? Object.freeze({ phase: c.phase, code: c.code, reason: c.reason, takeover: isTakeover(c.code), msAgo: now - c.at }) : null,
       peerSinceMsAgo: g.peerSince === undefined ? null : now - g.peerSince,
       handover: handingOver(r, name) ? 'to-peer' : peerHandsOver(r, name) ? 'from-peer' : null,
+      monitors: Object.freeze((r.cfg.groups.find((x) => x.name === name)?.monitors ?? []).flatMap((ms, index) => {
+        if (!ms || ms.intervalMs <= 0) return [];
+        const m = g.mon?.[index];
+        return [Object.freeze({
+          index, intervalMs: ms.intervalMs, timeoutMs: ms.timeoutMs,
+          last: m?.last ? Object.freeze({ result: m.last.result, detail: m.last.detail, msAgo: now - m.last.at }) : null,
+          failCount: m ? liveFailures(m, ms, now) : 0,
+          migrationThreshold: ms.migrationThreshold,
+          nextCheckInMs: g.phase === 'running' && m?.nextAt !== undefined && !m.busy ? Math.max(0, m.nextAt - now) : null,
+          checking: m?.busy ?? false,
+        })];
+      })),
     });
   }
   return Object.freeze({

@@ -13,7 +13,7 @@ import type { ArbiterReply, ArbiterRequest } from '../quorum/protocol.js';
 import type { LeaseView } from '../quorum/lease.js';
 import type { Reach } from '../ping/tracker.js';
 import { NodeQuorum, SimArbiter, type QuorumHost, type QuorumProcess } from './quorum.js';
-import { cleanupCheck, heldGroups, type GroupPhase } from '../resources/machine.js';
+import { cleanupCheck, heldGroups, type GroupPhase, type MonitorVerdict } from '../resources/machine.js';
 import type { FencingPolicyConfig } from '../fencing/policy.js';
 import { Checker, type CheckedNode, type CheckStats, type Proc, type Violation } from './checker.js';
 import { EventHeap } from './heap.js';
@@ -546,6 +546,7 @@ class SimNode implements CheckedNode, QuorumProcess {
         });
       },
       runOp: (group, op, index, done) => this.runOp(group, op, index, this.claimedWithPeerUp(group), done),
+      runMonitor: (group, index, timeoutMs, done) => this.runMonitor(group, index, timeoutMs, done),
       device: (a, done) => {
         if (a.kind === 'fence') {
           s.checker.onFence(s.t, this.ix, this.heardPeer);
@@ -699,6 +700,16 @@ class SimNode implements CheckedNode, QuorumProcess {
     };
     const done = () => report({ ok: !fault.fail, ...(fault.fail ? { error: `injected ${op} failure` } : {}) });
     this.addIo(ms, { kind: 'op', faulty: fault.fail || fault.slow, land, done });
+  }
+
+  /** A monitor call on the simulated host: reads whether the resource is up when it lands. */
+  private runMonitor(group: string, index: number, timeoutMs: number, report: (r: { result: MonitorVerdict; detail: string } | undefined) => void): void {
+    const p = this.sim.scenario.params;
+    const ms = Math.min(timeoutMs, this.sim.rng.int(p.opMs[0], p.opMs[1]));
+    let up = false;
+    const land = () => { up = this.world.get(group)?.[index] ?? false; };
+    const done = () => report(this.world.has(group) ? { result: up ? 'running' : 'not-running', detail: up ? 'up' : 'down' } : undefined);
+    this.addIo(ms, { kind: 'op', faulty: false, land, done });
   }
 
   private maybeExit(): void {

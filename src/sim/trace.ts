@@ -46,6 +46,8 @@ function formatEvent(ev: EngineEvent): string {
       return `heard ask_resources gen ${ev.generation} seq ${ev.seq} rsc_hold=${ev.rscHold} info=${ev.info}`;
     case 'cleanup':
       return `operator cleanup ${ev.group}${ev.probe ? ` (probe: ${ev.probe})` : ''}`;
+    case 'monitor-done':
+      return `monitor-done ${ev.group}#${ev.index} ${ev.result} (token ${ev.token})`;
   }
 }
 
@@ -80,6 +82,8 @@ function formatAction(a: EngineAction): string | undefined {
     case 'ask': return `ask_resources seq ${a.seq} rsc_hold=${a.rscHold} info=${a.info}`;
     case 'handover-log': return undefined;
     case 'ask-ignored': return 'ask ignored';
+    case 'monitor': return `monitor ${a.group}#${a.index}`;
+    case 'monitor-failed': return `MONITOR FAILED ${a.group}#${a.index} ${a.result} ${a.count}/${a.threshold} ${a.action}`;
   }
 }
 

@@ -8,7 +8,7 @@ import { routeText, type NetCore, type RouteSpec } from '../net/core.js';
 import type { InterfaceInfo, NetEvent, NetWatcher } from '../net/netlink.js';
 import type { VipSpec } from '../net/vip.js';
 import type { VrrpReceived, VrrpSocket } from '../net/vrrp-socket.js';
-import { runScript } from '../agents/script.js';
+import { runChild } from '../agents/runner.js';
 import { nodeClock } from '../runtime/node-clock.js';
 import type { Clock } from '../runtime/driver.js';
 import { UserError } from '../util/errors.js';
@@ -331,13 +331,10 @@ export class VrrpService {
     const cmd = spec?.script;
     if (!cmd) return;
     const as = cmd.uid !== undefined && cmd.gid !== undefined ? { uid: cmd.uid, gid: cmd.gid } : undefined;
-    const run = runScript(cmd.path ?? cmd.argv[0]!, cmd.argv.slice(1), a.timeoutMs, as).then(
-      (r) => this.scripts?.submit({ kind: 'exited', script: a.script, code: r.code, signal: r.signal, timedOut: r.timedOut }),
-      (e: unknown) => {
-        this.drops.log('warn', `script:${a.script}`, `${cmd.file}:${cmd.line}: vrrp_script ${a.script}: ${e instanceof Error ? e.message : String(e)}`);
-        this.scripts?.submit({ kind: 'exited', script: a.script, code: null, signal: null, timedOut: false });
-      },
-    );
+    const run = runChild({ path: cmd.path ?? cmd.argv[0]!, args: cmd.argv.slice(1), timeoutMs: a.timeoutMs, ...(as ? { as } : {}) }).then((r) => {
+      if (r.spawnError !== undefined) this.drops.log('warn', `script:${a.script}`, `${cmd.file}:${cmd.line}: vrrp_script ${a.script}: cannot run ${cmd.path ?? cmd.argv[0]!}: ${r.spawnError}`);
+      this.scripts?.submit({ kind: 'exited', script: a.script, code: r.code, signal: r.signal, timedOut: r.timedOut });
+    });
     this.running.add(run);
     void run.finally(() => this.running.delete(run));
   }
@@ -553,9 +550,8 @@ export class VrrpService {
       const path = cmd.path ?? cmd.argv[0]!;
       // check-config resolved whom it runs as (its user, script_user, or keepalived_script).
       const as = cmd.uid !== undefined && cmd.gid !== undefined ? { uid: cmd.uid, gid: cmd.gid } : undefined;
-      const r = await runScript(path, [...cmd.argv.slice(1), ...extra], NOTIFY_TIMEOUT_MS, as).catch((e: unknown) => ({
-        code: null, signal: null, stdout: '', stderr: e instanceof Error ? e.message : String(e), timedOut: false,
-      }));
+      const ran = await runChild({ path, args: [...cmd.argv.slice(1), ...extra], timeoutMs: NOTIFY_TIMEOUT_MS, ...(as ? { as } : {}) });
+      const r = ran.spawnError !== undefined ? { ...ran, stderr: `cannot run ${path}: ${ran.spawnError}` } : ran;
       if (r.timedOut || r.code !== 0) {
         this.o.log('warn', `${cmd.file}:${cmd.line}: notify for ${type.toLowerCase()} ${name} ${state}: ${r.timedOut ? `timed out after ${NOTIFY_TIMEOUT_MS / 1000} s` : r.signal ? `killed by ${r.signal}` : `exit status ${r.code}`}${r.stderr ? `: ${r.stderr.trim().slice(0, 200)}` : ''}`);
       }

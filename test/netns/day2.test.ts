@@ -136,7 +136,7 @@ exit 2
     // Not failed: nothing to clean up. Unknown: named, with the known ones.
     const nf = await tandem('alpha', ['cleanup', A]);
     expect(nf.code).toBe(1);
-    expect(nf.err).toBe(`tandem: cleanup refused: group ${A} is running, not failed; nothing to clean up\n`);
+    expect(nf.err).toBe(`tandem: cleanup refused: group ${A} is running, not failed, and no resource has a failure counted; nothing to clean up\n`);
     const unknown = await tandem('alpha', ['cleanup', 'web']);
     expect(unknown.code).toBe(1);
     expect(unknown.err).toBe(`tandem: cleanup refused: no group "web"; known groups: ${A}, ${ip(102)}, ${C}\n`);

@@ -290,7 +290,7 @@ describe('cleanup', () => {
   it('names the known groups for an unknown one, and refuses a group that did not fail', () => {
     const s = initResources(cfg, new Set(), 0);
     expect(cleanupCheck(s, 'nope')).toEqual({ error: 'no group "nope"; known groups: ga' });
-    expect(cleanupCheck(s, 'ga')).toEqual({ error: 'group ga is stopped, not failed; nothing to clean up' });
+    expect(cleanupCheck(s, 'ga')).toEqual({ error: 'group ga is stopped, not failed, and no resource has a failure counted; nothing to clean up' });
   });
 
   it('a failed group becomes stopped and is started again by the usual rules', () => {

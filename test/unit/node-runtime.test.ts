@@ -61,6 +61,7 @@ function node(self: 'alpha' | 'beta', clock: ManualClock, generation: number) {
     persistPeerGeneration: (g, _p, done) => { log.push(`peer-generation ${g}`); held.push({ what: `peer-generation ${g}`, at: clock.t, sentBefore: sent.length, done: () => done() }); },
     raiseGeneration: (a, done) => done(a.generation + 1),
     runOp: (group, op, index, done) => { ops.push(`${op} ${group}#${index}`); done({ ok: true }); },
+    runMonitor: (_group, _index, _timeoutMs, done) => done(undefined),
     device: (_a, done) => done(undefined),
     leaveDelayMs: 0,
     observe: (a: EngineAction) => { if (a.kind === 'op' || a.kind === 'persist-hold') log.push(`action ${a.kind}`); },
