@@ -9,7 +9,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runInGuest, type GuestRun } from '../../lab/kvm.js';
-import { CONNECTIONS, DESIRED, DNS, FOREIGN, RS1, RS2, WEB } from '../../lab/ipvs-scenario.js';
+import { BULK_COUNT, BULK_DESTS, CONNECTIONS, DESIRED, DNS, FOREIGN, RS1, RS2, WEB } from '../../lab/ipvs-scenario.js';
 import type { IpvsApplyResult } from '../../src/net/ipvs.js';
 import type { IpvsChange, IpvsDesiredService, IpvsKernelService } from '../../src/net/ipvs-reconcile.js';
 import type { IpvsInfo, IpvsStats } from '../../src/net/ipvs-codec.js';
@@ -42,6 +42,7 @@ interface Observed {
   trafficAfterRestart: Traffic;
   afterFlush: unknown[];
   ipvsadmAfterFlush: string;
+  bulk: { changes: number; failures: string[]; applyMs: number; readServices: number; readDests: number; ipvsadmServices: number; ipvsadmDests: number; reapply: number; removed: number; left: number };
   guestMs: number;
   phases: Record<string, number>;
 }
@@ -90,7 +91,7 @@ describe('IPVS in a qemu guest, through tandem\'s generic netlink client', () =>
     process.stdout.write(`ipvs-kernel: one ${run.accel} boot, ${(run.wallMs / 1000).toFixed(1)} s wall\n`);
     if (run.code !== 0) throw new Error(`the guest run failed (exit ${run.code}):\n${run.stderr}`);
     seen = JSON.parse(run.stdout) as Observed;
-    process.stdout.write(`ipvs-kernel: in the guest ${seen.guestMs} ms: ${JSON.stringify(seen.phases)}\n`);
+    process.stdout.write(`ipvs-kernel: in the guest ${seen.guestMs} ms: ${JSON.stringify(seen.phases)}; ${seen.bulk.changes} changes applied in ${seen.bulk.applyMs} ms\n`);
   }, 300_000);
 
   it('the guest runs Debian\'s kernel with IPVS, resolved through nlctrl', () => {
@@ -168,5 +169,16 @@ describe('IPVS in a qemu guest, through tandem\'s generic netlink client', () =>
   it('FLUSH empties the table', () => {
     expect(seen.afterFlush).toEqual([]);
     expect(parseIpvsadm(seen.ipvsadmAfterFlush)).toEqual([]);
+  });
+});
+
+describe('IPVS in the guest: a table larger than one sendmsg', () => {
+  it(`${BULK_COUNT} services with ${BULK_DESTS} real servers each: applied in batches, all read back, removed as owned`, () => {
+    const n = BULK_COUNT;
+    const d = n * BULK_DESTS;
+    expect(n + d).toBeGreaterThan(1024);
+    expect(seen.bulk).toMatchObject({
+      changes: n + d, failures: [], readServices: n, readDests: d, ipvsadmServices: n, ipvsadmDests: d, reapply: 0, removed: n, left: 0,
+    });
   });
 });
