@@ -13,6 +13,7 @@ import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_pr
 import { readFileSync, writeFileSync } from 'node:fs';
 import { IpvsBackend, IpvsClient } from '../src/net/ipvs.js';
 import { BULK_SERVICES, CONNECTIONS, DESIRED, DNS, FOREIGN, RS1, RS2, VIP, WEB } from './ipvs-scenario.js';
+import { lvsOnIpvs } from './lvs-guest.js';
 
 const sh = (cmd: string, ...args: string[]): string => execFileSync(cmd, args, { encoding: 'utf8', timeout: 20_000, stdio: ['ignore', 'pipe', 'pipe'] });
 const ns = (name: string, ...args: string[]): string => sh('ip', 'netns', 'exec', name, ...args);
@@ -111,6 +112,10 @@ async function main(): Promise<Record<string, unknown>> {
   const phase = (name: string): void => { const now = performance.now(); phases[name] = Math.round(now - last); last = now; };
   out.phases = phases;
 
+  // The daemon of step 5 (lab/lvs-guest.ts, its own namespaces and IPVS
+  // table) starts now: its seconds of start-up overlap steps 1 to 4.
+  const lvsRest = lvsOnIpvs();
+
   // 1. Programmed through tandem's client, read back by genl dump and by ipvsadm.
   const first = await IpvsBackend.open();
   out.info = await first.info();
@@ -193,6 +198,9 @@ async function main(): Promise<Record<string, unknown>> {
   } finally {
     for (const s of servers) s.kill();
   }
+
+  // 5. The daemon, started at the beginning: LVS virtual services on IPVS end to end.
+  out.lvs = await lvsRest(phase);
   out.guestMs = Math.round(performance.now() - t0);
   return out;
 }

@@ -95,6 +95,6 @@ export async function runVrrpDaemon(cfg: KeepalivedConfig, o: { node: string; ru
     removeSignals();
     throw e;
   }
-  log.info(`running ${cfg.vrrp.instances.length} vrrp_instance(s) from ${cfg.file}: ${cfg.vrrp.instances.map((i) => `${i.name} (VRID ${i.vrid} on ${i.interface}, priority ${i.priority})`).join(', ')}${cfg.lvs.services.length ? `, and ${cfg.lvs.services.length} virtual_server(s)` : ''}`);
+  log.info(`running ${cfg.vrrp.instances.length} vrrp_instance(s) from ${cfg.file}${cfg.vrrp.instances.length ? `: ${cfg.vrrp.instances.map((i) => `${i.name} (VRID ${i.vrid} on ${i.interface}, priority ${i.priority})`).join(', ')}` : ''}${cfg.lvs.services.length ? `, and ${cfg.lvs.services.length} virtual_server(s)` : ''}`);
   return done;
 }
