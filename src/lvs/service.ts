@@ -86,7 +86,13 @@ export class LvsService {
       await s.checkers.stop();
       throw e;
     }
-    o.log('info', `LVS: ${cfg.services.length} virtual service(s) on ${await core.lvsBackendOf()}: ${cfg.services.map((v) => `${v.name} (${v.lbAlgo}, ${v.realServers.length} real servers)`).join(', ')}`);
+    const backend = await core.lvsBackendOf();
+    o.log('info', `LVS: ${cfg.services.length} virtual service(s) on ${backend}: ${cfg.services.map((v) => `${v.name} (${v.lbAlgo}, ${v.realServers.length} real servers)`).join(', ')}`);
+    if (backend === 'nftables') {
+      for (const vs of cfg.services) {
+        if (vs.realServers.some((r) => r.upperThreshold || r.lowerThreshold)) o.log('warn', `${vs.file}:${vs.line}: ${vs.name}: uthreshold/lthreshold need IPVS (nftables keeps no connection counts): not applied`);
+      }
+    }
     return s;
   }
 

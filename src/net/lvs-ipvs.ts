@@ -6,7 +6,8 @@
 // Each address of a service (each member of a group) is one IPVS service;
 // a fwmark is one too, without protocol. A server out of the balancer
 // (`active` false) is not there; the sorry server, while it has a weight
-// (quorum lost), stands alone in the service, as in keepalived.
+// (quorum lost), stands alone in the service, as in keepalived. A real
+// server's uthreshold/lthreshold become IPVS's connection limits.
 
 import { parseIp } from './addr.js';
 import type { IpvsDest, IpvsForward, IpvsService } from './ipvs-codec.js';
@@ -34,7 +35,11 @@ export function lvsIpvsServices(s: LvsKernelService): LvsIpvsService[] {
       : { family: s.family, protocol: s.protocol, address: parseIp(m.ip)!.text, port: m.port, ...options };
     // A real server without a port takes the service's (a fwmark service keeps 0: the packet's own).
     const port = (d: LvsDest): number => (d.port === 0 && m.kind === 'addr' ? m.port : d.port);
-    const dests: IpvsDest[] = chosen.map((d) => ({ address: parseIp(d.ip)!.text, port: port(d), forward: FORWARD[d.fwd], weight: d.weight }));
+    const dests: IpvsDest[] = chosen.map((d) => ({
+      address: parseIp(d.ip)!.text, port: port(d), forward: FORWARD[d.fwd], weight: d.weight,
+      ...(d.upperThreshold ? { upperThreshold: d.upperThreshold } : {}),
+      ...(d.lowerThreshold ? { lowerThreshold: d.lowerThreshold } : {}),
+    }));
     return { service, dests, ids: chosen.map((d) => d.id) };
   });
 }

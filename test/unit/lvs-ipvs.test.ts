@@ -29,15 +29,15 @@ describe('LVS services as IPVS services', () => {
     expect(lvsIpvsServices(k)[0]!.ids).toEqual(['sorry']);
   });
 
-  it('fwmark with persistence: no protocol, the granularity as a prefix, ports 0; DR and TUN forwarding', () => {
+  it('fwmark with persistence: no protocol, the granularity as a prefix, ports 0; DR and TUN forwarding; uthreshold/lthreshold as limits', () => {
     const k: LvsKernelService = {
       id: 's1', name: 'fwmark 1', family: 4, protocol: 'tcp', sched: 'sh', persistence: { timeoutS: 300, prefixLen: 24 },
       match: [{ kind: 'fwmark', mark: 1 }],
-      dests: [{ id: 'd0', ip: '10.0.1.1', port: 0, weight: 1, active: true, fwd: 'dr' }, { id: 'd1', ip: '10.0.1.2', port: 0, weight: 3, active: true, fwd: 'tun' }],
+      dests: [{ id: 'd0', ip: '10.0.1.1', port: 0, weight: 1, active: true, fwd: 'dr' }, { id: 'd1', ip: '10.0.1.2', port: 0, weight: 3, active: true, fwd: 'tun', upperThreshold: 100, lowerThreshold: 10 }],
     };
     expect(lvsIpvsServices(k)).toEqual([{
       service: { family: 4, fwmark: 1, scheduler: 'sh', persistence: 300, netmask: 24 },
-      dests: [{ address: '10.0.1.1', port: 0, forward: 'route', weight: 1 }, { address: '10.0.1.2', port: 0, forward: 'tunnel', weight: 3 }],
+      dests: [{ address: '10.0.1.1', port: 0, forward: 'route', weight: 1 }, { address: '10.0.1.2', port: 0, forward: 'tunnel', weight: 3, upperThreshold: 100, lowerThreshold: 10 }],
       ids: ['d0', 'd1'],
     }]);
   });
