@@ -2,7 +2,7 @@
 // 150) and B (100), each `tandem run -f` with the same keepalived.conf but
 // its priority: one vrrp_instance holding the VIP on the client side and
 // the real servers' gateway on the other, one virtual_server (NAT, rr) over
-// two real servers, with ha_suspend. Both directors program the service, as
+// two real servers, with ha_suspend and vrrp_rt_priority. Both directors program the service, as
 // keepalived does; the VIP decides where traffic arrives, and only its holder
 // runs the checks. A's power loss moves the VIP and
 // the service together: the client's requests resume through B.
@@ -33,7 +33,7 @@ function conf(who: Dir): string {
   const rs = (ip: string) => `  real_server ${ip} 80 {\n    TCP_CHECK {\n      connect_timeout 1\n    }\n  }`;
   return [
     '! written by test/netns/lvs-vrrp.test.ts',
-    'global_defs {', `  router_id ${who}`, '  vrrp_version 3', '}',
+    'global_defs {', `  router_id ${who}`, '  vrrp_version 3', '  vrrp_rt_priority 50', '}',
     'vrrp_instance VI_LB {', '  interface eth0', '  virtual_router_id 60', `  priority ${PRIO[who]}`, '  advert_int 0.1',
     '  virtual_ipaddress {', `    ${VIP}/24 dev eth0`, `    ${GW}/24 dev eth1`, '  }', '}',
     `virtual_server ${VIP} 80 {`, '  delay_loop 1', '  lb_algo rr', '  lb_kind NAT', '  protocol TCP', '  ha_suspend', rs(RS.r1), rs(RS.r2), '}', '',
@@ -107,6 +107,8 @@ describe.sequential('a VRRP pair fronting an LVS pool', () => {
     expect(t.counts).toEqual({ r1: 20, r2: 20 });
     const [a, b] = [await status('a'), await status('b')];
     expect(b.vrrp.instances[0]!.state).toBe('BACKUP');
+    // vrrp_rt_priority: the adverts' thread real-time while the checks run on the worker.
+    expect([a.scheduling, b.scheduling]).toEqual([{ policy: 'SCHED_FIFO 50', refused: null }, { policy: 'SCHED_FIFO 50', refused: null }]);
     expect(a.lvs!.services[0]!.realServers.reduce((n, r) => n + r.connections, 0)).toBe(40);
     expect(b.lvs!.services[0]!.realServers.map((r) => [r.state, r.connections, r.checks[0]!.suspended, r.checks[0]!.runs])).toEqual([['up', 0, true, 0], ['up', 0, true, 0]]);
     expect(a.lvs!.services[0]!.realServers.every((r) => !r.checks[0]!.suspended)).toBe(true);
