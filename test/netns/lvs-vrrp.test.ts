@@ -8,7 +8,7 @@
 // the service together: the client's requests resume through B.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -109,6 +109,10 @@ describe.sequential('a VRRP pair fronting an LVS pool', () => {
     expect(b.vrrp.instances[0]!.state).toBe('BACKUP');
     // vrrp_rt_priority: the adverts' thread real-time while the checks run on the worker.
     expect([a.scheduling, b.scheduling]).toEqual([{ policy: 'SCHED_FIFO 50', refused: null }, { policy: 'SCHED_FIFO 50', refused: null }]);
+    // Only the main thread: the checker worker (and every other thread) stays at the normal policy.
+    const pid = daemons.a!.pid!;
+    const fifo = readdirSync(`/proc/${pid}/task`).filter((tid) => readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8').split(') ').at(-1)!.split(' ')[38] === '1');
+    expect(fifo).toEqual([String(pid)]);
     expect(a.lvs!.services[0]!.realServers.reduce((n, r) => n + r.connections, 0)).toBe(40);
     expect(b.lvs!.services[0]!.realServers.map((r) => [r.state, r.connections, r.checks[0]!.suspended, r.checks[0]!.runs])).toEqual([['up', 0, true, 0], ['up', 0, true, 0]]);
     expect(a.lvs!.services[0]!.realServers.every((r) => !r.checks[0]!.suspended)).toBe(true);
