@@ -191,23 +191,32 @@ export function lvsOnIpvs(): (phase: (name: string) => void) => Promise<Record<s
       }, 15_000);
       phase('lvs: traffic');
 
+      // The status says a verdict as soon as the pool has it; the kernel
+      // follows a moment later (one genl apply): wait for the table too.
+      const web = (t: string[][]): string[] => t.find((x) => x[0]!.startsWith(`TCP ${LVS_VIP}:80 `)) ?? [];
+      const has = (t: string[][], r: Rs): boolean => web(t).some((l) => l.startsWith(`-> ${LVS_RS[r]}:80 `));
+      const table = (what: string, ok: (t: string[][]) => boolean): Promise<string[][]> =>
+        waitFor(`IPVS: ${what}`, async () => { const t = ipvsadm(); return ok(t) ? t : undefined; }, 15_000);
+
       // A failed check takes r2 out of IPVS; its return brings it back.
       const failAt = Date.now();
       unlinkSync(health('r2'));
       await waitFor('r2 down', async () => (rsState(await status(), 'r2') === 'down' ? true : undefined), 30_000);
-      out.failed = { afterMs: Date.now() - failAt, ipvsadm: ipvsadm(), traffic: traffic(30) };
+      const afterMs = Date.now() - failAt;
+      out.failed = { afterMs, ipvsadm: await table('r2 out', (t) => !has(t, 'r2')), traffic: traffic(30) };
       writeFileSync(health('r2'), 'ok\n');
       await waitFor('r2 up', async () => (rsState(await status(), 'r2') === 'up' ? true : undefined), 30_000);
-      out.healed = { ipvsadm: ipvsadm(), traffic: traffic(40) };
+      out.healed = { ipvsadm: await table('r2 back', (t) => has(t, 'r2')), traffic: traffic(40) };
       phase('lvs: failure and return');
 
       // Every real server down: the sorry server stands alone in the service.
       for (const r of ['r1', 'r2', 'r3'] as const) unlinkSync(health(r));
       await waitFor('quorum lost', async () => ((await status()).services[0]!.quorum.up ? undefined : true), 30_000);
-      out.sorry = { ipvsadm: ipvsadm(), traffic: traffic(10) };
+      out.sorry = { ipvsadm: await table('the sorry server in', (t) => has(t, 'sy')), traffic: traffic(10) };
       for (const r of ['r1', 'r2', 'r3'] as const) writeFileSync(health(r), 'ok\n');
-      await waitFor('quorum back', async () => ((await status()).services[0]!.quorum.up ? true : undefined), 30_000);
-      out.sorryBack = { ipvsadm: ipvsadm() };
+      // Quorum returns with the first server back: wait for all three.
+      await waitFor('quorum back, every real server up', async () => { const v = (await status()).services[0]!; return v.quorum.up && v.realServers.every((r) => r.state === 'up') ? true : undefined; }, 30_000);
+      out.sorryBack = { ipvsadm: await table('the real servers back', (t) => has(t, 'r1') && has(t, 'r2') && has(t, 'r3')) };
       phase('lvs: sorry server');
 
       // fwmark 1 (ports 80 and 443 of VIP2) with persistence: each client on one server, by its source address.

@@ -113,6 +113,8 @@ describe.sequential('a VRRP pair fronting an LVS pool', () => {
     const pid = daemons.a!.pid!;
     const fifo = readdirSync(`/proc/${pid}/task`).filter((tid) => readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8').split(') ').at(-1)!.split(' ')[38] === '1');
     expect(fifo).toEqual([String(pid)]);
+    const { stdout: text } = await nsExec(NS.a, process.execPath, [join(ROOT, 'bin/tandem'), 'status', '--run-dir', join(WORK, 'run-a')]);
+    expect(text.split('\n')[0]).toMatch(/: VRRP instances of .*a\.conf; main thread SCHED_FIFO 50$/);
     expect(a.lvs!.services[0]!.realServers.reduce((n, r) => n + r.connections, 0)).toBe(40);
     expect(b.lvs!.services[0]!.realServers.map((r) => [r.state, r.connections, r.checks[0]!.suspended, r.checks[0]!.runs])).toEqual([['up', 0, true, 0], ['up', 0, true, 0]]);
     expect(a.lvs!.services[0]!.realServers.every((r) => !r.checks[0]!.suspended)).toBe(true);
