@@ -11,7 +11,7 @@ import { UserError } from '../util/errors.js';
 import { canonicalIp } from './addr.js';
 import { announce } from './announce.js';
 import { parseIp } from './addr.js';
-import { Netlink, NetlinkError, NetWatcher, ROUTE_TYPES, type AddressChange, type IfAddress, type InterfaceInfo, type NetEvent, type RouteArgs } from './netlink.js';
+import { Netlink, NetlinkError, NetWatcher, ROUTE_TYPES, type AddressChange, type BatchResult, type IfAddress, type PreparedChanges, type InterfaceInfo, type NetEvent, type RouteArgs } from './netlink.js';
 import { RT_SCOPE_LINK, RT_SCOPE_UNIVERSE, RT_TABLE_MAIN, RTPROT_KEEPALIVED, type RouteInfo } from './rtnetlink.js';
 import { AddressRegistry } from './registry.js';
 import { hasNftTable, nftBatch, NFT_FAMILY, NFT_TABLE, type DropEntry } from './nft.js';
@@ -21,7 +21,7 @@ import { changeText, IpvsBackend } from './ipvs.js';
 import { destId, serviceKeyId, serviceKeyOf, type IpvsServiceKey } from './ipvs-codec.js';
 import { lvsIpvsServices } from './lvs-ipvs.js';
 import { PacketSockets } from './raw.js';
-import { placeVip, type VipSpec } from './vip.js';
+import { placeVip, type Placement, type VipSpec } from './vip.js';
 import { VrrpSocket, type VrrpSocketOptions } from './vrrp-socket.js';
 
 export type NetLog = (level: 'info' | 'warn' | 'debug', msg: string) => void;
@@ -39,6 +39,10 @@ export class NetCore {
   readonly registry = new AddressRegistry();
   /** Announcements still being repeated, by address: a removal or a new start cancels them. */
   private readonly announcing = new Map<string, AbortController>();
+  /** preparedAdds: takeovers that sent what prepareVip had made (none had to be worked out on the way). */
+  readonly counters = { preparedAdds: 0 };
+  /** prepareVip's work, by address: used by the next addVip only while the view is still `ifs`. */
+  private readonly prepared = new Map<string, { ifs: readonly InterfaceInfo[]; key: string; plan: Placement<InterfaceInfo>; batch: PreparedChanges }>();
   /** Open VRRP sockets: closed with the core. */
   private readonly vrrp = new Set<VrrpSocket>();
   /** Announcement sockets, kept open: closing one stalls the event loop (raw.ts). */
@@ -125,6 +129,16 @@ export class NetCore {
     const known = this.view?.interfaces();
     if (known) {
       try {
+        const ready = this.prepared.get(ip);
+        this.prepared.delete(ip);
+        if (ready && ready.ifs === known && ready.key === placementKey(spec)) {
+          // Nothing changed since it was prepared: the same plan, already encoded.
+          const results = await this.nl.sendPrepared(ready.batch);
+          this.counters.preparedAdds += 1;
+          if (!ready.plan.nic.up) log('info', `brought ${ready.plan.nic.name} up`);
+          await this.completeAdd(spec, log, ready.plan, ready.batch.changes, results);
+          return;
+        }
         if (await this.placeAndAdd(spec, log, example, known, false)) return;
       } catch (e) {
         // The view was behind: the interface was just recreated (new index) or renamed.
@@ -136,17 +150,42 @@ export class NetCore {
   }
 
   /**
-   * Adds and announces the VIP as `ifs` says the interfaces are. False when
-   * `ifs` is the event-fed view and it says the address is already there,
-   * or gives a reason to refuse: that may be a change not heard yet
-   * (skipping the add would leave no VIP, refusing would refuse a takeover
-   * the kernel allows), so the caller asks the kernel.
+   * While standing by: what a takeover's addVip would do, worked out and
+   * encoded now, so the takeover only sends it (the interpreter spent a
+   * few hundred microseconds on it on the way to the VIP). Used only while
+   * the interface view is the one it was made from; redone here, cheaply
+   * skipped, when it still is. Nothing is claimed or changed.
    */
-  private async placeAndAdd(spec: VipSpec, log: NetLog, example: string, ifs: readonly InterfaceInfo[], fresh: boolean): Promise<boolean> {
+  prepareVip(spec: VipSpec, example: string): void {
+    const ifs = this.view?.interfaces();
+    if (!ifs) return;
+    const key = placementKey(spec);
+    const had = this.prepared.get(spec.ip);
+    if (had && had.ifs === ifs && had.key === key) return;
+    this.prepared.delete(spec.ip);
+    try {
+      const planned = this.planAdd(spec, example, ifs, false);
+      if (!planned || planned.batch.length === 0) return;
+      if (this.prepared.size >= PREPARED_MAX) this.prepared.clear();
+      this.prepared.set(spec.ip, { ifs, key, plan: planned.plan, batch: this.nl.prepareChanges(planned.batch, ifs) });
+    } catch {
+      // The takeover's own path says what is wrong, at the takeover.
+    }
+  }
+
+  /**
+   * The plan for adding the VIP as `ifs` says the interfaces are: undefined
+   * when `ifs` is the event-fed view and it says the address is already
+   * there, or gives a reason to refuse (that may be a change not heard yet:
+   * skipping the add would leave no VIP, refusing would refuse a takeover
+   * the kernel allows, so the caller asks the kernel). Throws UserError on
+   * a fresh listing's refusal.
+   */
+  private planAdd(spec: VipSpec, example: string, ifs: readonly InterfaceInfo[], fresh: boolean): { plan: Placement<InterfaceInfo>; batch: AddressChange[]; already: boolean } | undefined {
     const { ip } = spec;
     const t = placeVip(spec, ifs, example);
     if (typeof t === 'string') {
-      if (!fresh) return false;
+      if (!fresh) return undefined;
       throw new UserError(t);
     }
     const nic = t.nic.name;
@@ -154,25 +193,40 @@ export class NetCore {
     // (Loopback is exempt: LVS direct-routing setups keep VIPs there.)
     const elsewhere = ifs.filter((i) => i.index !== t.nic.index && !i.loopback && i.addresses.some((a) => a.address === ip));
     if (elsewhere.length > 0) {
-      if (!fresh) return false;
+      if (!fresh) return undefined;
       throw new UserError(`${ip} is already configured on ${elsewhere.map((i) => i.name).join(', ')}, not on ${nic}; remove it there first`);
     }
     const batch: AddressChange[] = [];
-    if (!t.nic.up) {
-      log('info', `bringing ${nic} up`);
-      batch.push({ op: 'link-up', ifname: nic, ip: '' });
-    }
-    if (t.nic.addresses.some((a) => a.address === ip)) {
-      if (!fresh) return false;
-      log('info', `${ip} already on ${nic}`);
+    if (!t.nic.up) batch.push({ op: 'link-up', ifname: nic, ip: '' });
+    const already = t.nic.addresses.some((a) => a.address === ip);
+    if (already) {
+      if (!fresh) return undefined;
     } else {
       const add: AddressChange = { op: 'add', ifname: nic, ip, prefixLen: t.prefixLen };
       if (t.broadcast !== undefined) add.broadcast = t.broadcast;
       if (spec.label !== undefined) add.label = spec.label;
       batch.push(add);
     }
+    return { plan: t, batch, already };
+  }
+
+  /** Adds and announces the VIP as `ifs` says the interfaces are; false where planAdd gives no plan. */
+  private async placeAndAdd(spec: VipSpec, log: NetLog, example: string, ifs: readonly InterfaceInfo[], fresh: boolean): Promise<boolean> {
+    const planned = this.planAdd(spec, example, ifs, fresh);
+    if (!planned) return false;
+    const { plan: t, batch, already } = planned;
+    if (!t.nic.up) log('info', `bringing ${t.nic.name} up`);
+    if (already) log('info', `${spec.ip} already on ${t.nic.name}`);
     // Link up and address in one sendmsg; the kernel applies them in order.
     const results = batch.length > 0 ? await this.nl.changeAddresses(batch, true, ifs) : [];
+    await this.completeAdd(spec, log, t, batch, results);
+    return true;
+  }
+
+  /** After the kernel answered the batch: the view told, the first announcement round out. */
+  private async completeAdd(spec: VipSpec, log: NetLog, t: Placement<InterfaceInfo>, batch: readonly AddressChange[], results: BatchResult[]): Promise<void> {
+    const { ip } = spec;
+    const nic = t.nic.name;
     for (const r of results) {
       // Someone added it between our listing and the add: same end state.
       if (!r.ok && r.error.code !== 'EEXIST') throw r.error;
@@ -188,7 +242,7 @@ export class NetCore {
     this.announcing.delete(ip);
     if (t.nic.loopback || t.nic.noarp || spec.arpCount === 0) {
       logAdded();
-      return true;
+      return;
     }
     const ctl = new AbortController();
     this.announcing.set(ip, ctl);
@@ -203,7 +257,6 @@ export class NetCore {
       const what = spec.family === 4 ? 'gratuitous ARP' : 'unsolicited neighbour advertisement';
       throw new UserError(`${ip} was added to ${nic} but neighbours could not be told (${what} failed): ${errText(e)}`);
     }
-    return true;
   }
 
   /**
@@ -514,6 +567,17 @@ export class NetCore {
 
 /** A stuck nft (a wedged kernel lock) must not hold a transition for ever. */
 const NFT_TIMEOUT_MS = 10_000;
+/** Prepared takeovers kept (one per VIP a standby may take); beyond it the map starts over. */
+const PREPARED_MAX = 4096;
+
+/** What a placement depends on besides the interfaces. */
+function placementKey(s: VipSpec): string {
+  let k = placementKeys.get(s);
+  if (k === undefined) placementKeys.set(s, k = `${s.ip}/${s.prefixLen ?? ''} ${s.nic ?? ''} ${s.label ?? ''} ${s.broadcast ?? ''}`);
+  return k;
+}
+/** A caller that prepares on every advert passes the same spec objects: their keys are made once. */
+const placementKeys = new WeakMap<VipSpec, string>();
 const NFT_DIRS = ['/usr/sbin', '/sbin', '/usr/bin', '/bin', '/usr/local/sbin'];
 
 /** The nft binary: PATH first, then where Debian installs it (a daemon's PATH may lack sbin). */

@@ -69,6 +69,9 @@ export class NetlinkError extends UserError {
 type Messages = Partial<Record<string, string>>;
 
 /** One address change for a batch. */
+/** Encoded address changes, ready to send (NetlinkClient.prepareChanges). */
+export interface PreparedChanges { readonly changes: readonly AddressChange[]; readonly bytes: readonly Buffer[] }
+
 export interface AddressChange {
   /** 'link-up' brings `ifname` up (IPaddr2 does before adding); `ip` is then ignored. */
   op: 'add' | 'del' | 'link-up';
@@ -319,6 +322,35 @@ export class Netlink {
       sentChanges.push(c);
       results.push(undefined as unknown as BatchResult);
     }
+    return this.sendEncoded(msgs, sentChanges, results);
+  }
+
+  /**
+   * A takeover's batch encoded ahead of time (while standing by), so the
+   * takeover itself only stamps sequence numbers and sends. Argument
+   * problems throw here, not at the send.
+   */
+  prepareChanges(changes: AddressChange[], links: ReadonlyArray<{ name: string; index: number }>): PreparedChanges {
+    const bytes = changes.map((c) => {
+      const index = indexOf(links, c.ifname);
+      return c.op === 'link-up' ? encodeLinkUp(index, true, 0) : this.encodeChange({ ...c, op: c.op }, index, 0);
+    });
+    return { changes: [...changes], bytes };
+  }
+
+  /** Sends a prepared batch as changeAddresses would; it may be sent again. */
+  sendPrepared(p: PreparedChanges): Promise<BatchResult[]> {
+    const msgs = p.bytes.map((b) => {
+      const seq = this.rt.nextSeq();
+      const bytes = Buffer.from(b);
+      bytes.writeUInt32LE(seq, 8);
+      return { seq, bytes, dump: false };
+    });
+    return this.sendEncoded(msgs, p.changes, p.changes.map(() => undefined as unknown as BatchResult));
+  }
+
+  /** `results`: undefined where a message was sent, in the order of `sentChanges`. */
+  private sendEncoded(msgs: Array<{ seq: number; bytes: Buffer; dump: boolean }>, sentChanges: readonly AddressChange[], results: Array<BatchResult | Promise<BatchResult>>): Promise<BatchResult[]> {
     const sent = this.rt.send(msgs);
     let k = 0;
     for (let i = 0; i < results.length; i++) {

@@ -47,6 +47,8 @@ interface Live {
    * master is then a lookup, not an encode that only a takeover runs.
    */
   adverts: Map<number, Buffer[]>;
+  /** The VIPs as the network core takes them, made once: prepared for a takeover on every advert heard. */
+  takeover?: Array<{ vip: VipSpec; example: string }>;
 }
 
 /** Priorities a sync group's tracking or a shutdown can give an instance are few; more means churn, not a cache. */
@@ -425,6 +427,11 @@ export class VrrpService {
       return;
     }
     this.runtime.submit({ to: spec.name, event: { kind: 'advert-received', priority: r.advert.priority, src: p.src, advertIntervalMs: r.advert.intervalCs * 10, at: this.o.clock.now() - p.ageMs } });
+    // After the advert is judged: a master's adverts are what a takeover
+    // would follow, so the takeover's netlink work is done now, not then
+    // (a lookup while nothing changed).
+    l.takeover ??= [...spec.vips, ...spec.excludedVips].map((v) => ({ vip: vipSpec(spec, v), example: `${v.address}/${v.prefix} dev ${v.dev ?? spec.interface}` }));
+    for (const t of l.takeover) this.core.prepareVip(t.vip, t.example);
   }
 
   private sendAdvert(name: string, priority: number, intervalMs: number): void {

@@ -3,6 +3,7 @@
 //   {"id":1,"op":"agent","method":"start","resource":{"spec":..,"agent":..,"args":[..]}}
 //   {"id":2,"op":"nl","method":"addAddress","args":["va","10.210.7.9",24]}
 //   {"id":3,"op":"route","method":"addRoute","owner":"vrrp:A","spec":{"dst":"10.0.9.0","dstLen":24},"where":"k.conf:3"}
+//   {"id":6,"op":"core","method":"addVip","args":["owner",{..VipSpec},"$log","example"]}
 //   {"id":4,"op":"watch"}  then every kernel link/address event as {"event":{..}}
 //   {"id":5,"op":"behind-view","run":["ip","addr","del",..],"input":"..","then":{"op":"agent",..}}  (input, then: optional)
 // answers {"id":1,"ok":true,"value":..} or {"id":1,"ok":false,"error":msg,"name":..,"code":..};
@@ -49,6 +50,10 @@ async function handle(cmd) {
       // {"op":"route","method":"addRoute"|"removeRoute","owner":..,"spec":..,"where":..}
       if (cmd.method !== 'addRoute' && cmd.method !== 'removeRoute') throw new Error(`unknown route method ${cmd.method}`);
       return core[cmd.method](cmd.owner, cmd.spec, ctx.log, cmd.where);
+    case 'core':
+      // {"op":"core","method":"prepareVip"|"addVip"|"removeVip"|"counters","args":[..]}: "$log" stands for the log function.
+      if (!['prepareVip', 'addVip', 'removeVip'].includes(cmd.method)) return cmd.method === 'counters' ? { ...core.counters } : Promise.reject(new Error(`unknown core method ${cmd.method}`));
+      return core[cmd.method](...(cmd.args ?? []).map((a) => (a === '$log' ? ctx.log : a)));
     case 'track':
       await core.trackInterfaces();
       return null;

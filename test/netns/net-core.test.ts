@@ -273,4 +273,47 @@ describe.sequential('network core in network namespaces', () => {
     await d().agent('stop', 'IPaddr2::10.236.1.60/24/va::arp_count=1');
     expect((await addrs(A, 'va')).map((a) => a.local)).not.toContain('10.236.1.60');
   });
+  it('a standby\'s VIP add is worked out ahead (prepareVip) and sent as made while the view is unchanged; after any change it is worked out afresh', async () => {
+    expect((await d().call({ op: 'track' })).ok).toBe(true);
+    const core = async (method: string, ...args: unknown[]) => {
+      const r = await d().call({ op: 'core', method, args });
+      if (!r.ok) throw new Error(String(r.error));
+      return r.value;
+    };
+    const spec = { family: 4, ip: '10.236.1.70', prefixLen: 24, nic: 'va', arpCount: 0, arpIntervalMs: 0 };
+    const used = async () => ((await core('counters')) as { preparedAdds: number }).preparedAdds;
+    const counters = async () => (await d().nl('counters')).value as { sendmsg: number };
+
+    await sleep(100);   // the events of the tests before have been read
+    await core('prepareVip', spec, 'ex');
+    const [u0, c0] = [await used(), await counters()];
+    await core('addVip', 'test:prep', { ...spec, arpCount: 1 }, '$log', 'ex');
+    expect(await used()).toBe(u0 + 1);
+    expect((await counters()).sendmsg - c0.sendmsg).toBe(1);
+    expect((await addrs(A, 'va')).find((a) => a.local === '10.236.1.70')).toMatchObject({ prefixlen: 24 });
+    await core('removeVip', 'test:prep', spec, '$log');
+
+    // Another program changes an address after the preparation: not used, and the add is still right.
+    await core('prepareVip', spec, 'ex');
+    await sh('ip', ['-n', A, 'addr', 'add', '10.236.1.79/32', 'dev', 'va']);
+    await sleep(100);
+    const u1 = await used();
+    await core('addVip', 'test:prep', spec, '$log', 'ex');
+    expect(await used()).toBe(u1);
+    expect((await addrs(A, 'va')).map((a) => a.local)).toContain('10.236.1.70');
+    await core('removeVip', 'test:prep', spec, '$log');
+
+    // The VIP turned up on another interface after the preparation: refused, never added blindly.
+    await sh('ip', ['-n', A, 'link', 'add', 'vx', 'type', 'veth', 'peer', 'name', 'vy']);
+    try {
+      await core('prepareVip', spec, 'ex');
+      await sh('ip', ['-n', A, 'addr', 'add', '10.236.1.70/32', 'dev', 'vx']);
+      await sleep(100);
+      await expect(core('addVip', 'test:prep', spec, '$log', 'ex')).rejects.toThrow('10.236.1.70 is already configured on vx, not on va');
+      expect((await addrs(A, 'va')).map((a) => a.local)).not.toContain('10.236.1.70');
+    } finally {
+      await sh('ip', ['-n', A, 'link', 'del', 'vx']);
+      await sh('ip', ['-n', A, 'addr', 'del', '10.236.1.79/32', 'dev', 'va']);
+    }
+  });
 });

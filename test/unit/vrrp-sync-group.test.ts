@@ -64,8 +64,8 @@ describe('vrrp_sync_group', () => {
     expect(syncGroupDeadline(g)).toBe(MDI);
     const fx = syncGroupStep(g, tick, MDI);
     expect(brief(fx)).toEqual([
-      'VI_1 advert 150', 'VI_1 become-master', 'VI_1 announce master',
-      'VI_2 advert 100', 'VI_2 become-master', 'VI_2 announce master',
+      'VI_1 become-master', 'VI_1 advert 150', 'VI_1 announce master',
+      'VI_2 become-master', 'VI_2 advert 100', 'VI_2 announce master',
       'GROUP MASTER',
     ]);
     expect(fx.at(-1)).toMatchObject({ kind: 'group-state', from: 'BACKUP', reason: 'every member is ready' });
