@@ -20,7 +20,7 @@ const PURE = [
   '^src/vrrp/config[.]ts$',
   '^src/util/(crc|duration|errors|ratelimit)[.]ts$',
   '^src/timeline/(model|svg)[.]ts$',
-  '^src/net/(addr|rtnetlink|frames|registry|vip|nft|ipvs-codec|ipvs-reconcile|lvs-nft)[.]ts$',
+  '^src/net/(addr|rtnetlink|frames|registry|vip|nft|ipvs-codec|ipvs-reconcile|lvs-nft|lvs-ipvs)[.]ts$',
   '^src/vrrp/packet[.]ts$',
   '^arbiter/machine[.]ts$',
   '^src/ping/pinger[.]ts$',

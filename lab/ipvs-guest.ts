@@ -12,7 +12,8 @@
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { IpvsBackend, IpvsClient } from '../src/net/ipvs.js';
-import { CONNECTIONS, DESIRED, DNS, FOREIGN, RS1, RS2, VIP, WEB } from './ipvs-scenario.js';
+import { BULK_SERVICES, CONNECTIONS, DESIRED, DNS, FOREIGN, RS1, RS2, VIP, WEB } from './ipvs-scenario.js';
+import { lvsOnIpvs } from './lvs-guest.js';
 
 const sh = (cmd: string, ...args: string[]): string => execFileSync(cmd, args, { encoding: 'utf8', timeout: 20_000, stdio: ['ignore', 'pipe', 'pipe'] });
 const ns = (name: string, ...args: string[]): string => sh('ip', 'netns', 'exec', name, ...args);
@@ -111,6 +112,10 @@ async function main(): Promise<Record<string, unknown>> {
   const phase = (name: string): void => { const now = performance.now(); phases[name] = Math.round(now - last); last = now; };
   out.phases = phases;
 
+  // The daemon of step 5 (lab/lvs-guest.ts, its own namespaces and IPVS
+  // table) starts now: its seconds of start-up overlap steps 1 to 4.
+  const lvsRest = lvsOnIpvs();
+
   // 1. Programmed through tandem's client, read back by genl dump and by ipvsadm.
   const first = await IpvsBackend.open();
   out.info = await first.info();
@@ -171,9 +176,31 @@ async function main(): Promise<Record<string, unknown>> {
     out.afterFlush = await c.services();
     out.ipvsadmAfterFlush = sh('ipvsadm', '-Ln');
     c.close();
+
+    // 4. A table larger than one sendmsg carries: BULK services of 3 real servers each.
+    const bulk = BULK_SERVICES();
+    const b = await IpvsBackend.open();
+    const t = performance.now();
+    const made = await b.apply(bulk);
+    const applyMs = Math.round(performance.now() - t);
+    const listed = await b.read();
+    const ipvsadm = sh('ipvsadm', '-Ln');
+    out.bulk = {
+      changes: made.changes.length, failures: made.failures.map((f) => f.error.message).slice(0, 3), applyMs,
+      readServices: listed.length, readDests: listed.reduce((n, k) => n + k.dests.length, 0),
+      ipvsadmServices: (ipvsadm.match(/^TCP /gm) ?? []).length, ipvsadmDests: (ipvsadm.match(/^\s+-> 10\./gm) ?? []).length,
+      reapply: (await b.apply(bulk)).changes.length,
+      removed: (await b.apply([], { alsoOwned: bulk.map((d) => d.service) })).changes.filter((ch) => ch.op === 'del-service').length,
+      left: (await b.read()).length,
+    };
+    b.close();
+    phase('bulk');
   } finally {
     for (const s of servers) s.kill();
   }
+
+  // 5. The daemon, started at the beginning: LVS virtual services on IPVS end to end.
+  out.lvs = await lvsRest(phase);
   out.guestMs = Math.round(performance.now() - t0);
   return out;
 }

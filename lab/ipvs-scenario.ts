@@ -21,3 +21,17 @@ export const DESIRED: IpvsDesiredService[] = [
   { service: MARK, dests: [{ address: RS2, port: 0, forward: 'tunnel', weight: 3 }] },
 ];
 
+
+/**
+ * More changes than one sendmsg of tandem-native carries (1024): 100
+ * services of 10 real servers each, 1,100 changes. Few services keep the
+ * reads short: a listing is one dump per service.
+ */
+export const BULK_COUNT = 100;
+export const BULK_DESTS = 10;
+export function BULK_SERVICES(): IpvsDesiredService[] {
+  return Array.from({ length: BULK_COUNT }, (_, i) => ({
+    service: { family: 4 as const, protocol: 'tcp' as const, address: `10.180.100.${i + 1}`, port: 80, scheduler: 'rr' },
+    dests: Array.from({ length: BULK_DESTS }, (_, j) => ({ address: `10.180.200.${j + 1}`, port: 8000 + j, forward: 'route' as const, weight: j + 1 })),
+  }));
+}

@@ -1,4 +1,4 @@
-// node dist/scripts/ipvs-golden.js — regenerates test/fixtures/ipvs-genl.json:
+// npm run golden:ipvs (node dist/scripts/ipvs-golden.js) — regenerates test/fixtures/ipvs-genl.json:
 // the generic netlink messages Debian's ipvsadm sends for each IPVS operation
 // and what the kernel answers, captured on an nlmon interface inside the
 // qemu guest (lab/kvm.ts), so the codec is tested against bytes the real

@@ -1,4 +1,4 @@
-// node dist/scripts/kvm-run.js [--timeout SECONDS] [--mem MiB] [--env NAME=VALUE]... -- COMMAND [ARGS...]
+// npm run kvm-run -- [--timeout SECONDS] [--mem MiB] [--env NAME=VALUE]... -- COMMAND [ARGS...]
 //
 // Runs COMMAND as root in a throwaway qemu guest booting Debian's stock
 // kernel (lab/kvm.ts): the host's root read-only with a tmpfs overlay, the

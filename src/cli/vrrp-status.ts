@@ -8,7 +8,10 @@ import type { LvsStatus } from '../lvs/service.js';
 const secs = (ms: number) => (ms >= 10_000 ? `${Math.round(ms / 1000)} s` : `${(ms / 1000).toFixed(1)} s`);
 
 export function formatVrrpStatus(r: VrrpStatusReport): string {
-  return `node ${r.node}: VRRP instances of ${r.file}\n${lines(r.vrrp).join('\n')}\n${r.lvs ? formatLvs(r.lvs) : ''}`;
+  // A daemon from before the field was added has no scheduling to show.
+  const s = r.scheduling as VrrpStatusReport['scheduling'] | undefined;
+  const sched = s?.refused ? `; real-time scheduling refused: ${s.refused}` : s && s.policy !== 'SCHED_OTHER' ? `; main thread ${s.policy}` : '';
+  return `node ${r.node}: VRRP instances of ${r.file}${sched}\n${lines(r.vrrp).join('\n')}\n${r.lvs ? formatLvs(r.lvs) : ''}`;
 }
 
 /** Virtual services: one line per service, one per real server (state, weight, connections, why), its checkers' last results. */
@@ -24,7 +27,7 @@ export function formatLvs(l: LvsStatus): string {
       out.push(`    ${r.address.padEnd(21)} ${(r.state === 'up' ? 'up' : 'DOWN').padEnd(4)} for ${secs(r.forMs)}, ${w}, ${r.connections} connections; ${r.reason}`);
       for (const c of r.checks) {
         const last = c.last ? `${c.last.ok ? 'ok' : 'FAILED'} ${secs(c.last.agoMs)} ago: ${c.last.reason}` : 'not run yet';
-        out.push(`      ${c.type.padEnd(10)} ${c.up ? 'up' : 'down'}, ${c.runs} runs, last ${last}`);
+        out.push(`      ${c.type.padEnd(10)} ${c.up ? 'up' : 'down'}, ${c.runs} runs, last ${last}${c.suspended ? '; paused: this node does not hold the address (ha_suspend)' : ''}`);
       }
     }
   }

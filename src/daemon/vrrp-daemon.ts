@@ -16,6 +16,7 @@ import { VrrpService } from '../vrrp/service.js';
 import { LvsService, type LvsStatus } from '../lvs/service.js';
 import { renderLvsMetrics } from '../lvs/metrics.js';
 import { Metrics } from './metrics.js';
+import { applyRealtime, type Scheduling } from './realtime.js';
 import { lockNode, type NodeLock } from './lock.js';
 import { DAEMON_SIGNALS, installSignals, nextDebugLevel } from './signals.js';
 
@@ -27,6 +28,8 @@ export interface VrrpStatusReport {
   vrrp: ReturnType<VrrpService['runtime']['view']>;
   /** The virtual services (LVS), when the file has virtual_server blocks. */
   lvs?: LvsStatus;
+  /** The main thread's scheduling (vrrp_rt_priority), as applied at start. */
+  scheduling: { policy: string; refused: string | null };
 }
 
 export async function runVrrpDaemon(cfg: KeepalivedConfig, o: { node: string; runDir: string; debug?: boolean; metrics?: { host: string; port: number } }): Promise<number> {
@@ -37,6 +40,7 @@ export async function runVrrpDaemon(cfg: KeepalivedConfig, o: { node: string; ru
   let lvs: LvsService | undefined;
   let control: Server | undefined;
   let metrics: Metrics | undefined;
+  let scheduling: Scheduling = { policy: 'SCHED_OTHER' };
   let stopping: Promise<void> | undefined;
   let finish: (code: number) => void = () => undefined;
   const done = new Promise<number>((r) => { finish = r; });
@@ -76,11 +80,22 @@ export async function runVrrpDaemon(cfg: KeepalivedConfig, o: { node: string; ru
     // keepalived programs its virtual services on every node, master or not: the VIP decides where traffic arrives.
     if (cfg.lvs.services.length) lvs = await LvsService.start(cfg.lvs, core, { log: (level, m) => log.log(level, m) });
     if (stopping) { await teardown(); return await done; }
+    // vrrp_rt_priority: the main thread real-time, after the checker worker
+    // started (a thread inherits its creator's policy: checks stay normal).
+    const rt = cfg.vrrp.rtPriority;
+    scheduling = applyRealtime({ realtime: rt !== undefined, rtprio: rt?.priority ?? 0 });
+    if (rt && scheduling.refused) log.warn(`${rt.file}:${rt.line}: vrrp_rt_priority ${rt.priority}: the system refused real-time scheduling: ${scheduling.refused}; adverts run at normal priority`);
+    if (rt && scheduling.memoryLock?.refused) log.warn(`${rt.file}:${rt.line}: vrrp_rt_priority: the system refused to lock the code in memory: ${scheduling.memoryLock.refused}`);
     mkdirSync(o.runDir, { recursive: true, mode: 0o755 });
     const running = service;
     const balancer = lvs;
     control = await listenControl(o.runDir, async (req) => {
-      if (req.cmd === 'status') return { kind: 'vrrp', node: o.node, file: cfg.file, vrrp: running.runtime.view(), ...(balancer ? { lvs: await balancer.status() } : {}) } satisfies VrrpStatusReport;
+      if (req.cmd === 'status') {
+        return {
+          kind: 'vrrp', node: o.node, file: cfg.file, vrrp: running.runtime.view(), ...(balancer ? { lvs: await balancer.status() } : {}),
+          scheduling: { policy: scheduling.policy, refused: scheduling.refused ?? null },
+        } satisfies VrrpStatusReport;
+      }
       throw new UserError(`'${req.cmd}' is not available from a daemon that runs only ${cfg.file}'s VRRP instances; 'status' is`);
     });
     if (o.metrics) {
@@ -95,6 +110,6 @@ export async function runVrrpDaemon(cfg: KeepalivedConfig, o: { node: string; ru
     removeSignals();
     throw e;
   }
-  log.info(`running ${cfg.vrrp.instances.length} vrrp_instance(s) from ${cfg.file}: ${cfg.vrrp.instances.map((i) => `${i.name} (VRID ${i.vrid} on ${i.interface}, priority ${i.priority})`).join(', ')}${cfg.lvs.services.length ? `, and ${cfg.lvs.services.length} virtual_server(s)` : ''}`);
+  log.info(`running ${cfg.vrrp.instances.length} vrrp_instance(s) from ${cfg.file}${cfg.vrrp.instances.length ? `: ${cfg.vrrp.instances.map((i) => `${i.name} (VRID ${i.vrid} on ${i.interface}, priority ${i.priority})`).join(', ')}` : ''}${cfg.lvs.services.length ? `, and ${cfg.lvs.services.length} virtual_server(s)` : ''}; scheduling ${scheduling.policy}`);
   return done;
 }

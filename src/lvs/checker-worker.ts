@@ -60,7 +60,7 @@ function execute(a: CheckerEffect): void {
 }
 
 const driver = new Driver<CheckerState, CheckerEvent, CheckerEffect>(CHECKER_MACHINE, state, clock, execute);
-for (const c of init.checks) driver.submit({ kind: 'add', id: c.id, timing: c.timing, jitter: Math.random() });
+for (const c of init.checks) driver.submit({ kind: 'add', id: c.id, timing: c.timing, jitter: Math.random(), ...(c.suspended ? { suspended: true } : {}) });
 
 port.on('message', (m: ToWorker) => {
   if (m.type === 'suspend') driver.submit({ kind: 'suspend', ids: m.ids, on: m.on });

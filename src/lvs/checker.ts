@@ -58,7 +58,8 @@ export interface CheckerState {
 export type CheckerEvent =
   | { kind: 'tick' }
   /** `jitter` in [0, 1): the share of warmup the first run waits. */
-  | { kind: 'add'; id: number; timing: CheckTiming; jitter: number }
+  /** `suspended`: starts paused (ha_suspend before the address is known to be here). */
+  | { kind: 'add'; id: number; timing: CheckTiming; jitter: number; suspended?: boolean }
   | { kind: 'remove'; id: number }
   | { kind: 'result'; id: number; result: CheckResult }
   | { kind: 'suspend'; ids: number[]; on: boolean };
@@ -121,7 +122,7 @@ export function checkerStep(s: CheckerState, e: CheckerEvent, now: number): Chec
   switch (e.kind) {
     case 'add': {
       const c: CheckState = {
-        id: e.id, t: e.timing, up: !e.timing.alpha, failures: 0, running: false, suspended: false, dueAt: 0, gen: 0, runs: 0, since: now,
+        id: e.id, t: e.timing, up: !e.timing.alpha, failures: 0, running: false, suspended: e.suspended ?? false, dueAt: 0, gen: 0, runs: 0, since: now,
       };
       s.checks.set(e.id, c);
       schedule(s, c, now + Math.floor(e.timing.warmupMs * Math.min(Math.max(e.jitter, 0), 0.999999)));

@@ -7,7 +7,7 @@ import type { CheckTiming } from './checker.js';
 import type { CheckerSpec } from './config.js';
 
 export interface WorkerInit {
-  checks: Array<{ id: number; spec: CheckerSpec; timing: CheckTiming }>;
+  checks: Array<{ id: number; spec: CheckerSpec; timing: CheckTiming; suspended?: boolean }>;
   maxInFlight: number;
 }
 
@@ -55,7 +55,7 @@ export class CheckerPool {
   private exited = false;
   private stopping = false;
 
-  constructor(checks: Array<{ id: number; spec: CheckerSpec }>, onChanges: (c: CheckChange[]) => void, onError: (e: Error) => void, maxInFlight = MAX_IN_FLIGHT) {
+  constructor(checks: Array<{ id: number; spec: CheckerSpec; suspended?: boolean }>, onChanges: (c: CheckChange[]) => void, onError: (e: Error) => void, maxInFlight = MAX_IN_FLIGHT) {
     const init: WorkerInit = { checks: checks.map((c) => ({ ...c, timing: timingOf(c.spec) })), maxInFlight };
     this.worker = new Worker(workerUrl(), { workerData: init, resourceLimits: { maxOldGenerationSizeMb: 256 } });
     this.worker.on('message', (m: FromWorker) => {

@@ -156,6 +156,8 @@ export function kernelServices(s: PoolState): LvsKernelService[] {
       id: `d${i}`, ip: r.spec.ip, port: r.spec.port, fwd: FWD[r.spec.lbKind],
       weight: r.alive ? rsWeight(r) : 0,
       active: r.alive || r.spec.inhibitOnFailure,
+      ...(r.spec.upperThreshold ? { upperThreshold: r.spec.upperThreshold } : {}),
+      ...(r.spec.lowerThreshold ? { lowerThreshold: r.spec.lowerThreshold } : {}),
     }));
     const sorry = vs.spec.sorryServer;
     if (sorry) {

@@ -7,6 +7,7 @@
 
 import { runChild } from '../agents/runner.js';
 import type { NetCore } from '../net/core.js';
+import type { NetEvent, NetWatcher } from '../net/netlink.js';
 import { lvsCounterName } from '../net/lvs-nft.js';
 import { Driver } from '../runtime/driver.js';
 import { nodeClock } from '../runtime/node-clock.js';
@@ -42,7 +43,7 @@ export interface LvsStatus {
       /** Why it is in the state it is: the result that changed it. */
       reason: string;
       connections: number;
-      checks: Array<{ type: string; up: boolean; runs: number; last?: { ok: boolean; reason: string; agoMs: number } }>;
+      checks: Array<{ type: string; up: boolean; runs: number; suspended: boolean; last?: { ok: boolean; reason: string; agoMs: number } }>;
     }>;
   }>;
 }
@@ -55,29 +56,88 @@ export class LvsService {
   private programError?: string;
   private readonly clock = nodeClock();
   private stopped = false;
+  /** ha_suspend: this namespace's addresses, and which services' checks are paused. */
+  private local = new Set<string>();
+  private readonly suspended = new Map<string, boolean>();
+  private watcher?: NetWatcher;
   /** Scripts still running (a stop waits for omega's). */
   private readonly scripts = new Set<Promise<void>>();
 
   private constructor(private readonly cfg: LvsConfig, private readonly core: NetCore, private readonly log: LvsLogFn) {
     const { state, checks } = newPoolState(cfg, this.clock.now());
     this.driver = new Driver(POOL_MACHINE, state, this.clock, (a) => this.execute(a));
-    this.checkers = new CheckerPool(checks, (c) => this.onChanges(c), (e) => this.log('warn', `LVS checker worker: ${e.message}`));
+    // ha_suspend's checks start paused: they run once the address is seen here.
+    const paused = new Set<number>();
+    for (const vs of this.haSuspended()) {
+      this.suspended.set(vs.id, true);
+      for (const r of vs.rs) for (const id of r.checks.keys()) paused.add(id);
+    }
+    this.checkers = new CheckerPool(checks.map((c) => (paused.has(c.id) ? { ...c, suspended: true } : c)), (c) => this.onChanges(c), (e) => this.log('warn', `LVS checker worker: ${e.message}`));
   }
 
   /** Programs the kernel with the services as configured (checks not run yet) and starts the checkers. */
   static async start(cfg: LvsConfig, core: NetCore, o: { log: LvsLogFn }): Promise<LvsService> {
     const s = new LvsService(cfg, core, o.log);
-    for (const vs of cfg.services) {
-      if (vs.haSuspend) o.log('warn', `${vs.file}:${vs.line}: ${vs.name}: ha_suspend is not carried out by tandem yet: its checks run on both nodes`);
-    }
     try {
       await s.programNow();
+      await s.watchAddresses();
     } catch (e) {
+      s.watcher?.close();
       await s.checkers.stop();
       throw e;
     }
-    o.log('info', `LVS: ${cfg.services.length} virtual service(s) on nftables: ${cfg.services.map((v) => `${v.name} (${v.lbAlgo}, ${v.realServers.length} real servers)`).join(', ')}`);
+    const backend = await core.lvsBackendOf();
+    o.log('info', `LVS: ${cfg.services.length} virtual service(s) on ${backend}: ${cfg.services.map((v) => `${v.name} (${v.lbAlgo}, ${v.realServers.length} real servers)`).join(', ')}`);
+    if (backend === 'nftables') {
+      for (const vs of cfg.services) {
+        if (vs.realServers.some((r) => r.upperThreshold || r.lowerThreshold)) o.log('warn', `${vs.file}:${vs.line}: ${vs.name}: uthreshold/lthreshold need IPVS (nftables keeps no connection counts): not applied`);
+      }
+    }
     return s;
+  }
+
+  /**
+   * ha_suspend: a service's checks run only while this node holds one of
+   * its virtual addresses (VRRP's master), from the kernel's address
+   * events; a fwmark service has none to hold and is always checked.
+   */
+  private haSuspended(): PoolState['services'] {
+    return this.driver.state.services.filter((vs) => vs.spec.haSuspend && vs.spec.addresses.some((a) => a.kind === 'addr'));
+  }
+
+  private async watchAddresses(): Promise<void> {
+    const watched = this.haSuspended();
+    if (!watched.length) return;
+    const ids = (vs: (typeof watched)[number]) => vs.rs.flatMap((r) => [...r.checks.keys()]);
+    const apply = (): void => {
+      for (const vs of watched) {
+        const held = vs.spec.addresses.some((a) => a.kind === 'addr' && this.local.has(a.ip));
+        if (this.suspended.get(vs.id) === !held) continue;
+        this.suspended.set(vs.id, !held);
+        this.checkers.suspend(ids(vs), !held);
+        this.log('info', `LVS ${vs.spec.name}: ${held ? 'this node holds its address: checks run' : 'this node does not hold its address: checks paused (ha_suspend)'}`);
+      }
+    };
+    // Events first, then the listing; events that come while the listing is
+    // read are replayed over it in order, so the newest word on an address wins.
+    let early: NetEvent[] | undefined = [];
+    const onEvent = (e: NetEvent): void => {
+      if (e.kind === 'address') { if (e.op === 'add') this.local.add(e.address); else this.local.delete(e.address); }
+      else if (e.kind === 'overrun') { void this.relist(apply); return; }
+      else return;
+      apply();
+    };
+    this.watcher = this.core.watch((e) => { if (!early) onEvent(e); else if (early.length < 10_000) early.push(e); else early[early.length - 1] = { kind: 'overrun' }; });
+    this.local = await this.core.localAddresses();
+    const seen = early;
+    early = undefined;
+    for (const e of seen) onEvent(e);
+    apply();
+  }
+
+  private async relist(apply: () => void): Promise<void> {
+    try { this.local = await this.core.localAddresses(); } catch { return; }
+    if (!this.stopped) apply();
   }
 
   private onChanges(changes: CheckChange[]): void {
@@ -133,7 +193,7 @@ export class LvsService {
     const st = this.driver.state;
     const kernel = kernelServices(st);
     return {
-      backend: 'nftables',
+      backend: await this.core.lvsBackendOf(),
       ...(this.programError ? { programError: this.programError } : {}),
       checks: { attempts: checks.attempts, inFlight: checks.inFlight, waiting: checks.waiting },
       services: st.services.map((vs, si) => {
@@ -155,7 +215,7 @@ export class LvsService {
             connections: conns(vs.id, `d${ri}`),
             checks: [...r.checks.keys()].map((id, k) => {
               const c = byId.get(id);
-              return { type: r.spec.checkers[k]!.type, up: c?.up ?? r.checks.get(id)!, runs: c?.runs ?? 0, ...(c?.last ? { last: c.last } : {}) };
+              return { type: r.spec.checkers[k]!.type, up: c?.up ?? r.checks.get(id)!, runs: c?.runs ?? 0, suspended: c?.suspended ?? false, ...(c?.last ? { last: c.last } : {}) };
             }),
           })),
         };
@@ -167,6 +227,7 @@ export class LvsService {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    this.watcher?.close();
     await this.checkers.stop();
     this.driver.submit({ kind: 'stop' });
     this.driver.close();

@@ -16,7 +16,10 @@ import { RT_SCOPE_LINK, RT_SCOPE_UNIVERSE, RT_TABLE_MAIN, RTPROT_KEEPALIVED, typ
 import { AddressRegistry } from './registry.js';
 import { hasNftTable, nftBatch, NFT_FAMILY, NFT_TABLE, type DropEntry } from './nft.js';
 import { InterfaceView } from './interfaces.js';
-import { lvsNftBatch, parseLvsCounters, LVS_NFT_TABLE, type LvsKernelService } from './lvs-nft.js';
+import { lvsCounterName, lvsNftBatch, parseLvsCounters, LVS_NFT_TABLE, type LvsKernelService } from './lvs-nft.js';
+import { changeText, IpvsBackend } from './ipvs.js';
+import { destId, serviceKeyId, serviceKeyOf, type IpvsServiceKey } from './ipvs-codec.js';
+import { lvsIpvsServices } from './lvs-ipvs.js';
 import { PacketSockets } from './raw.js';
 import { placeVip, type Placement, type VipSpec } from './vip.js';
 import { VrrpSocket, type VrrpSocketOptions } from './vrrp-socket.js';
@@ -51,6 +54,10 @@ export class NetCore {
   private nftTable = false;
   /** The LVS services of the last batch the kernel took; undefined: none yet, or the table is to be rebuilt. */
   private lvsLast?: LvsKernelService[];
+  private lvsBackend?: 'ipvs' | 'nftables';
+  private ipvs?: IpvsBackend;
+  /** IPVS services this core programmed (by serviceKeyId): only those are removed when no longer wanted. */
+  private readonly ipvsOwned = new Map<string, IpvsServiceKey>();
   /** nft runs one at a time, in call order: each batch is computed from the state its turn sees. */
   private nftQueue: Promise<unknown> = Promise.resolve();
   /** Routes placed (or adopted) by an owner, by routeKey(). */
@@ -77,6 +84,7 @@ export class NetCore {
     for (const c of this.announcing.values()) c.abort();
     this.announcing.clear();
     this.packets.closeAll();
+    this.ipvs?.close();
     this.nl.close();
   }
 
@@ -302,6 +310,11 @@ export class NetCore {
     await announce(nic.name, spec.ip, { count: spec.arpCount, intervalMs: spec.arpIntervalMs, sockets: this.packets, ...(log ? { log } : {}) });
   }
 
+  /** Every address of this namespace's interfaces (canonical text), from a fresh listing. */
+  async localAddresses(): Promise<Set<string>> {
+    return new Set((await this.nl.interfaces()).flatMap((i) => i.addresses.map((a) => a.address)));
+  }
+
   /** Whether the VIP is on the named interface (or on any but loopback). */
   async vipPresent(spec: VipSpec): Promise<boolean> {
     return this.holders(spec, await this.nl.interfaces()).length > 0;
@@ -386,6 +399,7 @@ export class NetCore {
    */
   lvsApply(services: LvsKernelService[]): Promise<void> {
     return this.nft(async () => {
+      if ((await this.lvsBackendOf()) === 'ipvs') { await this.ipvsApply(services); return; }
       const batch = lvsNftBatch(services, this.lvsLast);
       try {
         await runNft(['-f', '-'], batch);
@@ -398,10 +412,70 @@ export class NetCore {
     });
   }
 
+  /**
+   * Which balancer the kernel gets: IPVS over generic netlink where the
+   * kernel has it (the family resolves, loading ip_vs), else nftables.
+   * Decided once, at the first change.
+   */
+  async lvsBackendOf(): Promise<'ipvs' | 'nftables'> {
+    if (this.lvsBackend) return this.lvsBackend;
+    try {
+      const ipvs = await IpvsBackend.open();
+      if (this.closed) ipvs.close();
+      else this.ipvs = ipvs;
+      this.lvsBackend = 'ipvs';
+    } catch (e) {
+      // ENOENT: no IPVS family in this kernel.
+      if (!(e instanceof NetlinkError && e.code === 'ENOENT')) throw e;
+      this.lvsBackend = 'nftables';
+    }
+    return this.lvsBackend;
+  }
+
+  /**
+   * IPVS: the kernel's services are read back and made equal to `services`
+   * (ipvs-reconcile.ts planIpvs): those of this configuration already
+   * there (a restart, a crash) are adopted and corrected, never added
+   * twice; those this daemon added and no longer wants are removed; any
+   * other service (an administrator's) is left alone. A change the kernel
+   * refuses throws a UserError naming it; the others are made.
+   */
+  private async ipvsApply(services: LvsKernelService[]): Promise<void> {
+    const ipvs = this.ipvs;
+    if (!ipvs) throw new UserError('the network core is closed');
+    const wanted = services.flatMap((s) => lvsIpvsServices(s));
+    const { failures } = await ipvs.apply(wanted, { alsoOwned: [...this.ipvsOwned.values()] });
+    for (const w of wanted) this.ipvsOwned.set(serviceKeyId(w.service), serviceKeyOf(w.service));
+    const keep = new Set(wanted.map((w) => serviceKeyId(w.service)));
+    for (const id of [...this.ipvsOwned.keys()]) if (!keep.has(id)) this.ipvsOwned.delete(id);
+    this.lvsLast = structuredClone(services);
+    if (failures.length) {
+      const f = failures[0]!;
+      throw new UserError(`IPVS: ${changeText(f.change)}: ${f.error.message}${failures.length > 1 ? ` (and ${failures.length - 1} more refused)` : ''}`);
+    }
+  }
+
   /** New connections and bytes per real server (counter name from lvsCounterName); empty when no table is in. */
   lvsCounters(): Promise<Map<string, { packets: number; bytes: number }>> {
     return this.nft(async () => {
       if (!this.lvsLast) return new Map();
+      if (this.lvsBackend === 'ipvs') {
+        // IPVS counts connections per destination; a service of several addresses (a group) adds them up.
+        // The totals are the estimator's copy: up to ~2 s behind the traffic.
+        const current = new Map((await this.ipvs!.read()).map((c) => [serviceKeyId(c.service), c]));
+        const out = new Map<string, { packets: number; bytes: number }>();
+        for (const s of this.lvsLast) {
+          for (const w of lvsIpvsServices(s)) {
+            const c = current.get(serviceKeyId(w.service));
+            w.dests.forEach((d, i) => {
+              const conns = c?.dests.find((x) => destId(x) === destId(d))?.stats?.conns ?? 0;
+              const name = lvsCounterName(s.id, w.ids[i]!);
+              out.set(name, { packets: (out.get(name)?.packets ?? 0) + conns, bytes: 0 });
+            });
+          }
+        }
+        return out;
+      }
       return parseLvsCounters(await runNft(['-j', 'list', 'counters', 'table', ...LVS_NFT_TABLE.split(' ')]));
     });
   }

@@ -222,7 +222,8 @@ function serviceFlags(s: IpvsService): number {
 function serviceAttrs(s: IpvsService): Attr[] {
   if (!/^[a-z0-9_-]{1,15}$/i.test(s.scheduler)) throw new IpvsCodecError(`scheduler "${s.scheduler}" is not a scheduler name`);
   checkRange('persistence timeout', s.persistence, 1, 0xffffffff);
-  checkRange('persistence netmask', s.netmask, 0, s.family === 4 ? 32 : 128);
+  // The kernel refuses an IPv6 prefix of 0 (EINVAL); an IPv4 mask of 0 is one bucket for every client.
+  checkRange('persistence netmask', s.netmask, s.family === 4 ? 0 : 1, s.family === 4 ? 32 : 128);
   checkRange('scheduler flags', s.schedFlags, 0, 7);
   return [
     ...serviceKeyAttrs(s),

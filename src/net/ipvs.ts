@@ -13,10 +13,11 @@ import {
   serviceKeyText, IPVS_CMD, IpvsCodecError,
   type IpvsDest, type IpvsDestState, type IpvsInfo, type IpvsService, type IpvsServiceKey, type IpvsServiceState,
 } from './ipvs-codec.js';
-import { planIpvs, type IpvsChange, type IpvsDesiredService, type IpvsKernelService, type IpvsPlanOptions } from './ipvs-reconcile.js';
+import { IpvsPlanError, planIpvs, type IpvsChange, type IpvsDesiredService, type IpvsKernelService, type IpvsPlanOptions } from './ipvs-reconcile.js';
 import type { NlMessage } from './rtnetlink.js';
 
 const NETLINK_GENERIC = 16;
+const RUN_BATCH = 256;
 
 export const NO_IPVS_MESSAGE = 'this kernel has no IPVS (CONFIG_IP_VS); use the nftables backend';
 
@@ -103,10 +104,16 @@ export class IpvsClient {
     return parts.filter((m) => genlCommand(m.body) === IPVS_CMD.NEW_DEST).map((m) => decodeDest(m.body, svc.family)).filter((d): d is IpvsDestState => d !== undefined);
   }
 
-  /** Services with their real servers. */
+  /** Services with their real servers; a service removed between the two dumps is left out. */
   async read(): Promise<IpvsKernelService[]> {
     const out: IpvsKernelService[] = [];
-    for (const s of await this.services()) out.push({ service: s, dests: await this.dests(s) });
+    for (const s of await this.services()) {
+      try {
+        out.push({ service: s, dests: await this.dests(s) });
+      } catch (e) {
+        if (!(e instanceof NetlinkError && e.code === 'ESRCH')) throw e;
+      }
+    }
     return out;
   }
 
@@ -148,7 +155,15 @@ export class IpvsClient {
    * creation failed fails by itself, with its own reason).
    */
   async run(changes: IpvsChange[]): Promise<Array<{ change: IpvsChange; error?: NetlinkError }>> {
-    if (changes.length === 0) return [];
+    // A sendmsg carries at most RUN_BATCH messages (tandem-native takes 1024;
+    // fewer keeps the burst of acknowledgements far below the socket's
+    // receive buffer). Batches go one after the other, so order holds.
+    const out: Array<{ change: IpvsChange; error?: NetlinkError }> = [];
+    for (let i = 0; i < changes.length; i += RUN_BATCH) out.push(...await this.runBatch(changes.slice(i, i + RUN_BATCH)));
+    return out;
+  }
+
+  private async runBatch(changes: IpvsChange[]): Promise<Array<{ change: IpvsChange; error?: NetlinkError }>> {
     const msgs: Array<{ seq: number; bytes: Buffer; dump: boolean }> = [];
     const results: Array<{ change: IpvsChange; error?: NetlinkError } | undefined> = [];
     for (const c of changes) {
@@ -269,6 +284,9 @@ export interface IpvsApplyResult {
  * someone else's and are left alone.
  */
 export class IpvsBackend {
+  /** apply() calls one at a time: two plans made from the same listing would both add. */
+  private applying: Promise<unknown> = Promise.resolve();
+
   private constructor(private readonly client: IpvsClient) {}
 
   static async open(): Promise<IpvsBackend> {
@@ -279,11 +297,26 @@ export class IpvsBackend {
     return this.client.read();
   }
 
-  async apply(desired: IpvsDesiredService[], opts: IpvsPlanOptions = {}): Promise<IpvsApplyResult> {
-    const changes = planIpvs(desired, await this.client.read(), opts);
-    const results = await this.client.run(changes);
-    const failures = results.filter((r): r is { change: IpvsChange; error: NetlinkError } => r.error !== undefined);
-    return { changes, failures };
+  /**
+   * Throws (NetlinkError) when the kernel cannot be read or the desired set
+   * names a service or real server twice; refused changes are `failures`.
+   */
+  apply(desired: IpvsDesiredService[], opts: IpvsPlanOptions = {}): Promise<IpvsApplyResult> {
+    const run = async (): Promise<IpvsApplyResult> => {
+      let changes: IpvsChange[];
+      try {
+        changes = planIpvs(desired, await this.client.read(), opts);
+      } catch (e) {
+        if (e instanceof IpvsPlanError) throw new NetlinkError(e.message);
+        throw e;
+      }
+      const results = await this.client.run(changes);
+      const failures = results.filter((r): r is { change: IpvsChange; error: NetlinkError } => r.error !== undefined);
+      return { changes, failures };
+    };
+    const p = this.applying.then(run, run);
+    this.applying = p.catch(() => {});
+    return p;
   }
 
   info(): Promise<IpvsInfo> {

@@ -36,6 +36,9 @@ export interface LvsDest {
   /** In the balancer at all (a failed server without inhibit_on_failure, a sorry server not needed, are not). */
   active: boolean;
   fwd: 'nat' | 'dr' | 'tun';
+  /** uthreshold / lthreshold (connections; absent: none): IPVS only, nftables keeps no connection count. */
+  upperThreshold?: number;
+  lowerThreshold?: number;
 }
 
 export type LvsMatch = { kind: 'addr'; ip: string; port: number } | { kind: 'fwmark'; mark: number };

@@ -144,6 +144,8 @@ export interface VrrpConfig {
   /** global_defs script_user, if given. */
   scriptUser?: Where & { name: string; group?: string };
   enableScriptSecurity: boolean;
+  /** global_defs vrrp_rt_priority: the daemon's main thread (adverts, heartbeats) real-time at this priority. */
+  rtPriority?: Where & { priority: number };
   scripts: VrrpScriptSpec[];
   trackFiles: VrrpTrackFileSpec[];
   instances: VrrpInstanceSpec[];
@@ -216,6 +218,7 @@ export interface VrrpParse {
   strict: boolean;
   scriptUser?: Where & { name: string; group?: string };
   enableScriptSecurity: boolean;
+  rtPriority?: Where & { priority: number };
   garp: Partial<InstanceDraft['garp']>;
   scripts: ScriptDraft[];
   trackFiles: TrackFileDraft[];
@@ -441,6 +444,11 @@ export const VRRP_GLOBAL_KEYWORDS: KeywordTable<VrrpParse> = [
     },
   },
   { name: 'enable_script_security', apply: (s, d) => { none(s, d); s.enableScriptSecurity = true; } },
+  {
+    // keepalived's range; it asks for SCHED_RR, tandem for SCHED_FIFO (as Heartbeat's realtime): one thread, the same effect.
+    name: 'vrrp_rt_priority',
+    apply: (s, d) => { const v = intIn(s, d, one(s, d, 'a real-time priority, 1 to 99'), 1, 99); if (v !== undefined) s.rtPriority = { ...at(d), priority: v }; },
+  },
   ...GARP_GLOBAL,
   ...notImplemented<VrrpParse>([
     'vmac_addr_prefix', 'vmac_prefix', 'vrrp_check_unicast_src', 'vrrp_cpu_affinity', 'vrrp_down_timer_adverts',
@@ -448,7 +456,7 @@ export const VRRP_GLOBAL_KEYWORDS: KeywordTable<VrrpParse> = [
     'vrrp_higher_prio_send_advert', 'vrrp_iptables', 'vrrp_lower_prio_no_advert', 'vrrp_min_garp', 'vrrp_netlink_cmd_rcv_bufs',
     'vrrp_netlink_cmd_rcv_bufs_force', 'vrrp_netlink_monitor_rcv_bufs', 'vrrp_netlink_monitor_rcv_bufs_force', 'vrrp_no_swap',
     'vrrp_notify_fifo', 'vrrp_notify_fifo_script', 'vrrp_notify_priority_changes', 'vrrp_priority', 'vrrp_process_name',
-    'vrrp_rlimit_rtime', 'vrrp_rlimit_rttime', 'vrrp_rt_priority', 'vrrp_rx_bufs_multiplier', 'vrrp_rx_bufs_policy',
+    'vrrp_rlimit_rtime', 'vrrp_rlimit_rttime', 'vrrp_rx_bufs_multiplier', 'vrrp_rx_bufs_policy',
     'vrrp_skip_check_adv_addr', 'vrrp_startup_delay', 'vrrp_vmac_garp_intvl',
   ]),
 ];
@@ -946,6 +954,7 @@ export function finishVrrp(p: VrrpParse): VrrpConfig {
   return {
     mcastGroup4: mcast4, mcastGroup6: mcast6, strict: p.strict, enableScriptSecurity: p.enableScriptSecurity,
     ...(p.scriptUser ? { scriptUser: p.scriptUser } : {}),
+    ...(p.rtPriority ? { rtPriority: p.rtPriority } : {}),
     scripts, trackFiles, instances, syncGroups,
   };
 }

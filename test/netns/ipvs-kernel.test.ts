@@ -3,16 +3,20 @@
 // ONE boot runs lab/ipvs-guest.js, which programs services, sends traffic
 // through a VIP in network namespaces (prefix tdip, 10.180.0.0/16, inside
 // the guest: nothing is created on the host) and restarts the client over
-// a table with leftovers; this file checks what it observed.
+// a table with leftovers; then (lab/lvs-guest.ts, prefix tdlg, 10.170.0.0/16)
+// `tandem run -f` runs the nftables test's virtual services on IPVS with
+// real traffic, failures, the sorry server, persistence, a crash and a
+// restart. This file checks what it observed.
 
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runInGuest, type GuestRun } from '../../lab/kvm.js';
-import { CONNECTIONS, DESIRED, DNS, FOREIGN, RS1, RS2, WEB } from '../../lab/ipvs-scenario.js';
+import { BULK_COUNT, BULK_DESTS, CONNECTIONS, DESIRED, DNS, FOREIGN, RS1, RS2, WEB } from '../../lab/ipvs-scenario.js';
 import type { IpvsApplyResult } from '../../src/net/ipvs.js';
 import type { IpvsChange, IpvsDesiredService, IpvsKernelService } from '../../src/net/ipvs-reconcile.js';
 import type { IpvsInfo, IpvsStats } from '../../src/net/ipvs-codec.js';
+import { LVS_RS, LVS_VIP } from '../../lab/lvs-guest.js';
 import { need } from '../helpers/tools.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -42,8 +46,28 @@ interface Observed {
   trafficAfterRestart: Traffic;
   afterFlush: unknown[];
   ipvsadmAfterFlush: string;
+  bulk: { changes: number; failures: string[]; applyMs: number; readServices: number; readDests: number; ipvsadmServices: number; ipvsadmDests: number; reapply: number; removed: number; left: number };
   guestMs: number;
   phases: Record<string, number>;
+  lvs: LvsObserved;
+}
+
+type Lines = string[][];
+interface LvsTraffic { counts: Record<string, number>; failed: number }
+interface LvsObserved {
+  error?: string;
+  upAfterMs: number;
+  programmed: { backend: string; ipvsadm: Lines };
+  traffic: LvsTraffic;
+  counted: number[];
+  failed: { afterMs: number; ipvsadm: Lines; traffic: LvsTraffic };
+  healed: { ipvsadm: Lines; traffic: LvsTraffic };
+  sorry: { ipvsadm: Lines; traffic: LvsTraffic };
+  sorryBack: { ipvsadm: Lines };
+  persistence: LvsTraffic[];
+  afterCrash: { ipvsadm: Lines };
+  reconciled: { ipvsadm: Lines; traffic: LvsTraffic };
+  stopped: { exit: number | null; ipvsadm: Lines };
 }
 
 let run: GuestRun;
@@ -90,7 +114,7 @@ describe('IPVS in a qemu guest, through tandem\'s generic netlink client', () =>
     process.stdout.write(`ipvs-kernel: one ${run.accel} boot, ${(run.wallMs / 1000).toFixed(1)} s wall\n`);
     if (run.code !== 0) throw new Error(`the guest run failed (exit ${run.code}):\n${run.stderr}`);
     seen = JSON.parse(run.stdout) as Observed;
-    process.stdout.write(`ipvs-kernel: in the guest ${seen.guestMs} ms: ${JSON.stringify(seen.phases)}\n`);
+    process.stdout.write(`ipvs-kernel: in the guest ${seen.guestMs} ms: ${JSON.stringify(seen.phases)}; ${seen.bulk.changes} changes applied in ${seen.bulk.applyMs} ms; the LVS daemon checked and up ${seen.lvs.upAfterMs} ms after its start\n`);
   }, 300_000);
 
   it('the guest runs Debian\'s kernel with IPVS, resolved through nlctrl', () => {
@@ -168,5 +192,73 @@ describe('IPVS in a qemu guest, through tandem\'s generic netlink client', () =>
   it('FLUSH empties the table', () => {
     expect(seen.afterFlush).toEqual([]);
     expect(parseIpvsadm(seen.ipvsadmAfterFlush)).toEqual([]);
+  });
+});
+
+describe('IPVS in the guest: a table larger than one sendmsg', () => {
+  it(`${BULK_COUNT} services with ${BULK_DESTS} real servers each: applied in batches, all read back, removed as owned`, () => {
+    const n = BULK_COUNT;
+    const d = n * BULK_DESTS;
+    expect(n + d).toBeGreaterThan(1024);
+    expect(seen.bulk).toMatchObject({
+      changes: n + d, failures: [], readServices: n, readDests: d, ipvsadmServices: n, ipvsadmDests: d, reapply: 0, removed: n, left: 0,
+    });
+  });
+});
+
+describe('IPVS in the guest: tandem run -f with LVS virtual services (the nftables test\'s services)', () => {
+  const { r1, r2, r3, sy } = LVS_RS;
+  const web = (dests: string[]): string[] => [`TCP ${LVS_VIP}:80 wrr`, ...dests.sort()];
+  const FWM = ['FWM 1 rr persistent 30', `-> ${r1}:0 Masq 1`, `-> ${r2}:0 Masq 1`, `-> ${r3}:0 Masq 1`];
+  const ALL = web([`-> ${r1}:80 Masq 2`, `-> ${r2}:80 Masq 1`, `-> ${r3}:80 Masq 1`]);
+  const lvs = (): LvsObserved => {
+    if (seen.lvs.error) throw new Error(`the guest's LVS run stopped: ${seen.lvs.error}`);
+    return seen.lvs;
+  };
+
+  it('the daemon picks IPVS and programs the services over genl: ipvsadm -Ln reads back exactly what the configuration asks', () => {
+    const l = lvs();
+    expect(l.programmed.backend).toBe('ipvs');
+    // The sorry server is not in the kernel while quorum holds.
+    expect(l.programmed.ipvsadm).toEqual([FWM, ALL]);
+  });
+
+  it('traffic through the VIP is balanced wrr 2:1:1, and status counts the same connections from IPVS', () => {
+    const l = lvs();
+    expect(l.traffic).toEqual({ counts: { r1: 50, r2: 25, r3: 25 }, failed: 0 });
+    expect(l.counted).toEqual([50, 25, 25]);
+  });
+
+  it('a real server failing its check leaves IPVS and comes back when it passes', () => {
+    const l = lvs();
+    expect(l.failed.ipvsadm).toEqual([FWM, web([`-> ${r1}:80 Masq 2`, `-> ${r3}:80 Masq 1`])]);
+    expect(l.failed.traffic).toEqual({ counts: { r1: 20, r3: 10 }, failed: 0 });
+    expect(l.healed.ipvsadm).toEqual([FWM, ALL]);
+    expect(l.healed.traffic).toEqual({ counts: { r1: 20, r2: 10, r3: 10 }, failed: 0 });
+  });
+
+  it('with every real server down the sorry server stands alone in the service and answers', () => {
+    const l = lvs();
+    expect(l.sorry.ipvsadm).toEqual([FWM, web([`-> ${sy}:80 Masq 1`])]);
+    expect(l.sorry.traffic).toEqual({ counts: { sorry: 10 }, failed: 0 });
+    expect(l.sorryBack.ipvsadm).toEqual([FWM, ALL]);
+  });
+
+  it('the fwmark service for ports 80 and 443 with persistence keeps each client on one server', () => {
+    for (const t of lvs().persistence) {
+      expect(t.failed).toBe(0);
+      expect(Object.values(t.counts)).toEqual([20]);
+    }
+  });
+
+  it('after a crash and edits by hand, the restarted daemon adopts its services (no duplicate), restores them and leaves a foreign one alone; a stop removes only its own', () => {
+    const l = lvs();
+    const crashed = l.afterCrash.ipvsadm.find((s) => s[0] === ALL[0])!;
+    expect(crashed).toContain(`-> ${r2}:80 Masq 9`);
+    expect(crashed).toContain('-> 10.170.2.50:80 Masq 1');
+    const foreign = ['TCP 10.170.1.200:80 rr'];
+    expect(l.reconciled.ipvsadm).toEqual([FWM, ALL, foreign].sort((a, b) => a[0]!.localeCompare(b[0]!)));
+    expect(l.reconciled.traffic).toEqual({ counts: { r1: 20, r2: 10, r3: 10 }, failed: 0 });
+    expect(l.stopped).toEqual({ exit: 0, ipvsadm: [foreign] });
   });
 });

@@ -2,12 +2,13 @@
 // 150) and B (100), each `tandem run -f` with the same keepalived.conf but
 // its priority: one vrrp_instance holding the VIP on the client side and
 // the real servers' gateway on the other, one virtual_server (NAT, rr) over
-// two real servers. Both directors program the service, as keepalived does;
-// the VIP decides where traffic arrives. A's power loss moves the VIP and
+// two real servers, with ha_suspend and vrrp_rt_priority. Both directors program the service, as
+// keepalived does; the VIP decides where traffic arrives, and only its holder
+// runs the checks. A's power loss moves the VIP and
 // the service together: the client's requests resume through B.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -32,10 +33,10 @@ function conf(who: Dir): string {
   const rs = (ip: string) => `  real_server ${ip} 80 {\n    TCP_CHECK {\n      connect_timeout 1\n    }\n  }`;
   return [
     '! written by test/netns/lvs-vrrp.test.ts',
-    'global_defs {', `  router_id ${who}`, '  vrrp_version 3', '}',
+    'global_defs {', `  router_id ${who}`, '  vrrp_version 3', '  vrrp_rt_priority 50', '}',
     'vrrp_instance VI_LB {', '  interface eth0', '  virtual_router_id 60', `  priority ${PRIO[who]}`, '  advert_int 0.1',
     '  virtual_ipaddress {', `    ${VIP}/24 dev eth0`, `    ${GW}/24 dev eth1`, '  }', '}',
-    `virtual_server ${VIP} 80 {`, '  delay_loop 1', '  lb_algo rr', '  lb_kind NAT', '  protocol TCP', rs(RS.r1), rs(RS.r2), '}', '',
+    `virtual_server ${VIP} 80 {`, '  delay_loop 1', '  lb_algo rr', '  lb_kind NAT', '  protocol TCP', '  ha_suspend', rs(RS.r1), rs(RS.r2), '}', '',
   ].join('\n');
 }
 
@@ -85,10 +86,11 @@ beforeAll(async () => {
   start('a');
   await waitFor('A master', async () => ((await status('a')).vrrp.instances[0]?.state === 'MASTER' ? true : undefined), 10_000, 50).catch((e: Error) => { throw new Error(`${e.message}\n${logs()}`); });
   start('b');
-  for (const who of ['a', 'b'] as const) {
-    await waitFor(`${who}: real servers up`, async () => ((await status(who)).lvs?.services[0]?.realServers.every((r) => r.state === 'up' && r.checks[0]!.runs > 0) ? true : undefined), 10_000, 100)
-      .catch((e: Error) => { throw new Error(`${e.message}\n${logs()}`); });
-  }
+  // ha_suspend: only the node holding the VIP checks; B's checks wait, paused.
+  await waitFor('a: real servers checked and up', async () => ((await status('a')).lvs?.services[0]?.realServers.every((r) => r.state === 'up' && r.checks[0]!.runs > 0) ? true : undefined), 10_000, 100)
+    .catch((e: Error) => { throw new Error(`${e.message}\n${logs()}`); });
+  await waitFor('b: checks paused', async () => ((await status('b')).lvs?.services[0]?.realServers.every((r) => r.checks[0]!.suspended) ? true : undefined), 10_000, 100)
+    .catch((e: Error) => { throw new Error(`${e.message}\n${logs()}`); });
 }, 60_000);
 
 afterAll(async () => {
@@ -105,8 +107,17 @@ describe.sequential('a VRRP pair fronting an LVS pool', () => {
     expect(t.counts).toEqual({ r1: 20, r2: 20 });
     const [a, b] = [await status('a'), await status('b')];
     expect(b.vrrp.instances[0]!.state).toBe('BACKUP');
+    // vrrp_rt_priority: the adverts' thread real-time while the checks run on the worker.
+    expect([a.scheduling, b.scheduling]).toEqual([{ policy: 'SCHED_FIFO 50', refused: null }, { policy: 'SCHED_FIFO 50', refused: null }]);
+    // Only the main thread: the checker worker (and every other thread) stays at the normal policy.
+    const pid = daemons.a!.pid!;
+    const fifo = readdirSync(`/proc/${pid}/task`).filter((tid) => readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8').split(') ').at(-1)!.split(' ')[38] === '1');
+    expect(fifo).toEqual([String(pid)]);
+    const { stdout: text } = await nsExec(NS.a, process.execPath, [join(ROOT, 'bin/tandem'), 'status', '--run-dir', join(WORK, 'run-a')]);
+    expect(text.split('\n')[0]).toMatch(/: VRRP instances of .*a\.conf; main thread SCHED_FIFO 50$/);
     expect(a.lvs!.services[0]!.realServers.reduce((n, r) => n + r.connections, 0)).toBe(40);
-    expect(b.lvs!.services[0]!.realServers.map((r) => [r.state, r.connections])).toEqual([['up', 0], ['up', 0]]);
+    expect(b.lvs!.services[0]!.realServers.map((r) => [r.state, r.connections, r.checks[0]!.suspended, r.checks[0]!.runs])).toEqual([['up', 0, true, 0], ['up', 0, true, 0]]);
+    expect(a.lvs!.services[0]!.realServers.every((r) => !r.checks[0]!.suspended)).toBe(true);
   }, 30_000);
 
   it("A's power loss moves the VIP and the virtual service together: the client's requests resume through B", async () => {
@@ -126,6 +137,9 @@ describe.sequential('a VRRP pair fronting an LVS pool', () => {
     const after = await traffic({ count: 40, concurrency: 4 });
     expect(after.failed, after.errors.join('\n')).toBe(0);
     expect(after.counts).toEqual({ r1: 20, r2: 20 });
-    expect((await status('b')).lvs!.services[0]!.realServers.reduce((n, r) => n + r.connections, 0)).toBeGreaterThanOrEqual(40);
+    const lvs = (await status('b')).lvs!.services[0]!;
+    expect(lvs.realServers.reduce((n, r) => n + r.connections, 0)).toBeGreaterThanOrEqual(40);
+    // Holding the VIP now, B checks its real servers.
+    expect(lvs.realServers.map((r) => [r.checks[0]!.suspended, r.checks[0]!.runs > 0])).toEqual([[false, true], [false, true]]);
   }, 60_000);
 });

@@ -245,6 +245,16 @@ describe('keepalived.conf VRRP model', () => {
     expect(load(VI('  advert_int 255\n')).config?.vrrp.instances[0]?.advertMs).toBe(255_000);
   });
 
+  it('vrrp_rt_priority 1..99 is the main thread\'s real-time priority; out of range is an error at its line', () => {
+    const c = load(`global_defs {\n  vrrp_rt_priority 50\n}\n${VI()}`).config?.vrrp.rtPriority;
+    expect(c).toMatchObject({ priority: 50, line: 2 });
+    expect(load(VI()).config?.vrrp.rtPriority).toBeUndefined();
+    for (const v of ['0', '100', 'high']) {
+      const r = load(`global_defs {\n  vrrp_rt_priority ${v}\n}\n${VI()}`);
+      expect(r.errors, v).toEqual([expect.stringMatching(/^keepalived\.conf:2: error: .*vrrp_rt_priority|^keepalived\.conf:2: error: .*1 to 99/)]);
+    }
+  });
+
   it('reports every problem in one run, each at its line', () => {
     const r = load([
       'global_defs {',                         // 1

@@ -124,6 +124,7 @@ describe('IPVS genl codec: requests, byte for byte as ipvsadm sends them', () =>
       [{ ...tcp80, scheduler: 'rr', persistence: 0 }, /persistence timeout 0/],
       [{ ...tcp80, scheduler: 'rr', netmask: 33 }, /persistence netmask 33/],
       [{ family: 4, fwmark: 0, scheduler: 'rr' }, /fwmark 0/],
+      [{ family: 6, protocol: 'tcp', address: 'fd18::1', port: 80, scheduler: 'rr', persistence: 60, netmask: 0 }, /persistence netmask 0 is out of range \(1 to 128\)/],
     ];
     for (const [s, re] of bad) expect(() => encodeNewService(FAM, s, 1)).toThrow(re);
     expect(() => encodeDest(FAM, 'new', tcp80, { address: 'fd00::1', port: 80, forward: 'masq', weight: 1 }, 1)).toThrow(/IPv6 but the service is IPv4/);

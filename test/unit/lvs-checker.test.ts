@@ -65,6 +65,14 @@ describe('checker verdicts', () => {
     expect(runs(checkerStep(s, { kind: 'suspend', ids: [1], on: false }, 6000))).toEqual([1]);
   });
 
+  it('a check added suspended (ha_suspend before the address is here) waits until resumed', () => {
+    const s = newCheckerState();
+    expect(runs(checkerStep(s, { kind: 'add', id: 3, timing: T, jitter: 0, suspended: true }, 0))).toEqual([]);
+    expect(checkerDeadline(s)).toBe(Infinity);
+    expect(s.checks.get(3)).toMatchObject({ suspended: true, runs: 0, up: true });
+    expect(runs(checkerStep(s, { kind: 'suspend', ids: [3], on: false }, 700))).toEqual([3]);
+  });
+
   it('10,000 checks: each runs once per delay_loop, in due order, and the next deadline is the earliest', () => {
     const s = newCheckerState();
     let ran = 0;
