@@ -44,6 +44,8 @@ function formatEvent(ev: EngineEvent): string {
       return `operator ${ev.kind} [${ev.which}] ${ev.groups.join(',')}`;
     case 'ask-heard':
       return `heard ask_resources gen ${ev.generation} seq ${ev.seq} rsc_hold=${ev.rscHold} info=${ev.info}`;
+    case 'hb-heard':
+      return `heard heartbeat ${ev.msg.type} gen ${ev.generation} seq ${ev.seq ?? '-'}`;
     case 'cleanup':
       return `operator cleanup ${ev.group}${ev.probe ? ` (probe: ${ev.probe})` : ''}`;
   }
@@ -80,6 +82,8 @@ function formatAction(a: EngineAction): string | undefined {
     case 'ask': return `ask_resources seq ${a.seq} rsc_hold=${a.rscHold} info=${a.info}`;
     case 'handover-log': return undefined;
     case 'ask-ignored': return 'ask ignored';
+    case 'hb-send': return `heartbeat ${a.msg.type}${a.seq !== undefined ? ` seq ${a.seq}` : ''}`;
+    case 'hb-rexmit': return `resend ${a.first}..${a.last}`;
   }
 }
 
