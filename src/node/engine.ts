@@ -87,6 +87,27 @@ export interface EngineState extends EngineHandle {
   hb?: HbPeer;
   /** Our shutdone went to a Heartbeat peer: no more statuses from this incarnation. */
   hbShutdone?: boolean;
+  /** An operator's standby asked of a Heartbeat peer, not answered yet (asked again until it is). */
+  hbStandby?: HbStandby;
+}
+
+/**
+ * Heartbeat ignores a standby request while it counts its peer as between
+ * transitions ("Other side is in flux", hb_resource.c ask_for_resources),
+ * e.g. until our first stable t=resource after it (re)started, and tells
+ * the requester nothing. So the request waits for both sides to be stable
+ * and is repeated until Heartbeat answers `other`; a repeat it already
+ * accepted it ignores ("Standby in progress").
+ */
+export interface HbStandby {
+  which: RscHold;
+  groups: string[];
+  /** When `me` was last sent; undefined: not yet (waiting for both sides to be stable). */
+  sentAt?: number;
+  /** Given up after this (the operator's wait is over by then). */
+  until: number;
+  /** Asked more than once (logged once). */
+  repeated?: boolean;
 }
 
 /**
@@ -123,6 +144,10 @@ const HB_ACK_EVERY = 10;
 const HB_STARTING_EVERY_MS = 1000;
 /** An NS_rexmit for more than this many messages is answered for the first ones only. */
 export const HB_REXMIT_MAX = 50;
+/** An unanswered standby request to a Heartbeat peer is repeated this often ... */
+export const HB_STANDBY_RETRY_MS = 1000;
+/** ... for this long (tandem standby waits 60 s for the outcome). */
+const HB_STANDBY_RETRY_FOR_MS = 60_000;
 
 /** Heartbeat's rsc_hold values: groups preferred on the releasing node (local), on the other (foreign), or all. */
 export type RscHold = 'all' | 'local' | 'foreign';
@@ -440,7 +465,7 @@ export function engineStep(s: EngineState, ev: EngineEvent, now: number): Engine
       break;
     case 'standby':
     case 'takeover':
-      rEvents.push(...operatorHandover(s, ev, out));
+      rEvents.push(...operatorHandover(s, ev, now, out));
       mEvent = { kind: 'tick' };
       break;
     case 'ask-heard':
@@ -448,7 +473,7 @@ export function engineStep(s: EngineState, ev: EngineEvent, now: number): Engine
       mEvent = { kind: 'tick' };
       break;
     case 'hb-heard':
-      hbHeard(s, ev, out);
+      rEvents.push(...hbHeard(s, ev, out));
       mEvent = { kind: 'tick' };
       break;
   }
@@ -508,6 +533,7 @@ export function engineStep(s: EngineState, ev: EngineEvent, now: number): Engine
   for (const e of rEvents) rActs.push(...resourcesStep(s.r, e, now));
 
   hbAfterResources(s, out);
+  hbStandbyAsk(s, now, out);
   let announce = rActs.some((a) => a.kind === 'announce') || mActs.some((a) => a.kind === 'peer-dead' || a.kind === 'peer-up');
   const released = s.r.stopping && allReleased(s.r);
   if (released && !s.releasedAnnounced) announce = true;
@@ -726,7 +752,7 @@ export function planHandover(s: EngineState, cmd: 'standby' | 'takeover', which:
 const SWAP: Record<RscHold, RscHold> = { all: 'all', local: 'foreign', foreign: 'local' };
 
 /** The operator's standby/takeover: the resources machine's events, and the message for the peer. */
-function operatorHandover(s: EngineState, ev: Extract<EngineEvent, { kind: 'standby' | 'takeover' }>, out: EngineAction[]): ResourcesEvent[] {
+function operatorHandover(s: EngineState, ev: Extract<EngineEvent, { kind: 'standby' | 'takeover' }>, now: number, out: EngineAction[]): ResourcesEvent[] {
   s.handover ??= {};
   const peer = s.m.cfg.peer;
   if (ev.kind === 'standby' && s.m.peer.report?.heartbeat) {
@@ -734,8 +760,9 @@ function operatorHandover(s: EngineState, ev: Extract<EngineEvent, { kind: 'stan
     // our `done` (hb_resource.c): nothing is stopped here before its answer
     // (askHeard 'other' hands them over then), so a peer in flux that
     // ignores the request leaves them running here, not nowhere.
-    out.push(askAction(s, ev.which, 'me'));
+    s.hbStandby = { which: ev.which, groups: ev.groups, until: now + HB_STANDBY_RETRY_FOR_MS };
     out.push({ kind: 'handover-log', level: 'info', message: `standby [${ev.which}]: asking ${peer} (Heartbeat) to take ${ev.groups.join(', ')}` });
+    hbStandbyAsk(s, now, out);
     return [];
   }
   if (ev.kind === 'standby') {
@@ -807,6 +834,7 @@ function askHeard(s: EngineState, ev: Extract<EngineEvent, { kind: 'ask-heard' }
       return [{ kind: 'take-back', groups }];
     }
     case 'other': {
+      if (s.m.peer.report?.heartbeat) s.hbStandby = undefined;   // answered
       const groups = groupsOf(s.r, rscHold, self);
       const fresh = groups.filter((g) => !(s.r.standby ?? []).includes(g));
       if (!fresh.length) return [];   // the answer to our own standby
@@ -916,53 +944,61 @@ function hbSeqSend(s: EngineState, msg: HbOutgoing, out: EngineAction[]): void {
 }
 
 /** A Heartbeat peer's message: join chatter answered, its resource report recorded. */
-function hbHeard(s: EngineState, ev: Extract<EngineEvent, { kind: 'hb-heard' }>, out: EngineAction[]): void {
+function hbHeard(s: EngineState, ev: Extract<EngineEvent, { kind: 'hb-heard' }>, out: EngineAction[]): ResourcesEvent[] {
   const peer = s.m.cfg.peer;
   const p = s.m.peer;
   if (ev.seq === undefined) {
     // NS_ messages carry no seq: only the current incarnation's are answered, and only resends (harmless, bounded).
-    if (ev.msg.type !== 'rexmit' || ev.src !== peer || p.liveness !== 'up' || ev.generation !== p.generation) return;
+    if (ev.msg.type !== 'rexmit' || ev.src !== peer || p.liveness !== 'up' || ev.generation !== p.generation) return [];
     const first = Math.max(1, ev.msg.first);
     const last = Math.min(ev.msg.last, first + HB_REXMIT_MAX - 1, s.m.seq);
     if (last >= first) out.push({ kind: 'hb-rexmit', dest: peer, first, last });
-    return;
+    return [];
   }
   const why = acceptPeerMessage(s.m, ev.src, ev.generation, ev.seq);
-  if (why === 'duplicate') return;
+  if (why === 'duplicate') return [];
   if (why !== undefined) {
     out.push({ kind: 'dropped', reason: 'replay', detail: `${ev.msg.type} ${why}` });
-    return;
+    return [];
   }
   const hb = hbFor(s);
   switch (ev.msg.type) {
     case 'reqnodes':
       hbSeqSend(s, { type: 'repnodes', dest: peer, nodes: [...new Set([s.r.cfg.self, peer])].sort() }, out);
-      return;
+      return [];
     case 'starting':
       // It (re)starts its resource management: tell it what we hold, stable or not, at once.
       hbSeqSend(s, { type: 'resource', rscHold: ourRscHold(s), stable: ourStable(s) }, out);
       hb.sentKey = undefined;   // and again once our state is known/settled
-      return;
+      return [];
     case 'resource': {
       const m = ev.msg;
       hb.rscHold = m.full || hb.rscHold === undefined || m.rscHold === 'none' ? m.rscHold : unionHold(hb.rscHold, m.rscHold);
       hb.stable = m.stable;
       if (m.stable) hb.stableGroups = hbGroups(s, hb.rscHold, peer);
       else hb.stableGroups = [...new Set([...hb.stableGroups, ...hbGroups(s, hb.rscHold, peer)])].sort();
-      return;
+      return [];
     }
     case 'shutdone':
       hb.rscHold = 'none';
       hb.stable = true;
       hb.stableGroups = [];
       hb.left = true;
+      s.hbStandby = undefined;
       out.push({ kind: 'handover-log', level: 'info', message: `${peer} (Heartbeat) shut down and released every group` });
-      return;
+      // Like a tandem peer's st=dead: what the two had handed each other ends,
+      // and its groups are ours to take now (Heartbeat takes ours on our shutdone).
+      if ((s.r.standby?.length ?? 0) + (s.r.fromPeer?.length ?? 0) > 0 || s.handover) {
+        s.handedAt = undefined;
+        s.handover = undefined;
+        return [{ kind: 'handover-reset' }];
+      }
+      return [];
     case 'stonith':
       out.push({ kind: 'handover-log', level: 'info', message: `${peer} reports fencing of ${ev.msg.node.slice(0, 40)}: ${ev.msg.result.slice(0, 20)}` });
-      return;
+      return [];
     default:
-      return;
+      return [];
   }
 }
 
@@ -977,6 +1013,34 @@ function hbFor(s: EngineState): HbPeer {
   const g = s.m.peer.generation ?? 0;
   if (!s.hb || s.hb.generation !== g) s.hb = { generation: g, stable: false, stableGroups: [], acked: 0 };
   return s.hb;
+}
+
+/**
+ * An operator's standby toward a Heartbeat peer: `me` once both sides
+ * count as stable for it (its last report stable, ours sent stable), again
+ * every HB_STANDBY_RETRY_MS until it answers; dropped when the peer is
+ * gone, when none of the groups runs here any more, or after
+ * HB_STANDBY_RETRY_FOR_MS.
+ */
+function hbStandbyAsk(s: EngineState, now: number, out: EngineAction[]): void {
+  const sb = s.hbStandby;
+  if (!sb) return;
+  const p = s.m.peer;
+  const held = new Set(heldGroups(s.r));
+  if (p.liveness !== 'up' || !p.report?.heartbeat || now > sb.until || !sb.groups.some((g) => held.has(g))) {
+    s.hbStandby = undefined;
+    return;
+  }
+  const hb = s.hb;
+  const settled = hb !== undefined && hb.generation === p.generation && hb.rscHold !== undefined && hb.stable && hb.sentKey?.endsWith('/1') === true;
+  if (!settled) return;
+  if (sb.sentAt !== undefined && now - sb.sentAt < HB_STANDBY_RETRY_MS) return;
+  if (sb.sentAt !== undefined && !sb.repeated) {
+    sb.repeated = true;   // one line, not one per repeat
+    out.push({ kind: 'handover-log', level: 'info', message: `standby [${sb.which}]: ${s.m.cfg.peer} (Heartbeat) has not answered; asking again every ${HB_STANDBY_RETRY_MS} ms` });
+  }
+  sb.sentAt = now;
+  out.push(askAction(s, sb.which, 'me'));
 }
 
 /** After membership: a Heartbeat peer that is up gets t=starting until it reports, and acks of its messages. */

@@ -30,6 +30,19 @@ const hb = (seq: number | undefined, msg: HbMessage): EngineEvent => ({ kind: 'h
 const starts = (acts: EngineAction[]) => acts.filter((a) => a.kind === 'op' && a.op === 'start');
 const sent = (acts: EngineAction[], type: string) => acts.filter((a) => a.kind === 'hb-send' && a.msg.type === type);
 
+/** Every op the engine asks for succeeds, as the daemon's agents would; all actions, the ops' own included. */
+function runOps(e: EngineState, acts: EngineAction[], now: number): EngineAction[] {
+  const all = [...acts];
+  let pending = acts;
+  while (pending.length) {
+    const next: EngineAction[] = [];
+    for (const a of pending) if (a.kind === 'op') next.push(...engineStep(e, { kind: 'op-done', group: a.group, op: a.op, index: a.index, ok: true }, now));
+    all.push(...next);
+    pending = next;
+  }
+  return all;
+}
+
 describe('engine with a Heartbeat peer', () => {
   it('starts nothing before the peer reported what it holds, and asks it (t=starting)', () => {
     const e = engine();
@@ -74,6 +87,49 @@ describe('engine with a Heartbeat peer', () => {
     const rx = engineStep(e, hb(undefined, { type: 'rexmit', first: 1, last: 500 }), 20).filter((a) => a.kind === 'hb-rexmit');
     expect(rx).toHaveLength(1);
     expect(rx[0]!.kind === 'hb-rexmit' && rx[0]!.last - rx[0]!.first).toBeLessThan(50);
+  });
+});
+
+describe('engine with a Heartbeat peer: hand-overs', () => {
+  /** alpha holds ga; beta (Heartbeat) reported holding none, stable; our stable report went out. */
+  function holding(): EngineState {
+    const e = engine();
+    engineStep(e, hbStatus(1, 0), 0);
+    runOps(e, engineStep(e, hb(2, { type: 'resource', rscHold: 'none', stable: true, full: true }), 10), 10);
+    return e;
+  }
+  const asks = (acts: EngineAction[], info: string) => acts.filter((a) => a.kind === 'ask' && a.info === info);
+
+  it('waits for the peer to be stable before asking it to take over, and asks again until it answers', () => {
+    const e = holding();
+    // It restarts: until its stable report Heartbeat would ignore the request ("Other side is in flux").
+    engineStep(e, { ...hbStatus(1, 20), generation: PEER_GEN + 1 } as EngineEvent, 20);
+    expect(asks(engineStep(e, { kind: 'standby', which: 'all', groups: ['ga'] }, 25), 'me')).toEqual([]);
+    // Its stable report (ours goes out stable too): the request goes out, nothing stops here before its answer.
+    let acts = engineStep(e, { ...hb(2, { type: 'resource', rscHold: 'none', stable: true, full: true }), generation: PEER_GEN + 1 } as EngineEvent, 30);
+    expect(asks(acts, 'me')).toHaveLength(1);
+    expect(acts.filter((a) => a.kind === 'op' && a.op === 'stop')).toEqual([]);
+    // Unanswered (ignored): asked again a second later, not before.
+    const later = (seq: number, t: number) => engineStep(e, { ...hbStatus(seq, t), generation: PEER_GEN + 1 } as EngineEvent, t);
+    expect(asks(later(3, 500), 'me')).toEqual([]);
+    expect(asks(later(4, 1100), 'me')).toHaveLength(1);
+    // Its answer: the group is handed over, and no more requests.
+    acts = engineStep(e, { kind: 'ask-heard', src: 'beta', generation: PEER_GEN + 1, seq: 5, rscHold: 'all', info: 'other' }, 1200);
+    expect(acts.filter((a) => a.kind === 'op' && a.op === 'stop').map((a) => a.kind === 'op' && a.group)).toEqual(['ga']);
+    runOps(e, acts, 1200);
+    expect(asks(later(6, 3000), 'me')).toEqual([]);
+  });
+
+  it('takes the groups at once when the peer says shutdone, even from a standby of its own', () => {
+    const e = holding();
+    runOps(e, engineStep(e, { kind: 'standby', which: 'all', groups: ['ga'] }, 20), 20);
+    runOps(e, engineStep(e, { kind: 'ask-heard', src: 'beta', generation: PEER_GEN, seq: 3, rscHold: 'all', info: 'other' }, 30), 30);
+    expect(e.r.groups.ga!.phase).toBe('stopped');
+    // It took the group (stable report), then shuts down: its shutdone gives it back at once, not after deadtime.
+    engineStep(e, hb(4, { type: 'resource', rscHold: 'foreign', stable: true, full: true }), 40);
+    expect(starts(engineStep(e, hbStatus(5, 50), 50))).toEqual([]);
+    const acts = engineStep(e, hb(6, { type: 'shutdone' }), 60);
+    expect(starts(acts).map((a) => a.kind === 'op' && a.group)).toEqual(['ga']);
   });
 });
 
