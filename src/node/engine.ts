@@ -10,7 +10,7 @@ import {
   allReleased, failedGroups, groupsOf, heldGroups, initResources, yieldingGroups, resourcesDeadline, resourcesStep,
   type ResourcesAction, type ResourcesConfig, type ResourcesEvent, type ResourcesState,
 } from '../resources/machine.js';
-import { acceptPeerMessage } from '../membership/machine.js';
+import { acceptPeerMessage, ASK_WINDOW } from '../membership/machine.js';
 import {
   fencingDeadline, fencingStep, initFencing, mayTakeOver,
   type FencingAction, type FencingEvent, type FencingPolicyConfig, type FencingState,
@@ -136,6 +136,10 @@ export interface HbPeer {
   owedDone?: { rscHold: RscHold; groups: string[] };
   /** It sent shutdone: it released everything and is leaving (a tandem peer says st=dead). */
   left?: boolean;
+  /** The holdings last logged from its stable reports. */
+  loggedHold?: string;
+  /** Seqs of its control messages taken, in order or late (hbLate), within HB_REORDER_WINDOW of the newest. */
+  taken: number[];
 }
 
 /** A Heartbeat peer acknowledges every 10th message (ACK_MSG_DIV); so does this node for it. */
@@ -144,6 +148,8 @@ const HB_ACK_EVERY = 10;
 const HB_STARTING_EVERY_MS = 1000;
 /** An NS_rexmit for more than this many messages is answered for the first ones only. */
 export const HB_REXMIT_MAX = 50;
+/** How far below its newest control message a Heartbeat peer's overtaken one is still taken (hbLate). */
+const HB_REORDER_WINDOW = 16;
 /** An unanswered standby request to a Heartbeat peer is repeated this often ... */
 export const HB_STANDBY_RETRY_MS = 1000;
 /** ... for this long (tandem standby waits 60 s for the outcome). */
@@ -807,12 +813,13 @@ function askAction(s: EngineState, rscHold: RscHold, info: AskInfo): Extract<Eng
  * not send tg_standby: then the groups it released are ours to take).
  */
 function askHeard(s: EngineState, ev: Extract<EngineEvent, { kind: 'ask-heard' }>, out: EngineAction[]): ResourcesEvent[] {
-  const why = acceptPeerMessage(s.m, ev.src, ev.generation, ev.seq);
+  const why = hbLate(s, ev.generation, ev.seq) ? undefined : acceptPeerMessage(s.m, ev.src, ev.generation, ev.seq);
   if (why === 'duplicate') return [];
   if (why !== undefined) {
     out.push({ kind: 'dropped', reason: 'replay', detail: `ask_resources ${why}` });
     return [];
   }
+  hbTaken(s, ev.seq);
   const peer = s.m.cfg.peer;
   const self = s.r.cfg.self;
   if (ev.rscHold !== 'all' && ev.rscHold !== 'local' && ev.rscHold !== 'foreign') {
@@ -955,12 +962,16 @@ function hbHeard(s: EngineState, ev: Extract<EngineEvent, { kind: 'hb-heard' }>,
     if (last >= first) out.push({ kind: 'hb-rexmit', dest: peer, first, last });
     return [];
   }
-  const why = acceptPeerMessage(s.m, ev.src, ev.generation, ev.seq);
+  const late = hbLate(s, ev.generation, ev.seq);
+  const why = late ? undefined : acceptPeerMessage(s.m, ev.src, ev.generation, ev.seq);
   if (why === 'duplicate') return [];
   if (why !== undefined) {
     out.push({ kind: 'dropped', reason: 'replay', detail: `${ev.msg.type} ${why}` });
     return [];
   }
+  hbTaken(s, ev.seq);
+  // A resource report overtaken by a newer one is out of date.
+  if (late && ev.msg.type === 'resource') return [];
   const hb = hbFor(s);
   switch (ev.msg.type) {
     case 'reqnodes':
@@ -977,6 +988,12 @@ function hbHeard(s: EngineState, ev: Extract<EngineEvent, { kind: 'hb-heard' }>,
       hb.stable = m.stable;
       if (m.stable) hb.stableGroups = hbGroups(s, hb.rscHold, peer);
       else hb.stableGroups = [...new Set([...hb.stableGroups, ...hbGroups(s, hb.rscHold, peer)])].sort();
+      // One line per change of what it says it holds, once it is stable (the migration's checks read it).
+      const said = hb.stableGroups.join(', ');
+      if (m.stable && said !== hb.loggedHold) {
+        hb.loggedHold = said;
+        out.push({ kind: 'handover-log', level: 'info', message: `${peer} (Heartbeat) reports what it holds: ${said || 'no group'}` });
+      }
       return [];
     }
     case 'shutdone':
@@ -1008,10 +1025,36 @@ function unionHold(a: HbRscHold, b: HbRscHold): HbRscHold {
   return l && f ? 'all' : l ? 'local' : f ? 'foreign' : 'none';
 }
 
+/**
+ * A Heartbeat peer's control message that a newer one overtook: Heartbeat
+ * does not keep them in seq order on the wire (the `done` of an hb_standby
+ * acquisition arrives after the resource report Heartbeat sent on reading
+ * it), and its own receivers take a late message once. So does this node:
+ * from the peer's current incarnation, at most HB_REORDER_WINDOW below the
+ * newest control message, within ASK_WINDOW of its heartbeats, and each seq
+ * once (hbTaken).
+ */
+function hbLate(s: EngineState, generation: number, seq: number): boolean {
+  const p = s.m.peer;
+  if (!p.report?.heartbeat || p.liveness !== 'up' || generation !== p.generation) return false;
+  const newest = p.ask?.generation === generation ? p.ask.seq : undefined;
+  if (newest === undefined || seq >= newest || seq <= newest - HB_REORDER_WINDOW) return false;
+  if (p.lastSeq !== undefined && seq + ASK_WINDOW <= p.lastSeq) return false;
+  return !hbFor(s).taken.includes(seq);
+}
+
+/** A Heartbeat peer's control message was taken: hbLate will not take its seq again. */
+function hbTaken(s: EngineState, seq: number): void {
+  if (!s.m.peer.report?.heartbeat) return;
+  const hb = hbFor(s);
+  const newest = Math.max(seq, s.m.peer.ask?.seq ?? seq);
+  hb.taken = [...hb.taken, seq].filter((q) => q > newest - HB_REORDER_WINDOW);
+}
+
 /** The HbPeer of the peer's current generation (a restarted peer starts over). */
 function hbFor(s: EngineState): HbPeer {
   const g = s.m.peer.generation ?? 0;
-  if (!s.hb || s.hb.generation !== g) s.hb = { generation: g, stable: false, stableGroups: [], acked: 0 };
+  if (!s.hb || s.hb.generation !== g) s.hb = { generation: g, stable: false, stableGroups: [], acked: 0, taken: [] };
   return s.hb;
 }
 

@@ -133,6 +133,46 @@ describe('engine with a Heartbeat peer: hand-overs', () => {
   });
 });
 
+describe('engine with a Heartbeat peer: messages out of order', () => {
+  const ask = (seq: number, info: string): EngineEvent => ({ kind: 'ask-heard', src: 'beta', generation: PEER_GEN, seq, rscHold: 'all', info });
+  const drops = (acts: EngineAction[]) => acts.filter((a) => a.kind === 'dropped');
+
+  it('takes a control message a newer one overtook, once, and never one it took in order again', () => {
+    const e = engine();
+    engineStep(e, hbStatus(1, 0), 0);
+    engineStep(e, hb(2, { type: 'resource', rscHold: 'all', stable: true, full: true }), 10);
+    // Its hb_standby: `me`, then (overtaken by its unstable report, seq 5) the `done` of its release, seq 4.
+    engineStep(e, ask(3, 'me'), 20);
+    engineStep(e, hb(5, { type: 'resource', rscHold: 'none', stable: false, full: true }), 30);
+    const acts = engineStep(e, ask(4, 'done'), 40);
+    expect(drops(acts)).toEqual([]);
+    expect(starts(acts).map((a) => a.kind === 'op' && a.group)).toEqual(['ga']);
+    // Each seq once: the late one again, or one taken in order, is a replay.
+    expect(drops(engineStep(e, ask(4, 'done'), 50))).toHaveLength(1);
+    expect(drops(engineStep(e, ask(3, 'me'), 60))).toHaveLength(1);
+  });
+
+  it('ignores a resource report a newer one overtook', () => {
+    const e = engine();
+    engineStep(e, hbStatus(1, 0), 0);
+    engineStep(e, hb(3, { type: 'resource', rscHold: 'all', stable: true, full: true }), 10);
+    // The older "none" must not make the group look free.
+    expect(starts(engineStep(e, hb(2, { type: 'resource', rscHold: 'none', stable: true, full: true }), 20))).toEqual([]);
+    expect(e.hb?.rscHold).toBe('all');
+  });
+
+  it('takes nothing late from a tandem peer (its control messages stay in order)', () => {
+    const e = engine();
+    const tandemStatus = (seq: number): EngineEvent => ({
+      kind: 'heard', path: 'p0', src: 'beta', generation: PEER_GEN, seq, wallS: 1,
+      report: { status: 'active', hold: [], yielding: [], failed: [], deadtimeMs: 400, standby: [] } satisfies PeerReport,
+    });
+    engineStep(e, tandemStatus(1), 0);
+    engineStep(e, ask(5, 'me'), 10);
+    expect(drops(engineStep(e, ask(4, 'done'), 20))).toHaveLength(1);
+  });
+});
+
 describe('Heartbeat message codec', () => {
   const KEYS = { sendIndex: 1, keys: new Map([[1, { method: 'sha1', key: 'k' }]]) } as unknown as AuthKeys;
   const header = { src: 'alpha', srcUuid: Buffer.alloc(16, 2), seq: 7, generation: 9, wallSeconds: 1 };
