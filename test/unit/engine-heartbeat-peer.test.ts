@@ -10,6 +10,7 @@ import { buildHb, parseHb, type HbMessage } from '../../src/heartbeat/messages.j
 import { decode, encode } from '../../src/heartbeat/codec.js';
 import type { AuthKeys } from '../../src/config/types.js';
 import type { PeerReport } from '../../src/membership/machine.js';
+import { runOps } from '../helpers/engine-ops.js';
 
 const GROUPS = [{ name: 'ga', preferredNode: 'alpha', resourceCount: 1 }];
 const PEER_GEN = 500;
@@ -29,19 +30,6 @@ const hbStatus = (seq: number, t: number): EngineEvent => ({
 const hb = (seq: number | undefined, msg: HbMessage): EngineEvent => ({ kind: 'hb-heard', src: 'beta', generation: PEER_GEN, ...(seq !== undefined ? { seq } : {}), msg });
 const starts = (acts: EngineAction[]) => acts.filter((a) => a.kind === 'op' && a.op === 'start');
 const sent = (acts: EngineAction[], type: string) => acts.filter((a) => a.kind === 'hb-send' && a.msg.type === type);
-
-/** Every op the engine asks for succeeds, as the daemon's agents would; all actions, the ops' own included. */
-function runOps(e: EngineState, acts: EngineAction[], now: number): EngineAction[] {
-  const all = [...acts];
-  let pending = acts;
-  while (pending.length) {
-    const next: EngineAction[] = [];
-    for (const a of pending) if (a.kind === 'op') next.push(...engineStep(e, { kind: 'op-done', group: a.group, op: a.op, index: a.index, ok: true }, now));
-    all.push(...next);
-    pending = next;
-  }
-  return all;
-}
 
 describe('engine with a Heartbeat peer', () => {
   it('starts nothing before the peer reported what it holds, and asks it (t=starting)', () => {
