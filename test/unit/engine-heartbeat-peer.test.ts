@@ -5,7 +5,7 @@
 // may still be releasing it; and it must answer the join chatter.
 
 import { describe, expect, it } from 'vitest';
-import { engineStep, initEngine, type EngineAction, type EngineEvent, type EngineState } from '../../src/node/engine.js';
+import { engineStep, initEngine, planHandover, type EngineAction, type EngineEvent, type EngineState } from '../../src/node/engine.js';
 import { buildHb, parseHb, type HbMessage } from '../../src/heartbeat/messages.js';
 import { decode, encode } from '../../src/heartbeat/codec.js';
 import type { AuthKeys } from '../../src/config/types.js';
@@ -106,6 +106,12 @@ describe('engine with a Heartbeat peer: hand-overs', () => {
     expect(acts.filter((a) => a.kind === 'op' && a.op === 'stop').map((a) => a.kind === 'op' && a.group)).toEqual(['ga']);
     runOps(e, acts, 1200);
     expect(asks(later(6, 3000), 'me')).toEqual([]);
+  });
+
+  it('refuses tandem takeover toward Heartbeat, naming hb_standby on the peer instead', () => {
+    const e = holding();
+    expect(planHandover(e, 'takeover', 'all').refusal).toMatch(/runs Heartbeat.*hb_standby on beta/);
+    expect(planHandover(e, 'standby', 'all').refusal).toBeUndefined();
   });
 
   it('takes the groups at once when the peer says shutdone, even from a standby of its own', () => {
