@@ -17,8 +17,14 @@
 // preempts when it comes back, the next crash hits whoever holds the VIP.
 // Heartbeat is not run at 10 ms (its dead-node check is polled every 250 ms).
 //
-// Usage: npm run bench:failover -- [--runs N] [--impl tandem|heartbeat|keepalived|both|all] [--json FILE]
-//   both = tandem and heartbeat (as before); all = tandem, heartbeat and keepalived
+// mixed (issue 17): tandem on alpha, Heartbeat on beta, one pair; the crash
+// alternates between them, so half the runs have a tandem survivor and half
+// a Heartbeat survivor, printed as two rows (mixed/tandem, mixed/hb: the
+// survivor's daemon). auto_failback off, as for the others. Its anchor, a
+// pair of Heartbeat nodes, is measured in the same run.
+//
+// Usage: npm run bench:failover -- [--runs N] [--impl tandem|heartbeat|keepalived|mixed|both|all] [--json FILE]
+//   both = tandem and heartbeat (as before); all = tandem, heartbeat and keepalived; mixed = heartbeat and mixed
 
 import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -33,7 +39,7 @@ const SETTINGS: Setting[] = [
   { label: 'keepalive 20ms / deadtime 100ms', keepalive: '20ms', deadtime: '100ms', warntime: '60ms', initdead: '2' },
   { label: 'keepalive 10ms / deadtime 30ms', keepalive: '10ms', deadtime: '30ms', warntime: '20ms', initdead: '2' },
 ];
-type Impl = 'tandem' | 'heartbeat' | 'keepalived';
+type Impl = 'tandem' | 'heartbeat' | 'keepalived' | 'mixed';
 
 /** keepalived's advert_int for a setting: its keepalive, in seconds. */
 const advertInt = (s: Setting) => parseFloat(s.keepalive) / 1000;
@@ -54,7 +60,7 @@ async function measure(impl: Impl, s: Setting, runs: number, idx: number): Promi
     ? new KeepalivedPair({ ...common, advertInt: advertInt(s) })
     : new Pair({
       ...common, keepalive: s.keepalive, deadtime: s.deadtime, warntime: s.warntime, initdead: s.initdead,
-      autoFailback: 'off', media: 'bcast', impl,
+      autoFailback: 'off', media: 'bcast', impl: impl === 'mixed' ? 'tandem' : impl, ...(impl === 'mixed' ? { heartbeatNodes: ['beta' as const] } : {}),
     });
   const initdeadMs = parseFloat(s.initdead) * 1000;
   const results: Run[] = [];
@@ -125,15 +131,21 @@ function stats(xs: number[]): string {
 async function main(): Promise<void> {
   const runs = Math.max(1, parseInt(arg('runs', '5'), 10));
   const implArg = arg('impl', 'both');
+  // mixed runs with its anchor, a pair of Heartbeat nodes, in the same run.
   const impls: Impl[] = implArg === 'both' ? ['tandem', 'heartbeat'] : implArg === 'all' ? ['tandem', 'heartbeat', 'keepalived']
-    : (['tandem', 'heartbeat', 'keepalived'] as const).includes(implArg as Impl) ? [implArg as Impl] : [];
+    : implArg === 'mixed' ? ['heartbeat', 'mixed']
+    : (['tandem', 'heartbeat', 'keepalived'] as readonly Impl[]).includes(implArg as Impl) ? [implArg as Impl] : [];
   if (impls.length === 0) {
-    console.error(`bench:failover: --impl '${implArg}' is not one of tandem, heartbeat, keepalived, both, all`);
+    console.error(`bench:failover: --impl '${implArg}' is not one of tandem, heartbeat, keepalived, mixed, both, all`);
     process.exit(2);
   }
-  if (impls.includes('heartbeat')) {
+  if (impls.includes('heartbeat') || impls.includes('mixed')) {
     const hb = await sh('sh', ['-c', 'test -x /usr/libexec/heartbeat/heartbeat && echo yes'], { allowFail: true });
     if (!hb.includes('yes')) {
+      if (impls.includes('mixed')) {
+        console.error('bench:failover: --impl mixed needs Heartbeat (apt-get install heartbeat)');
+        process.exit(2);
+      }
       console.error('Heartbeat is not installed (apt-get install heartbeat); measuring tandem only');
       impls.splice(impls.indexOf('heartbeat'), 1);
     }
@@ -147,8 +159,15 @@ async function main(): Promise<void> {
   for (const s of SETTINGS) {
     for (const impl of impls) {
       // Heartbeat's 250 ms dead-node poll makes a 10 ms keepalive meaningless (and slow to run).
-      if (impl === 'heartbeat' && parseFloat(s.keepalive) < 20) { idx++; continue; }
+      if ((impl === 'heartbeat' || impl === 'mixed') && parseFloat(s.keepalive) < 20) { idx++; continue; }
       console.log(`${impl}, ${settingLabel(impl, s)}, ${runs} runs`);
+      if (impl === 'mixed') {
+        // Alternating crashes: at least `runs` with each daemon as the survivor.
+        const all = await measure(impl, s, runs * 2, idx++);
+        table.push({ impl: 'mixed/tandem', setting: s.label, runs: all.filter((r) => r.killed === 'beta') });
+        table.push({ impl: 'mixed/hb', setting: s.label, runs: all.filter((r) => r.killed === 'alpha') });
+        continue;
+      }
       table.push({
         impl, setting: s.label, ...(impl === 'keepalived' ? { anchorSetting: `advert_int ${advertInt(s)}` } : {}),
         runs: await measure(impl, s, runs, idx++),
@@ -157,10 +176,11 @@ async function main(): Promise<void> {
   }
   console.log('\nfailover, power loss of the active node (ms, median / min / max)');
   if (impls.includes('keepalived')) console.log('keepalived runs VRRPv3 unicast with advert_int = the setting\'s keepalive (Master_Down = 3 x advert_int + skew)');
-  console.log('impl       setting                              crash-to-VIP        crash-to-client-reachable   n');
+  if (impls.includes('mixed')) console.log('mixed: tandem on alpha, Heartbeat on beta; mixed/tandem = a tandem survivor (Heartbeat crashed), mixed/hb = a Heartbeat survivor');
+  console.log('impl         setting                              crash-to-VIP        crash-to-client-reachable   n');
   for (const r of table) {
     const label = r.anchorSetting ? `${r.setting.split(' / ')[0]} -> ${r.anchorSetting}` : r.setting;
-    console.log(`${r.impl.padEnd(10)} ${label.padEnd(36)} ${stats(r.runs.map((x) => x.vipMs)).padEnd(19)} ${stats(r.runs.map((x) => x.reachMs)).padEnd(27)} ${r.runs.length}`);
+    console.log(`${r.impl.padEnd(12)} ${label.padEnd(36)} ${stats(r.runs.map((x) => x.vipMs)).padEnd(19)} ${stats(r.runs.map((x) => x.reachMs)).padEnd(27)} ${r.runs.length}`);
   }
   const out = arg('json', '');
   if (out) writeFileSync(out, JSON.stringify(table, null, 2));

@@ -469,8 +469,9 @@ export class Daemon {
           return;
       }
     }
-    if (r.kind === 'ask') {
-      // Heartbeat's hb_standby/hb_takeover protocol: authenticated above, replay-checked by the engine.
+    if (r.kind === 'ask' || r.kind === 'hb') {
+      // Heartbeat's hb_standby/hb_takeover protocol and its other messages
+      // (a mixed pair): authenticated above, replay-checked by the engine.
       this.received += 1;
       this.current = { from, path, src: r.event.src };
       try {

@@ -92,7 +92,9 @@ export async function handover(host: OperatorHost, cmd: 'standby' | 'takeover', 
     return {
       here: v.resources.groups[g], heldHere: v.resources.held.includes(g),
       peerUp: v.membership.peer.liveness === 'up',
-      peerHolds: report?.hold.includes(g) ?? false, peerFailed: report?.failed.includes(g) ?? false,
+      peerHolds: v.peerHolds.includes(g), peerFailed: report?.failed.includes(g) ?? false,
+      // A Heartbeat peer is handed the group only once it answers (engine.ts operatorHandover).
+      heartbeatPeer: report?.heartbeat === true,
     };
   };
   const judge = (g: string): GroupOutcome | undefined => {
@@ -101,7 +103,10 @@ export async function handover(host: OperatorHost, cmd: 'standby' | 'takeover', 
     if (!v.here) return { group: g, ok: false, outcome: 'removed by a reload meanwhile' };
     if (!v.peerUp) return { group: g, ok: false, outcome: `${peer} is gone; the usual rules place it again` };
     if (cmd === 'standby') {
-      if (v.here.handover !== 'to-peer') return { group: g, ok: false, outcome: `the standby was cancelled (${peer} asked for the opposite)` };
+      if (v.here.handover !== 'to-peer') {
+        if (v.heartbeatPeer && v.heldHere) return undefined;   // waiting for its answer (or the wait runs out)
+        if (!v.heartbeatPeer) return { group: g, ok: false, outcome: `the standby was cancelled (${peer} asked for the opposite)` };
+      }
       if (v.heldHere) return undefined;
       if (v.peerHolds) return { group: g, ok: true, outcome: `held by ${peer}` };
       if (v.peerFailed) return { group: g, ok: false, outcome: `released here, but ${peer} failed to start it` };

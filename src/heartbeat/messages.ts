@@ -199,3 +199,114 @@ function hearsGenerationOf(fields: readonly Field[]): { hearsGeneration?: number
   if (n === undefined) throw new DecodeError('field', 'tg_hears_hg is not a hex number');
   return { hearsGeneration: n };
 }
+
+// ---------------------------------------------------------------------------
+// Heartbeat 3's own cluster messages, for a mixed pair (docs/migrating.md,
+// "A mixed pair"): what a Heartbeat peer sends at join and around its
+// resources, and what tandem answers. Field orders follow Heartbeat's
+// (heartbeat.c, hb_resource.c), then the usual header.
+
+/** Heartbeat's rsc_hold values (rsc_msg[] in hb_resource.c), as the sender sees its own holdings. */
+export type HbRscHold = 'none' | 'local' | 'foreign' | 'all';
+const RSC_HOLDS: readonly string[] = ['none', 'local', 'foreign', 'all'];
+
+/** A Heartbeat message tandem reads besides status and ask_resources. */
+export type HbMessage =
+  /** A joining node asks for the node list; comm is not "up" for it until the answer (repnodes). */
+  | { type: 'reqnodes'; dest?: string }
+  /** A node (re)starting asks the others what they hold (nice_failback: auto_failback on/off). */
+  | { type: 'starting' }
+  /** What the sender holds: its own preferred groups (local), the other's (foreign), both or none; stable = no transition under way. */
+  | { type: 'resource'; rscHold: HbRscHold; stable: boolean; full: boolean }
+  /** The receiver should resend its messages firstseq..lastseq. */
+  | { type: 'rexmit'; dest?: string; first: number; last: number }
+  /** Flow-control ack of the receiver's messages up to ackseq (tandem does not pace on it). */
+  | { type: 'ackmsg' }
+  /** The sender's Heartbeat finished its shutdown and holds nothing. */
+  | { type: 'shutdone' }
+  /** The sender declared a node dead and tells how fencing went (informational). */
+  | { type: 'stonith'; node: string; result: string };
+
+/** The header a Heartbeat message of ours carries after its own fields; NS_ types get no seq (as in Heartbeat). */
+export interface HbHeader {
+  src: string;
+  srcUuid: Buffer;
+  seq?: number;
+  generation: number;
+  wallSeconds: number;
+}
+
+function hbHeader(h: HbHeader): Field[] {
+  if (h.srcUuid.length !== 16) throw new RangeError(`srcuuid must be 16 bytes, got ${h.srcUuid.length}`);
+  return [
+    field('src', h.src),
+    field('srcuuid', h.srcUuid, 1),
+    ...(h.seq !== undefined ? [hexField('seq', h.seq)] : []),
+    hexField('hg', h.generation),
+    hexField('ts', h.wallSeconds),
+    field('ttl', TTL),
+  ];
+}
+
+/** A message of ours for a Heartbeat peer. */
+export type HbOutgoing =
+  | { type: 'repnodes'; dest: string; nodes: string[] }
+  | { type: 'starting' }
+  | { type: 'resource'; rscHold: HbRscHold; stable: boolean }
+  | { type: 'ackmsg'; dest: string; ackseq: number }
+  | { type: 'nak-rexmit'; dest: string; seq: number }
+  /** Our graceful shutdown is done, every group released: a Heartbeat peer takes them at once (its T_SHUTDONE handler). */
+  | { type: 'shutdone' };
+
+/** The fields of `m`, in Heartbeat's order, then the header. */
+export function buildHb(m: HbOutgoing, h: HbHeader): Field[] {
+  switch (m.type) {
+    case 'repnodes':
+      // Heartbeat writes each name followed by a space, and one space for an empty list.
+      return [field('dest', m.dest), field('t', 'repnodes'), field('nodelist', m.nodes.map((n) => `${n} `).join('')), field('delnodelist', ' '), ...hbHeader(h)];
+    case 'starting':
+      return [field('t', 'starting'), ...hbHeader(h)];
+    case 'shutdone':
+      return [field('t', 'shutdone'), ...hbHeader(h)];
+    case 'resource':
+      return [field('t', 'resource'), field('rsc_hold', m.rscHold), field('rtype', 'full'), field('isstable', m.stable ? '1' : '0'), ...hbHeader(h)];
+    case 'ackmsg':
+      return [field('t', 'NS_ackmsg'), field('dest', m.dest), hexField('ackseq', m.ackseq), ...hbHeader({ ...h, seq: undefined })];
+    case 'nak-rexmit':
+      return [field('t', 'NS_nak_rexmit'), field('dest', m.dest), hexField('firstseq', m.seq), ...hbHeader({ ...h, seq: undefined })];
+  }
+}
+
+/**
+ * A Heartbeat message other than status/ask_resources, or undefined for a
+ * type tandem has no use for. Throws DecodeError('field') for a known type
+ * with a malformed field.
+ */
+export function parseHb(type: string, fields: readonly Field[]): HbMessage | undefined {
+  const dest = str(fields, 'dest');
+  switch (type) {
+    case 'reqnodes':
+      return { type: 'reqnodes', ...(dest !== undefined ? { dest } : {}) };
+    case 'starting':
+      return { type: 'starting' };
+    case 'resource': {
+      const rscHold = str(fields, 'rsc_hold');
+      if (rscHold === undefined || !RSC_HOLDS.includes(rscHold)) throw new DecodeError('field', `resource message with rsc_hold=${JSON.stringify((rscHold ?? '').slice(0, 20))}`);
+      return { type: 'resource', rscHold: rscHold as HbRscHold, stable: str(fields, 'isstable') !== '0', full: str(fields, 'rtype') === 'full' };
+    }
+    case 'NS_rexmit': {
+      const first = optionalHex(fields, 'firstseq');
+      const last = optionalHex(fields, 'lastseq') ?? first;
+      if (first === undefined || last === undefined) throw new DecodeError('field', 'NS_rexmit without firstseq');
+      return { type: 'rexmit', ...(dest !== undefined ? { dest } : {}), first, last };
+    }
+    case 'NS_ackmsg':
+      return { type: 'ackmsg' };
+    case 'shutdone':
+      return { type: 'shutdone' };
+    case 'stonith':
+      return { type: 'stonith', node: str(fields, 'node') ?? '', result: str(fields, 'result') ?? '' };
+    default:
+      return undefined;
+  }
+}

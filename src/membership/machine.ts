@@ -69,6 +69,14 @@ export interface PeerReport {
   hearsMe?: boolean;
   /** Groups the peer leaves to this node by ipfail (tg_ipfail_yield); absent = none. */
   ipfailYields?: string[];
+  /** The peer is a Heartbeat node (its status has no tg_hold): what it holds comes from its t=resource messages. */
+  heartbeat?: true;
+  /**
+   * Filled in by the engine for a Heartbeat peer, not sent: the peer's
+   * holdings are not known yet (no t=resource from this incarnation), so no
+   * group may start here on its report.
+   */
+  holdUnknown?: boolean;
 }
 
 export interface PeerState {

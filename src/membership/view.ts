@@ -16,6 +16,8 @@ export interface PeerReportView {
   readonly reach: { readonly up: number; readonly total: number } | null;
   /** Whether it hears this node (tg_hears); null = not reported. */
   readonly hearsMe: boolean | null;
+  /** The peer runs Heartbeat (no tg_hold): its holdings come from its t=resource messages (EngineView.peerHolds). */
+  readonly heartbeat: boolean;
 }
 
 export interface PeerView {
@@ -64,6 +66,7 @@ export function membershipView(m: MembershipState, now: number): MembershipView 
         standby: r.standby ? Object.freeze([...r.standby]) : null,
         reach: r.reach ? Object.freeze({ up: r.reach.up, total: r.reach.total }) : null,
         hearsMe: r.hearsMe ?? null,
+        heartbeat: r.heartbeat === true,
       }) : null,
     }),
     paths: Object.freeze(Object.entries(m.paths).map(([name, s]) => Object.freeze({

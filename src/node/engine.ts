@@ -10,7 +10,7 @@ import {
   allReleased, failedGroups, groupsOf, heldGroups, initResources, yieldingGroups, resourcesDeadline, resourcesStep,
   type ResourcesAction, type ResourcesConfig, type ResourcesEvent, type ResourcesState,
 } from '../resources/machine.js';
-import { acceptPeerMessage } from '../membership/machine.js';
+import { acceptPeerMessage, ASK_WINDOW } from '../membership/machine.js';
 import {
   fencingDeadline, fencingStep, initFencing, mayTakeOver,
   type FencingAction, type FencingEvent, type FencingPolicyConfig, type FencingState,
@@ -23,6 +23,7 @@ import type { LeaseView } from '../quorum/lease.js';
 import type { RequestContext } from '../quorum/backend.js';
 import { quorumFields } from '../quorum/report.js';
 import type { Reach } from '../ping/tracker.js';
+import type { HbMessage, HbOutgoing, HbRscHold } from '../heartbeat/messages.js';
 import { formatDuration } from '../util/duration.js';
 import { membershipView, type MembershipView } from '../membership/view.js';
 import { resourcesView, type ResourcesView } from '../resources/view.js';
@@ -82,7 +83,77 @@ export interface EngineState extends EngineHandle {
   };
   /** Why the peer counts as dead, in plain words, for the transitions it causes (set on peer-dead). */
   peerWhy?: string;
+  /** What this node knows of a Heartbeat peer's resources (mixed pair; absent for a tandem peer). */
+  hb?: HbPeer;
+  /** Our shutdone went to a Heartbeat peer: no more statuses from this incarnation. */
+  hbShutdone?: boolean;
+  /** An operator's standby asked of a Heartbeat peer, not answered yet (asked again until it is). */
+  hbStandby?: HbStandby;
 }
+
+/**
+ * Heartbeat ignores a standby request while it counts its peer as between
+ * transitions ("Other side is in flux", hb_resource.c ask_for_resources),
+ * e.g. until our first stable t=resource after it (re)started, and tells
+ * the requester nothing. So the request waits for both sides to be stable
+ * and is repeated until Heartbeat answers `other`; a repeat it already
+ * accepted it ignores ("Standby in progress").
+ */
+export interface HbStandby {
+  which: RscHold;
+  groups: string[];
+  /** When `me` was last sent; undefined: not yet (waiting for both sides to be stable). */
+  sentAt?: number;
+  /** Given up after this (the operator's wait is over by then). */
+  until: number;
+  /** Asked more than once (logged once). */
+  repeated?: boolean;
+}
+
+/**
+ * A Heartbeat peer, as its own resource messages describe it (nice_failback,
+ * hb_resource.c): it reports what it holds as none/local/foreign/all of the
+ * groups, and whether it is between transitions (isstable=0). It clears a
+ * group's bit when it starts releasing it, not when the release is done, so
+ * an unstable report still counts every group of its last stable one as
+ * held, until it says it is stable again or that the release is done.
+ */
+export interface HbPeer {
+  /** The peer generation this is about: a restarted peer starts over. */
+  generation: number;
+  /** Its newest t=resource (as it sees its holdings); undefined: none from this incarnation yet. */
+  rscHold?: HbRscHold;
+  stable: boolean;
+  /** Groups of its last stable report, less what its `done` said it released. */
+  stableGroups: string[];
+  /** Highest seq of its messages this node acknowledged (NS_ackmsg, every ACK_EVERY). */
+  acked: number;
+  /** When this node last sent t=starting (resent every STARTING_EVERY_MS until a resource report comes). */
+  startingAt?: number;
+  /** The resource report last sent, as `hold/stable`. */
+  sentKey?: string;
+  /** Groups the peer's hb_standby handed here: once they run, tell it `done` (its standby waits for it). */
+  owedDone?: { rscHold: RscHold; groups: string[] };
+  /** It sent shutdone: it released everything and is leaving (a tandem peer says st=dead). */
+  left?: boolean;
+  /** The holdings last logged from its stable reports. */
+  loggedHold?: string;
+  /** Seqs of its control messages taken, in order or late (hbLate), within HB_REORDER_WINDOW of the newest. */
+  taken: number[];
+}
+
+/** A Heartbeat peer acknowledges every 10th message (ACK_MSG_DIV); so does this node for it. */
+const HB_ACK_EVERY = 10;
+/** t=starting is repeated this often until the Heartbeat peer reports what it holds (it ignores it before its comm is up). */
+const HB_STARTING_EVERY_MS = 1000;
+/** An NS_rexmit for more than this many messages is answered for the first ones only. */
+export const HB_REXMIT_MAX = 50;
+/** How far below its newest control message a Heartbeat peer's overtaken one is still taken (hbLate). */
+const HB_REORDER_WINDOW = 16;
+/** An unanswered standby request to a Heartbeat peer is repeated this often ... */
+export const HB_STANDBY_RETRY_MS = 1000;
+/** ... for this long (tandem standby waits 60 s for the outcome). */
+const HB_STANDBY_RETRY_FOR_MS = 60_000;
 
 /** Heartbeat's rsc_hold values: groups preferred on the releasing node (local), on the other (foreign), or all. */
 export type RscHold = 'all' | 'local' | 'foreign';
@@ -148,6 +219,8 @@ export type EngineEvent =
   | { kind: 'standby' | 'takeover'; which: RscHold; groups: string[] }
   /** An authenticated t=ask_resources from the wire (its rsc_hold/info not yet checked). */
   | { kind: 'ask-heard'; src: string; generation: number; seq: number; rscHold: string; info: string }
+  /** An authenticated Heartbeat message (starting, resource, reqnodes, NS_rexmit, …) from a Heartbeat peer. */
+  | { kind: 'hb-heard'; src: string; generation: number; seq?: number; msg: HbMessage }
   | Extract<ResourcesEvent, { kind: 'cleanup' }>
   | Extract<ResourcesEvent, { kind: 'monitor-done' }>;
 
@@ -180,7 +253,11 @@ export type EngineAction =
   /** A hand-over happened or was refused: worth a journal line. */
   | { kind: 'handover-log'; level: 'info' | 'warn'; message: string }
   /** An authentic ask_resources with values tandem does not know: a per-packet line, to be rate-limited. */
-  | { kind: 'ask-ignored'; detail: string };
+  | { kind: 'ask-ignored'; detail: string }
+  /** Send a Heartbeat message to a Heartbeat peer; seq from our heartbeat seq space, none for NS_ types. */
+  | { kind: 'hb-send'; msg: HbOutgoing; seq?: number }
+  /** Resend our messages first..last (a Heartbeat peer's NS_rexmit); the runtime keeps the history. */
+  | { kind: 'hb-rexmit'; dest: string; first: number; last: number };
 
 export function initEngine(
   mcfg: MembershipConfig, rcfg: ResourcesConfig, now: number,
@@ -350,7 +427,10 @@ export function engineView(s: EngineState, now: number): EngineView {
     fencing: s.f ? fencingView(s.f, now) : null,
     quorum: s.q ? quorumView(s.q, now) : null,
     localState: peer.liveness === 'unknown' ? 'init' : s.r.stopping ? 'stopping' : 'active',
-    peerHolds: peer.liveness === 'up' ? peer.report?.hold ?? Object.freeze([]) : Object.freeze([]),
+    // A Heartbeat peer's holdings come from its t=resource messages (hbReport), not its status.
+    peerHolds: peer.liveness === 'up' && peer.report
+      ? (peer.report.heartbeat && s.m.peer.report ? Object.freeze(hbReport(s, s.m.peer.report).hold) : peer.report.hold)
+      : Object.freeze([]),
     waitingOnFencing: waitingOnFencing(s),
   });
 }
@@ -393,11 +473,15 @@ export function engineStep(s: EngineState, ev: EngineEvent, now: number): Engine
       break;
     case 'standby':
     case 'takeover':
-      rEvents.push(...operatorHandover(s, ev, out));
+      rEvents.push(...operatorHandover(s, ev, now, out));
       mEvent = { kind: 'tick' };
       break;
     case 'ask-heard':
       rEvents.push(...askHeard(s, ev, out));
+      mEvent = { kind: 'tick' };
+      break;
+    case 'hb-heard':
+      rEvents.push(...hbHeard(s, ev, out));
       mEvent = { kind: 'tick' };
       break;
   }
@@ -420,6 +504,7 @@ export function engineStep(s: EngineState, ev: EngineEvent, now: number): Engine
     if (a.kind === 'peer-up') s.peerWhy = undefined;
     if (a.kind === 'peer-dead') s.peerWhy = deadWhy(s, a.reason, silentFor);
   }
+  hbPeerLifecycle(s, now, out);
   const fActs: FencingAction[] = [];
   if (s.f) {
     const f = s.f;
@@ -441,7 +526,7 @@ export function engineStep(s: EngineState, ev: EngineEvent, now: number): Engine
   // the resources machine.
   const liveness = gatedLiveness(s);
   const report = reportWithDrops(s);
-  const unheardKey = `${report?.unheardDrops?.join(',') ?? ''}/${report?.unheardHands?.join(',') ?? ''}`;
+  const unheardKey = `${report?.unheardDrops?.join(',') ?? ''}/${report?.unheardHands?.join(',') ?? ''}/${hbKey(s)}`;
   const why = liveness === 'unknown' && s.m.peer.liveness === 'dead' ? `${s.peerWhy ?? `${s.m.cfg.peer} declared dead`}; waiting for fencing` : s.peerWhy;
   if (peerChanged || liveness !== s.r.peer.liveness || unheardKey !== s.unheardKey || why !== s.r.peer.why) {
     s.unheardKey = unheardKey;
@@ -455,6 +540,8 @@ export function engineStep(s: EngineState, ev: EngineEvent, now: number): Engine
   const rActs: ResourcesAction[] = [];
   for (const e of rEvents) rActs.push(...resourcesStep(s.r, e, now));
 
+  hbAfterResources(s, out);
+  hbStandbyAsk(s, now, out);
   let announce = rActs.some((a) => a.kind === 'announce') || mActs.some((a) => a.kind === 'peer-dead' || a.kind === 'peer-up');
   const released = s.r.stopping && allReleased(s.r);
   if (released && !s.releasedAnnounced) announce = true;
@@ -488,6 +575,8 @@ export function engineStep(s: EngineState, ev: EngineEvent, now: number): Engine
     leaseActions(s, s.q, out);
   }
   for (const a of sends) {
+    // After our shutdone a Heartbeat peer must hear nothing more of this incarnation (see outgoing).
+    if (s.hbShutdone) break;
     const status = outgoing(s, a.seq, released);
     for (const g of s.lastSentHold ?? []) if (!status.hold.includes(g)) s.droppedAt[g] = a.seq;
     // No longer handing a group over is a drop too: the peer may be taking it on our older word.
@@ -501,6 +590,11 @@ export function engineStep(s: EngineState, ev: EngineEvent, now: number): Engine
   }
   if (released && !s.releasedAnnounced) {
     s.releasedAnnounced = true;
+    // A Heartbeat peer takes a leaving peer's groups on its shutdone (it does not read st=dead as a release).
+    if (s.m.peer.liveness === 'up' && s.m.peer.report?.heartbeat) {
+      hbSeqSend(s, { type: 'shutdone' }, out);
+      s.hbShutdone = true;
+    }
     out.push({ kind: 'released' });
   }
   return out;
@@ -540,8 +634,9 @@ function quorumDeadline(q: EngineQuorum): number {
  * while we started them again on its report from before it read our drop).
  */
 function reportWithDrops(s: EngineState): PeerReport | undefined {
-  const r = s.m.peer.report;
-  if (!r) return r;
+  const raw = s.m.peer.report;
+  if (!raw) return raw;
+  const r = raw.heartbeat ? hbReport(s, raw) : raw;
   const readsUs = r.hearsSeq !== undefined && r.hearsGeneration === s.r.cfg.generation;
   const acked = readsUs ? r.hearsSeq! : -Infinity;
   const hands = r.standby !== undefined ? unheardHands(s, acked) : [];
@@ -588,7 +683,10 @@ function outgoing(s: EngineState, seq: number, released: boolean): OutgoingStatu
   // 'dead' from the start of a shutdown, not only at its end: the peer takes
   // each group as soon as we report it released, so one group whose stop
   // keeps failing does not hold the others hostage.
-  if (released || s.r.stopping) status = 'dead';
+  // Not to a Heartbeat peer: it marks a node that says st=dead dead, and
+  // takes any later message of that incarnation for a node "returning after
+  // partition", and restarts itself. It takes our groups on shutdone instead.
+  if ((released || s.r.stopping) && !s.m.peer.report?.heartbeat) status = 'dead';
   const hears = s.m.peer.liveness === 'up' ? s.m.peer.generation ?? null : null;
   const hearsSeq = hears !== null ? s.m.peer.lastSeq : undefined;
   const base = { seq, status, hold: heldGroups(s.r), yielding: yieldingGroups(s.r), failed: failedGroups(s.r), standby: [...(s.r.standby ?? [])], hears, ...(hearsSeq !== undefined ? { hearsSeq } : {}) };
@@ -625,6 +723,12 @@ export function planHandover(s: EngineState, cmd: 'standby' | 'takeover', which:
   const peer = s.m.cfg.peer;
   const live = gatedLiveness(s);
   if (s.r.stopping) return { groups: [], notes: [], refusal: 'this node is shutting down' };
+  if (cmd === 'takeover' && live === 'up' && s.m.peer.report?.heartbeat) {
+    // Heartbeat acts on a takeover request (info=other) only as the answer to
+    // its own standby (hb_resource.c ignores it otherwise; 3.0.6's own
+    // hb_takeover does nothing either).
+    return { groups: [], notes: [], refusal: `${peer} runs Heartbeat, which ignores takeover requests: run hb_standby on ${peer} instead` };
+  }
   if (live !== 'up') {
     const state = live === 'dead' ? 'dead' : s.m.peer.liveness === 'dead' ? 'dead and not yet fenced' : 'not heard yet';
     return {
@@ -656,9 +760,19 @@ export function planHandover(s: EngineState, cmd: 'standby' | 'takeover', which:
 const SWAP: Record<RscHold, RscHold> = { all: 'all', local: 'foreign', foreign: 'local' };
 
 /** The operator's standby/takeover: the resources machine's events, and the message for the peer. */
-function operatorHandover(s: EngineState, ev: Extract<EngineEvent, { kind: 'standby' | 'takeover' }>, out: EngineAction[]): ResourcesEvent[] {
+function operatorHandover(s: EngineState, ev: Extract<EngineEvent, { kind: 'standby' | 'takeover' }>, now: number, out: EngineAction[]): ResourcesEvent[] {
   s.handover ??= {};
   const peer = s.m.cfg.peer;
+  if (ev.kind === 'standby' && s.m.peer.report?.heartbeat) {
+    // A Heartbeat peer takes them only after it answered `other` and read
+    // our `done` (hb_resource.c): nothing is stopped here before its answer
+    // (askHeard 'other' hands them over then), so a peer in flux that
+    // ignores the request leaves them running here, not nowhere.
+    s.hbStandby = { which: ev.which, groups: ev.groups, until: now + HB_STANDBY_RETRY_FOR_MS };
+    out.push({ kind: 'handover-log', level: 'info', message: `standby [${ev.which}]: asking ${peer} (Heartbeat) to take ${ev.groups.join(', ')}` });
+    hbStandbyAsk(s, now, out);
+    return [];
+  }
   if (ev.kind === 'standby') {
     // rsc_hold names groups as the releasing node sees them: here, this node.
     s.handover.done = { rscHold: ev.which, groups: ev.groups };
@@ -701,12 +815,13 @@ function askAction(s: EngineState, rscHold: RscHold, info: AskInfo): Extract<Eng
  * not send tg_standby: then the groups it released are ours to take).
  */
 function askHeard(s: EngineState, ev: Extract<EngineEvent, { kind: 'ask-heard' }>, out: EngineAction[]): ResourcesEvent[] {
-  const why = acceptPeerMessage(s.m, ev.src, ev.generation, ev.seq);
+  const why = hbLate(s, ev.generation, ev.seq) ? undefined : acceptPeerMessage(s.m, ev.src, ev.generation, ev.seq);
   if (why === 'duplicate') return [];
   if (why !== undefined) {
     out.push({ kind: 'dropped', reason: 'replay', detail: `ask_resources ${why}` });
     return [];
   }
+  hbTaken(s, ev.seq);
   const peer = s.m.cfg.peer;
   const self = s.r.cfg.self;
   if (ev.rscHold !== 'all' && ev.rscHold !== 'local' && ev.rscHold !== 'foreign') {
@@ -728,6 +843,7 @@ function askHeard(s: EngineState, ev: Extract<EngineEvent, { kind: 'ask-heard' }
       return [{ kind: 'take-back', groups }];
     }
     case 'other': {
+      if (s.m.peer.report?.heartbeat) s.hbStandby = undefined;   // answered
       const groups = groupsOf(s.r, rscHold, self);
       const fresh = groups.filter((g) => !(s.r.standby ?? []).includes(g));
       if (!fresh.length) return [];   // the answer to our own standby
@@ -745,6 +861,13 @@ function askHeard(s: EngineState, ev: Extract<EngineEvent, { kind: 'ask-heard' }
       }
       const groups = groupsOf(s.r, rscHold, peer);
       out.push({ kind: 'handover-log', level: 'info', message: `${peer} released ${groups.join(', ') || 'no group'} for this node (hb_standby done)` });
+      if (s.m.peer.report?.heartbeat) {
+        // Its release is done: what its last stable report held of these is not held any more.
+        const hb = hbFor(s);
+        hb.stableGroups = hb.stableGroups.filter((g) => !groups.includes(g));
+        // Its standby waits for our `done` once we run them (hb_resource.c, state OTHER -> DONE).
+        hb.owedDone = { rscHold, groups };
+      }
       return [{ kind: 'take-back', groups, released: true }];
     }
     default:
@@ -776,4 +899,230 @@ function handoverMessages(s: EngineState, out: EngineAction[]): void {
     }
   }
   if (!h.done && !h.ask) s.handover = undefined;
+}
+
+
+// ---------------------------------------------------------------------------
+// A Heartbeat peer (issue 17, docs/migrating.md "A mixed pair"). Heartbeat
+// does not send tg_hold: what it holds comes from its t=resource messages,
+// in its coarse terms (its own preferred groups = local, ours = foreign).
+// Until this incarnation has heard one, nothing starts here on its word.
+
+/** The groups of a Heartbeat rsc_hold value, as `holder` reports them. */
+function hbGroups(s: EngineState, rscHold: HbRscHold, holder: string): string[] {
+  if (rscHold === 'none') return [];
+  return groupsOf(s.r, rscHold, holder);
+}
+
+/** The Heartbeat peer's report as the resources machine reads it: hold from its resource messages. */
+function hbReport(s: EngineState, raw: PeerReport): PeerReport {
+  const hb = s.hb;
+  const peer = s.m.cfg.peer;
+  if (!hb || hb.generation !== s.m.peer.generation || hb.rscHold === undefined) return { ...raw, hold: [], yielding: [], holdUnknown: true };
+  const now = hbGroups(s, hb.rscHold, peer);
+  const hold = hb.stable ? now : [...new Set([...now, ...hb.stableGroups])].sort();
+  // Being released: held, not claimed (the resources machine lets the claimant keep a group both hold).
+  const yielding = hb.stable ? [] : hold.filter((g) => !now.includes(g));
+  return { ...raw, hold, yielding, ...(hb.left ? { status: 'dead' } : {}) };
+}
+
+function hbKey(s: EngineState): string {
+  const hb = s.hb;
+  if (!hb) return '';
+  return `${hb.generation}:${hb.rscHold ?? '?'}:${hb.stable ? 1 : 0}:${hb.stableGroups.join(',')}:${hb.left ? 'left' : ''}`;
+}
+
+/** Our holdings in Heartbeat's terms: local = groups preferred here, foreign = the peer's. */
+function ourRscHold(s: EngineState): HbRscHold {
+  const self = s.r.cfg.self;
+  const held = new Set(heldGroups(s.r));
+  const local = s.r.cfg.groups.some((g) => g.preferredNode === self && held.has(g.name));
+  const foreign = s.r.cfg.groups.some((g) => g.preferredNode !== self && held.has(g.name));
+  return local && foreign ? 'all' : local ? 'local' : foreign ? 'foreign' : 'none';
+}
+
+/** No start or stop under way here, and the peer's holdings known: what Heartbeat calls stable. */
+function ourStable(s: EngineState): boolean {
+  if (s.hb?.rscHold === undefined) return false;
+  return Object.values(s.r.groups).every((g) => !g.busy && (g.phase === 'running' || g.phase === 'stopped' || g.phase === 'failed'));
+}
+
+function hbSeqSend(s: EngineState, msg: HbOutgoing, out: EngineAction[]): void {
+  s.m.seq += 1;
+  out.push({ kind: 'hb-send', msg, seq: s.m.seq });
+}
+
+/** A Heartbeat peer's message: join chatter answered, its resource report recorded. */
+function hbHeard(s: EngineState, ev: Extract<EngineEvent, { kind: 'hb-heard' }>, out: EngineAction[]): ResourcesEvent[] {
+  const peer = s.m.cfg.peer;
+  const p = s.m.peer;
+  if (ev.seq === undefined) {
+    // NS_ messages carry no seq: only the current incarnation's are answered, and only resends (harmless, bounded).
+    if (ev.msg.type !== 'rexmit' || ev.src !== peer || p.liveness !== 'up' || ev.generation !== p.generation) return [];
+    const first = Math.max(1, ev.msg.first);
+    const last = Math.min(ev.msg.last, first + HB_REXMIT_MAX - 1, s.m.seq);
+    if (last >= first) out.push({ kind: 'hb-rexmit', dest: peer, first, last });
+    return [];
+  }
+  const late = hbLate(s, ev.generation, ev.seq);
+  const why = late ? undefined : acceptPeerMessage(s.m, ev.src, ev.generation, ev.seq);
+  if (why === 'duplicate') return [];
+  if (why !== undefined) {
+    out.push({ kind: 'dropped', reason: 'replay', detail: `${ev.msg.type} ${why}` });
+    return [];
+  }
+  hbTaken(s, ev.seq);
+  // A resource report overtaken by a newer one is out of date.
+  if (late && ev.msg.type === 'resource') return [];
+  const hb = hbFor(s);
+  switch (ev.msg.type) {
+    case 'reqnodes':
+      hbSeqSend(s, { type: 'repnodes', dest: peer, nodes: [...new Set([s.r.cfg.self, peer])].sort() }, out);
+      return [];
+    case 'starting':
+      // It (re)starts its resource management: tell it what we hold, stable or not, at once.
+      hbSeqSend(s, { type: 'resource', rscHold: ourRscHold(s), stable: ourStable(s) }, out);
+      hb.sentKey = undefined;   // and again once our state is known/settled
+      return [];
+    case 'resource': {
+      const m = ev.msg;
+      hb.rscHold = m.full || hb.rscHold === undefined || m.rscHold === 'none' ? m.rscHold : unionHold(hb.rscHold, m.rscHold);
+      hb.stable = m.stable;
+      if (m.stable) hb.stableGroups = hbGroups(s, hb.rscHold, peer);
+      else hb.stableGroups = [...new Set([...hb.stableGroups, ...hbGroups(s, hb.rscHold, peer)])].sort();
+      // One line per change of what it says it holds, once it is stable (the migration's checks read it).
+      const said = hb.stableGroups.join(', ');
+      if (m.stable && said !== hb.loggedHold) {
+        hb.loggedHold = said;
+        out.push({ kind: 'handover-log', level: 'info', message: `${peer} (Heartbeat) reports what it holds: ${said || 'no group'}` });
+      }
+      return [];
+    }
+    case 'shutdone':
+      hb.rscHold = 'none';
+      hb.stable = true;
+      hb.stableGroups = [];
+      hb.left = true;
+      s.hbStandby = undefined;
+      out.push({ kind: 'handover-log', level: 'info', message: `${peer} (Heartbeat) shut down and released every group` });
+      // Like a tandem peer's st=dead: what the two had handed each other ends,
+      // and its groups are ours to take now (Heartbeat takes ours on our shutdone).
+      if ((s.r.standby?.length ?? 0) + (s.r.fromPeer?.length ?? 0) > 0 || s.handover) {
+        s.handedAt = undefined;
+        s.handover = undefined;
+        return [{ kind: 'handover-reset' }];
+      }
+      return [];
+    case 'stonith':
+      out.push({ kind: 'handover-log', level: 'info', message: `${peer} reports fencing of ${ev.msg.node.slice(0, 40)}: ${ev.msg.result.slice(0, 20)}` });
+      return [];
+    default:
+      return [];
+  }
+}
+
+function unionHold(a: HbRscHold, b: HbRscHold): HbRscHold {
+  const l = a === 'local' || a === 'all' || b === 'local' || b === 'all';
+  const f = a === 'foreign' || a === 'all' || b === 'foreign' || b === 'all';
+  return l && f ? 'all' : l ? 'local' : f ? 'foreign' : 'none';
+}
+
+/**
+ * A Heartbeat peer's control message that a newer one overtook: Heartbeat
+ * does not keep them in seq order on the wire (the `done` of an hb_standby
+ * acquisition arrives after the resource report Heartbeat sent on reading
+ * it), and its own receivers take a late message once. So does this node:
+ * from the peer's current incarnation, at most HB_REORDER_WINDOW below the
+ * newest control message, within ASK_WINDOW of its heartbeats, and each seq
+ * once (hbTaken).
+ */
+function hbLate(s: EngineState, generation: number, seq: number): boolean {
+  const p = s.m.peer;
+  if (!p.report?.heartbeat || p.liveness !== 'up' || generation !== p.generation) return false;
+  const newest = p.ask?.generation === generation ? p.ask.seq : undefined;
+  if (newest === undefined || seq >= newest || seq <= newest - HB_REORDER_WINDOW) return false;
+  if (p.lastSeq !== undefined && seq + ASK_WINDOW <= p.lastSeq) return false;
+  return !hbFor(s).taken.includes(seq);
+}
+
+/** A Heartbeat peer's control message was taken: hbLate will not take its seq again. */
+function hbTaken(s: EngineState, seq: number): void {
+  if (!s.m.peer.report?.heartbeat) return;
+  const hb = hbFor(s);
+  const newest = Math.max(seq, s.m.peer.ask?.seq ?? seq);
+  hb.taken = [...hb.taken, seq].filter((q) => q > newest - HB_REORDER_WINDOW);
+}
+
+/** The HbPeer of the peer's current generation (a restarted peer starts over). */
+function hbFor(s: EngineState): HbPeer {
+  const g = s.m.peer.generation ?? 0;
+  if (!s.hb || s.hb.generation !== g) s.hb = { generation: g, stable: false, stableGroups: [], acked: 0, taken: [] };
+  return s.hb;
+}
+
+/**
+ * An operator's standby toward a Heartbeat peer: `me` once both sides
+ * count as stable for it (its last report stable, ours sent stable), again
+ * every HB_STANDBY_RETRY_MS until it answers; dropped when the peer is
+ * gone, when none of the groups runs here any more, or after
+ * HB_STANDBY_RETRY_FOR_MS.
+ */
+function hbStandbyAsk(s: EngineState, now: number, out: EngineAction[]): void {
+  const sb = s.hbStandby;
+  if (!sb) return;
+  const p = s.m.peer;
+  const held = new Set(heldGroups(s.r));
+  if (p.liveness !== 'up' || !p.report?.heartbeat || now > sb.until || !sb.groups.some((g) => held.has(g))) {
+    s.hbStandby = undefined;
+    return;
+  }
+  const hb = s.hb;
+  const settled = hb !== undefined && hb.generation === p.generation && hb.rscHold !== undefined && hb.stable && hb.sentKey?.endsWith('/1') === true;
+  if (!settled) return;
+  if (sb.sentAt !== undefined && now - sb.sentAt < HB_STANDBY_RETRY_MS) return;
+  if (sb.sentAt !== undefined && !sb.repeated) {
+    sb.repeated = true;   // one line, not one per repeat
+    out.push({ kind: 'handover-log', level: 'info', message: `standby [${sb.which}]: ${s.m.cfg.peer} (Heartbeat) has not answered; asking again every ${HB_STANDBY_RETRY_MS} ms` });
+  }
+  sb.sentAt = now;
+  out.push(askAction(s, sb.which, 'me'));
+}
+
+/** After membership: a Heartbeat peer that is up gets t=starting until it reports, and acks of its messages. */
+function hbPeerLifecycle(s: EngineState, now: number, out: EngineAction[]): void {
+  const p = s.m.peer;
+  if (p.liveness !== 'up' || !p.report?.heartbeat) return;
+  const hb = hbFor(s);
+  if (hb.rscHold === undefined && (hb.startingAt === undefined || now - hb.startingAt >= HB_STARTING_EVERY_MS)) {
+    hb.startingAt = now;
+    hbSeqSend(s, { type: 'starting' }, out);
+  }
+  const top = Math.max(p.lastSeq ?? 0, p.ask && p.ask.generation === p.generation ? p.ask.seq : 0);
+  if (Math.floor(top / HB_ACK_EVERY) > Math.floor(hb.acked / HB_ACK_EVERY)) {
+    hb.acked = top;
+    out.push({ kind: 'hb-send', msg: { type: 'ackmsg', dest: s.m.cfg.peer, ackseq: top } });
+  }
+}
+
+/** After the resources step: our resource report when it changed; `done` for a finished hb_standby acquisition. */
+function hbAfterResources(s: EngineState, out: EngineAction[]): void {
+  const hb = s.hb;
+  if (!hb || s.m.peer.liveness !== 'up' || !s.m.peer.report?.heartbeat || hb.generation !== s.m.peer.generation) return;
+  if (hb.owedDone) {
+    const settled = hb.owedDone.groups.every((g) => {
+      const st = s.r.groups[g];
+      return !st || (!st.busy && (st.phase === 'running' || st.phase === 'failed'));
+    });
+    if (settled) {
+      out.push(askAction(s, hb.owedDone.rscHold, 'done'));
+      hb.owedDone = undefined;
+    }
+  }
+  if (hb.rscHold === undefined) return;
+  const rscHold = ourRscHold(s);
+  const stable = ourStable(s) && !hb.owedDone;
+  const key = `${rscHold}/${stable ? 1 : 0}`;
+  if (key === hb.sentKey) return;
+  hb.sentKey = key;
+  hbSeqSend(s, { type: 'resource', rscHold, stable }, out);
 }

@@ -29,10 +29,15 @@ import {
   engineDeadline, engineQuorumInput, engineStep, initEngine,
   type EngineAction, type EngineEvent, type EngineQuorumConfig, type EngineState,
 } from './engine.js';
-import { askDatagram, readDatagram, statusDatagram, type OutgoingDatagram, type Received, type Sender } from './wire.js';
+import { askDatagram, hbDatagram, readDatagram, statusDatagram, type OutgoingDatagram, type Received, type Sender } from './wire.js';
 
 /** Our generations follow the wall clock: a claim of one far beyond it was never ours (a broken or hostile peer). */
 export const GENERATION_RAISE_LIMIT_S = 86_400;
+
+/** How many of our sent messages are kept for a Heartbeat peer's NS_rexmit (Heartbeat keeps 500; it asks within a second or so). */
+const REXMIT_HISTORY = 256;
+/** At most this many resends per second, whatever the peer asks. */
+const REXMIT_PER_S = 200;
 
 /** Gaps between the last st=dead repeats of a graceful shutdown (one lost datagram must not cost the peer a deadtime). */
 const LEAVE_REPEAT_MS = 20;
@@ -145,6 +150,9 @@ export class NodeRuntime {
   private readonly sender: Sender;
   private authkeys: AuthKeys;
   private leaving = false;
+  /** Our recent messages by seq, for a Heartbeat peer's NS_rexmit (bounded: REXMIT_HISTORY). */
+  private readonly history = new Map<number, OutgoingDatagram>();
+  private rexmitBudget = { second: -1, left: REXMIT_PER_S };
 
   constructor(readonly spec: NodeSpec, private readonly host: NodeHost) {
     const clock = host.clock;
@@ -224,8 +232,26 @@ export class NodeRuntime {
   private send(msg: () => OutgoingDatagram, seq: number): void {
     this.gate.after(() => {
       if (this.driver.isClosed) return;
-      this.host.sendDatagram(msg(), { generation: this.generationValue, seq });
+      const m = msg();
+      this.remember(seq, m);
+      this.host.sendDatagram(m, { generation: this.generationValue, seq });
     });
+  }
+
+  private remember(seq: number, m: OutgoingDatagram): void {
+    this.history.set(seq, m);
+    if (this.history.size > REXMIT_HISTORY) this.history.delete(this.history.keys().next().value!);
+  }
+
+  /** A Heartbeat peer's NS_rexmit: resend what is still kept, else say it is lost (NS_nak_rexmit, as Heartbeat does). */
+  private rexmit(a: Extract<EngineAction, { kind: 'hb-rexmit' }>): void {
+    const second = Math.floor(this.host.clock.now() / 1000);
+    if (this.rexmitBudget.second !== second) this.rexmitBudget = { second, left: REXMIT_PER_S };
+    for (let seq = a.first; seq <= a.last && this.rexmitBudget.left > 0; seq++, this.rexmitBudget.left--) {
+      const kept = this.history.get(seq);
+      const m = kept ?? hbDatagram({ type: 'nak-rexmit', dest: a.dest, seq }, undefined, this.sender, Math.floor(this.host.wallS()));
+      this.host.sendDatagram(m, { generation: this.generationValue, seq: kept ? seq : this.driver.state.m.seq });
+    }
   }
 
   private execute(a: EngineAction, cause: EngineEvent): void {
@@ -236,6 +262,18 @@ export class NodeRuntime {
         break;
       case 'ask':
         this.send(() => askDatagram(a, this.sender, Math.floor(h.wallS())), a.seq);
+        break;
+      case 'hb-send':
+        if (a.seq !== undefined) this.send(() => hbDatagram(a.msg, a.seq, this.sender, Math.floor(h.wallS())), a.seq);
+        else {
+          const seq = this.driver.state.m.seq;
+          this.gate.after(() => {
+            if (!this.driver.isClosed) h.sendDatagram(hbDatagram(a.msg, undefined, this.sender, Math.floor(h.wallS())), { generation: this.generationValue, seq });
+          });
+        }
+        break;
+      case 'hb-rexmit':
+        this.gate.after(() => { if (!this.driver.isClosed) this.rexmit(a); });
         break;
       case 'persist-peer-generation': {
         const release = this.gate.hold();

@@ -6,7 +6,7 @@
 
 import type { AuthKeys } from '../config/types.js';
 import { decode, encode, str } from '../heartbeat/codec.js';
-import { buildAskResources, buildStatus, parseAskResources, parseHeader, parseStatus } from '../heartbeat/messages.js';
+import { buildAskResources, buildHb, buildStatus, parseAskResources, parseHb, parseHeader, parseStatus, type HbOutgoing } from '../heartbeat/messages.js';
 import { DecodeError, type Field } from '../heartbeat/types.js';
 import type { PeerReport } from '../membership/machine.js';
 import { parseQuorumFields } from '../quorum/report.js';
@@ -79,6 +79,13 @@ export function askDatagram(a: Extract<EngineAction, { kind: 'ask' }>, from: Sen
   }), from.authkeys);
 }
 
+/** A Heartbeat message of ours (repnodes, starting, resource, NS_ackmsg, NS_nak_rexmit) for a Heartbeat peer. */
+export function hbDatagram(m: HbOutgoing, seq: number | undefined, from: Sender, wallSeconds: number): OutgoingDatagram {
+  return new OutgoingDatagram(buildHb(m, {
+    src: from.node, srcUuid: from.uuid, ...(seq !== undefined ? { seq } : {}), generation: from.generation, wallSeconds,
+  }), from.authkeys);
+}
+
 export interface Receiver {
   node: string;
   authkeys: AuthKeys;
@@ -90,6 +97,8 @@ export type Received =
   | { kind: 'heard'; event: Extract<EngineEvent, { kind: 'heard' }>; fields: Field[] }
   /** An authenticated t=ask_resources; the engine checks it against replays and its values. */
   | { kind: 'ask'; event: Extract<EngineEvent, { kind: 'ask-heard' }> }
+  /** An authenticated Heartbeat message of the kinds a Heartbeat peer sends (messages.ts HbMessage), for this node or all. */
+  | { kind: 'hb'; event: Extract<EngineEvent, { kind: 'hb-heard' }> }
   /** auth: no key or a wrong digest; malformed: not a message; ignored: not a status; own: names this node as its sender. */
   | { kind: 'drop'; reason: 'auth' | 'malformed' | 'ignored' | 'own'; error?: DecodeError };
 
@@ -112,6 +121,13 @@ export function readDatagram(buf: Buffer, path: string, to: Receiver, wallS: num
       const q = parseAskResources(fields);
       return { kind: 'ask', event: { kind: 'ask-heard', src: header.src, generation: header.generation, seq: header.seq, rscHold: q.rscHold, info: q.info } };
     }
+    if (header.type !== 'status' && header.generation !== undefined) {
+      // Messages addressed to a third node (or Heartbeat's acks of its own) are not ours to act on.
+      if (header.dest !== undefined && header.dest !== to.node) return { kind: 'drop', reason: 'ignored' };
+      const msg = parseHb(header.type, fields);
+      if (!msg || msg.type === 'ackmsg') return { kind: 'drop', reason: 'ignored' };
+      return { kind: 'hb', event: { kind: 'hb-heard', src: header.src, generation: header.generation, ...(header.seq !== undefined ? { seq: header.seq } : {}), msg } };
+    }
     if (header.type !== 'status' || header.seq === undefined || header.generation === undefined) return { kind: 'drop', reason: 'ignored' };
     const st = parseStatus(fields);
     const report: PeerReport = {
@@ -120,6 +136,8 @@ export function readDatagram(buf: Buffer, path: string, to: Receiver, wallS: num
       ...(st.hearsSeq !== undefined ? { hearsSeq: st.hearsSeq } : {}),
       ...(st.deadtimeMs !== undefined ? { deadtimeMs: st.deadtimeMs } : {}),
       ...(st.standby !== undefined ? { standby: st.standby } : {}),
+      // Every tandem status carries tg_hold (empty or not); a Heartbeat node's never does.
+      ...(fields.some((f) => f.name === 'tg_hold') ? {} : { heartbeat: true as const }),
     };
     if (to.quorum) {
       const qr = parseQuorumFields((name) => str(fields, name));

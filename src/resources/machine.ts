@@ -437,6 +437,10 @@ export function decideWant(s: ResourcesState, spec: GroupSpec): Want {
       ? w(true, 'peer-dead', s.peer.why ?? `${peer} is dead`)
       : w(false, 'start-failed', `it failed to start here${me.lastError ? ` (${me.lastError})` : ''}`);
   }
+  // A Heartbeat peer says what it holds only in its t=resource messages:
+  // until one from its current incarnation is in, nothing starts or stops
+  // here on its word (a group it took over while we were away may run there).
+  if (report?.holdUnknown) return w(undefined, 'peer-holds', `waiting for ${peer} (Heartbeat) to report what it holds`);
   const preferred = spec.preferredNode === s.cfg.self;
   const peerHolds = report?.hold.includes(spec.name) ?? false;
   const peerYields = report?.yielding.includes(spec.name) ?? false;

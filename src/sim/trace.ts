@@ -44,6 +44,8 @@ function formatEvent(ev: EngineEvent): string {
       return `operator ${ev.kind} [${ev.which}] ${ev.groups.join(',')}`;
     case 'ask-heard':
       return `heard ask_resources gen ${ev.generation} seq ${ev.seq} rsc_hold=${ev.rscHold} info=${ev.info}`;
+    case 'hb-heard':
+      return `heard heartbeat ${ev.msg.type} gen ${ev.generation} seq ${ev.seq ?? '-'}`;
     case 'cleanup':
       return `operator cleanup ${ev.group}${ev.probe ? ` (probe: ${ev.probe})` : ''}`;
     case 'monitor-done':
@@ -84,6 +86,8 @@ function formatAction(a: EngineAction): string | undefined {
     case 'ask-ignored': return 'ask ignored';
     case 'monitor': return `monitor ${a.group}#${a.index}`;
     case 'monitor-failed': return `MONITOR FAILED ${a.group}#${a.index} ${a.result} ${a.count}/${a.threshold} ${a.action}`;
+    case 'hb-send': return `heartbeat ${a.msg.type}${a.seq !== undefined ? ` seq ${a.seq}` : ''}`;
+    case 'hb-rexmit': return `resend ${a.first}..${a.last}`;
   }
 }
 

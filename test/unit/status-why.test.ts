@@ -12,6 +12,7 @@ import { loadConfig } from '../../src/config/load.js';
 import { buildStatusReport } from '../../src/daemon/status.js';
 import { engineStep, initEngine, type EngineAction, type EngineState } from '../../src/node/engine.js';
 import { formatAge } from '../../src/util/duration.js';
+import { runOps } from '../helpers/engine-ops.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tandem-status-why-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -44,19 +45,6 @@ function hear(e: EngineState, from: 'alpha' | 'beta', hold: string[], now: numbe
     kind: 'heard', path: 'bcast lo', src: from, generation: GEN[from], seq: ++seq,
     report: { status, hold, yielding: [], failed: [], hearsGeneration: GEN[self], hearsSeq: e.m.seq },
   }, now);
-}
-
-/** Runs every op the engine asks for as a success, as the daemon's agents would. */
-function runOps(e: EngineState, acts: EngineAction[], now: number): EngineAction[] {
-  const all = [...acts];
-  let pending = acts;
-  while (pending.length) {
-    const next: EngineAction[] = [];
-    for (const a of pending) if (a.kind === 'op') next.push(...engineStep(e, { kind: 'op-done', group: a.group, op: a.op, index: a.index, ok: true }, now));
-    all.push(...next);
-    pending = next;
-  }
-  return all;
 }
 
 function status(e: EngineState, node: 'alpha' | 'beta', now: number) {
