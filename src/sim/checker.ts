@@ -4,6 +4,9 @@
 // and derives its time bounds.
 
 import type { GroupPhase } from '../resources/machine.js';
+
+/** A phase in which a node claims a group (a monitor's restart in place claims it throughout). */
+const claimPhase = (p: GroupPhase | undefined): boolean => p === 'starting' || p === 'running' || p === 'restarting';
 import type { Bounds } from './scenario.js';
 
 export type Proc = 'down' | 'booting' | 'up' | 'closing';
@@ -175,7 +178,7 @@ export class Checker {
       const managedSince = this.stopFailedAt.get(g) ?? -Infinity;
       const pa = a.phase(g);
       const pb = b.phase(g);
-      if ((pa === 'starting' || pa === 'running') && (pb === 'starting' || pb === 'running') && this.connected && this.opQuiet) {
+      if (claimPhase(pa) && claimPhase(pb) && this.connected && this.opQuiet) {
         const since = Math.max(this.connectedSince, this.opQuietSince, managedSince);
         if (t - since > B.claimBothMs) {
           this.flag('dual-claim', t, `both nodes claim ${g} (alpha ${pa}, beta ${pb}) ${t - since} ms after they could hear each other again (bound ${B.claimBothMs} ms)`);
@@ -225,7 +228,7 @@ export class Checker {
     const peer = this.nodes[1 - who]!;
     const p = peer.phase(group);
     this.stats.startChecks += 1;
-    const claims = p === 'starting' || p === 'running';
+    const claims = claimPhase(p);
     const holds = claims || p === 'stopping' || p === 'stop-failed' || p === 'recovering';
     if (from === 'recovering' ? claims : holds) {
       this.flag('dual-start', t, `${this.nodes[who]!.name} began starting ${group} (from ${from}) while ${peer.name} had it ${p}, ${t - this.connectedSince} ms into a healthy connection (deadtime ${this.bounds.claimMs} ms)`);
@@ -247,7 +250,7 @@ export class Checker {
     const la = a.lastStartUp?.(g);
     const lb = b.lastStartUp?.(g);
     const last = la && (!lb || la.t >= lb.t) ? la : lb;
-    const claims = (x: CheckedNode) => x.phase(g) === 'starting' || x.phase(g) === 'running';
+    const claims = (x: CheckedNode) => claimPhase(x.phase(g));
     return last ? last.withPeerUp
       : (claims(a) && (a.claimedWithPeerUp?.(g) ?? false)) || (claims(b) && (b.claimedWithPeerUp?.(g) ?? false));
   }
@@ -312,7 +315,7 @@ export class Checker {
       const la = a.lastStartUp?.(g);
       const lb = b.lastStartUp?.(g);
       const last = la && (!lb || la.t >= lb.t) ? la : lb;
-      const claims = (x: CheckedNode) => x.phase(g) === 'starting' || x.phase(g) === 'running';
+      const claims = (x: CheckedNode) => claimPhase(x.phase(g));
       const handover = last ? last.withPeerUp
         : (claims(a) && (a.claimedWithPeerUp?.(g) ?? false)) || (claims(b) && (b.claimedWithPeerUp?.(g) ?? false));
       began = { t, connected: handover };

@@ -90,6 +90,8 @@ export interface NetSpec {
 }
 
 export type OpFaultMode = 'start-fail' | 'stop-fail' | 'slow';
+/** A monitor fault: the check hangs (killed at its timeout, as the runner does), errors, or is slow within its timeout. */
+export type MonitorFaultMode = 'hang' | 'fail' | 'slow';
 
 export type Fault =
   | { k: 'boot'; n: NodeIx }
@@ -103,6 +105,9 @@ export type Fault =
   | { k: 'net'; id: number; on: boolean; spec: NetSpec; label: string }
   | { k: 'ops'; id: number; on: boolean; n: NodeIx; group?: string; mode: OpFaultMode; p: number }
   | { k: 'wall-jump'; n: NodeIx; deltaS: number }
+  /** A monitored resource dies on node n (the service crashed): its monitor must notice. */
+  | { k: 'kill'; n: NodeIx; group: string; index: number }
+  | { k: 'mon'; id: number; on: boolean; n: NodeIx; mode: MonitorFaultMode; p: number }
   | { k: 'device'; id: number; on: boolean; n: NodeIx; mode: DeviceFaultMode; permanent: boolean }
   /** The link between a node and the arbiter; spec.paths = nodes, spec.dirs: 0 = node to arbiter, 1 = arbiter to node. */
   | { k: 'arb-net'; id: number; on: boolean; spec: NetSpec; label: string }
@@ -175,6 +180,13 @@ export function boundsFor(p: Params): Bounds {
   // hop is long.
   const qp = p.quorum;
   if (qp && qp.pingTargets > 0 && qp.ipfail.enabled) settleMs += 3 * K + qp.pingRttMs + eps + Math.max(p.deadtimeMs, 2 * hear);
+  // A monitor still counting a failure at the heal (a hang killed at its
+  // timeout, a service killed just before): detection, then a restart walk
+  // or a move (stop walk here, reports, start walk there).
+  let monMs = 0;
+  for (const g of p.groups) for (const m of g.monitors ?? []) if (m) monMs = Math.max(monMs, m.intervalMs + m.timeoutMs + eps);
+  if (monMs > 0) monMs += 2 * hear + 2 * W + (2 * R + 1) * O;
+  settleMs += monMs;
   // Alone: the peer is declared dead after deadtime (initdead if we just
   // booted), then a pending stop walk and a start walk.
   const soloMs = Math.max(p.deadtimeMs, p.initdeadMs) + eps + Sr + 2 * W + (2 * R + 1) * O;
@@ -207,7 +219,7 @@ export function boundsFor(p: Params): Bounds {
     }
     if (q.pingTargets > 0) leaseMs += 3 * p.keepaliveMs + q.pingRttMs + eps;
   }
-  return { hopMs: hop, hearMs: hear, writeMs: W, opMs: O, claimMs: p.deadtimeMs, claimBothMs, dualMs, settleMs, soloMs: soloMs + fenceMs + leaseMs, fenceMs, leaseMs, walkMs, initdeadMs: p.initdeadMs };
+  return { hopMs: hop, hearMs: hear, writeMs: W, opMs: O, claimMs: p.deadtimeMs, claimBothMs, dualMs, settleMs, soloMs: soloMs + fenceMs + leaseMs + monMs, fenceMs, leaseMs, walkMs, initdeadMs: p.initdeadMs };
 }
 
 export function makeScenario(seed: number): Scenario {
@@ -311,6 +323,19 @@ export function makeScenario(seed: number): Scenario {
       pingRttMs: qr.int(0, lan),
       rates: [rate(), rate(), rate()],
     };
+  }
+  // Monitors, from a stream of their own: a seed without them has the
+  // schedule it had before monitoring was simulated.
+  const mr = new Rng(seed, 8);
+  const monitored = mr.chance(0.4);
+  if (monitored) {
+    for (const g of groups) {
+      const monitors = Array.from({ length: g.resourceCount }, () => (mr.chance(0.6) ? {
+        intervalMs: mr.pick([K, 2 * K, 4 * K]), timeoutMs: mr.pick([K, 2 * K]),
+        migrationThreshold: mr.pick([1, 2, 3]), failureTimeoutMs: mr.pick([0, 20 * K]),
+      } : undefined));
+      if (monitors.some(Boolean)) g.monitors = monitors;
+    }
   }
   const bounds = boundsFor(params);
   if (bounds.hearMs >= D) throw new Error(`seed ${seed}: deadtime ${D} ms does not exceed keepalive + one hop (${bounds.hearMs} ms)`);
@@ -525,6 +550,22 @@ export function makeScenario(seed: number): Scenario {
       const at = or.chance(0.8) ? or.int(0, H - 1) : or.int(Math.floor(H * 0.9), H - 1);
       const op = or.weighted([['standby', 3], ['takeover', 3], ['cleanup', 2]] as const);
       add(at, { k: 'operator', n: or.chance(0.5) ? 0 : 1, op, which: or.weighted([['all', 2], ['local', 1], ['foreign', 1]] as const), group: or.pick(groups).name });
+    }
+  }
+  if (monitored && groups.some((g) => g.monitors)) {
+    const targets = groups.flatMap((g) => (g.monitors ?? []).flatMap((m, index) => (m ? [{ group: g.name, index }] : [])));
+    const kills = mr.weighted([[1, 3], [mr.int(2, 6), 3], [mr.int(7, 15), 1]] as const);
+    for (let i = 0; i < kills; i++) {
+      const t = mr.pick(targets);
+      add(mr.int(0, H - 1), { k: 'kill', n: mr.chance(0.5) ? 0 : 1, group: t.group, index: t.index });
+    }
+    const monFaults = mr.int(0, 3);
+    for (let i = 0; i < monFaults; i++) {
+      const n = ++id;
+      const at = mr.int(0, H - 1);
+      const base = { k: 'mon', id: n, n: (mr.chance(0.5) ? 0 : 1) as NodeIx, mode: mr.weighted([['hang', 2], ['fail', 2], ['slow', 1]] as const), p: mr.pick([0.3, 1]) } as const;
+      add(at, { ...base, on: true });
+      add(at + duration(), { ...base, on: false });
     }
   }
   add(H, { k: 'heal-all' });
