@@ -20,17 +20,18 @@ const PURE = [
   '^src/vrrp/config[.]ts$',
   '^src/util/(crc|duration|errors|ratelimit)[.]ts$',
   '^src/timeline/(model|svg)[.]ts$',
-  '^src/net/(addr|rtnetlink|frames|registry|vip|nft)[.]ts$',
+  '^src/net/(addr|rtnetlink|frames|registry|vip|nft|ipvs-codec|ipvs-reconcile|lvs-nft)[.]ts$',
   '^src/vrrp/packet[.]ts$',
   '^arbiter/machine[.]ts$',
   '^src/ping/pinger[.]ts$',
   '^src/vrrp/(instance|sync-group)[.]ts$',
+  '^src/lvs/(config|checker|pool|metrics)[.]ts$',
 ];
 
 /** What reaches the disk, the network, processes or the kernel. */
 const IO = [
   '^(node:)?(dgram|fs|fs/promises|child_process|net|os|cluster|worker_threads|http|https|perf_hooks)$',
-  '^node_modules/(classic-level|level|abstract-level|netlink|serialport|@serialport|raw-socket)/',
+  '^node_modules/(classic-level|level|abstract-level|serialport|@serialport|raw-socket)/',
   '^node_modules/tandem-native/',
   '^native/',
 ];

@@ -26,7 +26,10 @@ export type NodeName = 'alpha' | 'beta';
  * file, and this file do not import each other.
  */
 export interface Pair {
-  readonly options: Readonly<{ autoFailback: string; deadtime: string; initdead: string; keepalive: string; servicePort: number; warntime: string }>;
+  readonly options: Readonly<{
+    autoFailback: string; deadtime: string; initdead: string; keepalive: string; servicePort: number; warntime: string;
+    authkeys: Partial<Record<NodeName, string>>;
+  }>;
   readonly vip: string;
   readonly ns: Readonly<Record<NodeName | 'client', string>>;
   readonly procs: Partial<Record<NodeName, ChildProcess>>;
@@ -83,7 +86,7 @@ export function writeHeartbeatConfig(pair: Pair, node: NodeName): void {
     'node alpha beta',
     '',
   ].join('\n'));
-  writeFileSync(join(cfg, 'authkeys'), 'auth 1\n1 sha1 lab-secret\n', { mode: 0o600 });
+  writeFileSync(join(cfg, 'authkeys'), o.authkeys[node] ?? 'auth 1\n1 sha1 lab-secret\n', { mode: 0o600 });
   chmodSync(join(cfg, 'authkeys'), 0o600);
   // Heartbeat's own IPaddr2 (resource.d wrapper around the OCF agent), default ARP settings.
   writeFileSync(join(cfg, 'haresources'), `alpha IPaddr2::${pair.vip}/24/eth0 labsvc::${o.servicePort}\n`);
@@ -178,6 +181,34 @@ export function heartbeatNodeStatus(pair: Pair, node: NodeName, of: NodeName): P
       const answer = stdout.trim();
       if (answer) resolve(answer);
       else reject(new Error(`${node}: cl_status nodestatus ${of}: ${stderr.trim() || err?.message || 'no answer'}`));
+    });
+  });
+}
+
+/**
+ * `cl_status ARGS...` run inside `node`'s Heartbeat (its namespaces), its
+ * printed answer (trimmed lines). cl_status exits 1 for some answers (a dead
+ * node, a dead link), so the answer is whatever it printed; nothing printed
+ * is an error (the API socket is not up yet, or an unknown node).
+ */
+export function heartbeatClStatus(pair: Pair, node: NodeName, ...args: string[]): Promise<string> {
+  const pid = masterPid(pair, node);
+  return new Promise((resolve, reject) => {
+    execFile('nsenter', ['-t', String(pid), '-m', '-u', '-n', 'cl_status', ...args], { timeout: 5000 }, (err, stdout, stderr) => {
+      const answer = stdout.trim();
+      if (answer) resolve(answer);
+      else reject(new Error(`${node}: cl_status ${args.join(' ')}: ${stderr.trim() || err?.message || 'no answer'}`));
+    });
+  });
+}
+
+/** Runs a Heartbeat admin command (hb_standby, hb_takeover) inside `node`'s Heartbeat. */
+export function heartbeatCommand(pair: Pair, node: NodeName, cmd: string, ...args: string[]): Promise<string> {
+  const pid = masterPid(pair, node);
+  return new Promise((resolve, reject) => {
+    execFile('nsenter', ['-t', String(pid), '-m', '-u', '-n', cmd, ...args], { timeout: 10_000 }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`${node}: ${cmd} ${args.join(' ')}: ${stderr.trim() || err.message}`));
+      else resolve(stdout.trim());
     });
   });
 }

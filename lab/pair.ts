@@ -31,6 +31,12 @@ export interface PairOptions {
   servicePort?: number;
   /** Which daemon runs on the nodes: tandem, or Debian's Heartbeat 3 as the yardstick. */
   impl?: 'tandem' | 'heartbeat';
+  /**
+   * A mixed pair (issue 17): these nodes run Debian's Heartbeat 3, the other
+   * one tandem (impl is then ignored). Both get the same haresources line, as
+   * a mixed pair needs (Heartbeat names a group by its resource strings).
+   */
+  heartbeatNodes?: NodeName[];
   arpCount?: number;
   arpIntervalMs?: number;
   /** Extra ha.cf lines per node, written after the media line (tandem only), e.g. `baud`/`serial`/`notify`/more media. */
@@ -59,7 +65,7 @@ export interface PairOptions {
    * extraHaCf or arbiterHaCf).
    */
   gateway?: boolean;
-  /** The authkeys file per node (tandem only); default `auth 1` / `1 sha1 lab-secret` on both. */
+  /** The authkeys file per node; default `auth 1` / `1 sha1 lab-secret` on both. */
   authkeys?: Partial<Record<NodeName, string>>;
   /**
    * Dual stack (tandem only): the first three groups of a /64, e.g.
@@ -138,7 +144,7 @@ export class Pair {
   constructor(opts: PairOptions) {
     this.o = {
       keepalive: '100ms', warntime: '200ms', deadtime: '300ms', initdead: '1', autoFailback: 'off',
-      media: 'bcast', servicePort: 7000, impl: 'tandem', arpCount: 5, arpIntervalMs: 200, extraHaCf: {}, arbiterHaCf: [], authkeys: {}, ...opts,
+      media: 'bcast', servicePort: 7000, impl: 'tandem', arpCount: 5, arpIntervalMs: 200, extraHaCf: {}, arbiterHaCf: [], authkeys: {}, heartbeatNodes: [], ...opts,
     };
     const p = `${opts.prefix}${process.pid}`;
     this.o.workDir = `${opts.workDir}-${process.pid}`;
@@ -311,7 +317,7 @@ export class Pair {
 
   writeConfig(node: NodeName): void {
     const cfg = this.configDir(node);
-    if (this.o.impl === 'heartbeat') return writeHeartbeatConfig(this, node);
+    if (this.implOf(node) === 'heartbeat') return writeHeartbeatConfig(this, node);
     mkdirSync(join(cfg, 'resource.d'), { recursive: true });
     mkdirSync(this.runDir(node), { recursive: true });
     const o = this.o;
@@ -332,7 +338,7 @@ export class Pair {
     ].join('\n'));
     writeFileSync(join(cfg, 'authkeys'), o.authkeys[node] ?? 'auth 1\n1 sha1 lab-secret\n', { mode: 0o600 });
     chmodSync(join(cfg, 'authkeys'), 0o600);
-    const arp = o.impl === 'tandem' ? `::arp_count=${o.arpCount}::arp_interval=${o.arpIntervalMs}` : '';
+    const arp = o.impl === 'tandem' && !this.mixed ? `::arp_count=${o.arpCount}::arp_interval=${o.arpIntervalMs}` : '';
     // haresources splits on "::", so the IPv6 VIP is written with all eight groups.
     const v6 = o.ipv6 ? ` IPv6addr::${o.ipv6}:0:0:0:0:100/64/eth0${arp}` : '';
     writeFileSync(join(cfg, 'haresources'), `alpha IPaddr2::${this.vip}/24/eth0${arp}${v6} labsvc::${o.servicePort}\n`);
@@ -448,11 +454,17 @@ esac
   }
 
   get impl(): 'tandem' | 'heartbeat' { return this.o.impl; }
+  /** A mixed pair: one node runs Heartbeat, the other tandem. */
+  get mixed(): boolean { return this.o.heartbeatNodes.length > 0; }
+  /** Which daemon `node` runs. */
+  implOf(node: NodeName): 'tandem' | 'heartbeat' {
+    return this.mixed ? (this.o.heartbeatNodes.includes(node) ? 'heartbeat' : 'tandem') : this.o.impl;
+  }
   get options(): Readonly<Required<Omit<PairOptions, 'fencing' | 'arbiter' | 'gateway' | 'ipv6'>> & Pick<PairOptions, 'fencing' | 'arbiter' | 'gateway' | 'ipv6'>> { return this.o; }
 
   /** Starts the configured daemon on `node`. */
   startNode(node: NodeName): ChildProcess {
-    return this.o.impl === 'heartbeat' ? startHeartbeat(this, node) : this.startTandem(node);
+    return this.implOf(node) === 'heartbeat' ? startHeartbeat(this, node) : this.startTandem(node);
   }
 
   /** Power back on: a rebooted host has only its own address; then the daemon starts again. */

@@ -80,5 +80,11 @@ export function nlRecv(h: NetlinkHandle): Buffer | null;
 export function nlWait(h: NetlinkHandle, on: boolean): void;
 /** Closes the socket; idempotent. */
 export function nlClose(h: NetlinkHandle): void;
+/**
+ * Makes the socket an event socket: joins the multicast groups, sets the
+ * receive buffer (forced where allowed) and stops its poll from keeping the
+ * process alive. Returns the receive buffer the kernel granted.
+ */
+export function nlListen(h: NetlinkHandle, groups: number[], rcvbufBytes: number): number;
 /** A do-nothing handler on every real-time signal still at its default (which would end the process); returns how many. */
 export function catchRealtimeSignals(): number;

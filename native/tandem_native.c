@@ -1331,6 +1331,39 @@ static napi_value nl_wait(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// nlListen(handle, groups[], rcvbufBytes): the socket becomes an event
+// socket: it joins the multicast groups (RTNLGRP_*), gets a receive buffer
+// big enough for a burst (SO_RCVBUFFORCE, else SO_RCVBUF), and its poll no
+// longer keeps the process alive (a watcher never does). Returns the buffer
+// size the kernel granted. Start receiving with nlWait(h, true).
+static napi_value nl_listen(napi_env env, napi_callback_info info) {
+  size_t argc = 3; napi_value argv[3];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  tn_nl *n = argc >= 3 ? nl_arg(env, argv[0]) : NULL;
+  bool isArray = false;
+  int32_t rcvbuf = 0;
+  if (!n || napi_is_array(env, argv[1], &isArray) != napi_ok || !isArray || napi_get_value_int32(env, argv[2], &rcvbuf) != napi_ok || rcvbuf < 0) {
+    napi_throw_type_error(env, NULL, "nlListen(open handle, groups[], rcvbufBytes)");
+    return NULL;
+  }
+  uint32_t count;
+  napi_get_array_length(env, argv[1], &count);
+  for (uint32_t i = 0; i < count; i++) {
+    napi_value v; int32_t g = 0;
+    napi_get_element(env, argv[1], i, &v);
+    if (napi_get_value_int32(env, v, &g) != napi_ok || g <= 0) { napi_throw_type_error(env, NULL, "nlListen: groups are positive numbers"); return NULL; }
+    if (setsockopt(n->fd, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, &g, sizeof g) != 0) return throw_errno_code(env, "setsockopt(NETLINK_ADD_MEMBERSHIP)", errno);
+  }
+  if (rcvbuf > 0 && setsockopt(n->fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof rcvbuf) != 0) {
+    (void)setsockopt(n->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+  }
+  int granted = 0; socklen_t len = sizeof granted;
+  (void)getsockopt(n->fd, SOL_SOCKET, SO_RCVBUF, &granted, &len);
+  uv_unref((uv_handle_t *)&n->poll);
+  napi_value out; napi_create_int32(env, granted, &out);
+  return out;
+}
+
 // nlClose(handle): idempotent; the fd is closed by libuv's close callback.
 static napi_value nl_close(napi_env env, napi_callback_info info) {
   size_t argc = 1; napi_value argv[1];
@@ -1392,6 +1425,7 @@ static napi_value init(napi_env env, napi_value exports) {
     {"nlRecv", NULL, nl_recv, NULL, NULL, NULL, napi_default, NULL},
     {"nlWait", NULL, nl_wait, NULL, NULL, NULL, napi_default, NULL},
     {"nlClose", NULL, nl_close, NULL, NULL, NULL, napi_default, NULL},
+    {"nlListen", NULL, nl_listen, NULL, NULL, NULL, napi_default, NULL},
     {"catchRealtimeSignals", NULL, catch_realtime, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);

@@ -18,6 +18,8 @@ export interface KeepalivedCheck {
   lines: string[];
   warnings: number;
   instances: number;
+  /** virtual_server blocks (LVS). */
+  services: number;
 }
 
 const ADDRESS_AGENTS = new Set(['IPaddr', 'IPaddr2', 'IPv6addr']);
@@ -63,5 +65,5 @@ export function checkKeepalived(file: string, dir: string | undefined, initDir: 
     }
   }
   lines.push(...kaIssues.map(formatKaIssue));
-  return { ok, lines, warnings: kaIssues.filter((i) => i.severity === 'warning').length, instances: ka.config?.vrrp.instances.length ?? 0 };
+  return { ok, lines, warnings: kaIssues.filter((i) => i.severity === 'warning').length, instances: ka.config?.vrrp.instances.length ?? 0, services: ka.config?.lvs.services.length ?? 0 };
 }

@@ -8,6 +8,7 @@ import { loadConfig, formatIssue, sortIssues } from '../config/load.js';
 import { checkKeepalived } from './keepalived.js';
 import { vrrpGuardWithoutFile } from '../config/vrrp-guard.js';
 import { loadKeepalived } from '../config/keepalived.js';
+import { parseMetricsValue } from '../config/metrics.js';
 import { runVrrpDaemon, type VrrpStatusReport } from '../daemon/vrrp-daemon.js';
 import { formatVrrpStatus, formatVrrpSection } from './vrrp-status.js';
 import type { VrrpConfig } from '../vrrp/config.js';
@@ -70,8 +71,16 @@ export async function main(argv: string[]): Promise<number> {
     .option('--run-dir <dir>', 'control socket and pid file directory', DEFAULT_RUN_DIR)
     .option('--init-dir <dir>', 'where LSB init scripts are looked up', '/etc/init.d')
     .option('-d, --debug', 'log debug messages to stderr')
-    .option('-f, --use-file <file>', 'a keepalived.conf whose VRRP instances to run (docs/keepalived-conf.md)')
-    .action(async (o: { config: string; node?: string; stateDir: string; runDir: string; initDir: string; debug?: boolean; useFile?: string }, cmd: Command) => {
+    .option('-f, --use-file <file>', 'a keepalived.conf whose VRRP instances and virtual servers to run (docs/keepalived-conf.md)')
+    .option('--metrics <address:port>', 'with -f alone: serve Prometheus metrics (the virtual services) on ADDRESS:PORT (docs/metrics.md)')
+    .action(async (o: { config: string; node?: string; stateDir: string; runDir: string; initDir: string; debug?: boolean; useFile?: string; metrics?: string }, cmd: Command) => {
+      let metricsAt: { host: string; port: number } | undefined;
+      if (o.metrics !== undefined) {
+        const m = parseMetricsValue(o.metrics);
+        if (m !== 'off' && 'error' in m) throw new UserError(`--metrics: ${m.error.replace(/^'metrics' /, '')}`);
+        if (m !== 'off') metricsAt = m;
+        if (o.useFile === undefined || cmd.getOptionValueSource('config') !== 'default') throw new UserError("--metrics is for 'run -f FILE' alone; with a Heartbeat directory the endpoint is ha.cf's 'metrics' line");
+      }
       let vrrp: { file: string; config: VrrpConfig } | undefined;
       if (o.useFile !== undefined) {
         const withDir = cmd.getOptionValueSource('config') !== 'default';
@@ -79,11 +88,12 @@ export async function main(argv: string[]): Promise<number> {
         for (const line of ka.lines) process.stderr.write(line + '\n');
         if (!ka.ok) throw new UserError(`configuration in ${o.useFile}${withDir ? ` and ${o.config}` : ''} is not valid; nothing started`);
         if (!withDir) {
-          if (ka.instances === 0) throw new UserError(`${o.useFile} configures no VRRP instance and no -c directory was given; nothing to run`);
+          if (ka.instances === 0 && ka.services === 0) throw new UserError(`${o.useFile} configures no VRRP instance and no virtual_server, and no -c directory was given; nothing to run`);
           const loaded = loadKeepalived(o.useFile);
-          exitCode = await runVrrpDaemon(loaded.config!, { node: o.node ?? hostname().toLowerCase(), runDir: o.runDir, ...(o.debug ? { debug: true } : {}) });
+          exitCode = await runVrrpDaemon(loaded.config!, { node: o.node ?? hostname().toLowerCase(), runDir: o.runDir, ...(o.debug ? { debug: true } : {}), ...(metricsAt ? { metrics: metricsAt } : {}) });
           return;
         }
+        if (ka.services > 0) throw new UserError(`${o.useFile}: virtual_server blocks run with 'tandem run -f FILE' alone; with a Heartbeat directory (-c) they are not run yet, and nothing was started`);
         if (ka.instances > 0) {
           const loaded = loadKeepalived(o.useFile);
           vrrp = { file: o.useFile, config: loaded.config!.vrrp };

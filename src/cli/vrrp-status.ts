@@ -3,11 +3,32 @@
 // who is master, at what priority, and why not here.
 
 import type { VrrpStatusReport } from '../daemon/vrrp-daemon.js';
+import type { LvsStatus } from '../lvs/service.js';
 
 const secs = (ms: number) => (ms >= 10_000 ? `${Math.round(ms / 1000)} s` : `${(ms / 1000).toFixed(1)} s`);
 
 export function formatVrrpStatus(r: VrrpStatusReport): string {
-  return `node ${r.node}: VRRP instances of ${r.file}\n${lines(r.vrrp).join('\n')}\n`;
+  return `node ${r.node}: VRRP instances of ${r.file}\n${lines(r.vrrp).join('\n')}\n${r.lvs ? formatLvs(r.lvs) : ''}`;
+}
+
+/** Virtual services: one line per service, one per real server (state, weight, connections, why), its checkers' last results. */
+export function formatLvs(l: LvsStatus): string {
+  const out = [`\nVirtual services (${l.backend}; ${l.checks.attempts} checks run, ${l.checks.inFlight} running):`];
+  if (l.programError) out.push(`  the kernel refused the last change: ${l.programError}`);
+  for (const v of l.services) {
+    const q = v.quorum;
+    const sorry = v.sorry ? `; sorry server ${v.sorry.address} ${v.sorry.active ? `ACTIVE (${v.sorry.connections} connections)` : 'standing by'}` : '';
+    out.push(`  ${v.name} ${v.scheduler} ${v.kind}${v.persistenceS ? `, persistence ${v.persistenceS} s` : ''}: quorum ${q.up ? 'up' : 'DOWN'} for ${secs(q.forMs)} (alive weight ${q.aliveWeight}, needs ${q.needed})${sorry}`);
+    for (const r of v.realServers) {
+      const w = r.weight === r.configuredWeight ? `weight ${r.weight}` : `weight ${r.weight} (configured ${r.configuredWeight})`;
+      out.push(`    ${r.address.padEnd(21)} ${(r.state === 'up' ? 'up' : 'DOWN').padEnd(4)} for ${secs(r.forMs)}, ${w}, ${r.connections} connections; ${r.reason}`);
+      for (const c of r.checks) {
+        const last = c.last ? `${c.last.ok ? 'ok' : 'FAILED'} ${secs(c.last.agoMs)} ago: ${c.last.reason}` : 'not run yet';
+        out.push(`      ${c.type.padEnd(10)} ${c.up ? 'up' : 'down'}, ${c.runs} runs, last ${last}`);
+      }
+    }
+  }
+  return `${out.join('\n')}\n`;
 }
 
 /** The VRRP part of a Heartbeat daemon's status (`run -c DIR -f FILE`). */

@@ -1,7 +1,7 @@
-// keepalived.conf: the top-level keywords, global_defs, the LVS blocks kept
-// for later, and the checks that need this host (script permissions and
+// keepalived.conf: the top-level keywords, global_defs, and the checks that need this host (script permissions and
 // users, as keepalived's enable_script_security makes them). The syntax is
-// keepalived-lexer.ts; VRRP's keywords and model are src/vrrp/config.ts.
+// keepalived-lexer.ts; VRRP's keywords and model are src/vrrp/config.ts,
+// LVS's (virtual_server, real_server, checkers) src/lvs/config.ts.
 //
 // The verdict follows `keepalived -t` (2.2.7): what it accepts tandem
 // accepts, with a warning at the line of every keyword keepalived knows and
@@ -10,7 +10,8 @@
 // in docs/keepalived-conf.md.
 
 import { applyKeywords, type Directive, type Keyword, type KeywordTable } from './keywords.js';
-import { lexKeepalived, type KaIssue, type KaNode, type KaReader } from './keepalived-lexer.js';
+import { lexKeepalived, type KaIssue, type KaReader } from './keepalived-lexer.js';
+import { finishLvs, lvsCommands, newLvsParse, LVS_TOP_KEYWORDS, type LvsConfig, type LvsParse } from '../lvs/config.js';
 import { defaultOwners, findExecutable, hostInterfaces, keepalivedReader, lookupUser, settableByOthers, trustedFileProblem, withoutPath } from './files.js';
 import { checkRuleLine, finishVrrp, newVrrpParse, VRRP_GLOBAL_KEYWORDS, VRRP_TOP_KEYWORDS, type KaReport, type VrrpCommand, type VrrpConfig, type VrrpParse } from '../vrrp/config.js';
 
@@ -22,8 +23,8 @@ export interface KeepalivedConfig {
   files: string[];
   routerId?: string;
   vrrp: VrrpConfig;
-  /** virtual_server and virtual_server_group blocks as written, for the LVS subsystem (not run yet). */
-  lvs: KaNode[];
+  /** virtual_server and virtual_server_group blocks: the LVS subsystem's model (src/lvs/config.ts). */
+  lvs: LvsConfig;
 }
 
 export interface KeepalivedResult {
@@ -91,27 +92,13 @@ const TOP_NOT_IMPLEMENTED = [
   'static_rules', 'track_group', 'use_pid_dir', 'vrrp_track_process',
 ];
 
-// Keywords of virtual_server and real_server (keepalived -t refuses others):
-// the LVS blocks are kept as written, but a typo in them is still an error.
-const VS_KEYWORDS = new Set([
-  'alpha', 'connect_timeout', 'delay_before_retry', 'delay_loop', 'ha_suspend', 'hashed', 'hysteresis', 'inhibit_on_failure',
-  'ip_family', 'lb_algo', 'lb_kind', 'lvs_method', 'lvs_sched', 'omega', 'ops', 'persistence_engine', 'persistence_granularity',
-  'persistence_timeout', 'protocol', 'quorum', 'quorum_down', 'quorum_up', 'real_server', 'retry', 'smtp_alert', 'snmp_name',
-  'sorry_server', 'sorry_server_inhibit', 'sorry_server_lvs_method', 'virtualhost', 'warmup', 'weight',
-]);
-const RS_KEYWORDS = new Set([
-  'BFD_CHECK', 'DNS_CHECK', 'FILE_CHECK', 'HTTP_GET', 'MISC_CHECK', 'PING_CHECK', 'SMTP_CHECK', 'SSL_GET', 'TCP_CHECK',
-  'UDP_CHECK', 'alpha', 'connect_timeout', 'delay_before_retry', 'delay_loop', 'inhibit_on_failure', 'lthreshold', 'lvs_method',
-  'notify_down', 'notify_up', 'retry', 'smtp_alert', 'snmp_name', 'uthreshold', 'virtualhost', 'warmup', 'weight',
-]);
-
 // ---- tables ----------------------------------------------------------------------
 
 interface KaState {
   r: KaReport;
   routerId?: string;
   vrrp: VrrpParse;
-  lvs: KaNode[];
+  lvs: LvsParse;
 }
 
 /** A subsystem's table run on its part of the file's state. */
@@ -149,17 +136,6 @@ const GLOBAL_KEYWORDS: KeywordTable<KaState> = [
   ...warnAll<KaState>(GLOBAL_NOT_IMPLEMENTED, GLOBAL_TAKEN),
 ];
 
-/** Unknown keywords inside LVS blocks are errors (as in keepalived); the blocks are kept as written. */
-function checkLvs(r: KaReport, d: KaNode, level: 'vs' | 'rs' | 'inner'): void {
-  for (const x of d.block ?? []) {
-    if (level === 'vs' && !VS_KEYWORDS.has(x.directive)) r.error(x, `unknown keyword '${x.directive}' in virtual_server`);
-    // keepalived -t fails on it ("protocol specified for fwmark - protocol will be ignored").
-    if (level === 'vs' && x.directive === 'protocol' && d.args[0] === 'fwmark') r.error(x, 'a fwmark virtual_server has no protocol (the mark selects the packets); remove this line');
-    if (level === 'rs' && !RS_KEYWORDS.has(x.directive)) r.error(x, `unknown keyword '${x.directive}' in real_server`);
-    if (x.block) checkLvs(r, x, level === 'vs' && (x.directive === 'real_server' || x.directive === 'sorry_server') ? 'rs' : 'inner');
-  }
-}
-
 const TOP_OWN: KeywordTable<KaState> = [
   {
     name: 'global_defs',
@@ -172,26 +148,7 @@ const TOP_OWN: KeywordTable<KaState> = [
     apply: (s, d) => s.r.warn(d, "'static_rules' is not implemented by tandem; ignored"),
     block: { run: (s, d) => { for (const x of d.block ?? []) checkRuleLine(s.r, x); } },
   },
-  {
-    name: 'virtual_server',
-    apply: (s, d) => {
-      const node = d as KaNode;
-      if (!node.block) { s.r.error(d, "'virtual_server' has no '{ ... }' block"); return; }
-      const ok = (d.args[0] === 'fwmark' || d.args[0] === 'group') ? d.args.length === 2 : d.args.length === 2 || d.args.length === 1;
-      if (!ok) s.r.error(d, "'virtual_server' takes IP PORT, fwmark N or group NAME");
-      checkLvs(s.r, node, 'vs');
-      s.lvs.push(node);
-      s.r.warn(d, 'virtual_server is read and kept, but tandem does not run LVS yet: no IPVS service or checker is started');
-    },
-  },
-  {
-    name: 'virtual_server_group',
-    apply: (s, d) => {
-      if (!d.block) { s.r.error(d, "'virtual_server_group' has no '{ ... }' block"); return; }
-      s.lvs.push(d as KaNode);
-      s.r.warn(d, 'virtual_server_group is read and kept, but tandem does not run LVS yet');
-    },
-  },
+  ...lens(LVS_TOP_KEYWORDS, (s: KaState) => s.lvs),
 ];
 const TOP_KEYWORDS: KeywordTable<KaState> = [...TOP_OWN, ...warnAll<KaState>(TOP_NOT_IMPLEMENTED, new Set(TOP_OWN.map((k) => k.name)))];
 
@@ -230,9 +187,10 @@ export function loadKeepalived(file: string, opts: KeepalivedOptions = {}): Keep
     error: (d, message) => issues.push({ file: d.file ?? file, line: d.line, message: clean(message), severity: 'error' }),
     warn: (d, message) => issues.push({ file: d.file ?? file, line: d.line, message: clean(message), severity: 'warning' }),
   };
-  const s: KaState = { r, vrrp: newVrrpParse(r), lvs: [] };
+  const s: KaState = { r, vrrp: newVrrpParse(r), lvs: newLvsParse(r) };
   applyKeywords(TOP_KEYWORDS, s, lex.nodes, addFor(s), { unknown: (d) => r.error(d, unknownMessage(d)) });
   const vrrp = finishVrrp(s.vrrp);
+  const lvs = finishLvs(s.lvs);
   const host = opts.host === undefined ? realScriptHost : opts.host;
   if (opts.checkMode ?? (host === realScriptHost && opts.reader === undefined)) {
     for (const f of lex.files) {
@@ -241,13 +199,13 @@ export function loadKeepalived(file: string, opts: KeepalivedOptions = {}): Keep
     }
   }
   if (host) {
-    checkScripts(vrrp, host, r);
+    checkScripts(vrrp, lvs, host, r);
     checkInterfaces(vrrp, host, r);
     checkTrackFiles(vrrp, host, r);
   }
   const sorted = sortKaIssues(issues);
   if (sorted.some((i) => i.severity === 'error')) return { issues: sorted };
-  return { config: { file, files: lex.files, ...(s.routerId !== undefined ? { routerId: s.routerId } : {}), vrrp, lvs: s.lvs }, issues: sorted };
+  return { config: { file, files: lex.files, ...(s.routerId !== undefined ? { routerId: s.routerId } : {}), vrrp, lvs }, issues: sorted };
 }
 
 /**
@@ -310,8 +268,8 @@ function commandsOf(v: VrrpConfig): Array<{ c: VrrpCommand; what: string }> {
  * enable_script_security `keepalived -t` fails (exit 6, "SECURITY
  * VIOLATION"), and so does tandem.
  */
-function checkScripts(v: VrrpConfig, host: ScriptHost, r: KaReport): void {
-  const cmds = commandsOf(v);
+function checkScripts(v: VrrpConfig, lvs: LvsConfig, host: ScriptHost, r: KaReport): void {
+  const cmds = [...commandsOf(v), ...lvsCommands(lvs)];
   const d = (c: VrrpCommand): Directive => ({ directive: '', args: [], line: c.line, file: c.file });
   // A program that is not there is an error whatever the security setting (keepalived -t refuses a
   // tracked one; it silently drops a notify one, which tandem refuses too).

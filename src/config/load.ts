@@ -18,6 +18,8 @@ export const DEFAULT_OCF_ROOT = '/usr/lib/ocf';
 export interface LoadOptions {
   /** Where LSB init scripts live; searched after <dir>/resource.d. Default /etc/init.d. */
   initDir?: string;
+  /** OCF_ROOT: a Heartbeat name found nowhere else may be $OCF_ROOT/resource.d/heartbeat/NAME. Default /usr/lib/ocf. */
+  ocfRoot?: string;
   /**
    * Check ownership and modes (docs/configuration.md, "Who may change what
    * tandem trusts"): authkeys readable by root only; ha.cf, haresources,
@@ -86,7 +88,7 @@ export function loadConfig(dir: string, opts: LoadOptions = {}): LoadResult {
   if (res) {
     issues.push(...res.issues);
     trusted(resFile);
-    issues.push(...checkScriptAgents(res.parsed, resFile, dir, initDir, checkMode));
+    issues.push(...checkScriptAgents(res.parsed, resFile, dir, initDir, checkMode, opts.ocfRoot ?? DEFAULT_OCF_ROOT));
   }
 
   const sorted = sortIssues(issues);
@@ -105,6 +107,7 @@ function checkScriptAgents(
   dir: string,
   initDir: string,
   checkMode: boolean,
+  ocfRoot: string,
 ): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
   const verdicts = new Map<string, string | undefined>();
@@ -115,7 +118,7 @@ function checkScriptAgents(
       // OCF agents (and Heartbeat names that resolve to one) and systemd
       // units are checked by the agents' own check, which reads meta-data.
       if (agent.startsWith('ocf:') || agent.startsWith('systemd:')) continue;
-      if (!verdicts.has(agent)) verdicts.set(agent, scriptProblem(agent, dir, initDir, checkMode));
+      if (!verdicts.has(agent)) verdicts.set(agent, scriptProblem(agent, dir, initDir, checkMode, ocfRoot));
       const problem = verdicts.get(agent);
       if (problem) {
         issues.push({ file, line: group.line, message: problem });
@@ -126,7 +129,7 @@ function checkScriptAgents(
   return issues;
 }
 
-function scriptProblem(agent: string, dir: string, initDir: string, checkMode: boolean, ocfRoot = DEFAULT_OCF_ROOT): string | undefined {
+function scriptProblem(agent: string, dir: string, initDir: string, checkMode: boolean, ocfRoot: string): string | undefined {
   const candidates = [join(dir, 'resource.d', agent), join(initDir, agent)];
   const found = findExecutable(candidates);
   if ('path' in found) {

@@ -34,8 +34,12 @@ export interface MetricsOptions {
   /** Where the setting came from, for errors: `ha.cf:12: metrics` or `metrics (default)`. */
   origin: string;
   keepaliveMs: number;
-  /** The status report, built when a scrape comes (not before). */
-  report: () => StatusReport;
+  /** The status report, built when a scrape comes (not before); absent for a daemon without a Heartbeat pair (`run -f`). */
+  report?: () => StatusReport;
+  /** More text in the exposition format (the LVS services), appended per scrape. */
+  extra?: () => Promise<string>;
+  /** What to change when the address cannot be had. */
+  hint?: string;
   labels: { node: string; peer: string; cluster: string };
   /** Tests: 0 renders every scrape. */
   minRenderIntervalMs?: number;
@@ -113,15 +117,16 @@ export class Metrics {
     const now = performance.now();
     const c = this.cached;
     if (c && now - c.at < (this.o.minRenderIntervalMs ?? METRICS_MIN_RENDER_INTERVAL_MS)) return c;
-    this.renderer ??= new (await import('./metrics-render.js')).Renderer(this.o.labels);
     this.scrapes += 1;
-    const text = await this.renderer.render(this.report(), this.data);
-    this.cached = { at: now, text, contentType: this.renderer.contentType };
+    const extra = this.o.extra ? await this.o.extra() : '';
+    if (!this.o.report) {
+      this.cached = { at: now, text: extra, contentType: 'text/plain; version=0.0.4; charset=utf-8' };
+      return this.cached;
+    }
+    this.renderer ??= new (await import('./metrics-render.js')).Renderer(this.o.labels);
+    const text = await this.renderer.render(this.o.report(), this.data);
+    this.cached = { at: now, text: text + extra, contentType: this.renderer.contentType };
     return this.cached;
-  }
-
-  private report(): StatusReport {
-    return this.o.report();
   }
 
   /** Listens; a taken or foreign address is a clear error naming the keyword and the address. */
@@ -145,7 +150,7 @@ export class Metrics {
           : e.code === 'EADDRNOTAVAIL' ? 'it is not an address of this host'
           : e.code === 'EACCES' ? 'permission denied (ports below 1024 need root)'
           : e.message;
-        reject(new UserError(`${this.o.origin}: cannot listen on ${addr} for metrics: ${why}; set 'metrics ADDRESS:PORT' or 'metrics off' in ha.cf`));
+        reject(new UserError(`${this.o.origin}: cannot listen on ${addr} for metrics: ${why}; ${this.o.hint ?? "set 'metrics ADDRESS:PORT' or 'metrics off' in ha.cf"}`));
       });
       server.listen({ host: this.o.host, port: this.o.port, exclusive: true }, () => resolve());
     });

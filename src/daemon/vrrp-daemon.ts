@@ -13,6 +13,9 @@ import { NetCore } from '../net/core.js';
 import { UserError } from '../util/errors.js';
 import { Logger } from '../util/log.js';
 import { VrrpService } from '../vrrp/service.js';
+import { LvsService, type LvsStatus } from '../lvs/service.js';
+import { renderLvsMetrics } from '../lvs/metrics.js';
+import { Metrics } from './metrics.js';
 import { lockNode, type NodeLock } from './lock.js';
 import { DAEMON_SIGNALS, installSignals, nextDebugLevel } from './signals.js';
 
@@ -22,22 +25,31 @@ export interface VrrpStatusReport {
   node: string;
   file: string;
   vrrp: ReturnType<VrrpService['runtime']['view']>;
+  /** The virtual services (LVS), when the file has virtual_server blocks. */
+  lvs?: LvsStatus;
 }
 
-export async function runVrrpDaemon(cfg: KeepalivedConfig, o: { node: string; runDir: string; debug?: boolean }): Promise<number> {
+export async function runVrrpDaemon(cfg: KeepalivedConfig, o: { node: string; runDir: string; debug?: boolean; metrics?: { host: string; port: number } }): Promise<number> {
   const log = new Logger({ node: o.node, debug: o.debug ?? false });
   let lock: NodeLock | undefined;
   let core: NetCore | undefined;
   let service: VrrpService | undefined;
+  let lvs: LvsService | undefined;
   let control: Server | undefined;
+  let metrics: Metrics | undefined;
   let stopping: Promise<void> | undefined;
   let finish: (code: number) => void = () => undefined;
   const done = new Promise<number>((r) => { finish = r; });
 
   /** Undoes whatever has been started, in reverse order; at most once. */
   const teardown = (): Promise<void> => (stopping ??= (async () => {
-    await service?.stop().catch((e: unknown) => log.error(`stopping the VRRP instances: ${e instanceof Error ? e.message : String(e)}`));
+    // Both at once: a master's priority-0 advert is not held back by the balancer's teardown.
+    await Promise.all([
+      service?.stop().catch((e: unknown) => log.error(`stopping the VRRP instances: ${e instanceof Error ? e.message : String(e)}`)),
+      lvs?.stop().catch((e: unknown) => log.error(`stopping the virtual services: ${e instanceof Error ? e.message : String(e)}`)),
+    ]);
     control?.close();
+    await metrics?.close();
     core?.close();
     await lock?.release();
   })());
@@ -61,17 +73,28 @@ export async function runVrrpDaemon(cfg: KeepalivedConfig, o: { node: string; ru
     core = NetCore.open();
     service = await VrrpService.start(cfg.vrrp, core, { log: (level, m) => log.log(level, m) });
     if (stopping) { await teardown(); return await done; }
+    // keepalived programs its virtual services on every node, master or not: the VIP decides where traffic arrives.
+    if (cfg.lvs.services.length) lvs = await LvsService.start(cfg.lvs, core, { log: (level, m) => log.log(level, m) });
+    if (stopping) { await teardown(); return await done; }
     mkdirSync(o.runDir, { recursive: true, mode: 0o755 });
     const running = service;
+    const balancer = lvs;
     control = await listenControl(o.runDir, async (req) => {
-      if (req.cmd === 'status') return { kind: 'vrrp', node: o.node, file: cfg.file, vrrp: running.runtime.view() } satisfies VrrpStatusReport;
+      if (req.cmd === 'status') return { kind: 'vrrp', node: o.node, file: cfg.file, vrrp: running.runtime.view(), ...(balancer ? { lvs: await balancer.status() } : {}) } satisfies VrrpStatusReport;
       throw new UserError(`'${req.cmd}' is not available from a daemon that runs only ${cfg.file}'s VRRP instances; 'status' is`);
     });
+    if (o.metrics) {
+      metrics = new Metrics({
+        ...o.metrics, origin: '--metrics', hint: "give another --metrics ADDRESS:PORT", keepaliveMs: 0, labels: { node: o.node, peer: '', cluster: '' },
+        extra: async () => (balancer ? renderLvsMetrics(await balancer.status(), o.node) : ''),
+      });
+      await metrics.listen();
+    }
   } catch (e) {
     await teardown();
     removeSignals();
     throw e;
   }
-  log.info(`running ${cfg.vrrp.instances.length} vrrp_instance(s) from ${cfg.file}: ${cfg.vrrp.instances.map((i) => `${i.name} (VRID ${i.vrid} on ${i.interface}, priority ${i.priority})`).join(', ')}`);
+  log.info(`running ${cfg.vrrp.instances.length} vrrp_instance(s) from ${cfg.file}: ${cfg.vrrp.instances.map((i) => `${i.name} (VRID ${i.vrid} on ${i.interface}, priority ${i.priority})`).join(', ')}${cfg.lvs.services.length ? `, and ${cfg.lvs.services.length} virtual_server(s)` : ''}`);
   return done;
 }

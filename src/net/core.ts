@@ -16,6 +16,7 @@ import { RT_SCOPE_LINK, RT_SCOPE_UNIVERSE, RT_TABLE_MAIN, RTPROT_KEEPALIVED, typ
 import { AddressRegistry } from './registry.js';
 import { hasNftTable, nftBatch, NFT_FAMILY, NFT_TABLE, type DropEntry } from './nft.js';
 import { InterfaceView } from './interfaces.js';
+import { lvsNftBatch, parseLvsCounters, LVS_NFT_TABLE, type LvsKernelService } from './lvs-nft.js';
 import { PacketSockets } from './raw.js';
 import { placeVip, type VipSpec } from './vip.js';
 import { VrrpSocket, type VrrpSocketOptions } from './vrrp-socket.js';
@@ -44,6 +45,8 @@ export class NetCore {
   private readonly drops = new Map<string, DropEntry[]>();
   /** Whether this core's table is in the kernel. */
   private nftTable = false;
+  /** The LVS services of the last batch the kernel took; undefined: none yet, or the table is to be rebuilt. */
+  private lvsLast?: LvsKernelService[];
   /** nft runs one at a time, in call order: each batch is computed from the state its turn sees. */
   private nftQueue: Promise<unknown> = Promise.resolve();
   /** Routes placed (or adopted) by an owner, by routeKey(). */
@@ -323,6 +326,39 @@ export class NetCore {
   }
 
   /**
+   * Makes the kernel balance exactly `services` (LVS virtual services), in
+   * one nftables transaction (lvs-nft.ts): a packet meets the old balancer
+   * or the new one. The first call replaces a table a crashed daemon left.
+   * Throws a UserError (nft's words) and leaves the kernel as it was.
+   */
+  lvsApply(services: LvsKernelService[]): Promise<void> {
+    return this.nft(async () => {
+      const batch = lvsNftBatch(services, this.lvsLast);
+      try {
+        await runNft(['-f', '-'], batch);
+        this.lvsLast = structuredClone(services);
+      } catch (e) {
+        // The next batch rebuilds the table whole rather than trusting what this one left.
+        delete this.lvsLast;
+        throw e;
+      }
+    });
+  }
+
+  /** New connections and bytes per real server (counter name from lvsCounterName); empty when no table is in. */
+  lvsCounters(): Promise<Map<string, { packets: number; bytes: number }>> {
+    return this.nft(async () => {
+      if (!this.lvsLast) return new Map();
+      return parseLvsCounters(await runNft(['-j', 'list', 'counters', 'table', ...LVS_NFT_TABLE.split(' ')]));
+    });
+  }
+
+  /** The balancer's table, as the kernel has it (`nft list table`), for status and tests. */
+  lvsListing(): Promise<string> {
+    return this.nft(() => runNft(['list', 'table', ...LVS_NFT_TABLE.split(' ')]).catch(() => ''));
+  }
+
+  /**
    * Adds a route for `owner` (`where`: the config line, for refusals). The
    * kernel knows a route by family, table, prefix and metric: one of those
    * another owner holds is refused naming both. A route already in the kernel
@@ -412,7 +448,7 @@ function nftPath(): string {
     const p = join(d, 'nft');
     try { accessSync(p, fsc.X_OK); return p; } catch { /* next */ }
   }
-  throw new UserError('nft not found: no_accept needs the nftables command (Debian package nftables: apt-get install nftables)');
+  throw new UserError('nft not found: no_accept and the LVS balancer need the nftables command (Debian package nftables: apt-get install nftables)');
 }
 
 /** Runs nft (spawned: docs/dependencies.md says why) with `input` on stdin; resolves to its stdout. */

@@ -11,16 +11,10 @@
 // at a time because the kernel refuses a second dump on a socket (EBUSY)
 // while one is in progress.
 //
-// Events come over the `netlink` package's RawNetlinkSocket (bind,
-// multicast membership, receive datagrams from Node's loop; prebuilt for
-// x64/arm64). Its higher layer is not used: it groups multipart replies per
-// socket rather than per sequence number.
+// Events come over a socket of the same kind that joins the kernel's
+// multicast groups (nlListen) and is read whenever it is readable.
 
-// Only the raw socket: the package's index also loads its generated nl80211
-// and rtnetlink tables (~1 MB of JavaScript, ~7 MB of a daemon's memory),
-// none of which tandem uses (its own codec is src/net/rtnetlink.ts).
-import { RawNetlinkSocket } from 'netlink/dist/raw.js';
-import native from 'tandem-native';
+import native, { type NetlinkHandle } from 'tandem-native';
 import { UserError } from '../util/errors.js';
 import { ipFromBytes, parseIp, type Family } from './addr.js';
 import {
@@ -36,6 +30,7 @@ const REQUEST_TIMEOUT_MS = 5000;
 const DUMP_RETRIES = 3;
 // Events arrive in bursts (a flapping link, a reload adding many VIPs).
 const EVENT_RCVBUF = 1 << 20;
+const EVENT_DATAGRAMS_PER_TURN = 64;
 
 export interface IfAddress {
   family: Family;
@@ -306,7 +301,8 @@ export class Netlink {
     const links = known ?? await this.links();
     const msgs: Array<{ seq: number; bytes: Buffer; dump: boolean }> = [];
     const results: Array<BatchResult | Promise<BatchResult>> = [];
-    const texts: Array<{ what: string; messages: Messages }> = [];
+    // The words for a failure are built only on a failure: a takeover's add does not wait for them.
+    const sentChanges: AddressChange[] = [];
     for (const c of changes) {
       let bytes: Buffer;
       try {
@@ -320,17 +316,20 @@ export class Netlink {
       const seq = this.rt.nextSeq();
       bytes.writeUInt32LE(seq, 8);
       msgs.push({ seq, bytes, dump: false });
-      texts.push(changeText(c));
+      sentChanges.push(c);
       results.push(undefined as unknown as BatchResult);
     }
     const sent = this.rt.send(msgs);
     let k = 0;
     for (let i = 0; i < results.length; i++) {
       if (results[i] !== undefined) continue;
-      const t = texts[k]!;
+      const c = sentChanges[k]!;
       results[i] = sent[k++]!.then(
         () => ({ ok: true as const }),
-        (e: unknown) => ({ ok: false as const, error: mapError(t.what, t.messages, e) }),
+        (e: unknown) => {
+          const t = changeText(c);
+          return { ok: false as const, error: mapError(t.what, t.messages, e) };
+        },
       );
     }
     return Promise.all(results);
@@ -553,30 +552,51 @@ function ifAddress(a: AddrInfo): IfAddress {
  * keep the process alive. VRRP's FAULT state and track_interface stand on it.
  */
 export class NetWatcher {
-  private constructor(private readonly sock: RawNetlinkSocket) {}
+  private closed = false;
+
+  private constructor(private readonly h: NetlinkHandle, private readonly onEvent: (e: NetEvent) => void) {}
 
   static open(onEvent: (e: NetEvent) => void): NetWatcher {
-    let sock: RawNetlinkSocket;
+    let w: NetWatcher | undefined;
+    let h: NetlinkHandle | undefined;
     try {
-      sock = new RawNetlinkSocket(NETLINK_ROUTE, { recvBufferSize: EVENT_RCVBUF, sendBufferSize: 0 });
-      for (const g of [RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR]) sock.addMembership(g);
+      h = native.nlOpen(NETLINK_ROUTE, () => w?.drain());
+      native.nlListen(h, [RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR], EVENT_RCVBUF);
+      w = new NetWatcher(h, onEvent);
+      native.nlWait(h, true);
     } catch (e) {
+      if (h) native.nlClose(h);
       throw new NetlinkError(`cannot watch network interfaces: ${errText(e)}`);
     }
-    sock.on('message', (buf) => {
+    return w;
+  }
+
+  /**
+   * What is queued, up to a bound per loop turn (the poll calls again while
+   * more is queued): a burst of events does not hold up the heartbeats.
+   */
+  private drain(): void {
+    for (let i = 0; i < EVENT_DATAGRAMS_PER_TURN && !this.closed; i++) {
+      let buf: Buffer | null;
+      try {
+        buf = native.nlRecv(this.h);
+      } catch (e) {
+        // ENOBUFS: the kernel dropped events; whoever tracks state must re-read it.
+        if ((e as NodeJS.ErrnoException).code === 'ENOBUFS') { this.onEvent({ kind: 'overrun' }); continue; }
+        throw e;
+      }
+      if (!buf) return;
       for (const m of splitMessages(buf)) {
         const e = decodeEvent(m);
-        if (e) onEvent(e);
+        if (e) this.onEvent(e);
       }
-    });
-    // ENOBUFS: the kernel dropped events; whoever tracks state must re-read it.
-    sock.on('error', () => onEvent({ kind: 'overrun' }));
-    sock.unref();
-    return new NetWatcher(sock);
+    }
   }
 
   close(): void {
-    try { this.sock.close(); } catch { /* already closed */ }
+    if (this.closed) return;
+    this.closed = true;
+    native.nlClose(this.h);
   }
 }
 

@@ -103,7 +103,8 @@ export function familyOf(f: Family): number {
   return f === 4 ? AF_INET : AF_INET6;
 }
 
-function attrBytes(attrs: Attr[]): Buffer {
+/** Netlink attributes laid end to end, each padded to 4 bytes (nested ones are an attribute of these bytes). */
+export function attrBytes(attrs: Attr[]): Buffer {
   const parts: Buffer[] = [];
   for (const [type, value] of attrs) {
     const h = Buffer.alloc(4);

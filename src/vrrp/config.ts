@@ -158,7 +158,7 @@ export interface KaReport {
   warn(d: Directive, message: string): void;
 }
 
-const at = (d: Directive): Where => ({ file: d.file ?? '', line: d.line });
+export const at = (d: Directive): Where => ({ file: d.file ?? '', line: d.line });
 
 interface InstanceDraft {
   d: Directive;
@@ -229,10 +229,10 @@ export function newVrrpParse(r: KaReport): VrrpParse {
 
 // ---- value helpers -------------------------------------------------------------
 
-interface HasReport { r: KaReport }
+export interface HasReport { r: KaReport }
 
 /** The keyword's single value, or undefined after reporting (a missing value is an error; extra ones are ignored with a warning). */
-function one(s: HasReport, d: Directive, what: string): string | undefined {
+export function one(s: HasReport, d: Directive, what: string): string | undefined {
   if (d.args.length === 0) {
     s.r.error(d, `'${d.directive}' needs a value (${what})`);
     return undefined;
@@ -241,7 +241,7 @@ function one(s: HasReport, d: Directive, what: string): string | undefined {
   return d.args[0];
 }
 
-function none(s: HasReport, d: Directive): void {
+export function none(s: HasReport, d: Directive): void {
   if (d.args.length > 0) s.r.warn(d, `'${d.directive}' takes no value; '${d.args.join(' ')}' is ignored`);
 }
 
@@ -252,7 +252,7 @@ function garpCount(s: HasReport, d: Directive): number | undefined {
   return v;
 }
 
-function intIn(s: HasReport, d: Directive, v: string | undefined, lo: number, hi: number, what = d.directive): number | undefined {
+export function intIn(s: HasReport, d: Directive, v: string | undefined, lo: number, hi: number, what = d.directive): number | undefined {
   if (v === undefined) return undefined;
   const neg = v.startsWith('-');
   const n = parseUInt(neg || v.startsWith('+') ? v.slice(1) : v);
@@ -264,7 +264,7 @@ function intIn(s: HasReport, d: Directive, v: string | undefined, lo: number, hi
 }
 
 /** Decimal seconds ("1", "0.5") to milliseconds, or undefined after reporting. */
-function secondsMs(s: HasReport, d: Directive, v: string | undefined, lo: number, hi: number, integer = false): number | undefined {
+export function secondsMs(s: HasReport, d: Directive, v: string | undefined, lo: number, hi: number, integer = false): number | undefined {
   if (v === undefined) return undefined;
   if (!/^[0-9]+(\.[0-9]+)?$/.test(v) || (integer && v.includes('.'))) {
     s.r.error(d, `'${d.directive}' must be ${integer ? 'a whole number of seconds' : 'seconds'} from ${lo} to ${hi} (got '${v}')`);
@@ -278,7 +278,7 @@ function secondsMs(s: HasReport, d: Directive, v: string | undefined, lo: number
   return Math.round(n * 1000);
 }
 
-function address(s: HasReport, d: Directive, v: string | undefined, what: string): { text: string; family: Family } | undefined {
+export function address(s: HasReport, d: Directive, v: string | undefined, what: string): { text: string; family: Family } | undefined {
   if (v === undefined) return undefined;
   const ip = parseIp(v);
   if (!ip) {
@@ -324,7 +324,7 @@ export function commandWords(command: string): string[] {
 }
 
 /** `KEYWORD "cmd" [USER [GROUP]]`, as notify_* and `script` take. */
-function command(s: HasReport, d: Directive): VrrpCommand | undefined {
+export function command(s: HasReport, d: Directive): VrrpCommand | undefined {
   const [cmd, user, group, ...rest] = d.args;
   if (cmd === undefined || cmd.trim() === '') {
     s.r.error(d, `'${d.directive}' needs a command`);
@@ -340,12 +340,12 @@ function command(s: HasReport, d: Directive): VrrpCommand | undefined {
 }
 
 /** A keyword keepalived accepts whose meaning tandem does not implement: reported, never dropped silently. */
-function notImplemented<S extends HasReport>(names: readonly string[], why = 'not implemented by tandem; ignored'): Keyword<S>[] {
+export function notImplemented<S extends HasReport>(names: readonly string[], why = 'not implemented by tandem; ignored'): Keyword<S>[] {
   return names.map((name) => ({ name, apply: (s: S, d: Directive) => s.r.warn(d, `'${d.directive}' is ${why}`) }));
 }
 
 /** The lines of a block that are lists (`group { A B }`, `unicast_peer { ... }`): each line's words. */
-function listBlock<S>(each: (s: S, d: Directive) => void): Keyword<S>['block'] {
+export function listBlock<S>(each: (s: S, d: Directive) => void): Keyword<S>['block'] {
   return { run: (s, d) => { for (const x of d.block ?? []) each(s, x); } };
 }
 

@@ -27,6 +27,16 @@ export const TOOL_PACKAGES = {
   '/usr/bin/man': 'man-db',
   groff: 'groff-base',
   '/usr/bin/python3': 'python3',
+  // The IPVS kernel tests: a qemu guest (lab/kvm.ts) with Debian's kernel,
+  // busybox as its init, xz to cut the vmlinux out of the bzImage, ipvsadm
+  // as the independent reader of what tandem programmed.
+  'qemu-system-x86_64': 'qemu-system-x86',
+  '/bin/busybox': 'busybox-static',
+  xz: 'xz-utils',
+  ipvsadm: 'ipvsadm',
+  openssl: 'openssl',
+  dnsmasq: 'dnsmasq-base',
+  '/usr/lib/python3/dist-packages/aiosmtpd': 'python3-aiosmtpd',
   '/usr/lib/ocf/resource.d/heartbeat/Dummy': 'resource-agents',
   '/usr/lib/ocf/resource.d/heartbeat/IPaddr2': 'resource-agents',
 } as const;

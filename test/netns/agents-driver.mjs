@@ -4,7 +4,7 @@
 //   {"id":2,"op":"nl","method":"addAddress","args":["va","10.210.7.9",24]}
 //   {"id":3,"op":"route","method":"addRoute","owner":"vrrp:A","spec":{"dst":"10.0.9.0","dstLen":24},"where":"k.conf:3"}
 //   {"id":4,"op":"watch"}  then every kernel link/address event as {"event":{..}}
-//   {"id":5,"op":"behind-view","run":["ip","addr","del",..],"then":{"op":"agent",..}}
+//   {"id":5,"op":"behind-view","run":["ip","addr","del",..],"input":"..","then":{"op":"agent",..}}  (input, then: optional)
 // answers {"id":1,"ok":true,"value":..} or {"id":1,"ok":false,"error":msg,"name":..,"code":..};
 // agent log lines arrive as {"log":[level,msg]}. EOF on stdin closes the handle and exits.
 import { createInterface } from 'node:readline';
@@ -59,8 +59,8 @@ async function handle(cmd) {
       // {"op":"behind-view","run":[argv..],"then":{..}}: a change made while the
       // event loop cannot read the kernel's events (the command runs
       // synchronously), so the interface view has not heard it when `then` runs.
-      execFileSync(cmd.run[0], cmd.run.slice(1));
-      return handle(cmd.then);
+      execFileSync(cmd.run[0], cmd.run.slice(1), cmd.input === undefined ? {} : { input: cmd.input });
+      return cmd.then ? handle(cmd.then) : null;
     case 'reopen':
       core.close();
       core = net.NetCore.open();

@@ -54,8 +54,8 @@ describe('check-config reports every problem in one run', () => {
     const lines = r.stderr.trim().split('\n');
     expect(lines).toHaveLength(3);
     expect(lines[0]).toMatch(new RegExp(`^${d}/haresources:1: .*netmask '/99'`));
-    expect(lines[1]).toBe(`${d}/haresources:2: resource agent 'nosuchscript' not found: no ${d}/resource.d/nosuchscript or ${join(work, 'no-init')}/nosuchscript`);
-    expect(lines[2]).toBe(`${d}/haresources:3: resource agent 'db' not found: no ${d}/resource.d/db or ${join(work, 'no-init')}/db`);
+    expect(lines[1]).toBe(`${d}/haresources:2: resource agent 'nosuchscript' not found: no ${d}/resource.d/nosuchscript, ${join(work, 'no-init')}/nosuchscript or /usr/lib/ocf/resource.d/heartbeat/nosuchscript`);
+    expect(lines[2]).toBe(`${d}/haresources:3: resource agent 'db' not found: no ${d}/resource.d/db, ${join(work, 'no-init')}/db or /usr/lib/ocf/resource.d/heartbeat/db`);
   });
 
   it("an ha.cf error does not hide haresources' unknown node", () => {

@@ -12,6 +12,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { KA_LIMITS, lexKeepalived, tokenizeLine, type KaReader } from '../../src/config/keepalived-lexer.js';
 import { formatKaIssue, KEEPALIVED_KEYWORD_TABLES, loadKeepalived, realScriptHost } from '../../src/config/keepalived.js';
 import { VRRP_KEYWORD_TABLES } from '../../src/vrrp/config.js';
+import { LVS_KEYWORD_TABLES } from '../../src/lvs/config.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const work = mkdtempSync(join(tmpdir(), 'tandem-ka-'));
@@ -332,10 +333,10 @@ describe('keepalived.conf VRRP model', () => {
   });
 
   it('a keyword keepalived knows and tandem does not implement is a warning at its line, in every block', () => {
-    const r = load('global_defs {\n  notification_email {\n    a@b\n  }\n  enable_snmp_vrrp\n}\n' + VI('  smtp_alert\n') + 'static_routes {\n  10.0.0.0/8 via 10.0.0.1\n}\nvirtual_server 10.0.0.5 80 {\n  protocol TCP\n}\n');
+    const r = load('global_defs {\n  notification_email {\n    a@b\n  }\n  enable_snmp_vrrp\n}\n' + VI('  smtp_alert\n') + 'static_routes {\n  10.0.0.0/8 via 10.0.0.1\n}\nvirtual_server 10.0.0.5 80 {\n  protocol TCP\n  lb_algo rr\n  lb_kind NAT\n  hashed\n  real_server 10.0.0.6 80 {\n    smtp_alert\n  }\n}\n');
     expect(r.errors).toEqual([]);
-    expect(r.shown.map((s) => s.replace(/: warning: .*/, ''))).toEqual(['keepalived.conf:2', 'keepalived.conf:5', 'keepalived.conf:13', 'keepalived.conf:15', 'keepalived.conf:18']);
-    expect(r.config!.lvs.map((d) => [d.directive, d.line, d.block!.length])).toEqual([['virtual_server', 18, 1]]);
+    expect(r.shown.map((s) => s.replace(/: warning: .*/, ''))).toEqual(['keepalived.conf:2', 'keepalived.conf:5', 'keepalived.conf:13', 'keepalived.conf:15', 'keepalived.conf:22', 'keepalived.conf:24']);
+    expect(r.config!.lvs.services.map((v) => [v.name, v.line, v.realServers.length])).toEqual([['10.0.0.5:80 TCP', 18, 1]]);
   });
 
   it('refuses, as keepalived -t does: nopreempt with priority 255, a route without dev, VRRP on lo', () => {
@@ -539,7 +540,7 @@ describe('tandem check-config -f / run -f', () => {
 
 describe('keepalived keyword tables', () => {
   it('no table names a keyword twice (a later entry would silently replace the earlier one)', () => {
-    for (const [block, table] of Object.entries({ ...VRRP_KEYWORD_TABLES, ...KEEPALIVED_KEYWORD_TABLES })) {
+    for (const [block, table] of Object.entries({ ...VRRP_KEYWORD_TABLES, ...KEEPALIVED_KEYWORD_TABLES, ...LVS_KEYWORD_TABLES })) {
       const names = table.flatMap((k) => [k.name, ...(k.aliases ?? [])]);
       expect(names.filter((x, i) => names.indexOf(x) !== i), block).toEqual([]);
     }

@@ -112,9 +112,11 @@ describe('loadConfig', () => {
     it('reports an agent found nowhere, at the group line', () => {
       const dir = configDir({ ...base, haresources: '# groups\nhba 10.77.0.100 \\\n  apache\n' });
       const initDir = emptyInitDir();
+      // resource-agents on the test host has an OCF 'apache': look elsewhere.
+      const ocfRoot = emptyInitDir();
       const res = join(dir, 'haresources');
-      expect(loadConfig(dir, { initDir }).issues.map(formatIssue)).toEqual([
-        `${res}:2: resource agent 'apache' not found: no ${join(dir, 'resource.d', 'apache')} or ${join(initDir, 'apache')}`,
+      expect(loadConfig(dir, { initDir, ocfRoot }).issues.map(formatIssue)).toEqual([
+        `${res}:2: resource agent 'apache' not found: no ${join(dir, 'resource.d', 'apache')}, ${join(initDir, 'apache')} or ${join(ocfRoot, 'resource.d', 'heartbeat', 'apache')}`,
       ]);
     });
 
@@ -167,7 +169,8 @@ describe('loadConfig', () => {
       { authkeys: 0o640 },
     );
     const initDir = emptyInitDir();
-    const out = loadConfig(dir, { initDir }).issues.map(formatIssue);
+    const ocfRoot = emptyInitDir();
+    const out = loadConfig(dir, { initDir, ocfRoot }).issues.map(formatIssue);
     const ak = join(dir, 'authkeys');
     const hc = join(dir, 'ha.cf');
     const hr = join(dir, 'haresources');
@@ -179,7 +182,7 @@ describe('loadConfig', () => {
       // ha.cf has errors, but its node line is fine: 'zed' is still judged,
       // and the agent lookup still runs.
       `${hr}:1: preferred node 'zed' is not a node in ha.cf (nodes: a, b)`,
-      `${hr}:1: resource agent 'apache' not found: no ${join(dir, 'resource.d', 'apache')} or ${join(initDir, 'apache')}`,
+      `${hr}:1: resource agent 'apache' not found: no ${join(dir, 'resource.d', 'apache')}, ${join(initDir, 'apache')} or ${join(ocfRoot, 'resource.d', 'heartbeat', 'apache')}`,
     ]);
   });
 
