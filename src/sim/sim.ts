@@ -41,6 +41,7 @@ export interface SimOptions {
   hash?: boolean;             // hash every trace line (determinism checks)
   hooks?: SimHooks;
   scenario?: (s: Scenario) => Scenario;   // test-only: adjust the generated schedule
+  monitors?: boolean;         // false: no monitored resources (the schedule a seed had before they were simulated)
   /**
    * With fencing or an arbiter, flag even an overlap that begins while the
    * pair is connected (a handover). Default true; false tolerates such an
@@ -604,6 +605,9 @@ class SimNode implements CheckedNode, QuorumProcess {
       case 'monitor-failed':
         // The group leaves this node for good (until a cleanup or the peer's death): like a failed start, it may end up held nowhere.
         if (a.action === 'move') this.lastStartFailed.set(a.group, true);
+        if (a.action === 'move') s.checker.stats.monitorMoves += 1;
+        else s.checker.stats.monitorRestarts += 1;
+        if (a.result === 'timeout') s.checker.stats.monitorTimeouts += 1;
         return;
       case 'quorum-changed':
         for (const d of a.changed) {
@@ -961,6 +965,7 @@ class Sim implements QuorumHost {
         const w = this.nodes[f.n].world.get(f.group);
         if (!w?.[f.index]) return 'no effect (not up there)';
         w[f.index] = false;
+        this.checker.onKill(this.t);
         return '';
       }
       case 'mon':
@@ -1108,7 +1113,7 @@ export function describeFault(f: Fault): string {
 }
 
 export function runSeed(seed: number, opts: SimOptions = {}): SimResult {
-  let scenario = makeScenario(seed);
+  let scenario = makeScenario(seed, opts.monitors === false ? { monitors: false } : {});
   if (opts.scenario) scenario = opts.scenario(scenario);
   return new Sim(scenario, opts).run();
 }
