@@ -7,7 +7,7 @@
 //
 // Traffic stays inside the namespaces this file creates (prefix tdsaf, 10.150.2.x).
 
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -58,9 +58,7 @@ exit 2
 
   it('the peer fences the node whose stop failed, and only then starts the group', async () => {
     writeFileSync(stuck('alpha'), '');
-    writeFileSync(up('alpha'), '', { flag: 'a' });
     // The service dies: the monitor restarts it in place, and that stop fails.
-    const { unlinkSync } = await import('node:fs');
     unlinkSync(up('alpha'));
     await waitFor('alpha powered off by beta', async () => (p.power.alpha!.power() === 'off' ? true : undefined), 20_000);
     const b = await p.waitForStatus('beta', 'beta running the group', (s) => s.groups[0]?.local.phase === 'running', 15_000) as Status;
