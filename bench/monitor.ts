@@ -23,27 +23,14 @@ import { join } from 'node:path';
 import { KEEPALIVED_BIN, KeepalivedPair } from '../lab/keepalived.js';
 import { Pair, type NodeName } from '../lab/pair.js';
 import { LineWatcher, sh, sleep, waitFor } from '../lab/sh.js';
+import { benchUsage, parseBenchArgs } from './args.js';
 
 const USAGE = 'usage: npm run bench:monitor -- [--runs 5] [--interval 1] [--impl tandem,keepalived,heartbeat] [--watch-s 5]';
 const OPTIONS = ['runs', 'interval', 'impl', 'watch-s'];
 type Impl = 'tandem' | 'keepalived' | 'heartbeat';
 
-function usage(msg: string): never {
-  console.error(`bench:monitor: ${msg}\n${USAGE}`);
-  process.exit(2);
-}
-
-function parseArgs(argv: string[]): Map<string, string> {
-  const out = new Map<string, string>();
-  for (let i = 0; i < argv.length; i += 2) {
-    const a = argv[i]!;
-    if (!a.startsWith('--') || !OPTIONS.includes(a.slice(2))) usage(`unknown argument '${a}'`);
-    const v = argv[i + 1];
-    if (v === undefined || v.startsWith('--')) usage(`${a} needs a value`);
-    out.set(a.slice(2), v);
-  }
-  return out;
-}
+const usage = (msg: string): never => benchUsage('bench:monitor', USAGE, msg);
+const parseArgs = (argv: string[]): Map<string, string> => parseBenchArgs('bench:monitor', USAGE, OPTIONS, argv);
 
 const other = (n: NodeName): NodeName => (n === 'alpha' ? 'beta' : 'alpha');
 const median = (xs: number[]): number => {

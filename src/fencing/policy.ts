@@ -210,13 +210,11 @@ export function fencingStep(s: FencingState, ev: FencingEvent, now: number): Fen
       break;
     case 'peer-stop-failed':
       if (s.phase !== 'idle' || s.cfg.devices.length === 0) break;
+      reset(s);
       s.reason = `${s.cfg.peer} could not stop ${ev.groups.join(', ')}`;
       s.deadSince = now;
       s.phase = 'delayed';
       s.fenceAt = now;
-      s.rounds = 0;
-      s.device = 0;
-      s.roundErrors = [];
       out.push({ kind: 'log', level: 'warn', message: `${s.reason}: fencing it now, before its groups start here` });
       break;
   }
