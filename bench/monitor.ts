@@ -4,7 +4,8 @@
 //
 // The service is the same on every implementation: a socat listener on the
 // VIP with a pid file, started by a script. Each run SIGKILLs it on the node
-// that serves it (t0 just before the kill) and times, from log lines stamped
+// that serves it, at a random point of the check interval (t0 just before
+// the kill), and times, from log lines stamped
 // as they arrive (`tail -F` of each daemon's log, no polling):
 //   - detection: t0 → the daemon says the check failed (tandem: "monitor
 //     websvc: not-running"; keepalived: "VRRP_Script(chk_websvc) failed");
@@ -39,20 +40,30 @@ const median = (xs: number[]): number => {
 };
 const fmt = (xs: number[]): string => (xs.length ? `${median(xs).toFixed(0)} ms (min ${Math.min(...xs).toFixed(0)}, max ${Math.max(...xs).toFixed(0)}, n=${xs.length})` : '-');
 
-/** The service script: LSB status codes; the same for every implementation. */
-function serviceScript(pidFile: string, vip: string, node: NodeName): string {
+/**
+ * The service script: LSB status codes; the same for every implementation.
+ * `bind` is the VIP where the HA daemon starts the service with the VIP
+ * (tandem, Heartbeat); keepalived does not start services: there it runs on
+ * both nodes on every address (0.0.0.0), as keepalived users run theirs.
+ */
+function serviceScript(pidFile: string, bind: string, node: NodeName): string {
+  // A killed service stays a zombie until it is reaped, and this machine's
+  // PID 1 (a container's process manager) reaps orphans only every second or
+  // so; kill -0 would call the zombie running. up() reads its state instead,
+  // so the figures are the daemon's, not the reaper's.
   return `#!/bin/sh
 PIDF=${pidFile}
+up() { [ -f $PIDF ] && kill -0 $(cat $PIDF) 2>/dev/null && ! grep -q '^State:[[:space:]]*Z' /proc/$(cat $PIDF)/status 2>/dev/null; }
 case "$1" in
   start)
-    if [ -f $PIDF ] && kill -0 $(cat $PIDF) 2>/dev/null; then exit 0; fi
-    setsid socat TCP-LISTEN:7000,bind=${vip},reuseaddr,fork SYSTEM:'echo ${node}' </dev/null >/dev/null 2>&1 &
+    if up; then exit 0; fi
+    setsid socat TCP-LISTEN:7000,bind=${bind},reuseaddr,fork SYSTEM:'echo ${node}' </dev/null >/dev/null 2>&1 &
     echo $! > $PIDF; exit 0 ;;
   stop)
     if [ -f $PIDF ]; then kill $(cat $PIDF) 2>/dev/null; rm -f $PIDF; fi; exit 0 ;;
   status)
     [ -f $PIDF ] || exit 3
-    kill -0 $(cat $PIDF) 2>/dev/null && exit 0
+    up && exit 0
     exit 1 ;;
 esac
 exit 2
@@ -90,6 +101,8 @@ async function benchTandem(runs: number, intervalS: number, threshold: number, p
     for (let i = 0; i < runs; i++) {
       // Steady: at least one good check since the last recovery.
       await p.waitForStatus(holder, 'a good check', (s) => (s as unknown as { groups: Array<{ monitors: Array<{ last: { result: string } | null }> }> }).groups[0]!.monitors[0]?.last?.result === 'running', 20_000);
+      // The kill lands at a random point of the check interval, as a crash would (not just after a check).
+      await sleep(Math.random() * intervalS * 1000);
       const pid = pidOf(join(p.dir(holder), 'websvc.pid'));
       if (!pid) throw new Error(`tandem run ${i + 1}: no service on ${holder}`);
       const t0 = performance.now();
@@ -121,18 +134,19 @@ async function benchTandem(runs: number, intervalS: number, threshold: number, p
 async function benchKeepalived(runs: number, intervalS: number, prefix: string, net: string): Promise<Result> {
   if (!existsSync(KEEPALIVED_BIN)) return { detect: [], restarted: [], moved: [], note: `not installed (${KEEPALIVED_BIN}; apt-get install keepalived)` };
   const pair = new KeepalivedPair({ prefix, net, workDir: join(tmpdir(), 'tandem-bench-monitor-ka'), advertInt: 1, preempt: false });
-  const res: Result = { detect: [], restarted: [], moved: [], note: 'no restart in place: a failing vrrp_script puts the instance in FAULT, the VIP moves' };
+  const res: Result = { detect: [], restarted: [], moved: [], note: 'no restart in place: a failing vrrp_script puts the instance in FAULT, the VIP moves (the service runs on both nodes; keepalived starts none)' };
   const watchers: LineWatcher[] = [];
   try {
     await pair.setup();
     for (const n of ['alpha', 'beta'] as const) {
       const pidFile = join(pair.dir(n), 'websvc.pid');
       const script = join(pair.dir(n), 'websvc');
-      writeFileSync(script, serviceScript(pidFile, pair.vip, n), { mode: 0o755 });
+      writeFileSync(script, serviceScript(pidFile, '0.0.0.0', n), { mode: 0o755 });
       const conf = readFileSync(pair.configFile(n), 'utf8')
         .replace('global_defs {', 'global_defs {\n    enable_script_security\n    script_user root')
-        .replace('vrrp_instance VI_1 {', `vrrp_script chk_websvc {\n    script "${script} status"\n    interval ${intervalS}\n    timeout ${intervalS}\n    fall 1\n    rise 1\n}\nvrrp_instance VI_1 {\n    track_script {\n        chk_websvc\n    }\n    notify_master "${script} start"\n    notify_backup "${script} stop"\n    notify_fault "${script} stop"`);
+        .replace('vrrp_instance VI_1 {', `vrrp_script chk_websvc {\n    script "${script} status"\n    interval ${intervalS}\n    timeout ${intervalS}\n    fall 1\n    rise 1\n}\nvrrp_instance VI_1 {\n    track_script {\n        chk_websvc\n    }`);
       writeFileSync(pair.configFile(n), conf);
+      await sh('ip', ['netns', 'exec', pair.ns[n], script, 'start']);
     }
     pair.startNode('alpha');
     await waitFor('keepalived: alpha MASTER', async () => ((await pair.holdsVip('alpha')) ? true : undefined), 20_000, 20);
@@ -141,9 +155,9 @@ async function benchKeepalived(runs: number, intervalS: number, prefix: string, 
     watchers.push(logs.alpha, logs.beta);
     let holder: NodeName = 'alpha';
     for (let i = 0; i < runs; i++) {
-      await waitFor('keepalived: the service up on the holder', async () => (pidOf(join(pair.dir(holder), 'websvc.pid')) ? true : undefined), 20_000, 20);
+      await waitFor('keepalived: the holder has the VIP', async () => ((await pair.holdsVip(holder)) ? true : undefined), 20_000, 20);
       // The other node's script must be good again (rise 1), or it cannot take over.
-      await sleep(3 * intervalS * 1000);
+      await sleep((3 + Math.random()) * intervalS * 1000);
       const pid = pidOf(join(pair.dir(holder), 'websvc.pid'))!;
       const t0 = performance.now();
       process.kill(pid, 'SIGKILL');
@@ -154,6 +168,8 @@ async function benchKeepalived(runs: number, intervalS: number, prefix: string, 
       const moved = await logs[peer].first(/Entering MASTER STATE/, t0, 20_000);
       if (!moved) throw new Error(`keepalived run ${i + 1}: ${peer} never became MASTER`);
       res.moved.push(moved.at - t0);
+      // The killed service comes back (as an operator or systemd would bring it back), so that node can take the VIP on the next run.
+      await sh('ip', ['netns', 'exec', pair.ns[holder], join(pair.dir(holder), 'websvc'), 'start']);
       holder = peer;
     }
   } finally {
