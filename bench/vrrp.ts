@@ -38,28 +38,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KEEPALIVED_BIN, KeepalivedPair, type VrrpImpl } from '../lab/keepalived.js';
 import { LineWatcher, sleep, waitFor } from '../lab/sh.js';
+import { benchUsage, parseBenchArgs } from './args.js';
 
 const IMPLS: VrrpImpl[] = ['tandem', 'keepalived'];
 const USAGE = 'usage: npm run bench:vrrp -- [--runs 5] [--advert 0.1,0.01] [--impl tandem,keepalived] [--json FILE] [--prefix tdvb] [--net 10.241]';
 const OPTIONS = ['runs', 'advert', 'impl', 'json', 'prefix', 'net'];
 
-function usage(msg: string): never {
-  console.error(`bench:vrrp: ${msg}\n${USAGE}`);
-  process.exit(2);
-}
-
-/** --name VALUE pairs; anything else is a usage error. */
-function parseArgs(argv: string[]): Map<string, string> {
-  const out = new Map<string, string>();
-  for (let i = 0; i < argv.length; i += 2) {
-    const a = argv[i]!;
-    if (!a.startsWith('--') || !OPTIONS.includes(a.slice(2))) usage(`unknown argument '${a}'`);
-    const v = argv[i + 1];
-    if (v === undefined || v.startsWith('--')) usage(`${a} needs a value`);
-    out.set(a.slice(2), v);
-  }
-  return out;
-}
+const usage = (msg: string): never => benchUsage('bench:vrrp', USAGE, msg);
+const parseArgs = (argv: string[]): Map<string, string> => parseBenchArgs('bench:vrrp', USAGE, OPTIONS, argv);
 
 interface Run { vipMs: number; reachMs: number; fromAdvertMs: number }
 interface Row { impl: VrrpImpl; advertInt: number; runs: Run[]; falseTakeovers: number }

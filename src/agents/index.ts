@@ -10,6 +10,7 @@ import { namedParams, ocfName, systemdUnit } from '../config/haresources.js';
 import { UserError } from '../util/errors.js';
 import { DEFAULT_OCF_ROOT, OcfAgent, ocfPath, type OcfTarget } from './ocf.js';
 import { findScript, ScriptAgent } from './script.js';
+import { SystemdAgent, systemdProblem } from './systemd.js';
 import type { AgentContext, ResourceAgent } from './types.js';
 
 export const NATIVE_AGENTS: readonly string[] = ['IPaddr', 'IPaddr2', 'IPv6addr'];
@@ -31,7 +32,7 @@ export function createAgent(resource: Resource, ctx: AgentContext, net: NetCore,
   switch (kind.kind) {
     case 'native': return new IpAddrAgent(resource, ctx, net, owner);
     case 'ocf': return new OcfAgent(resource, ctx, kind.target);
-    case 'systemd': throw new UserError(`resource "${resource.spec}": systemd units (${kind.unit}) are not supported yet`);
+    case 'systemd': return new SystemdAgent(resource, ctx, kind.unit);
     case 'script': return new ScriptAgent(resource, ctx);
   }
 }
@@ -83,6 +84,12 @@ export async function checkAgentParams(groups: readonly ResourceGroup[], file: s
         kind = resolveAgent(r, ctx);
       } catch (e) {
         issues.push({ file, line: g.line, message: e instanceof Error ? e.message : String(e) });
+        continue;
+      }
+      if (kind.kind === 'systemd') {
+        // Checked where the configuration runs: a unit on a host without systemd cannot start.
+        const problem = systemdProblem();
+        if (problem) issues.push({ file, line: g.line, message: `resource '${r.spec}': ${problem}` });
         continue;
       }
       if (kind.kind !== 'ocf') continue;
@@ -149,3 +156,4 @@ export function groupSpecOf(g: ResourceGroup, agents: readonly ResourceAgent[] |
 export async function prepareAgents(agents: Iterable<ResourceAgent>): Promise<void> {
   for (const a of agents) await a.prepare?.();
 }
+export { SystemdAgent, systemdProblem, activeStateOutcome, busctlValue } from './systemd.js';

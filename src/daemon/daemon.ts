@@ -301,7 +301,9 @@ export class Daemon {
     this.runtime = new NodeRuntime({
       self: node, peer: this.peer, paths: this.paths.map((p) => p.name),
       keepaliveMs: h.keepaliveMs, warntimeMs: h.warntimeMs, deadtimeMs: h.deadtimeMs, initdeadMs: h.initdeadMs,
-      autoFailback: h.autoFailback, stopRetries: 10, stopRetryDelayMs: 1000,
+      // With fencing a stop that keeps failing ends in this node being fenced (Pacemaker fences at the
+      // first failure); a few retries ride out a transient error first.
+      autoFailback: h.autoFailback, stopRetries: h.fencing ? 2 : 10, stopRetryDelayMs: 1000,
       groups: config.groups.map((g) => groupSpecOf(g, this.agents.get(g.name))),
       generation: this.generation, uuid: this.uuid, authkeys: config.authkeys,
       persisted: {

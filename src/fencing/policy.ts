@@ -103,7 +103,13 @@ export type FencingEvent =
   | { kind: 'peer-dead'; reason: 'silent' | 'initdead' | 'left'; selfHeld: number; peerHeld?: number }
   | { kind: 'fence-done'; id: number; ok: boolean; error?: string }
   | { kind: 'check-done'; device: number; ok: boolean; error?: string }
-  | { kind: 'operator'; op: 'confirm-off' | 'unblock-startup' | 'retry-now' };
+  | { kind: 'operator'; op: 'confirm-off' | 'unblock-startup' | 'retry-now' }
+  /**
+   * The peer, still heard, reports groups it could not stop: it cannot prove
+   * them down, so it is fenced now (no race delay: it asked), and its groups
+   * are taken over once it is confirmed off and declared dead.
+   */
+  | { kind: 'peer-stop-failed'; groups: string[] };
 
 export interface FenceRecordDraft {
   target: string;
@@ -201,6 +207,15 @@ export function fencingStep(s: FencingState, ev: FencingEvent, now: number): Fen
       break;
     case 'operator':
       onOperator(s, ev.op, now, out);
+      break;
+    case 'peer-stop-failed':
+      if (s.phase !== 'idle' || s.cfg.devices.length === 0) break;
+      reset(s);
+      s.reason = `${s.cfg.peer} could not stop ${ev.groups.join(', ')}`;
+      s.deadSince = now;
+      s.phase = 'delayed';
+      s.fenceAt = now;
+      out.push({ kind: 'log', level: 'warn', message: `${s.reason}: fencing it now, before its groups start here` });
       break;
   }
   advance(s, now, out);

@@ -31,6 +31,8 @@ export interface StatusParams {
   failed: string[];
   /** Groups the sender hands to its peer (standby/takeover). Sent as tg_standby when given. */
   standby?: string[];
+  /** Groups the sender could not stop (it may still run them): sent as tg_stopfail when non-empty. */
+  stopFailed?: string[];
   /** More tandem fields (`tg_` names) placed after tg_failed, e.g. tg_ping/tg_hears. */
   extra?: Array<[string, string]>;
 }
@@ -56,6 +58,8 @@ export interface Status {
   hearsSeq?: number;
   /** Groups the sender hands to the receiver (tg_standby); undefined = field absent (Heartbeat, older tandem). */
   standby?: string[];
+  /** Groups the sender could not stop (tg_stopfail); undefined = none. */
+  stopFailed?: string[];
 }
 
 // Heartbeat's ttl is hopfudge (default 1) + node count; tandem is always a pair.
@@ -91,6 +95,7 @@ export function buildStatus(p: StatusParams): Field[] {
     ...(p.hearsSeq !== undefined ? [hexField('tg_hears_seq', p.hearsSeq)] : []),
     groupList('tg_failed', p.failed),
     ...(p.standby !== undefined ? [groupList('tg_standby', p.standby)] : []),
+    ...(p.stopFailed?.length ? [groupList('tg_stopfail', p.stopFailed)] : []),
     ...(p.extra ?? []).map(([name, value]) => field(name, value)),
     field('src', p.src),
     field('srcuuid', p.srcUuid, 1),
@@ -152,6 +157,8 @@ export function parseStatus(fields: readonly Field[]): Status {
   const dt = optionalHex(fields, 'dt');
   if (dt !== undefined) s.deadtimeMs = dt;
   if (str(fields, 'tg_standby') !== undefined) s.standby = splitGroups(fields, 'tg_standby');
+  const stopFailed = splitGroups(fields, 'tg_stopfail');
+  if (stopFailed.length) s.stopFailed = stopFailed;
   return s;
 }
 

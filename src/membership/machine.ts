@@ -62,6 +62,8 @@ export interface PeerReport {
   failed: string[];
   /** Groups the peer hands to this node (tg_standby); absent = the peer does not say (Heartbeat, older tandem). */
   standby?: string[];
+  /** Groups the peer could not stop (tg_stopfail): it cannot prove them down; absent = none. */
+  stopFailed?: string[];
   deadtimeMs?: number;
   /** The peer's reachable ping targets (tg_ping), when it reports them. */
   reach?: { up: number; total: number };

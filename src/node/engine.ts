@@ -7,7 +7,7 @@ import {
   type MembershipAction, type MembershipConfig, type MembershipEvent, type MembershipState, type PeerReport,
 } from '../membership/machine.js';
 import {
-  allReleased, failedGroups, groupsOf, heldGroups, initResources, yieldingGroups, resourcesDeadline, resourcesStep,
+  allReleased, failedGroups, groupsOf, heldGroups, initResources, stopFailedGroups, yieldingGroups, resourcesDeadline, resourcesStep,
   type ResourcesAction, type ResourcesConfig, type ResourcesEvent, type ResourcesState,
 } from '../resources/machine.js';
 import { acceptPeerMessage, ASK_WINDOW } from '../membership/machine.js';
@@ -198,6 +198,8 @@ export interface OutgoingStatus {
   failed: string[];
   /** Groups this node hands to its peer (tg_standby). */
   standby: string[];
+  /** Groups whose stop kept failing here (tg_stopfail): with fencing, the peer fences this node before it starts them. */
+  stopFailed?: string[];
   /** tandem's extra status fields (tg_ping, tg_hears), only with quorum configured. */
   extra?: Array<[string, string]>;
   /** The peer generation we hear now, or null. */
@@ -517,6 +519,9 @@ export function engineStep(s: EngineState, ev: EngineEvent, now: number): Engine
         }, now));
       }
     }
+    // The peer could not stop a group: it cannot prove it down, so it is fenced before the group starts here.
+    const stopFailed = s.m.peer.liveness === 'up' ? s.m.peer.report?.stopFailed : undefined;
+    if (stopFailed?.length && mActs.some((a) => a.kind === 'peer-report')) fActs.push(...fencingStep(f, { kind: 'peer-stop-failed', groups: stopFailed }, now));
     if (ev.kind === 'fence-done' || ev.kind === 'check-done' || ev.kind === 'operator') fActs.push(...fencingStep(f, ev, now));
     fActs.push(...fencingStep(f, { kind: 'tick' }, now));
     for (const a of fActs) if (a.kind === 'may-take-over' && s.peerWhy) s.peerWhy += `; ${TAKE_OVER_WORDS[a.reason]}`;
@@ -689,7 +694,11 @@ function outgoing(s: EngineState, seq: number, released: boolean): OutgoingStatu
   if ((released || s.r.stopping) && !s.m.peer.report?.heartbeat) status = 'dead';
   const hears = s.m.peer.liveness === 'up' ? s.m.peer.generation ?? null : null;
   const hearsSeq = hears !== null ? s.m.peer.lastSeq : undefined;
-  const base = { seq, status, hold: heldGroups(s.r), yielding: yieldingGroups(s.r), failed: failedGroups(s.r), standby: [...(s.r.standby ?? [])], hears, ...(hearsSeq !== undefined ? { hearsSeq } : {}) };
+  const stopFailed = stopFailedGroups(s.r);
+  const base = {
+    seq, status, hold: heldGroups(s.r), yielding: yieldingGroups(s.r), failed: failedGroups(s.r), standby: [...(s.r.standby ?? [])], hears,
+    ...(hearsSeq !== undefined ? { hearsSeq } : {}), ...(stopFailed.length ? { stopFailed } : {}),
+  };
   if (!s.q) return base;
   const hearsPeer = s.m.peer.liveness === 'up';
   if (!hearsPeer) s.hearsRunFrom = undefined;

@@ -169,6 +169,7 @@ export class NodeRuntime {
       },
       {
         self: spec.self, autoFailback: spec.autoFailback, stopRetries: spec.stopRetries, stopRetryDelayMs: spec.stopRetryDelayMs,
+        ...(spec.fencing && spec.fencing.devices.length ? { fencing: true } : {}),
         generation: spec.generation, groups: spec.groups,
       },
       clock.now(),

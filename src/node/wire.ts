@@ -55,6 +55,7 @@ export function statusDatagram(s: OutgoingStatus, from: Sender, wallSeconds: num
     status: s.status, deadtimeMs: from.deadtimeMs, src: from.node, srcUuid: from.uuid,
     seq: s.seq, generation: from.generation, wallSeconds,
     hold: s.hold, yielding: s.yielding, failed: s.failed, standby: s.standby, hears: s.hears,
+    ...(s.stopFailed?.length ? { stopFailed: s.stopFailed } : {}),
     ...(s.hearsSeq !== undefined ? { hearsSeq: s.hearsSeq } : {}),
     ...(s.extra ? { extra: s.extra } : {}),
   });
@@ -67,6 +68,7 @@ export function encodeStatus(s: OutgoingStatus, from: Sender, wallSeconds: numbe
     status: s.status, deadtimeMs: from.deadtimeMs, src: from.node, srcUuid: from.uuid,
     seq: s.seq, generation: from.generation, wallSeconds,
     hold: s.hold, yielding: s.yielding, failed: s.failed, standby: s.standby, hears: s.hears,
+    ...(s.stopFailed?.length ? { stopFailed: s.stopFailed } : {}),
     ...(s.hearsSeq !== undefined ? { hearsSeq: s.hearsSeq } : {}),
     ...(s.extra ? { extra: s.extra } : {}),
   }), from.authkeys);
@@ -138,6 +140,7 @@ export function readDatagram(buf: Buffer, path: string, to: Receiver, wallS: num
       ...(st.standby !== undefined ? { standby: st.standby } : {}),
       // Every tandem status carries tg_hold (empty or not); a Heartbeat node's never does.
       ...(fields.some((f) => f.name === 'tg_hold') ? {} : { heartbeat: true as const }),
+      ...(st.stopFailed !== undefined ? { stopFailed: st.stopFailed } : {}),
     };
     if (to.quorum) {
       const qr = parseQuorumFields((name) => str(fields, name));

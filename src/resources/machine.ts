@@ -59,6 +59,8 @@ export interface ResourcesConfig {
   stopRetries: number;      // failed stops are retried this many times before giving up
   stopRetryDelayMs: number;
   generation?: number;      // this incarnation's generation, to tell reports written before the peer heard it
+  /** ha.cf configures fencing: a stop that keeps failing is ended by the peer fencing this node (the alert says which). */
+  fencing?: boolean;
 }
 
 export type GroupPhase =
@@ -250,6 +252,10 @@ export function heldGroups(s: ResourcesState): string[] {
  */
 export function yieldingGroups(s: ResourcesState): string[] {
   return s.cfg.groups.filter((g) => YIELDING.has(s.groups[g.name]!.phase)).map((g) => g.name);
+}
+/** Groups whose stop kept failing here: they may still run, and only a fence can prove them down. */
+export function stopFailedGroups(s: ResourcesState): string[] {
+  return s.cfg.groups.filter((g) => s.groups[g.name]!.phase === 'stop-failed').map((g) => g.name);
 }
 export function failedGroups(s: ResourcesState): string[] {
   return s.cfg.groups.filter((g) => s.groups[g.name]!.phase === 'failed').map((g) => g.name);
@@ -869,7 +875,12 @@ function onOpDone(s: ResourcesState, ev: Extract<ResourcesEvent, { kind: 'op-don
   g.lastError = ev.error ?? 'stop failed';
   if (g.stopAttempts > s.cfg.stopRetries) {
     setPhase(g, 'stop-failed', now, out, ev.group, { code: 'stop-failed', reason: `resource ${ev.index + 1} could not be stopped: ${g.lastError}` });
-    out.push({ kind: 'alert', group: ev.group, message: `resource ${ev.index + 1} could not be stopped after ${g.stopAttempts} attempts: ${g.lastError}; the group stays held here until an operator intervenes` });
+    out.push({
+      kind: 'alert', group: ev.group,
+      message: `resource ${ev.index + 1} could not be stopped after ${g.stopAttempts} attempts: ${g.lastError}; ` + (s.cfg.fencing
+        ? `this node cannot prove it down: ${s.cfg.peer ?? 'the peer'} fences this node before it starts the group`
+        : `this node cannot prove it down and no fencing is configured (ha.cf stonith_host), so ${s.cfg.peer ?? 'the peer'} may not start it either: the group is BLOCKED until an operator stops it by hand and runs tandem cleanup`),
+    });
     return;
   }
   g.retryAt = now + s.cfg.stopRetryDelayMs;

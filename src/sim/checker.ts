@@ -4,6 +4,9 @@
 // and derives its time bounds.
 
 import type { GroupPhase } from '../resources/machine.js';
+
+/** A phase in which a node claims a group (a monitor's restart in place claims it throughout). */
+const claimPhase = (p: GroupPhase | undefined): boolean => p === 'starting' || p === 'running' || p === 'restarting';
 import type { Bounds } from './scenario.js';
 
 export type Proc = 'down' | 'booting' | 'up' | 'closing';
@@ -70,6 +73,12 @@ export interface CheckStats {
   tightOverlaps: number;    // ... of those, overlaps with arbiter_safety below the stop walk (statistic only)
   ipfailHandovers: number;  // a node gave a group up because its peer reached more ping targets
   noGrantReleases: number;  // a node gave a group up because it heard neither its peer nor a lease
+  kills: number;            // monitored resources that died while up (a service crash)
+  killRepairs: number;      // ... after which every group was held by exactly one node again while all stayed healthy
+  killRepairMaxShare: number; // the longest such repair as a share of bounds.killMs (at most 1, else liveness is flagged)
+  monitorRestarts: number;  // monitor failures answered by a restart in place
+  monitorMoves: number;     // monitor failures that reached migration-threshold: the group moved
+  monitorTimeouts: number;  // monitor calls reported as timed out (a hung check killed at its timeout)
 }
 
 export class Checker {
@@ -78,6 +87,7 @@ export class Checker {
     dualSteps: 0, dualWindowMaxMs: 0, settledChecks: 0, soloChecks: 0, startChecks: 0,
     fences: 0, takeovers: 0, races: 0, racesActiveLost: 0, racesUnclean: 0, blockedSolo: 0,
     leaseSteps: 0, leaseHandovers: 0, arbDualSteps: 0, tightOverlaps: 0, ipfailHandovers: 0, noGrantReleases: 0,
+    kills: 0, killRepairs: 0, killRepairMaxShare: 0, monitorRestarts: 0, monitorMoves: 0, monitorTimeouts: 0,
   };
   /** An arbiter (tandem's or etcd) holds one lease per group: two running nodes never both run a group. */
   arbiter = false;
@@ -106,6 +116,10 @@ export class Checker {
   private quietSince = 0;
   /** An operator's standby/takeover/cleanup moves groups on purpose: the settle bound counts from the last one. */
   private operatorAt = -Infinity;
+  /** The last time a monitored resource died (a fault, not a disturbance of the network or the ops). */
+  private killAt = -Infinity;
+  /** A resource died while everything was healthy: measuring how long until every group is held by one node again. */
+  private repairing = false;
   /** Per group, the last step it was stop-failed on either node: its dual-hold bounds count from when it left that state. */
   private readonly stopFailedAt = new Map<string, number>();
   private survivor = -1;
@@ -126,6 +140,14 @@ export class Checker {
   /** An operator command was applied (whether or not it moved anything). */
   onOperator(t: number): void {
     this.operatorAt = t;
+  }
+
+  /** A monitored resource died on a host where it was up: liveness waits bounds.killMs for its monitor to repair it. */
+  onKill(t: number): void {
+    this.killAt = t;
+    this.stats.kills += 1;
+    // Measured only from a settled pair: before that, the settle bound is the one that counts.
+    this.repairing = this.quiet && t - Math.max(this.quietSince, this.operatorAt) > this.bounds.settleMs;
   }
 
   /** Recomputes the connection and quiet intervals; call after every event, before check(). */
@@ -155,6 +177,7 @@ export class Checker {
   check(t: number): void {
     const [a, b] = this.nodes;
     const B = this.bounds;
+    if (this.repairing) this.measureRepair(t);
     for (const n of this.nodes) {
       for (const g of this.groups) {
         if (anyUp(n, g) && !n.durableHeld.has(g)) {
@@ -175,7 +198,7 @@ export class Checker {
       const managedSince = this.stopFailedAt.get(g) ?? -Infinity;
       const pa = a.phase(g);
       const pb = b.phase(g);
-      if ((pa === 'starting' || pa === 'running') && (pb === 'starting' || pb === 'running') && this.connected && this.opQuiet) {
+      if (claimPhase(pa) && claimPhase(pb) && this.connected && this.opQuiet) {
         const since = Math.max(this.connectedSince, this.opQuietSince, managedSince);
         if (t - since > B.claimBothMs) {
           this.flag('dual-claim', t, `both nodes claim ${g} (alpha ${pa}, beta ${pb}) ${t - since} ms after they could hear each other again (bound ${B.claimBothMs} ms)`);
@@ -191,7 +214,8 @@ export class Checker {
         }
       }
       const settledFrom = Math.max(this.quietSince, this.operatorAt);
-      if (this.quiet && t - settledFrom > B.settleMs) {
+      const killed = t - this.killAt <= B.killMs;
+      if (this.quiet && t - settledFrom > B.settleMs && !killed) {
         this.stats.settledChecks += 1;
         const exempt = (a.lastStartFailed.get(g) ?? false) && (b.lastStartFailed.get(g) ?? false);
         const one = (allUp(a, g) && !anyUp(b, g)) || (allUp(b, g) && !anyUp(a, g));
@@ -199,7 +223,7 @@ export class Checker {
           this.flag('liveness', t, `group ${g} is not held by exactly one node ${t - settledFrom} ms after everything healed${settledFrom > this.quietSince ? ' and the last operator command' : ''} (bound ${B.settleMs} ms): alpha [${bits(a, g)}] ${a.phase(g)}, beta [${bits(b, g)}] ${b.phase(g)}`);
         }
       }
-      if (this.survivor >= 0 && t - this.soloSince > B.soloMs) {
+      if (this.survivor >= 0 && t - this.soloSince > B.soloMs && !killed) {
         const s = this.nodes[this.survivor]!;
         if (s.fenceBlocked) {
           // wait_for_all: a node that never heard its peer since it started takes nothing over (needs an operator).
@@ -215,6 +239,23 @@ export class Checker {
     }
   }
 
+  /** The statistic behind killMs: the time from a death to every group held by exactly one node (or failed on both). */
+  private measureRepair(t: number): void {
+    const [a, b] = this.nodes;
+    if (!this.quiet) {
+      this.repairing = false;
+      return;
+    }
+    for (const g of this.groups) {
+      const exempt = (a.lastStartFailed.get(g) ?? false) && (b.lastStartFailed.get(g) ?? false);
+      const one = (allUp(a, g) && !anyUp(b, g)) || (allUp(b, g) && !anyUp(a, g));
+      if (!exempt && !one) return;
+    }
+    this.repairing = false;
+    this.stats.killRepairs += 1;
+    this.stats.killRepairMaxShare = Math.max(this.stats.killRepairMaxShare, (t - this.killAt) / this.bounds.killMs);
+  }
+
   /**
    * A node begins starting a group. Once the pair has heard itself for longer
    * than deadtime, the peer's newest report is current, so the node must not
@@ -225,7 +266,7 @@ export class Checker {
     const peer = this.nodes[1 - who]!;
     const p = peer.phase(group);
     this.stats.startChecks += 1;
-    const claims = p === 'starting' || p === 'running';
+    const claims = claimPhase(p);
     const holds = claims || p === 'stopping' || p === 'stop-failed' || p === 'recovering';
     if (from === 'recovering' ? claims : holds) {
       this.flag('dual-start', t, `${this.nodes[who]!.name} began starting ${group} (from ${from}) while ${peer.name} had it ${p}, ${t - this.connectedSince} ms into a healthy connection (deadtime ${this.bounds.claimMs} ms)`);
@@ -247,7 +288,7 @@ export class Checker {
     const la = a.lastStartUp?.(g);
     const lb = b.lastStartUp?.(g);
     const last = la && (!lb || la.t >= lb.t) ? la : lb;
-    const claims = (x: CheckedNode) => x.phase(g) === 'starting' || x.phase(g) === 'running';
+    const claims = (x: CheckedNode) => claimPhase(x.phase(g));
     return last ? last.withPeerUp
       : (claims(a) && (a.claimedWithPeerUp?.(g) ?? false)) || (claims(b) && (b.claimedWithPeerUp?.(g) ?? false));
   }
@@ -312,7 +353,7 @@ export class Checker {
       const la = a.lastStartUp?.(g);
       const lb = b.lastStartUp?.(g);
       const last = la && (!lb || la.t >= lb.t) ? la : lb;
-      const claims = (x: CheckedNode) => x.phase(g) === 'starting' || x.phase(g) === 'running';
+      const claims = (x: CheckedNode) => claimPhase(x.phase(g));
       const handover = last ? last.withPeerUp
         : (claims(a) && (a.claimedWithPeerUp?.(g) ?? false)) || (claims(b) && (b.claimedWithPeerUp?.(g) ?? false));
       began = { t, connected: handover };

@@ -90,6 +90,8 @@ export interface NetSpec {
 }
 
 export type OpFaultMode = 'start-fail' | 'stop-fail' | 'slow';
+/** A monitor fault: the check hangs (killed at its timeout, as the runner does), errors, or is slow within its timeout. */
+export type MonitorFaultMode = 'hang' | 'fail' | 'slow';
 
 export type Fault =
   | { k: 'boot'; n: NodeIx }
@@ -103,6 +105,9 @@ export type Fault =
   | { k: 'net'; id: number; on: boolean; spec: NetSpec; label: string }
   | { k: 'ops'; id: number; on: boolean; n: NodeIx; group?: string; mode: OpFaultMode; p: number }
   | { k: 'wall-jump'; n: NodeIx; deltaS: number }
+  /** A monitored resource dies on node n (the service crashed): its monitor must notice. */
+  | { k: 'kill'; n: NodeIx; group: string; index: number }
+  | { k: 'mon'; id: number; on: boolean; n: NodeIx; mode: MonitorFaultMode; p: number }
   | { k: 'device'; id: number; on: boolean; n: NodeIx; mode: DeviceFaultMode; permanent: boolean }
   /** The link between a node and the arbiter; spec.paths = nodes, spec.dirs: 0 = node to arbiter, 1 = arbiter to node. */
   | { k: 'arb-net'; id: number; on: boolean; spec: NetSpec; label: string }
@@ -134,6 +139,7 @@ export interface Bounds {
   fenceMs: number;          // with fencing, a takeover may take this much longer (0 without)
   leaseMs: number;          // with an arbiter, a takeover may take this much longer for the lease (0 without)
   walkMs: number;           // a node that lost its right to a group has stopped it within this (arbiter: the safety it needs)
+  killMs: number;           // a monitored resource died: it is restarted in place or its group moved within this (0: no monitors)
   initdeadMs?: number;
 }
 
@@ -175,6 +181,27 @@ export function boundsFor(p: Params): Bounds {
   // hop is long.
   const qp = p.quorum;
   if (qp && qp.pingTargets > 0 && qp.ipfail.enabled) settleMs += 3 * K + qp.pingRttMs + eps + Math.max(p.deadtimeMs, 2 * hear);
+  // Monitoring. A dead resource is seen within detectMs: the check that
+  // read it just before it died still reports within min(timeout, O) (a
+  // healthy call), the next is issued an interval later (plus a timer's
+  // lateness) and reports within min(timeout, O). Then a restart in place
+  // (a stop walk down to it, a start walk back: 2R ops) or a move (the stop
+  // walk and the release here, a report round, the hold and the start walk
+  // there: 2 hear + 2 W + 2R ops).
+  let detectMs = 0;
+  for (const g of p.groups) for (const m of g.monitors ?? []) if (m) detectMs = Math.max(detectMs, m.intervalMs + 2 * Math.min(m.timeoutMs, O) + eps);
+  const recoverMs = 2 * hear + 2 * W + 2 * R * O;
+  // At the heal a check may still be counting a failure (a hang killed at
+  // its timeout ends the fault only when it returns: the checker's quiet
+  // clock starts then) or a service died just before it.
+  const monMs = detectMs > 0 ? detectMs + recoverMs : 0;
+  settleMs += monMs;
+  // A service that dies while everything is healthy (or alone) starts the
+  // clock again: a walk already under way (a start with its hold, or a
+  // restart after an earlier death: 2R ops and a write) ends, the first
+  // check comes an interval after the group runs again, then detection and
+  // recovery as above.
+  const killMs = detectMs > 0 ? 2 * R * O + W + detectMs + recoverMs : 0;
   // Alone: the peer is declared dead after deadtime (initdead if we just
   // booted), then a pending stop walk and a start walk.
   const soloMs = Math.max(p.deadtimeMs, p.initdeadMs) + eps + Sr + 2 * W + (2 * R + 1) * O;
@@ -207,10 +234,19 @@ export function boundsFor(p: Params): Bounds {
     }
     if (q.pingTargets > 0) leaseMs += 3 * p.keepaliveMs + q.pingRttMs + eps;
   }
-  return { hopMs: hop, hearMs: hear, writeMs: W, opMs: O, claimMs: p.deadtimeMs, claimBothMs, dualMs, settleMs, soloMs: soloMs + fenceMs + leaseMs, fenceMs, leaseMs, walkMs, initdeadMs: p.initdeadMs };
+  return { hopMs: hop, hearMs: hear, writeMs: W, opMs: O, claimMs: p.deadtimeMs, claimBothMs, dualMs, settleMs, soloMs: soloMs + fenceMs + leaseMs + monMs, fenceMs, leaseMs, walkMs, killMs, initdeadMs: p.initdeadMs };
 }
 
-export function makeScenario(seed: number): Scenario {
+export interface ScenarioOptions {
+  /**
+   * Draw monitored resources (default true). false replays the schedule a
+   * seed had before monitoring was simulated: the seeds named in the tests
+   * for the bugs they found.
+   */
+  monitors?: boolean;
+}
+
+export function makeScenario(seed: number, opts: ScenarioOptions = {}): Scenario {
   const r = new Rng(seed, 1);
   const K = r.pick([100, 200, 250, 500, 1000]);
   const D = K * r.int(3, 10);
@@ -311,6 +347,19 @@ export function makeScenario(seed: number): Scenario {
       pingRttMs: qr.int(0, lan),
       rates: [rate(), rate(), rate()],
     };
+  }
+  // Monitors, from a stream of their own: a seed without them has the
+  // schedule it had before monitoring was simulated.
+  const mr = new Rng(seed, 8);
+  const monitored = mr.chance(0.4) && opts.monitors !== false;
+  if (monitored) {
+    for (const g of groups) {
+      const monitors = Array.from({ length: g.resourceCount }, () => (mr.chance(0.6) ? {
+        intervalMs: mr.pick([K, 2 * K, 4 * K]), timeoutMs: mr.pick([K, 2 * K]),
+        migrationThreshold: mr.pick([1, 2, 3]), failureTimeoutMs: mr.pick([0, 20 * K]),
+      } : undefined));
+      if (monitors.some(Boolean)) g.monitors = monitors;
+    }
   }
   const bounds = boundsFor(params);
   if (bounds.hearMs >= D) throw new Error(`seed ${seed}: deadtime ${D} ms does not exceed keepalive + one hop (${bounds.hearMs} ms)`);
@@ -525,6 +574,22 @@ export function makeScenario(seed: number): Scenario {
       const at = or.chance(0.8) ? or.int(0, H - 1) : or.int(Math.floor(H * 0.9), H - 1);
       const op = or.weighted([['standby', 3], ['takeover', 3], ['cleanup', 2]] as const);
       add(at, { k: 'operator', n: or.chance(0.5) ? 0 : 1, op, which: or.weighted([['all', 2], ['local', 1], ['foreign', 1]] as const), group: or.pick(groups).name });
+    }
+  }
+  if (monitored && groups.some((g) => g.monitors)) {
+    const targets = groups.flatMap((g) => (g.monitors ?? []).flatMap((m, index) => (m ? [{ group: g.name, index }] : [])));
+    const kills = mr.weighted([[1, 3], [mr.int(2, 6), 3], [mr.int(7, 15), 1]] as const);
+    for (let i = 0; i < kills; i++) {
+      const t = mr.pick(targets);
+      add(mr.int(0, H - 1), { k: 'kill', n: mr.chance(0.5) ? 0 : 1, group: t.group, index: t.index });
+    }
+    const monFaults = mr.int(0, 3);
+    for (let i = 0; i < monFaults; i++) {
+      const n = ++id;
+      const at = mr.int(0, H - 1);
+      const base = { k: 'mon', id: n, n: (mr.chance(0.5) ? 0 : 1) as NodeIx, mode: mr.weighted([['hang', 2], ['fail', 2], ['slow', 1]] as const), p: mr.pick([0.3, 1]) } as const;
+      add(at, { ...base, on: true });
+      add(at + duration(), { ...base, on: false });
     }
   }
   add(H, { k: 'heal-all' });

@@ -19,7 +19,7 @@ import { Checker, type CheckedNode, type CheckStats, type Proc, type Violation }
 import { EventHeap } from './heap.js';
 import { Network } from './network.js';
 import { Rng } from './rng.js';
-import { makeScenario, NODE_NAMES, type DeviceFaultMode, type Fault, type NodeIx, type OpFaultMode, type Scenario } from './scenario.js';
+import { makeScenario, NODE_NAMES, type DeviceFaultMode, type Fault, type MonitorFaultMode, type NodeIx, type OpFaultMode, type Scenario } from './scenario.js';
 import { formatEntry, Ring, TraceHash, type TraceEntry } from './trace.js';
 
 /** Test-only hooks: a deliberately broken engine must be caught by the checker. */
@@ -41,6 +41,7 @@ export interface SimOptions {
   hash?: boolean;             // hash every trace line (determinism checks)
   hooks?: SimHooks;
   scenario?: (s: Scenario) => Scenario;   // test-only: adjust the generated schedule
+  monitors?: boolean;         // false: no monitored resources (the schedule a seed had before they were simulated)
   /**
    * With fencing or an arbiter, flag even an overlap that begins while the
    * pair is connected (a handover). Default true; false tolerates such an
@@ -601,6 +602,13 @@ class SimNode implements CheckedNode, QuorumProcess {
         }
         return;
       }
+      case 'monitor-failed':
+        // The group leaves this node for good (until a cleanup or the peer's death): like a failed start, it may end up held nowhere.
+        if (a.action === 'move') this.lastStartFailed.set(a.group, true);
+        if (a.action === 'move') s.checker.stats.monitorMoves += 1;
+        else s.checker.stats.monitorRestarts += 1;
+        if (a.result === 'timeout') s.checker.stats.monitorTimeouts += 1;
+        return;
       case 'quorum-changed':
         for (const d of a.changed) {
           if (d.code === 'ipfail-handover' && this.engine && heldGroups(this.engine.r).includes(d.group)) s.checker.stats.ipfailHandovers += 1;
@@ -702,14 +710,26 @@ class SimNode implements CheckedNode, QuorumProcess {
     this.addIo(ms, { kind: 'op', faulty: fault.fail || fault.slow, land, done });
   }
 
-  /** A monitor call on the simulated host: reads whether the resource is up when it lands. */
+  /**
+   * A monitor call on the simulated host, under the runner's contract: it
+   * reads whether the resource is up when it lands; a hung one is killed at
+   * its timeout and reports a timeout; a failing one an error; a slow one
+   * takes up to its timeout.
+   */
   private runMonitor(group: string, index: number, timeoutMs: number, report: (r: { result: MonitorVerdict; detail: string } | undefined) => void): void {
-    const p = this.sim.scenario.params;
-    const ms = Math.min(timeoutMs, this.sim.rng.int(p.opMs[0], p.opMs[1]));
+    const s = this.sim;
+    const p = s.scenario.params;
+    const fault = s.monFault(this.ix);
+    const ms = fault === 'hang' ? timeoutMs : fault === 'slow' ? s.monRng.int(p.opMs[1], Math.max(p.opMs[1], timeoutMs)) : Math.min(timeoutMs, s.monRng.int(p.opMs[0], p.opMs[1]));
     let up = false;
     const land = () => { up = this.world.get(group)?.[index] ?? false; };
-    const done = () => report(this.world.has(group) ? { result: up ? 'running' : 'not-running', detail: up ? 'up' : 'down' } : undefined);
-    this.addIo(ms, { kind: 'op', faulty: false, land, done });
+    const done = () => {
+      if (!this.world.has(group)) return report(undefined);
+      if (fault === 'hang') return report({ result: 'timeout', detail: `timed out after ${timeoutMs} ms; its processes were killed` });
+      if (fault === 'fail') return report({ result: 'failed', detail: 'injected monitor error' });
+      report({ result: up ? 'running' : 'not-running', detail: up ? 'up' : 'down' });
+    };
+    this.addIo(ms, { kind: 'op', faulty: fault !== undefined, land, done });
   }
 
   private maybeExit(): void {
@@ -738,6 +758,9 @@ class Sim implements QuorumHost {
   faultyOps = 0;
   private readonly heap = new EventHeap<Queued>();
   private readonly opFaults = new Map<number, Extract<Fault, { k: 'ops' }>>();
+  private readonly monFaults = new Map<number, Extract<Fault, { k: 'mon' }>>();
+  /** Monitor durations and fault draws: a stream of their own, so seeds without monitors run as before. */
+  readonly monRng: Rng;
   private readonly deviceFaults = new Map<number, Extract<Fault, { k: 'device' }>>();
   private readonly ring: Ring;
   private readonly hash?: TraceHash;
@@ -748,6 +771,7 @@ class Sim implements QuorumHost {
     this.rng = new Rng(scenario.seed, 2);
     this.net = new Network(scenario.params.paths, new Rng(scenario.seed, 3));
     this.qrng = new Rng(scenario.seed, 6);
+    this.monRng = new Rng(scenario.seed, 9);
     const q = scenario.params.quorum;
     if (q && q.arbiter !== 'none') {
       const arb = this.arbiter = new SimArbiter(this, q, opts.hooks?.arbiterLoad);
@@ -839,6 +863,16 @@ class Sim implements QuorumHost {
     }
   }
 
+  /** The monitor fault active on node n, drawn per call: hang, fail or slow (the worst that fires). */
+  monFault(n: NodeIx): MonitorFaultMode | undefined {
+    let mode: MonitorFaultMode | undefined;
+    for (const f of this.monFaults.values()) {
+      if (f.n !== n || !this.monRng.chance(f.p)) continue;
+      if (f.mode === 'hang' || (f.mode === 'fail' && mode !== 'hang') || mode === undefined) mode = f.mode;
+    }
+    return mode;
+  }
+
   opFault(n: NodeIx, group: string, op: 'start' | 'stop'): { fail: boolean; slow: boolean } {
     let fail = false;
     let slow = false;
@@ -927,6 +961,19 @@ class Sim implements QuorumHost {
       case 'wall-jump':
         this.nodes[f.n].wallOffsetS += f.deltaS;
         return '';
+      case 'kill': {
+        const w = this.nodes[f.n].world.get(f.group);
+        if (!w?.[f.index]) return 'no effect (not up there)';
+        w[f.index] = false;
+        this.checker.onKill(this.t);
+        return '';
+      }
+      case 'mon':
+        if (f.on) {
+          this.monFaults.set(f.id, f);
+          return '';
+        }
+        return this.monFaults.delete(f.id) ? '' : 'no effect';
       case 'operator':
         this.checker.onOperator(this.t);
         return this.nodes[f.n].operator(f);
@@ -958,6 +1005,7 @@ class Sim implements QuorumHost {
           if (this.arbiter.proc === 'down') this.arbiter.boot();
         }
         this.opFaults.clear();
+        this.monFaults.clear();
         for (const [id, df] of this.deviceFaults) if (!df.permanent) this.deviceFaults.delete(id);
         const out: string[] = [];
         for (const n of this.nodes) {
@@ -1014,7 +1062,7 @@ class Sim implements QuorumHost {
         perfectPath: this.net.anyPerfectPath(),
         // A ping target that stops answering one node may move groups (ipfail): not settled.
         netQuiet: this.net.quiet(this.t) && this.gwFaults.size === 0,
-        opQuiet: this.opFaults.size === 0 && this.faultyOps === 0,
+        opQuiet: this.opFaults.size === 0 && this.monFaults.size === 0 && this.faultyOps === 0,
         fenceQuiet: this.deviceFaults.size === 0 && this.quorumQuiet(),
       });
       this.checker.check(this.t);
@@ -1051,6 +1099,8 @@ export function describeFault(f: Fault): string {
       return `ops #${f.id} ${f.mode}${p} on ${NODE_NAMES[f.n]} ${f.group ?? 'all groups'} ${f.on ? 'begins' : 'ends'}`;
     }
     case 'wall-jump': return `wall clock of ${NODE_NAMES[f.n]} jumps ${f.deltaS > 0 ? '+' : ''}${f.deltaS} s`;
+    case 'kill': return `${f.group}#${f.index} dies on ${NODE_NAMES[f.n]}`;
+    case 'mon': return `monitor fault #${f.id} ${f.mode}${f.p < 1 ? ` ${Math.round(f.p * 100)}%` : ''} on ${NODE_NAMES[f.n]} ${f.on ? 'begins' : 'ends'}`;
     case 'device': return `device #${f.id} ${f.mode}${f.permanent ? ' (for good)' : ''}: ${NODE_NAMES[f.n]}'s switch for ${NODE_NAMES[1 - f.n]} ${f.on ? 'begins' : 'recovers'}`;
     case 'arb-net': return `arbiter net #${f.id} ${f.label} ${f.on ? 'begins' : 'heals'}`;
     case 'arb-crash': return 'kill -9 the arbiter';
@@ -1063,7 +1113,7 @@ export function describeFault(f: Fault): string {
 }
 
 export function runSeed(seed: number, opts: SimOptions = {}): SimResult {
-  let scenario = makeScenario(seed);
+  let scenario = makeScenario(seed, opts.monitors === false ? { monitors: false } : {});
   if (opts.scenario) scenario = opts.scenario(scenario);
   return new Sim(scenario, opts).run();
 }

@@ -7,6 +7,11 @@ import type { EngineEvent } from '../../src/node/engine.js';
 import { makeScenario } from '../../src/sim/scenario.js';
 import { runSeed } from '../../src/sim/sim.js';
 
+// A seed named for a bug it found replays the schedule it was found with:
+// those were drawn before monitored resources were simulated (their own
+// random stream; makeScenario's monitors option).
+const asFound = { monitors: false } as const;
+
 /** Seeds (from 900,000,000) whose schedule has operator commands. */
 function operatorSeeds(count: number): number[] {
   const out: number[] = [];
@@ -29,12 +34,12 @@ describe('simulator: operator commands', () => {
   });
 
   it('seed 55836: ipfail does not take back a group handed over by standby while the peer may be starting it', () => {
-    const r = runSeed(55836);
+    const r = runSeed(55836, asFound);
     expect(r.violation, r.violation?.message).toBeUndefined();
   });
 
   it('seed 770284871: a group an operator cleans up out of stop-failed is given its walk-down time (checker)', () => {
-    const r = runSeed(770284871);
+    const r = runSeed(770284871, asFound);
     expect(r.violation, r.violation?.message).toBeUndefined();
   });
 
@@ -42,7 +47,7 @@ describe('simulator: operator commands', () => {
   // crossed, one on the other's report from before it read the standby, and
   // both started the groups on a healthy link.
   it.each([450121183, 450197239, 450401265, 450465822])('seed %i: a hand-over counts as crossed only on a report written after reading it', (seed) => {
-    const r = runSeed(seed);
+    const r = runSeed(seed, asFound);
     expect(r.violation, r.violation?.message).toBeUndefined();
   });
 

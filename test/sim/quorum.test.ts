@@ -5,6 +5,11 @@ import { yieldCpu } from '../helpers/nice.js';
 
 yieldCpu();
 
+// A seed named for a bug it found replays the schedule it was found with:
+// those were drawn before monitored resources were simulated (their own
+// random stream; makeScenario's monitors option).
+const asFound = { monitors: false } as const;
+
 // Quorum in the simulator: the arbiter (tandem's machine, or the etcd
 // model) as a third host, each node's lease machines and ping tracker, with
 // faults of the arbiter, its links and the ping targets (src/sim/quorum.ts).
@@ -109,7 +114,7 @@ describe('simulator: quorum (arbiter, etcd, ping targets)', () => {
   // 2973 (solo liveness in the same run) was not analysed: it passes since
   // these fixes, and stays here so that a return is seen.
   it.each([70344, 80075, 88666, 22629, 23021, 34807, 43754, 86319, 2973])('seed %i keeps every invariant', (seed) => {
-    const r = runSeed(seed);
+    const r = runSeed(seed, asFound);
     expect(r.violation, formatViolation(r)).toBeUndefined();
   });
 
@@ -164,7 +169,7 @@ describe('simulator: quorum (arbiter, etcd, ping targets)', () => {
   // own clock, kept it as its preferred node: both ran g1 past the bound
   // (decide.ts applyDecision: ipfail's keep yields to the both-hold rule).
   it.each([91012102, 70010875, 91031149, 200045201, 2476739868, 330341212, 400262359, 400269973, 420034641, 430071943, 440188746])('seed %i (found in a fresh range) keeps every invariant', (seed) => {
-    const r = runSeed(seed);
+    const r = runSeed(seed, asFound);
     expect(r.violation, formatViolation(r)).toBeUndefined();
   });
 

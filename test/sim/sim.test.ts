@@ -13,6 +13,11 @@ import { yieldCpu } from '../helpers/nice.js';
 
 yieldCpu();
 
+// A seed named for a bug it found replays the schedule it was found with:
+// those were drawn before monitored resources were simulated (their own
+// random stream; makeScenario's monitors option).
+const asFound = { monitors: false } as const;
+
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
 describe('simulator: seeded schedules against the real engine', () => {
@@ -21,6 +26,7 @@ describe('simulator: seeded schedules against the real engine', () => {
     let steps = 0;
     const seen = { dual: 0, settled: 0, solo: 0, starts: 0 };
     const fence = { scenarios: 0, fences: 0, takeovers: 0, races: 0, racesActiveLost: 0, blockedSolo: 0, fencedSolo: 0 };
+    const mon = { scenarios: 0, kills: 0, monitorRestarts: 0, monitorMoves: 0, monitorTimeouts: 0, killRepairs: 0 };
     // 1,200 fixed seeds (2,000 until the CI run neared its 20 minutes): fresh
     // ranges are worth more than more fixed ones, and test/sim/random.test.ts
     // runs 1,500 new seeds in every CI run.
@@ -34,6 +40,10 @@ describe('simulator: seeded schedules against the real engine', () => {
         if (r.stats.blockedSolo > 0) fence.blockedSolo += 1;
         fence.races += r.stats.races;
         fence.racesActiveLost += r.stats.racesActiveLost;
+      }
+      if (makeScenario(seed).params.groups.some((g) => g.monitors)) {
+        mon.scenarios += 1;
+        for (const k of ['kills', 'monitorRestarts', 'monitorMoves', 'monitorTimeouts', 'killRepairs'] as const) mon[k] += r.stats[k];
       }
       steps += r.steps;
       if (r.violation) failures.push(formatViolation(r));
@@ -55,6 +65,16 @@ describe('simulator: seeded schedules against the real engine', () => {
     // Fencing: about half the schedules, and in those: fences, takeovers
     // after a confirmed off, symmetric races, lone survivors that fenced
     // their peer, and some held back by wait_for_all.
+    // Monitored resources: about 40 % of the schedules (449 of these), with
+    // services killed (592), restarts in place (525), moves at
+    // migration-threshold (333), hung checks killed at their timeout (163),
+    // and deaths in a settled pair repaired within killMs (47).
+    expect(mon.scenarios).toBeGreaterThan(380);
+    expect(mon.kills).toBeGreaterThan(400);
+    expect(mon.monitorRestarts).toBeGreaterThan(350);
+    expect(mon.monitorMoves).toBeGreaterThan(200);
+    expect(mon.monitorTimeouts).toBeGreaterThan(100);
+    expect(mon.killRepairs).toBeGreaterThan(25);
     expect(fence.scenarios).toBeGreaterThan(480);
     expect(fence.scenarios).toBeLessThan(720);
     expect(fence.fences).toBeGreaterThan(250);
@@ -205,10 +225,10 @@ describe('simulator: invariants on hand-built worlds', () => {
     }
   }
   const healthy: Conditions = { perfectPath: true, netQuiet: true, opQuiet: true };
-  const setup = () => {
+  const setup = (seed = 1) => {
     const a = new FakeNode('alpha');
     const b = new FakeNode('beta');
-    const bounds = boundsFor(makeScenario(1).params);
+    const bounds = boundsFor(makeScenario(seed).params);
     return { a, b, bounds, c: new Checker([a, b], ['g1'], bounds) };
   };
 
@@ -268,6 +288,41 @@ describe('simulator: invariants on hand-built worlds', () => {
     b.lastStartFailed.set('g1', false);
     c.check(bounds.settleMs + 2);
     expect(c.violation?.kind).toBe('liveness');
+  });
+
+  // Seed 10 has monitored resources. A service that dies is a fault of its
+  // own: in a pair settled long ago, liveness waits killMs for the monitor
+  // to notice and restart it or move the group (the 7 failures of the first
+  // run with monitors: kills long after the heal, flagged at once).
+  it('a monitored service that dies in a settled pair, or on a lone survivor, has killMs to be repaired', () => {
+    const { a, b, bounds, c } = setup(10);
+    expect(bounds.killMs).toBeGreaterThan(0);
+    expect(boundsFor(makeScenario(10, { monitors: false }).params).killMs).toBe(0);
+    a.hold([true, true], 'running');
+    c.update(0, healthy);
+    const t0 = bounds.settleMs + 1;
+    c.check(t0);
+    a.world.set('g1', [true, false]);
+    c.onKill(t0);
+    c.check(t0 + bounds.killMs);
+    expect(c.violation).toBeUndefined();
+    a.world.set('g1', [true, true]);
+    c.check(t0 + bounds.killMs);
+    expect(c.stats.killRepairs).toBe(1);
+    a.world.set('g1', [true, false]);
+    c.onKill(t0 + bounds.killMs);
+    c.check(t0 + 2 * bounds.killMs + 1);
+    expect(c.violation?.kind).toBe('liveness');
+
+    const solo = setup(10);
+    solo.b.proc = 'down';
+    solo.a.hold([true, false], 'running');
+    solo.c.update(0, healthy);
+    solo.c.onKill(solo.bounds.soloMs);
+    solo.c.check(solo.bounds.soloMs + solo.bounds.killMs);
+    expect(solo.c.violation).toBeUndefined();
+    solo.c.check(solo.bounds.soloMs + solo.bounds.killMs + 1);
+    expect(solo.c.violation?.kind).toBe('solo-liveness');
   });
 
   it('solo liveness: a lone survivor must hold everything after its bound', () => {
@@ -388,12 +443,12 @@ describe('simulator: regressions (bugs the simulator found)', () => {
   // it, and unwound only the resources this run had started; leftovers from
   // before the crash stayed up while the store was told "not held".
   it('seed 94: leftovers are stopped when a resumed group is given up', () => {
-    const r = runSeed(94);
+    const r = runSeed(94, asFound);
     expect(r.violation, formatViolation(r)).toBeUndefined();
   });
 
   it('seed 331: leftovers are stopped when a resumed group fails to start', () => {
-    const r = runSeed(331);
+    const r = runSeed(331, asFound);
     expect(r.violation, formatViolation(r)).toBeUndefined();
   });
 
@@ -402,7 +457,7 @@ describe('simulator: regressions (bugs the simulator found)', () => {
   // the keepalive schedule, so those ticks sent nothing.
   it('seed 55: both shutdown ticks after a graceful release repeat st=dead', () => {
     const lines: string[] = [];
-    runSeed(55, { verbose: (l) => lines.push(l) });
+    runSeed(55, { ...asFound, verbose: (l) => lines.push(l) });
     const at = lines.findIndex((l) => /^\s*\d+ beta .*; released$/.test(l));
     expect(at).toBeGreaterThan(0);
     const after = lines.slice(at + 1).filter((l) => /^\s*\d+ beta {2}tick/.test(l)).slice(0, 2);
@@ -439,7 +494,7 @@ describe('simulator: regressions (bugs the simulator found)', () => {
   // unheld group only on a report that says it hears our generation.
   it('seeds 66880 and 50123: no takeover on a report written before the peer heard this incarnation', () => {
     for (const seed of [66880, 50123]) {
-      const r = runSeed(seed);
+      const r = runSeed(seed, asFound);
       expect(r.violation, formatViolation(r)).toBeUndefined();
     }
   });
@@ -449,7 +504,7 @@ describe('simulator: regressions (bugs the simulator found)', () => {
   // contradicted" rule go back to the old generation and refuse the real one:
   // a dual start. Going back now needs a message written after the switch.
   it('seed 5402: late heartbeats of the generation before a restart do not undo the restart', () => {
-    const r = runSeed(5402);
+    const r = runSeed(5402, asFound);
     expect(r.violation, formatViolation(r)).toBeUndefined();
   });
 
@@ -461,7 +516,7 @@ describe('simulator: regressions (bugs the simulator found)', () => {
   // coming in order.
   it.each([300002332, 300003720, 300004786, 300006173, 300006950, 300012374, 300018094, 300018827, 310008193])(
     'seed %i: a peer generation past the bound that keeps coming is taken, not dropped for good', (seed) => {
-      const r = runSeed(seed);
+      const r = runSeed(seed, asFound);
       expect(r.violation, formatViolation(r)).toBeUndefined();
     });
 
@@ -481,12 +536,12 @@ describe('simulator: regressions (bugs the simulator found)', () => {
     // it read the drop: a dropped group is restarted only on a report that
     // acknowledges the drop (tg_hears_seq).
     for (const seed of [73, 313, 454, 686, 742, 1028, 1504, 1607, 1678, 1738, 1954, 84496, 19016]) {
-      const strict = runSeed(seed, { strictSplitBrain: true });
+      const strict = runSeed(seed, { ...asFound, strictSplitBrain: true });
       expect(strict.violation, formatViolation(strict)).toBeUndefined();
     }
     // The handover tolerance is gone by default (strict), and the relaxed checker still runs.
-    expect(runSeed(19016, { strictSplitBrain: false }).violation).toBeUndefined();
-    const r = runSeed(73);
+    expect(runSeed(19016, { ...asFound, strictSplitBrain: false }).violation).toBeUndefined();
+    const r = runSeed(73, asFound);
     expect(makeScenario(73).params.fencing).toBeDefined();
     expect(r.violation, formatViolation(r)).toBeUndefined();
   });

@@ -521,3 +521,30 @@ describe('fencing durations are whole milliseconds', () => {
     expect(text).not.toMatch(/93\.0/);
   });
 });
+
+describe('fencing policy: a peer whose stop failed', () => {
+  it('is fenced at once while still heard, and its groups may be taken once it is off', () => {
+    const r = new Run();
+    seen(r);
+    r.now = 500;
+    const acts = r.step({ kind: 'peer-stop-failed', groups: ['g1'] });
+    expect(acts).toContainEqual({ kind: 'fence', id: 1, device: 0, target: 'beta' });
+    expect(acts).toContainEqual({ kind: 'log', level: 'warn', message: 'beta could not stop g1: fencing it now, before its groups start here' });
+    expect(mayTakeOver(r.s)).toBe(false);
+    // Repeated in every heartbeat: one fence per episode.
+    expect(r.step({ kind: 'peer-stop-failed', groups: ['g1'] }).filter((a) => a.kind === 'fence')).toEqual([]);
+    r.now = 700;
+    expect(r.step({ kind: 'fence-done', id: 1, ok: true })).toContainEqual({ kind: 'may-take-over', target: 'beta', reason: 'fenced' });
+    // Then its silence ends in peer-dead: nothing is fenced twice.
+    r.now = 3000;
+    expect(r.step({ kind: 'peer-dead', reason: 'silent', selfHeld: 0, peerHeld: 1 }).filter((a) => a.kind === 'fence')).toEqual([]);
+    expect(mayTakeOver(r.s)).toBe(true);
+  });
+
+  it('without a device nothing is fenced (the group stays blocked where it is)', () => {
+    const r = new Run({ devices: [] });
+    seen(r);
+    expect(r.step({ kind: 'peer-stop-failed', groups: ['g1'] })).toEqual([]);
+    expect(mayTakeOver(r.s)).toBe(false);
+  });
+});

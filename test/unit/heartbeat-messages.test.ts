@@ -29,6 +29,14 @@ function reasonOf(f: () => unknown): string {
 }
 
 describe('buildStatus', () => {
+  it('tg_stopfail: groups the sender could not stop, only when there are some', () => {
+    expect(buildStatus(params).some((f) => f.name === 'tg_stopfail')).toBe(false);
+    const fields = buildStatus({ ...params, stopFailed: ['httpd'] });
+    expect(fields.find((f) => f.name === 'tg_stopfail')?.value.toString()).toBe('httpd');
+    expect(parseStatus(fields).stopFailed).toEqual(['httpd']);
+    expect(parseStatus(buildStatus(params)).stopFailed).toBeUndefined();
+  });
+
   it('lays out the fields in order with hex numbers', () => {
     const fields = buildStatus(params);
     expect(fields.map((f) => [f.type, f.name, f.type === 0 ? f.value.toString() : f.value.toString('hex')])).toEqual([

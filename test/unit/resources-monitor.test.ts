@@ -3,7 +3,7 @@
 // restart in place below migration-threshold, the whole group moved at it.
 import { describe, expect, it } from 'vitest';
 import {
-  cleanupCheck, failedGroups, heldGroups, initResources, resourcesDeadline, resourcesStep,
+  cleanupCheck, failedGroups, heldGroups, initResources, resourcesDeadline, resourcesStep, stopFailedGroups,
   type MonitorSpec, type ResourcesAction, type ResourcesConfig, type ResourcesState,
 } from '../../src/resources/machine.js';
 import type { PeerReport } from '../../src/membership/machine.js';
@@ -133,4 +133,22 @@ describe('monitoring', () => {
     expect(r.ops).toEqual(['stop1', 'stop0']);
     expect(s.groups.g!.phase).toBe('stopped');
   });
+
+  // Issue 16: a failed stop means the node cannot prove the resource down.
+  // With fencing the peer fences it first (tg_stopfail); without, nobody may
+  // start the group, and the alert says so and what the operator must do.
+  it.each([[true, /beta fences this node before it starts the group/], [false, /no fencing is configured .*BLOCKED until an operator stops it by hand and runs tandem cleanup/]] as const)(
+    'a restart whose stop keeps failing (fencing %s): stop-failed, reported, and the alert says what happens next', (fencing, alert) => {
+      const s = initResources({ ...cfg(), fencing }, new Set(), 0);
+      settle(s, resourcesStep(s, { kind: 'peer', liveness: 'up', report: rep() }, 0), 0);
+      const { monitors } = settle(s, resourcesStep(s, { kind: 'tick' }, 1000), 1000);
+      const token = (monitors[0] as Extract<ResourcesAction, { kind: 'monitor' }>).token;
+      const r = settle(s, resourcesStep(s, { kind: 'monitor-done', group: 'g', index: 1, token, result: 'not-running', detail: 'x' }, 1010), 1010, (op) => op === 'stop');
+      expect(r.ops).toEqual(['stop2']);
+      expect(s.groups.g!.phase).toBe('stop-failed');
+      expect(stopFailedGroups(s)).toEqual(['g']);
+      expect(heldGroups(s)).toEqual(['g']);
+      const alerts = r.all.flatMap((a) => (a.kind === 'alert' ? [a.message] : []));
+      expect(alerts.some((m) => alert.test(m)), alerts.join('\n')).toBe(true);
+    });
 });
