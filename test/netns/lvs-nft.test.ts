@@ -198,6 +198,8 @@ describe.sequential('LVS on nftables, real traffic through the director', () => 
     heal('r2');
     setRs3({ weight: 1 });
     await waitFor('quorum back', async () => ((await status()).services[0]!.quorum.up ? true : undefined), 10_000, 50);
+    // Quorum comes back with the first servers to pass their checks, not necessarily all three.
+    await waitFor('all up again', async () => ((await status()).services[0]!.realServers.every((r) => r.state === 'up') ? true : undefined), 10_000, 50);
     const back = await traffic({ count: 40, concurrency: 4 });
     expect(back.counts).toEqual({ r1: 20, r2: 10, r3: 10 });
   }, 60_000);
