@@ -23,7 +23,7 @@
 
 import { spawn, spawnSync } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { setPriority } from 'node:os';
 import { performance } from 'node:perf_hooks';
@@ -32,6 +32,7 @@ import { CheckerPool } from '../src/lvs/checkers.js';
 import type { CheckerSpec } from '../src/lvs/config.js';
 import { nodeClock } from '../src/runtime/node-clock.js';
 import { applyRealtime } from '../src/daemon/realtime.js';
+import { quantile, runNs } from './measure.js';
 
 const USAGE = 'usage: npm run bench:checkers -- [--counts 1000,10000] [--seconds 10] [--period 20] [--json FILE]';
 const GOAL_P99_MS = 5;
@@ -52,18 +53,7 @@ interface Result {
   failedChecks: number;
 }
 
-function quantile(sorted: number[], q: number): number {
-  return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]! : NaN;
-}
 
-/** ns this process has run, all threads (the scheduler's account). */
-function runNs(): number {
-  let ns = 0;
-  for (const t of readdirSync('/proc/self/task')) {
-    try { ns += Number(readFileSync(`/proc/self/task/${t}/schedstat`, 'utf8').split(' ')[0]); } catch { /* thread gone */ }
-  }
-  return ns;
-}
 
 /** The listeners' process: LISTENERS ports on 127.0.0.1; the checks reset their connections. */
 function listeners(): void {

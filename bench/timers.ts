@@ -16,10 +16,11 @@
 // Usage: npm run bench:timers -- [--delay 10,36.1] [--seconds 10] [--json FILE]
 
 import { spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { defaultTimerKind, nodeClock, type TimerKind } from '../src/runtime/node-clock.js';
+import { quantile, runNs } from './measure.js';
 
 const USAGE = 'usage: npm run bench:timers -- [--delay 10,36.1] [--seconds 10] [--json FILE]';
 
@@ -36,18 +37,7 @@ interface Result {
   rearmUs: number;
 }
 
-function quantile(sorted: number[], q: number): number {
-  return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]! : NaN;
-}
 
-/** ns this process has run, all threads (the scheduler's account, not sampled ticks). */
-function runNs(): number {
-  let ns = 0;
-  for (const t of readdirSync('/proc/self/task')) {
-    try { ns += Number(readFileSync(`/proc/self/task/${t}/schedstat`, 'utf8').split(' ')[0]); } catch { /* thread gone */ }
-  }
-  return ns;
-}
 
 /** In the child: one variant. */
 async function measure(kind: TimerKind, delayMs: number, seconds: number): Promise<Result> {
