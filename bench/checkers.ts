@@ -15,9 +15,10 @@
 // checks/s: attempts the worker completed per second; CPU %: the child's
 // scheduler run time, every thread (main and worker), over the wall time.
 // Goal (issue 15): heartbeat send lateness p99 <= 5 ms while checking.
-// Every count runs twice: the main thread at the normal policy (`tandem run
-// -f` today) and SCHED_FIFO 50 (a Heartbeat daemon's default `realtime on`,
-// src/daemon/realtime.ts: the worker still starts at the normal policy).
+// Every count runs twice: the main thread at SCHED_FIFO 50 (the daemon's
+// default, as a Heartbeat daemon's `realtime on`: src/daemon/realtime.ts)
+// and at the normal policy (keepalived's default, `vrrp_priority 0` in
+// tandem). The worker runs at the daemon's default nice (CHECKER_NICE) in both.
 //
 // Usage: npm run bench:checkers -- [--counts 1000,10000] [--seconds 10] [--period 20] [--json FILE]
 
@@ -28,7 +29,7 @@ import { createServer } from 'node:net';
 import { setPriority } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { CheckerPool } from '../src/lvs/checkers.js';
+import { CHECKER_NICE, CheckerPool } from '../src/lvs/checkers.js';
 import type { CheckerSpec } from '../src/lvs/config.js';
 import { nodeClock } from '../src/runtime/node-clock.js';
 import { applyRealtime } from '../src/daemon/realtime.js';
@@ -41,7 +42,7 @@ const LISTENER_PROCS = 4;
 
 interface Result {
   realServers: number;
-  /** The main thread's policy: SCHED_OTHER (run -f) or SCHED_FIFO (a Heartbeat daemon's `realtime on`). */
+  /** The main thread's policy: SCHED_FIFO (the daemon's default) or SCHED_OTHER (`vrrp_priority 0`). */
   policy: string;
   waiting: number;
   checksPerS: number;
@@ -151,8 +152,9 @@ async function main(): Promise<void> {
   const o = parse(args);
   const results: Result[] = [];
   console.log(`bench:checkers: TCP_CHECK every 1 s per real server, heartbeat every ${o.period} ms on the main thread, ${o.seconds} s each, ${new Date().toISOString()}`);
+  console.log(`main thread (SCHED_FIFO 50: tandem's default; SCHED_OTHER: vrrp_priority 0, keepalived's default); checker worker at nice ${CHECKER_NICE}`);
   console.log('main thread     real servers   checks/s   CPU %    sends   send lateness p50 / p99 / max (ms)   failing  waiting');
-  for (const rt of [false, true]) {
+  for (const rt of [true, false]) {
     for (const n of [0, ...o.counts]) {
       const c = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--child', String(n), String(o.seconds), String(o.period), rt ? 'rt' : 'normal'], { encoding: 'utf8', timeout: (o.seconds + 60) * 1000 });
       if (c.status !== 0) { console.error(`child for ${n} failed: ${c.stderr}`); process.exit(1); }

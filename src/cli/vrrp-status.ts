@@ -16,7 +16,7 @@ export function formatVrrpStatus(r: VrrpStatusReport): string {
 
 /** Virtual services: one line per service, one per real server (state, weight, connections, why), its checkers' last results. */
 export function formatLvs(l: LvsStatus): string {
-  const out = [`\nVirtual services (${l.backend}; ${l.checks.attempts} checks run, ${l.checks.inFlight} running):`];
+  const out = [`\nVirtual services (${l.backend}; ${l.checks.attempts} checks run, ${l.checks.inFlight} running${l.checks.nice !== null ? `, checker thread at nice ${l.checks.nice}` : ''}):`];
   if (l.programError) out.push(`  the kernel refused the last change: ${l.programError}`);
   for (const v of l.services) {
     const q = v.quorum;

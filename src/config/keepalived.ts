@@ -11,7 +11,7 @@
 
 import { applyKeywords, type Directive, type Keyword, type KeywordTable } from './keywords.js';
 import { lexKeepalived, type KaIssue, type KaReader } from './keepalived-lexer.js';
-import { finishLvs, lvsCommands, newLvsParse, LVS_TOP_KEYWORDS, type LvsConfig, type LvsParse } from '../lvs/config.js';
+import { finishLvs, lvsCommands, newLvsParse, LVS_GLOBAL_KEYWORDS, LVS_TOP_KEYWORDS, type LvsConfig, type LvsParse } from '../lvs/config.js';
 import { defaultOwners, findExecutable, hostInterfaces, keepalivedReader, lookupUser, settableByOthers, trustedFileProblem, withoutPath } from './files.js';
 import { checkRuleLine, finishVrrp, newVrrpParse, VRRP_GLOBAL_KEYWORDS, VRRP_TOP_KEYWORDS, type KaReport, type VrrpCommand, type VrrpConfig, type VrrpParse } from '../vrrp/config.js';
 
@@ -70,7 +70,7 @@ export const realScriptHost: ScriptHost = {
 
 const GLOBAL_NOT_IMPLEMENTED = [
   'bfd_cpu_affinity', 'bfd_no_swap', 'bfd_priority', 'bfd_process_name', 'bfd_rlimit_rtime', 'bfd_rlimit_rttime',
-  'bfd_rt_priority', 'checker_cpu_affinity', 'checker_log_all_failures', 'checker_no_swap', 'checker_priority',
+  'bfd_rt_priority', 'checker_cpu_affinity', 'checker_log_all_failures', 'checker_no_swap',
   'checker_process_name', 'checker_rlimit_rtime', 'checker_rlimit_rttime', 'checker_rt_priority', 'config_save_dir',
   'data_use_instance', 'dbus_service_name', 'default_interface', 'disable_local_igmp', 'dynamic_interfaces', 'enable_dbus',
   'enable_snmp_checker', 'enable_snmp_keepalived', 'enable_snmp_rfc', 'enable_snmp_rfcv2', 'enable_snmp_rfcv3',
@@ -129,10 +129,11 @@ const GLOBAL_OWN: KeywordTable<KaState> = [
     },
   },
 ];
-const GLOBAL_TAKEN = new Set([...GLOBAL_OWN, ...VRRP_GLOBAL_KEYWORDS].map((k) => k.name));
+const GLOBAL_TAKEN = new Set([...GLOBAL_OWN, ...VRRP_GLOBAL_KEYWORDS, ...LVS_GLOBAL_KEYWORDS].map((k) => k.name));
 const GLOBAL_KEYWORDS: KeywordTable<KaState> = [
   ...GLOBAL_OWN,
   ...lens(VRRP_GLOBAL_KEYWORDS, (s: KaState) => s.vrrp),
+  ...lens(LVS_GLOBAL_KEYWORDS, (s: KaState) => s.lvs),
   ...warnAll<KaState>(GLOBAL_NOT_IMPLEMENTED, GLOBAL_TAKEN),
 ];
 

@@ -15,6 +15,7 @@
 // The addon's lockCode() locks the program files' mappings (node, shared
 // libraries, addons) and the main stack, never anonymous (V8) memory.
 
+import { getPriority, setPriority } from 'node:os';
 import native from 'tandem-native';
 
 export interface Scheduling {
@@ -46,6 +47,19 @@ export function applyRealtime(h: { realtime: boolean; rtprio: number }): Schedul
   return { policy: current(), memoryLock };
 }
 
+/**
+ * keepalived's vrrp_priority: the normal policy at this nice value, for the calling (main) thread only — Linux nice
+ * is per thread, and setpriority(PRIO_PROCESS, 0) applies to the caller. Children inherit it, as keepalived's do.
+ */
+export function applyNice(nice: number): Scheduling {
+  try {
+    setPriority(0, nice);
+  } catch (e) {
+    return { policy: current(), refused: explainNice((e as Error).message, nice) };
+  }
+  return { policy: current() };
+}
+
 function lockCode(): MemoryLock {
   try {
     const { regions, bytes } = native.lockCode();
@@ -60,7 +74,9 @@ export const mib = (bytes: number) => Math.ceil(bytes / 2 ** 20);
 
 function current(): string {
   const [policy, prio] = native.schedPolicy();
-  return policy === 'fifo' || policy === 'rr' ? `SCHED_${policy.toUpperCase()} ${prio}` : `SCHED_${policy.toUpperCase()}`;
+  if (policy === 'fifo' || policy === 'rr') return `SCHED_${policy.toUpperCase()} ${prio}`;
+  const nice = getPriority(0);
+  return nice === 0 ? `SCHED_${policy.toUpperCase()}` : `SCHED_${policy.toUpperCase()} nice ${nice}`;
 }
 
 function explain(err: string, prio: number): string {
@@ -68,6 +84,10 @@ function explain(err: string, prio: number): string {
     return `${err} (needs CAP_SYS_NICE, or 'ulimit -r' of at least ${prio}; in a container, the runtime may withhold both, and a cgroup without real-time runtime refuses it too)`;
   }
   return err;
+}
+
+function explainNice(err: string, nice: number): string {
+  return /denied|not permitted/i.test(err) ? `${err} (a nice of ${nice} needs CAP_SYS_NICE, or 'ulimit -e' of at least ${20 - nice})` : err;
 }
 
 function explainLock(err: string): string {

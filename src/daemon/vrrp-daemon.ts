@@ -16,7 +16,8 @@ import { VrrpService } from '../vrrp/service.js';
 import { LvsService, type LvsStatus } from '../lvs/service.js';
 import { renderLvsMetrics } from '../lvs/metrics.js';
 import { Metrics } from './metrics.js';
-import { applyRealtime, type Scheduling } from './realtime.js';
+import { DEFAULT_RTPRIO } from '../config/hacf.js';
+import { applyNice, applyRealtime, type Scheduling } from './realtime.js';
 import { lockNode, type NodeLock } from './lock.js';
 import { DAEMON_SIGNALS, installSignals, nextDebugLevel } from './signals.js';
 
@@ -80,12 +81,20 @@ export async function runVrrpDaemon(cfg: KeepalivedConfig, o: { node: string; ru
     // keepalived programs its virtual services on every node, master or not: the VIP decides where traffic arrives.
     if (cfg.lvs.services.length) lvs = await LvsService.start(cfg.lvs, core, { log: (level, m) => log.log(level, m) });
     if (stopping) { await teardown(); return await done; }
-    // vrrp_rt_priority: the main thread real-time, after the checker worker
-    // started (a thread inherits its creator's policy: checks stay normal).
-    const rt = cfg.vrrp.rtPriority;
-    scheduling = applyRealtime({ realtime: rt !== undefined, rtprio: rt?.priority ?? 0 });
-    if (rt && scheduling.refused) log.warn(`${rt.file}:${rt.line}: vrrp_rt_priority ${rt.priority}: the system refused real-time scheduling: ${scheduling.refused}; adverts run at normal priority`);
-    if (rt && scheduling.memoryLock?.refused) log.warn(`${rt.file}:${rt.line}: vrrp_rt_priority: the system refused to lock the code in memory: ${scheduling.memoryLock.refused}`);
+    // The main thread sends and judges adverts: real-time by default, as a Heartbeat daemon's `realtime on` (on a
+    // machine busy with 10,000 health checks the normal policy lets adverts run milliseconds late: bench:checkers).
+    // vrrp_rt_priority sets the priority; vrrp_priority alone (keepalived's nice) keeps the normal policy at that
+    // nice. Applied after the checker worker started: a thread inherits its creator's policy, and checks stay normal.
+    const { rtPriority: rt, nice } = cfg.vrrp;
+    if (nice && !rt) {
+      scheduling = applyNice(nice.nice);
+      if (scheduling.refused) log.warn(`${nice.file}:${nice.line}: vrrp_priority ${nice.nice}: the system refused: ${scheduling.refused}; the main thread runs at ${scheduling.policy}`);
+    } else {
+      scheduling = applyRealtime({ realtime: true, rtprio: rt?.priority ?? DEFAULT_RTPRIO });
+      const what = rt ? `${rt.file}:${rt.line}: vrrp_rt_priority ${rt.priority}` : `${cfg.file}: real-time adverts (tandem's default; 'vrrp_priority 0' in global_defs keeps the normal policy)`;
+      if (scheduling.refused) log.warn(`${what}: the system refused real-time scheduling: ${scheduling.refused}; adverts run at normal priority`);
+      if (scheduling.memoryLock?.refused) log.warn(`${what}: the system refused to lock the code in memory: ${scheduling.memoryLock.refused}`);
+    }
     mkdirSync(o.runDir, { recursive: true, mode: 0o755 });
     const running = service;
     const balancer = lvs;

@@ -8,14 +8,19 @@
 
 import { parentPort, workerData } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
+import { getPriority, setPriority } from 'node:os';
 import { Driver } from '../runtime/driver.js';
 import { nodeClock } from '../runtime/node-clock.js';
 import { CHECKER_MACHINE, newCheckerState, type CheckerEffect, type CheckerEvent, type CheckerState } from './checker.js';
 import { probe } from './probes.js';
 import type { CheckerSpec } from './config.js';
-import type { CheckStatus, FromWorker, ToWorker, WorkerInit } from './checkers.js';
+import { type CheckStatus, type FromWorker, type ToWorker, type WorkerInit } from './checkers.js';
 
 const init = workerData as WorkerInit;
+// Checks yield the CPU to the thread that sends and judges heartbeats: Linux
+// nice is per thread, and setpriority(PRIO_PROCESS, 0) applies to the caller.
+// Refused only for a nice below the thread's (no CAP_SYS_NICE): status shows what the kernel has.
+try { setPriority(0, init.nice); } catch { /* status reports the nice the thread runs at */ }
 const port = parentPort!;
 const specs = new Map<number, CheckerSpec>(init.checks.map((c) => [c.id, c.spec]));
 const state: CheckerState = newCheckerState();
@@ -74,6 +79,6 @@ port.on('message', (m: ToWorker) => {
         ...(c.last ? { last: { ok: c.last.ok, reason: c.last.reason, agoMs: Math.round(now - c.last.at) } } : {}),
       });
     }
-    port.postMessage({ type: 'status', req: m.req, checks, attempts, inFlight, waiting: waiting.length } satisfies FromWorker);
+    port.postMessage({ type: 'status', req: m.req, checks, attempts, inFlight, waiting: waiting.length, nice: getPriority(0) } satisfies FromWorker);
   }
 });

@@ -9,6 +9,7 @@ import type { CheckerSpec } from './config.js';
 export interface WorkerInit {
   checks: Array<{ id: number; spec: CheckerSpec; timing: CheckTiming; suspended?: boolean }>;
   maxInFlight: number;
+  nice: number;
 }
 
 export interface CheckStatus {
@@ -29,12 +30,17 @@ export type CheckChange = { id: number; up: boolean; ok: boolean; reason: string
 
 export type FromWorker =
   | { type: 'changes'; changes: CheckChange[] }
-  | { type: 'status'; req: number; checks: CheckStatus[]; attempts: number; inFlight: number; waiting: number };
+  | { type: 'status'; req: number; checks: CheckStatus[]; attempts: number; inFlight: number; waiting: number; /** The worker thread's nice value, as the kernel has it (absent once the worker is gone). */ nice?: number };
 
 export type CheckerStatus = Omit<Extract<FromWorker, { type: 'status' }>, 'type' | 'req'>;
 
 /** Attempts running at once in the worker: 10,000 servers with slow answers must not open 10,000 sockets at a time. */
 export const MAX_IN_FLIGHT = 2048;
+/**
+ * The checker worker thread's nice value unless checker_priority says otherwise: below the main thread, which sends and
+ * judges heartbeats and adverts, so a machine busy with checks gives that thread the CPU first (bench:checkers).
+ */
+export const CHECKER_NICE = 10;
 const STATUS_TIMEOUT_MS = 2000;
 
 export function timingOf(spec: CheckerSpec): CheckTiming {
@@ -55,8 +61,11 @@ export class CheckerPool {
   private exited = false;
   private stopping = false;
 
-  constructor(checks: Array<{ id: number; spec: CheckerSpec; suspended?: boolean }>, onChanges: (c: CheckChange[]) => void, onError: (e: Error) => void, maxInFlight = MAX_IN_FLIGHT) {
-    const init: WorkerInit = { checks: checks.map((c) => ({ ...c, timing: timingOf(c.spec) })), maxInFlight };
+  constructor(
+    checks: Array<{ id: number; spec: CheckerSpec; suspended?: boolean }>, onChanges: (c: CheckChange[]) => void, onError: (e: Error) => void,
+    o: { maxInFlight?: number; nice?: number } = {},
+  ) {
+    const init: WorkerInit = { checks: checks.map((c) => ({ ...c, timing: timingOf(c.spec) })), maxInFlight: o.maxInFlight ?? MAX_IN_FLIGHT, nice: o.nice ?? CHECKER_NICE };
     this.worker = new Worker(workerUrl(), { workerData: init, resourceLimits: { maxOldGenerationSizeMb: 256 } });
     this.worker.on('message', (m: FromWorker) => {
       if (m.type === 'changes') onChanges(m.changes);

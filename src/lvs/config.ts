@@ -115,6 +115,8 @@ export interface VsGroupSpec extends Where {
 export interface LvsConfig {
   services: VirtualServerSpec[];
   groups: VsGroupSpec[];
+  /** global_defs checker_priority: the checker worker thread's nice value (default CHECKER_NICE, src/lvs/checkers.ts). */
+  checkerNice?: Where & { nice: number };
 }
 
 // ---- parse state ---------------------------------------------------------------
@@ -198,6 +200,7 @@ export interface LvsParse {
   r: KaReport;
   services: VsDraft[];
   groups: GroupDraft[];
+  checkerNice?: Where & { nice: number };
 }
 
 export function newLvsParse(r: KaReport): LvsParse {
@@ -519,6 +522,14 @@ function groupMember(g: GroupDraft, d: Directive): void {
   }
 }
 
+export const LVS_GLOBAL_KEYWORDS: KeywordTable<LvsParse> = [
+  {
+    // keepalived's: the checker process's nice value. Here the checker worker thread's (Linux nice is per thread).
+    name: 'checker_priority',
+    apply: (p, d) => { const v = intIn(p, d, one(p, d, 'a nice value, -20 to 19'), -20, 19); if (v !== undefined) p.checkerNice = { ...at(d), nice: v }; },
+  },
+];
+
 export const LVS_TOP_KEYWORDS: KeywordTable<LvsParse> = [
   {
     name: 'virtual_server',
@@ -704,7 +715,7 @@ export function finishLvs(p: LvsParse): LvsConfig {
     }
     services.push(out);
   }
-  return { services, groups };
+  return { services, groups, ...(p.checkerNice ? { checkerNice: p.checkerNice } : {}) };
 }
 
 /** Every program the LVS side runs, with what it is for (for the script security checks). */
@@ -725,6 +736,7 @@ export function lvsCommands(c: LvsConfig): Array<{ c: VrrpCommand; what: string 
 
 /** The tables of this module, for the test that no keyword is listed twice. */
 export const LVS_KEYWORD_TABLES: Record<string, KeywordTable<never>> = {
+  global_defs: LVS_GLOBAL_KEYWORDS,
   virtual_server: VS_KEYWORDS, real_server: RS_KEYWORDS, url: URL_KEYWORDS,
   TCP_CHECK: TCP_KEYWORDS, HTTP_GET: HTTP_KEYWORDS, MISC_CHECK: MISC_KEYWORDS, SMTP_CHECK: SMTP_KEYWORDS, DNS_CHECK: DNS_KEYWORDS,
 } as Record<string, KeywordTable<never>>;

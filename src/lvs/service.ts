@@ -25,7 +25,8 @@ export interface LvsStatus {
   backend: 'nftables' | 'ipvs';
   /** The last change the kernel refused, if the one after has not succeeded yet. */
   programError?: string;
-  checks: { attempts: number; inFlight: number; waiting: number };
+  /** nice: the checker worker thread's (checker_priority), null once it is gone. */
+  checks: { attempts: number; inFlight: number; waiting: number; nice: number | null };
   services: Array<{
     name: string;
     protocol: string;
@@ -72,7 +73,8 @@ export class LvsService {
       this.suspended.set(vs.id, true);
       for (const r of vs.rs) for (const id of r.checks.keys()) paused.add(id);
     }
-    this.checkers = new CheckerPool(checks.map((c) => (paused.has(c.id) ? { ...c, suspended: true } : c)), (c) => this.onChanges(c), (e) => this.log('warn', `LVS checker worker: ${e.message}`));
+    this.checkers = new CheckerPool(checks.map((c) => (paused.has(c.id) ? { ...c, suspended: true } : c)), (c) => this.onChanges(c), (e) => this.log('warn', `LVS checker worker: ${e.message}`),
+      cfg.checkerNice ? { nice: cfg.checkerNice.nice } : {});
   }
 
   /** Programs the kernel with the services as configured (checks not run yet) and starts the checkers. */
@@ -195,7 +197,7 @@ export class LvsService {
     return {
       backend: await this.core.lvsBackendOf(),
       ...(this.programError ? { programError: this.programError } : {}),
-      checks: { attempts: checks.attempts, inFlight: checks.inFlight, waiting: checks.waiting },
+      checks: { attempts: checks.attempts, inFlight: checks.inFlight, waiting: checks.waiting, nice: checks.nice ?? null },
       services: st.services.map((vs, si) => {
         const aliveWeight = vs.rs.reduce((n, r) => n + (r.alive ? rsWeight(r) : 0), 0);
         const sorry = vs.spec.sorryServer;

@@ -146,6 +146,8 @@ export interface VrrpConfig {
   enableScriptSecurity: boolean;
   /** global_defs vrrp_rt_priority: the daemon's main thread (adverts, heartbeats) real-time at this priority. */
   rtPriority?: Where & { priority: number };
+  /** global_defs vrrp_priority: the main thread's nice value; given without vrrp_rt_priority, the main thread stays at the normal policy. */
+  nice?: Where & { nice: number };
   scripts: VrrpScriptSpec[];
   trackFiles: VrrpTrackFileSpec[];
   instances: VrrpInstanceSpec[];
@@ -219,6 +221,7 @@ export interface VrrpParse {
   scriptUser?: Where & { name: string; group?: string };
   enableScriptSecurity: boolean;
   rtPriority?: Where & { priority: number };
+  nice?: Where & { nice: number };
   garp: Partial<InstanceDraft['garp']>;
   scripts: ScriptDraft[];
   trackFiles: TrackFileDraft[];
@@ -449,13 +452,18 @@ export const VRRP_GLOBAL_KEYWORDS: KeywordTable<VrrpParse> = [
     name: 'vrrp_rt_priority',
     apply: (s, d) => { const v = intIn(s, d, one(s, d, 'a real-time priority, 1 to 99'), 1, 99); if (v !== undefined) s.rtPriority = { ...at(d), priority: v }; },
   },
+  {
+    // keepalived's: the VRRP process's nice value. Here the main thread's, which sends and judges adverts and heartbeats.
+    name: 'vrrp_priority',
+    apply: (s, d) => { const v = intIn(s, d, one(s, d, 'a nice value, -20 to 19'), -20, 19); if (v !== undefined) s.nice = { ...at(d), nice: v }; },
+  },
   ...GARP_GLOBAL,
   ...notImplemented<VrrpParse>([
     'vmac_addr_prefix', 'vmac_prefix', 'vrrp_check_unicast_src', 'vrrp_cpu_affinity', 'vrrp_down_timer_adverts',
     'vrrp_garp_extra_if', 'vrrp_garp_interval', 'vrrp_garp_lower_prio_delay', 'vrrp_garp_lower_prio_repeat', 'vrrp_gna_interval',
     'vrrp_higher_prio_send_advert', 'vrrp_iptables', 'vrrp_lower_prio_no_advert', 'vrrp_min_garp', 'vrrp_netlink_cmd_rcv_bufs',
     'vrrp_netlink_cmd_rcv_bufs_force', 'vrrp_netlink_monitor_rcv_bufs', 'vrrp_netlink_monitor_rcv_bufs_force', 'vrrp_no_swap',
-    'vrrp_notify_fifo', 'vrrp_notify_fifo_script', 'vrrp_notify_priority_changes', 'vrrp_priority', 'vrrp_process_name',
+    'vrrp_notify_fifo', 'vrrp_notify_fifo_script', 'vrrp_notify_priority_changes', 'vrrp_process_name',
     'vrrp_rlimit_rtime', 'vrrp_rlimit_rttime', 'vrrp_rx_bufs_multiplier', 'vrrp_rx_bufs_policy',
     'vrrp_skip_check_adv_addr', 'vrrp_startup_delay', 'vrrp_vmac_garp_intvl',
   ]),
@@ -955,6 +963,7 @@ export function finishVrrp(p: VrrpParse): VrrpConfig {
     mcastGroup4: mcast4, mcastGroup6: mcast6, strict: p.strict, enableScriptSecurity: p.enableScriptSecurity,
     ...(p.scriptUser ? { scriptUser: p.scriptUser } : {}),
     ...(p.rtPriority ? { rtPriority: p.rtPriority } : {}),
+    ...(p.nice ? { nice: p.nice } : {}),
     scripts, trackFiles, instances, syncGroups,
   };
 }

@@ -33,7 +33,8 @@ function conf(who: Dir): string {
   const rs = (ip: string) => `  real_server ${ip} 80 {\n    TCP_CHECK {\n      connect_timeout 1\n    }\n  }`;
   return [
     '! written by test/netns/lvs-vrrp.test.ts',
-    'global_defs {', `  router_id ${who}`, '  vrrp_version 3', '  vrrp_rt_priority 50', '}',
+    // A: the default scheduling (main thread real-time, checks at nice 10); B: keepalived's nice values instead.
+    'global_defs {', `  router_id ${who}`, '  vrrp_version 3', ...(who === 'b' ? ['  vrrp_priority -5', '  checker_priority 12'] : []), '}',
     'vrrp_instance VI_LB {', '  interface eth0', '  virtual_router_id 60', `  priority ${PRIO[who]}`, '  advert_int 0.1',
     '  virtual_ipaddress {', `    ${VIP}/24 dev eth0`, `    ${GW}/24 dev eth1`, '  }', '}',
     `virtual_server ${VIP} 80 {`, '  delay_loop 1', '  lb_algo rr', '  lb_kind NAT', '  protocol TCP', '  ha_suspend', rs(RS.r1), rs(RS.r2), '}', '',
@@ -107,8 +108,14 @@ describe.sequential('a VRRP pair fronting an LVS pool', () => {
     expect(t.counts).toEqual({ r1: 20, r2: 20 });
     const [a, b] = [await status('a'), await status('b')];
     expect(b.vrrp.instances[0]!.state).toBe('BACKUP');
-    // vrrp_rt_priority: the adverts' thread real-time while the checks run on the worker.
-    expect([a.scheduling, b.scheduling]).toEqual([{ policy: 'SCHED_FIFO 50', refused: null }, { policy: 'SCHED_FIFO 50', refused: null }]);
+    // By default the adverts' thread is real-time while the checks run on the worker, niced; vrrp_priority alone keeps
+    // the normal policy at its nice, and checker_priority sets the worker's.
+    expect([a.scheduling, b.scheduling]).toEqual([{ policy: 'SCHED_FIFO 50', refused: null }, { policy: 'SCHED_OTHER nice -5', refused: null }]);
+    expect([a.lvs!.checks.nice, b.lvs!.checks.nice]).toEqual([10, 12]);
+    const niceOf = (pid: number, tid: string) => Number(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8').split(') ').at(-1)!.split(' ')[16]);
+    const bPid = daemons.b!.pid!;
+    expect(niceOf(bPid, String(bPid))).toBe(-5);
+    expect(readdirSync(`/proc/${bPid}/task`).map((tid) => niceOf(bPid, tid))).toContain(12);
     // Only the main thread: the checker worker (and every other thread) stays at the normal policy.
     const pid = daemons.a!.pid!;
     const fifo = readdirSync(`/proc/${pid}/task`).filter((tid) => readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8').split(') ').at(-1)!.split(' ')[38] === '1');

@@ -255,6 +255,21 @@ describe('keepalived.conf VRRP model', () => {
     }
   });
 
+  it('vrrp_priority and checker_priority are nice values, -20..19, for the main thread and the checker worker; out of range is an error at its line', () => {
+    const c = load(`global_defs {\n  vrrp_priority -5\n  checker_priority 12\n}\n${VI()}`);
+    expect(c.shown).toEqual([]);
+    expect(c.config?.vrrp.nice).toMatchObject({ nice: -5, line: 2 });
+    expect(c.config?.lvs.checkerNice).toMatchObject({ nice: 12, line: 3 });
+    expect(load(VI()).config?.vrrp.nice).toBeUndefined();
+    expect(load(VI()).config?.lvs.checkerNice).toBeUndefined();
+    for (const k of ['vrrp_priority', 'checker_priority']) {
+      for (const v of ['-21', '20', 'low']) {
+        const r = load(`global_defs {\n  ${k} ${v}\n}\n${VI()}`);
+        expect(r.errors, `${k} ${v}`).toEqual([expect.stringMatching(new RegExp(`^keepalived\\.conf:2: error: .*(${k}|-20 to 19)`))]);
+      }
+    }
+  });
+
   it('reports every problem in one run, each at its line', () => {
     const r = load([
       'global_defs {',                         // 1

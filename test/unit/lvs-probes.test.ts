@@ -10,11 +10,11 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer as createHttp, type Server } from 'node:http';
 import { createServer as createHttps } from 'node:https';
 import { createServer as createTcp, type AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
+import { getPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { probe } from '../../src/lvs/probes.js';
-import { CheckerPool, type CheckChange } from '../../src/lvs/checkers.js';
+import { CHECKER_NICE, CheckerPool, type CheckChange } from '../../src/lvs/checkers.js';
 import type { CheckerSpec } from '../../src/lvs/config.js';
 import { need } from '../helpers/tools.js';
 import { waitFor } from '../helpers/netns.js';
@@ -135,5 +135,19 @@ describe('health checks against real servers', () => {
     } finally {
       await pool.stop();
     }
+  });
+
+  it('the worker thread runs below the main thread: nice 10 by default, checker_priority\'s when given; the main thread is untouched', async () => {
+    const before = getPriority(0);
+    for (const [opts, nice] of [[{}, CHECKER_NICE], [{ nice: 15 }, 15]] as const) {
+      const pool = new CheckerPool([{ id: 1, spec: spec({ port: ports.tcp! }) }], () => undefined, (e) => { throw e; }, opts);
+      try {
+        expect((await pool.status()).nice).toBe(nice);
+        expect(getPriority(0)).toBe(before);
+      } finally {
+        await pool.stop();
+      }
+    }
+    expect(CHECKER_NICE).toBe(10);
   });
 });
