@@ -9,9 +9,13 @@
 // Pure: no timers, sockets or clocks of its own, so the simulator's host runs
 // exactly this code.
 
-/** A one-shot timer at an absolute time of its clock; setting it again replaces the previous deadline. */
+/**
+ * A one-shot timer at an absolute time of its clock; setting it again replaces the previous deadline.
+ * `precise`: a deadline where a late wake-up costs (a takeover); the clock may wake ahead of it and keep reading
+ * its sockets until it is due (node-clock.ts). Never earlier than `at` either way.
+ */
 export interface Timer {
-  set(at: number, fire: () => void): void;
+  set(at: number, fire: () => void, precise?: boolean): void;
   clear(): void;
 }
 
@@ -28,6 +32,8 @@ export interface Machine<S, E, A> {
   deadline(state: S): number;
   /** The event a deadline delivers. */
   readonly tick: E;
+  /** True when the deadline `at` is one where microseconds count (a backup's takeover): see Timer.set. */
+  precise?(state: S, at: number): boolean;
 }
 
 export interface DriverOptions<E> {
@@ -125,7 +131,7 @@ export class Driver<S, E, A> {
         // A step since the deadline (a heartbeat, a reply) ticked the machine and re-armed.
         if (!this.closed && this.steps === steps) this.tick();
       }, at);
-    });
+    }, this.machine.precise?.(this.state, at) ?? false);
   }
 }
 

@@ -158,6 +158,8 @@ export const VRRP_SET_MACHINE: Machine<VrrpSetState, VrrpSetEvent, VrrpSetEffect
     return t;
   },
   tick: { event: { kind: 'tick' } },
+  // A backup's Master_Down (or skew after a priority 0 advert): the takeover, where the wake-up's lateness is the VIP's.
+  precise: (s, at) => s.units.some((u) => unitMembers(u).some((m) => m.state === 'BACKUP' && !m.held && m.downAt === at)),
 };
 
 export interface VrrpView { instances: InstanceView[]; groups: SyncGroupView[] }

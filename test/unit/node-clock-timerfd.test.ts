@@ -8,12 +8,16 @@ import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { describe, expect, it } from 'vitest';
-import { defaultTimerKind, nodeClock } from '../../src/runtime/node-clock.js';
+import { defaultTimerKind, nodeClock, PRECISE_LEAD_MS } from '../../src/runtime/node-clock.js';
+import { createSocket } from 'node:dgram';
 import { Driver } from '../../src/runtime/driver.js';
 
 const native = createRequire(import.meta.url)('tandem-native') as typeof import('tandem-native');
 const NODE_CLOCK_JS = resolve(__dirname, '../../dist/src/runtime/node-clock.js');
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+async function waitUntil(ok: () => boolean, ms = 2000): Promise<void> {
+  for (const end = performance.now() + ms; !ok(); await sleep(5)) if (performance.now() > end) throw new Error('timed out');
+}
 
 function timerfds(): number {
   let n = 0;
@@ -52,6 +56,52 @@ describe('nodeClock on a timerfd', () => {
     }
     expect(early).toEqual([]);
     t.clear();
+  });
+
+  it('a precise deadline wakes ahead and turns the loop: never before the deadline, and a datagram that arrives meanwhile is read first', async () => {
+    const clock = nodeClock();
+    const t = clock.timer();
+    const early: number[] = [];
+    for (let i = 0; i < 40; i++) {
+      const at = clock.now() + 0.2 + (i % 7) * 0.77;
+      await new Promise<void>((done) => t.set(at, () => {
+        if (clock.now() < at) early.push(at - clock.now());
+        done();
+      }, true));
+    }
+    expect(early).toEqual([]);
+    t.clear();
+  });
+
+  it('inside a precise deadline\'s lead the loop keeps reading sockets: a datagram received then moves the deadline, and the old one never fires', async () => {
+    // Time frozen just short of the deadline (inside the lead), so the timer keeps turning the loop: a busy wait
+    // would starve the socket, and this test would time out.
+    let fake = 0;
+    const clock = nodeClock(() => fake);
+    const t = clock.timer();
+    const rx = createSocket('udp4');
+    const tx = createSocket('udp4');
+    await new Promise<void>((r) => rx.bind(0, '127.0.0.1', () => r()));
+    try {
+      let firedOld = 0;
+      let firedNew = 0;
+      t.set(10, () => { firedOld++; }, true);
+      fake = 10 - PRECISE_LEAD_MS / 2;
+      await sleep(30);   // the alarm (armed PRECISE_LEAD_MS early) has fired and found the deadline inside the lead
+      const moved = new Promise<void>((r) => rx.once('message', () => { t.set(20, () => { firedNew++; }, true); r(); }));
+      tx.send('advert', rx.address().port, '127.0.0.1');
+      await moved;
+      fake = 10.5;
+      await sleep(20);
+      expect(firedOld).toBe(0);
+      fake = 20;
+      await waitUntil(() => firedNew === 1);
+      expect([firedOld, firedNew]).toEqual([0, 1]);
+    } finally {
+      rx.close();
+      tx.close();
+      t.clear();
+    }
   });
 
   it('a deadline in the past fires on the next loop turn, once', async () => {

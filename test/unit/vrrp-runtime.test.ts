@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../helpers/manual-clock.js';
 import { DEFAULT_GARP, type InstanceConfig } from '../../src/vrrp/instance.js';
-import { VrrpRuntime, type VrrpHost } from '../../src/vrrp/runtime.js';
+import { initVrrpSet, VRRP_SET_MACHINE, VrrpRuntime, type VrrpHost } from '../../src/vrrp/runtime.js';
 
 
 const inst = (name: string, vrid: number, priority: number): InstanceConfig => ({
@@ -123,5 +123,20 @@ describe('VrrpRuntime', () => {
     expect(h.calls).toEqual(['advert VI_1 100', 'begin VI_1 become-backup', 'advert VI_1 100', 'want VI_1 true']);
     h.finishAll();
     expect(h.calls).not.toContain('want VI_1 false');
+  });
+
+  it('a backup\'s Master_Down deadline is precise (the clock wakes ahead for a takeover); a master\'s adverts and a guard\'s hold are not', () => {
+    const M = VRRP_SET_MACHINE;
+    const s = initVrrpSet({ instances: [inst('VI_1', 1, 100)], syncGroups: [] }, 0);
+    M.step(s, { event: { kind: 'start' } }, 0);
+    const down = M.deadline(s);
+    expect(down).toBeCloseTo(360.9375, 3);
+    expect(M.precise!(s, down)).toBe(true);
+    M.step(s, M.tick, down);
+    expect(M.precise!(s, M.deadline(s))).toBe(false);
+    const g = initVrrpSet({ instances: [{ ...inst('VI_1', 1, 100), guarded: true }], syncGroups: [] }, 0);
+    M.step(g, { event: { kind: 'start' } }, 0);
+    M.step(g, M.tick, M.deadline(g));
+    expect(M.precise!(g, M.deadline(g))).toBe(false);
   });
 });
