@@ -842,6 +842,16 @@ function askHeard(s: EngineState, ev: Extract<EngineEvent, { kind: 'ask-heard' }
     out.push({ kind: 'handover-log', level: 'warn', message: `hb_standby/hb_takeover message (info=${ev.info.slice(0, 10)}) from ${peer} ignored: this node is shutting down` });
     return [];
   }
+  // A hand-over request older than a heartbeat of the peer's already accepted is stale: the peer wrote that
+  // heartbeat later, from what it knew later (tandem: its tg_standby list), and acting on the older request can undo
+  // a newer one (simulator seed 483037315: beta's standby, delayed 4.8 s on a lossy path, reached alpha after alpha's
+  // own later standby had handed the groups to beta, and alpha took them back while beta ran them). Not `done`: a
+  // Heartbeat peer's release is known only from it, and taking released groups late is never unsafe.
+  const lastHeard = s.m.peer.lastSeq;
+  if ((ev.info === 'me' || ev.info === 'other') && lastHeard !== undefined && ev.seq < lastHeard) {
+    out.push({ kind: 'handover-log', level: 'info', message: `hb_standby/hb_takeover message (info=${ev.info}, seq ${ev.seq}) from ${peer} ignored: older than its heartbeat seq ${lastHeard}, already heard` });
+    return [];
+  }
   switch (ev.info) {
     case 'me': {
       const groups = groupsOf(s.r, rscHold, peer);

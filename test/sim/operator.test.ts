@@ -51,6 +51,13 @@ describe('simulator: operator commands', () => {
     expect(r.violation, r.violation?.message).toBeUndefined();
   });
 
+  // Standby on both nodes a second apart over a lossy path: beta's request reached alpha 4.8 s late, after alpha's own
+  // standby had handed the groups to beta, and alpha took them back while beta ran them (found in 483,030,001..483,040,000).
+  it('seed 483037315: a hand-over request older than a heartbeat already heard from the peer is not acted on', () => {
+    const r = runSeed(483037315, asFound);
+    expect(r.violation, r.violation?.message).toBeUndefined();
+  });
+
   it('planted: a beta that takes a handed-over group without waiting for alpha to stop it is caught', () => {
     // The broken rule: beta reads alpha's hand-over as if alpha no longer held the groups.
     const eager = (node: string, ev: EngineEvent): EngineEvent => {
