@@ -97,6 +97,11 @@ export async function main(argv: string[]): Promise<number> {
         if (ka.instances > 0) {
           const loaded = loadKeepalived(o.useFile);
           vrrp = { file: o.useFile, config: loaded.config!.vrrp };
+          // One daemon, one main thread: with -c, ha.cf's realtime and rtprio schedule it.
+          const { rtPriority: rt, nice } = vrrp.config;
+          for (const [k, w] of [['vrrp_rt_priority', rt], ['vrrp_priority', nice]] as const) {
+            if (w) process.stderr.write(`${w.file}:${w.line}: warning: '${k}' is ignored with a Heartbeat directory (-c): ha.cf's realtime and rtprio schedule the daemon's main thread\n`);
+          }
         }
       }
       const { config, issues } = await loadWithAgents(o.config, o.initDir);

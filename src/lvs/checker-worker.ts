@@ -14,7 +14,7 @@ import { nodeClock } from '../runtime/node-clock.js';
 import { CHECKER_MACHINE, newCheckerState, type CheckerEffect, type CheckerEvent, type CheckerState } from './checker.js';
 import { probe } from './probes.js';
 import type { CheckerSpec } from './config.js';
-import { type CheckStatus, type FromWorker, type ToWorker, type WorkerInit } from './checkers.js';
+import type { CheckStatus, FromWorker, ToWorker, WorkerInit } from './checkers.js';
 
 const init = workerData as WorkerInit;
 // Checks yield the CPU to the thread that sends and judges heartbeats: Linux

@@ -168,8 +168,9 @@ export const VRRP_SET_MACHINE: Machine<VrrpSetState, VrrpSetEvent, VrrpSetEffect
  * machine for adverts alone; the first takeover's tick then met code without feedback for it and deoptimized:
  * ~90 µs of a takeover's step, against ~10 µs after this (a script timing the step after 20,000 adverts).
  * 50 rounds: V8 allocates a function's feedback only after several calls, and fewer rounds left it cold.
+ * Called by the daemon's host (src/vrrp/service.ts), not the simulator's: its runtimes live one schedule each.
  */
-function warmTakeover(cfg: VrrpSetConfig, now: number): void {
+export function warmTakeover(cfg: VrrpSetConfig, now: number): void {
   for (let i = 0; i < 50; i++) {
     const s = initVrrpSet(cfg, now);
     VRRP_SET_MACHINE.step(s, { event: { kind: 'start' } }, now);
@@ -218,7 +219,6 @@ export class VrrpRuntime {
   private readonly latestWant = new Map<string, boolean>();
 
   constructor(cfg: VrrpSetConfig, private readonly host: VrrpHost) {
-    warmTakeover(cfg, host.clock.now());
     this.state = initVrrpSet(cfg, host.clock.now());
     this.driver = new Driver(VRRP_SET_MACHINE, this.state, host.clock, (a) => this.execute(a));
   }

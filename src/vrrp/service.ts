@@ -16,7 +16,7 @@ import { RateLimitedLog } from '../util/ratelimit.js';
 import { DEFAULT_GARP, type InstanceConfig, type Transition, type VrrpStateName } from './instance.js';
 import { decode, encode, primaryAddress, type VrrpAuth } from './packet.js';
 import { NotifyQueue } from './notify-queue.js';
-import { STATE_OF, VrrpRuntime, type VrrpHost } from './runtime.js';
+import { STATE_OF, VrrpRuntime, warmTakeover, type VrrpHost } from './runtime.js';
 import { routeScope, type VrrpCommand, type VrrpConfig, type VrrpInstanceSpec, type VrrpNotify, type VrrpRouteSpec, type VrrpScriptSpec, type VrrpTrackFileSpec } from './config.js';
 import { Driver } from '../runtime/driver.js';
 import { open } from 'node:fs/promises';
@@ -235,10 +235,12 @@ export class VrrpService {
     this.plan = trackPlan(cfg);
     const guarded = new Set(o.guard.units.flatMap((u) => cfg.syncGroups.find((g) => g.name === u)?.members ?? [u]));
     for (const spec of cfg.instances) this.tracks.set(spec.name, initInstanceTracks());
-    this.runtime = new VrrpRuntime({
+    const setConfig = {
       instances: [...this.live.values()].map((l) => instanceConfig(l.spec, l.primary, guarded.has(l.spec.name))),
       syncGroups: cfg.syncGroups.map((g) => ({ name: g.name, members: g.members })),
-    }, host);
+    };
+    warmTakeover(setConfig, o.clock.now());
+    this.runtime = new VrrpRuntime(setConfig, host);
   }
 
   /** Opens every instance's socket and starts the machines; throws UserError naming the instance. */

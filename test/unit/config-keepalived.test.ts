@@ -553,6 +553,20 @@ describe('tandem check-config -f / run -f', () => {
     expect(ok.code).toBe(0);
   });
 
+  it('run -c DIR -f FILE says at their lines that vrrp_rt_priority and vrrp_priority give way to ha.cf\'s realtime', () => {
+    const dir = files({
+      'ha.d/ha.cf': 'keepalive 1\ndeadtime 10\nudpport 694\nbcast lo\nnode alpha beta\n',
+      'ha.d/authkeys': 'auth 1\n1 sha256 k\n',
+      'ha.d/haresources': '\nalpha IPaddr2::10.0.0.5/24/eth0\n',
+      'k.conf': onHost(`global_defs {\n  vrrp_rt_priority 20\n  vrrp_priority -5\n}\n${VI('', 'VI_1', 51, '10.0.0.6/24')}`),
+    }, { 'ha.d/authkeys': 0o600 });
+    // A node ha.cf does not name: refused at start, after the file has been read, so nothing runs.
+    const r = tandem(['run', '-c', join(dir, 'ha.d'), '-f', join(dir, 'k.conf'), '--node', 'gamma', '--state-dir', join(dir, 's'), '--run-dir', join(dir, 'r')]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`${join(dir, 'k.conf')}:2: warning: 'vrrp_rt_priority' is ignored with a Heartbeat directory (-c)`);
+    expect(r.stderr).toContain(`${join(dir, 'k.conf')}:3: warning: 'vrrp_priority' is ignored with a Heartbeat directory (-c)`);
+  });
+
   it('run -f reads the file through the same parser and refuses a bad one at its lines', () => {
     const bad = files({ 'k.conf': onHost(VI('  state PRIMARY\n')) });
     const r1 = tandem(['run', '-f', join(bad, 'k.conf'), '--state-dir', join(bad, 's'), '--run-dir', join(bad, 'r')]);
